@@ -1,0 +1,151 @@
+//! CPU exceptions: every one of the 32 architectural vectors is fatal.
+//!
+//! Each stub pushes a zero where the CPU pushes no error code, then the
+//! vector, and jumps to a common path that calls [`exception_handler`] with a
+//! pointer to the frame. The handler prints what happened (vector, name,
+//! error code, RIP, and CR2 for a page fault) and crashes the domain.
+//! Interrupts stay disabled, so nothing but exceptions ever arrives here.
+
+use core::arch::{asm, global_asm};
+use spin::Once;
+
+global_asm!(
+    r#"
+    .pushsection .text.exceptions, "ax"
+    .irp vector, 0,1,2,3,4,5,6,7,9,15,16,18,19,20,22,23,24,25,26,27,28,31
+exception_stub_\vector:
+    push $0
+    push $\vector
+    jmp exception_common
+    .endr
+    .irp vector, 8,10,11,12,13,14,17,21,29,30
+exception_stub_\vector:
+    push $\vector
+    jmp exception_common
+    .endr
+exception_common:
+    mov %rsp, %rdi
+    and $-16, %rsp
+    call {handler}
+    ud2
+    .popsection
+
+    .pushsection .rodata.exceptions, "a"
+    .balign 8
+    .globl exception_stub_table
+exception_stub_table:
+    .irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .quad exception_stub_\vector
+    .endr
+    .popsection
+    "#,
+    handler = sym exception_handler,
+    options(att_syntax),
+);
+
+unsafe extern "C" {
+    static exception_stub_table: [u64; 32];
+}
+
+/// What the stub and the CPU pushed, lowest address first.
+#[repr(C)]
+struct ExceptionFrame {
+    vector: u64,
+    error_code: u64,
+    rip: u64,
+    cs: u64,
+    rflags: u64,
+    rsp: u64,
+    ss: u64,
+}
+
+/// One 16-byte IDT gate.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    attributes: u8,
+    offset_middle: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+const _: () = assert!(size_of::<Gate>() == 16);
+
+impl Gate {
+    fn interrupt(handler: u64) -> Self {
+        Self {
+            offset_low: handler as u16,
+            selector: 0x08,
+            ist: 0,
+            attributes: 0x8e, // present, ring 0, 64-bit interrupt gate
+            offset_middle: (handler >> 16) as u16,
+            offset_high: (handler >> 32) as u32,
+            reserved: 0,
+        }
+    }
+}
+
+#[repr(C, packed)]
+struct TablePointer {
+    limit: u16,
+    base: u64,
+}
+
+static IDT: Once<[Gate; 32]> = Once::new();
+
+/// Loads an IDT whose 32 exception gates all lead to [`exception_handler`].
+pub fn init_exceptions() {
+    let table = IDT.call_once(|| {
+        // SAFETY: the table is defined in the assembly above and never written.
+        let stubs = unsafe { &exception_stub_table };
+        core::array::from_fn(|vector| Gate::interrupt(stubs[vector]))
+    });
+    let pointer = TablePointer { limit: (size_of::<[Gate; 32]>() - 1) as u16, base: table.as_ptr() as u64 };
+    // SAFETY: `table` is a static IDT of valid gates that lives forever;
+    // `lidt` only reads the pointer structure.
+    unsafe { asm!("lidt [{}]", in(reg) &raw const pointer, options(readonly, nostack, preserves_flags)) };
+}
+
+fn exception_name(vector: u64) -> &'static str {
+    const NAMES: [&str; 21] = [
+        "#DE divide error",
+        "#DB debug",
+        "NMI",
+        "#BP breakpoint",
+        "#OF overflow",
+        "#BR bound range",
+        "#UD invalid opcode",
+        "#NM device not available",
+        "#DF double fault",
+        "coprocessor segment overrun",
+        "#TS invalid TSS",
+        "#NP segment not present",
+        "#SS stack fault",
+        "#GP general protection",
+        "#PF page fault",
+        "reserved",
+        "#MF x87 error",
+        "#AC alignment check",
+        "#MC machine check",
+        "#XM SIMD error",
+        "#VE virtualization",
+    ];
+    NAMES.get(vector as usize).copied().unwrap_or("reserved")
+}
+
+extern "C" fn exception_handler(frame: &ExceptionFrame) -> ! {
+    let fault_address: u64;
+    // SAFETY: reading CR2 has no side effect.
+    unsafe { asm!("mov {}, cr2", out(reg) fault_address, options(nomem, nostack, preserves_flags)) };
+    let vector = frame.vector;
+    let name = exception_name(vector);
+    let (error, rip, rsp) = (frame.error_code, frame.rip, frame.rsp);
+    if vector == 14 {
+        crate::fatal(format_args!(
+            "exception {vector} ({name}): error code {error:#x}, rip {rip:#x}, rsp {rsp:#x}, fault address (cr2) {fault_address:#x}"
+        ));
+    }
+    crate::fatal(format_args!("exception {vector} ({name}): error code {error:#x}, rip {rip:#x}, rsp {rsp:#x}"))
+}

@@ -1,0 +1,55 @@
+//! x86_64 PVH glue: entry, page tables, exceptions, port I/O, Xen detection.
+
+mod boot;
+mod exceptions;
+
+pub use exceptions::init_exceptions;
+
+use core::arch::asm;
+
+/// The port Xen's HVM emulation prints to its own console as `(dN) ...`.
+const DEBUG_PORT: u16 = 0xe9;
+
+/// Writes `bytes` to the debug port with one string instruction.
+pub fn debug_port_write(bytes: &[u8]) {
+    // SAFETY: `rep outsb` reads `bytes.len()` bytes from a live slice and
+    // writes them to the debug port, which has no side effect on memory.
+    unsafe {
+        asm!(
+            "rep outsb",
+            in("dx") DEBUG_PORT,
+            inout("rsi") bytes.as_ptr() => _,
+            inout("rcx") bytes.len() => _,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+}
+
+/// Finds Xen through CPUID and installs the hypercall page.
+/// Returns Xen's (major, minor) version.
+pub fn init_hypervisor() -> Option<(u32, u32)> {
+    let signature = xen_pv::hypercall::detect_xen()?;
+    // SAFETY: called once at boot, before any hypercall, with the kernel
+    // identity-mapped by the boot page tables.
+    unsafe { xen_pv::hypercall::install_hypercall_page(signature) };
+    Some((signature.major, signature.minor))
+}
+
+/// An address the boot page tables leave unmapped (they cover 4 GiB).
+const UNMAPPED_ADDRESS: u64 = 0x0000_0008_dead_b000;
+
+/// Reads from an unmapped address: the `selftest=pagefault` fault.
+pub fn trigger_page_fault() -> ! {
+    // SAFETY: the address is canonical and not mapped, so the read faults
+    // before it returns anything; the page-fault handler never returns.
+    let value = unsafe { core::ptr::read_volatile(UNMAPPED_ADDRESS as *const u64) };
+    panic!("read of unmapped address {UNMAPPED_ADDRESS:#x} returned {value:#x}");
+}
+
+/// Stops this CPU for good (interrupts stay off).
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: `cli; hlt` only stops the CPU.
+        unsafe { asm!("cli", "hlt", options(nomem, nostack)) };
+    }
+}

@@ -1,0 +1,67 @@
+//! xenecho's kernel: everything between Xen and the appliance.
+//!
+//! Boot (per architecture, under [`arch`]) hands over to the neutral start
+//! sequence, which finds Xen, brings up the PV console and the `log` backend,
+//! builds the frame allocator and the heap from the memory map, and calls the
+//! appliance's entry point (declared with [`entry_point!`]) with a
+//! [`BootInfo`]. When the appliance returns, the domain powers off; a panic
+//! or a CPU exception prints its cause on the console and reports a crash to
+//! Xen.
+//!
+//! The pure parts (command line, memory map, frame allocator, console ring,
+//! log formatting) build and are tested on the host; the glue that touches
+//! the machine exists only for `target_os = "none"`.
+//!
+//! Never: trust a value from Xen or dom0 without checking it, or block
+//! forever on a backend (console output is dropped, and counted, instead).
+#![cfg_attr(target_os = "none", no_std)]
+
+#[cfg(target_os = "none")]
+mod arch;
+pub mod cmdline;
+pub mod console;
+pub mod logger;
+pub mod memory;
+pub mod selftest;
+#[cfg(target_os = "none")]
+mod start;
+
+pub use cmdline::CommandLine;
+
+/// What the kernel hands the appliance.
+#[derive(Clone)]
+pub struct BootInfo {
+    /// The command line (`extra = "..."` in `xl.cfg`).
+    pub command_line: CommandLine<'static>,
+    /// The checked memory map.
+    pub memory_map: memory::MemoryMap,
+    /// Xen's (major, minor) version.
+    pub xen_version: (u32, u32),
+    /// Where the heap and the frame bitmap went.
+    pub memory: memory::MemoryLayout,
+}
+
+/// Declares the appliance's entry point: `fn(&BootInfo)`. The kernel calls
+/// it once everything is up, and powers the domain off when it returns.
+#[macro_export]
+macro_rules! entry_point {
+    ($main:path) => {
+        // The one exported symbol the kernel links against; exporting a
+        // symbol is all that is unsafe here.
+        #[allow(unsafe_code)]
+        #[unsafe(export_name = "xenecho_main")]
+        extern "Rust" fn __xenecho_main(boot: &$crate::BootInfo) {
+            let main: fn(&$crate::BootInfo) = $main;
+            main(boot)
+        }
+    };
+}
+
+#[cfg(target_os = "none")]
+pub use start::fatal;
+
+/// Heap usage now.
+#[cfg(target_os = "none")]
+pub fn heap_stats() -> memory::HeapStats {
+    memory::heap_stats()
+}

@@ -1,0 +1,154 @@
+//! Guest-physical memory: the memory map, the frame allocator and the heap.
+//!
+//! At boot [`init`] copies nothing more than it must: it finds room for the
+//! frame bitmap in free RAM, releases RAM into the frame allocator, takes back
+//! every reserved range, and gives the heap one contiguous run of frames.
+//! All RAM is identity-mapped by the boot page tables (virtual = physical).
+
+pub mod frames;
+#[cfg(target_os = "none")]
+mod heap;
+pub mod map;
+
+pub use frames::{FRAME_SIZE, FrameAllocator, FrameNumber};
+pub use map::{MemoryMap, Region, RegionKind};
+
+use core::ops::Range;
+
+/// How much of the free memory the heap takes when the command line does not say.
+pub const DEFAULT_HEAP_PERCENT: u64 = 50;
+
+/// Heap usage, for logs and metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeapStats {
+    /// Bytes handed out now.
+    pub used: usize,
+    /// Bytes still free.
+    pub free: usize,
+}
+
+/// The heap size to ask for: `heap=<MiB>` from the command line if given,
+/// else a share of the free frames; never more than what is free.
+pub fn heap_frames(free_frames: u64, requested_mib: Option<u64>) -> u64 {
+    let wanted = match requested_mib {
+        Some(mib) => mib.saturating_mul((1 << 20) / FRAME_SIZE),
+        None => free_frames * DEFAULT_HEAP_PERCENT / 100,
+    };
+    wanted.min(free_frames)
+}
+
+/// Address ranges the allocators must never hand out (kernel image, boot
+/// data, pages shared with Xen), gathered at boot before any allocator exists.
+#[derive(Debug, Clone)]
+pub struct ReservedRanges {
+    ranges: [Range<u64>; Self::CAPACITY],
+    len: usize,
+}
+
+impl ReservedRanges {
+    /// Most ranges kept.
+    pub const CAPACITY: usize = 16;
+
+    /// No ranges.
+    pub const fn new() -> Self {
+        Self { ranges: [const { 0..0 }; Self::CAPACITY], len: 0 }
+    }
+
+    /// Adds a range. Boot code adds a fixed handful, so running out of room
+    /// is a bug in the kernel, not a runtime condition.
+    pub fn push(&mut self, range: Range<u64>) {
+        assert!(self.len < Self::CAPACITY, "too many reserved ranges");
+        self.ranges[self.len] = range;
+        self.len += 1;
+    }
+
+    /// The ranges so far.
+    pub fn as_slice(&self) -> &[Range<u64>] {
+        &self.ranges[..self.len]
+    }
+}
+
+impl Default for ReservedRanges {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What memory set-up produced.
+#[derive(Debug, Clone)]
+pub struct MemoryLayout {
+    /// Where the heap lives.
+    pub heap: Range<u64>,
+    /// Where the frame bitmap lives.
+    pub bitmap: Range<u64>,
+    /// Frames left for page-granular users (DMA pages, rings).
+    pub free_frames: u64,
+}
+
+#[cfg(target_os = "none")]
+pub use platform::*;
+
+#[cfg(target_os = "none")]
+mod platform {
+    use super::*;
+    use spin::Mutex;
+
+    /// The frame allocator, once [`init`] has run.
+    pub static FRAMES: Mutex<Option<FrameAllocator<'static>>> = Mutex::new(None);
+
+    /// Why memory could not be set up.
+    #[derive(Debug, Clone, Copy)]
+    pub enum MemoryError {
+        /// No free RAM large enough for the frame bitmap.
+        NoRoomForBitmap,
+        /// No contiguous run of frames for the heap.
+        NoRoomForHeap,
+    }
+
+    /// Builds the frame allocator over `map`, keeping out of `reserved`, and
+    /// starts the heap with `heap_mib` MiB (or the default share).
+    pub fn init(map: &MemoryMap, reserved: &[Range<u64>], heap_mib: Option<u64>) -> Result<MemoryLayout, MemoryError> {
+        let span = map.ram_span();
+        let words = FrameAllocator::bitmap_words(&span);
+        let bitmap_bytes = (words * 8) as u64;
+        let bitmap_start = map.find_free(bitmap_bytes, FRAME_SIZE, reserved).ok_or(MemoryError::NoRoomForBitmap)?;
+        let bitmap_range = bitmap_start..bitmap_start + bitmap_bytes;
+        // SAFETY: the range lies in RAM (find_free), overlaps no reserved
+        // range (kernel image, boot data, special pages), is identity-mapped,
+        // 8-byte aligned, and is reserved in the allocator below so nothing
+        // else will ever be given it: this is its only reference.
+        let bitmap = unsafe { core::slice::from_raw_parts_mut(bitmap_start as *mut u64, words) };
+        let mut frames = FrameAllocator::new(span, bitmap);
+        map.ram().for_each(|region| frames.release(region.start..region.end));
+        reserved.iter().for_each(|range| frames.reserve(range.clone()));
+        frames.reserve(bitmap_range.clone());
+
+        let heap_frames = heap_frames(frames.free_frames(), heap_mib);
+        let heap_start = frames.allocate_contiguous(heap_frames, 1).ok_or(MemoryError::NoRoomForHeap)?;
+        let heap = heap_start.address()..heap_start.address() + heap_frames * FRAME_SIZE;
+        // SAFETY: the frames were just taken from the allocator, so the heap
+        // owns them exclusively, and they are identity-mapped RAM.
+        unsafe { heap::init(heap.start as usize, (heap.end - heap.start) as usize) };
+        let free_frames = frames.free_frames();
+        *FRAMES.lock() = Some(frames);
+        Ok(MemoryLayout { heap, bitmap: bitmap_range, free_frames })
+    }
+
+    /// Heap usage now.
+    pub fn heap_stats() -> HeapStats {
+        heap::stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_takes_the_requested_share() {
+        assert_eq!(heap_frames(1000, None), 500);
+        assert_eq!(heap_frames(1000, Some(1)), 256);
+        assert_eq!(heap_frames(1000, Some(100)), 1000, "capped by what is free");
+        assert_eq!(heap_frames(1000, Some(u64::MAX)), 1000);
+    }
+}

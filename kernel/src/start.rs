@@ -1,0 +1,96 @@
+//! The architecture-neutral start sequence and the two ways a domain ends
+//! (power off after the appliance returns, crash after a fatal error).
+
+use crate::memory::map::{MapError, MemoryMap};
+use crate::memory::{self, ReservedRanges};
+use crate::{BootInfo, CommandLine, arch, console, logger};
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
+use xen_pv::abi::sched::ShutdownReason;
+use xen_pv::hypercall;
+
+/// What the architecture's entry code gathered.
+pub struct BootData {
+    /// The command line, copied out of boot memory.
+    pub command_line: &'static str,
+    /// The memory map as the hypervisor described it, checked.
+    pub memory_map: Result<MemoryMap, MapError>,
+    /// Ranges no allocator may hand out.
+    pub reserved: ReservedRanges,
+}
+
+/// Set once hypercalls work; before that, fatal errors can only halt.
+static HYPERCALLS_READY: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "Rust" {
+    /// The appliance's entry point, defined by [`crate::entry_point!`].
+    fn xenecho_main(boot: &BootInfo);
+}
+
+/// Brings the kernel up, runs the appliance, powers off.
+pub fn start(mut boot: BootData) -> ! {
+    let Some(xen_version) = arch::init_hypervisor() else {
+        fatal(format_args!("not running on Xen (no Xen CPUID leaves)"));
+    };
+    HYPERCALLS_READY.store(true, Ordering::Release);
+    let command_line = CommandLine::new(boot.command_line);
+
+    match console::PvConsole::from_hvm_params() {
+        Ok(pv_console) => {
+            let frame = pv_console.frame();
+            boot.reserved.push(frame << 12..(frame + 1) << 12);
+            console::install(pv_console, command_line.has("debugport"));
+        }
+        Err(error) => early_report(format_args!("no PV console ({error:?}): logging to port 0xe9 only")),
+    }
+    logger::init(command_line.log_level().unwrap_or(log::LevelFilter::Info));
+    log::info!("kernel up on Xen {}.{}", xen_version.0, xen_version.1);
+
+    let memory_map = boot.memory_map.unwrap_or_else(|error| fatal(format_args!("memory map unusable: {error:?}")));
+    let heap_mib = command_line.get("heap").and_then(|value| value.parse().ok());
+    let layout = memory::init(&memory_map, boot.reserved.as_slice(), heap_mib)
+        .unwrap_or_else(|error| fatal(format_args!("memory set-up failed: {error:?}")));
+    let info = BootInfo { command_line, memory_map, xen_version, memory: layout };
+    // SAFETY: `xenecho_main` is defined by `entry_point!` in the appliance
+    // with exactly this signature; the kernel has no other definition.
+    unsafe { xenecho_main(&info) };
+    log::info!("appliance finished: powering off");
+    console::flush();
+    hypercall::shutdown(ShutdownReason::Poweroff)
+}
+
+/// Reports an unrecoverable error on every console and crashes the domain.
+pub fn fatal(message: fmt::Arguments<'_>) -> ! {
+    static FATAL_IN_PROGRESS: AtomicBool = AtomicBool::new(false);
+    if FATAL_IN_PROGRESS.swap(true, Ordering::AcqRel) {
+        end_crashed();
+    }
+    let mut line = logger::LineBuffer::new();
+    let _ = writeln!(line, "FATAL: {message}");
+    if HYPERCALLS_READY.load(Ordering::Acquire) {
+        console::emergency_output(line.finish());
+        console::flush();
+    } else {
+        arch::debug_port_write(line.finish());
+    }
+    end_crashed()
+}
+
+fn end_crashed() -> ! {
+    if HYPERCALLS_READY.load(Ordering::Acquire) {
+        hypercall::shutdown(ShutdownReason::Crash);
+    }
+    arch::halt_forever()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    fatal(format_args!("{info}"))
+}
+
+/// Writes a line to the debug port, for failures before the logger exists.
+fn early_report(message: fmt::Arguments<'_>) {
+    let mut line = logger::LineBuffer::new();
+    let _ = writeln!(line, "xenecho: {message}");
+    arch::debug_port_write(line.finish());
+}

@@ -1,0 +1,33 @@
+# shellcheck shell=bash
+# Shared by setup.sh and run.sh: where the cache lives, what it holds, small helpers.
+# Sourced, never run. Everything here must work on a fresh Debian bookworm with apt.
+
+TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# The cache lives outside the work tree so that a clean clone (CI) reuses it and `git clean`
+# never throws away 150 MB of downloads.
+CACHE=${XENECHO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xenecho}
+
+DEBS_DIR=$CACHE/debs                    # every .deb we download, shared by all parts
+QEMU_ROOT=$CACHE/qemu                   # QEMU 7.2 and its libraries, extracted (never installed)
+QEMU_BIN=$QEMU_ROOT/usr/bin/qemu-system-x86_64
+XEN_ELF=$CACHE/xen/xen.elf              # the gunzipped multiboot1 hypervisor
+DOM0_KERNEL=$CACHE/dom0/vmlinuz         # the Debian kernel, run as PV dom0
+DOM0_INITRAMFS=$CACHE/dom0/initramfs.cpio.gz
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
+
+# Library search path for the extracted QEMU. The host's own glibc is used (it is bookworm's,
+# like the extracted libraries), everything else comes from the cache.
+qemu_library_path() {
+    printf '%s' "$QEMU_ROOT/lib/x86_64-linux-gnu:$QEMU_ROOT/usr/lib/x86_64-linux-gnu"
+    printf ':%s' "$QEMU_ROOT/usr/lib/x86_64-linux-gnu/pulseaudio"
+}
+
+# Run the extracted QEMU with its libraries, modules and firmware found in the cache.
+run_qemu() {
+    LD_LIBRARY_PATH=$(qemu_library_path) \
+    QEMU_MODULE_DIR=$QEMU_ROOT/usr/lib/x86_64-linux-gnu/qemu \
+        "$QEMU_BIN" -L "$QEMU_ROOT/usr/share/qemu" -L "$QEMU_ROOT/usr/share/seabios" "$@"
+}

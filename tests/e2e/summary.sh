@@ -1,0 +1,3 @@
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

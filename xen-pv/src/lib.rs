@@ -1,0 +1,26 @@
+//! Xen ABI and hypercall bindings for xenecho.
+//!
+//! This crate is the lowest layer above the hardware: it knows how the Xen
+//! public headers lay out their structures and how to ask the hypervisor for
+//! something. It is split in two:
+//!
+//! - [`abi`]: `#[repr(C)]` mirrors of the structures in Xen's public headers
+//!   (`xen/include/public/...`), each with compile-time size and offset checks
+//!   whose numbers come from those headers, and the constants that go with
+//!   them. Pure data: it builds and is tested on the host.
+//! - [`hypercall`] (Xen guests only): the instruction that enters the
+//!   hypervisor on each architecture, and thin typed wrappers over the
+//!   hypercalls xenecho uses.
+//!
+//! Shared memory (rings, shared info) is described with atomic field types of
+//! the same size as the C ones, so that safe code can read what another domain
+//! writes concurrently without data races.
+//!
+//! Never: trust a value that another domain can change (every consumer
+//! validates), or hide a hypercall's error code (they come back as
+//! [`hypercall::XenError`]).
+#![cfg_attr(target_os = "none", no_std)]
+
+pub mod abi;
+#[cfg(target_os = "none")]
+pub mod hypercall;
