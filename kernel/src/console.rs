@@ -49,7 +49,7 @@ mod platform {
     use core::sync::atomic::AtomicBool;
     use xen_pv::abi::event_channel::Port;
     use xen_pv::abi::hvm::{HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN};
-    use xen_pv::hypercall::{self, XenError};
+    use xen_pv::hypercall::{Hypervisor, XEN, XenError};
 
     /// How many times a writer yields to a backend that makes no progress
     /// before it drops the rest of its output.
@@ -64,8 +64,8 @@ mod platform {
     impl PvConsole {
         /// Finds the console page and event channel through the HVM params.
         pub fn from_hvm_params() -> Result<Self, XenError> {
-            let frame = hypercall::hvm_get_param(HVM_PARAM_CONSOLE_PFN)?;
-            let port = hypercall::hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN)? as Port;
+            let frame = XEN.hvm_get_param(HVM_PARAM_CONSOLE_PFN)?;
+            let port = XEN.hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN)? as Port;
             if frame == 0 || frame >= 1 << 20 {
                 // Only the low 4 GiB are mapped at boot; Xen puts the page there.
                 return Err(XenError::EINVAL);
@@ -91,14 +91,14 @@ mod platform {
             while !bytes.is_empty() {
                 let written = write_some(self.ring, bytes);
                 bytes = &bytes[written..];
-                let _ = hypercall::event_channel_send(self.port);
+                let _ = XEN.event_channel_send(self.port);
                 if written == 0 {
                     idle_rounds += 1;
                     if idle_rounds > PATIENCE {
                         DROPPED_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                         return;
                     }
-                    hypercall::sched_yield();
+                    XEN.yield_now();
                 } else {
                     idle_rounds = 0;
                 }
@@ -112,8 +112,8 @@ mod platform {
                 if pending(self.ring) == 0 {
                     return;
                 }
-                let _ = hypercall::event_channel_send(self.port);
-                hypercall::sched_yield();
+                let _ = XEN.event_channel_send(self.port);
+                XEN.yield_now();
             }
         }
     }

@@ -18,9 +18,15 @@
 //!
 //! Never: trust a value that another domain can change (every consumer
 //! validates), or hide a hypercall's error code (they come back as
-//! [`hypercall::XenError`]).
+//! [`XenError`]).
 #![cfg_attr(target_os = "none", no_std)]
 
 pub mod abi;
+pub mod event_channel;
 #[cfg(target_os = "none")]
 pub mod hypercall;
+pub mod hypervisor;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
+
+pub use hypervisor::{Hypervisor, XenError};

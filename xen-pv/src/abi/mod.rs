@@ -6,9 +6,14 @@
 
 pub mod console;
 pub mod event_channel;
+pub mod grant_table;
 pub mod hvm;
+pub mod memory;
 pub mod sched;
+pub mod shared_info;
 pub mod start_info;
+pub mod vcpu;
+pub mod xenstore;
 
 /// A domain identifier (`domid_t`).
 pub type DomainId = u16;

@@ -1,6 +1,7 @@
 //! Scheduler operations (`sched.h`).
 
-use crate::assert_abi_size;
+use crate::abi::event_channel::Port;
+use crate::{assert_abi_offset, assert_abi_size};
 
 /// `SCHEDOP_yield`: give up the CPU, stay runnable.
 pub const SCHEDOP_YIELD: u32 = 0;
@@ -33,3 +34,20 @@ pub struct SchedShutdown {
     pub reason: u32,
 }
 assert_abi_size!(SchedShutdown, 4);
+
+/// `struct sched_poll`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SchedPoll {
+    /// Guest handle: address of an array of ports.
+    pub ports: *const Port,
+    /// Number of ports in the array.
+    pub nr_ports: u32,
+    /// Padding.
+    pub pad: u32,
+    /// Absolute deadline in system time (ns); 0 waits without a deadline.
+    pub timeout: u64,
+}
+assert_abi_size!(SchedPoll, 24);
+assert_abi_offset!(SchedPoll, nr_ports, 8);
+assert_abi_offset!(SchedPoll, timeout, 16);

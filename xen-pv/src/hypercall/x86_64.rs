@@ -88,3 +88,26 @@ pub unsafe fn hypercall2(number: usize, arg1: usize, arg2: usize) -> isize {
     }
     ret
 }
+
+/// Calls hypercall `number` with three arguments.
+///
+/// # Safety
+/// As for [`hypercall2`].
+pub unsafe fn hypercall3(number: usize, arg1: usize, arg2: usize, arg3: usize) -> isize {
+    let ret: isize;
+    let entry = (&raw const xen_hypercall_page) as usize + number * 32;
+    // SAFETY: as in `hypercall2`, with the third argument in rdx.
+    unsafe {
+        asm!(
+            "call {entry}",
+            entry = in(reg) entry,
+            inlateout("rdi") arg1 => _,
+            inlateout("rsi") arg2 => _,
+            inlateout("rdx") arg3 => _,
+            lateout("rax") ret,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    ret
+}
