@@ -35,8 +35,9 @@ run: image
 
 test: test-host test-e2e
 
-test-host: fmt clippy
+test-host: fmt clippy image
 	$(CARGO) test --workspace
+	tests/check-image.sh $(IMAGE)
 
 fmt:
 	$(CARGO) fmt --all -- --check

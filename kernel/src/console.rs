@@ -51,9 +51,11 @@ mod platform {
     use xen_pv::abi::hvm::{HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN};
     use xen_pv::hypercall::{Hypervisor, XEN, XenError};
 
-    /// How many times a writer yields to a backend that makes no progress
-    /// before it drops the rest of its output.
-    const PATIENCE: u32 = 10_000;
+    /// How long a writer waits for a backend that makes no progress before
+    /// it drops the rest of its output; before the clock exists, how many
+    /// times it yields instead.
+    const PATIENCE_NS: u64 = 2_000_000_000;
+    const PATIENCE_YIELDS: u32 = 10_000;
 
     /// The PV console of this domain.
     pub struct PvConsole {
@@ -87,20 +89,16 @@ mod platform {
         /// Writes all of `bytes`, waiting for the backend while the ring is
         /// full; drops what is left if the backend stops draining.
         pub fn write(&self, mut bytes: &[u8]) {
-            let mut idle_rounds = 0;
+            let mut patience = Patience::new();
             while !bytes.is_empty() {
                 let written = write_some(self.ring, bytes);
                 bytes = &bytes[written..];
                 let _ = XEN.event_channel_send(self.port);
-                if written == 0 {
-                    idle_rounds += 1;
-                    if idle_rounds > PATIENCE {
-                        DROPPED_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                        return;
-                    }
-                    XEN.yield_now();
-                } else {
-                    idle_rounds = 0;
+                if written > 0 {
+                    patience = Patience::new();
+                } else if !patience.wait(self.port) {
+                    DROPPED_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    return;
                 }
             }
         }
@@ -108,12 +106,43 @@ mod platform {
         /// Waits (boundedly) until the backend has read everything; used
         /// before the domain ends, so the last lines are not lost with it.
         pub fn flush(&self) {
-            for _ in 0..PATIENCE {
-                if pending(self.ring) == 0 {
+            let mut patience = Patience::new();
+            while pending(self.ring) > 0 {
+                let _ = XEN.event_channel_send(self.port);
+                if !patience.wait(self.port) {
                     return;
                 }
-                let _ = XEN.event_channel_send(self.port);
-                XEN.yield_now();
+            }
+        }
+    }
+
+    /// Waiting for the console backend: sleeping on its event channel once
+    /// the PV clock runs, yielding before that; either way bounded.
+    struct Patience {
+        deadline: Option<u64>,
+        yields_left: u32,
+    }
+
+    impl Patience {
+        fn new() -> Self {
+            let now = crate::pv::now();
+            Self { deadline: (now > 0).then_some(now + PATIENCE_NS), yields_left: PATIENCE_YIELDS }
+        }
+
+        /// Waits a little; false once patience has run out.
+        fn wait(&mut self, port: Port) -> bool {
+            match self.deadline {
+                Some(deadline) => {
+                    let step = (crate::pv::now() + 10_000_000).min(deadline);
+                    let _ = crate::pv::wait(&[port], Some(step));
+                    crate::pv::take_pending(port);
+                    crate::pv::now() < deadline
+                }
+                None => {
+                    XEN.yield_now();
+                    self.yields_left = self.yields_left.saturating_sub(1);
+                    self.yields_left > 0
+                }
             }
         }
     }

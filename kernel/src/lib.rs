@@ -22,6 +22,8 @@ pub mod cmdline;
 pub mod console;
 pub mod logger;
 pub mod memory;
+#[cfg(target_os = "none")]
+pub mod pv;
 pub mod selftest;
 #[cfg(target_os = "none")]
 mod start;

@@ -21,8 +21,13 @@
 //! [`XenError`]).
 #![cfg_attr(target_os = "none", no_std)]
 
+extern crate alloc;
+
 pub mod abi;
 pub mod event_channel;
+pub mod grant_table;
+pub mod time;
+pub mod timer;
 #[cfg(target_os = "none")]
 pub mod hypercall;
 pub mod hypervisor;

@@ -154,6 +154,25 @@ impl MemoryMap {
     }
 }
 
+impl MemoryMap {
+    /// The lowest `align`-aligned block of `bytes` bytes above all RAM and
+    /// below `limit` that no region of the map touches: guest-physical space
+    /// where Xen can be asked to place pages (shared info, grant frames).
+    pub fn find_hole(&self, bytes: u64, align: u64, limit: u64) -> Option<u64> {
+        let mut start = align_up(self.ram_span().end, align)?;
+        loop {
+            let end = start.checked_add(bytes)?;
+            if end > limit {
+                return None;
+            }
+            match self.regions().iter().find(|region| region.start < end && start < region.end) {
+                None => return Some(start),
+                Some(region) => start = align_up(region.end, align)?,
+            }
+        }
+    }
+}
+
 /// Rounds `value` up to a multiple of `align` (a power of two).
 pub fn align_up(value: u64, align: u64) -> Option<u64> {
     debug_assert!(align.is_power_of_two());
@@ -214,6 +233,20 @@ mod tests {
         assert_eq!(map.find_free(0x1000, 0x10_0000, &reserved), Some(0x30_0000));
         assert_eq!(map.find_free(64 << 20, 0x1000, &[]), Some(0));
         assert_eq!(map.find_free((64 << 20) + 1, 0x1000, &[]), None);
+    }
+
+    #[test]
+    fn finds_holes_above_ram_and_around_reserved_regions() {
+        let map = pvh_map();
+        assert_eq!(map.find_hole(0x1000, 0x20_0000, 1 << 32), Some(64 << 20));
+        let crowded = MemoryMap::from_entries([
+            entry(0, 0x400_0000, MEMMAP_TYPE_RAM),
+            entry(0x400_0000, 0x10_0000, MEMMAP_TYPE_RESERVED),
+        ])
+        .unwrap();
+        assert_eq!(crowded.find_hole(0x1000, 0x20_0000, 1 << 32), Some(0x420_0000));
+        assert_eq!(crowded.find_hole(0x1000, 0x20_0000, 0x420_0000), None);
+        assert_eq!(map.find_hole(0xfc00_0000, 0x1000, 1 << 32), None, "no gap that large");
     }
 
     #[test]

@@ -35,6 +35,14 @@ pub fn init_hypervisor() -> Option<(u32, u32)> {
     Some((signature.major, signature.minor))
 }
 
+/// Reads the time-stamp counter (the pvclock's time base).
+pub fn read_timestamp_counter() -> u64 {
+    let (low, high): (u32, u32);
+    // SAFETY: `rdtsc` only reads the counter into edx:eax.
+    unsafe { asm!("rdtsc", out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags)) };
+    (u64::from(high) << 32) | u64::from(low)
+}
+
 /// An address the boot page tables leave unmapped (they cover 4 GiB).
 const UNMAPPED_ADDRESS: u64 = 0x0000_0008_dead_b000;
 

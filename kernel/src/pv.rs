@@ -1,0 +1,111 @@
+//! This domain's Xen PV services, brought up once at boot: the shared info
+//! page, event channels, the clock and the one-shot timer.
+//!
+//! The shared info page is mapped into a hole of guest-physical space above
+//! RAM (identity-mapped by the boot page tables). Everything here is a
+//! `'static` singleton because the kernel has one vCPU and one domain.
+
+use crate::memory::MemoryMap;
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Once;
+use xen_pv::abi::PAGE_SIZE;
+use xen_pv::abi::event_channel::Port;
+use xen_pv::abi::memory::XENMAPSPACE_SHARED_INFO;
+use xen_pv::abi::shared_info::SharedInfo;
+use xen_pv::event_channel::EventChannels;
+use xen_pv::hypercall::{Hypervisor, XEN, Xen};
+use xen_pv::time::{PvClockSnapshot, WallClock};
+use xen_pv::timer::{Timer, Wake};
+use xen_pv::XenError;
+
+/// Where Xen-provided pages go: a 2 MiB-aligned hole below 4 GiB (the
+/// boot page tables map exactly the low 4 GiB).
+const FOREIGN_AREA_ALIGN: u64 = 2 << 20;
+/// Pages reserved there: shared info, then up to 64 grant-table frames.
+pub const FOREIGN_AREA_PAGES: u64 = 1 + 64;
+
+static SHARED_INFO: Once<&'static SharedInfo> = Once::new();
+static EVENTS: Once<EventChannels<'static, Xen>> = Once::new();
+static TIMER: Once<Timer<'static, Xen>> = Once::new();
+static FOREIGN_AREA: AtomicU64 = AtomicU64::new(0);
+static LAST_TIME: AtomicU64 = AtomicU64::new(0);
+
+/// Why the PV services could not start.
+#[derive(Debug, Clone, Copy)]
+pub enum PvError {
+    /// No hole in guest-physical space for Xen's pages.
+    NoHole,
+    /// A hypercall failed.
+    Xen(&'static str, XenError),
+}
+
+/// Maps the shared info page, masks the upcall, binds the timer.
+pub fn init(map: &MemoryMap) -> Result<(), PvError> {
+    let area = map
+        .find_hole(FOREIGN_AREA_PAGES * PAGE_SIZE as u64, FOREIGN_AREA_ALIGN, 1 << 32)
+        .ok_or(PvError::NoHole)?;
+    FOREIGN_AREA.store(area, Ordering::Relaxed);
+    XEN.add_to_physmap(XENMAPSPACE_SHARED_INFO, 0, area / PAGE_SIZE as u64)
+        .map_err(|error| PvError::Xen("map shared info", error))?;
+    // SAFETY: Xen has just placed its shared info page at `area`, a
+    // page-aligned guest frame in a hole of the memory map (so no allocator
+    // owns it), identity-mapped below 4 GiB; the page stays there for the
+    // domain's life and is accessed only through atomics.
+    let shared: &'static SharedInfo = unsafe { &*(area as *const SharedInfo) };
+    let shared = SHARED_INFO.call_once(|| shared);
+    let events = EVENTS.call_once(|| EventChannels::new(&XEN, shared));
+    let timer = Timer::new(events).map_err(|error| PvError::Xen("bind VIRQ_TIMER", error))?;
+    TIMER.call_once(|| timer);
+    Ok(())
+}
+
+/// The guest-physical address of page `index` of the foreign area (0 is
+/// shared info; 1.. are for grant-table frames).
+pub fn foreign_page(index: u64) -> Option<u64> {
+    let base = FOREIGN_AREA.load(Ordering::Relaxed);
+    (base != 0 && index < FOREIGN_AREA_PAGES).then(|| base + index * PAGE_SIZE as u64)
+}
+
+/// The event channels (after [`init`]).
+pub fn events() -> &'static EventChannels<'static, Xen> {
+    EVENTS.get().expect("PV services used before pv::init")
+}
+
+/// Clears `port`'s pending bit; false if it was clear or the services are
+/// not up yet.
+pub fn take_pending(port: Port) -> bool {
+    EVENTS.get().is_some_and(|events| events.take_pending(port))
+}
+
+/// System time: nanoseconds since the domain started, never going back.
+pub fn now() -> u64 {
+    let Some(shared) = SHARED_INFO.get() else { return 0 };
+    let snapshot = PvClockSnapshot::read(&shared.vcpu_info[0].time);
+    let now = snapshot.system_time_at(crate::arch::read_timestamp_counter());
+    LAST_TIME.fetch_max(now, Ordering::Relaxed).max(now)
+}
+
+/// The TSC frequency Xen reports, for the log.
+pub fn tsc_frequency() -> u64 {
+    SHARED_INFO.get().map_or(0, |shared| PvClockSnapshot::read(&shared.vcpu_info[0].time).tsc_frequency())
+}
+
+/// Wall-clock time now.
+pub fn wall_clock() -> WallClock {
+    SHARED_INFO.get().map_or_else(WallClock::default, |shared| WallClock::boot_time(shared).after(now()))
+}
+
+/// Sleeps until one of `ports` is pending or system time reaches
+/// `deadline` (ns); the vCPU is idle meanwhile.
+pub fn wait(ports: &[Port], deadline: Option<u64>) -> Result<Wake, XenError> {
+    TIMER.get().expect("PV services used before pv::init").wait(ports, deadline)
+}
+
+/// Sleeps until system time reaches `deadline` (ns).
+pub fn sleep_until(deadline: u64) {
+    while now() < deadline {
+        if wait(&[], Some(deadline)).is_err() {
+            break;
+        }
+    }
+}

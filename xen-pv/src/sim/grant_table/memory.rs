@@ -1,0 +1,198 @@
+//! Simulated guest RAM: the pages a test may grant, with their frame numbers.
+//!
+//! [`SimMemory`] is one page-aligned, zeroed host allocation (an arena) cut
+//! into 4 KiB pages. Page `i` is frame [`FIRST_FRAME`]` + i`, so frame and
+//! address are related the way a kernel's direct map relates them
+//! (`address = frame * 4096 + offset`, with [`SimMemory::direct_map_offset`]
+//! as the offset; a PVH guest's offset is 0). The relation cannot be the
+//! identity: host addresses are above 2^44 and a v1 grant entry's frame
+//! field has 32 bits.
+//!
+//! Contract: only pages handed out by [`SimMemory::allocate`] and not yet
+//! freed are live; every access by frame is checked against that and
+//! against the page's bounds, so the simulated backend can only ever touch
+//! live test memory. Every byte is accessed through raw pointers (as another
+//! domain's accesses would be), never through a Rust reference, and this
+//! file holds the simulation's only raw memory accesses.
+//!
+//! Never: hand out a page twice, touch memory outside the arena, or form a
+//! reference into the arena. Users of [`SimPages::as_ptr`] must not either
+//! while the page is granted: the backend writes it concurrently in spirit.
+
+use crate::abi::PAGE_SIZE;
+use core::cell::RefCell;
+use core::ptr::NonNull;
+use std::alloc::Layout;
+use std::vec;
+use std::vec::Vec;
+
+/// The frame number of the arena's first page.
+pub const FIRST_FRAME: u64 = 0x1_0000;
+
+/// Why a memory operation was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimMemoryError {
+    /// No run of free pages is long enough.
+    OutOfMemory,
+    /// The frame is not a live page of the arena.
+    NotLive(u64),
+    /// The access crosses the end of the page.
+    OutOfBounds,
+}
+
+/// A run of pages handed out by [`SimMemory::allocate`]. Not `Clone`: one
+/// owner, who gives it back with [`crate::sim::grant_table::SimGrantTable::free_pages`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct SimPages {
+    first_frame: u64,
+    count: usize,
+    address: NonNull<u8>,
+}
+
+impl SimPages {
+    /// The frame of the first page.
+    pub fn frame(&self) -> u64 {
+        self.first_frame
+    }
+
+    /// The frame of page `index` of the run, if it has one.
+    pub fn frame_at(&self, index: usize) -> Option<u64> {
+        (index < self.count).then(|| self.first_frame + index as u64)
+    }
+
+    /// How many pages the run has.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The run's first byte, for code that plays the guest's CPU. Valid for
+    /// `count() * 4096` bytes while the run is allocated and the memory
+    /// lives; create no reference from it while any of its pages is granted.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.address.as_ptr()
+    }
+}
+
+/// The arena of simulated guest pages.
+pub struct SimMemory {
+    arena: NonNull<u8>,
+    layout: Layout,
+    live: RefCell<Vec<bool>>,
+}
+
+impl SimMemory {
+    /// An arena of `pages` zeroed pages, all free.
+    pub fn new(pages: usize) -> Self {
+        let layout = Layout::from_size_align(pages.max(1) * PAGE_SIZE, PAGE_SIZE).expect("arena layout");
+        // SAFETY: `layout` has a non-zero size (at least one page).
+        let arena = unsafe { std::alloc::alloc_zeroed(layout) };
+        let arena = NonNull::new(arena).expect("out of memory for the simulated guest RAM");
+        Self { arena, layout, live: RefCell::new(vec![false; pages]) }
+    }
+
+    /// How many pages the arena holds.
+    pub fn pages(&self) -> usize {
+        self.live.borrow().len()
+    }
+
+    /// `address - frame * 4096` for every page of the arena.
+    pub fn direct_map_offset(&self) -> usize {
+        self.arena.as_ptr() as usize - FIRST_FRAME as usize * PAGE_SIZE
+    }
+
+    /// The frame holding host address `address`, if it is in the arena.
+    pub fn frame_of(&self, address: usize) -> Option<u64> {
+        let index = address.checked_sub(self.arena.as_ptr() as usize)? / PAGE_SIZE;
+        (index < self.pages()).then_some(FIRST_FRAME + index as u64)
+    }
+
+    /// Hands out `count` contiguous zeroed pages (first fit).
+    pub fn allocate(&self, count: usize) -> Result<SimPages, SimMemoryError> {
+        let first = self.find_free_run(count).ok_or(SimMemoryError::OutOfMemory)?;
+        self.live.borrow_mut()[first..first + count].fill(true);
+        let address = self.arena.as_ptr().wrapping_add(first * PAGE_SIZE);
+        let pages = SimPages {
+            first_frame: FIRST_FRAME + first as u64,
+            count,
+            address: NonNull::new(address).expect("arena pointers are non-null"),
+        };
+        for index in 0..count {
+            self.write(FIRST_FRAME + (first + index) as u64, 0, &[0; PAGE_SIZE])?;
+        }
+        Ok(pages)
+    }
+
+    /// Whether `frame` is a live page.
+    pub fn is_live(&self, frame: u64) -> bool {
+        self.index_of(frame).is_some_and(|index| self.live.borrow()[index])
+    }
+
+    /// Copies bytes out of live page `frame` at `offset` (the guest's CPU
+    /// reading its own page, or the backend through a grant).
+    pub fn read(&self, frame: u64, offset: usize, out: &mut [u8]) -> Result<(), SimMemoryError> {
+        let source = self.pointer(frame, offset, out.len())?;
+        // SAFETY: `pointer` checked that `[source, source + out.len())` lies
+        // inside one live page of the arena, which this value owns and keeps
+        // allocated. No reference into the arena exists (this file makes
+        // none, and `SimPages::as_ptr` forbids its users to), so `out`
+        // cannot overlap it and nothing observes the copy as a conflict.
+        unsafe { core::ptr::copy_nonoverlapping(source, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    /// Copies `bytes` into live page `frame` at `offset`.
+    pub fn write(&self, frame: u64, offset: usize, bytes: &[u8]) -> Result<(), SimMemoryError> {
+        let destination = self.pointer(frame, offset, bytes.len())?;
+        // SAFETY: as in `read`: the destination range is inside one live
+        // page of the arena, which no reference covers, and `bytes` is a
+        // separate allocation.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), destination, bytes.len()) };
+        Ok(())
+    }
+
+    /// Returns pages to the arena. Checking that no grant or mapping still
+    /// covers them is the grant table's job ([`crate::sim::grant_table::SimGrantTable::free_pages`]).
+    /// Gives `pages` back if they did not come from this arena.
+    pub(super) fn free(&self, pages: SimPages) -> Result<(), SimPages> {
+        match self.index_of(pages.first_frame) {
+            Some(first) if self.arena.as_ptr().wrapping_add(first * PAGE_SIZE) == pages.as_ptr() => {
+                self.live.borrow_mut()[first..first + pages.count].fill(false);
+                Ok(())
+            }
+            _ => Err(pages),
+        }
+    }
+
+    fn index_of(&self, frame: u64) -> Option<usize> {
+        let index = usize::try_from(frame.checked_sub(FIRST_FRAME)?).ok()?;
+        (index < self.pages()).then_some(index)
+    }
+
+    fn find_free_run(&self, count: usize) -> Option<usize> {
+        let live = self.live.borrow();
+        if count == 0 || count > live.len() {
+            return None;
+        }
+        (0..=live.len() - count).find(|&first| live[first..first + count].iter().all(|used| !used))
+    }
+
+    /// A pointer to `offset` in live page `frame`, if `len` bytes fit there.
+    fn pointer(&self, frame: u64, offset: usize, len: usize) -> Result<*mut u8, SimMemoryError> {
+        if !self.is_live(frame) {
+            return Err(SimMemoryError::NotLive(frame));
+        }
+        if offset.checked_add(len).is_none_or(|end| end > PAGE_SIZE) {
+            return Err(SimMemoryError::OutOfBounds);
+        }
+        let index = self.index_of(frame).ok_or(SimMemoryError::NotLive(frame))?;
+        Ok(self.arena.as_ptr().wrapping_add(index * PAGE_SIZE + offset))
+    }
+}
+
+impl Drop for SimMemory {
+    fn drop(&mut self) {
+        // SAFETY: `arena` was allocated in `new` with exactly `layout` and is
+        // freed only here, once.
+        unsafe { std::alloc::dealloc(self.arena.as_ptr(), self.layout) };
+    }
+}

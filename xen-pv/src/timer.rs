@@ -1,0 +1,133 @@
+//! The one-shot timer (`VCPUOP_set_singleshot_timer` + `VIRQ_TIMER`) and the
+//! wait that every loop in xenecho sleeps in.
+//!
+//! [`Timer::wait`] blocks in `SCHEDOP_poll` on the caller's ports plus the
+//! timer's port, so the vCPU sleeps until an event or the deadline — an idle
+//! appliance costs nothing. The timer is re-armed only when the deadline
+//! changes, so a loop that wakes for other events costs no timer hypercall.
+//!
+//! Never: sleep past a deadline that has already passed (Xen's `ETIME`
+//! answer makes the wait return at once).
+
+use crate::abi::event_channel::Port;
+use crate::abi::vcpu::VIRQ_TIMER;
+use crate::event_channel::EventChannels;
+use crate::hypervisor::{Hypervisor, XenError};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Most ports one wait can watch besides the timer's.
+pub const MAX_WAIT_PORTS: usize = 15;
+
+const NOT_ARMED: u64 = u64::MAX;
+
+/// Why a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// One of the caller's ports is pending (or another event woke us).
+    Event,
+    /// The deadline was reached.
+    Deadline,
+}
+
+/// The vCPU's one-shot timer.
+pub struct Timer<'a, H: Hypervisor> {
+    events: &'a EventChannels<'a, H>,
+    port: Port,
+    armed_for: AtomicU64,
+}
+
+impl<'a, H: Hypervisor> Timer<'a, H> {
+    /// Binds `VIRQ_TIMER` on vCPU 0.
+    pub fn new(events: &'a EventChannels<'a, H>) -> Result<Self, XenError> {
+        let port = events.bind_virq(VIRQ_TIMER)?;
+        Ok(Self { events, port, armed_for: AtomicU64::new(NOT_ARMED) })
+    }
+
+    /// The timer's event-channel port.
+    pub fn port(&self) -> Port {
+        self.port
+    }
+
+    /// Sleeps until one of `ports` is pending or system time reaches
+    /// `deadline` (ns). Pending bits of `ports` are left for their handlers.
+    pub fn wait(&self, ports: &[Port], deadline: Option<u64>) -> Result<Wake, XenError> {
+        if ports.len() > MAX_WAIT_PORTS {
+            return Err(XenError::EINVAL);
+        }
+        if let Some(deadline) = deadline
+            && !self.arm(deadline)?
+        {
+            return Ok(Wake::Deadline);
+        }
+        let mut watched = [0; MAX_WAIT_PORTS + 1];
+        watched[..ports.len()].copy_from_slice(ports);
+        watched[ports.len()] = self.port;
+        self.events.wait(&watched[..=ports.len()], None)?;
+        if self.events.take_pending(self.port) {
+            self.armed_for.store(NOT_ARMED, Ordering::Relaxed);
+            if ports.iter().all(|&port| !self.events.is_pending(port)) {
+                return Ok(Wake::Deadline);
+            }
+        }
+        Ok(Wake::Event)
+    }
+
+    /// Arms the timer for `deadline`; false if the deadline has passed.
+    fn arm(&self, deadline: u64) -> Result<bool, XenError> {
+        if self.armed_for.load(Ordering::Relaxed) == deadline {
+            return Ok(true);
+        }
+        match self.events.hypervisor().set_singleshot_timer(0, deadline) {
+            Ok(()) => {
+                self.armed_for.store(deadline, Ordering::Relaxed);
+                Ok(true)
+            }
+            Err(XenError::ETIME) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{BACKEND_DOMAIN, SimXen};
+
+    #[test]
+    fn sleeps_until_the_deadline_and_arms_once_per_deadline() {
+        let xen = SimXen::new(1);
+        let events = EventChannels::new(&xen, xen.shared_info());
+        let timer = Timer::new(&events).unwrap();
+        let device = events.alloc_unbound(BACKEND_DOMAIN).unwrap();
+        assert_eq!(timer.wait(&[device], Some(1_000_000_000)), Ok(Wake::Deadline));
+        assert_eq!(xen.now(), 1_000_000_000);
+        assert_eq!(xen.counts().timer_sets, 1);
+        // An event before the next deadline wakes the wait; waiting again for
+        // the same deadline does not re-arm.
+        xen.raise(device);
+        assert_eq!(timer.wait(&[device], Some(2_000_000_000)), Ok(Wake::Event));
+        assert!(events.take_pending(device));
+        assert_eq!(timer.wait(&[device], Some(2_000_000_000)), Ok(Wake::Deadline));
+        assert_eq!(xen.counts().timer_sets, 2);
+        assert_eq!(xen.now(), 2_000_000_000);
+    }
+
+    #[test]
+    fn a_past_deadline_returns_at_once() {
+        let xen = SimXen::new(1);
+        let events = EventChannels::new(&xen, xen.shared_info());
+        let timer = Timer::new(&events).unwrap();
+        xen.advance(500);
+        assert_eq!(timer.wait(&[], Some(100)), Ok(Wake::Deadline));
+        assert_eq!(xen.counts().polls, 0, "no sleep for a past deadline");
+    }
+
+    #[test]
+    fn refuses_more_ports_than_it_can_watch() {
+        let xen = SimXen::new(1);
+        let events = EventChannels::new(&xen, xen.shared_info());
+        let timer = Timer::new(&events).unwrap();
+        let ports = [5; MAX_WAIT_PORTS + 1];
+        assert_eq!(timer.wait(&ports, Some(10)), Err(XenError::EINVAL));
+    }
+}
