@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this
 # Shared by setup.sh and run.sh: where the cache lives, what it holds, small helpers.
 # Sourced, never run. Everything here must work on a fresh Debian bookworm with apt.
 
@@ -25,9 +25,10 @@ qemu_library_path() {
     printf ':%s' "$QEMU_ROOT/usr/lib/x86_64-linux-gnu/pulseaudio"
 }
 
-# Run the extracted QEMU with its libraries, modules and firmware found in the cache.
-run_qemu() {
-    LD_LIBRARY_PATH=$(qemu_library_path) \
-    QEMU_MODULE_DIR=$QEMU_ROOT/usr/lib/x86_64-linux-gnu/qemu \
-        "$QEMU_BIN" -L "$QEMU_ROOT/usr/share/qemu" -L "$QEMU_ROOT/usr/share/seabios" "$@"
+# The command that runs the extracted QEMU with its libraries, modules and firmware from the cache
+# (through env, so that a background job's PID is QEMU's own).
+qemu_command() {
+    QEMU_COMMAND=(env "LD_LIBRARY_PATH=$(qemu_library_path)"
+        "QEMU_MODULE_DIR=$QEMU_ROOT/usr/lib/x86_64-linux-gnu/qemu"
+        "$QEMU_BIN" -L "$QEMU_ROOT/usr/share/qemu" -L "$QEMU_ROOT/usr/share/seabios")
 }

@@ -27,6 +27,8 @@ DOM0_PROGRAMS=(/bin/bash /usr/bin/flock /usr/bin/stat /bin/ip /sbin/bridge /usr/
 DOM0_MODULES=(xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc llc stp bridge xen-netback)
 
 MANIFESTS=$CACHE/manifests
+# depmod and ldconfig live in /sbin, which a user's PATH may lack.
+PATH=$PATH:/usr/sbin:/sbin
 
 # --- Small helpers -----------------------------------------------------------------------------
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -44,18 +46,21 @@ ensure_host_tools() {
     for tool in cpio:cpio readelf:binutils depmod:kmod modinfo:kmod gzip:gzip ldconfig:libc-bin \
                 dpkg-deb:dpkg apt-get:apt sha256sum:coreutils; do
         package=${tool#*:}
-        command -v "${tool%%:*}" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "${tool%%:*}" \
-            >/dev/null 2>&1 || missing+=("$package")
+        command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("$package")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     log "installing host tools: ${missing[*]}"
-    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" >/dev/null; then
+    # apt's chatter goes to a file, shown only if the install fails (after one apt-get update).
+    local output; output=$(mktemp)
+    if ! apt_install "${missing[@]}" > "$output" 2>&1; then
         apt_update_once
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" >/dev/null
+        apt_install "${missing[@]}" > "$output" 2>&1 || { cat "$output" >&2; die "cannot install ${missing[*]}"; }
     fi
+    rm -f "$output"
+}
+apt_install() {
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
 # Prints "package version architecture" for the candidate of each argument (name or name=version)
@@ -132,9 +137,10 @@ inputs_fingerprint() {
 stamp_matches() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
 # --- Step 1: which packages, at which versions (resolved once, then read from the cache) -------
+# The package lists and the resolver: when either changes, versions are resolved again.
 package_spec() {
-    declare -p QEMU_VERSION_PATTERN QEMU_PACKAGES XEN_PACKAGES KERNEL_METAPACKAGE \
-        DOM0_WHOLE_PACKAGES DOM0_PROGRAM_PACKAGES | sha256sum | cut -c1-16
+    { declare -p QEMU_VERSION_PATTERN QEMU_PACKAGES XEN_PACKAGES KERNEL_METAPACKAGE \
+        DOM0_WHOLE_PACKAGES DOM0_PROGRAM_PACKAGES; declare -f apt_show resolve; } | sha256sum | cut -c1-16
 }
 
 resolve_manifests() {
@@ -216,7 +222,8 @@ setup_qemu() {
     log "extracting QEMU 7.2 and its libraries into $QEMU_ROOT"
     extract_list "$MANIFESTS/qemu.list" "$QEMU_ROOT"
     local version
-    version=$(run_qemu --version | head -1) || die "the extracted QEMU does not start (missing library?)"
+    qemu_command
+    version=$("${QEMU_COMMAND[@]}" --version | head -1) || die "the extracted QEMU does not start (missing library?)"
     log "  $version"
     echo "$key" > "$QEMU_ROOT/.stamp"
 }
@@ -338,7 +345,8 @@ build_initramfs() {
     for package in "${DOM0_WHOLE_PACKAGES[@]}"; do
         dpkg-deb -x "$(package_deb "$package" "$MANIFESTS/dom0.list")" "$root"
     done
-    rm -rf "$root"/usr/share/{doc,man,lintian,bash-completion} "$root"/usr/lib/xen-4.17/lib/python
+    rm -rf "$root"/usr/share/{doc,man,lintian,bash-completion} "$root"/usr/lib/xen-4.17/lib/python \
+        "$root"/usr/lib/xen-4.17/boot   # hvmloader and the PV shim: HVM and PV-in-PVH only
     for program in "${DOM0_PROGRAMS[@]}"; do
         [ -f "$pkgroot/$program" ] || die "$program is not in the dom0 packages"
         # Drop busybox's applet of the same name wherever it sits in PATH.
@@ -385,6 +393,17 @@ main() {
     local ready; ready="$(inputs_fingerprint) $(package_spec)"
     if stamp_matches "$CACHE/ready" "$ready" && [ -x "$QEMU_BIN" ] && [ -f "$XEN_ELF" ] \
             && [ -f "$DOM0_KERNEL" ] && [ -f "$DOM0_INITRAMFS" ]; then
+        log "test host is up to date (cache: $CACHE)"
+        return 0
+    fi
+    mkdir -p "$CACHE"
+    # Two runs at once (make run beside make test) must not build the same files together.
+    exec 9> "$CACHE/.lock"
+    if ! flock -n 9; then
+        log "waiting for another setup.sh to finish"
+        flock 9
+    fi
+    if stamp_matches "$CACHE/ready" "$ready"; then
         log "test host is up to date (cache: $CACHE)"
         return 0
     fi
