@@ -20,6 +20,7 @@
 mod arch;
 pub mod cmdline;
 pub mod console;
+pub mod lifecycle;
 pub mod logger;
 pub mod memory;
 #[cfg(target_os = "none")]

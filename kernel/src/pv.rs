@@ -8,15 +8,18 @@
 use crate::memory::MemoryMap;
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Once;
+use xen_pv::XenError;
 use xen_pv::abi::PAGE_SIZE;
 use xen_pv::abi::event_channel::Port;
+use xen_pv::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use xen_pv::abi::memory::XENMAPSPACE_SHARED_INFO;
 use xen_pv::abi::shared_info::SharedInfo;
+use xen_pv::abi::xenstore::XenstoreInterface;
 use xen_pv::event_channel::EventChannels;
 use xen_pv::hypercall::{Hypervisor, XEN, Xen};
 use xen_pv::time::{PvClockSnapshot, WallClock};
 use xen_pv::timer::{Timer, Wake};
-use xen_pv::XenError;
+use xen_pv::xenstore::Xenstore;
 
 /// Where Xen-provided pages go: a 2 MiB-aligned hole below 4 GiB (the
 /// boot page tables map exactly the low 4 GiB).
@@ -24,7 +27,11 @@ const FOREIGN_AREA_ALIGN: u64 = 2 << 20;
 /// Pages reserved there: shared info, then up to 64 grant-table frames.
 pub const FOREIGN_AREA_PAGES: u64 = 1 + 64;
 
+/// The xenstore client, locked for one conversation at a time.
+pub type XenstoreGuard = spin::MutexGuard<'static, Xenstore<'static, Xen>>;
+
 static SHARED_INFO: Once<&'static SharedInfo> = Once::new();
+static XENSTORE: Once<spin::Mutex<Xenstore<'static, Xen>>> = Once::new();
 static EVENTS: Once<EventChannels<'static, Xen>> = Once::new();
 static TIMER: Once<Timer<'static, Xen>> = Once::new();
 static FOREIGN_AREA: AtomicU64 = AtomicU64::new(0);
@@ -37,13 +44,14 @@ pub enum PvError {
     NoHole,
     /// A hypercall failed.
     Xen(&'static str, XenError),
+    /// The xenstore page Xen named is not where it can be used.
+    BadStorePage(u64),
 }
 
 /// Maps the shared info page, masks the upcall, binds the timer.
 pub fn init(map: &MemoryMap) -> Result<(), PvError> {
-    let area = map
-        .find_hole(FOREIGN_AREA_PAGES * PAGE_SIZE as u64, FOREIGN_AREA_ALIGN, 1 << 32)
-        .ok_or(PvError::NoHole)?;
+    let area =
+        map.find_hole(FOREIGN_AREA_PAGES * PAGE_SIZE as u64, FOREIGN_AREA_ALIGN, 1 << 32).ok_or(PvError::NoHole)?;
     FOREIGN_AREA.store(area, Ordering::Relaxed);
     XEN.add_to_physmap(XENMAPSPACE_SHARED_INFO, 0, area / PAGE_SIZE as u64)
         .map_err(|error| PvError::Xen("map shared info", error))?;
@@ -56,7 +64,31 @@ pub fn init(map: &MemoryMap) -> Result<(), PvError> {
     let events = EVENTS.call_once(|| EventChannels::new(&XEN, shared));
     let timer = Timer::new(events).map_err(|error| PvError::Xen("bind VIRQ_TIMER", error))?;
     TIMER.call_once(|| timer);
+    let store_frame = XEN.hvm_get_param(HVM_PARAM_STORE_PFN).map_err(|error| PvError::Xen("store pfn", error))?;
+    let store_port = XEN.hvm_get_param(HVM_PARAM_STORE_EVTCHN).map_err(|error| PvError::Xen("store port", error))?;
+    if store_frame == 0
+        || store_frame >= 1 << 20
+        || map.ram().any(|ram| ram.start <= store_frame << 12 && store_frame << 12 < ram.end)
+    {
+        return Err(PvError::BadStorePage(store_frame));
+    }
+    // SAFETY: Xen gave this frame to the domain as its xenstore page: it is
+    // page-aligned, identity-mapped below 4 GiB, outside the RAM the
+    // allocators manage (checked above), shared only with xenstored, and
+    // accessed only through atomics.
+    let ring: &'static XenstoreInterface = unsafe { &*((store_frame << 12) as *const XenstoreInterface) };
+    XENSTORE.call_once(|| spin::Mutex::new(Xenstore::new(events, ring, store_port as Port)));
     Ok(())
+}
+
+/// The xenstore client (after [`init`]).
+pub fn xenstore() -> XenstoreGuard {
+    XENSTORE.get().expect("PV services used before pv::init").lock()
+}
+
+/// The xenstore event-channel port, for wait sets.
+pub fn xenstore_port() -> Port {
+    XENSTORE.get().map_or(0, |store| store.lock().port())
 }
 
 /// The guest-physical address of page `index` of the foreign area (0 is

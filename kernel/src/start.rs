@@ -1,6 +1,7 @@
 //! The architecture-neutral start sequence and the two ways a domain ends
 //! (power off after the appliance returns, crash after a fatal error).
 
+use crate::lifecycle::{self, ShutdownRequest};
 use crate::memory::map::{MapError, MemoryMap};
 use crate::memory::{self, ReservedRanges};
 use crate::{BootInfo, CommandLine, arch, console, logger};
@@ -59,6 +60,9 @@ pub fn start(mut boot: BootData) -> ! {
         crate::pv::tsc_frequency() / 1000,
         crate::pv::wall_clock().seconds
     );
+    if let Err(error) = lifecycle::init() {
+        log::error!("xenstore: cannot set up the shutdown watch: {error:?}");
+    }
     if let Some(count) = command_line.get("ticks").and_then(|value| value.parse::<u64>().ok()) {
         log_ticks(count.min(3600));
     }
@@ -66,9 +70,26 @@ pub fn start(mut boot: BootData) -> ! {
     // SAFETY: `xenecho_main` is defined by `entry_point!` in the appliance
     // with exactly this signature; the kernel has no other definition.
     unsafe { xenecho_main(&info) };
-    log::info!("appliance finished: powering off");
+    let request = wait_for_shutdown_request();
+    log::info!("shutdown requested ({request:?})");
     console::flush();
-    hypercall::shutdown(ShutdownReason::Poweroff)
+    hypercall::shutdown(match request {
+        ShutdownRequest::Poweroff => ShutdownReason::Poweroff,
+        ShutdownRequest::Reboot => ShutdownReason::Reboot,
+    })
+}
+
+/// Sleeps until the toolstack asks the domain to end.
+fn wait_for_shutdown_request() -> ShutdownRequest {
+    let ports = [crate::pv::xenstore_port()];
+    loop {
+        if let Some(request) = lifecycle::check() {
+            return request;
+        }
+        if let Err(error) = crate::pv::wait(&ports, None) {
+            log::error!("waiting for events: {error:?}");
+        }
+    }
 }
 
 /// Logs `count` ticks one second apart by the one-shot timer, with the

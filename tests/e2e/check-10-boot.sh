@@ -3,25 +3,18 @@
 
 boot_log=$(console_log "$GUEST_NAME")
 failed_before=$FAILED
-check "guest $GUEST_NAME (domid $GUEST_DOMID) powered off by itself" wait_gone "$GUEST_NAME" 120
-check "banner on the PV console" wait_for_text "$boot_log" "xenecho 0." 10
+check "guest $GUEST_NAME (domid $GUEST_DOMID) is running" test -n "$(domain_state "$GUEST_NAME")"
+check "banner on the PV console" wait_for_text "$boot_log" "HTTP echo appliance on Xen" 60
 check "command line on the PV console" grep -qF 'command line: "loglevel=info"' "$boot_log"
 check "memory map on the PV console" grep -qE 'memory map \([0-9]+ KiB of RAM\)' "$boot_log"
 check "RAM region listed" grep -qE '0x000000000000-0x[0-9a-f]+ +[0-9]+ KiB Ram' "$boot_log"
 check "heap exercised" grep -qF "heap check passed" "$boot_log"
-check "appliance finished and powered off" grep -qF "appliance finished: powering off" "$boot_log"
-check "xl saw a clean poweroff (reason code 0)" grep -qE 'shut ?down, reason code 0' "$(xl_log "$GUEST_NAME")"
 [ "$FAILED" -eq "$failed_before" ] || { show "$boot_log"; show "$(xl_log "$GUEST_NAME")" 20; }
 
-# The same output through `xl console` itself: keep the domain after poweroff
-# so the console can be attached.
-name=xenecho-console
-xl create -q xl.cfg "name=\"$name\"" 'on_poweroff="preserve"' >/dev/null
-check "preserved guest reached shutdown" wait_for_state "$name" s 120
-timeout 15 xl console "$name" </dev/null >/tmp/xl-console.out 2>&1
+# The same output through `xl console` itself.
+timeout 10 xl console "$GUEST_NAME" </dev/null >/tmp/xl-console.out 2>&1
 check "xl console shows the banner" grep -qF "HTTP echo appliance on Xen" /tmp/xl-console.out
 check "xl console shows the memory map" grep -qE 'memory map \([0-9]+ KiB of RAM\)' /tmp/xl-console.out
-xl destroy "$name" 2>/dev/null
 
 # selftest=panic: message and location on the console, domain crashed.
 name=xenecho-panic

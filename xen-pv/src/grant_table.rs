@@ -4,7 +4,7 @@
 //! [`GrantTable`] works over the mapped grant-table frames, a plain
 //! `&[GrantEntryV1]` (on Xen the kernel maps them with
 //! `XENMEM_add_to_physmap(XENMAPSPACE_grant_table)`; in tests they are the
-//! entries of [`crate::sim::grant_table::SimGrantTable`]). It needs no
+//! current entries of the simulation's `SimGrantTable`). It needs no
 //! hypercall: granting and revoking are writes to shared memory.
 //!
 //! # Contract
@@ -422,3 +422,6 @@ impl<Owner> Drop for GrantTable<'_, Owner> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,12 +26,13 @@ extern crate alloc;
 pub mod abi;
 pub mod event_channel;
 pub mod grant_table;
-pub mod time;
-pub mod timer;
 #[cfg(target_os = "none")]
 pub mod hypercall;
 pub mod hypervisor;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
+pub mod time;
+pub mod timer;
+pub mod xenstore;
 
 pub use hypervisor::{Hypervisor, XenError};

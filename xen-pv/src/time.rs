@@ -148,7 +148,10 @@ mod tests {
         time.tsc_shift.store(-2, Ordering::Relaxed);
         time.version.store(2, Ordering::Release);
         let read = PvClockSnapshot::read(time);
-        assert_eq!(read, PvClockSnapshot { tsc_timestamp: 77, system_time: 123, tsc_to_system_mul: 0x4000_0000, tsc_shift: -2 });
+        assert_eq!(
+            read,
+            PvClockSnapshot { tsc_timestamp: 77, system_time: 123, tsc_to_system_mul: 0x4000_0000, tsc_shift: -2 }
+        );
     }
 
     #[test]

@@ -99,7 +99,8 @@ impl MessageHeader {
     /// The header as wire bytes.
     pub fn to_bytes(&self) -> [u8; 16] {
         let mut bytes = [0; 16];
-        for (chunk, value) in bytes.chunks_exact_mut(4).zip([self.kind, self.request_id, self.transaction_id, self.len]) {
+        for (chunk, value) in bytes.chunks_exact_mut(4).zip([self.kind, self.request_id, self.transaction_id, self.len])
+        {
             chunk.copy_from_slice(&value.to_le_bytes());
         }
         bytes

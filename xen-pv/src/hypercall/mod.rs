@@ -73,9 +73,8 @@ impl Hypervisor for Xen {
         HYPERCALLS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: GNTTABOP_query_size takes an array of `count` (1)
         // `gnttab_query_size` structures.
-        let ret = unsafe {
-            raw::hypercall3(nr::GRANT_TABLE_OP, GNTTABOP_QUERY_SIZE as usize, &raw mut args as usize, 1)
-        };
+        let ret =
+            unsafe { raw::hypercall3(nr::GRANT_TABLE_OP, GNTTABOP_QUERY_SIZE as usize, &raw mut args as usize, 1) };
         check(ret)?;
         if args.status != 0 {
             return Err(XenError::EINVAL);

@@ -18,6 +18,7 @@ extern crate std;
 pub mod grant_table;
 pub mod xenstore;
 
+use crate::abi::DomainId;
 use crate::abi::event_channel::Port;
 use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMAPSPACE_SHARED_INFO};
@@ -25,7 +26,6 @@ use crate::abi::sched::ShutdownReason;
 use crate::abi::shared_info::{EVENT_CHANNEL_2L_PORTS, SharedInfo};
 use crate::abi::vcpu::VIRQ_TIMER;
 use crate::abi::xenstore::XenstoreInterface;
-use crate::abi::DomainId;
 use crate::hypervisor::{GrantTableSize, Hypervisor, XenError};
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;

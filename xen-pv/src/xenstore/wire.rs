@@ -346,7 +346,10 @@ mod tests {
     fn refuses_requests_that_cannot_be_framed() {
         let huge = vec![b'x'; XENSTORE_PAYLOAD_MAX];
         assert_eq!(encode_request(&Request::Read { path: "a\0b" }, 1, None), Err(XenstoreError::InvalidInput));
-        assert_eq!(encode_request(&Request::Watch { path: "a", token: "\0" }, 1, None), Err(XenstoreError::InvalidInput));
+        assert_eq!(
+            encode_request(&Request::Watch { path: "a", token: "\0" }, 1, None),
+            Err(XenstoreError::InvalidInput)
+        );
         assert_eq!(encode_request(&Request::Write { path: "a", value: &huge }, 1, None), Err(XenstoreError::TooBig));
         assert!(encode_request(&Request::Write { path: "a", value: &huge[2..] }, 1, None).is_ok());
     }
@@ -405,7 +408,10 @@ mod tests {
 
     #[test]
     fn unknown_error_names_are_values() {
-        assert_eq!(parse(MessageType::Error, b"EQUOTA\0"), Ok(ReplyBody::Error(XenstoreError::Unknown("EQUOTA".into()))));
+        assert_eq!(
+            parse(MessageType::Error, b"EQUOTA\0"),
+            Ok(ReplyBody::Error(XenstoreError::Unknown("EQUOTA".into())))
+        );
     }
 
     #[test]
@@ -419,7 +425,8 @@ mod tests {
         };
         for _ in 0..20_000 {
             let length = (next() % 24) as usize;
-            let payload: Vec<u8> = (0..length).map(|_| [0, b'1', b'O', b'K', 0xff, b'a'][next() as usize % 6]).collect();
+            let payload: Vec<u8> =
+                (0..length).map(|_| [0, b'1', b'O', b'K', 0xff, b'a'][next() as usize % 6]).collect();
             let kind = (next() % 26) as u32;
             let _ = parse_reply(&header(kind, 1, length), &payload);
         }

@@ -150,17 +150,24 @@ impl SimMemory {
         Ok(())
     }
 
-    /// Returns pages to the arena. Checking that no grant or mapping still
-    /// covers them is the grant table's job ([`crate::sim::grant_table::SimGrantTable::free_pages`]).
-    /// Gives `pages` back if they did not come from this arena.
+    /// Whether `pages` came from this arena (frame numbers alone do not
+    /// tell: every arena starts at [`FIRST_FRAME`]).
+    pub fn owns(&self, pages: &SimPages) -> bool {
+        self.first_index(pages).is_some()
+    }
+
+    /// Returns pages to the arena, or gives them back if they did not come
+    /// from it. Checking that no grant or mapping still covers them is the
+    /// grant table's job ([`crate::sim::grant_table::SimGrantTable::free_pages`]).
     pub(super) fn free(&self, pages: SimPages) -> Result<(), SimPages> {
-        match self.index_of(pages.first_frame) {
-            Some(first) if self.arena.as_ptr().wrapping_add(first * PAGE_SIZE) == pages.as_ptr() => {
-                self.live.borrow_mut()[first..first + pages.count].fill(false);
-                Ok(())
-            }
-            _ => Err(pages),
-        }
+        let Some(first) = self.first_index(&pages) else { return Err(pages) };
+        self.live.borrow_mut()[first..first + pages.count].fill(false);
+        Ok(())
+    }
+
+    fn first_index(&self, pages: &SimPages) -> Option<usize> {
+        let first = self.index_of(pages.first_frame)?;
+        (self.arena.as_ptr().wrapping_add(first * PAGE_SIZE) == pages.as_ptr()).then_some(first)
     }
 
     fn index_of(&self, frame: u64) -> Option<usize> {
