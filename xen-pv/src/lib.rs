@@ -29,6 +29,7 @@ pub mod grant_table;
 #[cfg(target_os = "none")]
 pub mod hypercall;
 pub mod hypervisor;
+pub mod ring;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 pub mod time;

@@ -1,0 +1,361 @@
+//! Xen's shared request/response rings (`io/ring.h`), both halves.
+//!
+//! One 4 KiB page holds a 64-byte header (the two producer indices and the
+//! two event indices) and a power-of-two array of slots; a slot holds a
+//! request until the other side overwrites it with the response. Indices
+//! run freely (wrapping `u32`) and are masked when used.
+//!
+//! [`FrontRing`] is the guest's half (netfront pushes requests and takes
+//! responses); [`BackRing`] is the backend's half, used by the simulated
+//! netback. Both keep their private indices outside the shared page, copy
+//! every slot out before looking at it (the other side may rewrite it at
+//! any moment), and follow `RING_PUSH_*_AND_CHECK_NOTIFY` /
+//! `RING_FINAL_CHECK_FOR_*` for notification hold-off.
+//!
+//! Contract: the other side is untrusted. A producer index that claims more
+//! messages than can exist is reported as [`RingError::ProducerOverflow`],
+//! and the ring must then be torn down; nothing here panics or reads
+//! outside the page because of it.
+
+use core::sync::atomic::{AtomicU32, Ordering, fence};
+
+/// Slots in a one-page ring with 8- or 12-byte slots (netif's tx and rx).
+pub const RING_SLOTS: u32 = 256;
+
+/// The shared page: header and `RING_SLOTS` slots of `WORDS` 32-bit words.
+#[repr(C)]
+pub struct SharedRing<const WORDS: usize> {
+    /// Requests published by the front end.
+    pub req_prod: AtomicU32,
+    /// The back end wants a notification when `req_prod` passes this.
+    pub req_event: AtomicU32,
+    /// Responses published by the back end.
+    pub rsp_prod: AtomicU32,
+    /// The front end wants a notification when `rsp_prod` passes this.
+    pub rsp_event: AtomicU32,
+    /// `pvt` and `__pad`: 48 bytes.
+    pub pad: [AtomicU32; 12],
+    /// The slots.
+    pub slots: [[AtomicU32; WORDS]; RING_SLOTS as usize],
+}
+
+crate::assert_abi_offset!(SharedRing<3>, slots, 64);
+crate::assert_abi_offset!(SharedRing<2>, slots, 64);
+const _: () = assert!(size_of::<SharedRing<3>>() <= 4096 && size_of::<SharedRing<2>>() <= 4096);
+// One slot more would not fit: 256 is ring.h's __RD32 of the space left.
+const _: () = assert!(64 + 512 * 12 > 4096 && 64 + 512 * 8 > 4096);
+
+impl<const WORDS: usize> SharedRing<WORDS> {
+    /// A zeroed ring in ordinary memory, for host tests and simulations.
+    pub fn new_zeroed() -> Self {
+        Self {
+            req_prod: AtomicU32::new(0),
+            req_event: AtomicU32::new(0),
+            rsp_prod: AtomicU32::new(0),
+            rsp_event: AtomicU32::new(0),
+            pad: [const { AtomicU32::new(0) }; 12],
+            slots: [const { [const { AtomicU32::new(0) }; WORDS] }; RING_SLOTS as usize],
+        }
+    }
+
+    /// `SHARED_RING_INIT`: empty, events wanted from the first message on.
+    pub fn initialise(&self) {
+        self.req_prod.store(0, Ordering::Relaxed);
+        self.rsp_prod.store(0, Ordering::Relaxed);
+        self.req_event.store(1, Ordering::Relaxed);
+        self.rsp_event.store(1, Ordering::Relaxed);
+        self.pad.iter().for_each(|word| word.store(0, Ordering::Relaxed));
+        fence(Ordering::Release);
+    }
+
+    fn read_slot(&self, index: u32) -> [u32; WORDS] {
+        let slot = &self.slots[(index % RING_SLOTS) as usize];
+        core::array::from_fn(|word| slot[word].load(Ordering::Relaxed))
+    }
+
+    fn write_slot(&self, index: u32, words: [u32; WORDS]) {
+        let slot = &self.slots[(index % RING_SLOTS) as usize];
+        slot.iter().zip(words).for_each(|(cell, word)| cell.store(word, Ordering::Relaxed));
+    }
+}
+
+/// What the other side did wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingError {
+    /// The other side's producer index claims more messages than the ring
+    /// can hold (or, on the front, more responses than requests posted).
+    ProducerOverflow {
+        /// The producer index read.
+        producer: u32,
+        /// Our consumer index.
+        consumer: u32,
+    },
+}
+
+/// No slot is free for another request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingFull;
+
+/// `(new - event) < (new - old)`: was `event` crossed by publishing
+/// `old..new`? (The `RING_PUSH_*_AND_CHECK_NOTIFY` rule.)
+fn event_crossed(old: u32, new: u32, event: u32) -> bool {
+    new.wrapping_sub(event) < new.wrapping_sub(old)
+}
+
+/// The front end's half of a ring.
+pub struct FrontRing<'a, const WORDS: usize> {
+    shared: &'a SharedRing<WORDS>,
+    req_prod_pvt: u32,
+    rsp_cons: u32,
+}
+
+impl<'a, const WORDS: usize> FrontRing<'a, WORDS> {
+    /// Initialises the shared page (the front end owns that) and attaches.
+    pub fn new(shared: &'a SharedRing<WORDS>) -> Self {
+        shared.initialise();
+        Self { shared, req_prod_pvt: 0, rsp_cons: 0 }
+    }
+
+    /// Requests posted and not yet answered.
+    pub fn outstanding(&self) -> u32 {
+        self.req_prod_pvt.wrapping_sub(self.rsp_cons)
+    }
+
+    /// Slots free for new requests.
+    pub fn free_slots(&self) -> u32 {
+        RING_SLOTS - self.outstanding()
+    }
+
+    /// Writes a request into the next slot (not yet visible to the back end).
+    pub fn push(&mut self, request: [u32; WORDS]) -> Result<(), RingFull> {
+        if self.free_slots() == 0 {
+            return Err(RingFull);
+        }
+        self.shared.write_slot(self.req_prod_pvt, request);
+        self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Publishes pushed requests; returns whether the back end asked to be
+    /// notified of them.
+    pub fn publish(&mut self) -> bool {
+        let old = self.shared.req_prod.load(Ordering::Relaxed);
+        let new = self.req_prod_pvt;
+        fence(Ordering::Release);
+        self.shared.req_prod.store(new, Ordering::Release);
+        fence(Ordering::SeqCst);
+        event_crossed(old, new, self.shared.req_event.load(Ordering::Relaxed))
+    }
+
+    /// Responses published and not yet taken, checked against what was
+    /// posted.
+    pub fn unconsumed(&self) -> Result<u32, RingError> {
+        let producer = self.shared.rsp_prod.load(Ordering::Acquire);
+        let available = producer.wrapping_sub(self.rsp_cons);
+        if available > self.outstanding() {
+            return Err(RingError::ProducerOverflow { producer, consumer: self.rsp_cons });
+        }
+        Ok(available)
+    }
+
+    /// A copy of the next response, if one is published.
+    pub fn take(&mut self) -> Result<Option<[u32; WORDS]>, RingError> {
+        if self.unconsumed()? == 0 {
+            return Ok(None);
+        }
+        let words = self.shared.read_slot(self.rsp_cons);
+        self.rsp_cons = self.rsp_cons.wrapping_add(1);
+        Ok(Some(words))
+    }
+
+    /// `RING_FINAL_CHECK_FOR_RESPONSES`: asks for a notification on the next
+    /// response, then looks again (a response may have raced the request).
+    pub fn final_check(&self) -> Result<bool, RingError> {
+        if self.unconsumed()? > 0 {
+            return Ok(true);
+        }
+        self.shared.rsp_event.store(self.rsp_cons.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        Ok(self.unconsumed()? > 0)
+    }
+}
+
+/// The back end's half of a ring (for the simulated backends).
+pub struct BackRing<'a, const WORDS: usize> {
+    shared: &'a SharedRing<WORDS>,
+    rsp_prod_pvt: u32,
+    req_cons: u32,
+}
+
+impl<'a, const WORDS: usize> BackRing<'a, WORDS> {
+    /// Attaches to a ring the front end initialised.
+    pub fn new(shared: &'a SharedRing<WORDS>) -> Self {
+        Self { shared, rsp_prod_pvt: 0, req_cons: 0 }
+    }
+
+    /// Requests published and not yet taken, checked against the ring size.
+    pub fn unconsumed(&self) -> Result<u32, RingError> {
+        let producer = self.shared.req_prod.load(Ordering::Acquire);
+        let available = producer.wrapping_sub(self.req_cons);
+        let room = RING_SLOTS - self.req_cons.wrapping_sub(self.rsp_prod_pvt);
+        if available > room {
+            return Err(RingError::ProducerOverflow { producer, consumer: self.req_cons });
+        }
+        Ok(available)
+    }
+
+    /// A copy of the next request, if one is published.
+    pub fn take(&mut self) -> Result<Option<[u32; WORDS]>, RingError> {
+        if self.unconsumed()? == 0 {
+            return Ok(None);
+        }
+        let words = self.shared.read_slot(self.req_cons);
+        self.req_cons = self.req_cons.wrapping_add(1);
+        Ok(Some(words))
+    }
+
+    /// Writes the next response (into the oldest answered request's slot).
+    pub fn push(&mut self, response: [u32; WORDS]) {
+        self.shared.write_slot(self.rsp_prod_pvt, response);
+        self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
+    }
+
+    /// Writes a raw producer index, for hostile-backend tests.
+    pub fn force_response_producer(&mut self, producer: u32) {
+        self.rsp_prod_pvt = producer;
+        self.shared.rsp_prod.store(producer, Ordering::Release);
+    }
+
+    /// Publishes pushed responses; returns whether the front end asked to
+    /// be notified of them.
+    pub fn publish(&mut self) -> bool {
+        let old = self.shared.rsp_prod.load(Ordering::Relaxed);
+        let new = self.rsp_prod_pvt;
+        fence(Ordering::Release);
+        self.shared.rsp_prod.store(new, Ordering::Release);
+        fence(Ordering::SeqCst);
+        event_crossed(old, new, self.shared.rsp_event.load(Ordering::Relaxed))
+    }
+
+    /// `RING_FINAL_CHECK_FOR_REQUESTS`.
+    pub fn final_check(&self) -> Result<bool, RingError> {
+        if self.unconsumed()? > 0 {
+            return Ok(true);
+        }
+        self.shared.req_event.store(self.req_cons.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        Ok(self.unconsumed()? > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::boxed::Box;
+
+    #[test]
+    fn requests_and_responses_travel_in_order() {
+        let shared = Box::new(SharedRing::<2>::new_zeroed());
+        let mut front = FrontRing::new(&shared);
+        let mut back = BackRing::new(&shared);
+        front.push([1, 10]).unwrap();
+        front.push([2, 20]).unwrap();
+        assert!(front.publish(), "req_event starts at 1: the first request notifies");
+        assert_eq!(back.take(), Ok(Some([1, 10])));
+        assert_eq!(back.take(), Ok(Some([2, 20])));
+        assert_eq!(back.take(), Ok(None));
+        back.push([1, 0]);
+        assert!(back.publish());
+        assert_eq!(front.take(), Ok(Some([1, 0])));
+        assert_eq!(front.take(), Ok(None));
+        assert_eq!(front.outstanding(), 1);
+    }
+
+    #[test]
+    fn the_ring_fills_at_256() {
+        let shared = Box::new(SharedRing::<3>::new_zeroed());
+        let mut front = FrontRing::new(&shared);
+        for id in 0..RING_SLOTS {
+            front.push([id, 0, 0]).unwrap();
+        }
+        assert_eq!(front.push([0, 0, 0]), Err(RingFull));
+        assert_eq!(front.free_slots(), 0);
+    }
+
+    #[test]
+    fn notification_follows_the_event_index() {
+        let shared = Box::new(SharedRing::<2>::new_zeroed());
+        let mut front = FrontRing::new(&shared);
+        let mut back = BackRing::new(&shared);
+        front.push([0, 0]).unwrap();
+        assert!(front.publish());
+        // The back end has not re-armed req_event: no notification needed.
+        front.push([0, 0]).unwrap();
+        assert!(!front.publish());
+        back.take().unwrap();
+        back.take().unwrap();
+        assert_eq!(back.final_check(), Ok(false));
+        front.push([0, 0]).unwrap();
+        assert!(front.publish(), "re-armed by final_check");
+    }
+
+    #[test]
+    fn final_check_sees_a_racing_response() {
+        let shared = Box::new(SharedRing::<2>::new_zeroed());
+        let mut front = FrontRing::new(&shared);
+        let mut back = BackRing::new(&shared);
+        front.push([7, 0]).unwrap();
+        front.publish();
+        back.take().unwrap();
+        back.push([7, 0]);
+        back.publish();
+        assert_eq!(front.final_check(), Ok(true));
+        front.take().unwrap();
+        assert_eq!(front.final_check(), Ok(false));
+        assert_eq!(shared.rsp_event.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_backend_claiming_too_many_responses_is_caught() {
+        let shared = Box::new(SharedRing::<2>::new_zeroed());
+        let mut front = FrontRing::new(&shared);
+        let mut back = BackRing::new(&shared);
+        front.push([1, 0]).unwrap();
+        front.publish();
+        back.force_response_producer(2);
+        assert_eq!(front.take(), Err(RingError::ProducerOverflow { producer: 2, consumer: 0 }));
+        back.force_response_producer(u32::MAX);
+        assert!(front.unconsumed().is_err());
+    }
+
+    #[test]
+    fn a_frontend_claiming_too_many_requests_is_caught() {
+        let shared = Box::new(SharedRing::<2>::new_zeroed());
+        let _front = FrontRing::new(&shared);
+        let back = BackRing::new(&shared);
+        shared.req_prod.store(RING_SLOTS + 1, Ordering::Release);
+        assert!(back.unconsumed().is_err());
+    }
+
+    #[test]
+    fn indices_wrap_around_u32() {
+        let shared = Box::new(SharedRing::<2>::new_zeroed());
+        let mut front = FrontRing { shared: &shared, req_prod_pvt: u32::MAX - 1, rsp_cons: u32::MAX - 1 };
+        shared.initialise();
+        shared.req_prod.store(u32::MAX - 1, Ordering::Relaxed);
+        shared.rsp_prod.store(u32::MAX - 1, Ordering::Relaxed);
+        let mut back = BackRing { shared: &shared, rsp_prod_pvt: u32::MAX - 1, req_cons: u32::MAX - 1 };
+        for id in 0..4 {
+            front.push([id, 0]).unwrap();
+        }
+        front.publish();
+        for id in 0..4 {
+            assert_eq!(back.take(), Ok(Some([id, 0])));
+            back.push([id, 1]);
+        }
+        back.publish();
+        for id in 0..4 {
+            assert_eq!(front.take(), Ok(Some([id, 1])));
+        }
+    }
+}
