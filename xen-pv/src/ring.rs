@@ -42,8 +42,14 @@ pub struct SharedRing<const WORDS: usize> {
 crate::assert_abi_offset!(SharedRing<3>, slots, 64);
 crate::assert_abi_offset!(SharedRing<2>, slots, 64);
 const _: () = assert!(size_of::<SharedRing<3>>() <= 4096 && size_of::<SharedRing<2>>() <= 4096);
-// One slot more would not fit: 256 is ring.h's __RD32 of the space left.
-const _: () = assert!(64 + 512 * 12 > 4096 && 64 + 512 * 8 > 4096);
+const _: () = assert!(slots_in_page(3) == RING_SLOTS && slots_in_page(2) == RING_SLOTS);
+
+/// ring.h's `__RING_SIZE` for a 4 KiB page: the slots that fit after the
+/// 64-byte header, rounded down to a power of two (`__RD32`).
+pub const fn slots_in_page(words: usize) -> u32 {
+    let fit = (4096 - 64) / (words * 4);
+    1 << (usize::BITS - 1 - fit.leading_zeros())
+}
 
 impl<const WORDS: usize> SharedRing<WORDS> {
     /// A zeroed ring in ordinary memory, for host tests and simulations.
