@@ -11,8 +11,9 @@ use spin::Once;
 use xen_pv::XenError;
 use xen_pv::abi::PAGE_SIZE;
 use xen_pv::abi::event_channel::Port;
+use xen_pv::abi::grant_table::{ENTRIES_PER_FRAME, GrantEntryV1};
 use xen_pv::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
-use xen_pv::abi::memory::XENMAPSPACE_SHARED_INFO;
+use xen_pv::abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMAPSPACE_SHARED_INFO};
 use xen_pv::abi::shared_info::SharedInfo;
 use xen_pv::abi::xenstore::XenstoreInterface;
 use xen_pv::event_channel::EventChannels;
@@ -32,6 +33,7 @@ pub type XenstoreGuard = spin::MutexGuard<'static, Xenstore<'static, Xen>>;
 
 static SHARED_INFO: Once<&'static SharedInfo> = Once::new();
 static XENSTORE: Once<spin::Mutex<Xenstore<'static, Xen>>> = Once::new();
+static GRANT_ENTRIES: Once<&'static [GrantEntryV1]> = Once::new();
 static EVENTS: Once<EventChannels<'static, Xen>> = Once::new();
 static TIMER: Once<Timer<'static, Xen>> = Once::new();
 static FOREIGN_AREA: AtomicU64 = AtomicU64::new(0);
@@ -78,7 +80,39 @@ pub fn init(map: &MemoryMap) -> Result<(), PvError> {
     // accessed only through atomics.
     let ring: &'static XenstoreInterface = unsafe { &*((store_frame << 12) as *const XenstoreInterface) };
     XENSTORE.call_once(|| spin::Mutex::new(Xenstore::new(events, ring, store_port as Port)));
+    map_grant_table(area)
+}
+
+/// Maps every grant-table frame Xen allows (up to the foreign area's room)
+/// right after the shared info page.
+fn map_grant_table(area: u64) -> Result<(), PvError> {
+    let size = XEN.grant_table_query_size().map_err(|error| PvError::Xen("grant table size", error))?;
+    let frames = u64::from(size.max_frames).min(FOREIGN_AREA_PAGES - 1);
+    let first = area + PAGE_SIZE as u64;
+    for index in 0..frames {
+        let gpfn = first / PAGE_SIZE as u64 + index;
+        XEN.add_to_physmap(XENMAPSPACE_GRANT_TABLE, index, gpfn)
+            .map_err(|error| PvError::Xen("map grant frame", error))?;
+    }
+    let count = frames as usize * ENTRIES_PER_FRAME;
+    // SAFETY: Xen has just placed `frames` grant-table frames at consecutive
+    // guest frames from `first`, in the foreign area (a hole of the memory
+    // map no allocator owns, identity-mapped below 4 GiB); they stay there
+    // for the domain's life and are accessed only through atomics.
+    let entries: &'static [GrantEntryV1] = unsafe { core::slice::from_raw_parts(first as *const GrantEntryV1, count) };
+    GRANT_ENTRIES.call_once(|| entries);
+    log::info!(
+        "grant table: {frames} frames mapped ({} at boot, {} allowed), {count} references",
+        size.frames,
+        size.max_frames
+    );
     Ok(())
+}
+
+/// The mapped grant-table entries (after [`init`]); the DMA layer owns
+/// their allocation.
+pub fn grant_entries() -> &'static [GrantEntryV1] {
+    GRANT_ENTRIES.get().copied().unwrap_or(&[])
 }
 
 /// The xenstore client (after [`init`]).

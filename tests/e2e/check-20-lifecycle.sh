@@ -3,6 +3,7 @@
 
 failed_before=$FAILED
 home=/local/domain/$GUEST_DOMID
+check "grant table frames mapped" grep -qE 'grant table: [0-9]+ frames mapped' "$boot_log"
 check "xenstore: control/feature-poweroff = 1" test "$(xenstore-read "$home/control/feature-poweroff" 2>&1)" = 1
 check "xenstore: control/feature-reboot = 1" test "$(xenstore-read "$home/control/feature-reboot" 2>&1)" = 1
 xenstore-ls -f "$home/control" 2>&1 | sed 's/^/  xenstore-ls: /'
