@@ -2,11 +2,11 @@
 //!
 //! [`SimMemory`] is one page-aligned, zeroed host allocation (an arena) cut
 //! into 4 KiB pages. Page `i` is frame [`FIRST_FRAME`]` + i`, so frame and
-//! address are related the way a kernel's direct map relates them
-//! (`address = frame * 4096 + offset`, with [`SimMemory::direct_map_offset`]
-//! as the offset; a PVH guest's offset is 0). The relation cannot be the
-//! identity: host addresses are above 2^44 and a v1 grant entry's frame
-//! field has 32 bits.
+//! address are related the way a kernel's direct map relates them:
+//! `address = frame * 4096 + offset` (wrapping), the offset being
+//! [`SimMemory::direct_map_offset`]; a PVH guest's offset is 0. The relation
+//! cannot be the identity: host addresses are above 2^44 and a v1 grant
+//! entry's frame field has 32 bits.
 //!
 //! Contract: only pages handed out by [`SimMemory::allocate`] and not yet
 //! freed are live; every access by frame is checked against that and
@@ -95,9 +95,11 @@ impl SimMemory {
         self.live.borrow().len()
     }
 
-    /// `address - frame * 4096` for every page of the arena.
+    /// `address - frame * 4096` for every page of the arena, in wrapping
+    /// arithmetic (the arena may sit below `FIRST_FRAME * 4096`):
+    /// `address == (frame * 4096).wrapping_add(offset)`.
     pub fn direct_map_offset(&self) -> usize {
-        self.arena.as_ptr() as usize - FIRST_FRAME as usize * PAGE_SIZE
+        (self.arena.as_ptr() as usize).wrapping_sub(FIRST_FRAME as usize * PAGE_SIZE)
     }
 
     /// The frame holding host address `address`, if it is in the arena.

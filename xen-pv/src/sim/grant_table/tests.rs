@@ -139,7 +139,7 @@ fn memory_hands_out_zeroed_pages_until_it_runs_out() {
     assert_eq!(memory.frame_of(last.as_ptr() as usize + 4095), Some(last.frame()));
     assert_eq!(memory.frame_of(last.as_ptr() as usize + 4096), None);
     let offset = memory.direct_map_offset();
-    assert_eq!(first.as_ptr() as usize, first.frame() as usize * PAGE_SIZE + offset);
+    assert_eq!(first.as_ptr() as usize, (first.frame() as usize * PAGE_SIZE).wrapping_add(offset));
     memory.write(last.frame(), 0, &[0xaa; 8]).unwrap();
     let frame = last.frame();
     memory.free(last).unwrap();
