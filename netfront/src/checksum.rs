@@ -53,8 +53,7 @@ fn transport_span(frame: &[u8]) -> Option<(usize, usize, u8)> {
     let header_length = usize::from(ip[0] & 0x0f) * 4;
     let total_length = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
     let is_fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
-    if ip[0] >> 4 != 4 || header_length < 20 || total_length < header_length || total_length > ip.len() || is_fragment
-    {
+    if ip[0] >> 4 != 4 || header_length < 20 || total_length < header_length || total_length > ip.len() || is_fragment {
         return None;
     }
     Some((ETHERNET_HEADER + header_length, ETHERNET_HEADER + total_length, ip[9]))

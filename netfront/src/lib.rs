@@ -11,4 +11,6 @@
 extern crate alloc;
 
 pub mod checksum;
+pub mod slots;
+pub mod tx_plan;
 pub mod xenbus;
