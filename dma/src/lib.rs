@@ -1,9 +1,76 @@
-//! The handle-based DMA layer (not yet implemented: see the DMA issue).
+//! The handle-based DMA layer: `map` returns a handle; `sync` and `unmap`
+//! take it.
 //!
-//! `map` will take ownership of a buffer, grant its pages to the backend
-//! domain and return an opaque `DmaHandle<Direction>` that carries every
-//! grant reference, frame, CPU address, offset and length; `unmap`,
-//! `sync_for_cpu` and `sync_for_device` take that handle back, so no
-//! operation ever recovers a physical address from a bus address. The
-//! direction is a type parameter, so a wrong-direction sync does not compile.
+//! A Xen frontend shares memory with its backend by granting pages: the
+//! backend is told a grant reference and an offset (the "bus address"), and
+//! maps or copies through it. This crate is the layer between drivers
+//! (netfront) and the grant table, built the way the 2014 Linux discussion
+//! asked for and Linux never merged: [`GrantDma::map`] moves a
+//! [`DmaBuffer`] into a [`DmaHandle`] that holds everything the mapping is
+//! (backend domain, one grant reference per page, frames, CPU address,
+//! offset, length, bounce pages), and every later operation takes that
+//! handle. [`DmaHandle::dma_addr`] derives the bus address from it; nothing
+//! goes the other way. There is no map from bus addresses to mappings, no
+//! lookup and no tree walk anywhere in the crate: the handle is the key.
+//! (`docs/dma.md` tells the story and the alternatives; the `dma_lookup`
+//! benchmark measures the difference.)
+//!
+//! # The pieces
+//! - [`PageSource`]: where DMA pages come from (the kernel's frame allocator
+//!   on Xen, the simulation's guest RAM in tests). Buffers own whole pages,
+//!   zeroed outside the buffer: a granted page never shows the backend
+//!   anything else (XSA-403).
+//! - [`Grants`]: the little the layer needs from the guest's grant table.
+//! - Directions [`ToDevice`], [`FromDevice`], [`Bidirectional`] are types;
+//!   [`CpuWrites`] and [`DeviceWrites`] say which syncs and which accessors
+//!   exist, so a wrong-direction sync does not compile.
+//! - [`GrantDma`]: the device for one backend domain: map, sync, unmap,
+//!   deferred release, counters; [`BackendTrust::Untrusted`] bounces every
+//!   buffer through persistently granted pages.
+//! - [`DmaPool`]: persistent mappings reused per packet (no grant work in
+//!   steady state).
+//! - [`guarantees`]: what the types rule out, as compile-fail doc tests.
+//!
+//! # Contract
+//! Ownership is the protocol. The CPU reaches a mapped buffer's bytes only
+//! through [`DmaHandle::read`] / [`DmaHandle::write`] / [`DmaHandle::update`],
+//! which sync around the access. `unmap` consumes the handle and returns the
+//! buffer; a grant the backend still holds makes it fail with the buffer
+//! still owned ([`StillInUse`]), and a deferred-release queue retries. Every
+//! error hands back what the caller owned. Grant and bounce-page exhaustion
+//! are error values (backpressure).
+//!
+//! Never: free or reuse a page a grant still covers (XSA-396); panic because
+//! of anything a backend does; grant a page holding bytes outside the buffer.
+//!
+//! `unsafe` is confined to turning a run's address into a slice
+//! (`buffer.rs`) and copying to and from bounce pages (`bounce.rs`), plus the
+//! [`PageSource`] contract that makes both sound.
 #![cfg_attr(target_os = "none", no_std)]
+
+extern crate alloc;
+
+mod bounce;
+mod buffer;
+mod counters;
+mod device;
+mod direction;
+mod error;
+mod grants;
+pub mod guarantees;
+mod handle;
+mod page;
+mod pool;
+#[cfg(feature = "sim")]
+pub mod sim;
+
+pub use bounce::BounceCapacity;
+pub use buffer::{AllocateError, DmaBuffer};
+pub use counters::DmaCounters;
+pub use device::{BackendTrust, GrantDma};
+pub use direction::{Bidirectional, CpuWrites, DeviceWrites, Direction, FromDevice, ToDevice};
+pub use error::{CloseError, CloseRefusal, MapError, MapFailure, Released, SetupError, StillInUse};
+pub use grants::Grants;
+pub use handle::{DmaAddress, DmaHandle, Segment};
+pub use page::{OutOfPages, PAGE_SIZE, PageRun, PageSource};
+pub use pool::{DmaPool, PoolEmpty, PoolError};

@@ -1,0 +1,384 @@
+//! [`GrantDma`]: the DMA device for one backend domain, over grant tables.
+//!
+//! `map` takes a buffer and returns a handle; `sync_for_device`,
+//! `sync_for_cpu` and `unmap` take the handle. The device keeps no record of
+//! its mappings: it has counters, the bounce pool (bounce mode only) and the
+//! deferred-release queue, and nothing else. The handle carries its grants
+//! and pages, so unmapping is "revoke the references listed in the handle",
+//! never "find the mapping of this address".
+//!
+//! Ownership is the protocol:
+//! - a failed `map` gives the buffer back inside the error;
+//! - `unmap` revokes every grant the handle lists; if the backend still holds
+//!   one (`GTF_reading`/`GTF_writing`), the grants it holds stay, the buffer
+//!   stays owned by the [`StillInUse`] value returned, and the caller either
+//!   retries or defers it to the queue that `reclaim` drains;
+//! - no page is freed or reused while a grant covers it (XSA-396);
+//! - grant or bounce-page exhaustion is an error value (backpressure).
+//!
+//! On x86 and ARM the memory Xen shares is coherent: a sync is a fence plus,
+//! in bounce mode, a copy. Never: panic because of anything the backend does,
+//! or look a mapping up by its bus address.
+
+use crate::bounce::{self, BounceCapacity, BouncePage, BouncePool};
+use crate::buffer::DmaBuffer;
+use crate::counters::DmaCounters;
+use crate::direction::{CpuWrites, DeviceWrites, Direction};
+use crate::error::{CloseError, CloseRefusal, MapError, MapFailure, Released, SetupError, StillInUse};
+use crate::grants::Grants;
+use crate::handle::{Backing, DmaHandle};
+use crate::page::PageSource;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicU32, Ordering, fence};
+use xen_pv::abi::DomainId;
+use xen_pv::abi::grant_table::GrantRef;
+use xen_pv::grant_table::RevokeError;
+
+/// How far the guest trusts a backend, chosen per device (the frontend's
+/// xenstore `trusted` key, default trusted, or the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendTrust {
+    /// Grant the buffers' own pages (zero copies). The backend sees exactly
+    /// the buffers and zeros; a trusted dom0 can read all guest memory anyway.
+    Trusted,
+    /// Never grant a buffer's pages: bounce every buffer through dedicated,
+    /// persistently granted pages.
+    Untrusted(BounceCapacity),
+}
+
+/// Tells devices apart, so a handle is only ever used with its own device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeviceId(u32);
+
+static NEXT_DEVICE_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A buffer whose grants the backend held at unmap, waiting in the queue.
+struct DeferredRelease {
+    held: Vec<GrantRef>,
+    buffer: DmaBuffer,
+}
+
+/// The DMA device for one backend domain: maps buffers into handles with
+/// grants from `G`, takes bounce pages from `S`.
+///
+/// Single-threaded (`!Sync`): the kernel has one vCPU and no interrupts.
+/// Shut it down with [`GrantDma::close`]; a device dropped instead leaks its
+/// bounce pages and queued buffers, which is safe (nothing is freed while
+/// the backend may hold it) but wasteful.
+pub struct GrantDma<G: Grants, S: PageSource> {
+    grants: G,
+    source: S,
+    backend: DomainId,
+    id: DeviceId,
+    bounce: Option<RefCell<BouncePool>>,
+    deferred: RefCell<Vec<DeferredRelease>>,
+    counters: Cell<DmaCounters>,
+}
+
+impl<G: Grants, S: PageSource> core::fmt::Debug for GrantDma<G, S> {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("GrantDma")
+            .field("backend", &self.backend)
+            .field("bouncing", &self.is_bouncing())
+            .field("counters", &self.counters())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<G: Grants, S: PageSource> GrantDma<G, S> {
+    /// A device for `backend`. An untrusted backend gets its bounce pages
+    /// now, zeroed and granted; if that fails nothing is left behind.
+    pub fn new(grants: G, source: S, backend: DomainId, trust: BackendTrust) -> Result<Self, SetupError> {
+        let bounce = match trust {
+            BackendTrust::Trusted => None,
+            BackendTrust::Untrusted(capacity) => {
+                Some(RefCell::new(BouncePool::create(&grants, &source, backend, capacity)?))
+            }
+        };
+        let id = DeviceId(NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed));
+        let device = Self {
+            grants,
+            source,
+            backend,
+            id,
+            deferred: RefCell::new(Vec::new()),
+            counters: Cell::new(DmaCounters::default()),
+            bounce,
+        };
+        device.count(|counters| counters.grants_in_use = device.bounce_grants() as u64);
+        Ok(device)
+    }
+
+    /// The backend domain.
+    pub fn backend(&self) -> DomainId {
+        self.backend
+    }
+
+    /// Whether buffers are bounced (the backend is untrusted).
+    pub fn is_bouncing(&self) -> bool {
+        self.bounce.is_some()
+    }
+
+    /// The page source, to allocate and free buffers with.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> DmaCounters {
+        self.counters.get()
+    }
+
+    pub(crate) fn id(&self) -> DeviceId {
+        self.id
+    }
+
+    /// Grants the buffer to the backend (read-only for `ToDevice`) and
+    /// returns the handle; for the directions the CPU writes this is also the
+    /// first sync for the device. On failure the buffer comes back in the error.
+    pub fn map<D: Direction>(&self, buffer: DmaBuffer, direction: D) -> Result<DmaHandle<D>, MapError> {
+        let _: D = direction; // the type is the direction; the value only names it
+        let backing = match &self.bounce {
+            None => self.grant_buffer::<D>(&buffer),
+            Some(pool) => lend_bounce_pages::<D>(&buffer, &mut pool.borrow_mut()),
+        };
+        let backing = match backing {
+            Ok(backing) => backing,
+            Err(reason) => {
+                self.count(|counters| counters.map_failures += 1);
+                return Err(MapError { reason, buffer });
+            }
+        };
+        let mut handle = DmaHandle { buffer, backing, backend: self.backend, device: self.id, direction: PhantomData };
+        if D::CPU_WRITES {
+            self.push_to_device(&mut handle);
+        }
+        self.count(|counters| {
+            counters.maps += 1;
+            counters.live_handles += 1;
+        });
+        Ok(handle)
+    }
+
+    /// Makes the CPU's writes visible to the device and hands it the buffer.
+    pub fn sync_for_device<D: CpuWrites>(&self, handle: &mut DmaHandle<D>) {
+        self.check_owner(handle);
+        self.push_to_device(handle);
+        self.count(|counters| counters.syncs_for_device += 1);
+    }
+
+    /// Makes the device's writes visible to the CPU.
+    pub fn sync_for_cpu<D: DeviceWrites>(&self, handle: &mut DmaHandle<D>) {
+        self.check_owner(handle);
+        self.pull_from_device(handle);
+        self.count(|counters| counters.syncs_for_cpu += 1);
+    }
+
+    /// Ends the mapping and gives the buffer back, holding what the device
+    /// wrote. If the backend still holds a grant, the others are revoked and
+    /// the handle comes back inside [`StillInUse`], still owning the buffer.
+    pub fn unmap<D: Direction>(&self, mut handle: DmaHandle<D>) -> Result<DmaBuffer, StillInUse<D>> {
+        // Everything to undo is in the handle: its grant references or bounce
+        // pages. No table of mappings is consulted, because there is none.
+        self.check_owner(&handle);
+        if D::DEVICE_WRITES {
+            self.pull_from_device(&mut handle);
+        }
+        match core::mem::replace(&mut handle.backing, Backing::Direct(Vec::new())) {
+            Backing::Bounced(pages) => {
+                self.return_bounce_pages::<D>(pages);
+                Ok(self.finish(handle))
+            }
+            Backing::Direct(mut references) => {
+                self.revoke_all(&mut references);
+                if references.is_empty() {
+                    return Ok(self.finish(handle));
+                }
+                self.count(|counters| counters.unmap_refusals += 1);
+                Err(StillInUse { handle, held: references })
+            }
+        }
+    }
+
+    /// Tries again to revoke the grants the backend held.
+    pub fn retry_unmap<D: Direction>(&self, still_in_use: StillInUse<D>) -> Result<DmaBuffer, StillInUse<D>> {
+        let StillInUse { handle, mut held } = still_in_use;
+        self.check_owner(&handle);
+        self.revoke_all(&mut held);
+        if held.is_empty() {
+            return Ok(self.finish(handle));
+        }
+        self.count(|counters| counters.unmap_refusals += 1);
+        Err(StillInUse { handle, held })
+    }
+
+    /// Unmaps now if the backend lets go, else queues the buffer for
+    /// [`Self::reclaim`]: it is never freed or reused while a grant holds it.
+    pub fn unmap_or_defer<D: Direction>(&self, handle: DmaHandle<D>) -> Released {
+        match self.unmap(handle) {
+            Ok(buffer) => Released::Now(buffer),
+            Err(still_in_use) => {
+                self.defer(still_in_use);
+                Released::Deferred
+            }
+        }
+    }
+
+    /// Queues a refused unmap for [`Self::reclaim`].
+    pub fn defer<D: Direction>(&self, still_in_use: StillInUse<D>) {
+        let StillInUse { handle, held } = still_in_use;
+        self.check_owner(&handle);
+        self.deferred.borrow_mut().push(DeferredRelease { held, buffer: handle.buffer });
+        self.count(|counters| {
+            counters.deferred_releases += 1;
+            counters.deferred_pending += 1;
+            counters.live_handles -= 1;
+        });
+    }
+
+    /// Retries the deferred queue; returns the buffers the backend has let
+    /// go of, oldest first. The others stay queued.
+    pub fn reclaim(&self) -> Vec<DmaBuffer> {
+        let mut queue = self.deferred.borrow_mut();
+        let released: Vec<DmaBuffer> =
+            queue.extract_if(.., |pending| self.revoke_all(&mut pending.held)).map(|pending| pending.buffer).collect();
+        if !released.is_empty() {
+            fence(Ordering::Acquire);
+        }
+        self.count(|counters| {
+            counters.unmaps += released.len() as u64;
+            counters.deferred_pending -= released.len() as u64;
+        });
+        released
+    }
+
+    /// Buffers waiting in the deferred queue.
+    pub fn deferred_len(&self) -> usize {
+        self.deferred.borrow().len()
+    }
+
+    /// Shuts the device down: revokes and frees the bounce pages and gives
+    /// back the grant table and page source. Refused, with the device given
+    /// back, while handles are live, buffers are queued, or the backend still
+    /// holds a bounce page (call again later).
+    pub fn close(self) -> Result<(G, S), CloseError<G, S>> {
+        if let Some(refusal) = self.close_refusal() {
+            return Err(CloseError { device: Box::new(self), refusal });
+        }
+        if let Some(pool) = &self.bounce {
+            let held = pool.borrow_mut().release(&self.grants, &self.source);
+            self.count(|counters| counters.grants_in_use = held as u64);
+            if held > 0 {
+                return Err(CloseError { device: Box::new(self), refusal: CloseRefusal::BouncePagesHeld(held) });
+            }
+        }
+        Ok((self.grants, self.source))
+    }
+
+    fn close_refusal(&self) -> Option<CloseRefusal> {
+        let counters = self.counters();
+        if counters.live_handles > 0 {
+            return Some(CloseRefusal::HandlesLive(counters.live_handles));
+        }
+        let queued = self.deferred_len();
+        (queued > 0).then_some(CloseRefusal::DeferredPending(queued))
+    }
+
+    /// Grants the buffer's own pages, read-only unless the device writes.
+    fn grant_buffer<D: Direction>(&self, buffer: &DmaBuffer) -> Result<Backing, MapFailure> {
+        let pages = buffer.pages();
+        let mut references = Vec::new();
+        self.grants
+            .grant_run(self.backend, pages.first_frame(), pages.count(), !D::DEVICE_WRITES, &mut references)
+            .map_err(MapFailure::from)?;
+        self.count(|counters| counters.grants_in_use += references.len() as u64);
+        Ok(Backing::Direct(references))
+    }
+
+    fn return_bounce_pages<D: Direction>(&self, pages: Vec<BouncePage>) {
+        if let Some(pool) = &self.bounce {
+            pool.borrow_mut().give_back(D::DEVICE_WRITES, pages);
+        }
+    }
+
+    /// Release ordering, and in bounce mode the copy into the bounce pages.
+    fn push_to_device<D: Direction>(&self, handle: &mut DmaHandle<D>) {
+        if let Backing::Bounced(pages) = &handle.backing {
+            let bytes = bounce::copy_to_bounce(&handle.buffer, pages);
+            self.count_bounce(bytes);
+        }
+        fence(Ordering::Release);
+    }
+
+    /// Acquire ordering, and in bounce mode the copy out of the bounce pages.
+    fn pull_from_device<D: Direction>(&self, handle: &mut DmaHandle<D>) {
+        fence(Ordering::Acquire);
+        if let Backing::Bounced(pages) = &handle.backing {
+            let bytes = bounce::copy_from_bounce(&mut handle.buffer, pages);
+            self.count_bounce(bytes);
+        }
+    }
+
+    /// Revokes every reference the backend does not hold and drops it from
+    /// `references`; true when none is left.
+    fn revoke_all(&self, references: &mut Vec<GrantRef>) -> bool {
+        references.retain(|&grant_reference| !self.revoke(grant_reference));
+        references.is_empty()
+    }
+
+    /// Revokes one reference; false if the backend still holds it.
+    fn revoke(&self, grant_reference: GrantRef) -> bool {
+        match self.grants.revoke(grant_reference) {
+            Ok(()) => {
+                self.count(|counters| counters.grants_in_use -= 1);
+                true
+            }
+            Err(RevokeError::StillInUse) => false,
+            // Only this device revokes its references: anything else means
+            // the guest's own bookkeeping broke, which no backend can cause.
+            Err(error) => panic!("grant {grant_reference} of a live DMA handle was ended elsewhere: {error:?}"),
+        }
+    }
+
+    /// The unmap is complete: the buffer is the caller's again.
+    fn finish<D: Direction>(&self, handle: DmaHandle<D>) -> DmaBuffer {
+        self.count(|counters| {
+            counters.unmaps += 1;
+            counters.live_handles -= 1;
+        });
+        handle.buffer
+    }
+
+    /// A handle of another device would make this one revoke grants it
+    /// never made: a bug in the caller, never the backend's doing.
+    fn check_owner<D: Direction>(&self, handle: &DmaHandle<D>) {
+        assert!(handle.device == self.id, "a DMA handle was given to a device other than the one that mapped it");
+    }
+
+    fn bounce_grants(&self) -> usize {
+        self.bounce.as_ref().map_or(0, |pool| pool.borrow().grants_held())
+    }
+
+    fn count_bounce(&self, bytes: usize) {
+        self.count(|counters| {
+            counters.bounce_copies += 1;
+            counters.bounce_bytes += bytes as u64;
+        });
+    }
+
+    fn count(&self, update: impl FnOnce(&mut DmaCounters)) {
+        let mut counters = self.counters.get();
+        update(&mut counters);
+        self.counters.set(counters);
+    }
+}
+
+/// Lends bounce pages of the direction's permission, one per buffer page.
+fn lend_bounce_pages<D: Direction>(buffer: &DmaBuffer, pool: &mut BouncePool) -> Result<Backing, MapFailure> {
+    let pages = pool.take(D::DEVICE_WRITES, buffer.page_count()).ok_or(MapFailure::BounceExhausted)?;
+    Ok(Backing::Bounced(pages))
+}

@@ -1,0 +1,171 @@
+//! [`DmaHandle`]: a mapped buffer, and everything needed to sync and unmap it.
+//!
+//! `GrantDma::map` moves a buffer into a handle; the handle is the only key
+//! to the mapping. It holds the buffer (CPU address, frames, offset,
+//! length), the backend domain, the device it belongs to, and one grant
+//! reference per page the buffer touches (its own pages' grants, or in
+//! bounce mode the bounce pages' grants). Every operation reads those
+//! fields: none ever goes from a bus address back to a mapping, and there is
+//! no table of mappings to look one up in.
+//!
+//! The handle is not `Clone` and does not dereference to the bytes. The CPU
+//! reaches them only through [`DmaHandle::read`], [`DmaHandle::write`] and
+//! [`DmaHandle::update`], which sync on the way in or out, and which exist
+//! only for the directions that allow them. `unmap` consumes the handle, so
+//! nothing can use it afterwards.
+//!
+//! Never: expose the buffer's bytes outside a sync bracket, or let a handle
+//! be duplicated.
+
+use crate::bounce::BouncePage;
+use crate::buffer::DmaBuffer;
+use crate::device::{DeviceId, GrantDma};
+use crate::direction::{CpuWrites, DeviceWrites, Direction};
+use crate::grants::Grants;
+use crate::page::PageSource;
+use alloc::vec::Vec;
+use core::marker::PhantomData;
+use xen_pv::abi::DomainId;
+use xen_pv::abi::grant_table::GrantRef;
+
+/// The bus address of a mapping: what the backend is told. On Xen it is a
+/// grant reference and the offset of the data in that grant's page.
+///
+/// It is an output only: nothing in this crate accepts one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DmaAddress {
+    /// The grant of the buffer's first page.
+    pub grant_reference: GrantRef,
+    /// Where the buffer starts in that page (below 4096).
+    pub offset: u16,
+}
+
+impl DmaAddress {
+    /// The address as one number, `grant_reference << 12 | offset` (the
+    /// shape Linux's grant DMA ops give a `dma_addr_t`, without their tag bit).
+    pub fn encoded(self) -> u64 {
+        (u64::from(self.grant_reference) << 12) | u64::from(self.offset)
+    }
+}
+
+/// One page's share of a mapped buffer: the scatter-gather entry a ring
+/// request needs (netfront's tx slot: grant, offset, size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// The grant the backend uses for this page.
+    pub grant_reference: GrantRef,
+    /// Where the data starts in the page.
+    pub offset: u16,
+    /// How many bytes of the page are the buffer's (1 to 4096); the segment
+    /// never crosses the page's end.
+    pub length: u16,
+}
+
+/// Which pages the backend was granted for a handle.
+#[derive(Debug)]
+pub(crate) enum Backing {
+    /// The buffer's own pages, one grant each, in order.
+    Direct(Vec<GrantRef>),
+    /// Bounce pages lent by the device, one per buffer page, in order.
+    Bounced(Vec<BouncePage>),
+}
+
+/// A buffer mapped for a backend, typed by its direction. Not `Clone`: the
+/// one owner syncs it, lends its bytes, and finally gives it to `unmap`.
+#[derive(Debug)]
+#[must_use = "a mapped buffer stays granted until it is given to unmap"]
+pub struct DmaHandle<D: Direction> {
+    pub(crate) buffer: DmaBuffer,
+    pub(crate) backing: Backing,
+    pub(crate) backend: DomainId,
+    pub(crate) device: DeviceId,
+    pub(crate) direction: PhantomData<D>,
+}
+
+impl<D: Direction> DmaHandle<D> {
+    /// The bus address: the first page's grant and the buffer's offset in it.
+    pub fn dma_addr(&self) -> DmaAddress {
+        DmaAddress { grant_reference: self.grant_reference(0), offset: self.buffer.offset() as u16 }
+    }
+
+    /// The buffer's length in bytes.
+    pub fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Always false: a DMA buffer has at least one byte.
+    pub fn is_empty(&self) -> bool {
+        self.buffer.is_empty()
+    }
+
+    /// The backend domain the pages are granted to.
+    pub fn backend(&self) -> DomainId {
+        self.backend
+    }
+
+    /// How many pages (and grants) the mapping spans.
+    pub fn page_count(&self) -> usize {
+        self.buffer.page_count()
+    }
+
+    /// Whether the backend sees bounce pages rather than the buffer's own.
+    pub fn is_bounced(&self) -> bool {
+        matches!(self.backing, Backing::Bounced(_))
+    }
+
+    /// The scatter-gather list: one segment per page, in buffer order.
+    pub fn segments(&self) -> impl ExactSizeIterator<Item = Segment> + '_ {
+        self.buffer.spans().enumerate().map(|(index, span)| Segment {
+            grant_reference: self.grant_reference(index),
+            offset: span.page_offset as u16,
+            length: span.length as u16,
+        })
+    }
+
+    /// The grant of page `index` of the buffer.
+    fn grant_reference(&self, index: usize) -> GrantRef {
+        match &self.backing {
+            Backing::Direct(references) => references[index],
+            Backing::Bounced(pages) => pages[index].grant_reference,
+        }
+    }
+}
+
+impl<D: DeviceWrites> DmaHandle<D> {
+    /// Syncs for the CPU, then lends the bytes the device wrote.
+    pub fn read<R, G: Grants, S: PageSource>(&mut self, device: &GrantDma<G, S>, reader: impl FnOnce(&[u8]) -> R) -> R {
+        device.sync_for_cpu(self);
+        reader(self.buffer.as_bytes())
+    }
+}
+
+impl<D: CpuWrites> DmaHandle<D> {
+    /// Lends the bytes for writing, then syncs for the device.
+    ///
+    /// For a `Bidirectional` handle the bytes are the CPU's view as of its
+    /// last sync; use [`DmaHandle::update`] to change what the device wrote.
+    pub fn write<R, G: Grants, S: PageSource>(
+        &mut self,
+        device: &GrantDma<G, S>,
+        writer: impl FnOnce(&mut [u8]) -> R,
+    ) -> R {
+        let result = writer(self.buffer.as_bytes_mut());
+        device.sync_for_device(self);
+        result
+    }
+}
+
+impl<D: CpuWrites + DeviceWrites> DmaHandle<D> {
+    /// Syncs for the CPU, lends the bytes for changing, then syncs for the
+    /// device: read-modify-write of a buffer both sides write.
+    pub fn update<R, G: Grants, S: PageSource>(
+        &mut self,
+        device: &GrantDma<G, S>,
+        updater: impl FnOnce(&mut [u8]) -> R,
+    ) -> R {
+        device.sync_for_cpu(self);
+        let result = updater(self.buffer.as_bytes_mut());
+        device.sync_for_device(self);
+        result
+    }
+}
