@@ -133,6 +133,15 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         self.counters.get()
     }
 
+    pub(crate) fn grants(&self) -> &G {
+        &self.grants
+    }
+
+    /// Counts grants of shared (ring) pages in `grants_in_use`.
+    pub(crate) fn count_shared_grants(&self, change: i64) {
+        self.count(|counters| counters.grants_in_use = counters.grants_in_use.saturating_add_signed(change));
+    }
+
     pub(crate) fn id(&self) -> DeviceId {
         self.id
     }

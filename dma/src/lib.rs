@@ -61,6 +61,7 @@ pub mod guarantees;
 mod handle;
 mod page;
 mod pool;
+mod shared;
 #[cfg(feature = "sim")]
 pub mod sim;
 
@@ -74,3 +75,4 @@ pub use grants::Grants;
 pub use handle::{DmaAddress, DmaHandle, Segment};
 pub use page::{OutOfPages, PAGE_SIZE, PageRun, PageSource};
 pub use pool::{DmaPool, PoolEmpty, PoolError};
+pub use shared::{ShareError, SharedMemory, SharedPage, StillShared};

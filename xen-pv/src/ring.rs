@@ -17,6 +17,7 @@
 //! and the ring must then be torn down; nothing here panics or reads
 //! outside the page because of it.
 
+use core::ops::Deref;
 use core::sync::atomic::{AtomicU32, Ordering, fence};
 
 /// Slots in a one-page ring with 8- or 12-byte slots (netif's tx and rx).
@@ -108,18 +109,24 @@ fn event_crossed(old: u32, new: u32, event: u32) -> bool {
     new.wrapping_sub(event) < new.wrapping_sub(old)
 }
 
-/// The front end's half of a ring.
-pub struct FrontRing<'a, const WORDS: usize> {
-    shared: &'a SharedRing<WORDS>,
+/// The front end's half of a ring. It owns (or borrows) the shared page
+/// through `P`: a `&SharedRing` in tests, the driver's granted page in use.
+pub struct FrontRing<P: Deref<Target = SharedRing<WORDS>>, const WORDS: usize> {
+    shared: P,
     req_prod_pvt: u32,
     rsp_cons: u32,
 }
 
-impl<'a, const WORDS: usize> FrontRing<'a, WORDS> {
+impl<P: Deref<Target = SharedRing<WORDS>>, const WORDS: usize> FrontRing<P, WORDS> {
     /// Initialises the shared page (the front end owns that) and attaches.
-    pub fn new(shared: &'a SharedRing<WORDS>) -> Self {
+    pub fn new(shared: P) -> Self {
         shared.initialise();
         Self { shared, req_prod_pvt: 0, rsp_cons: 0 }
+    }
+
+    /// Gives the page back (after the back end has let go of it).
+    pub fn into_inner(self) -> P {
+        self.shared
     }
 
     /// Requests posted and not yet answered.
@@ -130,6 +137,16 @@ impl<'a, const WORDS: usize> FrontRing<'a, WORDS> {
     /// Slots free for new requests.
     pub fn free_slots(&self) -> u32 {
         RING_SLOTS - self.outstanding()
+    }
+
+    /// The ring index the next pushed request gets.
+    pub fn next_request_index(&self) -> u32 {
+        self.req_prod_pvt
+    }
+
+    /// The ring index of the next response to take.
+    pub fn next_response_index(&self) -> u32 {
+        self.rsp_cons
     }
 
     /// Writes a request into the next slot (not yet visible to the back end).
@@ -262,7 +279,7 @@ mod tests {
     #[test]
     fn requests_and_responses_travel_in_order() {
         let shared = Box::new(SharedRing::<2>::new_zeroed());
-        let mut front = FrontRing::new(&shared);
+        let mut front = FrontRing::new(&*shared);
         let mut back = BackRing::new(&shared);
         front.push([1, 10]).unwrap();
         front.push([2, 20]).unwrap();
@@ -280,7 +297,7 @@ mod tests {
     #[test]
     fn the_ring_fills_at_256() {
         let shared = Box::new(SharedRing::<3>::new_zeroed());
-        let mut front = FrontRing::new(&shared);
+        let mut front = FrontRing::new(&*shared);
         for id in 0..RING_SLOTS {
             front.push([id, 0, 0]).unwrap();
         }
@@ -291,7 +308,7 @@ mod tests {
     #[test]
     fn notification_follows_the_event_index() {
         let shared = Box::new(SharedRing::<2>::new_zeroed());
-        let mut front = FrontRing::new(&shared);
+        let mut front = FrontRing::new(&*shared);
         let mut back = BackRing::new(&shared);
         front.push([0, 0]).unwrap();
         assert!(front.publish());
@@ -308,7 +325,7 @@ mod tests {
     #[test]
     fn final_check_sees_a_racing_response() {
         let shared = Box::new(SharedRing::<2>::new_zeroed());
-        let mut front = FrontRing::new(&shared);
+        let mut front = FrontRing::new(&*shared);
         let mut back = BackRing::new(&shared);
         front.push([7, 0]).unwrap();
         front.publish();
@@ -324,7 +341,7 @@ mod tests {
     #[test]
     fn a_backend_claiming_too_many_responses_is_caught() {
         let shared = Box::new(SharedRing::<2>::new_zeroed());
-        let mut front = FrontRing::new(&shared);
+        let mut front = FrontRing::new(&*shared);
         let mut back = BackRing::new(&shared);
         front.push([1, 0]).unwrap();
         front.publish();
@@ -337,7 +354,7 @@ mod tests {
     #[test]
     fn a_frontend_claiming_too_many_requests_is_caught() {
         let shared = Box::new(SharedRing::<2>::new_zeroed());
-        let _front = FrontRing::new(&shared);
+        let _front = FrontRing::new(&*shared);
         let back = BackRing::new(&shared);
         shared.req_prod.store(RING_SLOTS + 1, Ordering::Release);
         assert!(back.unconsumed().is_err());
@@ -346,7 +363,7 @@ mod tests {
     #[test]
     fn indices_wrap_around_u32() {
         let shared = Box::new(SharedRing::<2>::new_zeroed());
-        let mut front = FrontRing { shared: &shared, req_prod_pvt: u32::MAX - 1, rsp_cons: u32::MAX - 1 };
+        let mut front = FrontRing { shared: &*shared, req_prod_pvt: u32::MAX - 1, rsp_cons: u32::MAX - 1 };
         shared.initialise();
         shared.req_prod.store(u32::MAX - 1, Ordering::Relaxed);
         shared.rsp_prod.store(u32::MAX - 1, Ordering::Relaxed);
