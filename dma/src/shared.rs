@@ -142,7 +142,7 @@ mod tests {
         xen.grants().write(&mapping, 8, &9u32.to_le_bytes()).unwrap();
         assert_eq!(ring.get().rsp_prod.load(Ordering::Acquire), 9);
         assert_eq!(device.counters().grants_in_use, 1);
-        let still = device.unshare(ring).err().expect("the backend still maps it");
+        let Err(still) = device.unshare(ring) else { panic!("the backend still maps it") };
         assert_eq!(source.outstanding_pages(), 1);
         xen.grants().unmap(mapping).unwrap();
         assert!(device.unshare_retry(still).is_ok());
