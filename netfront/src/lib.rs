@@ -1,16 +1,72 @@
-//! The Xen network frontend.
+//! The Xen network frontend, over xenecho's DMA layer, as a smoltcp device.
 //!
-//! It finds `device/vif/*` in xenstore, runs the xenbus handshake with the
-//! backend, keeps one-page tx and rx rings whose buffers are DMA handles,
-//! validates every response from the (untrusted) backend, and implements
-//! `smoltcp::phy::Device` so that received buffers are lent to smoltcp by
-//! handle without a copy.
+//! [`Netfront`] finds `device/vif/*` in xenstore, runs the xenbus handshake
+//! with the backend (wait for its InitWait; ring grants, event channel and
+//! features written in one transaction, retried on EAGAIN; Connected), keeps
+//! one-page tx and rx rings whose buffers are DMA handles from persistent
+//! pools ([`link`]), checks every backend response, and implements
+//! `smoltcp::phy::Device` ([`phy`]) so a received page is lent to smoltcp by
+//! handle, without a copy.
+//!
+//! Checksums: the frontend writes `feature-no-csum-offload=1`, so netback
+//! hands over complete checksums (Linux computes them before the vif when the
+//! frontend cannot take partial ones). A frame marked `NETRXF_csum_blank`
+//! anyway is completed in software ([`checksum`]) and counted.
+//!
+//! The backend is untrusted input: a violation (bad id, size, status,
+//! producer index) tears the link down and logs it; a backend that closes
+//! (`xl network-detach`) is followed through Closing and Closed, and a new
+//! one (`xl network-attach`) is connected again. Buffers go back to their
+//! pools, and pages to the allocator, only once their grants are revoked.
+//!
+//! This crate holds no `unsafe` code.
 #![cfg_attr(target_os = "none", no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 pub mod checksum;
+mod control;
+pub mod link;
+pub mod phy;
 pub mod slots;
 pub mod tx_plan;
 pub mod xenbus;
+
+pub use control::{Netfront, NetfrontConfig, NetfrontError, VifDevice};
+
+/// What the frontend counted. Per-request costs in the metrics come from
+/// these (notifications, frames, errors).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetfrontCounters {
+    /// Frames received and handed to the stack.
+    pub rx_frames: u64,
+    /// Bytes in those frames.
+    pub rx_bytes: u64,
+    /// Frames dropped on receive (backend-reported errors).
+    pub rx_dropped: u64,
+    /// Frames whose blank checksum was completed here.
+    pub rx_checksums_completed: u64,
+    /// Blank-checksum frames that could not be completed.
+    pub rx_checksums_unsupported: u64,
+    /// Frames queued for sending.
+    pub tx_frames: u64,
+    /// Bytes in those frames.
+    pub tx_bytes: u64,
+    /// Frames the stack produced that could not be queued.
+    pub tx_dropped: u64,
+    /// Frames refused by the slot rules.
+    pub tx_plan_errors: u64,
+    /// Frames the backend reported as failed.
+    pub tx_errors: u64,
+    /// Notifications sent to the backend.
+    pub notifications_sent: u64,
+    /// Wake-ups by the backend's notifications.
+    pub notifications_received: u64,
+    /// Protocol violations by the backend (each one tears the link down).
+    pub violations: u64,
+    /// Handshakes completed.
+    pub connects: u64,
+    /// Links torn down.
+    pub disconnects: u64,
+}

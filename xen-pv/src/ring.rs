@@ -129,6 +129,11 @@ impl<P: Deref<Target = SharedRing<WORDS>>, const WORDS: usize> FrontRing<P, WORD
         self.shared
     }
 
+    /// The page's owner (to read its grant, say).
+    pub fn page(&self) -> &P {
+        &self.shared
+    }
+
     /// Requests posted and not yet answered.
     pub fn outstanding(&self) -> u32 {
         self.req_prod_pvt.wrapping_sub(self.rsp_cons)

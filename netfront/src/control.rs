@@ -1,0 +1,450 @@
+//! The control plane: finding the vif, the xenbus handshake, teardown and
+//! reconnection.
+//!
+//! [`Netfront::poll_control`] is level-triggered: whenever xenstore reports
+//! a change (the driver watches `device/vif` and the backend's `state`), it
+//! re-reads the backend's state and moves one phase on:
+//!
+//! ```text
+//! Absent --(vif found; write Initialising)--> Initialising
+//! Initialising --(backend InitWait; rings, port, keys; write Connected)--> Connecting
+//! Connecting --(backend Connected)--> Connected
+//! Connecting/Connected --(backend Closing/Closed/gone, or a violation; write Closing)--> Closing
+//! Closing --(backend Closed or gone; revoke, free; write Closed then Initialising)--> Initialising / Absent
+//! ```
+//!
+//! Grants of a closed link are revoked only once the backend has reached
+//! Closed (it unmaps first); anything it still holds is kept and retried on
+//! later polls, never freed early.
+
+use crate::NetfrontCounters;
+use crate::link::{Link, LinkError, RxRing, TxRing};
+use crate::xenbus::{MacAddress, XenbusState, parse_domain_id, parse_mtu};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use dma::{DmaPool, GrantDma, Grants, PageSource, Released, SharedPage, StillShared};
+use xen_pv::abi::DomainId;
+use xen_pv::abi::netif::{RX_WORDS, TX_WORDS};
+use xen_pv::event_channel::EventChannels;
+use xen_pv::hypervisor::Hypervisor;
+use xen_pv::ring::{FrontRing, SharedRing};
+use xen_pv::xenstore::{Xenstore, XenstoreError};
+
+/// The watch token for every netfront watch.
+pub const WATCH_TOKEN: &str = "xenecho-netfront";
+/// How many times the key-writing transaction is retried on EAGAIN.
+const TRANSACTION_ATTEMPTS: u32 = 8;
+/// The MTU when the toolstack does not say.
+const DEFAULT_MTU: u16 = 1500;
+
+/// Sizes of the buffer pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetfrontConfig {
+    /// rx pages kept posted (at most 256, the ring's size).
+    pub rx_buffers: usize,
+    /// tx pages (at most 256).
+    pub tx_buffers: usize,
+}
+
+impl Default for NetfrontConfig {
+    fn default() -> Self {
+        Self { rx_buffers: 256, tx_buffers: 256 }
+    }
+}
+
+/// What the toolstack says about the vif.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VifDevice {
+    /// The frontend directory, relative to the domain (`device/vif/0`).
+    pub path: String,
+    /// The backend directory (absolute).
+    pub backend_path: String,
+    /// The backend's domain.
+    pub backend_id: DomainId,
+    /// The interface's Ethernet address.
+    pub mac: MacAddress,
+    /// The MTU.
+    pub mtu: u16,
+}
+
+/// Why the control plane failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetfrontError {
+    /// A xenstore request failed.
+    Xenstore(XenstoreError),
+    /// A xenstore value the toolstack or backend wrote makes no sense.
+    BadValue {
+        /// The node.
+        path: String,
+    },
+    /// Out of pages, grants or ports while connecting (try again later).
+    Resources(&'static str),
+}
+
+impl From<XenstoreError> for NetfrontError {
+    fn from(error: XenstoreError) -> Self {
+        NetfrontError::Xenstore(error)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Absent,
+    Initialising,
+    Connecting,
+    Connected,
+    Closing,
+}
+
+/// Pieces of closed links still held by a backend, retried until released.
+#[derive(Default)]
+struct Retired {
+    tx_pages: Vec<StillShared<SharedRing<TX_WORDS>>>,
+    rx_pages: Vec<StillShared<SharedRing<RX_WORDS>>>,
+    tx_pools: Vec<DmaPool<dma::ToDevice>>,
+    rx_pools: Vec<DmaPool<dma::FromDevice>>,
+}
+
+/// The network frontend of one vif.
+pub struct Netfront<'a, H: Hypervisor, G: Grants, S: PageSource> {
+    pub(crate) events: &'a EventChannels<'a, H>,
+    pub(crate) dma: &'a GrantDma<G, S>,
+    config: NetfrontConfig,
+    device: Option<VifDevice>,
+    phase: Phase,
+    pub(crate) link: RefCell<Option<Link>>,
+    pub(crate) counters: RefCell<NetfrontCounters>,
+    pub(crate) broken: Cell<Option<LinkError>>,
+    retired: RefCell<Retired>,
+}
+
+impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
+    /// A frontend that will bind to the first vif it finds.
+    pub fn new(events: &'a EventChannels<'a, H>, dma: &'a GrantDma<G, S>, config: NetfrontConfig) -> Self {
+        Self {
+            events,
+            dma,
+            config,
+            device: None,
+            phase: Phase::Absent,
+            link: RefCell::new(None),
+            counters: RefCell::new(NetfrontCounters::default()),
+            broken: Cell::new(None),
+            retired: RefCell::new(Retired::default()),
+        }
+    }
+
+    /// The vif bound to, if any.
+    pub fn device(&self) -> Option<&VifDevice> {
+        self.device.as_ref()
+    }
+
+    /// Whether frames flow (both ends Connected).
+    pub fn is_up(&self) -> bool {
+        self.phase == Phase::Connected
+    }
+
+    /// The event channel of the current link.
+    pub fn port(&self) -> Option<xen_pv::abi::event_channel::Port> {
+        self.link.borrow().as_ref().map(|link| link.port)
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> NetfrontCounters {
+        *self.counters.borrow()
+    }
+
+    /// Starts watching for vifs; call once before the first poll.
+    pub fn watch(&self, store: &mut Xenstore<'_, H>) -> Result<(), NetfrontError> {
+        store.watch("device/vif", WATCH_TOKEN)?;
+        Ok(())
+    }
+
+    /// Moves the handshake on after a xenstore change (or a data-path
+    /// violation). Cheap when nothing changed.
+    pub fn poll_control(&mut self, store: &mut Xenstore<'_, H>) -> Result<(), NetfrontError> {
+        self.retry_retired();
+        if let Some(error) = self.broken.take()
+            && matches!(self.phase, Phase::Connecting | Phase::Connected)
+        {
+            log::error!("netfront: {error:?}: disconnecting from the backend");
+            self.counters.borrow_mut().violations += 1;
+            self.start_closing(store)?;
+        }
+        if self.phase == Phase::Absent && !self.bind(store)? {
+            return Ok(());
+        }
+        let backend = self.backend_state(store)?;
+        match (self.phase, backend) {
+            (Phase::Initialising, Some(XenbusState::InitWait)) => self.connect(store),
+            (Phase::Connecting, Some(XenbusState::Connected)) => {
+                self.phase = Phase::Connected;
+                self.counters.borrow_mut().connects += 1;
+                log::info!("netfront: {} connected (mac {})", self.path(), self.mac());
+                Ok(())
+            }
+            (Phase::Connecting | Phase::Connected, Some(XenbusState::Connected | XenbusState::InitWait)) => Ok(()),
+            (Phase::Connecting | Phase::Connected, _) => {
+                log::warn!("netfront: backend went to {backend:?}: disconnecting");
+                self.start_closing(store)
+            }
+            (Phase::Closing, None | Some(XenbusState::Closed)) => self.finish_closing(store),
+            _ => Ok(()),
+        }
+    }
+
+    /// Finds a vif and reads its description; false if there is none.
+    fn bind(&mut self, store: &mut Xenstore<'_, H>) -> Result<bool, NetfrontError> {
+        let names = match store.directory("device/vif") {
+            Ok(names) => names,
+            Err(XenstoreError::NotFound) => return Ok(false),
+            Err(error) => return Err(error.into()),
+        };
+        let Some(name) = names.into_iter().min_by_key(|name| name.parse::<u32>().unwrap_or(u32::MAX)) else {
+            return Ok(false);
+        };
+        let device = read_device(store, &format!("device/vif/{name}"))?;
+        store.watch(&format!("{}/state", device.backend_path), WATCH_TOKEN)?;
+        store.write(&format!("{}/state", device.path), XenbusState::Initialising.as_str())?;
+        log::info!("netfront: found {} (backend {} in domain {})", device.path, device.backend_path, device.backend_id);
+        self.device = Some(device);
+        self.phase = Phase::Initialising;
+        Ok(true)
+    }
+
+    fn backend_state(&self, store: &mut Xenstore<'_, H>) -> Result<Option<XenbusState>, NetfrontError> {
+        let Some(device) = &self.device else { return Ok(None) };
+        match store.read(&format!("{}/state", device.backend_path)) {
+            Ok(text) => Ok(XenbusState::parse(&text)),
+            Err(XenstoreError::NotFound) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Grants the rings, allocates the port and the pools, writes the keys,
+    /// and switches to Connected.
+    fn connect(&mut self, store: &mut Xenstore<'_, H>) -> Result<(), NetfrontError> {
+        let backend_id = self.device.as_ref().map_or(0, |device| device.backend_id);
+        let (tx_ring, rx_ring) = self.share_rings()?;
+        let port = match self.events.alloc_unbound(backend_id) {
+            Ok(port) => port,
+            Err(_) => {
+                self.retire_rings(tx_ring, rx_ring);
+                return Err(NetfrontError::Resources("event channel"));
+            }
+        };
+        let (tx_pool, rx_pool) = match self.make_pools() {
+            Ok(pools) => pools,
+            Err(error) => {
+                let _ = self.events.close(port);
+                self.retire_rings(tx_ring, rx_ring);
+                return Err(error);
+            }
+        };
+        let keys = [
+            ("tx-ring-ref", format!("{}", tx_ring_grant(&tx_ring))),
+            ("rx-ring-ref", format!("{}", rx_ring_grant(&rx_ring))),
+            ("event-channel", format!("{port}")),
+        ];
+        let mut link = Link::new(tx_ring, rx_ring, port, tx_pool, rx_pool);
+        if let Err(error) = self.write_keys(store, &keys) {
+            let _ = self.events.close(port);
+            self.link.replace(Some(link));
+            self.release_link();
+            return Err(error);
+        }
+        let refill = link.refill_rx(self.events, &mut self.counters.borrow_mut());
+        self.link.replace(Some(link));
+        if let Err(error) = refill {
+            self.broken.set(Some(error));
+        }
+        store.write(&format!("{}/state", self.path()), XenbusState::Connected.as_str())?;
+        self.phase = Phase::Connecting;
+        Ok(())
+    }
+
+    fn share_rings(&self) -> Result<(TxRing, RxRing), NetfrontError> {
+        let tx_page: SharedPage<SharedRing<TX_WORDS>> =
+            self.dma.share().map_err(|_| NetfrontError::Resources("tx ring page"))?;
+        let rx_page: SharedPage<SharedRing<RX_WORDS>> = match self.dma.share() {
+            Ok(page) => page,
+            Err(_) => {
+                if let Err(still) = self.dma.unshare(tx_page) {
+                    self.retired.borrow_mut().tx_pages.push(still);
+                }
+                return Err(NetfrontError::Resources("rx ring page"));
+            }
+        };
+        Ok((FrontRing::new(tx_page), FrontRing::new(rx_page)))
+    }
+
+    fn make_pools(&self) -> Result<(DmaPool<dma::ToDevice>, DmaPool<dma::FromDevice>), NetfrontError> {
+        let tx_pool = DmaPool::new(self.dma, self.config.tx_buffers.min(256))
+            .map_err(|_| NetfrontError::Resources("tx buffers"))?;
+        match DmaPool::new(self.dma, self.config.rx_buffers.min(256)) {
+            Ok(rx_pool) => Ok((tx_pool, rx_pool)),
+            Err(_) => {
+                self.retire_tx_pool(tx_pool);
+                Err(NetfrontError::Resources("rx buffers"))
+            }
+        }
+    }
+
+    fn write_keys(&self, store: &mut Xenstore<'_, H>, keys: &[(&str, String)]) -> Result<(), NetfrontError> {
+        let path = self.path();
+        let fixed = [
+            ("request-rx-copy", "1"),
+            ("feature-rx-notify", "1"),
+            ("feature-no-csum-offload", "1"),
+            ("feature-sg", "1"),
+        ];
+        store.transaction(TRANSACTION_ATTEMPTS, |transaction| {
+            for (key, value) in keys.iter().map(|(key, value)| (*key, value.as_str())).chain(fixed) {
+                transaction.write(&format!("{path}/{key}"), value)?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Stops using the link and tells the backend we are closing; the
+    /// grants stay until the backend reaches Closed.
+    fn start_closing(&mut self, store: &mut Xenstore<'_, H>) -> Result<(), NetfrontError> {
+        self.phase = Phase::Closing;
+        self.counters.borrow_mut().disconnects += 1;
+        if let Some(port) = self.port() {
+            let _ = self.events.close(port);
+        }
+        write_state_if_present(store, &self.path(), XenbusState::Closing)
+    }
+
+    /// The backend has let go: revoke and free everything, then start over.
+    fn finish_closing(&mut self, store: &mut Xenstore<'_, H>) -> Result<(), NetfrontError> {
+        self.release_link();
+        let path = self.path();
+        write_state_if_present(store, &path, XenbusState::Closed)?;
+        let still_there = store.read(&format!("{path}/backend")).is_ok();
+        if still_there {
+            self.device = Some(read_device(store, &path)?);
+            write_state_if_present(store, &path, XenbusState::Initialising)?;
+            self.phase = Phase::Initialising;
+        } else {
+            log::info!("netfront: {path} was removed");
+            self.device = None;
+            self.phase = Phase::Absent;
+        }
+        Ok(())
+    }
+
+    fn release_link(&self) {
+        let Some(mut link) = self.link.borrow_mut().take() else { return };
+        for handle in link.reclaim_all() {
+            if let Released::Now(buffer) = self.dma.unmap_or_defer(handle) {
+                buffer.free(self.dma.source());
+            }
+        }
+        self.retire_tx_pool(link.tx_pool);
+        self.retire_rx_pool(link.rx_pool);
+        self.retire_rings(link.tx_ring, link.rx_ring);
+    }
+
+    fn retire_rings(&self, tx_ring: TxRing, rx_ring: RxRing) {
+        let mut retired = self.retired.borrow_mut();
+        if let Err(still) = self.dma.unshare(tx_ring.into_inner()) {
+            retired.tx_pages.push(still);
+        }
+        if let Err(still) = self.dma.unshare(rx_ring.into_inner()) {
+            retired.rx_pages.push(still);
+        }
+    }
+
+    fn retire_tx_pool(&self, pool: DmaPool<dma::ToDevice>) {
+        if let Err(pool) = pool.close(self.dma) {
+            self.retired.borrow_mut().tx_pools.push(pool);
+        }
+    }
+
+    fn retire_rx_pool(&self, pool: DmaPool<dma::FromDevice>) {
+        if let Err(pool) = pool.close(self.dma) {
+            self.retired.borrow_mut().rx_pools.push(pool);
+        }
+    }
+
+    /// Retries releasing what a backend held when its link closed.
+    fn retry_retired(&self) {
+        let mut retired = self.retired.borrow_mut();
+        retired.tx_pages = retry(core::mem::take(&mut retired.tx_pages), |page| self.dma.unshare_retry(page));
+        retired.rx_pages = retry(core::mem::take(&mut retired.rx_pages), |page| self.dma.unshare_retry(page));
+        retired.tx_pools = retry(core::mem::take(&mut retired.tx_pools), |pool| pool.close(self.dma));
+        retired.rx_pools = retry(core::mem::take(&mut retired.rx_pools), |pool| pool.close(self.dma));
+        for buffer in self.dma.reclaim() {
+            buffer.free(self.dma.source());
+        }
+    }
+
+    /// Pieces of closed links a backend still holds (for tests and metrics).
+    pub fn retired_count(&self) -> usize {
+        let retired = self.retired.borrow();
+        retired.tx_pages.len() + retired.rx_pages.len() + retired.tx_pools.len() + retired.rx_pools.len()
+    }
+
+    fn path(&self) -> String {
+        self.device.as_ref().map(|device| device.path.clone()).unwrap_or_default()
+    }
+
+    fn mac(&self) -> MacAddress {
+        self.device.as_ref().map(|device| device.mac).unwrap_or_default()
+    }
+}
+
+fn retry<T>(items: Vec<T>, mut attempt: impl FnMut(T) -> Result<(), T>) -> Vec<T> {
+    items.into_iter().filter_map(|item| attempt(item).err()).collect()
+}
+
+fn tx_ring_grant(ring: &TxRing) -> u32 {
+    ring_grant(ring)
+}
+
+fn rx_ring_grant(ring: &RxRing) -> u32 {
+    ring_grant(ring)
+}
+
+fn ring_grant<const WORDS: usize>(ring: &FrontRing<SharedPage<SharedRing<WORDS>>, WORDS>) -> u32
+where
+    SharedRing<WORDS>: dma::SharedMemory,
+{
+    ring.page().grant_reference()
+}
+
+fn write_state_if_present<H: Hypervisor>(
+    store: &mut Xenstore<'_, H>,
+    path: &str,
+    state: XenbusState,
+) -> Result<(), NetfrontError> {
+    if path.is_empty() || store.read(&format!("{path}/backend")).is_err() {
+        return Ok(());
+    }
+    store.write(&format!("{path}/state"), state.as_str())?;
+    Ok(())
+}
+
+/// Reads and checks a vif's description.
+fn read_device<H: Hypervisor>(store: &mut Xenstore<'_, H>, path: &str) -> Result<VifDevice, NetfrontError> {
+    let bad = |key: &str| NetfrontError::BadValue { path: format!("{path}/{key}") };
+    let backend_path = store.read(&format!("{path}/backend"))?;
+    if !backend_path.starts_with("/local/domain/") || backend_path.len() > 256 || backend_path.contains("//") {
+        return Err(bad("backend"));
+    }
+    let backend_id = parse_domain_id(&store.read(&format!("{path}/backend-id"))?).ok_or_else(|| bad("backend-id"))?;
+    let mac = MacAddress::parse(&store.read(&format!("{path}/mac"))?)
+        .filter(MacAddress::is_unicast)
+        .ok_or_else(|| bad("mac"))?;
+    let mtu = match store.read(&format!("{path}/mtu")) {
+        Ok(text) => parse_mtu(&text).ok_or_else(|| bad("mtu"))?,
+        Err(XenstoreError::NotFound) => DEFAULT_MTU,
+        Err(error) => return Err(error.into()),
+    };
+    Ok(VifDevice { path: String::from(path), backend_path, backend_id, mac, mtu })
+}

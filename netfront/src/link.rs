@@ -1,0 +1,453 @@
+//! The data path of a connected vif: the two rings, their buffers, and the
+//! rules every backend response is checked against.
+//!
+//! Buffers come from two persistent [`DmaPool`]s (granted once when the link
+//! is made, so a packet costs no grant operation): rx pages posted on the rx
+//! ring, tx pages filled by the stack. A frame longer than a page is sent
+//! from a buffer mapped for that packet alone, one slot per page.
+//!
+//! Contract: every response is checked before it is believed (ids, sizes,
+//! producer indices, see [`crate::slots`]); the first violation breaks the
+//! link ([`LinkError::Violation`]) and the driver tears it down. A buffer
+//! lent to the backend comes back only through its ring response or the
+//! teardown, never twice. Never: panic or index out of bounds because of
+//! what the backend writes.
+
+use crate::NetfrontCounters;
+use crate::checksum;
+use crate::slots::{RxTable, TxTable, Violation};
+use crate::tx_plan::{self, Piece, PlanError};
+use alloc::vec::Vec;
+use dma::{DmaBuffer, DmaHandle, DmaPool, FromDevice, GrantDma, Grants, PageSource, SharedPage, ToDevice};
+use xen_pv::abi::event_channel::Port;
+use xen_pv::abi::netif::{
+    NETIF_RSP_DROPPED, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_EXTRA_INFO,
+    NETRXF_MORE_DATA, RX_WORDS, RxRequest, RxResponse, TX_WORDS, TxRequest, TxResponse,
+};
+use xen_pv::event_channel::EventChannels;
+use xen_pv::hypervisor::Hypervisor;
+use xen_pv::ring::{FrontRing, RingError, SharedRing};
+
+/// Bytes in a page, and so in a pooled buffer.
+pub const PAGE_SIZE: usize = 4096;
+/// Largest frame reassembled from several rx slots.
+pub const MAX_FRAME: usize = 65_535 + 14;
+
+/// The tx ring's page and indices.
+pub type TxRing = FrontRing<SharedPage<SharedRing<TX_WORDS>>, TX_WORDS>;
+/// The rx ring's page and indices.
+pub type RxRing = FrontRing<SharedPage<SharedRing<RX_WORDS>>, RX_WORDS>;
+
+/// Why the link must be torn down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    /// The backend broke the protocol.
+    Violation(Violation),
+    /// An event-channel notification failed.
+    Notify,
+}
+
+impl From<RingError> for LinkError {
+    fn from(_: RingError) -> Self {
+        LinkError::Violation(Violation::ProducerOverflow)
+    }
+}
+
+/// A buffer in flight on the tx ring.
+pub enum TxBuffer {
+    /// A page of the tx pool.
+    Pooled(DmaHandle<ToDevice>),
+    /// A multi-page buffer mapped for one packet.
+    Mapped(DmaHandle<ToDevice>),
+}
+
+/// A received frame, ready to lend to the stack.
+pub enum ReceivedFrame {
+    /// In its rx page: `length` bytes at `offset`; the page goes back to the
+    /// rx pool after the stack has read it.
+    InPlace {
+        /// The page.
+        handle: DmaHandle<FromDevice>,
+        /// Where the frame starts.
+        offset: usize,
+        /// Its length.
+        length: usize,
+    },
+    /// Copied out (reassembled from several slots, or checksum-completed).
+    Copied(Vec<u8>),
+}
+
+/// The connected data path.
+pub struct Link {
+    /// The tx ring.
+    pub tx_ring: TxRing,
+    /// The rx ring.
+    pub rx_ring: RxRing,
+    /// The event channel shared with the backend.
+    pub port: Port,
+    tx_table: TxTable<TxBuffer>,
+    rx_table: RxTable<DmaHandle<FromDevice>>,
+    /// Idle tx pages.
+    pub tx_pool: DmaPool<ToDevice>,
+    /// Idle rx pages, not posted.
+    pub rx_pool: DmaPool<FromDevice>,
+}
+
+impl Link {
+    /// A link over rings and pools the driver set up.
+    pub fn new(
+        tx_ring: TxRing,
+        rx_ring: RxRing,
+        port: Port,
+        tx_pool: DmaPool<ToDevice>,
+        rx_pool: DmaPool<FromDevice>,
+    ) -> Self {
+        Self { tx_ring, rx_ring, port, tx_table: TxTable::new(), rx_table: RxTable::new(), tx_pool, rx_pool }
+    }
+
+    /// Posts every idle rx page the ring has room for; notifies the backend
+    /// if it asked to be told.
+    pub fn refill_rx<H: Hypervisor>(
+        &mut self,
+        events: &EventChannels<'_, H>,
+        counters: &mut NetfrontCounters,
+    ) -> Result<(), LinkError> {
+        let mut posted = false;
+        while self.rx_ring.free_slots() > 0 {
+            let Ok(handle) = self.rx_pool.take() else { break };
+            let grant = handle.dma_addr().grant_reference;
+            let index = self.rx_ring.next_request_index();
+            let id = match self.rx_table.post(index, handle) {
+                Ok(id) => id,
+                Err(handle) => {
+                    // The slot's previous buffer never came back: the ring is
+                    // out of step with the table. Keep the page, stop here.
+                    let _ = self.rx_pool.put(handle);
+                    return Err(LinkError::Violation(Violation::NotOutstanding { id: (index % 256) as u16 }));
+                }
+            };
+            let pushed = self.rx_ring.push(RxRequest { id, gref: grant }.encode());
+            debug_assert!(pushed.is_ok(), "free_slots() was checked");
+            posted = true;
+        }
+        if posted && self.rx_ring.publish() {
+            self.notify(events, counters)?;
+        }
+        Ok(())
+    }
+
+    /// Takes tx completions: returns pooled pages to the pool and hands
+    /// per-packet buffers back for unmapping.
+    pub fn complete_tx(&mut self, counters: &mut NetfrontCounters) -> Result<Vec<DmaHandle<ToDevice>>, LinkError> {
+        let mut unmap = Vec::new();
+        loop {
+            while let Some(words) = self.tx_ring.take()? {
+                let response = TxResponse::decode(words);
+                match response.status {
+                    NETIF_RSP_OKAY | NETIF_RSP_NULL => {}
+                    NETIF_RSP_ERROR | NETIF_RSP_DROPPED => counters.tx_errors += 1,
+                    status => return Err(LinkError::Violation(Violation::BadStatus { status })),
+                }
+                match self.tx_table.complete(response.id).map_err(LinkError::Violation)? {
+                    Some(TxBuffer::Pooled(handle)) => self.return_tx_page(handle),
+                    Some(TxBuffer::Mapped(handle)) => unmap.push(handle),
+                    None => {}
+                }
+            }
+            if !self.tx_ring.final_check()? {
+                return Ok(unmap);
+            }
+        }
+    }
+
+    fn return_tx_page(&mut self, handle: DmaHandle<ToDevice>) {
+        // A handle from this pool always fits back; if it ever did not, the
+        // page is leaked (safely: it stays granted) rather than lost twice.
+        let _ = self.tx_pool.put(handle);
+    }
+
+    /// Whether a frame of `length` bytes can be queued now.
+    pub fn can_transmit(&self, length: usize) -> bool {
+        let slots = length.div_ceil(PAGE_SIZE).max(1);
+        let ids_and_slots = self.tx_table.free() >= slots && self.tx_ring.free_slots() as usize >= slots;
+        ids_and_slots && (length > PAGE_SIZE || self.tx_pool.available() > 0)
+    }
+
+    /// Queues a frame the stack writes with `fill`, from a pooled page (or
+    /// `mapped`, a buffer mapped for frames over a page). Returns what `fill`
+    /// returned, or `None` if the frame could not be queued (dropped, counted).
+    pub fn transmit<H: Hypervisor, G: Grants, S: PageSource, R>(
+        &mut self,
+        events: &EventChannels<'_, H>,
+        dma: &GrantDma<G, S>,
+        length: usize,
+        counters: &mut NetfrontCounters,
+        fill: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<Option<R>, LinkError> {
+        let Some((result, buffer)) = Self::fill_buffer(&mut self.tx_pool, dma, length, fill) else {
+            counters.tx_dropped += 1;
+            return Ok(None);
+        };
+        let handle = match &buffer {
+            TxBuffer::Pooled(handle) | TxBuffer::Mapped(handle) => handle,
+        };
+        let pieces: Vec<Piece> = handle
+            .segments()
+            .map(|segment| Piece {
+                grant: segment.grant_reference,
+                offset: usize::from(segment.offset),
+                length: usize::from(segment.length),
+            })
+            .collect();
+        match tx_plan::plan(pieces, length) {
+            Ok(slots) => {
+                self.queue_slots(slots.as_slice(), buffer);
+                counters.tx_frames += 1;
+                counters.tx_bytes += length as u64;
+                if self.tx_ring.publish() {
+                    self.notify(events, counters)?;
+                }
+                Ok(Some(result))
+            }
+            Err(error) => {
+                counters.tx_dropped += 1;
+                counters.tx_plan_errors += u64::from(error != PlanError::TooShort);
+                self.discard_tx(buffer, dma);
+                Ok(None)
+            }
+        }
+    }
+
+    fn fill_buffer<G: Grants, S: PageSource, R>(
+        pool: &mut DmaPool<ToDevice>,
+        dma: &GrantDma<G, S>,
+        length: usize,
+        fill: impl FnOnce(&mut [u8]) -> R,
+    ) -> Option<(R, TxBuffer)> {
+        if length == 0 {
+            return None;
+        }
+        if length <= PAGE_SIZE {
+            let mut handle = pool.take().ok()?;
+            let result = handle.write(dma, |bytes| fill(&mut bytes[..length]));
+            return Some((result, TxBuffer::Pooled(handle)));
+        }
+        let buffer = DmaBuffer::allocate(dma.source(), length).ok()?;
+        match dma.map(buffer, ToDevice) {
+            Ok(mut handle) => {
+                let result = handle.write(dma, fill);
+                Some((result, TxBuffer::Mapped(handle)))
+            }
+            Err(error) => {
+                error.buffer.free(dma.source());
+                None
+            }
+        }
+    }
+
+    fn queue_slots(&mut self, slots: &[tx_plan::TxSlotPlan], buffer: TxBuffer) {
+        let mut buffer = Some(buffer);
+        for slot in slots {
+            let id = match buffer.take() {
+                Some(first) => self.tx_table.insert(first).unwrap_or_else(|_| unreachable!("ids were checked")),
+                None => self.tx_table.insert_continuation().unwrap_or_else(|| unreachable!("ids were checked")),
+            };
+            let request = TxRequest { gref: slot.grant, offset: slot.offset, flags: slot.flags, id, size: slot.size };
+            let pushed = self.tx_ring.push(request.encode());
+            debug_assert!(pushed.is_ok(), "ring room was checked");
+        }
+    }
+
+    fn discard_tx<G: Grants, S: PageSource>(&mut self, buffer: TxBuffer, dma: &GrantDma<G, S>) {
+        match buffer {
+            TxBuffer::Pooled(handle) => self.return_tx_page(handle),
+            TxBuffer::Mapped(handle) => {
+                if let dma::Released::Now(buffer) = dma.unmap_or_defer(handle) {
+                    buffer.free(dma.source());
+                }
+            }
+        }
+    }
+
+    /// The next received frame, if a complete one is on the ring.
+    pub fn receive<G: Grants, S: PageSource>(
+        &mut self,
+        dma: &GrantDma<G, S>,
+        counters: &mut NetfrontCounters,
+    ) -> Result<Option<ReceivedFrame>, LinkError> {
+        loop {
+            let Some(first) = self.next_rx_response()? else { return Ok(None) };
+            if let Some(frame) = self.assemble(first, dma, counters)? {
+                return Ok(Some(frame));
+            }
+        }
+    }
+
+    fn next_rx_response(&mut self) -> Result<Option<(u32, RxResponse)>, LinkError> {
+        let index = self.rx_ring.next_response_index();
+        Ok(self.rx_ring.take()?.map(|words| (index, RxResponse::decode(words))))
+    }
+
+    /// Collects the slots of one frame starting at `first`; `None` if the
+    /// frame was dropped (error status), with every page back in the pool.
+    fn assemble<G: Grants, S: PageSource>(
+        &mut self,
+        (index, first): (u32, RxResponse),
+        dma: &GrantDma<G, S>,
+        counters: &mut NetfrontCounters,
+    ) -> Result<Option<ReceivedFrame>, LinkError> {
+        let mut pieces: Vec<(DmaHandle<FromDevice>, usize, usize)> = Vec::new();
+        let mut response = (index, first);
+        let mut dropped = false;
+        loop {
+            let (index, slot) = response;
+            let handle = self.rx_table.complete(index, Some(slot.id)).map_err(LinkError::Violation)?;
+            match check_rx_status(&slot) {
+                Ok(length) => pieces.push((handle, usize::from(slot.offset), length)),
+                Err(Some(violation)) => {
+                    self.return_rx_page(handle);
+                    self.return_rx_pages(pieces);
+                    return Err(LinkError::Violation(violation));
+                }
+                Err(None) => {
+                    dropped = true;
+                    self.return_rx_page(handle);
+                }
+            }
+            if slot.flags & NETRXF_EXTRA_INFO != 0 {
+                self.skip_extra_info()?;
+            }
+            if slot.flags & NETRXF_MORE_DATA == 0 {
+                break;
+            }
+            if pieces.len() >= xen_pv::abi::netif::LEGACY_SLOTS_MAX {
+                self.return_rx_pages(pieces);
+                return Err(LinkError::Violation(Violation::FrameTooLong));
+            }
+            response = self.next_rx_response()?.ok_or(LinkError::Violation(Violation::FrameTooLong))?;
+        }
+        if dropped || pieces.is_empty() {
+            counters.rx_dropped += 1;
+            self.return_rx_pages(pieces);
+            return Ok(None);
+        }
+        counters.rx_frames += 1;
+        let blank_checksum = first.flags & NETRXF_CSUM_BLANK != 0;
+        Ok(Some(self.frame_from(pieces, blank_checksum, dma, counters)))
+    }
+
+    fn skip_extra_info(&mut self) -> Result<(), LinkError> {
+        let index = self.rx_ring.next_response_index();
+        if self.rx_ring.take()?.is_none() {
+            return Err(LinkError::Violation(Violation::FrameTooLong));
+        }
+        let handle = self.rx_table.complete(index, None).map_err(LinkError::Violation)?;
+        self.return_rx_page(handle);
+        Ok(())
+    }
+
+    fn frame_from<G: Grants, S: PageSource>(
+        &mut self,
+        mut pieces: Vec<(DmaHandle<FromDevice>, usize, usize)>,
+        blank_checksum: bool,
+        dma: &GrantDma<G, S>,
+        counters: &mut NetfrontCounters,
+    ) -> ReceivedFrame {
+        let total: usize = pieces.iter().map(|(_, _, length)| length).sum();
+        counters.rx_bytes += total as u64;
+        if pieces.len() == 1 && !blank_checksum {
+            let (handle, offset, length) = pieces.remove(0);
+            return ReceivedFrame::InPlace { handle, offset, length };
+        }
+        let mut frame = Vec::with_capacity(total);
+        for (handle, offset, length) in &mut pieces {
+            handle.read(dma, |bytes| frame.extend_from_slice(&bytes[*offset..*offset + *length]));
+        }
+        self.return_rx_pages(pieces);
+        if blank_checksum {
+            counters.rx_checksums_completed += 1;
+            if checksum::complete(&mut frame) == checksum::Completion::Unsupported {
+                counters.rx_checksums_unsupported += 1;
+            }
+        }
+        ReceivedFrame::Copied(frame)
+    }
+
+    /// Gives a page the stack has read back to the rx pool.
+    pub fn return_rx_page(&mut self, handle: DmaHandle<FromDevice>) {
+        let _ = self.rx_pool.put(handle);
+    }
+
+    fn return_rx_pages(&mut self, pieces: Vec<(DmaHandle<FromDevice>, usize, usize)>) {
+        for (handle, _, _) in pieces {
+            self.return_rx_page(handle);
+        }
+    }
+
+    /// Re-arms rx notifications; true if responses arrived meanwhile.
+    pub fn rx_final_check(&self) -> Result<bool, LinkError> {
+        Ok(self.rx_ring.final_check()?)
+    }
+
+    fn notify<H: Hypervisor>(
+        &self,
+        events: &EventChannels<'_, H>,
+        counters: &mut NetfrontCounters,
+    ) -> Result<(), LinkError> {
+        counters.notifications_sent += 1;
+        events.notify(self.port).map_err(|_| LinkError::Notify)
+    }
+
+    /// Takes every buffer back from the tables (after the backend closed):
+    /// pooled pages to their pools, per-packet buffers to the caller.
+    pub fn reclaim_all(&mut self) -> Vec<DmaHandle<ToDevice>> {
+        for handle in self.rx_table.drain().collect::<Vec<_>>() {
+            let _ = self.rx_pool.put(handle);
+        }
+        let mut mapped = Vec::new();
+        for buffer in self.tx_table.drain() {
+            match buffer {
+                TxBuffer::Pooled(handle) => self.return_tx_page(handle),
+                TxBuffer::Mapped(handle) => mapped.push(handle),
+            }
+        }
+        mapped
+    }
+}
+
+/// The bytes an rx slot holds, or why it holds none: `Err(None)` for an
+/// error the backend reported (drop the frame), `Err(Some(_))` for a
+/// response no backend may send.
+fn check_rx_status(response: &RxResponse) -> Result<usize, Option<Violation>> {
+    match response.status {
+        NETIF_RSP_ERROR | NETIF_RSP_DROPPED => Err(None),
+        status if status <= 0 => Err(Some(Violation::BadStatus { status })),
+        status => {
+            let (offset, length) = (usize::from(response.offset), status as usize);
+            if offset + length > PAGE_SIZE {
+                return Err(Some(Violation::OutOfPage { offset: response.offset, length: status as u16 }));
+            }
+            Ok(length)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rx_status_is_checked_against_the_page() {
+        let ok = RxResponse { id: 0, offset: 0, flags: 0, status: 1514 };
+        assert_eq!(check_rx_status(&ok), Ok(1514));
+        let full = RxResponse { offset: 96, status: 4000, ..ok };
+        assert_eq!(check_rx_status(&full), Ok(4000));
+        let over = RxResponse { offset: 100, status: 4000, ..ok };
+        assert_eq!(check_rx_status(&over), Err(Some(Violation::OutOfPage { offset: 100, length: 4000 })));
+        let huge = RxResponse { status: 5000, ..ok };
+        assert!(matches!(check_rx_status(&huge), Err(Some(Violation::OutOfPage { .. }))));
+        assert_eq!(check_rx_status(&RxResponse { status: NETIF_RSP_ERROR, ..ok }), Err(None));
+        assert_eq!(check_rx_status(&RxResponse { status: -7, ..ok }), Err(Some(Violation::BadStatus { status: -7 })));
+        assert_eq!(check_rx_status(&RxResponse { status: 0, ..ok }), Err(Some(Violation::BadStatus { status: 0 })));
+    }
+}

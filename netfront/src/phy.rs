@@ -1,0 +1,203 @@
+//! `smoltcp::phy::Device` over the frontend.
+//!
+//! An rx token owns the received page (a `DmaHandle<FromDevice>` taken off
+//! the ring) and lends its bytes to smoltcp through the handle's
+//! sync-for-CPU accessor: no copy between the ring and the stack. The page
+//! returns to the rx pool when the token is consumed (or dropped) and is
+//! posted again on the next refill. A tx token borrows the link only inside
+//! `consume`, where smoltcp writes straight into a pooled tx page (synced for
+//! the device by handle) that then goes on the ring.
+//!
+//! smoltcp calls the tx token from inside the rx token's closure (to answer
+//! a packet); neither token holds a borrow of the link while the other runs.
+
+use crate::control::Netfront;
+use crate::link::{LinkError, ReceivedFrame};
+use alloc::vec::Vec;
+use dma::{DmaHandle, FromDevice, Grants, PageSource};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
+use smoltcp::time::Instant;
+use xen_pv::hypervisor::Hypervisor;
+
+/// Ethernet header bytes added to the MTU for smoltcp's frame size.
+const ETHERNET_HEADER: usize = 14;
+
+/// A received frame lent to smoltcp.
+pub struct NetfrontRxToken<'n, 'a, H: Hypervisor, G: Grants, S: PageSource> {
+    netfront: &'n Netfront<'a, H, G, S>,
+    frame: Option<ReceivedFrame>,
+}
+
+/// Room for one frame on the tx ring.
+pub struct NetfrontTxToken<'n, 'a, H: Hypervisor, G: Grants, S: PageSource> {
+    netfront: &'n Netfront<'a, H, G, S>,
+}
+
+impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
+    /// The next received frame, if the link is up and one is complete.
+    fn next_frame(&self) -> Option<ReceivedFrame> {
+        if !self.is_up() {
+            return None;
+        }
+        let mut link = self.link.borrow_mut();
+        let result = link.as_mut()?.receive(self.dma, &mut self.counters.borrow_mut());
+        self.keep(result).flatten()
+    }
+
+    /// Records a data-path failure for `poll_control` to act on.
+    fn keep<T>(&self, result: Result<T, LinkError>) -> Option<T> {
+        result.map_err(|error| self.broken.set(Some(error))).ok()
+    }
+
+    fn return_page(&self, handle: DmaHandle<FromDevice>) {
+        match self.link.borrow_mut().as_mut() {
+            Some(link) => link.return_rx_page(handle),
+            // The link closed while smoltcp held the page: hand it to the
+            // DMA layer, which frees it once its grant is revoked.
+            None => {
+                if let dma::Released::Now(buffer) = self.dma.unmap_or_defer(handle) {
+                    buffer.free(self.dma.source());
+                }
+            }
+        }
+    }
+
+    fn can_transmit(&self) -> bool {
+        self.is_up() && self.link.borrow().as_ref().is_some_and(|link| link.can_transmit(self.max_frame()))
+    }
+
+    fn max_frame(&self) -> usize {
+        usize::from(self.device().map_or(1500, |device| device.mtu)) + ETHERNET_HEADER
+    }
+
+    /// The data path's housekeeping, to run after the stack has polled:
+    /// takes tx completions, posts rx pages, re-arms notifications. Returns
+    /// whether more responses are already waiting (poll again at once).
+    pub fn poll_rings(&self) -> bool {
+        let mut link_slot = self.link.borrow_mut();
+        let Some(link) = link_slot.as_mut() else { return false };
+        let mut counters = self.counters.borrow_mut();
+        let unmap = self.keep(link.complete_tx(&mut counters)).unwrap_or_default();
+        let refilled = link.refill_rx(self.events, &mut counters);
+        let more = self.keep(refilled.and_then(|()| link.rx_final_check())).unwrap_or(false);
+        drop(counters);
+        drop(link_slot);
+        self.release_mapped(unmap);
+        more
+    }
+
+    /// Takes the backend's notification, if one is pending; true if there was.
+    pub fn take_notification(&self) -> bool {
+        let Some(port) = self.port() else { return false };
+        let taken = self.events.take_pending(port);
+        if taken {
+            self.counters.borrow_mut().notifications_received += 1;
+        }
+        taken
+    }
+
+    fn release_mapped(&self, handles: Vec<DmaHandle<dma::ToDevice>>) {
+        for handle in handles {
+            if let dma::Released::Now(buffer) = self.dma.unmap_or_defer(handle) {
+                buffer.free(self.dma.source());
+            }
+        }
+    }
+}
+
+impl<H: Hypervisor, G: Grants, S: PageSource> Device for Netfront<'_, H, G, S> {
+    type RxToken<'n>
+        = NetfrontRxToken<'n, 'n, H, G, S>
+    where
+        Self: 'n;
+    type TxToken<'n>
+        = NetfrontTxToken<'n, 'n, H, G, S>
+    where
+        Self: 'n;
+
+    fn receive(&mut self, _timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let frame = self.next_frame()?;
+        let this: &Self = self;
+        Some((
+            NetfrontRxToken { netfront: shorten(this), frame: Some(frame) },
+            NetfrontTxToken { netfront: shorten(this) },
+        ))
+    }
+
+    fn transmit(&mut self, _timestamp: Instant) -> Option<Self::TxToken<'_>> {
+        let this: &Self = self;
+        this.can_transmit().then(|| NetfrontTxToken { netfront: shorten(this) })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut capabilities = DeviceCapabilities::default();
+        capabilities.medium = Medium::Ethernet;
+        capabilities.max_transmission_unit = self.max_frame();
+        capabilities.max_burst_size = Some(64);
+        capabilities
+    }
+}
+
+/// The device's lifetimes, unified for the tokens.
+fn shorten<'n, 'a: 'n, H: Hypervisor, G: Grants, S: PageSource>(
+    netfront: &'n Netfront<'a, H, G, S>,
+) -> &'n Netfront<'n, H, G, S> {
+    netfront
+}
+
+impl<H: Hypervisor, G: Grants, S: PageSource> RxToken for NetfrontRxToken<'_, '_, H, G, S> {
+    fn consume<R, F>(mut self, f: F) -> R
+    where
+        F: FnOnce(&[u8]) -> R,
+    {
+        match self.frame.take() {
+            Some(ReceivedFrame::InPlace { mut handle, offset, length }) => {
+                let result = handle.read(self.netfront.dma, |bytes| f(&bytes[offset..offset + length]));
+                self.netfront.return_page(handle);
+                result
+            }
+            Some(ReceivedFrame::Copied(frame)) => f(&frame),
+            None => f(&[]),
+        }
+    }
+}
+
+impl<H: Hypervisor, G: Grants, S: PageSource> Drop for NetfrontRxToken<'_, '_, H, G, S> {
+    fn drop(&mut self) {
+        if let Some(ReceivedFrame::InPlace { handle, .. }) = self.frame.take() {
+            self.netfront.return_page(handle);
+        }
+    }
+}
+
+impl<H: Hypervisor, G: Grants, S: PageSource> TxToken for NetfrontTxToken<'_, '_, H, G, S> {
+    fn consume<R, F>(self, length: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> R,
+    {
+        let netfront = self.netfront;
+        let mut f = Some(f);
+        let sent = {
+            let mut link = netfront.link.borrow_mut();
+            link.as_mut().and_then(|link| {
+                let queued = link.transmit(
+                    netfront.events,
+                    netfront.dma,
+                    length,
+                    &mut netfront.counters.borrow_mut(),
+                    |bytes| (f.take().expect("called once"))(bytes),
+                );
+                netfront.keep(queued).flatten()
+            })
+        };
+        match sent {
+            Some(result) => result,
+            // Could not queue (link gone or out of buffers): let smoltcp
+            // build the frame into scratch memory; it is dropped (counted).
+            None => {
+                let mut scratch = alloc::vec![0u8; length];
+                (f.take().expect("not called yet"))(&mut scratch)
+            }
+        }
+    }
+}
