@@ -11,6 +11,9 @@
 
 extern crate alloc;
 
+pub mod echo;
+
+
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -21,8 +24,38 @@ use kernel::selftest::Selftest;
 /// The version and source revision printed in the banner.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("XENECHO_REVISION"), ")");
 
-/// The appliance's entry point.
-pub fn run(boot: &BootInfo) {
+/// The TCP echo port (RFC 862).
+pub const ECHO_PORT: u16 = 7;
+
+/// What the appliance serves on the network.
+pub struct Appliance {
+    echo: echo::EchoService,
+}
+
+impl kernel::Service for Appliance {
+    fn start(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>) {
+        self.echo.start(sockets);
+        log::info!("serving TCP echo on port {ECHO_PORT}");
+    }
+
+    fn poll(
+        &mut self,
+        sockets: &mut smoltcp::iface::SocketSet<'static>,
+        _now: smoltcp::time::Instant,
+    ) -> Option<smoltcp::time::Instant> {
+        self.echo.poll(sockets);
+        None
+    }
+}
+
+/// The appliance's entry point: reports what it was given, then returns the
+/// service the kernel runs on the network.
+pub fn run(boot: &BootInfo) -> kernel::ServiceBox {
+    report(boot);
+    alloc::boxed::Box::new(Appliance { echo: echo::EchoService::new(ECHO_PORT, 8) })
+}
+
+fn report(boot: &BootInfo) {
     log::info!("xenecho {VERSION}: HTTP echo appliance on Xen {}.{}", boot.xen_version.0, boot.xen_version.1);
     log::info!("command line: \"{}\"", boot.command_line.as_str());
     log::info!("memory map ({} KiB of RAM):", boot.memory_map.ram_bytes() / 1024);

@@ -16,6 +16,8 @@
 //! forever on a backend (console output is dropped, and counted, instead).
 #![cfg_attr(target_os = "none", no_std)]
 
+extern crate alloc;
+
 #[cfg(target_os = "none")]
 mod arch;
 pub mod cmdline;
@@ -23,6 +25,9 @@ pub mod console;
 pub mod lifecycle;
 pub mod logger;
 pub mod memory;
+#[cfg(target_os = "none")]
+mod net;
+pub mod netconfig;
 #[cfg(target_os = "none")]
 pub mod pv;
 pub mod selftest;
@@ -44,8 +49,31 @@ pub struct BootInfo {
     pub memory: memory::MemoryLayout,
 }
 
-/// Declares the appliance's entry point: `fn(&BootInfo)`. The kernel calls
-/// it once everything is up, and powers the domain off when it returns.
+/// A network service the appliance runs on the kernel's TCP/IP stack.
+///
+/// The kernel owns the event loop: on every turn it lets smoltcp process
+/// what arrived, calls [`Service::poll`], lets smoltcp send what the service
+/// wrote, and sleeps until the next event or the earliest deadline.
+pub trait Service {
+    /// Adds the service's sockets, once, before the first poll.
+    fn start(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>);
+
+    /// Serves the sockets; returns the latest time it wants to be polled
+    /// again (`None`: only when something happens).
+    fn poll(
+        &mut self,
+        sockets: &mut smoltcp::iface::SocketSet<'static>,
+        now: smoltcp::time::Instant,
+    ) -> Option<smoltcp::time::Instant>;
+}
+
+/// The boxed service the entry point returns.
+pub type ServiceBox = alloc::boxed::Box<dyn Service>;
+
+/// Declares the appliance's entry point: `fn(&BootInfo) -> Box<dyn
+/// Service>`. The kernel calls it once everything is up, runs the service
+/// on the network until the toolstack asks the domain to end, and then
+/// powers off (or reboots).
 #[macro_export]
 macro_rules! entry_point {
     ($main:path) => {
@@ -53,8 +81,8 @@ macro_rules! entry_point {
         // symbol is all that is unsafe here.
         #[allow(unsafe_code)]
         #[unsafe(export_name = "xenecho_main")]
-        extern "Rust" fn __xenecho_main(boot: &$crate::BootInfo) {
-            let main: fn(&$crate::BootInfo) = $main;
+        extern "Rust" fn __xenecho_main(boot: &$crate::BootInfo) -> $crate::ServiceBox {
+            let main: fn(&$crate::BootInfo) -> $crate::ServiceBox = $main;
             main(boot)
         }
     };

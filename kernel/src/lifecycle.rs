@@ -57,24 +57,10 @@ mod platform {
         store.watch(SHUTDOWN_KEY, SHUTDOWN_TOKEN)
     }
 
-    /// Handles whatever the xenstore daemon sent; returns a shutdown request
-    /// if the toolstack made one (and acknowledges it).
-    pub fn check() -> Option<ShutdownRequest> {
-        let mut store = crate::pv::xenstore();
-        let mut request = None;
-        loop {
-            match store.next_watch_event() {
-                Ok(Some(event)) if event.token == SHUTDOWN_TOKEN => {
-                    request = request.or_else(|| read_request(&mut store));
-                }
-                Ok(Some(event)) => log::debug!("watch event for {} ignored", event.path),
-                Ok(None) => return request,
-                Err(error) => {
-                    log::warn!("xenstore: {error:?}");
-                    return request;
-                }
-            }
-        }
+    /// Acts on a watch event for [`SHUTDOWN_TOKEN`]: returns a shutdown
+    /// request if the toolstack made one (and acknowledges it).
+    pub fn on_watch_event(store: &mut crate::pv::XenstoreGuard) -> Option<ShutdownRequest> {
+        read_request(store)
     }
 
     fn read_request(store: &mut crate::pv::XenstoreGuard) -> Option<ShutdownRequest> {

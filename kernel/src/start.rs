@@ -25,7 +25,7 @@ static HYPERCALLS_READY: AtomicBool = AtomicBool::new(false);
 
 unsafe extern "Rust" {
     /// The appliance's entry point, defined by [`crate::entry_point!`].
-    fn xenecho_main(boot: &BootInfo);
+    fn xenecho_main(boot: &BootInfo) -> alloc::boxed::Box<dyn crate::Service>;
 }
 
 /// Brings the kernel up, runs the appliance, powers off.
@@ -69,27 +69,14 @@ pub fn start(mut boot: BootData) -> ! {
     let info = BootInfo { command_line, memory_map, xen_version, memory: layout };
     // SAFETY: `xenecho_main` is defined by `entry_point!` in the appliance
     // with exactly this signature; the kernel has no other definition.
-    unsafe { xenecho_main(&info) };
-    let request = wait_for_shutdown_request();
+    let service = unsafe { xenecho_main(&info) };
+    let request = crate::net::run(service, &command_line);
     log::info!("shutdown requested ({request:?})");
     console::flush();
     hypercall::shutdown(match request {
         ShutdownRequest::Poweroff => ShutdownReason::Poweroff,
         ShutdownRequest::Reboot => ShutdownReason::Reboot,
     })
-}
-
-/// Sleeps until the toolstack asks the domain to end.
-fn wait_for_shutdown_request() -> ShutdownRequest {
-    let ports = [crate::pv::xenstore_port()];
-    loop {
-        if let Some(request) = lifecycle::check() {
-            return request;
-        }
-        if let Err(error) = crate::pv::wait(&ports, None) {
-            log::error!("waiting for events: {error:?}");
-        }
-    }
 }
 
 /// Logs `count` ticks one second apart by the one-shot timer, with the

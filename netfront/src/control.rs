@@ -146,9 +146,19 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         self.phase == Phase::Connected
     }
 
-    /// The event channel of the current link.
+    /// The event channel of the current link (none once it is closing).
     pub fn port(&self) -> Option<xen_pv::abi::event_channel::Port> {
+        if !matches!(self.phase, Phase::Connecting | Phase::Connected) {
+            return None;
+        }
         self.link.borrow().as_ref().map(|link| link.port)
+    }
+
+    /// Whether the data path found a violation that `poll_control` must
+    /// act on.
+    pub fn broken_link(&self) -> bool {
+        let broken = self.broken.get();
+        broken.is_some()
     }
 
     /// Counters so far.
@@ -206,7 +216,11 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
             return Ok(false);
         };
         let device = read_device(store, &format!("device/vif/{name}"))?;
-        store.watch(&format!("{}/state", device.backend_path), WATCH_TOKEN)?;
+        match store.watch(&format!("{}/state", device.backend_path), WATCH_TOKEN) {
+            // Watched already: the same backend path came back after a detach.
+            Ok(()) | Err(XenstoreError::AlreadyExists) => {}
+            Err(error) => return Err(error.into()),
+        }
         store.write(&format!("{}/state", device.path), XenbusState::Initialising.as_str())?;
         log::info!("netfront: found {} (backend {} in domain {})", device.path, device.backend_path, device.backend_id);
         self.device = Some(device);
@@ -312,11 +326,11 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     /// Stops using the link and tells the backend we are closing; the
     /// grants stay until the backend reaches Closed.
     fn start_closing(&mut self, store: &mut Xenstore<'_, H>) -> Result<(), NetfrontError> {
-        self.phase = Phase::Closing;
-        self.counters.borrow_mut().disconnects += 1;
         if let Some(port) = self.port() {
             let _ = self.events.close(port);
         }
+        self.phase = Phase::Closing;
+        self.counters.borrow_mut().disconnects += 1;
         write_state_if_present(store, &self.path(), XenbusState::Closing)
     }
 

@@ -33,7 +33,7 @@ pub mod slots;
 pub mod tx_plan;
 pub mod xenbus;
 
-pub use control::{Netfront, NetfrontConfig, NetfrontError, VifDevice};
+pub use control::{Netfront, NetfrontConfig, NetfrontError, VifDevice, WATCH_TOKEN};
 
 /// What the frontend counted. Per-request costs in the metrics come from
 /// these (notifications, frames, errors).

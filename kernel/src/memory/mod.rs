@@ -9,6 +9,8 @@ pub mod frames;
 #[cfg(target_os = "none")]
 mod heap;
 pub mod map;
+#[cfg(target_os = "none")]
+pub mod pages;
 
 pub use frames::{FRAME_SIZE, FrameAllocator, FrameNumber};
 pub use map::{MemoryMap, Region, RegionKind};

@@ -1,0 +1,260 @@
+//! The appliance's event loop: netfront, smoltcp and the service, until the
+//! toolstack asks the domain to end.
+//!
+//! One turn: route xenstore watch events (shutdown requests, vif changes),
+//! move the netfront handshake on, let smoltcp take in frames, let the
+//! service read and write its sockets, let smoltcp send, do the rings'
+//! housekeeping, then sleep in `SCHEDOP_poll` on the xenstore and vif ports
+//! until an event or the earliest deadline (see `docs/event-loop.md`).
+
+use crate::lifecycle::{self, SHUTDOWN_TOKEN, ShutdownRequest};
+use crate::memory::pages::KernelPages;
+use crate::netconfig::NetConfig;
+use crate::{CommandLine, Service, pv};
+use alloc::boxed::Box;
+use alloc::string::ToString;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use dma::{BackendTrust, BounceCapacity, GrantDma};
+use netfront::{Netfront, NetfrontConfig};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::dhcpv4;
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
+use xen_pv::grant_table::GrantTable;
+use xen_pv::hypercall::Xen;
+
+type KernelDma<'a> = GrantDma<&'a RefCell<GrantTable<'static>>, KernelPages>;
+
+/// Bounce pages for an untrusted backend: one per ring slot each way.
+const BOUNCE_PAGES: BounceCapacity = BounceCapacity { read_only_pages: 256, writable_pages: 256 };
+
+/// Runs `service` on the network until a shutdown request.
+pub fn run(mut service: Box<dyn Service>, command_line: &CommandLine<'_>) -> ShutdownRequest {
+    let config = match NetConfig::from_command_line(command_line) {
+        Ok(config) => config,
+        Err(error) => {
+            log::error!("network configuration: {error:?}; the network stays down");
+            return wait_for_shutdown();
+        }
+    };
+    let Some((backend, trusted)) = find_vif_backend() else {
+        log::warn!("no network device (device/vif): the appliance has no network");
+        return wait_for_shutdown();
+    };
+    let trust = if trusted && !command_line.has("untrusted-backend") {
+        BackendTrust::Trusted
+    } else {
+        log::info!("backend domain {backend} is not trusted: bouncing every buffer");
+        BackendTrust::Untrusted(BOUNCE_PAGES)
+    };
+    let table = RefCell::new(GrantTable::new(pv::grant_entries()));
+    let dma = match GrantDma::new(&table, KernelPages, backend, trust) {
+        Ok(dma) => dma,
+        Err(error) => {
+            log::error!("DMA set-up for domain {backend} failed: {error:?}; the network stays down");
+            return wait_for_shutdown();
+        }
+    };
+    let mut sockets = SocketSet::new(Vec::new());
+    service.start(&mut sockets);
+    EventLoop::new(&dma, config, sockets, service).run()
+}
+
+/// The first vif's backend domain and whether it is trusted (`trusted`,
+/// default yes).
+fn find_vif_backend() -> Option<(u16, bool)> {
+    let mut store = pv::xenstore();
+    let names = store.directory("device/vif").ok()?;
+    let name = names.into_iter().min_by_key(|name| name.parse::<u32>().unwrap_or(u32::MAX))?;
+    let backend = store.read(&alloc::format!("device/vif/{name}/backend-id")).ok()?;
+    let backend = netfront::xenbus::parse_domain_id(&backend)?;
+    let trusted = store.read(&alloc::format!("device/vif/{name}/trusted")).map_or(true, |value| value.trim() != "0");
+    Some((backend, trusted))
+}
+
+/// Sleeps until the toolstack asks the domain to end (no network).
+fn wait_for_shutdown() -> ShutdownRequest {
+    let ports = [pv::xenstore_port()];
+    loop {
+        let (request, _) = route_watch_events();
+        if let Some(request) = request {
+            return request;
+        }
+        if let Err(error) = pv::wait(&ports, None) {
+            log::error!("waiting for events: {error:?}");
+        }
+    }
+}
+
+/// Drains the xenstore watch events: a shutdown request, and whether the
+/// vif's nodes changed.
+fn route_watch_events() -> (Option<ShutdownRequest>, bool) {
+    let mut store = pv::xenstore();
+    let (mut request, mut vif_changed) = (None, false);
+    loop {
+        match store.next_watch_event() {
+            Ok(Some(event)) if event.token == SHUTDOWN_TOKEN => {
+                request = request.or_else(|| lifecycle::on_watch_event(&mut store));
+            }
+            Ok(Some(event)) if event.token == netfront::WATCH_TOKEN => vif_changed = true,
+            Ok(Some(event)) => log::debug!("watch event for {} ignored", event.path),
+            Ok(None) => return (request, vif_changed),
+            Err(error) => {
+                log::warn!("xenstore: {error:?}");
+                return (request, vif_changed);
+            }
+        }
+    }
+}
+
+struct EventLoop<'a> {
+    netfront: Netfront<'a, Xen, &'a RefCell<GrantTable<'static>>, KernelPages>,
+    interface: Option<Interface>,
+    sockets: SocketSet<'static>,
+    service: Box<dyn Service>,
+    config: NetConfig,
+    dhcp: Option<SocketHandle>,
+}
+
+impl<'a> EventLoop<'a> {
+    fn new(dma: &'a KernelDma<'a>, config: NetConfig, sockets: SocketSet<'static>, service: Box<dyn Service>) -> Self {
+        let netfront = Netfront::new(pv::events(), dma, NetfrontConfig::default());
+        Self { netfront, interface: None, sockets, service, config, dhcp: None }
+    }
+
+    fn run(mut self) -> ShutdownRequest {
+        if let Err(error) = self.netfront.watch(&mut pv::xenstore()) {
+            log::error!("netfront: cannot watch device/vif: {error:?}");
+        }
+        self.control();
+        loop {
+            let (request, vif_changed) = route_watch_events();
+            if let Some(request) = request {
+                return request;
+            }
+            if vif_changed {
+                self.control();
+            }
+            let deadline = self.turn();
+            self.sleep(deadline);
+        }
+    }
+
+    /// Moves the vif handshake on; brings the interface up the first time.
+    fn control(&mut self) {
+        if let Err(error) = self.netfront.poll_control(&mut pv::xenstore()) {
+            log::error!("netfront: {error:?}");
+        }
+        let Some(mac) = self.netfront.device().map(|device| EthernetAddress(device.mac.0)) else { return };
+        match self.interface.as_mut() {
+            None => self.interface = Some(self.make_interface(mac)),
+            Some(interface) if interface.hardware_addr() != HardwareAddress::Ethernet(mac) => {
+                // A new vif (xl network-attach) brings a new address: use it,
+                // and ask for a lease for it.
+                log::info!("network: the interface's address is now {mac}");
+                interface.set_hardware_addr(HardwareAddress::Ethernet(mac));
+                if let Some(handle) = self.dhcp {
+                    self.sockets.get_mut::<dhcpv4::Socket>(handle).reset();
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn make_interface(&mut self, mac: EthernetAddress) -> Interface {
+        let config = Config::new(HardwareAddress::Ethernet(mac));
+        let mut interface = Interface::new(config, &mut self.netfront, now());
+        match self.config {
+            NetConfig::Static { address, gateway } => {
+                interface.update_ip_addrs(|addresses| {
+                    let _ = addresses.push(IpCidr::Ipv4(address));
+                });
+                if let Some(gateway) = gateway {
+                    let _ = interface.routes_mut().add_default_ipv4_route(gateway);
+                }
+                log::info!("network: static address {address}");
+                publish_address(&address.address().to_string());
+            }
+            NetConfig::Dhcp => {
+                self.dhcp = Some(self.sockets.add(dhcpv4::Socket::new()));
+                log::info!("network: asking for an address by DHCP");
+            }
+        }
+        interface
+    }
+
+    /// One pass over the data path; returns the earliest deadline.
+    fn turn(&mut self) -> Option<Instant> {
+        if self.netfront.take_notification() {
+            log::trace!("netfront: notified");
+        }
+        let interface = self.interface.as_mut()?;
+        let now = now();
+        interface.poll(now, &mut self.netfront, &mut self.sockets);
+        self.dhcp_events();
+        let service_deadline = self.service.poll(&mut self.sockets, now);
+        let interface = self.interface.as_mut().expect("checked above");
+        interface.poll(now, &mut self.netfront, &mut self.sockets);
+        if self.netfront.poll_rings() {
+            return Some(now);
+        }
+        let stack_deadline = interface.poll_at(now, &self.sockets);
+        [service_deadline, stack_deadline].into_iter().flatten().min()
+    }
+
+    fn dhcp_events(&mut self) {
+        let (Some(handle), Some(interface)) = (self.dhcp, self.interface.as_mut()) else { return };
+        match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
+            None => {}
+            Some(dhcpv4::Event::Configured(config)) => {
+                interface.update_ip_addrs(|addresses| {
+                    addresses.clear();
+                    let _ = addresses.push(IpCidr::Ipv4(config.address));
+                });
+                match config.router {
+                    Some(router) => drop(interface.routes_mut().add_default_ipv4_route(router)),
+                    None => interface.routes_mut().remove_default_ipv4_route().map_or((), drop),
+                }
+                log::info!("network: DHCP address {} (router {:?})", config.address, config.router);
+                publish_address(&config.address.address().to_string());
+            }
+            Some(dhcpv4::Event::Deconfigured) => {
+                let had_address = !interface.ip_addrs().is_empty();
+                interface.update_ip_addrs(|addresses| addresses.clear());
+                interface.routes_mut().remove_default_ipv4_route();
+                if had_address {
+                    log::warn!("network: DHCP lease lost");
+                }
+            }
+        }
+    }
+
+    /// Sleeps until an event on the xenstore or vif port, or the deadline.
+    fn sleep(&mut self, deadline: Option<Instant>) {
+        if self.netfront.broken_link() {
+            self.control();
+            return;
+        }
+        let mut ports = Vec::with_capacity(2);
+        ports.push(pv::xenstore_port());
+        ports.extend(self.netfront.port());
+        let deadline_ns = deadline.map(|instant| instant.total_micros().max(0) as u64 * 1000);
+        if let Err(error) = pv::wait(&ports, deadline_ns) {
+            log::error!("waiting for events: {error:?}");
+        }
+    }
+}
+
+/// Writes the interface's address to `data/ipv4-address` in xenstore, where
+/// dom0's tools (and the test host) find it.
+fn publish_address(address: &str) {
+    if let Err(error) = pv::xenstore().write("data/ipv4-address", address) {
+        log::warn!("publishing the address in xenstore: {error:?}");
+    }
+}
+
+/// smoltcp's clock: Xen system time.
+fn now() -> Instant {
+    Instant::from_micros((pv::now() / 1000) as i64)
+}

@@ -1,0 +1,48 @@
+# Netfront on the real netback: DHCP, ping, TCP echo, negotiated features,
+# and xl network-detach + network-attach without a restart.
+
+failed_before=$FAILED
+check "DHCP: the guest logged an address from dom0's udhcpd" \
+    grep -qE 'network: DHCP address 10\.88\.0\.[0-9]+/24 \(router Some\(10\.88\.0\.1\)\)' "$boot_log"
+check "DHCP: the guest published it in xenstore ($GUEST_IP)" \
+    test "$(xenstore-read "/local/domain/$GUEST_DOMID/data/ipv4-address" 2>&1)" = "$GUEST_IP"
+
+ping -c 20 -i 0.2 -W 2 "$GUEST_IP" >/tmp/ping.out 2>&1
+tail -n 2 /tmp/ping.out | sed 's/^/  /'
+check "ping -c 20: 0% packet loss" grep -q ' 0% packet loss' /tmp/ping.out
+
+echo_check() {
+    local expected reply
+    expected="hello xenecho $(date +%s)"
+    reply=$(printf '%s\n' "$expected" | timeout 15 nc -w 3 "$GUEST_IP" 7)
+    [ "$reply" = "$expected" ] || { echo "  echo sent '$expected', got '$reply'"; return 1; }
+}
+check "TCP echo on port 7 answers byte for byte" echo_check
+head -c 200000 /dev/urandom >/tmp/echo-in.bin
+timeout 60 nc -w 5 "$GUEST_IP" 7 </tmp/echo-in.bin >/tmp/echo-out.bin
+check "TCP echo of 200 kB of random bytes is identical" cmp -s /tmp/echo-in.bin /tmp/echo-out.bin
+ls -l /tmp/echo-out.bin | awk '{ print "  echoed " $5 " bytes" }'
+
+frontend=/local/domain/$GUEST_DOMID/device/vif/0
+xenstore-ls -f "$frontend" | grep -E 'request-rx-copy|feature-|ring-ref|event-channel' | sed 's/^/  /'
+for key in request-rx-copy feature-rx-notify feature-no-csum-offload feature-sg; do
+    check "xenstore: $key = 1" test "$(xenstore-read "$frontend/$key" 2>&1)" = 1
+done
+check "xenstore: frontend and backend Connected (4)" \
+    test "$(xenstore-read "$frontend/state")$(xenstore-read "$(xenstore-read "$frontend/backend")/state")" = 44
+
+# Detach and attach again: the guest follows the backend down and connects to the new one.
+xl network-detach "$GUEST_NAME" 0
+check "network-detach: the guest saw the backend close" wait_for_text "$boot_log" "was removed" 30
+xl network-attach "$GUEST_NAME" bridge=xenbr0
+check "network-attach: the guest connected again" \
+    wait_for_text "$boot_log" "the interface's address is now" 30
+new_ip=""
+for _ in $(seq 30); do
+    new_ip=$(xenstore-read "/local/domain/$GUEST_DOMID/data/ipv4-address" 2>/dev/null)
+    grep -q "DHCP address" <(tail -n 3 "$boot_log") && break
+    sleep 1
+done
+ping -c 5 -i 0.3 -W 2 "$new_ip" >/tmp/ping2.out 2>&1
+check "network-attach: ping the guest again (0% loss at $new_ip)" grep -q ' 0% packet loss' /tmp/ping2.out
+[ "$FAILED" -eq "$failed_before" ] || { show "$boot_log" 30; cat /tmp/ping.out /tmp/ping2.out 2>/dev/null | tail -5; }
