@@ -33,6 +33,7 @@ pub mod pv;
 pub mod selftest;
 #[cfg(target_os = "none")]
 mod start;
+pub mod stats;
 
 pub use cmdline::CommandLine;
 
@@ -59,11 +60,13 @@ pub trait Service {
     fn start(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>);
 
     /// Serves the sockets; returns the latest time it wants to be polled
-    /// again (`None`: only when something happens).
+    /// again (`None`: only when something happens). `stats` gathers the
+    /// kernel's counters, for a metrics request.
     fn poll(
         &mut self,
         sockets: &mut smoltcp::iface::SocketSet<'static>,
         now: smoltcp::time::Instant,
+        stats: &dyn Fn() -> stats::KernelStats,
     ) -> Option<smoltcp::time::Instant>;
 }
 

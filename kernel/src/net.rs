@@ -10,11 +10,13 @@
 use crate::lifecycle::{self, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::memory::pages::KernelPages;
 use crate::netconfig::NetConfig;
+use crate::stats::KernelStats;
 use crate::{CommandLine, Service, pv};
 use alloc::boxed::Box;
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::cell::RefCell;
+use core::sync::atomic::Ordering;
 use dma::{BackendTrust, BounceCapacity, GrantDma};
 use netfront::{Netfront, NetfrontConfig};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
@@ -25,6 +27,7 @@ use xen_pv::grant_table::GrantTable;
 use xen_pv::hypercall::Xen;
 
 type KernelDma<'a> = GrantDma<&'a RefCell<GrantTable<'static>>, KernelPages>;
+type KernelNetfront<'a> = Netfront<'a, Xen, &'a RefCell<GrantTable<'static>>, KernelPages>;
 
 /// Bounce pages for an untrusted backend: one per ring slot each way.
 const BOUNCE_PAGES: BounceCapacity = BounceCapacity { read_only_pages: 256, writable_pages: 256 };
@@ -58,7 +61,7 @@ pub fn run(mut service: Box<dyn Service>, command_line: &CommandLine<'_>) -> Shu
     };
     let mut sockets = SocketSet::new(Vec::new());
     service.start(&mut sockets);
-    EventLoop::new(&dma, config, sockets, service).run()
+    EventLoop::new(&table, &dma, config, sockets, service).run()
 }
 
 /// The first vif's backend domain and whether it is trusted (`trusted`,
@@ -109,7 +112,8 @@ fn route_watch_events() -> (Option<ShutdownRequest>, bool) {
 }
 
 struct EventLoop<'a> {
-    netfront: Netfront<'a, Xen, &'a RefCell<GrantTable<'static>>, KernelPages>,
+    table: &'a RefCell<GrantTable<'static>>,
+    netfront: KernelNetfront<'a>,
     interface: Option<Interface>,
     sockets: SocketSet<'static>,
     service: Box<dyn Service>,
@@ -118,9 +122,15 @@ struct EventLoop<'a> {
 }
 
 impl<'a> EventLoop<'a> {
-    fn new(dma: &'a KernelDma<'a>, config: NetConfig, sockets: SocketSet<'static>, service: Box<dyn Service>) -> Self {
+    fn new(
+        table: &'a RefCell<GrantTable<'static>>,
+        dma: &'a KernelDma<'a>,
+        config: NetConfig,
+        sockets: SocketSet<'static>,
+        service: Box<dyn Service>,
+    ) -> Self {
         let netfront = Netfront::new(pv::events(), dma, NetfrontConfig::default());
-        Self { netfront, interface: None, sockets, service, config, dhcp: None }
+        Self { table, netfront, interface: None, sockets, service, config, dhcp: None }
     }
 
     fn run(mut self) -> ShutdownRequest {
@@ -193,7 +203,9 @@ impl<'a> EventLoop<'a> {
         let now = now();
         interface.poll(now, &mut self.netfront, &mut self.sockets);
         self.dhcp_events();
-        let service_deadline = self.service.poll(&mut self.sockets, now);
+        let (netfront, table) = (&self.netfront, self.table);
+        let stats = || gather_stats(netfront, table);
+        let service_deadline = self.service.poll(&mut self.sockets, now, &stats);
         let interface = self.interface.as_mut().expect("checked above");
         interface.poll(now, &mut self.netfront, &mut self.sockets);
         if self.netfront.poll_rings() {
@@ -251,6 +263,25 @@ impl<'a> EventLoop<'a> {
 fn publish_address(address: &str) {
     if let Err(error) = pv::xenstore().write("data/ipv4-address", address) {
         log::warn!("publishing the address in xenstore: {error:?}");
+    }
+}
+
+/// The kernel's counters now.
+fn gather_stats(netfront: &KernelNetfront<'_>, table: &RefCell<GrantTable<'static>>) -> KernelStats {
+    let events = pv::events().counters();
+    let heap = crate::heap_stats();
+    KernelStats {
+        uptime_ns: pv::now(),
+        hypercalls: xen_pv::hypercall::HYPERCALLS.load(Ordering::Relaxed),
+        events_sent: events.sent.load(Ordering::Relaxed),
+        events_received: events.received.load(Ordering::Relaxed),
+        polls: events.polls.load(Ordering::Relaxed),
+        heap_used: heap.used as u64,
+        heap_free: heap.free as u64,
+        console_dropped_bytes: crate::console::DROPPED_BYTES.load(Ordering::Relaxed),
+        netfront: netfront.counters(),
+        dma: netfront.dma_counters(),
+        grants: table.borrow().counters(),
     }
 }
 

@@ -161,6 +161,11 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         broken.is_some()
     }
 
+    /// The DMA device's counters.
+    pub fn dma_counters(&self) -> dma::DmaCounters {
+        self.dma.counters()
+    }
+
     /// Counters so far.
     pub fn counters(&self) -> NetfrontCounters {
         *self.counters.borrow()

@@ -1,0 +1,37 @@
+//! What the kernel counts, gathered for the appliance's metrics.
+//!
+//! A snapshot is assembled only when the appliance asks (a metrics request),
+//! from counters that live where the work happens: hypercalls in xen-pv,
+//! event channels, the netfront link, the DMA device, the grant table, the
+//! heap and the console.
+
+use dma::DmaCounters;
+use netfront::NetfrontCounters;
+use xen_pv::grant_table::GrantCounters;
+
+/// One snapshot of the kernel's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Xen system time (ns since the domain started).
+    pub uptime_ns: u64,
+    /// Hypercalls made.
+    pub hypercalls: u64,
+    /// Event-channel notifications sent.
+    pub events_sent: u64,
+    /// Pending events taken.
+    pub events_received: u64,
+    /// Sleeps in `SCHEDOP_poll`.
+    pub polls: u64,
+    /// Heap bytes in use.
+    pub heap_used: u64,
+    /// Heap bytes free.
+    pub heap_free: u64,
+    /// Console bytes dropped because the console daemon did not drain.
+    pub console_dropped_bytes: u64,
+    /// The network frontend.
+    pub netfront: NetfrontCounters,
+    /// The DMA layer.
+    pub dma: DmaCounters,
+    /// The grant table.
+    pub grants: GrantCounters,
+}

@@ -1,0 +1,371 @@
+//! One HTTP/1.1 connection as a state machine: bytes in, bytes out, time
+//! passed in.
+//!
+//! The caller owns the socket and the clock. It hands received bytes to
+//! [`Connection::receive`], which takes as many as it can use now (fewer
+//! than offered when the output side is full: backpressure, the rest stays
+//! in the socket); it sends what [`Connection::pending_output`] holds and
+//! reports what the socket took with [`Connection::consume_output`]; it
+//! calls [`Connection::on_timeout`] when [`Connection::poll_timeout`]'s
+//! deadline has passed, [`Connection::peer_closed`] once the peer's FIN has
+//! been seen and every received byte taken, and closes the socket when
+//! [`Connection::wants_close`] says how.
+//!
+//! Phases: reading a head → answering it (no body) or echoing its body →
+//! reading the next head (keep-alive) or closing. Any error becomes a
+//! *failing* phase (queue the error response, which says `Connection:
+//! close`) and then *closing*, where input is discarded; nothing leaves
+//! closing.
+//!
+//! Contract: never panics and never blocks; holds at most
+//! [`Limits::memory_bound`] bytes of buffers, allocated in `new`; answers
+//! pipelined requests in order; after an error response, sends nothing but
+//! that response and asks to close.
+
+use super::counters::Counters;
+use super::echo::{BodyEcho, EchoContext, EchoFailure, write_head_echo};
+use super::limits::Limits;
+use super::output::OutputQueue;
+use super::request::{HeadBuffer, RequestFraming, RequestHead};
+use super::response::{Status, write_error_response};
+use super::time::Instant;
+
+/// How the caller should close the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseMode {
+    /// Everything queued has been taken: close normally (FIN after the
+    /// socket's own buffer drains). Input may still be offered; it is discarded.
+    Graceful,
+    /// The peer stopped taking output, or a response was abandoned: reset
+    /// the connection (RST); queued output has been dropped.
+    Abort,
+}
+
+enum Phase {
+    ReadingHead,
+    AnsweringHead(RequestHead),
+    EchoingBody(BodyEcho),
+    Failing { status: Status, head_only: bool },
+    Closing(CloseMode),
+}
+
+/// What one step of the state machine did.
+struct Step {
+    consumed: usize,
+    moved: bool,
+}
+
+impl Step {
+    const STUCK: Step = Step { consumed: 0, moved: false };
+
+    fn took(consumed: usize) -> Step {
+        Step { consumed, moved: false }
+    }
+
+    fn moved(consumed: usize) -> Step {
+        Step { consumed, moved: true }
+    }
+}
+
+/// The connection's view of time: the latest instant it was given, the
+/// last progress, and when the current head began. Progress is stamped with
+/// the latest instant (so output taken is stamped with the time of the last
+/// `receive` or `on_timeout` call); time never runs backwards here.
+struct Clock {
+    latest: Instant,
+    last_progress: Instant,
+    head_started: Option<Instant>,
+}
+
+impl Clock {
+    fn observe(&mut self, now: Instant) {
+        self.latest = self.latest.max(now);
+    }
+
+    fn progress(&mut self) {
+        self.last_progress = self.latest;
+    }
+}
+
+/// One HTTP/1.1 echo connection. See the module documentation for the
+/// caller's side of the contract.
+pub struct Connection {
+    limits: Limits,
+    head: HeadBuffer,
+    output: OutputQueue,
+    phase: Phase,
+    clock: Clock,
+    input_finished: bool,
+    counters: Counters,
+}
+
+impl Connection {
+    /// A connection accepted at `now`, with its buffers allocated.
+    pub fn new(limits: Limits, now: Instant) -> Connection {
+        Connection {
+            head: HeadBuffer::new(limits.max_head_bytes),
+            output: OutputQueue::new(limits.output_queue_bytes()),
+            limits,
+            phase: Phase::ReadingHead,
+            clock: Clock { latest: now, last_progress: now, head_started: None },
+            input_finished: false,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Takes bytes received from the peer; returns how many it took (the
+    /// rest must be offered again later, after output has drained). Call it
+    /// with an empty slice too: it also moves work along.
+    pub fn receive(&mut self, input: &[u8], now: Instant) -> usize {
+        self.clock.observe(now);
+        let consumed = self.run(input);
+        if consumed > 0 {
+            self.clock.progress();
+            self.counters.count_received(consumed);
+        }
+        consumed
+    }
+
+    /// The bytes waiting to be sent, oldest first.
+    pub fn pending_output(&self) -> &[u8] {
+        self.output.pending()
+    }
+
+    /// Reports that the first `count` bytes of [`Connection::pending_output`]
+    /// were sent (stamped as progress at the latest instant given to
+    /// `receive`, `on_timeout` or `peer_closed`); more output may be queued
+    /// as a result.
+    pub fn consume_output(&mut self, count: usize) {
+        let consumed = self.output.consume(count);
+        if consumed > 0 {
+            self.counters.count_sent(consumed);
+            self.clock.progress();
+            self.run(&[]);
+        }
+    }
+
+    /// Copies pending output into `destination` and consumes it; returns
+    /// how many bytes it copied.
+    pub fn fill(&mut self, destination: &mut [u8]) -> usize {
+        let pending = self.output.pending();
+        let count = pending.len().min(destination.len());
+        destination[..count].copy_from_slice(&pending[..count]);
+        self.consume_output(count);
+        count
+    }
+
+    /// When [`Connection::on_timeout`] should next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.wants_close().is_some() {
+            return None;
+        }
+        let idle_deadline = self.clock.last_progress.saturating_add(self.limits.idle_timeout);
+        let head_deadline = match (&self.phase, self.clock.head_started) {
+            (Phase::ReadingHead, Some(started)) => started.saturating_add(self.limits.head_timeout),
+            _ => idle_deadline,
+        };
+        Some(idle_deadline.min(head_deadline))
+    }
+
+    /// Ends what has run out of time at `now` (408, a quiet close, or an
+    /// abort); does nothing before the deadline.
+    pub fn on_timeout(&mut self, now: Instant) {
+        self.clock.observe(now);
+        if self.poll_timeout().is_some_and(|deadline| deadline <= now) {
+            self.counters.count_timeout();
+            self.clock.progress();
+            self.expire();
+        }
+    }
+
+    /// Reports the peer's end of stream. Call it only once every received
+    /// byte has been taken; calling it again changes nothing. Between
+    /// requests this closes quietly; in the middle of a request it is an
+    /// error (400, or a cut response if its echo had begun).
+    pub fn peer_closed(&mut self, now: Instant) {
+        self.clock.observe(now);
+        self.input_finished = true;
+        match &self.phase {
+            Phase::ReadingHead if self.head.is_empty() => self.phase = Phase::Closing(CloseMode::Graceful),
+            Phase::ReadingHead => self.fail(Status::BadRequest, false),
+            Phase::EchoingBody(echo) if echo.has_read_body() => {}
+            Phase::EchoingBody(echo) if !echo.is_committed() => {
+                let head_only = echo.request().is_head_method;
+                self.fail(Status::BadRequest, head_only);
+            }
+            Phase::EchoingBody(_) => self.cut(CloseMode::Graceful),
+            Phase::AnsweringHead(_) | Phase::Failing { .. } | Phase::Closing(_) => {}
+        }
+        self.run(&[]);
+    }
+
+    /// Whether, and how, the caller should close the socket now.
+    pub fn wants_close(&self) -> Option<CloseMode> {
+        match self.phase {
+            Phase::Closing(CloseMode::Abort) => Some(CloseMode::Abort),
+            Phase::Closing(CloseMode::Graceful) if self.output.is_empty() => Some(CloseMode::Graceful),
+            _ => None,
+        }
+    }
+
+    /// Whether the connection will read no further request (an error, a
+    /// `close`, the peer's end of stream or a timeout ended it).
+    pub fn is_closing(&self) -> bool {
+        matches!(self.phase, Phase::Failing { .. } | Phase::Closing(_))
+    }
+
+    /// What this connection has done so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The limits it was made with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Bytes it holds now: the head being read plus queued output. Never
+    /// more than [`Limits::memory_bound`].
+    pub fn buffered_bytes(&self) -> usize {
+        self.head.bytes().len() + self.output.len()
+    }
+
+    /// Runs steps until one neither takes input nor changes phase.
+    fn run(&mut self, input: &[u8]) -> usize {
+        let mut consumed = 0;
+        loop {
+            let step = self.step(&input[consumed..]);
+            consumed += step.consumed;
+            if step.consumed == 0 && !step.moved {
+                return consumed;
+            }
+        }
+    }
+
+    fn step(&mut self, input: &[u8]) -> Step {
+        match self.phase {
+            Phase::ReadingHead => self.read_head(input),
+            Phase::AnsweringHead(_) => self.answer_head(),
+            Phase::EchoingBody(_) => self.echo_body(input),
+            Phase::Failing { status, head_only } => self.send_error(status, head_only, input.len()),
+            Phase::Closing(_) => Step::took(input.len()),
+        }
+    }
+
+    fn read_head(&mut self, input: &[u8]) -> Step {
+        let consumed = self.head.absorb(input);
+        if self.clock.head_started.is_none() && !self.head.is_empty() {
+            self.clock.head_started = Some(self.clock.latest);
+        }
+        match self.head.check() {
+            Ok(None) => Step::took(consumed),
+            Ok(Some(request)) => {
+                self.accept(request);
+                Step::moved(consumed)
+            }
+            Err(status) => {
+                self.fail(status, false);
+                Step::moved(consumed)
+            }
+        }
+    }
+
+    fn accept(&mut self, request: RequestHead) {
+        self.clock.head_started = None;
+        self.counters.count_request();
+        let too_large = |length| self.limits.max_body_bytes.is_some_and(|max| length > max);
+        self.phase = match request.framing {
+            RequestFraming::NoBody => Phase::AnsweringHead(request),
+            RequestFraming::Length(length) if too_large(length) => {
+                let head_only = request.is_head_method;
+                return self.fail(Status::ContentTooLarge, head_only);
+            }
+            _ => Phase::EchoingBody(BodyEcho::new(request, &self.limits)),
+        };
+    }
+
+    fn answer_head(&mut self) -> Step {
+        let Phase::AnsweringHead(request) = &self.phase else { return Step::STUCK };
+        if !write_head_echo(&mut self.output, self.head.bytes(), request) {
+            return Step::STUCK;
+        }
+        let keep_alive = request.keep_alive;
+        self.counters.record_response(Status::Ok);
+        self.head.clear();
+        self.end_exchange(keep_alive);
+        Step::moved(0)
+    }
+
+    fn echo_body(&mut self, input: &[u8]) -> Step {
+        let Phase::EchoingBody(echo) = &mut self.phase else { return Step::STUCK };
+        let mut context = EchoContext { output: &mut self.output, head: &mut self.head, counters: &mut self.counters };
+        let keep_alive = echo.request().keep_alive;
+        let head_only = echo.request().is_head_method;
+        match echo.step(input, &mut context) {
+            Ok(step) if step.finished => {
+                self.end_exchange(keep_alive);
+                Step::moved(step.consumed)
+            }
+            Ok(step) => Step::took(step.consumed),
+            Err(EchoFailure::Refused(status)) => {
+                self.fail(status, head_only);
+                Step::moved(0)
+            }
+            Err(EchoFailure::Cut) => {
+                self.cut(CloseMode::Graceful);
+                Step::moved(0)
+            }
+        }
+    }
+
+    fn send_error(&mut self, status: Status, head_only: bool, discarded: usize) -> Step {
+        if !self.output.write_whole(|sink| write_error_response(sink, status, head_only)) {
+            return Step::took(discarded);
+        }
+        self.counters.record_response(status);
+        self.phase = Phase::Closing(CloseMode::Graceful);
+        Step::moved(discarded)
+    }
+
+    /// After a complete response: the next request, or the end.
+    fn end_exchange(&mut self, keep_alive: bool) {
+        let more = keep_alive && !self.input_finished;
+        self.phase = if more { Phase::ReadingHead } else { Phase::Closing(CloseMode::Graceful) };
+    }
+
+    /// Answers with `status` and closes.
+    fn fail(&mut self, status: Status, head_only: bool) {
+        self.head.clear();
+        self.clock.head_started = None;
+        self.phase = Phase::Failing { status, head_only };
+    }
+
+    /// Abandons a response that has begun.
+    fn cut(&mut self, mode: CloseMode) {
+        self.counters.count_cut_response();
+        self.close(mode);
+    }
+
+    fn close(&mut self, mode: CloseMode) {
+        if mode == CloseMode::Abort {
+            self.output.clear();
+        }
+        self.head.clear();
+        self.phase = Phase::Closing(mode);
+    }
+
+    /// What a timeout does in each phase.
+    fn expire(&mut self) {
+        match &self.phase {
+            Phase::ReadingHead if self.head.is_empty() && self.output.is_empty() => self.close(CloseMode::Graceful),
+            Phase::ReadingHead if !self.head.is_empty() => self.fail(Status::RequestTimeout, false),
+            Phase::EchoingBody(echo) if !echo.is_committed() => {
+                let head_only = echo.request().is_head_method;
+                self.fail(Status::RequestTimeout, head_only);
+            }
+            Phase::EchoingBody(_) => self.cut(CloseMode::Abort),
+            _ => self.close(CloseMode::Abort),
+        }
+        self.run(&[]);
+    }
+}
