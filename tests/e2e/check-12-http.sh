@@ -1,0 +1,85 @@
+# The HTTP/1.1 echo appliance, as curl, nc and wrk see it from dom0.
+
+failed_before=$FAILED
+url=http://$GUEST_IP
+
+curl -sS -m 10 -o /tmp/get.out -D /tmp/get.head "$url/path?query=1" -H 'X-Test: yes'
+check "GET: 200 with its own head back as text/plain" \
+    grep -q 'Content-Type: text/plain' /tmp/get.head
+check "GET: the body is the request head" grep -q '^GET /path?query=1 HTTP/1.1' /tmp/get.out
+check "GET: request headers echoed" grep -q '^X-Test: yes' /tmp/get.out
+
+post_check() {
+    local size=$1 sent received
+    head -c "$size" /dev/urandom >/tmp/post.bin
+    curl -sS -m 120 --data-binary @/tmp/post.bin -H 'Content-Type: application/x-xenecho' \
+        -D /tmp/post.head -o /tmp/post.back "$url/upload" || return 1
+    sent=$(sha256sum </tmp/post.bin | cut -d' ' -f1)
+    received=$(sha256sum </tmp/post.back | cut -d' ' -f1)
+    grep -q 'Content-Type: application/x-xenecho' /tmp/post.head || { echo "  wrong Content-Type"; return 1; }
+    [ "$sent" = "$received" ] || { echo "  $size bytes: sent $sent, received $received"; return 1; }
+}
+for size in 0 1 1460 65536 1048576 16777216; do
+    check "POST of $size random bytes echoed identically (sha256)" post_check "$size"
+done
+
+head -c 300000 /dev/urandom >/tmp/chunked.bin
+curl -sS -m 60 -H 'Transfer-Encoding: chunked' --data-binary @/tmp/chunked.bin -o /tmp/chunked.back "$url/chunked"
+check "chunked upload echoed identically" cmp -s /tmp/chunked.bin /tmp/chunked.back
+
+printf 'GET /first HTTP/1.1\r\nHost: a\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' \
+    | timeout 10 nc -w 5 "$GUEST_IP" 80 >/tmp/pipelined.out
+check "pipelined requests answered in order" \
+    awk '/^GET \/first/ { first = NR } /^GET \/second/ { second = NR } END { exit !(first && second > first) }' \
+        /tmp/pipelined.out
+check "pipelined: two responses" test "$(grep -c '^HTTP/1.1 200 OK' /tmp/pipelined.out)" -eq 2
+
+curl -sS -m 10 -v "$url/one" "$url/two" -o /dev/null -o /dev/null 2>/tmp/keepalive.err
+check "keep-alive: curl reused the connection" grep -qi 're-using existing connection\|reusing existing connection' \
+    /tmp/keepalive.err
+curl -sS -m 10 -I "$url/head" >/tmp/head.out
+check "HEAD: headers only" grep -q '^HTTP/1.1 200 OK' /tmp/head.out
+
+status_of() { curl -sS -m 10 -o /dev/null -w '%{http_code}' "$@"; }
+bad=$(printf 'BROKEN\r\n\r\n' | timeout 10 nc -w 3 "$GUEST_IP" 80 | head -1)
+check "malformed request: 400 ($bad)" test "${bad%%$'\r'}" = "HTTP/1.1 400 Bad Request"
+big_header=$(head -c 9000 /dev/zero | tr '\0' 'a')
+check "oversized header section: 431" test "$(status_of -H "X-Big: $big_header" "$url/")" = 431
+check "still serving after errors" test "$(status_of "$url/after")" = 200
+
+wrk_check() {
+    local connections=$1 seconds=$2
+    wrk -t2 -c"$connections" -d"$seconds"s "$url/" >/tmp/wrk.out 2>&1
+    sed 's/^/  /' /tmp/wrk.out
+    grep -q 'Requests/sec' /tmp/wrk.out || return 1
+    ! grep -q 'Socket errors' /tmp/wrk.out || return 1
+    ! grep -q 'Non-2xx' /tmp/wrk.out
+}
+check "wrk -t2 -c64 -d20s: no socket errors, no non-2xx" wrk_check 64 20
+check "wrk -t2 -c256 -d10s: no socket errors, no non-2xx" wrk_check 256 10
+check "still serving after the load" test "$(status_of "$url/after-load")" = 200
+check "the domain is still running" test -n "$(domain_state "$GUEST_NAME")"
+
+curl -sS -m 10 "$url:9100/metrics" >/tmp/metrics.out
+check "metrics: Prometheus text on port 9100" grep -q '^# TYPE xenecho_http_requests_total counter' /tmp/metrics.out
+grep -E '^xenecho_(http_requests|http_responses_total\{code="200"\}|hypercalls|netfront_notifications|grants_total|dma_syncs)' \
+    /tmp/metrics.out | sed 's/^/  /'
+
+# Limits on a second guest: a body maximum (413) and a pool of 2 connections (503 beyond).
+limits=xenecho-limits
+xl create -q xl.cfg "name=\"$limits\"" 'extra="max-body=1000 connections=2"' >/dev/null
+limits_ip=""
+for _ in $(seq 60); do
+    limits_ip=$(xenstore-read "/local/domain/$(xl domid $limits 2>/dev/null)/data/ipv4-address" 2>/dev/null) && break
+    sleep 1
+done
+check "limits guest has an address ($limits_ip)" test -n "$limits_ip"
+head -c 5000 /dev/zero >/tmp/big.bin
+check "body over max-body: 413" test "$(status_of --data-binary @/tmp/big.bin "http://$limits_ip/")" = 413
+(sleep 8 | nc "$limits_ip" 80 >/dev/null) & (sleep 8 | nc "$limits_ip" 80 >/dev/null) &
+sleep 2
+check "pool full: 503 Service Unavailable" test "$(status_of "http://$limits_ip/")" = 503
+wait
+check "pool free again: 200" test "$(status_of "http://$limits_ip/")" = 200
+xl destroy "$limits" 2>/dev/null
+[ "$FAILED" -eq "$failed_before" ] || show "$boot_log" 20
