@@ -10,7 +10,8 @@
 //! Initialising --(backend InitWait; rings, port, keys; write Connected)--> Connecting
 //! Connecting --(backend Connected)--> Connected
 //! Connecting/Connected --(backend Closing/Closed/gone, or a violation; write Closing)--> Closing
-//! Closing --(backend Closed or gone; revoke, free; write Closed then Initialising)--> Initialising / Absent
+//! Closing --(backend Closing: write Closed)--> Closing
+//! Closing --(backend Closed or gone; revoke, free; write Initialising)--> Initialising / Absent
 //! ```
 //!
 //! Grants of a closed link are revoked only once the backend has reached
@@ -204,6 +205,11 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
             (Phase::Connecting | Phase::Connected, _) => {
                 log::warn!("netfront: backend went to {backend:?}: disconnecting");
                 self.start_closing(store)
+            }
+            // The backend has disconnected (netback unmaps on entering
+            // Closing): say Closed so it can reach Closed too.
+            (Phase::Closing, Some(XenbusState::Closing)) => {
+                write_state_if_present(store, &self.path(), XenbusState::Closed)
             }
             (Phase::Closing, None | Some(XenbusState::Closed)) => self.finish_closing(store),
             _ => Ok(()),

@@ -30,6 +30,8 @@ mod control;
 pub mod link;
 pub mod phy;
 pub mod slots;
+#[cfg(feature = "sim")]
+pub mod testing;
 pub mod tx_plan;
 pub mod xenbus;
 

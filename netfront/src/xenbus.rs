@@ -5,52 +5,7 @@
 
 use core::fmt;
 
-/// `enum xenbus_state` (`io/xenbus.h`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum XenbusState {
-    /// 0: no state written yet.
-    Unknown = 0,
-    /// 1: setting up.
-    Initialising = 1,
-    /// 2: the backend waits for the frontend's details.
-    InitWait = 2,
-    /// 3: the frontend's details are written.
-    Initialised = 3,
-    /// 4: in service.
-    Connected = 4,
-    /// 5: going away.
-    Closing = 5,
-    /// 6: gone.
-    Closed = 6,
-    /// 7: reconfiguring.
-    Reconfiguring = 7,
-    /// 8: reconfigured.
-    Reconfigured = 8,
-}
-
-impl XenbusState {
-    /// Parses the decimal value of a `state` node.
-    pub fn parse(text: &str) -> Option<Self> {
-        use XenbusState::*;
-        match text.trim() {
-            "0" => Some(Unknown),
-            "1" => Some(Initialising),
-            "2" => Some(InitWait),
-            "3" => Some(Initialised),
-            "4" => Some(Connected),
-            "5" => Some(Closing),
-            "6" => Some(Closed),
-            "7" => Some(Reconfiguring),
-            "8" => Some(Reconfigured),
-            _ => None,
-        }
-    }
-
-    /// The value to write to a `state` node.
-    pub fn as_str(self) -> &'static str {
-        ["0", "1", "2", "3", "4", "5", "6", "7", "8"][self as usize]
-    }
-}
+pub use xen_pv::abi::xenbus::XenbusState;
 
 /// An Ethernet address.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
@@ -108,18 +63,6 @@ pub fn parse_feature(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn states_round_trip_and_junk_is_refused() {
-        for value in 0..=8u8 {
-            let text = value.to_string();
-            assert_eq!(XenbusState::parse(&text).unwrap().as_str(), text);
-        }
-        assert_eq!(XenbusState::parse(" 4\n"), Some(XenbusState::Connected));
-        for junk in ["", "9", "-1", "4x", "connected"] {
-            assert_eq!(XenbusState::parse(junk), None, "{junk:?}");
-        }
-    }
 
     #[test]
     fn mac_addresses_parse_strictly() {

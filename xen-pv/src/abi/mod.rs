@@ -14,6 +14,7 @@ pub mod sched;
 pub mod shared_info;
 pub mod start_info;
 pub mod vcpu;
+pub mod xenbus;
 pub mod xenstore;
 
 /// A domain identifier (`domid_t`).

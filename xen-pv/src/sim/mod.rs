@@ -16,6 +16,7 @@
 extern crate std;
 
 pub mod grant_table;
+pub mod netback;
 pub mod xenstore;
 
 use crate::abi::DomainId;

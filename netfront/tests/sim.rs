@@ -1,0 +1,220 @@
+//! netfront against the simulated netback: the handshake, frames both ways
+//! (by smoltcp's token API, as the kernel uses it), event suppression, every
+//! hostile backend behaviour, and detach/attach.
+
+use dma::{BackendTrust, BounceCapacity};
+use netfront::testing::{act, frame, with_link};
+use xen_pv::sim::netback::{Detach, Hostility, Lasting, Ring};
+
+#[test]
+fn handshake_writes_every_key_and_connects_both_ends() {
+    with_link(BackendTrust::Trusted, |rig| {
+        let features = rig.netback.frontend_features().expect("the backend read the frontend's keys");
+        assert!(features.receive_notify && features.scatter_gather && features.no_checksum_offload);
+        assert!(!features.gso_tcpv4 && !features.split_event_channels);
+        assert_eq!(rig.netfront.port(), Some(features.transmit_port));
+        assert!(rig.netback.is_connected());
+        assert_eq!(rig.netfront.device().unwrap().mac.to_string(), "00:16:3e:00:00:01");
+        assert_eq!(rig.netfront.counters().connects, 1);
+        assert!(rig.netback.errors().is_empty(), "{:?}", rig.netback.errors());
+    });
+}
+
+#[test]
+fn frames_flow_both_ways_byte_for_byte() {
+    with_link(BackendTrust::Trusted, |rig| {
+        let outgoing: Vec<Vec<u8>> = (0..40).map(|index| frame(60 + index * 37, index as u8)).collect();
+        for frame in &outgoing {
+            assert!(rig.send(frame));
+            rig.netback.step();
+            rig.netfront.poll_rings();
+        }
+        rig.settle();
+        assert_eq!(rig.netback.take_transmitted(), outgoing);
+        let incoming: Vec<Vec<u8>> = (0..40).map(|index| frame(1514 - index * 29, 100 + index as u8)).collect();
+        for frame in &incoming {
+            assert!(rig.netback.inject(frame));
+        }
+        let mut received = Vec::new();
+        for _ in 0..10 {
+            received.extend(rig.receive_all());
+            rig.netfront.poll_rings();
+        }
+        assert_eq!(received, incoming);
+        let counters = rig.netfront.counters();
+        assert_eq!((counters.rx_frames, counters.tx_frames, counters.violations), (40, 40, 0));
+        assert!(rig.netback.errors().is_empty(), "{:?}", rig.netback.errors());
+    });
+}
+
+#[test]
+fn rx_scatter_gather_reassembles_frames_larger_than_a_page() {
+    with_link(BackendTrust::Trusted, |rig| {
+        let big = frame(9000, 7);
+        assert!(rig.netback.inject(&big));
+        let received = rig.receive_all();
+        assert_eq!(received, vec![big]);
+    });
+}
+
+#[test]
+fn bounce_mode_carries_the_same_frames() {
+    let capacity = BounceCapacity { read_only_pages: 40, writable_pages: 40 };
+    with_link(BackendTrust::Untrusted(capacity), |rig| {
+        let out = frame(700, 1);
+        assert!(rig.send(&out));
+        rig.settle();
+        assert_eq!(rig.netback.take_transmitted(), vec![out]);
+        let incoming = frame(1200, 2);
+        rig.netback.inject(&incoming);
+        assert_eq!(rig.receive_all(), vec![incoming]);
+    });
+}
+
+#[test]
+fn notifications_are_suppressed_while_the_backend_is_busy() {
+    with_link(BackendTrust::Trusted, |rig| {
+        let before = rig.netfront.counters().notifications_sent;
+        for index in 0..20 {
+            assert!(rig.send(&frame(100, index)));
+        }
+        let sent = rig.netfront.counters().notifications_sent - before;
+        assert!(sent <= 2, "20 frames queued before the backend ran took {sent} notifications");
+        rig.settle();
+        assert_eq!(rig.netback.take_transmitted().len(), 20);
+    });
+}
+
+/// Makes the backend misbehave once on `ring`'s next responses, and checks
+/// the frontend disconnects, counts a violation and connects again.
+fn survives(hostility: Hostility, exercise_rx: bool) {
+    with_link(BackendTrust::Trusted, |rig| {
+        rig.netback.misbehave(hostility, Lasting::Once);
+        if exercise_rx {
+            rig.netback.inject(&frame(300, 9));
+            let _ = rig.receive_all();
+        } else {
+            rig.send(&frame(300, 9));
+            rig.netback.step();
+            rig.netfront.poll_rings();
+        }
+        rig.settle();
+        let counters = rig.netfront.counters();
+        assert_eq!(counters.violations, 1, "{hostility:?} was not caught");
+        assert_eq!(counters.disconnects, 1);
+        assert_eq!(counters.connects, 2, "{hostility:?}: the frontend did not reconnect");
+        assert!(rig.netfront.is_up());
+        rig.netback.behave();
+        let after = frame(400, 3);
+        rig.netback.inject(&after);
+        assert_eq!(rig.receive_all(), vec![after], "frames flow again after {hostility:?}");
+    });
+}
+
+#[test]
+fn an_unknown_rx_id_disconnects_and_reconnects() {
+    survives(Hostility::UnknownId(Ring::Receive), true);
+}
+
+#[test]
+fn an_unknown_tx_id_disconnects_and_reconnects() {
+    survives(Hostility::UnknownId(Ring::Transmit), false);
+}
+
+#[test]
+fn a_duplicate_tx_response_disconnects_and_reconnects() {
+    with_link(BackendTrust::Trusted, |rig| {
+        rig.netback.misbehave(Hostility::DuplicateId(Ring::Transmit), Lasting::Once);
+        rig.send(&frame(100, 1));
+        rig.send(&frame(100, 2));
+        rig.settle();
+        assert_eq!(rig.netfront.counters().violations, 1);
+        assert!(rig.netfront.is_up());
+    });
+}
+
+#[test]
+fn an_oversized_rx_status_disconnects_and_reconnects() {
+    survives(Hostility::ReceiveStatus(5000), true);
+}
+
+#[test]
+fn an_unknown_negative_rx_status_disconnects_and_reconnects() {
+    survives(Hostility::ReceiveStatus(-100), true);
+}
+
+#[test]
+fn an_rx_offset_past_the_page_disconnects_and_reconnects() {
+    survives(Hostility::ReceiveOffsetPastPageEnd, true);
+}
+
+#[test]
+fn a_producer_running_ahead_disconnects_and_reconnects() {
+    survives(Hostility::ProducerAhead(Ring::Receive, 5), true);
+}
+
+#[test]
+fn delayed_responses_are_just_late() {
+    with_link(BackendTrust::Trusted, |rig| {
+        rig.netback.misbehave(Hostility::Delay(3), Lasting::Once);
+        let late = frame(500, 4);
+        rig.netback.inject(&late);
+        let mut received = Vec::new();
+        for _ in 0..6 {
+            received.extend(rig.receive_all());
+        }
+        assert_eq!(received, vec![late]);
+        assert_eq!(rig.netfront.counters().violations, 0);
+    });
+}
+
+#[test]
+fn detach_and_attach_bring_the_link_back_and_release_every_grant() {
+    with_link(BackendTrust::Trusted, |rig| {
+        let grants_before = rig.xen.grants().active_mappings();
+        assert!(grants_before >= 2, "the backend maps both rings");
+        rig.netback.detach(Detach::Graceful);
+        rig.settle();
+        assert!(!rig.netfront.is_up());
+        assert_eq!(rig.netfront.retired_count(), 0, "everything was revoked once the backend let go");
+        assert_eq!(rig.xen.grants().active_mappings(), 0);
+        rig.netback.attach();
+        rig.settle();
+        assert!(rig.netfront.is_up());
+        assert_eq!(rig.netfront.counters().connects, 2);
+        let again = frame(200, 5);
+        rig.netback.inject(&again);
+        assert_eq!(rig.receive_all(), vec![again]);
+    });
+}
+
+#[test]
+fn state_flapping_is_followed_without_loss_of_memory() {
+    with_link(BackendTrust::Trusted, |rig| {
+        for _ in 0..3 {
+            rig.netback.flap_state(xen_pv::sim::netback::XenbusState::Closing);
+            rig.settle();
+        }
+        rig.settle();
+        assert!(rig.netfront.is_up(), "reconnected after the flaps");
+        assert_eq!(rig.netfront.retired_count(), 0);
+    });
+}
+
+/// A seeded random-script run: whatever the backend does, the frontend
+/// never panics, and once the backend behaves again frames flow.
+#[test]
+fn random_hostile_scripts_never_break_the_frontend() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..40 {
+        with_link(BackendTrust::Trusted, |rig| {
+            for _ in 0..60 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                act(rig, seed as u8, (seed >> 8) as usize % 9000);
+            }
+            rig.assert_recovers();
+        });
+    }
+}

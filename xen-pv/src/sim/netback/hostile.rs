@@ -1,0 +1,156 @@
+//! The simulated netback's misbehaviours, and the queue of responses
+//! waiting to be written.
+//!
+//! A test switches a [`Hostility`] on for a while ([`Lasting`]); the backend
+//! then mangles the responses it creates (ids, receive status and offset),
+//! holds them back for some steps, or pushes a ring's response producer
+//! ahead of the requests. Every response, mangled or not, goes through a
+//! FIFO of [`Held`] responses with the step at which it may be written; a
+//! transmit response keeps its slot's read-only mapping until then, as
+//! netback keeps a packet's grants mapped until it answers.
+//!
+//! Never: mangle anything but the values the test asked for, or reorder
+//! responses (a ring's responses are written in request order, so a held
+//! response also holds back every later one).
+
+use super::connect::IdTracker;
+use crate::abi::PAGE_SIZE;
+use crate::sim::grant_table::SimMapping;
+use std::vec::Vec;
+
+/// One of the two data rings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ring {
+    /// The guest's transmit ring.
+    Transmit,
+    /// The guest's receive ring.
+    Receive,
+}
+
+/// A way the backend misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostility {
+    /// Responses on the ring carry an id the guest never posted there.
+    UnknownId(Ring),
+    /// A response carries the id of the response before it (that request
+    /// is answered twice, this one never).
+    DuplicateId(Ring),
+    /// Receive responses carry this status instead of the byte count
+    /// (say 5000, more than a page, or -100, no known error).
+    ReceiveStatus(i16),
+    /// Receive responses carry an offset such that `offset + status` is
+    /// past the end of the page.
+    ReceiveOffsetPastPageEnd,
+    /// At the end of a step the ring's response producer is set this many
+    /// slots ahead of the responses written, and the guest notified.
+    ProducerAhead(Ring, u32),
+    /// Responses are held this many steps before being written.
+    Delay(u32),
+}
+
+/// How long a [`Hostility`] stays in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lasting {
+    /// Until it has applied once (to one response, or one step's producer).
+    Once,
+    /// For this many steps, counting the next one.
+    Steps(u32),
+    /// Until [`super::SimNetback::behave`].
+    Always,
+}
+
+/// A response waiting to be written.
+pub(super) struct Held<const WORDS: usize> {
+    /// The response's slot words.
+    pub words: [u32; WORDS],
+    /// The bits of the slot the response writes (netback writes only `id`
+    /// and `status` of a transmit response, only `status` of a
+    /// `NETIF_RSP_NULL` one); the others keep what the slot holds.
+    pub mask: [u32; WORDS],
+    /// The first step at which it may be written.
+    pub release_at: u64,
+    /// The grant mapping the response ends.
+    pub mapping: Option<SimMapping>,
+    /// The id of the request it answers, if the request had one.
+    pub request_id: Option<u16>,
+}
+
+/// The misbehaviours in force.
+#[derive(Default)]
+pub(super) struct Active {
+    modes: Vec<(Hostility, Lasting)>,
+}
+
+impl Active {
+    pub fn add(&mut self, hostility: Hostility, lasting: Lasting) {
+        self.modes.push((hostility, lasting));
+    }
+
+    /// The id a response to `id` carries on `ring`.
+    pub fn mangle_id(&mut self, ring: Ring, id: u16, ids: &IdTracker) -> u16 {
+        if self.use_first(|mode| (mode == Hostility::UnknownId(ring)).then_some(())).is_some() {
+            return ids.never_posted();
+        }
+        let Some(previous) = ids.last_sent() else { return id };
+        match self.use_first(|mode| (mode == Hostility::DuplicateId(ring)).then_some(())) {
+            Some(()) => previous,
+            None => id,
+        }
+    }
+
+    /// The (offset, status) a receive response with this status carries.
+    pub fn mangle_receive(&mut self, status: i16) -> (u16, i16) {
+        let forced = self.use_first(|mode| match mode {
+            Hostility::ReceiveStatus(value) => Some(value),
+            _ => None,
+        });
+        let status = forced.unwrap_or(status);
+        let past_end = self.use_first(|mode| (mode == Hostility::ReceiveOffsetPastPageEnd).then_some(()));
+        let offset = match past_end {
+            Some(()) => (PAGE_SIZE as i32 - i32::from(status) + 1).clamp(1, 0xffff) as u16,
+            None => 0,
+        };
+        (offset, status)
+    }
+
+    /// How many steps the next response is held.
+    pub fn delay(&mut self) -> u64 {
+        let steps = self.use_first(|mode| match mode {
+            Hostility::Delay(steps) => Some(steps),
+            _ => None,
+        });
+        steps.map_or(0, u64::from)
+    }
+
+    /// The rings whose producer runs ahead this step, and by how much.
+    pub fn producers_ahead(&mut self) -> Vec<(Ring, u32)> {
+        let ahead = |mode: Hostility| match mode {
+            Hostility::ProducerAhead(ring, by) => Some((ring, by)),
+            _ => None,
+        };
+        let found = self.modes.iter().filter_map(|(mode, _)| ahead(*mode)).collect();
+        self.modes.retain(|(mode, lasting)| ahead(*mode).is_none() || *lasting != Lasting::Once);
+        found
+    }
+
+    /// Ages the step-limited modes.
+    pub fn end_step(&mut self) {
+        for (_, lasting) in &mut self.modes {
+            if let Lasting::Steps(steps) = lasting {
+                *steps = steps.saturating_sub(1);
+            }
+        }
+        self.modes.retain(|(_, lasting)| *lasting != Lasting::Steps(0));
+    }
+
+    /// What `pick` finds in the oldest mode it matches; uses that mode up
+    /// if it was to apply once.
+    fn use_first<T>(&mut self, pick: impl Fn(Hostility) -> Option<T>) -> Option<T> {
+        let index = self.modes.iter().position(|(mode, _)| pick(*mode).is_some())?;
+        let (mode, lasting) = self.modes[index];
+        if lasting == Lasting::Once {
+            self.modes.remove(index);
+        }
+        pick(mode)
+    }
+}
