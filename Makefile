@@ -1,9 +1,17 @@
 # xenecho: `make` builds the kernel image; `make run` boots it on the emulated
 # Xen host; `make test` runs every check (see README.md).
 
+# ARCH=x86_64 (default): a PVH ELF, build/xenecho.elf, started with xl.cfg.
+# ARCH=aarch64: an arm64 Image, build/xenecho-arm64.img, started with
+# xl-arm64.cfg (soft-float target: no FP/SIMD state to manage).
 ARCH        ?= x86_64
+ifeq ($(ARCH),aarch64)
+TARGET      := aarch64-unknown-none-softfloat
+IMAGE       := build/xenecho-arm64.img
+else
 TARGET      := $(ARCH)-unknown-none
 IMAGE       := build/xenecho.elf
+endif
 CARGO       ?= cargo
 DOM0_SCRIPT ?=
 TIMEOUT     ?= 900
@@ -11,15 +19,23 @@ TIMEOUT     ?= 900
 # The e2e suite is one dom0 script: the shared helpers, then every check file.
 E2E_PARTS   := tests/e2e/lib.sh $(sort $(wildcard tests/e2e/check-*.sh)) tests/e2e/summary.sh
 E2E_SUITE   := build/e2e-suite.sh
+# ARM64: its own boot checks, then the x86_64 suite's HTTP, network and lifecycle checks.
+ARM64_E2E_PARTS := tests/e2e/lib.sh tests/e2e-arm64/check-10-boot.sh \
+                   $(filter-out tests/e2e/lib.sh tests/e2e/check-10-boot.sh,$(E2E_PARTS))
+ARM64_E2E_SUITE := build/e2e-arm64-suite.sh
 
-.PHONY: all image run test test-host test-e2e deps fmt clippy clean
+.PHONY: all image run test test-host test-e2e test-arm64 deps fmt clippy clippy-image clean
 
 all: image
 
 image: deps
 	$(CARGO) build --release --target $(TARGET) -p xenecho
 	@mkdir -p build
+ifeq ($(ARCH),aarch64)
+	objcopy -I elf64-little -O binary target/$(TARGET)/release/xenecho $(IMAGE)
+else
 	cp target/$(TARGET)/release/xenecho $(IMAGE)
+endif
 	@echo "built $(IMAGE) ($$(stat -c %s $(IMAGE)) bytes)"
 
 # Rust targets and components the build needs (rust-toolchain.toml names them;
@@ -31,13 +47,26 @@ deps:
 # With DOM0_SCRIPT=path, runs that script in dom0 once the guest is up and
 # exits with its status.
 run: image
-	testbed/run.sh --timeout $(TIMEOUT) $(if $(DOM0_SCRIPT),--script $(DOM0_SCRIPT))
+	testbed/run.sh --arch $(ARCH) --timeout $(TIMEOUT) $(if $(DOM0_SCRIPT),--script $(DOM0_SCRIPT))
 
 test: test-host test-e2e
 
 test-host: fmt clippy image
 	$(CARGO) test --workspace
 	tests/check-image.sh $(IMAGE)
+	$(MAKE) --no-print-directory ARCH=aarch64 image clippy-image
+	tests/check-image-arm64.sh build/xenecho-arm64.img
+
+# The kernel image's target only (the host part of `clippy` is shared).
+clippy-image: deps
+	$(CARGO) clippy --release --target $(TARGET) -p xenecho -- -D warnings
+
+# The ARM64 end-to-end tests on the emulated Xen-on-ARM host (boot, console,
+# lifecycle, network): `make test` does not run them (see README.md).
+test-arm64:
+	$(MAKE) --no-print-directory ARCH=aarch64 image
+	cat $(ARM64_E2E_PARTS) > $(ARM64_E2E_SUITE)
+	testbed/run.sh --arch aarch64 --timeout $(TIMEOUT) --script $(ARM64_E2E_SUITE)
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -53,3 +82,17 @@ test-e2e: image
 clean:
 	$(CARGO) clean
 	rm -rf build
+
+# `make bench` (x86_64): the appliance against a Linux + nginx domU on one boot of
+# the emulated Xen host, plus the host-side DMA micro-benchmark; regenerates
+# docs/benchmarks.md and its chart (about 15-25 minutes; see bench/run.sh,
+# e.g. BENCH_ARGS='--duration 5 --rounds 1 --no-memory' for a quick one). The
+# chart is a PNG through matplotlib, which this installs from PyPI when it is
+# missing (`python3 -m pip install matplotlib`); without it, an SVG.
+BENCH_ARGS  ?=
+.PHONY: bench
+bench:
+	$(MAKE) --no-print-directory ARCH=x86_64 image
+	@python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet matplotlib \
+	    || echo "bench: matplotlib could not be installed: the chart will be an SVG"
+	bench/run.sh $(BENCH_ARGS)

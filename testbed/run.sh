@@ -2,8 +2,11 @@
 # Boots the emulated Xen host (QEMU 7.2 → Xen 4.17 → Debian Linux dom0) and starts the guest in
 # it with `cd /xenecho && xl create xl.cfg`, as a user would on a real Xen host.
 #
-# usage: testbed/run.sh [--script FILE] [--timeout SECONDS] [--log FILE] [--guest-dir DIR] [--verbose]
+# usage: testbed/run.sh [--arch ARCH] [--script FILE] [--timeout SECONDS] [--log FILE] [--guest-dir DIR] [--verbose]
 #
+#   --arch ARCH     x86_64 (default): QEMU 7.2 → Xen 4.17 (x86) → dom0, the guest from xl.cfg;
+#                   aarch64: qemu-system-aarch64 7.2 → Xen 4.17 for ARM → arm64 dom0, the guest from
+#                   xl-arm64.cfg (copied into dom0 as /xenecho/xl.cfg, so scripts are the same).
 #   (no --script)   interactive: `xl create -c xl.cfg`, the guest's console on this terminal; when
 #                   the guest ends, dom0 shows the tail of xl's log and powers off. Exits with
 #                   xl create's status. Ctrl-] leaves the console (dom0 then destroys the guest
@@ -26,9 +29,10 @@ REPO_ROOT=$(cd "$TESTBED_DIR/.." && pwd)
 
 usage() { sed -n '/^# usage:/,/^# Exit status/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-script="" timeout=600 log="$REPO_ROOT/build/testbed/console.log" guest_dir=$REPO_ROOT verbose=0
+script="" timeout=600 log="" guest_dir=$REPO_ROOT verbose=0 arch=x86_64
 while [ $# -gt 0 ]; do
     case $1 in
+    --arch) arch=${2:?--arch needs x86_64 or aarch64}; shift 2 ;;
     --script) script=${2:?--script needs a file}; shift 2 ;;
     --timeout) timeout=${2:?--timeout needs seconds}; shift 2 ;;
     --log) log=${2:?--log needs a file}; shift 2 ;;
@@ -41,14 +45,25 @@ done
 [[ $timeout =~ ^[0-9]+$ ]] || die "--timeout wants whole seconds, not '$timeout'"
 [ -z "$script" ] || [ -f "$script" ] || die "no such script: $script"
 guest_dir=$(cd "$guest_dir" && pwd) || die "no such directory: $guest_dir"
-[ -f "$guest_dir/xl.cfg" ] || die "no xl.cfg in $guest_dir"
+case $arch in
+x86_64) xl_cfg=xl.cfg; [ -n "$log" ] || log=$REPO_ROOT/build/testbed/console.log ;;
+aarch64) xl_cfg=xl-arm64.cfg; [ -n "$log" ] || log=$REPO_ROOT/build/testbed/console-arm64.log
+         # shellcheck source=testbed/arm64/lib.sh
+         source "$TESTBED_DIR/arm64/lib.sh" ;;
+*) die "--arch wants x86_64 or aarch64, not '$arch'" ;;
+esac
+[ -f "$guest_dir/$xl_cfg" ] || die "no $xl_cfg in $guest_dir"
 # Fail now rather than after a minute of booting when the image is missing.
 kernel=$(sed -n 's/^[[:space:]]*kernel[[:space:]]*=[[:space:]]*["'\'']\([^"'\'']*\)["'\''].*/\1/p' \
-    "$guest_dir/xl.cfg" | head -1)
+    "$guest_dir/$xl_cfg" | head -1)
 [ -z "$kernel" ] || [[ $kernel == /* ]] || [ -f "$guest_dir/$kernel" ] \
-    || die "xl.cfg names kernel \"$kernel\", but $guest_dir/$kernel does not exist (run make first?)"
+    || die "$xl_cfg names kernel \"$kernel\", but $guest_dir/$kernel does not exist (run make first?)"
 
-bash "$TESTBED_DIR/setup.sh"
+if [ "$arch" = aarch64 ]; then
+    bash "$TESTBED_DIR/arm64/setup.sh"
+else
+    bash "$TESTBED_DIR/setup.sh"
+fi
 
 # --- The per-run part of the initramfs: /xenecho and /testbed ------------------------------------
 mkdir -p "$(dirname "$log")"
@@ -72,7 +87,7 @@ mode=interactive
 [ -n "$script" ] && mode=script
 extra=$run_dir/extra
 mkdir -p "$extra/xenecho" "$extra/testbed"
-cp "$guest_dir/xl.cfg" "$extra/xenecho/"
+cp "$guest_dir/$xl_cfg" "$extra/xenecho/xl.cfg"
 if [ -d "$guest_dir/build" ]; then
     # build/testbed holds our own logs: not the guest's business.
     (cd "$guest_dir" && find build -path build/testbed -prune -o -print0 \
@@ -83,31 +98,59 @@ printf 'MODE=%s\nMARKER=%s\n' "$mode" "$marker" > "$extra/testbed/run.conf"
 # Linux takes concatenated (compressed) cpio archives as one initramfs: the cached dom0 image
 # followed by this run's files.
 (cd "$extra" && find . -print0 | cpio --quiet -o -0 -H newc -R 0:0 | gzip -1 > "$run_dir/extra.cpio.gz")
-cat "$DOM0_INITRAMFS" "$run_dir/extra.cpio.gz" > "$run_dir/initrd.gz"
+if [ "$arch" = aarch64 ]; then
+    cat "$ARM64_DOM0_INITRAMFS" "$run_dir/extra.cpio.gz" > "$run_dir/initrd.gz"
+else
+    cat "$DOM0_INITRAMFS" "$run_dir/extra.cpio.gz" > "$run_dir/initrd.gz"
+fi
 
 # --- QEMU ---------------------------------------------------------------------------------------
-# Multiboot modules are separated by commas, so a comma in a module's path or command line is
-# written twice; a space would split the file name from its command line.
-for path in "$DOM0_KERNEL" "$run_dir/initrd.gz"; do
-    [[ $path != *" "* ]] || die "the path $path contains a space, which QEMU's multiboot loader cannot take"
-done
-modules="${DOM0_KERNEL//,/,,} console=hvc0 earlyprintk=xen rdinit=/init,${run_dir//,/,,}/initrd.gz"
 results=$run_dir/results
 : > "$results"
-qemu_command
-QEMU_COMMAND+=(
-    -machine pc -accel "tcg,thread=single" # multi-threaded TCG corrupts nested SVM state
-    -cpu "qemu64,+svm,+npt"                # Debian's Xen has no shadow paging: PVH needs NPT (HAP)
-    -smp 2 -m 3072
-    -nodefaults -nographic -vga none -monitor none
-    -nic none                              # no host network: traffic stays inside the test host
-    -no-reboot
-    -serial stdio                          # COM1: Xen's console, with dom0's hvc0 on it
-    -serial "file:${results//,/,,}"        # COM2: dom0's /dev/ttyS1, the results line
-    -kernel "$XEN_ELF"
-    -append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=1024M,max:1024M dom0_max_vcpus=2 noreboot"
-    -initrd "$modules"
-)
+if [ "$arch" = aarch64 ]; then
+    # Xen takes the virt machine's one UART (stdio here); dom0's results line is a virtio console
+    # (dom0's /dev/hvc1, see testbed/arm64/testbed-arch.conf). guest-loader places dom0's kernel
+    # and initramfs and names them in the device tree, where Xen finds them.
+    for path in "$ARM64_DOM0_KERNEL" "$run_dir/initrd.gz" "$results"; do
+        [[ $path != *,* ]] || die "the path $path contains a comma, which QEMU's options cannot take"
+    done
+    arm64_qemu_command
+    QEMU_COMMAND+=(
+        -machine virt,virtualization=on,gic-version=3
+        -accel tcg,thread=multi -cpu cortex-a57 -smp 2 -m 2048
+        -nodefaults -nographic -monitor none
+        -nic none                              # no host network: traffic stays inside the test host
+        -no-reboot
+        -serial stdio                          # the UART: Xen's console, with dom0's hvc0 on it
+        -chardev "file,id=results,path=$results"
+        -device virtio-serial-device -device virtconsole,chardev=results
+        -kernel "$ARM64_XEN"
+        -append "console=dtuart loglvl=all guest_loglvl=all dom0_mem=1024M dom0_max_vcpus=2 noreboot"
+        -device "guest-loader,addr=0x50000000,kernel=$ARM64_DOM0_KERNEL,bootargs=console=hvc0 rdinit=/init"
+        -device "guest-loader,addr=0x58000000,initrd=$run_dir/initrd.gz"
+    )
+else
+    # Multiboot modules are separated by commas, so a comma in a module's path or command line is
+    # written twice; a space would split the file name from its command line.
+    for path in "$DOM0_KERNEL" "$run_dir/initrd.gz"; do
+        [[ $path != *" "* ]] || die "the path $path contains a space, which QEMU's multiboot loader cannot take"
+    done
+    modules="${DOM0_KERNEL//,/,,} console=hvc0 earlyprintk=xen rdinit=/init,${run_dir//,/,,}/initrd.gz"
+    qemu_command
+    QEMU_COMMAND+=(
+        -machine pc -accel "tcg,thread=single" # multi-threaded TCG corrupts nested SVM state
+        -cpu "qemu64,+svm,+npt"                # Debian's Xen has no shadow paging: PVH needs NPT (HAP)
+        -smp 2 -m 3072
+        -nodefaults -nographic -vga none -monitor none
+        -nic none                              # no host network: traffic stays inside the test host
+        -no-reboot
+        -serial stdio                          # COM1: Xen's console, with dom0's hvc0 on it
+        -serial "file:${results//,/,,}"        # COM2: dom0's /dev/ttyS1, the results line
+        -kernel "$XEN_ELF"
+        -append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=1024M,max:1024M dom0_max_vcpus=2 noreboot"
+        -initrd "$modules"
+    )
+fi
 
 started=$SECONDS
 log "booting Xen and dom0 in QEMU ($mode mode, timeout ${timeout}s); console log: $log"
@@ -139,6 +182,7 @@ read_results() {
     local line rest word argument
     while IFS= read -r line || { [ "${1:-}" = final ] && [ -n "$line" ]; }; do
         consumed=$((consumed + 1))
+        line=${line%$'\r'}   # a results line that is a console (arm64: hvc1) may add CRs
         if [[ $line != *"@@TESTBED@@ $marker "* ]]; then
             case $section in
             script) printf '%s\n' "$line" ;;

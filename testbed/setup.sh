@@ -7,6 +7,11 @@
 # Idempotent: a second run with everything in place checks a few stamps and returns at once.
 # Only what changed is redone; the initramfs is rebuilt whenever testbed/setup.sh, lib.sh or
 # anything under testbed/dom0/ changes (stamp by hash). Nothing is downloaded twice.
+#
+# usage: testbed/setup.sh [--peer]
+#   --peer  also build the benchmark peer (`make bench`): a Linux PVH domU from the same Debian
+#           kernel with an initramfs holding busybox and nginx, into <cache>/peer/ (vmlinuz,
+#           initramfs.cpio.gz). Only when asked, so that `make test` never pays for it.
 set -euo pipefail
 # shellcheck source=testbed/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -25,6 +30,12 @@ DOM0_PROGRAM_PACKAGES=(busybox-static bash util-linux coreutils iproute2 curl wr
 DOM0_PROGRAMS=(/bin/bash /usr/bin/flock /usr/bin/stat /bin/ip /sbin/bridge /usr/bin/curl /usr/bin/wrk)
 # Module dependencies are added automatically (modinfo).
 DOM0_MODULES=(xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc llc stp bridge xen-netback)
+# The benchmark peer (--peer): busybox and nginx with their libraries (its own glibc: the guest
+# runs nothing of dom0's); the kernel is dom0's, plus the one module a domU needs for its vif.
+PEER_PACKAGES=(busybox-static nginx)
+PEER_PROGRAMS=(/usr/sbin/nginx)
+PEER_MODULE=drivers/net/xen-netfront.ko
+PEER_DIR=$CACHE/peer
 
 MANIFESTS=$CACHE/manifests
 # depmod and ldconfig live in /sbin, which a user's PATH may lack.
@@ -192,8 +203,10 @@ download_missing() {
         # Stale lists name versions the mirror no longer has: refresh, re-resolve, retry once.
         [ -z "${APT_UPDATED:-}" ] || die "apt-get download failed"
         apt_update_once
-        rm -f "$MANIFESTS/spec"
+        rm -f "$MANIFESTS/spec" "$MANIFESTS/peer.spec"
         resolve_manifests
+        # The peer's list (when it was ever built) is downloaded with the rest: refresh it too.
+        [ ! -f "$MANIFESTS/peer.list" ] || resolve_peer_manifest
         download_missing
     fi
 }
@@ -387,8 +400,107 @@ build_initramfs() {
     log "  $(du -h "$DOM0_INITRAMFS" | cut -f1) in $((SECONDS - started)) s"
 }
 
+# --- The benchmark peer (--peer) -------------------------------------------------------------------
+# Resolved apart from the test host's lists (its own spec stamp), so that asking for the peer
+# never re-resolves, re-downloads or rebuilds what `make test` uses.
+peer_spec() {
+    { declare -p PEER_PACKAGES; declare -f apt_show resolve; } | sha256sum | cut -c1-16
+}
+
+resolve_peer_manifest() {
+    local spec; spec=$(peer_spec)
+    stamp_matches "$MANIFESTS/peer.spec" "$spec" && [ -s "$MANIFESTS/peer.list" ] && return 0
+    log "resolving the peer's package versions (apt-cache)"
+    apt-cache show --no-all-versions nginx >/dev/null 2>&1 || apt_update_once
+    resolve "$MANIFESTS/peer.list" '^$' "${PEER_PACKAGES[@]}"
+    grep -q '^nginx ' "$MANIFESTS/peer.list" || die "resolving the peer packages found no nginx"
+    echo "$spec" > "$MANIFESTS/peer.spec"
+}
+
+# What the peer image is made from: its package list, the kernel, this script and testbed/peer/.
+peer_fingerprint() {
+    { cat "$MANIFESTS/peer.list" "$CACHE/dom0/kernel.stamp"
+      (cd "$TESTBED_DIR" && find setup.sh peer -type f | LC_ALL=C sort | xargs cat); } \
+        | sha256sum | cut -c1-16
+}
+
+build_peer() {
+    local key; key=$(peer_fingerprint)
+    stamp_matches "$PEER_DIR/stamp" "$key" && [ -f "$PEER_DIR/vmlinuz" ] \
+        && [ -f "$PEER_DIR/initramfs.cpio.gz" ] && return 0
+    log "building the benchmark peer (Linux + nginx) in $PEER_DIR"
+    local started=$SECONDS pkgroot=$PEER_DIR/pkgroot pkgkey
+    mkdir -p "$PEER_DIR"
+    pkgkey=$(fingerprint "$MANIFESTS/peer.list")
+    if ! stamp_matches "$pkgroot.stamp" "$pkgkey"; then
+        extract_list "$MANIFESTS/peer.list" "$pkgroot"
+        echo "$pkgkey" > "$pkgroot.stamp"
+    fi
+
+    local root=$PEER_DIR/root.tmp
+    rm -rf "$root"
+    mkdir -p "$root"/{bin,sbin,etc/nginx,dev,proc,sys,run,tmp,root} \
+             "$root"/usr/{bin,sbin,lib/x86_64-linux-gnu,lib64,lib/modules} "$root"/var/{log,lib}
+    ln -s usr/lib "$root/lib"
+    ln -s usr/lib64 "$root/lib64"
+    cp "$pkgroot/bin/busybox" "$root/bin/busybox"
+    local applet program
+    for applet in $("$root/bin/busybox" --list-full); do
+        [ -e "$root/$applet" ] || [ -L "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+    done
+    for program in "${PEER_PROGRAMS[@]}"; do
+        [ -f "$pkgroot/$program" ] || die "$program is not in the peer packages"
+        cp "$pkgroot/$program" "$root/$program"
+    done
+    cp -L "$pkgroot/lib64/ld-linux-x86-64.so.2" "$root/usr/lib/x86_64-linux-gnu/"
+    ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/usr/lib64/ld-linux-x86-64.so.2"
+    copy_needed_libraries "$root" "$pkgroot"
+    echo /usr/lib/x86_64-linux-gnu > "$root/etc/ld.so.conf"
+    ldconfig -r "$root"
+
+    # The vif driver, from the same kernel package as dom0's modules (no dependencies of its own:
+    # the /init loads it by path, no depmod needed).
+    local deb; deb=$(awk '{print $1}' "$MANIFESTS/kernel.list" | grep '^linux-image-')
+    dpkg-deb --fsys-tarfile "$(package_deb "$deb" "$MANIFESTS/kernel.list")" \
+        | tar -x -O --wildcards "./lib/modules/*/kernel/$PEER_MODULE" > "$root/usr/lib/modules/xen-netfront.ko"
+    [ -s "$root/usr/lib/modules/xen-netfront.ko" ] || die "$PEER_MODULE is not in $deb"
+    [ -z "$(modinfo -F depends "$root/usr/lib/modules/xen-netfront.ko")" ] \
+        || die "xen-netfront now has module dependencies: load them in testbed/peer/init"
+
+    install -m 0755 "$TESTBED_DIR/peer/init" "$root/init"
+    install -m 0755 "$TESTBED_DIR/peer/udhcpc.script" "$root/etc/udhcpc.script"
+    install -m 0644 "$TESTBED_DIR/peer/nginx.conf" "$root/etc/nginx/nginx.conf"
+    # nginx looks its user up (glibc's built-in files NSS).
+    printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
+    printf 'root:x:0:\n' > "$root/etc/group"
+    printf 'passwd: files\ngroup: files\nhosts: files\n' > "$root/etc/nsswitch.conf"
+
+    (cd "$root" && find . -print0 | LC_ALL=C sort -z \
+        | cpio --quiet -o -0 -H newc -R 0:0 | gzip -9 > "$PEER_DIR/initramfs.cpio.gz.tmp")
+    mv "$PEER_DIR/initramfs.cpio.gz.tmp" "$PEER_DIR/initramfs.cpio.gz"
+    # Debian's kernel runs as a PVH domU as it is (CONFIG_XEN_PVH): the same file dom0 boots.
+    cp "$DOM0_KERNEL" "$PEER_DIR/vmlinuz"
+    rm -rf "$root"
+    echo "$key" > "$PEER_DIR/stamp"
+    log "  peer: kernel $(du -h "$PEER_DIR/vmlinuz" | cut -f1), initramfs $(du -h "$PEER_DIR/initramfs.cpio.gz" | cut -f1) in $((SECONDS - started)) s"
+}
+
+setup_peer() {
+    # Fast path, without the lock: built from these very inputs already.
+    if [ -s "$MANIFESTS/peer.list" ] && stamp_matches "$MANIFESTS/peer.spec" "$(peer_spec)" \
+            && stamp_matches "$PEER_DIR/stamp" "$(peer_fingerprint)" && [ -f "$PEER_DIR/initramfs.cpio.gz" ]; then
+        log "benchmark peer is up to date ($PEER_DIR)"
+        return 0
+    fi
+    exec 9> "$CACHE/.lock"
+    flock 9
+    resolve_peer_manifest
+    download_missing
+    build_peer
+}
+
 # --- Main -----------------------------------------------------------------------------------------
-main() {
+setup_test_host() {
     # Fast path: nothing changed since the last complete run.
     local ready; ready="$(inputs_fingerprint) $(package_spec)"
     if stamp_matches "$CACHE/ready" "$ready" && [ -x "$QEMU_BIN" ] && [ -f "$XEN_ELF" ] \
@@ -418,6 +530,19 @@ main() {
     build_initramfs
     echo "$ready" > "$CACHE/ready"
     log "test host ready"
+}
+
+main() {
+    local peer=0
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --peer) peer=1; shift ;;
+        -h|--help) sed -n '/^# usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 0 ;;
+        *) die "unknown argument: $1 (usage: testbed/setup.sh [--peer])" ;;
+        esac
+    done
+    setup_test_host
+    if [ "$peer" = 1 ]; then setup_peer; fi
 }
 
 main "$@"

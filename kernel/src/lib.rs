@@ -22,6 +22,7 @@ extern crate alloc;
 mod arch;
 pub mod cmdline;
 pub mod console;
+pub mod devicetree;
 pub mod lifecycle;
 pub mod logger;
 pub mod memory;

@@ -1,9 +1,11 @@
 //! This domain's Xen PV services, brought up once at boot: the shared info
 //! page, event channels, the clock and the one-shot timer.
 //!
-//! The shared info page is mapped into a hole of guest-physical space above
-//! RAM (identity-mapped by the boot page tables). Everything here is a
-//! `'static` singleton because the kernel has one vCPU and one domain.
+//! The shared info page and the grant-table frames are mapped where the
+//! architecture's boot code chose ([`ForeignArea`]: a hole above RAM below
+//! 4 GiB on x86_64, the device tree's regions on ARM), in guest-physical
+//! space the boot page tables map. Everything here is a `'static` singleton
+//! because the kernel has one vCPU and one domain.
 
 use crate::memory::MemoryMap;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -14,19 +16,28 @@ use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::grant_table::{ENTRIES_PER_FRAME, GrantEntryV1};
 use xen_pv::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use xen_pv::abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMAPSPACE_SHARED_INFO};
-use xen_pv::abi::shared_info::SharedInfo;
 use xen_pv::abi::xenstore::XenstoreInterface;
 use xen_pv::event_channel::EventChannels;
-use xen_pv::hypercall::{Hypervisor, XEN, Xen};
-use xen_pv::time::{PvClockSnapshot, WallClock};
+use xen_pv::hypercall::{Hypervisor, SharedInfo, XEN, Xen};
+use xen_pv::time::WallClock;
 use xen_pv::timer::{Timer, Wake};
 use xen_pv::xenstore::Xenstore;
 
-/// Where Xen-provided pages go: a 2 MiB-aligned hole below 4 GiB (the
-/// boot page tables map exactly the low 4 GiB).
-const FOREIGN_AREA_ALIGN: u64 = 2 << 20;
-/// Pages reserved there: shared info, then up to 64 grant-table frames.
-pub const FOREIGN_AREA_PAGES: u64 = 1 + 64;
+/// Most grant-table frames mapped (64 frames: 32 768 v1 references).
+pub const MAX_GRANT_FRAMES: u64 = 64;
+
+/// Where the guest asks Xen to put its pages: guest-physical addresses,
+/// page-aligned, outside RAM the allocators manage, mapped Normal (cacheable)
+/// by the boot page tables. Chosen by the architecture's boot code.
+#[derive(Debug, Clone, Copy)]
+pub struct ForeignArea {
+    /// The page for shared info.
+    pub shared_info: u64,
+    /// The first page for grant-table frames.
+    pub grant_frames: u64,
+    /// How many grant-table frames fit from there.
+    pub grant_frame_capacity: u64,
+}
 
 /// The xenstore client, locked for one conversation at a time.
 pub type XenstoreGuard = spin::MutexGuard<'static, Xenstore<'static, Xen>>;
@@ -36,13 +47,13 @@ static XENSTORE: Once<spin::Mutex<Xenstore<'static, Xen>>> = Once::new();
 static GRANT_ENTRIES: Once<&'static [GrantEntryV1]> = Once::new();
 static EVENTS: Once<EventChannels<'static, Xen>> = Once::new();
 static TIMER: Once<Timer<'static, Xen>> = Once::new();
-static FOREIGN_AREA: AtomicU64 = AtomicU64::new(0);
+static FOREIGN_AREA: Once<Option<ForeignArea>> = Once::new();
 static LAST_TIME: AtomicU64 = AtomicU64::new(0);
 
 /// Why the PV services could not start.
 #[derive(Debug, Clone, Copy)]
 pub enum PvError {
-    /// No hole in guest-physical space for Xen's pages.
+    /// No room in guest-physical space for Xen's pages.
     NoHole,
     /// A hypercall failed.
     Xen(&'static str, XenError),
@@ -51,18 +62,17 @@ pub enum PvError {
 }
 
 /// Maps the shared info page, masks the upcall, binds the timer.
-pub fn init(map: &MemoryMap) -> Result<(), PvError> {
-    let area =
-        map.find_hole(FOREIGN_AREA_PAGES * PAGE_SIZE as u64, FOREIGN_AREA_ALIGN, 1 << 32).ok_or(PvError::NoHole)?;
-    FOREIGN_AREA.store(area, Ordering::Relaxed);
-    XEN.add_to_physmap(XENMAPSPACE_SHARED_INFO, 0, area / PAGE_SIZE as u64)
+pub fn init(map: &MemoryMap, area: Option<ForeignArea>) -> Result<(), PvError> {
+    let area = *FOREIGN_AREA.call_once(|| area).as_ref().ok_or(PvError::NoHole)?;
+    XEN.add_to_physmap(XENMAPSPACE_SHARED_INFO, 0, area.shared_info / PAGE_SIZE as u64)
         .map_err(|error| PvError::Xen("map shared info", error))?;
-    // SAFETY: Xen has just placed its shared info page at `area`, a
-    // page-aligned guest frame in a hole of the memory map (so no allocator
-    // owns it), identity-mapped below 4 GiB; the page stays there for the
-    // domain's life and is accessed only through atomics.
-    let shared: &'static SharedInfo = unsafe { &*(area as *const SharedInfo) };
-    let shared = SHARED_INFO.call_once(|| shared);
+    // SAFETY: Xen has just placed its shared info page at
+    // `area.shared_info`, a page-aligned guest frame outside the RAM the
+    // allocators own, which the boot page tables map as Normal memory
+    // (identity); the page stays there for the domain's life and is accessed
+    // only through atomics.
+    let shared: &'static SharedInfo = unsafe { &*(area.shared_info as *const SharedInfo) };
+    let shared: &'static SharedInfo = SHARED_INFO.call_once(|| shared);
     let events = EVENTS.call_once(|| EventChannels::new(&XEN, shared));
     let timer = Timer::new(events).map_err(|error| PvError::Xen("bind VIRQ_TIMER", error))?;
     TIMER.call_once(|| timer);
@@ -75,20 +85,21 @@ pub fn init(map: &MemoryMap) -> Result<(), PvError> {
         return Err(PvError::BadStorePage(store_frame));
     }
     // SAFETY: Xen gave this frame to the domain as its xenstore page: it is
-    // page-aligned, identity-mapped below 4 GiB, outside the RAM the
-    // allocators manage (checked above), shared only with xenstored, and
-    // accessed only through atomics.
+    // page-aligned, below 4 GiB where the boot page tables map Xen's special
+    // pages (identity, Normal memory), outside the RAM the allocators manage
+    // (checked above), shared only with xenstored, and accessed only through
+    // atomics.
     let ring: &'static XenstoreInterface = unsafe { &*((store_frame << 12) as *const XenstoreInterface) };
     XENSTORE.call_once(|| spin::Mutex::new(Xenstore::new(events, ring, store_port as Port)));
     map_grant_table(area)
 }
 
-/// Maps every grant-table frame Xen allows (up to the foreign area's room)
-/// right after the shared info page.
-fn map_grant_table(area: u64) -> Result<(), PvError> {
+/// Maps every grant-table frame Xen allows (up to the area's room and
+/// [`MAX_GRANT_FRAMES`]) at the area's grant-frame pages.
+fn map_grant_table(area: ForeignArea) -> Result<(), PvError> {
     let size = XEN.grant_table_query_size().map_err(|error| PvError::Xen("grant table size", error))?;
-    let frames = u64::from(size.max_frames).min(FOREIGN_AREA_PAGES - 1);
-    let first = area + PAGE_SIZE as u64;
+    let frames = u64::from(size.max_frames).min(area.grant_frame_capacity).min(MAX_GRANT_FRAMES);
+    let first = area.grant_frames;
     for index in 0..frames {
         let gpfn = first / PAGE_SIZE as u64 + index;
         XEN.add_to_physmap(XENMAPSPACE_GRANT_TABLE, index, gpfn)
@@ -96,13 +107,13 @@ fn map_grant_table(area: u64) -> Result<(), PvError> {
     }
     let count = frames as usize * ENTRIES_PER_FRAME;
     // SAFETY: Xen has just placed `frames` grant-table frames at consecutive
-    // guest frames from `first`, in the foreign area (a hole of the memory
-    // map no allocator owns, identity-mapped below 4 GiB); they stay there
-    // for the domain's life and are accessed only through atomics.
+    // guest frames from `first`, in the foreign area (outside the RAM the
+    // allocators own, mapped as Normal memory by the boot page tables); they
+    // stay there for the domain's life and are accessed only through atomics.
     let entries: &'static [GrantEntryV1] = unsafe { core::slice::from_raw_parts(first as *const GrantEntryV1, count) };
     GRANT_ENTRIES.call_once(|| entries);
     log::info!(
-        "grant table: {frames} frames mapped ({} at boot, {} allowed), {count} references",
+        "grant table: {frames} frames mapped at {first:#x} ({} at boot, {} allowed), {count} references",
         size.frames,
         size.max_frames
     );
@@ -128,8 +139,12 @@ pub fn xenstore_port() -> Port {
 /// The guest-physical address of page `index` of the foreign area (0 is
 /// shared info; 1.. are for grant-table frames).
 pub fn foreign_page(index: u64) -> Option<u64> {
-    let base = FOREIGN_AREA.load(Ordering::Relaxed);
-    (base != 0 && index < FOREIGN_AREA_PAGES).then(|| base + index * PAGE_SIZE as u64)
+    let area = FOREIGN_AREA.get()?.as_ref()?;
+    match index {
+        0 => Some(area.shared_info),
+        _ if index <= area.grant_frame_capacity => Some(area.grant_frames + (index - 1) * PAGE_SIZE as u64),
+        _ => None,
+    }
 }
 
 /// The event channels (after [`init`]).
@@ -146,19 +161,19 @@ pub fn take_pending(port: Port) -> bool {
 /// System time: nanoseconds since the domain started, never going back.
 pub fn now() -> u64 {
     let Some(shared) = SHARED_INFO.get() else { return 0 };
-    let snapshot = PvClockSnapshot::read(&shared.vcpu_info[0].time);
-    let now = snapshot.system_time_at(crate::arch::read_timestamp_counter());
+    let now = crate::arch::system_time(shared);
     LAST_TIME.fetch_max(now, Ordering::Relaxed).max(now)
 }
 
-/// The TSC frequency Xen reports, for the log.
-pub fn tsc_frequency() -> u64 {
-    SHARED_INFO.get().map_or(0, |shared| PvClockSnapshot::read(&shared.vcpu_info[0].time).tsc_frequency())
+/// The frequency of the counter system time comes from (TSC or generic
+/// timer), for the log.
+pub fn clock_frequency() -> u64 {
+    SHARED_INFO.get().map_or(0, |shared| crate::arch::clock_frequency(shared))
 }
 
 /// Wall-clock time now.
 pub fn wall_clock() -> WallClock {
-    SHARED_INFO.get().map_or_else(WallClock::default, |shared| WallClock::boot_time(shared).after(now()))
+    SHARED_INFO.get().map_or_else(WallClock::default, |shared| WallClock::boot_time(*shared).after(now()))
 }
 
 /// Sleeps until one of `ports` is pending or system time reaches

@@ -18,6 +18,9 @@ pub struct BootData {
     pub memory_map: Result<MemoryMap, MapError>,
     /// Ranges no allocator may hand out.
     pub reserved: ReservedRanges,
+    /// Where Xen's pages (shared info, grant frames) go; `None` if the
+    /// architecture found no room.
+    pub foreign_area: Option<crate::pv::ForeignArea>,
 }
 
 /// Set once hypercalls work; before that, fatal errors can only halt.
@@ -31,7 +34,7 @@ unsafe extern "Rust" {
 /// Brings the kernel up, runs the appliance, powers off.
 pub fn start(mut boot: BootData) -> ! {
     let Some(xen_version) = arch::init_hypervisor() else {
-        fatal(format_args!("not running on Xen (no Xen CPUID leaves)"));
+        fatal(format_args!("not running on Xen (no sign of Xen: {})", arch::XEN_EVIDENCE));
     };
     HYPERCALLS_READY.store(true, Ordering::Release);
     let command_line = CommandLine::new(boot.command_line);
@@ -42,22 +45,24 @@ pub fn start(mut boot: BootData) -> ! {
             boot.reserved.push(frame << 12..(frame + 1) << 12);
             console::install(pv_console, command_line.has("debugport"));
         }
-        Err(error) => early_report(format_args!("no PV console ({error:?}): logging to port 0xe9 only")),
+        Err(error) => early_report(format_args!("no PV console ({error:?}): logging to the debug port only")),
     }
     logger::init(command_line.log_level().unwrap_or(log::LevelFilter::Info));
     log::info!("kernel up on Xen {}.{}", xen_version.0, xen_version.1);
+    arch::log_platform();
 
     let memory_map = boot.memory_map.unwrap_or_else(|error| fatal(format_args!("memory map unusable: {error:?}")));
     let heap_mib = command_line.get("heap").and_then(|value| value.parse().ok());
     let layout = memory::init(&memory_map, boot.reserved.as_slice(), heap_mib)
         .unwrap_or_else(|error| fatal(format_args!("memory set-up failed: {error:?}")));
-    if let Err(error) = crate::pv::init(&memory_map) {
+    if let Err(error) = crate::pv::init(&memory_map, boot.foreign_area) {
         fatal(format_args!("Xen PV services failed: {error:?}"));
     }
     log::info!(
-        "pvclock: {} ns since boot, TSC {} kHz, wall clock {} s",
+        "clock: {} ns since boot, {} {} kHz, wall clock {} s",
         crate::pv::now(),
-        crate::pv::tsc_frequency() / 1000,
+        arch::CLOCK_NAME,
+        crate::pv::clock_frequency() / 1000,
         crate::pv::wall_clock().seconds
     );
     if let Err(error) = lifecycle::init() {

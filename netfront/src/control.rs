@@ -451,8 +451,12 @@ fn write_state_if_present<H: Hypervisor>(
     if path.is_empty() || store.read(&format!("{path}/backend")).is_err() {
         return Ok(());
     }
-    store.write(&format!("{path}/state"), state.as_str())?;
-    Ok(())
+    match store.write(&format!("{path}/state"), state.as_str()) {
+        // The toolstack removed the device meanwhile (xl network-detach):
+        // there is nobody left to tell.
+        Ok(()) | Err(XenstoreError::NotFound | XenstoreError::PermissionDenied) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Reads and checks a vif's description.

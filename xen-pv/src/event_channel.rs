@@ -12,7 +12,7 @@
 
 use crate::abi::DomainId;
 use crate::abi::event_channel::Port;
-use crate::abi::shared_info::{EVENT_CHANNEL_2L_PORTS, SharedInfo};
+use crate::abi::shared_info::{EVENT_CHANNEL_2L_PORTS, SharedInfoPage};
 use crate::hypervisor::{Hypervisor, XenError};
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,7 +30,7 @@ pub struct EventCounters {
 /// The guest's event channels.
 pub struct EventChannels<'a, H: Hypervisor> {
     hypervisor: &'a H,
-    shared: &'a SharedInfo,
+    shared: &'a dyn SharedInfoPage,
     counters: EventCounters,
 }
 
@@ -41,8 +41,8 @@ fn split(port: Port) -> (usize, u64) {
 impl<'a, H: Hypervisor> EventChannels<'a, H> {
     /// Event channels over the mapped shared info page. Masks the upcall of
     /// vCPU 0, so Xen never interrupts the guest for an event.
-    pub fn new(hypervisor: &'a H, shared: &'a SharedInfo) -> Self {
-        shared.vcpu_info[0].evtchn_upcall_mask.store(1, Ordering::SeqCst);
+    pub fn new(hypervisor: &'a H, shared: &'a dyn SharedInfoPage) -> Self {
+        shared.upcall_mask().store(1, Ordering::SeqCst);
         Self { hypervisor, shared, counters: EventCounters::default() }
     }
 
@@ -84,21 +84,21 @@ impl<'a, H: Hypervisor> EventChannels<'a, H> {
     /// mask only keeps [`Self::pending_ports`] from reporting it.
     pub fn mask(&self, port: Port) -> Result<(), XenError> {
         let (word, bit) = self.check(port)?;
-        self.shared.evtchn_mask[word].fetch_or(bit, Ordering::SeqCst);
+        self.shared.mask_words()[word].fetch_or(bit, Ordering::SeqCst);
         Ok(())
     }
 
     /// Clears `port`'s mask bit (no hypercall: the upcall is never used).
     pub fn unmask(&self, port: Port) -> Result<(), XenError> {
         let (word, bit) = self.check(port)?;
-        self.shared.evtchn_mask[word].fetch_and(!bit, Ordering::SeqCst);
+        self.shared.mask_words()[word].fetch_and(!bit, Ordering::SeqCst);
         Ok(())
     }
 
     /// Clears `port`'s pending bit; returns whether it was set.
     pub fn take_pending(&self, port: Port) -> bool {
         let Ok((word, bit)) = self.check(port) else { return false };
-        let was = self.shared.evtchn_pending[word].fetch_and(!bit, Ordering::SeqCst) & bit != 0;
+        let was = self.shared.pending_words()[word].fetch_and(!bit, Ordering::SeqCst) & bit != 0;
         if was {
             self.counters.received.fetch_add(1, Ordering::Relaxed);
         }
@@ -112,12 +112,11 @@ impl<'a, H: Hypervisor> EventChannels<'a, H> {
         // clear them so they do not grow stale. All 64 words are scanned
         // (64 loads), which also catches bits raised after a selector was
         // consumed by an earlier scan.
-        let vcpu = &self.shared.vcpu_info[0];
-        vcpu.evtchn_pending_sel.store(0, Ordering::SeqCst);
-        vcpu.evtchn_upcall_pending.store(0, Ordering::SeqCst);
-        (0..self.shared.evtchn_pending.len()).flat_map(move |word| {
-            let pending = self.shared.evtchn_pending[word].load(Ordering::SeqCst);
-            let live = pending & !self.shared.evtchn_mask[word].load(Ordering::SeqCst);
+        self.shared.pending_selector().store(0, Ordering::SeqCst);
+        self.shared.upcall_pending().store(0, Ordering::SeqCst);
+        (0..self.shared.pending_words().len()).flat_map(move |word| {
+            let pending = self.shared.pending_words()[word].load(Ordering::SeqCst);
+            let live = pending & !self.shared.mask_words()[word].load(Ordering::SeqCst);
             BitIter(live).map(move |bit| (word * 64 + bit) as Port)
         })
     }
@@ -135,7 +134,7 @@ impl<'a, H: Hypervisor> EventChannels<'a, H> {
     /// Whether `port`'s pending bit is set.
     pub fn is_pending(&self, port: Port) -> bool {
         let Ok((word, bit)) = self.check(port) else { return false };
-        self.shared.evtchn_pending[word].load(Ordering::SeqCst) & bit != 0
+        self.shared.pending_words()[word].load(Ordering::SeqCst) & bit != 0
     }
 
     fn check(&self, port: Port) -> Result<(usize, u64), XenError> {

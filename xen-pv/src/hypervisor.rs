@@ -84,6 +84,16 @@ pub trait Hypervisor {
     /// `VCPUOP_stop_singleshot_timer`.
     fn stop_singleshot_timer(&self, vcpu: u32) -> Result<(), XenError>;
 
+    /// Whether the one-shot timer announces its expiry on the `VIRQ_TIMER`
+    /// port, so that a timer armed once stays armed until that port fires
+    /// (Xen on x86). Xen on ARM has no one-shot timer hypercall: there the
+    /// guest's own generic timer wakes the poll, no port fires, and the
+    /// timer is armed again on every wait (cheap: no hypercall), which is
+    /// also how a passed deadline is noticed.
+    fn timer_raises_virq(&self) -> bool {
+        true
+    }
+
     /// `SCHEDOP_poll`: sleeps until one of `ports` is pending or, with a
     /// deadline, until system time reaches it. Returns at once if a port is
     /// already pending.

@@ -7,7 +7,7 @@
 //!
 //! Never: return a time computed from a torn record.
 
-use crate::abi::shared_info::{SharedInfo, VcpuTimeInfo};
+use crate::abi::shared_info::{SharedInfoPage, VcpuTimeInfo};
 use core::sync::atomic::{Ordering, fence};
 
 /// A consistent copy of a `vcpu_time_info`.
@@ -82,18 +82,19 @@ pub struct WallClock {
 
 impl WallClock {
     /// The wall-clock time at system time 0, from the shared info page.
-    pub fn boot_time(shared: &SharedInfo) -> Self {
+    pub fn boot_time(shared: &dyn SharedInfoPage) -> Self {
+        let fields = shared.wall_clock();
         loop {
-            let version = shared.wc_version.load(Ordering::Acquire);
+            let version = fields.version.load(Ordering::Acquire);
             if version % 2 == 1 {
                 core::hint::spin_loop();
                 continue;
             }
-            let low = shared.wc_sec.load(Ordering::Relaxed);
-            let high = shared.wc_sec_hi.load(Ordering::Relaxed);
-            let nanoseconds = shared.wc_nsec.load(Ordering::Relaxed);
+            let low = fields.seconds.load(Ordering::Relaxed);
+            let high = fields.seconds_high.load(Ordering::Relaxed);
+            let nanoseconds = fields.nanoseconds.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
-            if shared.wc_version.load(Ordering::Relaxed) == version {
+            if fields.version.load(Ordering::Relaxed) == version {
                 return Self { seconds: (u64::from(high) << 32) | u64::from(low), nanoseconds };
             }
         }

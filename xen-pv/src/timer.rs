@@ -6,6 +6,10 @@
 //! appliance costs nothing. The timer is re-armed only when the deadline
 //! changes, so a loop that wakes for other events costs no timer hypercall.
 //!
+//! Where the timer raises no port (Xen on ARM: the generic timer's interrupt
+//! wakes the poll, see [`Hypervisor::timer_raises_virq`]), a wait that the
+//! deadline ended reports [`Wake::Event`]; callers check the time anyway.
+//!
 //! Never: sleep past a deadline that has already passed (Xen's `ETIME`
 //! answer makes the wait return at once).
 
@@ -74,7 +78,7 @@ impl<'a, H: Hypervisor> Timer<'a, H> {
 
     /// Arms the timer for `deadline`; false if the deadline has passed.
     fn arm(&self, deadline: u64) -> Result<bool, XenError> {
-        if self.armed_for.load(Ordering::Relaxed) == deadline {
+        if self.armed_for.load(Ordering::Relaxed) == deadline && self.events.hypervisor().timer_raises_virq() {
             return Ok(true);
         }
         match self.events.hypervisor().set_singleshot_timer(0, deadline) {

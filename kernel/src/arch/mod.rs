@@ -7,8 +7,25 @@
 //! - `init_hypervisor()`: find Xen and make hypercalls possible;
 //! - `debug_port_write(bytes)`: the earliest output channel;
 //! - `trigger_page_fault()`: the `selftest=pagefault` fault;
-//! - `halt_forever()`: stop this CPU for good.
+//! - `halt_forever()`: stop this CPU for good;
+//! - `system_time(&SharedInfo)`: Xen system time, ns since the domain
+//!   started (x86_64: the pvclock and the TSC; aarch64: the generic timer's
+//!   virtual counter), and `clock_frequency(&SharedInfo)`, the counter's
+//!   rate; `CLOCK_NAME` names that counter in the log;
+//! - `XEN_EVIDENCE`: what `init_hypervisor` looks for, for its error;
+//! - `log_platform()`: log what the boot code learnt about the platform
+//!   (aarch64: the device tree's facts), once the logger exists.
+//!
+//! The boot code also decides where Xen's pages go (the `foreign_area` of
+//! [`crate::start::BootData`]): x86_64 picks a hole of the memory map below
+//! 4 GiB, aarch64 the regions the device tree's `hypervisor` node names.
+//! The layout of the shared info page comes with the hypercall module
+//! (`xen_pv::hypercall::SharedInfo`).
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::*;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 #[cfg(target_arch = "x86_64")]

@@ -10,8 +10,16 @@
 #[cfg(target_arch = "x86_64")]
 #[path = "x86_64.rs"]
 mod raw;
+#[cfg(target_arch = "aarch64")]
+#[path = "aarch64.rs"]
+mod raw;
 
+/// The shared info page's layout on this architecture.
+pub use raw::SharedInfo;
+#[cfg(target_arch = "x86_64")]
 pub use raw::{XenSignature, detect_xen, install_hypercall_page};
+#[cfg(target_arch = "aarch64")]
+pub use raw::{counter_frequency, system_time};
 
 use crate::abi::event_channel::{
     EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, EVTCHNOP_UNMASK,
@@ -22,9 +30,6 @@ use crate::abi::hvm::{HVMOP_GET_PARAM, HvmParam};
 use crate::abi::hypercall_number as nr;
 use crate::abi::memory::{AddToPhysmap, XENMEM_ADD_TO_PHYSMAP};
 use crate::abi::sched::{SCHEDOP_POLL, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SchedPoll, SchedShutdown, ShutdownReason};
-use crate::abi::vcpu::{
-    SingleshotTimer, VCPU_SSHOTTMR_FUTURE, VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER,
-};
 use crate::abi::{DOMID_SELF, DomainId};
 pub use crate::hypervisor::{GrantTableSize, Hypervisor, XenError};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +43,7 @@ pub static XEN: Xen = Xen;
 /// Hypercalls made since boot.
 pub static HYPERCALLS: AtomicU64 = AtomicU64::new(0);
 
-fn check(ret: isize) -> Result<usize, XenError> {
+pub(crate) fn check(ret: isize) -> Result<usize, XenError> {
     if ret < 0 { Err(XenError(-(ret as i64))) } else { Ok(ret as usize) }
 }
 
@@ -113,29 +118,27 @@ impl Hypervisor for Xen {
     }
 
     fn set_singleshot_timer(&self, vcpu: u32, deadline: u64) -> Result<(), XenError> {
-        let mut args = SingleshotTimer { timeout_abs_ns: deadline, flags: VCPU_SSHOTTMR_FUTURE, pad: 0 };
-        HYPERCALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: VCPUOP_set_singleshot_timer(vcpu, arg) reads a
-        // `vcpu_set_singleshot_timer`.
-        let ret = unsafe {
-            raw::hypercall3(nr::VCPU_OP, VCPUOP_SET_SINGLESHOT_TIMER as usize, vcpu as usize, &raw mut args as usize)
-        };
-        check(ret).map(drop)
+        raw::set_singleshot_timer(vcpu, deadline)
     }
 
     fn stop_singleshot_timer(&self, vcpu: u32) -> Result<(), XenError> {
-        HYPERCALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: VCPUOP_stop_singleshot_timer takes no argument memory.
-        let ret = unsafe { raw::hypercall3(nr::VCPU_OP, VCPUOP_STOP_SINGLESHOT_TIMER as usize, vcpu as usize, 0) };
-        check(ret).map(drop)
+        raw::stop_singleshot_timer(vcpu)
+    }
+
+    fn timer_raises_virq(&self) -> bool {
+        raw::TIMER_RAISES_VIRQ
     }
 
     fn poll(&self, ports: &[Port], deadline: Option<u64>) -> Result<(), XenError> {
-        let mut args =
-            SchedPoll { ports: ports.as_ptr(), nr_ports: ports.len() as u32, pad: 0, timeout: deadline.unwrap_or(0) };
+        // Without a deadline of the caller's, the architecture may add one
+        // (aarch64: the safety net behind its virtual timer).
+        let timeout = deadline.unwrap_or_else(raw::poll_timeout);
+        let mut args = SchedPoll { ports: ports.as_ptr(), nr_ports: ports.len() as u32, pad: 0, timeout };
         // SAFETY: SCHEDOP_poll takes a `sched_poll` whose handle points at
         // `nr_ports` ports, which `ports` provides for the whole call.
-        unsafe { call_with(nr::SCHED_OP, SCHEDOP_POLL, &mut args) }.map(drop)
+        let result = unsafe { call_with(nr::SCHED_OP, SCHEDOP_POLL, &mut args) }.map(drop);
+        raw::after_poll();
+        result
     }
 
     fn yield_now(&self) {
@@ -150,6 +153,18 @@ impl Hypervisor for Xen {
         unsafe { call_with(nr::SCHED_OP, SCHEDOP_SHUTDOWN, &mut args) }.map(drop)
     }
 }
+
+/// Xen's (major, minor) version (`XENVER_version`).
+pub fn xen_version() -> Result<(u32, u32), XenError> {
+    HYPERCALLS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: XENVER_version takes no argument memory (the pointer is NULL).
+    let ret = unsafe { raw::hypercall2(nr::XEN_VERSION, XENVER_VERSION, 0) };
+    let version = check(ret)?;
+    Ok(((version >> 16) as u32, (version & 0xffff) as u32))
+}
+
+/// `XENVER_version`: the sub-command of `xen_version` that returns the version.
+const XENVER_VERSION: usize = 0;
 
 /// Ends this domain. Xen does not return from a successful shutdown; should
 /// it ever, this keeps asking.

@@ -5,7 +5,48 @@
 //! has), by writing the page's physical address to an MSR that CPUID names.
 //! Arguments go in rdi, rsi, rdx, r10, r8; the result comes back in rax.
 
+use super::{HYPERCALLS, check};
+use crate::abi::hypercall_number as nr;
+use crate::abi::vcpu::{
+    SingleshotTimer, VCPU_SSHOTTMR_FUTURE, VCPUOP_SET_SINGLESHOT_TIMER, VCPUOP_STOP_SINGLESHOT_TIMER,
+};
+use crate::hypervisor::XenError;
 use core::arch::{asm, global_asm};
+use core::sync::atomic::Ordering;
+
+/// The shared info page's x86_64 layout.
+pub use crate::abi::shared_info::x86_64::SharedInfo;
+
+/// Xen's one-shot timer raises `VIRQ_TIMER` when it expires.
+pub const TIMER_RAISES_VIRQ: bool = true;
+
+/// Arms Xen's one-shot timer (`VCPUOP_set_singleshot_timer`); `ETIME` if
+/// the deadline (Xen system time, ns) has passed.
+pub fn set_singleshot_timer(vcpu: u32, deadline: u64) -> Result<(), XenError> {
+    let mut args = SingleshotTimer { timeout_abs_ns: deadline, flags: VCPU_SSHOTTMR_FUTURE, pad: 0 };
+    HYPERCALLS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: VCPUOP_set_singleshot_timer(vcpu, arg) reads a
+    // `vcpu_set_singleshot_timer`, which `args` is for the whole call.
+    let ret =
+        unsafe { hypercall3(nr::VCPU_OP, VCPUOP_SET_SINGLESHOT_TIMER as usize, vcpu as usize, &raw mut args as usize) };
+    check(ret).map(drop)
+}
+
+/// No timeout of its own for a poll: Xen's one-shot timer raises a port.
+pub fn poll_timeout() -> u64 {
+    0
+}
+
+/// Nothing to do after a poll.
+pub fn after_poll() {}
+
+/// Stops Xen's one-shot timer (`VCPUOP_stop_singleshot_timer`).
+pub fn stop_singleshot_timer(vcpu: u32) -> Result<(), XenError> {
+    HYPERCALLS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: VCPUOP_stop_singleshot_timer takes no argument memory.
+    let ret = unsafe { hypercall3(nr::VCPU_OP, VCPUOP_STOP_SINGLESHOT_TIMER as usize, vcpu as usize, 0) };
+    check(ret).map(drop)
+}
 
 // The hypercall page: 4 KiB of executable memory that Xen overwrites. It is
 // filled with `int3` so that a call made before installation traps visibly.

@@ -24,7 +24,8 @@ use crate::abi::event_channel::Port;
 use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use crate::abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMAPSPACE_SHARED_INFO};
 use crate::abi::sched::ShutdownReason;
-use crate::abi::shared_info::{EVENT_CHANNEL_2L_PORTS, SharedInfo};
+use crate::abi::shared_info::EVENT_CHANNEL_2L_PORTS;
+use crate::abi::shared_info::x86_64::SharedInfo; // any layout would do: the page is ordinary memory
 use crate::abi::vcpu::VIRQ_TIMER;
 use crate::abi::xenstore::XenstoreInterface;
 use crate::hypervisor::{GrantTableSize, Hypervisor, XenError};

@@ -8,6 +8,7 @@
 
 use crate::memory::ReservedRanges;
 use crate::memory::map::{MAX_REGIONS, MapError, MemoryMap};
+use crate::pv::{ForeignArea, MAX_GRANT_FRAMES};
 use crate::start::BootData;
 use core::arch::global_asm;
 use xen_pv::abi::start_info::{MemoryMapEntry, START_MAGIC, StartInfo};
@@ -154,8 +155,20 @@ extern "C" fn kernel_entry(start_info_address: u32) -> ! {
 
     let command_line = read_command_line(start_info.cmdline_paddr, &mut reserved);
     let memory_map = read_memory_map(&start_info, &mut reserved);
-    crate::start::start(BootData { command_line, memory_map, reserved })
+    let foreign_area = memory_map.as_ref().ok().and_then(foreign_area);
+    crate::start::start(BootData { command_line, memory_map, reserved, foreign_area })
 }
+
+/// Xen's pages (shared info, then the grant-table frames) go into a 2 MiB
+/// aligned hole of the memory map above RAM and below 4 GiB, which the boot
+/// page tables map.
+fn foreign_area(map: &MemoryMap) -> Option<ForeignArea> {
+    let pages = 1 + MAX_GRANT_FRAMES;
+    let start = map.find_hole(pages * PAGE_SIZE, 2 << 20, 1 << 32)?;
+    Some(ForeignArea { shared_info: start, grant_frames: start + PAGE_SIZE, grant_frame_capacity: MAX_GRANT_FRAMES })
+}
+
+const PAGE_SIZE: u64 = xen_pv::abi::PAGE_SIZE as u64;
 
 fn read_command_line(address: u64, reserved: &mut ReservedRanges) -> &'static str {
     if address == 0 {

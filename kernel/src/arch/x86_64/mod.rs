@@ -6,6 +6,8 @@ mod exceptions;
 pub use exceptions::init_exceptions;
 
 use core::arch::asm;
+use xen_pv::hypercall::SharedInfo;
+use xen_pv::time::PvClockSnapshot;
 
 /// The port Xen's HVM emulation prints to its own console as `(dN) ...`.
 const DEBUG_PORT: u16 = 0xe9;
@@ -35,12 +37,33 @@ pub fn init_hypervisor() -> Option<(u32, u32)> {
     Some((signature.major, signature.minor))
 }
 
+/// Logs the platform facts the boot code found (the memory map and the
+/// command line are the appliance's to print; nothing else to say on PVH).
+pub fn log_platform() {}
+
+/// What says Xen is there (for the error when it is not).
+pub const XEN_EVIDENCE: &str = "Xen's CPUID leaves";
+
+/// The counter system time comes from, for the log.
+pub const CLOCK_NAME: &str = "TSC";
+
 /// Reads the time-stamp counter (the pvclock's time base).
-pub fn read_timestamp_counter() -> u64 {
+fn read_timestamp_counter() -> u64 {
     let (low, high): (u32, u32);
     // SAFETY: `rdtsc` only reads the counter into edx:eax.
     unsafe { asm!("rdtsc", out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags)) };
     (u64::from(high) << 32) | u64::from(low)
+}
+
+/// Xen system time (ns since the domain started): the pvclock Xen keeps in
+/// vCPU 0's `vcpu_info`, advanced by the TSC.
+pub fn system_time(shared: &SharedInfo) -> u64 {
+    PvClockSnapshot::read(&shared.vcpu_info[0].time).system_time_at(read_timestamp_counter())
+}
+
+/// The TSC frequency the pvclock implies.
+pub fn clock_frequency(shared: &SharedInfo) -> u64 {
+    PvClockSnapshot::read(&shared.vcpu_info[0].time).tsc_frequency()
 }
 
 /// An address the boot page tables leave unmapped (they cover 4 GiB).

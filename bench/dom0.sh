@@ -1,0 +1,351 @@
+#!/bin/bash
+# The benchmark, run inside dom0 of the emulated Xen host by `make bench` (through
+# testbed/run.sh --script). It measures the appliance (xl.cfg) and the peer (Linux + nginx,
+# build/peer/peer.cfg) on this one host, alternating between them so that slow drifts of the
+# emulator hit both alike:
+#   1. boot: time from `xl create` to the first HTTP 200 on GET / (curl every 0.25 s);
+#   2. load: wrk on GET / at each concurrency, ROUNDS times, appliance then peer; around each run
+#      `xl list` CPU seconds of both guests and dom0, and the appliance's /metrics counters;
+#   3. memory: the smallest `memory =` (of a list) with which each boots and passes a short wrk.
+# Linux PVH guests die at random under load here (the emulator fault in DESIGN.md): a crashed
+# peer is counted, destroyed and started again, and the run it died in is marked, not used.
+#
+# Output: one "BENCH <kind> key=value ..." line per measurement (bench/report.py reads them) and
+# a few "# ..." progress lines. The results line carries ~17 KB/s: keep it short.
+# Settings: build/bench.conf (written by bench/run.sh). Environment from testbed's dom0 init:
+# GUEST_NAME (the appliance, already started by the init: destroyed here and started again so
+# that its boot is timed), XENECHO_DIR.
+set -euo pipefail
+cd "${XENECHO_DIR:-/xenecho}"
+# shellcheck source=/dev/null
+source build/bench.conf
+
+APPLIANCE_CFG=xl.cfg
+PEER_CFG=build/peer/peer.cfg
+CONSOLE_DIR=/var/log/xen/console
+BOOT_TIMEOUT_APPLIANCE=${BOOT_TIMEOUT_APPLIANCE:-60}
+BOOT_TIMEOUT_PEER=${BOOT_TIMEOUT_PEER:-180}
+# The emulator fault's marks on a Linux guest's console (the upcall re-injected at its own first
+# instruction until the stack overflows) or in Xen's log (a triple fault).
+FAULT_PATTERN='asm_sysvec_xen_hvm_callback|stack guard page|[Ss]tack overflow|Triple fault'
+
+emit() { printf 'BENCH %s\n' "$*"; }
+note() { printf '# %s\n' "$*"; }
+now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }   # bash 5: microseconds, no fork
+
+cfg_value() { # cfg_value FILE KEY: a plain `KEY = value` of an xl config (quotes removed)
+    sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*[\"']\{0,1\}\([^\"'#]*\)[\"']\{0,1\}.*/\1/p" "$1" \
+        | awk 'NR == 1 { gsub(/ /, ""); print }'   # awk reads it all: no SIGPIPE under pipefail
+}
+
+APPLIANCE=$(cfg_value "$APPLIANCE_CFG" name)
+PEER=$(cfg_value "$PEER_CFG" name)
+MEMORY=$(cfg_value "$APPLIANCE_CFG" memory)
+VCPUS=$(cfg_value "$APPLIANCE_CFG" vcpus)
+declare -A CFG=([appliance]=$APPLIANCE_CFG [peer]=$PEER_CFG)
+declare -A NAME=([appliance]=$APPLIANCE [peer]=$PEER)
+declare -A IP=() MEM=() CRASHES=([appliance]=0 [peer]=0) FAILED_STARTS=([appliance]=0 [peer]=0)
+LAST_CRASH_FAULT=""     # set when the last recorded crash carried the emulator fault's mark
+HAS_HTTP=unknown        # does the appliance answer HTTP on port 80 (it did not always)?
+HAS_METRICS=unknown     # and serve /metrics on port 9100?
+
+# --- Domains -----------------------------------------------------------------------------------
+state_of() { # the state letters of `xl list` ("r-----", "--c---", ...), empty if there is none
+    { xl list "$1" 2>/dev/null || true; } | awk 'NR == 2 { print $5 }'
+}
+crashed_or_gone() { local s; s=$(state_of "$1"); [ -z "$s" ] || [[ $s == *c* ]]; }
+# CPU seconds of every domain, as "name seconds" lines (Xen's accounting, 0.1 s resolution).
+cpu_table() { { xl list 2>/dev/null || true; } | awk 'NR > 1 { print $1, $6 }'; }
+cpu_in() { awk -v n="$2" '$1 == n { print $2; found = 1 } END { if (!found) print "nan" }' <<< "$1"; }
+
+destroy() {
+    local name=$1
+    xl destroy "$name" >/dev/null 2>&1 || true
+    for _ in $(seq 30); do xl domid "$name" >/dev/null 2>&1 || return 0; sleep 1; done
+    note "warning: $name still exists after xl destroy"
+}
+
+# The guest's address: xenstore data/ipv4-address (the appliance publishes it), else the last
+# "peer: address" line on its console (the peer prints it).
+address_of() {
+    local name=$1 domid ip=""
+    domid=$(xl domid "$name" 2>/dev/null) || return 1
+    ip=$(xenstore-read "/local/domain/$domid/data/ipv4-address" 2>/dev/null) \
+        || ip=$(sed -n 's/.*peer: address \([0-9.]*\).*/\1/p' "$CONSOLE_DIR/guest-$name.log" 2>/dev/null | tail -n 1)
+    [ -n "$ip" ] && echo "$ip"
+}
+
+http_ok() { # http_ok IP: GET / answered 200
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$1/" 2>/dev/null)" = 200 ]
+}
+
+# What killed a domain, in one short line: the emulator fault's mark if the console or Xen's
+# log has it, else a panic message, else the console's last line.
+crash_signature() {
+    local name=$1 domid=$2 line
+    line=$({ grep -hE "$FAULT_PATTERN" "$CONSOLE_DIR/guest-$name.log" 2>/dev/null || true
+             xl dmesg 2>/dev/null | grep -E "d${domid}v[0-9].*($FAULT_PATTERN)" || true; } | tail -n 1)
+    if [ -n "$line" ]; then echo "emulator-fault: ${line:0:120}"; return; fi
+    line=$(grep -hE 'Kernel panic|FATAL|panicked at|exception [0-9]+' "$CONSOLE_DIR/guest-$name.log" 2>/dev/null \
+        | tail -n 1 || true)
+    if [ -n "$line" ]; then echo "panic: ${line:0:120}"; return; fi
+    line=$(grep -v '^[[:space:]]*$' "$CONSOLE_DIR/guest-$name.log" 2>/dev/null | tail -n 1 || true)
+    echo "other: ${line:0:120}"
+}
+
+# Counts a crash of KIND's domain, emits it, destroys the domain and keeps its console log aside.
+record_crash() {
+    local kind=$1 phase=$2 name=${NAME[$1]} domid signature
+    domid=$(xl domid "$name" 2>/dev/null || echo "?")
+    signature=$(crash_signature "$name" "$domid" | tr -d '\r')
+    CRASHES[$kind]=$((CRASHES[$kind] + 1))
+    emit "crash guest=$kind phase=$phase mem=${MEM[$kind]:-?} n=${CRASHES[$kind]} state=$(state_of "$name" || true) why=\"${signature//\"/\'}\""
+    case $signature in emulator-fault:*) LAST_CRASH_FAULT=1 ;; *) LAST_CRASH_FAULT="" ;; esac
+    destroy "$name"
+    mv -f "$CONSOLE_DIR/guest-$name.log" "$CONSOLE_DIR/guest-$name-crash${CRASHES[$kind]}.log" 2>/dev/null || true
+}
+
+# start_guest KIND MEMORY PHASE: xl create, then poll for the address and the first HTTP 200.
+# Emits a "boot" line; sets IP[KIND]. Status 0 when HTTP answered, 1 otherwise (the domain is
+# then destroyed unless it is only HTTP that is missing on the appliance).
+start_guest() {
+    local kind=$1 mem=$2 phase=$3 name=${NAME[$1]} t0 t_created t_ip="" t_http="" ip="" deadline status
+    destroy "$name"
+    rm -f "$CONSOLE_DIR/guest-$name.log"
+    MEM[$kind]=$mem
+    LAST_CRASH_FAULT=""
+    local timeout=$BOOT_TIMEOUT_APPLIANCE
+    [ "$kind" = peer ] && timeout=$BOOT_TIMEOUT_PEER
+    t0=$(now_us)
+    if ! xl create -q "${CFG[$kind]}" "memory=$mem" "vcpus=$VCPUS" > /tmp/xl-create.out 2>&1; then
+        # xl's first complaint says why (the last one is about cleaning up).
+        emit "boot guest=$kind phase=$phase mem=$mem status=create-failed why=\"$(grep -m 1 -iE 'error|fail|panic' \
+            /tmp/xl-create.out | tr -d '"' | cut -c1-160)\""
+        destroy "$name"
+        return 1
+    fi
+    t_created=$(now_us)
+    deadline=$((SECONDS + timeout))
+    status=timeout
+    while [ $SECONDS -lt $deadline ]; do
+        if crashed_or_gone "$name"; then status=died; break; fi
+        if [ -z "$ip" ] && ip=$(address_of "$name"); then t_ip=$(now_us); fi
+        if [ -n "$ip" ] && http_ok "$ip"; then t_http=$(now_us); status=ok; break; fi
+        # An appliance without HTTP (older images) answers TCP echo only: say so after a while.
+        if [ "$kind" = appliance ] && [ -n "$ip" ] && [ $(( $(now_us) - t_ip )) -gt 15000000 ]; then
+            status=no-http; break
+        fi
+        sleep 0.25   # never busy-poll: every vCPU shares one emulated core
+    done
+    IP[$kind]=$ip
+    emit "boot guest=$kind phase=$phase mem=$mem status=$status ip=${ip:-none}" \
+         "create_ms=$(( (t_created - t0) / 1000 ))" \
+         "address_ms=$([ -n "$t_ip" ] && echo $(( (t_ip - t0) / 1000 )) || echo nan)" \
+         "http_ms=$([ -n "$t_http" ] && echo $(( (t_http - t0) / 1000 )) || echo nan)"
+    case $status in
+    ok) [ "$kind" = appliance ] && HAS_HTTP=yes
+        FAILED_STARTS[$kind]=0
+        return 0 ;;
+    no-http) HAS_HTTP=no; return 1 ;;
+    died) record_crash "$kind" "boot-$phase"; return 1 ;;
+    *) destroy "$name"; return 1 ;;
+    esac
+}
+
+# A guest that failed to start this many times in a row is left out from then on.
+usable() { [ "${FAILED_STARTS[$1]}" -lt 3 ]; }
+
+# --- Load ------------------------------------------------------------------------------------
+# wrk prints its summary through this script: exact numbers instead of its rounded text.
+cat > /tmp/bench.lua <<'LUA'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRK requests=%d duration_us=%d bytes=%d err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d mean_us=%.0f\n",
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+end
+LUA
+
+# The appliance's counters as "name value" lines (labels folded into the name), or nothing.
+scrape() {
+    curl -s --max-time 5 "http://$1:9100/metrics" 2>/dev/null \
+        | awk '/^xenecho_[a-z_]+(\{[^}]*\})? [0-9]+$/ {
+                 gsub(/"/, "", $1); gsub(/[{}=]/, ".", $1); sub(/\.$/, "", $1); print $1, $2 }' || true
+}
+
+# run_wrk KIND CONNECTIONS SECONDS PHASE ROUND: one wrk run; emits "wrk" (and "metrics") lines.
+# Status 0 if the guest survived it.
+run_wrk() {
+    local kind=$1 connections=$2 seconds=$3 phase=$4 round=$5 name=${NAME[$1]} other=appliance
+    [ "$kind" = appliance ] && other=peer
+    local ip=${IP[$kind]:-} before after metrics_before="" metrics_after="" result status=ok
+    before=$(cpu_table)
+    if [ "$kind" = appliance ] && [ "$HAS_METRICS" != no ]; then metrics_before=$(scrape "$ip"); fi
+    timeout $((seconds + 60)) wrk -t 1 -c "$connections" -d "${seconds}s" --timeout 10s \
+        -s /tmp/bench.lua "http://$ip/" > /tmp/wrk.out 2>&1 || true
+    after=$(cpu_table)
+    if crashed_or_gone "$name"; then status=crashed; fi
+    if [ "$kind" = appliance ] && [ "$HAS_METRICS" != no ] && [ $status = ok ]; then
+        metrics_after=$(scrape "$ip")
+        if [ -z "$metrics_before" ] || [ -z "$metrics_after" ]; then
+            HAS_METRICS=no
+            note "the appliance has no metrics endpoint (http://$ip:9100/metrics)"
+        else
+            HAS_METRICS=yes
+        fi
+    fi
+    result=$(sed -n 's/^WRK //p' /tmp/wrk.out | tail -n 1)
+    [ -n "$result" ] || result="requests=0 wrk_failed=\"$(tail -n 1 /tmp/wrk.out | tr -d '"' | cut -c1-100)\""
+    emit "wrk guest=$kind phase=$phase c=$connections round=$round mem=${MEM[$kind]} status=$status $result" \
+         "cpu_guest=$(cpu_in "$before" "$name")/$(cpu_in "$after" "$name")" \
+         "cpu_dom0=$(cpu_in "$before" Domain-0)/$(cpu_in "$after" Domain-0)" \
+         "cpu_other=$(cpu_in "$before" "${NAME[$other]}")/$(cpu_in "$after" "${NAME[$other]}")"
+    if [ -n "$metrics_after" ]; then
+        # Counter deltas over the run (the two scrapes themselves add one request each way).
+        # (Files, not <(...): dom0's devtmpfs has no /dev/fd.)
+        echo "$metrics_before" > /tmp/metrics.before
+        echo "$metrics_after" > /tmp/metrics.after
+        emit "metrics guest=$kind phase=$phase c=$connections round=$round $(awk '
+            NR == FNR { before[$1] = $2; next }
+            ($1 in before) { d = $2 - before[$1]; if (d != 0) printf "%s=%.0f ", $1, d }' \
+            /tmp/metrics.before /tmp/metrics.after)"
+    fi
+    if [ $status = crashed ]; then
+        record_crash "$kind" "$phase-c$connections"
+        return 1
+    fi
+}
+
+# ensure_running KIND PHASE: (re)starts KIND at its memory if it is not serving.
+ensure_running() {
+    local kind=$1
+    if ! crashed_or_gone "${NAME[$kind]}" && [ -n "${IP[$kind]:-}" ]; then return 0; fi
+    while usable "$kind"; do
+        start_guest "$kind" "${MEM[$kind]}" "$2-restart" && return 0
+        FAILED_STARTS[$kind]=$((FAILED_STARTS[$kind] + 1))
+        [ "$kind" = appliance ] && [ "$HAS_HTTP" = no ] && return 1
+    done
+    return 1
+}
+
+# --- Memory ----------------------------------------------------------------------------------
+# probe KIND MEMORY: boots with MEMORY and passes a short wrk (no errors, still running).
+# A peer killed by the emulator fault says nothing about memory: such a probe is tried again,
+# and if the fault kills all three tries of a guest that did boot and answer, the memory was
+# enough for that ("fault-served", counted as a pass: the fault strikes at any size).
+probe() {
+    local kind=$1 mem=$2 attempt line verdict=fail served=0
+    for attempt in 1 2 3; do
+        verdict=fail
+        if start_guest "$kind" "$mem" "mem"; then
+            served=1
+            if run_wrk "$kind" "$MEM_CONNECTIONS" "$MEM_DURATION" mem "$attempt"; then
+                line=$(sed -n 's/^WRK //p' /tmp/wrk.out | tail -n 1)
+                if [[ $line =~ requests=([0-9]+)\ .*err_connect=0\ err_read=0\ err_write=0\ err_status=0\ err_timeout=0 ]] \
+                        && [ "${BASH_REMATCH[1]}" -gt 0 ]; then
+                    verdict=pass
+                fi
+                break
+            fi
+        fi
+        # Retry only when the last crash of this kind carries the emulator fault's mark.
+        if [ "$kind" = peer ] && [ -n "${LAST_CRASH_FAULT:-}" ]; then
+            LAST_CRASH_FAULT=""
+            verdict=fault
+            continue
+        fi
+        break
+    done
+    destroy "${NAME[$kind]}"
+    if [ $verdict = fault ] && [ $served = 1 ]; then verdict=fault-served; fi
+    emit "memprobe guest=$kind mem=$mem result=$verdict attempts=$attempt"
+    [ $verdict = pass ] || [ $verdict = fault-served ]
+}
+
+# bisect KIND SIZES...: the smallest size that passes, assuming more memory never hurts.
+bisect() {
+    local kind=$1; shift
+    local sizes=("$@") low=0 high=$(($# - 1)) middle
+    if ! probe "$kind" "${sizes[$high]}"; then
+        emit "memory guest=$kind min=none above=${sizes[$high]}"
+        return
+    fi
+    while [ $low -lt $high ]; do
+        middle=$(( (low + high) / 2 ))
+        if probe "$kind" "${sizes[$middle]}"; then high=$middle; else low=$((middle + 1)); fi
+    done
+    emit "memory guest=$kind min=${sizes[$low]} below=$([ $low -gt 0 ] && echo "${sizes[$((low - 1))]}" || echo none)"
+}
+
+# --- The run ---------------------------------------------------------------------------------
+started=$SECONDS
+emit "host xen=$(xl info | awk -F': ' '/^xen_version/ { print $2 }') xen_cpus=$(xl info | awk -F': ' '/^nr_cpus/ { print $2 }')" \
+     "dom0_kernel=$(uname -r)" \
+     "dom0_vcpus=$(nproc) dom0_mem_mb=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)" \
+     "xen_free_mb=$(xl info | awk -F': ' '/^free_memory/ { print $2 }') wrk=\"$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')\""
+emit "config memory=$MEMORY vcpus=$VCPUS duration=$DURATION rounds=$ROUNDS concurrencies=\"$CONCURRENCIES\"" \
+     "boot_rounds=$BOOT_ROUNDS mem_duration=$MEM_DURATION mem_connections=$MEM_CONNECTIONS"
+# dom0's init started the appliance already; it is timed from its own `xl create` below.
+destroy "$APPLIANCE"
+
+note "boot: $BOOT_ROUNDS rounds, appliance then peer, $MEMORY MB each"
+peer_memory=$MEMORY
+for round in $(seq "$BOOT_ROUNDS"); do
+    start_guest appliance "$MEMORY" "boot$round" || true
+    [ "$round" = "$BOOT_ROUNDS" ] || destroy "$APPLIANCE"
+    # The peer gets the appliance's memory; if Linux cannot boot in it, the next size up.
+    faults=0
+    until start_guest peer "$peer_memory" "boot$round"; do
+        if [ -n "$LAST_CRASH_FAULT" ] && [ $faults -lt 3 ]; then
+            faults=$((faults + 1)); continue             # the emulator fault: try again as it was
+        fi
+        # The next size of the peer's memory list.
+        next=""
+        for size in $PEER_MEMORY_SIZES; do
+            if [ "$size" -gt "$peer_memory" ]; then next=$size; break; fi
+        done
+        if [ -z "$next" ]; then FAILED_STARTS[peer]=3; break; fi
+        note "the peer did not come up with $peer_memory MB: trying $next MB"
+        peer_memory=$next
+    done
+    [ "$round" = "$BOOT_ROUNDS" ] || destroy "$PEER"
+done
+emit "peer_memory used=$peer_memory wanted=$MEMORY"
+note "boot phase done after $((SECONDS - started)) s"
+
+note "load: wrk -t1 -d${DURATION}s at $CONCURRENCIES connections, $ROUNDS rounds, alternating"
+for connections in $CONCURRENCIES; do
+    for round in $(seq "$ROUNDS"); do
+        for kind in appliance peer; do
+            if [ "$kind" = appliance ] && [ "$HAS_HTTP" = no ]; then continue; fi
+            # A run the guest died in is counted, and run once more after a restart.
+            for attempt in 1 2; do
+                if ! ensure_running "$kind" load; then
+                    emit "wrk guest=$kind phase=load c=$connections round=$round status=not-running"
+                    break
+                fi
+                run_wrk "$kind" "$connections" "$DURATION" load "$round" && break
+            done
+        done
+    done
+done
+note "load phase done after $((SECONDS - started)) s"
+[ "$HAS_HTTP" = no ] && emit "appliance http=no"
+[ "$HAS_METRICS" = no ] && emit "appliance metrics=no"
+
+destroy "$APPLIANCE"
+destroy "$PEER"
+if [ "$MEMORY_PROBES" = yes ]; then
+    note "memory: bisecting over the sizes in build/bench.conf"
+    if [ "$HAS_HTTP" != no ]; then
+        # shellcheck disable=SC2086  # word lists
+        bisect appliance $APPLIANCE_MEMORY_SIZES
+    fi
+    # shellcheck disable=SC2086
+    bisect peer $PEER_MEMORY_SIZES
+    destroy "$APPLIANCE"
+    destroy "$PEER"
+    note "memory phase done after $((SECONDS - started)) s"
+fi
+emit "end crashes_appliance=${CRASHES[appliance]} crashes_peer=${CRASHES[peer]} seconds=$((SECONDS - started))"

@@ -1,0 +1,644 @@
+#!/usr/bin/env python3
+"""Writes docs/benchmarks.md (and its chart) from what `make bench` measured.
+
+Input: the output of bench/dom0.sh ("BENCH <kind> key=value ..." lines, see there), the facts
+bench/run.sh gathered on the host (info.txt, key=value lines) and the DMA micro-benchmark's report.
+Python 3 standard library only; the chart is a PNG through matplotlib when it can be imported,
+else an SVG written here.
+
+Every figure in the report is computed from the runs the guest survived: a run a guest crashed in
+is listed and counted, never averaged in, and a ratio is given only where both guests survived.
+"""
+
+import argparse
+import os
+import shlex
+import statistics
+import sys
+from collections import defaultdict
+
+GUESTS = ("appliance", "peer")
+LABEL = {"appliance": "xenecho", "peer": "Linux + nginx"}
+
+# The appliance's counters shown per request (others are in the per-run appendix), with what they
+# mean. Names are those of its /metrics page.
+COUNTERS = [
+    ("xenecho_event_notifications_received_total", "event-channel events taken (all ports)"),
+    ("xenecho_event_notifications_sent_total", "event-channel notifications sent (all ports)"),
+    ("xenecho_netfront_notifications_received_total", "wake-ups by netback"),
+    ("xenecho_netfront_notifications_sent_total", "notifications to netback"),
+    ("xenecho_event_polls_total", "sleeps in SCHEDOP_poll"),
+    ("xenecho_hypercalls_total", "hypercalls"),
+    ("xenecho_grants_total", "grants made"),
+    ("xenecho_grant_revokes_total", "grants revoked"),
+    ("xenecho_dma_maps_total", "DMA maps"),
+    ("xenecho_dma_unmaps_total", "DMA unmaps"),
+    ("xenecho_dma_syncs_for_device_total", "DMA syncs for the device"),
+    ("xenecho_dma_syncs_for_cpu_total", "DMA syncs for the CPU"),
+    ("xenecho_dma_bounce_copies_total", "bounce copies"),
+    ("xenecho_rx_packets_total", "frames received"),
+    ("xenecho_tx_packets_total", "frames sent"),
+]
+REQUESTS_COUNTER = "xenecho_http_requests_total"
+
+
+# --- Reading ---------------------------------------------------------------------------------
+def parse_results(path):
+    """The BENCH lines as (kind, {key: value}) in order."""
+    records = []
+    # newline="\n": a console line quoted in a crash message may carry a CR, not a line end.
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as results:
+        for line in results:
+            line = line.replace("\r", "").rstrip("\n")
+            if not line.startswith("BENCH "):
+                continue
+            try:
+                words = shlex.split(line[len("BENCH "):])
+            except ValueError:  # an unbalanced quote in a crash message: take what splits
+                words = line[len("BENCH "):].split()
+            if not words:
+                continue
+            fields = {}
+            for word in words[1:]:
+                key, _, value = word.partition("=")
+                fields[key] = value
+            records.append((words[0], fields))
+    return records
+
+
+def parse_info(path):
+    info = {}
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                key, _, value = line.rstrip("\n").partition("=")
+                if key:
+                    info[key] = value
+    return info
+
+
+def number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def cpu_delta(pair):
+    """'12.3/14.5' (xl list before/after) -> 2.2, or None."""
+    if not pair or "/" not in pair:
+        return None
+    before, after = (number(part) for part in pair.split("/", 1))
+    if before is None or after is None:
+        return None
+    return max(after - before, 0.0)
+
+
+class Run:
+    """One wrk run."""
+
+    def __init__(self, fields, metrics):
+        self.fields = fields
+        self.guest = fields.get("guest")
+        self.phase = fields.get("phase")
+        self.connections = int(fields.get("c", "0") or 0)
+        self.round = fields.get("round")
+        self.memory = fields.get("mem")
+        self.status = fields.get("status")
+        self.requests = int(number(fields.get("requests")) or 0)
+        self.seconds = (number(fields.get("duration_us")) or 0) / 1e6
+        self.errors = sum(int(number(fields.get(key)) or 0) for key in
+                          ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
+        self.p50 = number(fields.get("p50_us"))
+        self.p99 = number(fields.get("p99_us"))
+        self.cpu_guest = cpu_delta(fields.get("cpu_guest"))
+        self.cpu_dom0 = cpu_delta(fields.get("cpu_dom0"))
+        self.cpu_other = cpu_delta(fields.get("cpu_other"))
+        self.metrics = metrics
+
+    @property
+    def survived(self):
+        return self.status == "ok" and self.requests > 0
+
+    @property
+    def rate(self):
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def collect(records):
+    runs, boots, crashes, probes, memory, misc = [], [], [], [], {}, {}
+    metrics_by_key = {}
+    for kind, fields in records:
+        if kind == "metrics":
+            key = (fields.get("guest"), fields.get("phase"), fields.get("c"), fields.get("round"))
+            metrics_by_key[key] = {name: number(value) for name, value in fields.items()
+                                   if name.startswith("xenecho_")}
+    for kind, fields in records:
+        if kind == "wrk":
+            key = (fields.get("guest"), fields.get("phase"), fields.get("c"), fields.get("round"))
+            runs.append(Run(fields, metrics_by_key.pop(key, None)))
+        elif kind == "boot":
+            boots.append(fields)
+        elif kind == "crash":
+            crashes.append(fields)
+        elif kind == "memprobe":
+            probes.append(fields)
+        elif kind == "memory":
+            memory[fields.get("guest")] = fields
+        elif kind in ("host", "config", "peer_memory", "end", "appliance"):
+            misc.setdefault(kind, {}).update(fields)
+    return runs, boots, crashes, probes, memory, misc
+
+
+# --- Figures -----------------------------------------------------------------------------------
+def fmt(value, digits=0, unit=""):
+    if value is None:
+        return "–"
+    if digits == 0:
+        return f"{value:,.0f}{unit}"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def ms(microseconds):
+    return None if microseconds is None else microseconds / 1000.0
+
+
+def ratio(a, b, digits=2):
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.{digits}f}×"
+
+
+def median(values):
+    values = [value for value in values if value is not None]
+    return statistics.median(values) if values else None
+
+
+class Cell:
+    """The surviving load runs of one guest at one concurrency, summed up."""
+
+    def __init__(self, runs):
+        self.runs = [run for run in runs if run.survived]
+        self.all = runs
+        requests = sum(run.requests for run in self.runs)
+        seconds = sum(run.seconds for run in self.runs)
+        self.rate = requests / seconds if seconds else None
+        self.rates = [run.rate for run in self.runs]
+        self.p50 = median(run.p50 for run in self.runs)
+        self.p99 = median(run.p99 for run in self.runs)
+        self.requests = requests
+        self.errors = sum(run.errors for run in self.runs)
+        guest = [run.cpu_guest for run in self.runs]
+        dom0 = [run.cpu_dom0 for run in self.runs]
+        self.cpu_guest = sum(guest) / requests if requests and None not in guest else None
+        self.cpu_dom0 = sum(dom0) / requests if requests and None not in dom0 else None
+        self.cpu_guest_seconds = sum(guest) if None not in guest else None
+
+    @property
+    def ok(self):
+        return bool(self.runs)
+
+
+def table(header, rows, align=None):
+    align = align or ["---:"] * len(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- The chart -----------------------------------------------------------------------------------
+def chart_png(path, concurrencies, cells):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
+    width = 0.38
+    colors = {"appliance": "#2b6cb0", "peer": "#c05621"}
+    for index, guest in enumerate(GUESTS):
+        xs = [position + (index - 0.5) * width for position in range(len(concurrencies))]
+        heights = [cells[guest][c].rate or 0 for c in concurrencies]
+        bars = axes.bar(xs, heights, width, label=LABEL[guest], color=colors[guest])
+        for bar, c in zip(bars, concurrencies):
+            cell = cells[guest][c]
+            text = fmt(cell.rate) if cell.ok else "crashed" if cell.all else "n/a"
+            axes.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                          ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+            if len(cell.rates) > 1:  # the spread between rounds
+                axes.vlines(bar.get_x() + bar.get_width() / 2, min(cell.rates), max(cell.rates), color="black",
+                            linewidth=1)
+    axes.set_xticks(range(len(concurrencies)), [str(c) for c in concurrencies])
+    axes.set_xlabel("wrk connections")
+    axes.set_ylabel("requests per second (emulated host)")
+    axes.set_title("GET / with keep-alive, same emulated Xen host, one run")
+    axes.legend()
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return True
+
+
+def chart_svg(path, concurrencies, cells):
+    """The same grouped bars as SVG, for a machine without matplotlib."""
+    width, height, left, bottom, top = 640, 360, 70, 50, 40
+    plot_width, plot_height = width - left - 20, height - top - bottom
+    peak = max([cells[g][c].rate or 0 for g in GUESTS for c in concurrencies] + [1])
+    scale = plot_height / (peak * 1.1)
+    colors = {"appliance": "#2b6cb0", "peer": "#c05621"}
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'font-family="sans-serif" font-size="11">',
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="13">'
+             'GET / with keep-alive, same emulated Xen host, one run</text>']
+    group = plot_width / max(len(concurrencies), 1)
+    bar = group * 0.35
+    for tick in range(5):
+        value = peak * 1.1 * tick / 4
+        y = top + plot_height - value * scale
+        parts.append(f'<line x1="{left}" x2="{left + plot_width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:,.0f}</text>')
+    for position, c in enumerate(concurrencies):
+        center = left + group * (position + 0.5)
+        parts.append(f'<text x="{center:.1f}" y="{top + plot_height + 16}" text-anchor="middle">{c}</text>')
+        for index, guest in enumerate(GUESTS):
+            cell = cells[guest][c]
+            value = cell.rate or 0
+            x = center + (index - 1) * bar
+            y = top + plot_height - value * scale
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{value * scale:.1f}" '
+                         f'fill="{colors[guest]}"/>')
+            text = fmt(cell.rate) if cell.ok else "crashed" if cell.all else "n/a"
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{text}</text>')
+    parts.append(f'<text x="{left + plot_width / 2}" y="{height - 12}" text-anchor="middle">wrk connections</text>')
+    parts.append(f'<text x="14" y="{top + plot_height / 2}" transform="rotate(-90 14 {top + plot_height / 2})" '
+                 'text-anchor="middle">requests per second</text>')
+    for index, guest in enumerate(GUESTS):
+        x = left + 10 + index * 150
+        parts.append(f'<rect x="{x}" y="{top - 8}" width="10" height="10" fill="{colors[guest]}"/>')
+        parts.append(f'<text x="{x + 14}" y="{top + 1}">{LABEL[guest]}</text>')
+    parts.append("</svg>")
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("\n".join(parts) + "\n")
+
+
+# --- The report ------------------------------------------------------------------------------------
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", required=True)
+    parser.add_argument("--info")
+    parser.add_argument("--dma")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    records = parse_results(args.results)
+    info = parse_info(args.info)
+    runs, boots, crashes, probes, memory, misc = collect(records)
+    config = misc.get("config", {})
+    host = misc.get("host", {})
+    end = misc.get("end")
+    concurrencies = [int(c) for c in config.get("concurrencies", "").split()] or \
+        sorted({run.connections for run in runs if run.phase == "load"})
+    load = [run for run in runs if run.phase == "load"]
+    cells = {guest: {c: Cell([run for run in load if run.guest == guest and run.connections == c])
+                     for c in concurrencies} for guest in GUESTS}
+    appliance_http = misc.get("appliance", {}).get("http") != "no"
+    metrics_available = any(run.metrics for run in load if run.guest == "appliance")
+
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(out_dir, exist_ok=True)
+    stem = os.path.splitext(os.path.basename(args.out))[0]
+    chart = f"{stem}.png"
+    if chart_png(os.path.join(out_dir, chart), concurrencies, cells):
+        stale = os.path.join(out_dir, f"{stem}.svg")
+    else:
+        chart = f"{stem}.svg"
+        chart_svg(os.path.join(out_dir, chart), concurrencies, cells)
+        stale = os.path.join(out_dir, f"{stem}.png")
+    if os.path.exists(stale):
+        os.remove(stale)
+
+    text = []
+    add = text.append
+    add("# Benchmarks: xenecho against Linux + nginx on the same Xen host\n")
+    add(f"Generated by `make bench` on {info.get('date', '?')} from revision `{info.get('revision', '?')}`; "
+        "do not edit by hand (bench/report.py writes it). Both guests ran on one emulated Xen host "
+        "(QEMU TCG → Xen → Debian dom0), in one boot of it, alternating run by run. The host is about a thousand "
+        "times slower than hardware and every domain shares one emulated core with dom0, which runs wrk: "
+        "**read the ratios and the counters, not the absolute numbers.**\n")
+    if end is None:
+        add("> **This run did not finish** (the test host stopped or timed out): what follows is what came out "
+            "before that.\n")
+
+    # --- Summary
+    peer_used = misc.get("peer_memory", {})
+    add("## Summary\n")
+    summary = []
+    both = [c for c in concurrencies if cells["appliance"][c].ok and cells["peer"][c].ok]
+    for c in both:
+        a, p = cells["appliance"][c], cells["peer"][c]
+        summary.append(f"- {c} connection{'s' if c != 1 else ''}: xenecho serves **{ratio(a.rate, p.rate, 1)}** the requests "
+                       f"per second of Linux + nginx ({fmt(a.rate)} vs {fmt(p.rate)}), p99 latency "
+                       f"{ratio(a.p99, p.p99)} of nginx's, guest CPU time per request {ratio(a.cpu_guest, p.cpu_guest, 3)}.")
+    for c in concurrencies:
+        if c not in both:
+            summary.append(f"- {c} connections: no comparison (" + ", ".join(
+                f"{LABEL[g]}: {'no surviving run' if cells[g][c].all else 'not measured'}"
+                for g in GUESTS if not cells[g][c].ok) + ").")
+    boot = {guest: median(number(b.get("http_ms")) for b in boots
+                          if b.get("guest") == guest and b.get("phase", "").startswith("boot") and b.get("status") == "ok")
+            for guest in GUESTS}
+    if boot["appliance"] is not None and boot["peer"] is not None:
+        summary.append(f"- Time from `xl create` to the first HTTP answer: {fmt(boot['appliance'])} ms against "
+                       f"{fmt(boot['peer'])} ms ({ratio(boot['appliance'], boot['peer'])}).")
+    minimum = {guest: number(memory.get(guest, {}).get("min")) for guest in GUESTS}
+
+    def at_most(guest):  # "≤ " when the smallest size tried passed: the real minimum may be lower
+        return "≤ " if memory.get(guest, {}).get("below") == "none" else ""
+    if minimum["appliance"] and minimum["peer"]:
+        summary.append(f"- Smallest `memory =` that passes a short wrk run: {at_most('appliance')}"
+                       f"{fmt(minimum['appliance'])} MB against {at_most('peer')}{fmt(minimum['peer'])} MB "
+                       f"({ratio(minimum['appliance'], minimum['peer'])}).")
+    sizes = {key[len('size.'):]: number(value) for key, value in info.items() if key.startswith("size.")}
+    peer_size = (sizes.get("peer_kernel") or 0) + (sizes.get("peer_initramfs") or 0)
+    if sizes.get("appliance") and peer_size:
+        summary.append(f"- Image on disk: {fmt(sizes['appliance'] / 1024)} KiB against {fmt(peer_size / 1024)} KiB "
+                       f"(kernel + initramfs; {ratio(sizes['appliance'], peer_size, 3)}).")
+    # A crash under load, or one with the emulator fault's mark, says something about stability; a
+    # start that died of too little memory (boot or memory probe, no such mark) says something
+    # about memory and is reported there.
+    def is_fault(crash):
+        return (crash.get("why") or "").startswith("emulator-fault")
+
+    def is_stability(crash):
+        return crash.get("phase", "").startswith("load") or is_fault(crash)
+    stability = [crash for crash in crashes if is_stability(crash)]
+    crash_count = {guest: sum(1 for crash in stability if crash.get("guest") == guest) for guest in GUESTS}
+    fault_count = {guest: sum(1 for crash in stability if crash.get("guest") == guest and is_fault(crash))
+                   for guest in GUESTS}
+    load_runs = {guest: [run for run in load if run.guest == guest] for guest in GUESTS}
+    summary.append("- Crashes: " + "; ".join(
+        f"{LABEL[g]} {crash_count[g]} ({fault_count[g]} with the emulator fault's mark; it died in "
+        f"{sum(1 for run in load_runs[g] if run.status == 'crashed')} of its {len(load_runs[g])} load runs)"
+        for g in GUESTS) + ". Figures above come from the runs that survived; see [Crashes](#crashes).")
+    if not appliance_http:
+        summary.append("- **The appliance did not answer HTTP on port 80** in this run: no throughput figures for it.")
+    if peer_used and peer_used.get("used") != peer_used.get("wanted"):
+        why = next((b.get("why") or b.get("status") for b in boots if b.get("guest") == "peer"
+                    and b.get("mem") == peer_used.get("wanted") and b.get("status") != "ok"), "")
+        summary.append(f"- Linux + nginx could not start with the appliance's {peer_used.get('wanted')} MB"
+                       + (f" (`{why}`)" if why else "") + f"; it ran with {peer_used.get('used')} MB, the smallest "
+                       f"size of the memory list it started with (the appliance kept {peer_used.get('wanted')} MB).")
+    add("\n".join(summary) + "\n")
+    add(f"![requests per second by concurrency]({chart})\n")
+
+    # --- Throughput
+    add("## Throughput and latency\n")
+    add(f"`wrk -t 1 -c C -d {config.get('duration', '?')}s --timeout 10s` on `GET /` with keep-alive, from dom0, "
+        f"{config.get('rounds', '?')} rounds per guest and concurrency, alternating xenecho and Linux. Requests per "
+        "second are all surviving runs' requests over their summed duration; p50/p99 are the median over those "
+        "runs of wrk's per-run percentiles. The body is xenecho's echo of the request head "
+        "(about 40 bytes) and nginx's fixed 37-byte text.\n")
+    rows = []
+    for c in concurrencies:
+        a, p = cells["appliance"][c], cells["peer"][c]
+        comparable = a.ok and p.ok
+        rows.append([c, fmt(a.rate), fmt(p.rate), ratio(a.rate, p.rate) if comparable else "–",
+                     fmt(ms(a.p50), 2), fmt(ms(p.p50), 2), fmt(ms(a.p99), 2), fmt(ms(p.p99), 2),
+                     ratio(a.p99, p.p99) if comparable else "–",
+                     f"{len(a.runs)}/{len(a.all)}", f"{len(p.runs)}/{len(p.all)}"])
+    add(table(["connections", "xenecho req/s", "Linux req/s", "req/s ratio", "xenecho p50 ms", "Linux p50 ms",
+               "xenecho p99 ms", "Linux p99 ms", "p99 ratio", "xenecho runs ok", "Linux runs ok"], rows) + "\n")
+    errors = {guest: sum(cells[guest][c].errors for c in concurrencies) for guest in GUESTS}
+    add(f"wrk errors (connect, read, write, timeout, non-2xx) in the surviving runs: xenecho {errors['appliance']}, "
+        f"Linux {errors['peer']}.\n")
+
+    # --- CPU
+    add("## CPU time per request (Xen's accounting)\n")
+    xen_cpus = number(host.get("xen_cpus"))
+    add("Each guest's and dom0's CPU seconds from `xl list` (the Time(s) column, 0.1 s resolution) before and after "
+        "each run, summed over the surviving runs and divided by the requests wrk counted. This isolates each "
+        "guest's own cost from dom0's (wrk, netback, the bridge), which caps req/s on this host. "
+        + (f"The last column is the ceiling dom0 sets: if the guest cost nothing, dom0 could serve at most "
+           f"{fmt(xen_cpus)} CPUs / its CPU time per request." if xen_cpus else "") + "\n")
+    rows = []
+    for c in concurrencies:
+        for guest in GUESTS:
+            cell = cells[guest][c]
+            if not cell.ok:
+                continue
+            ceiling = xen_cpus / cell.cpu_dom0 if xen_cpus and cell.cpu_dom0 else None
+            rows.append([c, LABEL[guest], fmt(cell.cpu_guest_seconds, 1),
+                         fmt(cell.cpu_guest * 1e3 if cell.cpu_guest is not None else None, 3),
+                         fmt(cell.cpu_dom0 * 1e3 if cell.cpu_dom0 is not None else None, 3), fmt(ceiling)])
+        a, p = cells["appliance"][c], cells["peer"][c]
+        if a.ok and p.ok:
+            rows.append([c, "**ratio xenecho / Linux**", "", f"**{ratio(a.cpu_guest, p.cpu_guest, 3)}**",
+                         ratio(a.cpu_dom0, p.cpu_dom0), ""])
+    add(table(["connections", "guest", "guest CPU s", "guest CPU ms / request", "dom0 CPU ms / request",
+               "dom0 ceiling req/s"], rows, ["---:", ":---", "---:", "---:", "---:", "---:"]) + "\n")
+    idle = defaultdict(list)
+    for run in load:
+        if run.cpu_other is not None and run.seconds:
+            idle["peer" if run.guest == "appliance" else "appliance"].append(run.cpu_other / run.seconds)
+    if idle:
+        add("While one guest was under load the other stayed up, idle: it used "
+            + ", ".join(f"{LABEL[g]} {statistics.mean(v) * 100:.1f} %" for g, v in sorted(idle.items()))
+            + " of a CPU on average.\n")
+
+    # --- Counters
+    add("## Per-request counters of the appliance\n")
+    if not appliance_http:
+        add("No HTTP on the appliance in this run: no counters.\n")
+    elif not metrics_available:
+        add("**metrics endpoint not available**: the appliance did not answer `http://GUEST_IP:9100/metrics` "
+            "in this run.\n")
+    else:
+        add("From the appliance's Prometheus page (`http://GUEST_IP:9100/metrics`) scraped before and after each "
+            f"surviving load run: the counter's increase summed over the runs, divided by the increase of "
+            f"`{REQUESTS_COUNTER}` (the requests the appliance itself answered). The two scrapes add one "
+            "connection each to the packet and event counters, negligible against thousands of requests. These "
+            "figures do not depend on the machine's speed.\n")
+        header = ["counter", "meaning"] + [f"{c} conn." for c in concurrencies]
+        rows = []
+        totals = {}
+        for c in concurrencies:
+            summed = defaultdict(float)
+            for run in cells["appliance"][c].runs:
+                for name, value in (run.metrics or {}).items():
+                    summed[name] += value or 0
+            totals[c] = summed
+        for name, meaning in COUNTERS:
+            row = [f"`{name}`", meaning]
+            for c in concurrencies:
+                requests = totals[c].get(REQUESTS_COUNTER)
+                row.append(fmt(totals[c].get(name, 0.0) / requests, 2) if requests else "–")
+            rows.append(row)
+        rows.append([f"`{REQUESTS_COUNTER}`", "requests counted (the divisor)"]
+                    + [fmt(totals[c].get(REQUESTS_COUNTER)) for c in concurrencies])
+        add(table(header, rows, [":---", ":---"] + ["---:"] * len(concurrencies)) + "\n")
+
+    # --- Boot
+    add("## Time from `xl create` to the first HTTP answer\n")
+    add("dom0 runs `xl create` and then polls: the guest's address (xenecho publishes it in xenstore "
+        "`data/ipv4-address`; the peer prints it on its console), then `curl http://IP/` every 0.25 s until a "
+        "200. Both get their address by DHCP from dom0's udhcpd. Times in ms from just before `xl create`; "
+        "median (min–max) over the timed boots.\n")
+    rows = []
+    for guest in GUESTS:
+        timed = [b for b in boots if b.get("guest") == guest and b.get("phase", "").startswith("boot")]
+        good = [b for b in timed if b.get("status") == "ok"]
+
+        def spread(key):
+            values = [number(b.get(key)) for b in good if number(b.get(key)) is not None]
+            if not values:
+                return "–"
+            return f"{fmt(statistics.median(values))} ({fmt(min(values))}–{fmt(max(values))})"
+        rows.append([LABEL[guest], f"{len(good)}/{len(timed)}", fmt(number(good[0].get('mem')) if good else None),
+                     spread("create_ms"), spread("address_ms"), spread("http_ms")])
+    add(table(["guest", "boots ok", "memory MB", "`xl create` returned", "address known", "first HTTP 200"], rows,
+              [":---", "---:", "---:", "---:", "---:", "---:"]) + "\n")
+    failed = [b for b in boots if b.get("status") != "ok"]
+    if failed:
+        add("Starts that did not answer: " + "; ".join(
+            f"{LABEL.get(b.get('guest'), b.get('guest'))} with {b.get('mem')} MB ({b.get('phase')}): {b.get('status')}"
+            + (f" – {b.get('why')}" if b.get("why") else "") for b in failed) + ".\n")
+
+    # --- Memory
+    add("## Smallest memory that passes a short wrk run\n")
+    if config.get("mem_duration") is None or not probes:
+        add("Not measured in this run (`--no-memory`).\n")
+    else:
+        add(f"A probe boots the guest alone with `memory = M` (vcpus as in xl.cfg), waits for its first HTTP 200, "
+            f"then runs `wrk -c {config.get('mem_connections')} -d {config.get('mem_duration')}s`; it passes when "
+            "the guest survives with no wrk error. Bisection over the sizes listed (assuming more memory never hurts). "
+            "A probe the emulator fault killed is tried again, up to three times; `fault-served` means all three "
+            "were killed by it after the guest had booted and answered, which is counted as enough memory (the fault "
+            "strikes at any size). `≤` means the smallest size in the list passed.\n")
+        rows = []
+        for guest in GUESTS:
+            result = memory.get(guest, {})
+            tried = ", ".join(f"{p.get('mem')} MB {p.get('result')}" for p in probes if p.get("guest") == guest)
+            minimum_text = f"{at_most(guest)}{result.get('min')} MB" if result.get("min") not in (None, "none") else \
+                f"more than {result.get('above')} MB" if result else "–"
+            rows.append([LABEL[guest], minimum_text, tried or "–"])
+        add(table(["guest", "smallest passing", "probes"], rows, [":---", "---:", ":---"]) + "\n")
+
+    # --- Size
+    add("## Image size on disk\n")
+    rows = [["xenecho", "`build/xenecho.elf` (one ELF; loaded segments " + fmt((sizes.get("appliance_loaded") or 0) / 1024)
+             + " KiB)", fmt((sizes.get("appliance") or 0) / 1024)],
+            ["Linux + nginx", "Debian `vmlinuz` + initramfs (busybox, nginx, glibc, OpenSSL, xen-netfront; "
+             + fmt((sizes.get("peer_initramfs_unpacked") or 0) / 1024) + " KiB unpacked)",
+             f"{fmt((sizes.get('peer_kernel') or 0) / 1024)} + {fmt((sizes.get('peer_initramfs') or 0) / 1024)} = "
+             f"{fmt(peer_size / 1024)}"]]
+    add(table(["guest", "what", "KiB"], rows, [":---", ":---", "---:"]) + "\n")
+    if sizes.get("appliance") and peer_size:
+        add(f"Ratio xenecho / Linux: {ratio(sizes['appliance'], peer_size, 3)}.\n")
+
+    # --- Crashes
+    add("## Crashes\n")
+    add("On this emulated host Linux PVH guests die at random under network load: QEMU 7.2's SVM emulation "
+        "injects the event-channel upcall vector again at the first instruction of its own handler until the "
+        "stack overflows (DESIGN.md, \"A known emulator fault\"). xenecho takes no upcall (it blocks in "
+        "`SCHEDOP_poll`), so it does not meet it. A crashed guest (`xl list` state `c`, or gone) is counted, "
+        "destroyed and started again; the run it died in is left out of every figure above and run once more.\n")
+    add("Crashes of a start that had too little memory (during the timed boots or the memory probes, without "
+        "the fault's mark: an out-of-memory panic, say) are not counted here but listed below and in the memory "
+        "section.\n")
+    rows = []
+    for guest in GUESTS:
+        by_phase = defaultdict(int)
+        for crash in stability:
+            if crash.get("guest") == guest:
+                by_phase[crash.get("phase", "?").split("-")[0]] += 1
+        guest_runs = load_runs[guest]
+        rows.append([LABEL[guest], crash_count[guest], fault_count[guest], by_phase.get("load", 0),
+                     by_phase.get("mem", 0), sum(v for k, v in by_phase.items() if k.startswith("boot")),
+                     f"{sum(1 for run in guest_runs if run.status == 'crashed')}/{len(guest_runs)}"])
+    add(table(["guest", "crashes", "with the fault's mark", "in load runs", "in memory probes", "while booting",
+               "load runs crashed"], rows, [":---"] + ["---:"] * 6) + "\n")
+    if crashes:
+        add("Every crash, with the mark that identifies it (the emulator fault's stack overflow in the upcall "
+            "handler, a panic message, or the console's last line):\n")
+        add("\n".join(f"- {LABEL.get(c.get('guest'), c.get('guest'))}, {c.get('phase')}, {c.get('mem')} MB"
+                      + ("" if is_stability(c) else " (not counted: a start with too little memory)")
+                      + f": `{(c.get('why') or '').replace('`', '')}`" for c in crashes) + "\n")
+
+    # --- Per-run appendix
+    add("## Every wrk run, in order\n")
+    rows = []
+    for run in runs:
+        rows.append([LABEL.get(run.guest, run.guest), run.phase, run.connections, run.round, run.memory, run.status,
+                     run.requests, fmt(run.rate), fmt(ms(run.p50), 2), fmt(ms(run.p99), 2), run.errors,
+                     fmt(run.cpu_guest, 1), fmt(run.cpu_dom0, 1), fmt(run.cpu_other, 1)])
+    add(table(["guest", "phase", "conn.", "round", "MB", "status", "requests", "req/s", "p50 ms", "p99 ms",
+               "errors", "guest CPU s", "dom0 CPU s", "other guest CPU s"], rows,
+              [":---", ":---"] + ["---:"] * 3 + [":---"] + ["---:"] * 8) + "\n")
+
+    # --- DMA
+    add("## DMA micro-benchmark (host)\n")
+    dma_text = ""
+    if args.dma and os.path.exists(args.dma):
+        with open(args.dma, encoding="utf-8") as dma:
+            dma_text = dma.read()
+    dma_table = "\n".join(line for line in dma_text.splitlines() if line.startswith("|"))
+    if dma_table:
+        state = "run as part of this `make bench`" if info.get("dma_ran") == "yes" else \
+            "not run this time (`--no-dma`): the last report"
+        add(f"`{info.get('command.dma', 'cargo bench -p dma --bench dma_lookup')}` ({state}); the full note is "
+            f"[benchmarks-dma.md](benchmarks-dma.md). Time per map + sync + unmap of one page, by handle "
+            "against an address-keyed lookup:\n")
+        add(dma_table + "\n")
+    else:
+        add("No DMA report found.\n")
+
+    # --- How
+    add("## How it was run\n")
+    add("```sh\n"
+        "make bench                 # = make image, then:\n"
+        f"{info.get('command.bench', 'bench/run.sh')}\n"
+        "#   testbed/setup.sh --peer   (test host + peer image, cached)\n"
+        f"#   {info.get('command.dma', '')}\n"
+        "#   testbed/run.sh --guest-dir build/testbed/bench/guest --script bench/dom0.sh --timeout ...\n"
+        "#   bench/report.py ...       (this file)\n"
+        "# in dom0, per guest (memory and vcpus from xl.cfg):\n"
+        f"xl create -q xl.cfg memory={config.get('memory', '?')} vcpus={config.get('vcpus', '?')}\n"
+        f"xl create -q build/peer/peer.cfg memory={peer_used.get('used', '?')} vcpus={config.get('vcpus', '?')}\n"
+        f"wrk -t 1 -c C -d {config.get('duration', '?')}s --timeout 10s -s bench.lua http://GUEST_IP/   "
+        f"# C in {config.get('concurrencies', '?')}\n"
+        "curl -s http://GUEST_IP:9100/metrics   # before and after each xenecho run\n"
+        "xl list                                # CPU seconds before and after each run\n"
+        "```\n")
+    add("Options: `make bench BENCH_ARGS='--duration 5 --rounds 1 --no-memory'` (see `bench/run.sh --help`). "
+        "The peer is built by `testbed/setup.sh --peer` from Debian bookworm packages: the dom0 kernel as a PVH "
+        "domU, an initramfs with busybox and nginx (`testbed/peer/`: its `/init`, `nginx.conf` and xl config); "
+        "it asks dom0's udhcpd for its address with busybox udhcpc.\n")
+
+    # --- Machine
+    add("## The machine\n")
+    rows = [["host CPU", info.get("cpu", "?")], ["host cores (`nproc`)", info.get("nproc", "?")],
+            ["host memory (`free -h`)", info.get("memory", "?")], ["host kernel", info.get("host_kernel", "?")],
+            ["QEMU", info.get("qemu", "?") + " (TCG, single-threaded, `-cpu qemu64,+svm,+npt -smp 2 -m 3072`)"],
+            ["Xen", f"{host.get('xen', '?')} ({info.get('package.xen-hypervisor-4.17-amd64', '?')}), "
+                    f"{host.get('xen_cpus', '?')} CPUs as Xen sees them"],
+            ["dom0", f"Linux {host.get('dom0_kernel', '?')}, {host.get('dom0_vcpus', '?')} vCPUs, "
+                     f"{host.get('dom0_mem_mb', '?')} MB; {host.get('wrk', 'wrk')}"],
+            ["peer", f"{info.get('package.linux-image', '?')}, {info.get('package.nginx', '?')}, "
+                     f"{info.get('package.busybox-static', '?')}"],
+            ["guests", f"{config.get('vcpus', '?')} vCPU each; xenecho {config.get('memory', '?')} MB, Linux "
+                       f"{peer_used.get('used', '?')} MB"],
+            ["whole `make bench`", f"{info.get('host_seconds', '?')} s (dom0 script: {(end or {}).get('seconds', '?')} s)"]]
+    add(table(["", ""], rows, [":---", ":---"]) + "\n")
+    add("Other QEMU instances may have shared the host's cores during the run: that moves absolute numbers, not "
+        "the alternating comparison.\n")
+
+    with open(args.out, "w", encoding="utf-8") as out:
+        out.write("\n".join(text))
+    print(f"report.py: wrote {args.out} and {chart}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# `make bench`: the appliance against a Linux + nginx domU (the peer) on one emulated Xen host,
+# then the report. Steps:
+#   1. testbed/setup.sh --peer: the test host and the peer image (cached, built once);
+#   2. the host-side DMA micro-benchmark (cargo bench), which writes docs/benchmarks-dma.md;
+#   3. one boot of the test host running bench/dom0.sh (see there) against both guests;
+#   4. bench/report.py: docs/benchmarks.md and its chart, from what step 3 printed.
+# The DMA benchmark runs before QEMU, never beside it: both want the same two cores.
+#
+# usage: bench/run.sh [--duration S] [--rounds N] [--concurrency "1 16 64"] [--boot-rounds N]
+#                     [--no-memory] [--no-dma] [--timeout S] [--report FILE]
+#   --duration S       seconds per wrk run (default 10)
+#   --rounds N         wrk runs per guest and concurrency, alternating guests (default 2)
+#   --concurrency L    wrk connection counts (default "1 16 64")
+#   --boot-rounds N    timed boots per guest (default 3)
+#   --no-memory        skip the smallest-memory search (about a third of the time)
+#   --no-dma           skip the DMA micro-benchmark (the report links the last one)
+#   --timeout S        stop the test host after S seconds (default 2400)
+#   --report FILE      where the report goes (default docs/benchmarks.md; chart beside it)
+# Exit status: 0 when the benchmark ran to its end (the report says what was measured), else
+# testbed/run.sh's status (the report is still written from what came out).
+set -euo pipefail
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=testbed/lib.sh
+source "$REPO_ROOT/testbed/lib.sh"
+
+usage() { sed -n '/^# usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+
+arguments=$(printf ' %q' "$@")   # for the report, quoted as typed
+duration=10 rounds=2 concurrency="1 16 64" boot_rounds=3 memory=yes dma=yes timeout=2400
+report=$REPO_ROOT/docs/benchmarks.md
+while [ $# -gt 0 ]; do
+    case $1 in
+    --duration) duration=${2:?}; shift 2 ;;
+    --rounds) rounds=${2:?}; shift 2 ;;
+    --concurrency) concurrency=${2:?}; shift 2 ;;
+    --boot-rounds) boot_rounds=${2:?}; shift 2 ;;
+    --no-memory) memory=no; shift ;;
+    --no-dma) dma=no; shift ;;
+    --timeout) timeout=${2:?}; shift 2 ;;
+    --report) report=${2:?}; shift 2 ;;
+    -h|--help) usage ;;
+    *) echo "bench/run.sh: unknown argument: $1" >&2; usage ;;
+    esac
+done
+for number in "$duration" "$rounds" "$boot_rounds" "$timeout" $concurrency; do
+    [[ $number =~ ^[1-9][0-9]*$ ]] || die "not a positive whole number: '$number'"
+done
+image=$REPO_ROOT/build/xenecho.elf
+[ -f "$image" ] || die "no $image: run make first (make bench does)"
+
+# Everything of this run under build/testbed/, which testbed/run.sh never packs into a guest.
+work=$REPO_ROOT/build/testbed/bench
+guest=$work/guest
+rm -rf "$work"
+mkdir -p "$guest/build/peer"
+started=$SECONDS
+
+# --- 1. The test host and the peer ---------------------------------------------------------------
+bash "$REPO_ROOT/testbed/setup.sh" --peer
+peer_cache=$CACHE/peer
+
+# --- 2. The DMA micro-benchmark -------------------------------------------------------------------
+dma_command="DMA_BENCH_REPORT=docs/benchmarks-dma.md cargo bench -p dma --bench dma_lookup"
+if [ "$dma" = yes ]; then
+    log "DMA micro-benchmark: $dma_command"
+    (cd "$REPO_ROOT" && DMA_BENCH_REPORT=docs/benchmarks-dma.md cargo bench -p dma --bench dma_lookup) \
+        > "$work/dma.log" 2>&1 || { tail -n 30 "$work/dma.log" >&2; die "the DMA benchmark failed"; }
+fi
+
+# --- 3. The run on the test host -------------------------------------------------------------------
+# The guest directory testbed/run.sh packs as /xenecho: the appliance as `make run` has it, the
+# peer's kernel, initramfs and xl config, and this run's settings.
+cp "$REPO_ROOT/xl.cfg" "$guest/xl.cfg"
+cp "$image" "$guest/build/xenecho.elf"
+cp "$peer_cache/vmlinuz" "$peer_cache/initramfs.cpio.gz" "$guest/build/peer/"
+cp "$REPO_ROOT/testbed/peer/peer.cfg" "$guest/build/peer/peer.cfg"
+cat > "$guest/build/bench.conf" <<CONF
+DURATION=$duration
+ROUNDS=$rounds
+CONCURRENCIES="$concurrency"
+BOOT_ROUNDS=$boot_rounds
+MEMORY_PROBES=$memory
+MEM_DURATION=5
+MEM_CONNECTIONS=16
+APPLIANCE_MEMORY_SIZES="4 8 12 16 24 32 48 64 96 128"
+PEER_MEMORY_SIZES="64 96 112 128 192 256 384 512"
+CONF
+
+# What the report says about the machine and the software (key=value, one a line).
+qemu_command
+{
+    echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "revision=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "nproc=$(nproc)"
+    echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "memory=$(free -h | awk '/^Mem:/ { print $2 " total, " $7 " available" }')"
+    echo "host_kernel=$(uname -sr)"
+    echo "qemu=$("${QEMU_COMMAND[@]}" --version | head -n 1)"
+    for package in qemu-system-x86 xen-hypervisor-4.17-amd64 linux-image nginx wrk busybox-static; do
+        echo "package.$package=$(cat "$CACHE"/manifests/*.list | awk -v p="$package" \
+            'index($1, p) == 1 { print $1 " " $2; exit }')"
+    done
+    echo "size.appliance=$(stat -c %s "$image")"
+    loaded=0
+    while read -r type _ _ _ _ memory_size _; do
+        if [ "$type" = LOAD ]; then loaded=$((loaded + memory_size)); fi   # hex: bash reads 0x
+    done < <(readelf -lW "$image")
+    echo "size.appliance_loaded=$loaded"
+    echo "size.peer_kernel=$(stat -c %s "$peer_cache/vmlinuz")"
+    echo "size.peer_initramfs=$(stat -c %s "$peer_cache/initramfs.cpio.gz")"
+    echo "size.peer_initramfs_unpacked=$(gzip -dc "$peer_cache/initramfs.cpio.gz" | wc -c)"
+    echo "command.bench=bench/run.sh$arguments"
+    echo "command.dma=$dma_command"
+    echo "dma_ran=$dma"
+    echo "config.duration=$duration"
+} > "$work/info.txt"
+
+log "running the benchmark on the test host (timeout ${timeout}s); console log: build/testbed/bench-console.log"
+status=0
+bash "$REPO_ROOT/testbed/run.sh" --guest-dir "$guest" --script "$BENCH_DIR/dom0.sh" \
+    --timeout "$timeout" --log "$REPO_ROOT/build/testbed/bench-console.log" \
+    | tee "$work/results.txt" || status=$?
+echo "host_seconds=$((SECONDS - started))" >> "$work/info.txt"
+
+# --- 4. The report ----------------------------------------------------------------------------------
+python3 "$BENCH_DIR/report.py" --results "$work/results.txt" --info "$work/info.txt" \
+    --dma "$REPO_ROOT/docs/benchmarks-dma.md" --out "$report"
+log "report: ${report#"$REPO_ROOT"/} ($((SECONDS - started)) s in all)"
+exit "$status"
