@@ -11,7 +11,9 @@
 //! Connecting --(backend Connected)--> Connected
 //! Connecting/Connected --(backend Closing/Closed/gone, or a violation; write Closing)--> Closing
 //! Closing --(backend Closing: write Closed)--> Closing
-//! Closing --(backend Closed or gone; revoke, free; write Initialising)--> Initialising / Absent
+//! Closing --(backend Closed or gone; revoke, free)--> Detached
+//! Detached --(backend online: write Initialising)--> Initialising
+//! Detached --(toolstack removing it, online = 0: wait; vif gone)--> Absent
 //! ```
 //!
 //! Grants of a closed link are revoked only once the backend has reached
@@ -97,6 +99,9 @@ enum Phase {
     Connecting,
     Connected,
     Closing,
+    /// Closed because the toolstack is removing the vif (`online` = 0):
+    /// waiting for the directories to go (or the backend to come back).
+    Detached,
 }
 
 /// Pieces of closed links still held by a backend, retried until released.
@@ -212,6 +217,7 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
                 write_state_if_present(store, &self.path(), XenbusState::Closed)
             }
             (Phase::Closing, None | Some(XenbusState::Closed)) => self.finish_closing(store),
+            (Phase::Detached, _) => self.follow_detach(store, backend),
             _ => Ok(()),
         }
     }
@@ -350,15 +356,31 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         self.release_link();
         let path = self.path();
         write_state_if_present(store, &path, XenbusState::Closed)?;
-        let still_there = store.read(&format!("{path}/backend")).is_ok();
-        if still_there {
-            self.device = Some(read_device(store, &path)?);
-            write_state_if_present(store, &path, XenbusState::Initialising)?;
-            self.phase = Phase::Initialising;
-        } else {
+        self.phase = Phase::Detached;
+        self.follow_detach(store, None)
+    }
+
+    /// After a close: start again if the backend is still wanted, wait while
+    /// the toolstack removes the vif, forget it once it is gone.
+    fn follow_detach(
+        &mut self,
+        store: &mut Xenstore<'_, H>,
+        backend: Option<XenbusState>,
+    ) -> Result<(), NetfrontError> {
+        let path = self.path();
+        let backend_path = self.device.as_ref().map(|device| device.backend_path.clone()).unwrap_or_default();
+        if store.read(&format!("{path}/backend")).is_err() {
             log::info!("netfront: {path} was removed");
             self.device = None;
             self.phase = Phase::Absent;
+            return Ok(());
+        }
+        let online = store.read(&format!("{backend_path}/online")).is_ok_and(|value| value.trim() == "1");
+        if online && matches!(backend, None | Some(XenbusState::Closed | XenbusState::InitWait)) {
+            // A broken link, not a detach: connect again.
+            self.device = Some(read_device(store, &path)?);
+            write_state_if_present(store, &path, XenbusState::Initialising)?;
+            self.phase = Phase::Initialising;
         }
         Ok(())
     }
