@@ -249,7 +249,9 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         let Some(device) = &self.device else { return Ok(None) };
         match store.read(&format!("{}/state", device.backend_path)) {
             Ok(text) => Ok(XenbusState::parse(&text)),
-            Err(XenstoreError::NotFound) => Ok(None),
+            // Once the toolstack has removed the backend's directory, the
+            // guest may not even look in dom0's (EACCES): gone either way.
+            Err(XenstoreError::NotFound | XenstoreError::PermissionDenied) => Ok(None),
             Err(error) => Err(error.into()),
         }
     }
