@@ -11,6 +11,7 @@ is listed and counted, never averaged in, and a ratio is given only where both g
 """
 
 import argparse
+import math
 import os
 import shlex
 import statistics
@@ -78,10 +79,12 @@ def parse_info(path):
 
 
 def number(value):
+    """A float, or None for anything else (including dom0's "nan" for a domain that was gone)."""
     try:
-        return float(value)
+        result = float(value)
     except (TypeError, ValueError):
         return None
+    return None if math.isnan(result) else result
 
 
 def cpu_delta(pair):
@@ -397,7 +400,9 @@ def main():
     # --- Throughput
     add("## Throughput and latency\n")
     add(f"`wrk -t 1 -c C -d {config.get('duration', '?')}s --timeout 10s` on `GET /` with keep-alive, from dom0, "
-        f"{config.get('rounds', '?')} rounds per guest and concurrency, alternating xenecho and Linux. Requests per "
+        f"{config.get('rounds', '?')} rounds per guest and concurrency, alternating xenecho and Linux (a run the guest "
+        "crashed in is run once more after a restart; a guest left without any surviving run at a concurrency gets "
+        "one extra round). Requests per "
         "second are all surviving runs' requests over their summed duration; p50/p99 are the median over those "
         "runs of wrk's per-run percentiles. The body is xenecho's echo of the request head "
         "(about 40 bytes) and nginx's fixed 37-byte text.\n")
