@@ -49,35 +49,15 @@ const HYPERCALL_TAG: u16 = 0xea1;
 /// `CNTV_CTL_EL0.ENABLE`.
 const TIMER_ENABLE: u64 = 1;
 
-/// Calls hypercall `number` with two arguments.
+/// Calls hypercall `number` with three arguments.
 ///
 /// # Safety
 /// The arguments must satisfy the contract of that hypercall (valid pointers
 /// to the structures it reads and writes, mapped as Normal memory).
-pub unsafe fn hypercall2(number: usize, arg1: usize, arg2: usize) -> isize {
+pub unsafe fn hypercall3(number: usize, arg1: usize, arg2: usize, arg3: usize) -> isize {
     let ret: isize;
     // SAFETY: `hvc` enters Xen, which reads and writes only the memory the
     // caller vouches for, and clobbers x16 and the argument registers.
-    unsafe {
-        asm!(
-            "hvc #{tag}",
-            tag = const HYPERCALL_TAG,
-            inlateout("x0") arg1 => ret,
-            inlateout("x1") arg2 => _,
-            inlateout("x16") number => _,
-            options(nostack),
-        );
-    }
-    ret
-}
-
-/// Calls hypercall `number` with three arguments.
-///
-/// # Safety
-/// As for [`hypercall2`].
-pub unsafe fn hypercall3(number: usize, arg1: usize, arg2: usize, arg3: usize) -> isize {
-    let ret: isize;
-    // SAFETY: as in `hypercall2`, with the third argument in x2.
     unsafe {
         asm!(
             "hvc #{tag}",
@@ -90,6 +70,16 @@ pub unsafe fn hypercall3(number: usize, arg1: usize, arg2: usize, arg3: usize) -
         );
     }
     ret
+}
+
+/// Calls hypercall `number` with two arguments (the third register is 0,
+/// which two-argument hypercalls ignore).
+///
+/// # Safety
+/// As for [`hypercall3`].
+pub unsafe fn hypercall2(number: usize, arg1: usize, arg2: usize) -> isize {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { hypercall3(number, arg1, arg2, 0) }
 }
 
 /// The generic timer's frequency (`CNTFRQ_EL0`), in Hz.

@@ -105,39 +105,17 @@ pub unsafe fn install_hypercall_page(signature: XenSignature) {
     }
 }
 
-/// Calls hypercall `number` with two arguments.
+/// Calls hypercall `number` with three arguments.
 ///
 /// # Safety
 /// The hypercall page must be installed, and the arguments must satisfy the
 /// contract of that hypercall (valid pointers to structures it reads/writes).
-pub unsafe fn hypercall2(number: usize, arg1: usize, arg2: usize) -> isize {
+pub unsafe fn hypercall3(number: usize, arg1: usize, arg2: usize, arg3: usize) -> isize {
     let ret: isize;
     let entry = (&raw const xen_hypercall_page) as usize + number * 32;
     // SAFETY: `entry` is the stub for `number` in the installed page; the
     // stubs preserve every register but rax (and rcx/r11, declared clobbered
     // for safety). The caller vouches for the argument memory.
-    unsafe {
-        asm!(
-            "call {entry}",
-            entry = in(reg) entry,
-            inlateout("rdi") arg1 => _,
-            inlateout("rsi") arg2 => _,
-            lateout("rax") ret,
-            lateout("rcx") _,
-            lateout("r11") _,
-        );
-    }
-    ret
-}
-
-/// Calls hypercall `number` with three arguments.
-///
-/// # Safety
-/// As for [`hypercall2`].
-pub unsafe fn hypercall3(number: usize, arg1: usize, arg2: usize, arg3: usize) -> isize {
-    let ret: isize;
-    let entry = (&raw const xen_hypercall_page) as usize + number * 32;
-    // SAFETY: as in `hypercall2`, with the third argument in rdx.
     unsafe {
         asm!(
             "call {entry}",
@@ -151,4 +129,14 @@ pub unsafe fn hypercall3(number: usize, arg1: usize, arg2: usize, arg3: usize) -
         );
     }
     ret
+}
+
+/// Calls hypercall `number` with two arguments (the third register is 0,
+/// which two-argument hypercalls ignore).
+///
+/// # Safety
+/// As for [`hypercall3`].
+pub unsafe fn hypercall2(number: usize, arg1: usize, arg2: usize) -> isize {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { hypercall3(number, arg1, arg2, 0) }
 }
