@@ -62,7 +62,7 @@ mod handle;
 mod page;
 mod pool;
 mod shared;
-#[cfg(feature = "sim")]
+#[cfg(feature = "test-utils")]
 pub mod sim;
 
 pub use bounce::BounceCapacity;

@@ -10,7 +10,7 @@
 //! On Xen the kernel implements the trait over its frame allocator (the PVH
 //! guest is identity-mapped: the address of frame `f` is `f << 12`); the
 //! host tests implement it over the simulation's guest RAM
-//! (`dma::sim::SimPageSource`, feature `sim`).
+//! (`dma::sim::SimPageSource`, feature `test-utils`).
 //!
 //! Never: treat a run's address as anything but the source's promise; this
 //! module only carries it.

@@ -117,7 +117,7 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
     }
 }
 
-#[cfg(all(test, feature = "sim"))]
+#[cfg(all(test, feature = "test-utils"))]
 mod tests {
     use super::*;
     use crate::BackendTrust;

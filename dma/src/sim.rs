@@ -1,5 +1,5 @@
 //! A [`PageSource`] over the simulated guest RAM of `xen_pv::sim` (feature
-//! `sim`), for this crate's tests and for other crates' (netfront's).
+//! `test-utils`), for this crate's tests and for other crates' (netfront's).
 //!
 //! [`SimPageSource`] hands out pages of a [`SimGrantTable`]'s memory and
 //! gives them back through [`SimGrantTable::free_pages`], which refuses to

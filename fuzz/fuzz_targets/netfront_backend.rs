@@ -7,14 +7,8 @@
 
 use dma::BackendTrust;
 use libfuzzer_sys::fuzz_target;
-use netfront::testing::{act, with_link};
+use netfront::testing::{run_script, with_link};
 
 fuzz_target!(|data: &[u8]| {
-    with_link(BackendTrust::Trusted, |rig| {
-        for pair in data.chunks(2).take(200) {
-            let size = usize::from(pair.get(1).copied().unwrap_or(0)) * 36;
-            act(rig, pair[0], size);
-        }
-        rig.assert_recovers();
-    });
+    with_link(BackendTrust::Trusted, |rig| run_script(rig, data));
 });

@@ -313,10 +313,43 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         Ok((FrontRing::new(tx_page), FrontRing::new(rx_page)))
     }
 
+    /// The buffer pools, as large as configured if memory allows; when it
+    /// does not, both are halved until they fit, down to
+    /// [`MIN_POOL_BUFFERS`] each (fewer buffers in flight, the same frames):
+    /// a short guest runs slower instead of staying off the network.
     fn make_pools(&self) -> Result<(DmaPool<dma::ToDevice>, DmaPool<dma::FromDevice>), NetfrontError> {
-        let tx_pool = DmaPool::new(self.dma, self.config.tx_buffers.min(256))
-            .map_err(|_| NetfrontError::Resources("tx buffers"))?;
-        match DmaPool::new(self.dma, self.config.rx_buffers.min(256)) {
+        let wanted = (self.config.tx_buffers.min(256), self.config.rx_buffers.min(256));
+        let (mut tx_buffers, mut rx_buffers) = wanted;
+        loop {
+            match self.try_pools(tx_buffers, rx_buffers) {
+                Ok(pools) => {
+                    if (tx_buffers, rx_buffers) != wanted {
+                        log::warn!(
+                            "netfront: short of memory: {tx_buffers} tx and {rx_buffers} rx buffers instead of {} and {}",
+                            wanted.0,
+                            wanted.1
+                        );
+                    }
+                    return Ok(pools);
+                }
+                Err(error) => {
+                    let smaller = (shrink(tx_buffers), shrink(rx_buffers));
+                    if smaller == (tx_buffers, rx_buffers) {
+                        return Err(error);
+                    }
+                    (tx_buffers, rx_buffers) = smaller;
+                }
+            }
+        }
+    }
+
+    fn try_pools(
+        &self,
+        tx_buffers: usize,
+        rx_buffers: usize,
+    ) -> Result<(DmaPool<dma::ToDevice>, DmaPool<dma::FromDevice>), NetfrontError> {
+        let tx_pool = DmaPool::new(self.dma, tx_buffers).map_err(|_| NetfrontError::Resources("tx buffers"))?;
+        match DmaPool::new(self.dma, rx_buffers) {
             Ok(rx_pool) => Ok((tx_pool, rx_pool)),
             Err(_) => {
                 self.retire_tx_pool(tx_pool);
@@ -446,6 +479,15 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     fn mac(&self) -> MacAddress {
         self.device.as_ref().map(|device| device.mac).unwrap_or_default()
     }
+}
+
+/// The fewest buffers a pool shrinks to when memory is short.
+pub const MIN_POOL_BUFFERS: usize = 16;
+
+/// Half of `buffers`, but not below [`MIN_POOL_BUFFERS`] (nor above
+/// `buffers`, for pools configured smaller than that).
+fn shrink(buffers: usize) -> usize {
+    (buffers / 2).max(MIN_POOL_BUFFERS.min(buffers))
 }
 
 fn retry<T>(items: Vec<T>, mut attempt: impl FnMut(T) -> Result<(), T>) -> Vec<T> {

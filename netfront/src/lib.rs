@@ -30,12 +30,12 @@ mod control;
 pub mod link;
 pub mod phy;
 pub mod slots;
-#[cfg(feature = "sim")]
+#[cfg(feature = "test-utils")]
 pub mod testing;
 pub mod tx_plan;
 pub mod xenbus;
 
-pub use control::{Netfront, NetfrontConfig, NetfrontError, VifDevice, WATCH_TOKEN};
+pub use control::{MIN_POOL_BUFFERS, Netfront, NetfrontConfig, NetfrontError, VifDevice, WATCH_TOKEN};
 
 /// What the frontend counted. Per-request costs in the metrics come from
 /// these (notifications, frames, errors).

@@ -136,10 +136,14 @@ impl Link {
         Ok(())
     }
 
-    /// Takes tx completions: returns pooled pages to the pool and hands
-    /// per-packet buffers back for unmapping.
-    pub fn complete_tx(&mut self, counters: &mut NetfrontCounters) -> Result<Vec<DmaHandle<ToDevice>>, LinkError> {
-        let mut unmap = Vec::new();
+    /// Takes tx completions: returns pooled pages to the pool and puts
+    /// per-packet buffers in `unmap`, for the caller to unmap even when a
+    /// violation stops the walk (nothing completed may leak).
+    pub fn complete_tx(
+        &mut self,
+        unmap: &mut Vec<DmaHandle<ToDevice>>,
+        counters: &mut NetfrontCounters,
+    ) -> Result<(), LinkError> {
         loop {
             while let Some(words) = self.tx_ring.take()? {
                 let response = TxResponse::decode(words);
@@ -155,7 +159,7 @@ impl Link {
                 }
             }
             if !self.tx_ring.final_check()? {
-                return Ok(unmap);
+                return Ok(());
             }
         }
     }
@@ -290,23 +294,49 @@ impl Link {
 
     /// Collects the slots of one frame starting at `first`; `None` if the
     /// frame was dropped (error status), with every page back in the pool.
+    /// On a violation too every page taken off the ring goes back to the
+    /// pool: a hostile backend must not make the pages leak (a pool with a
+    /// page missing can never be closed, and its memory is lost).
     fn assemble<G: Grants, S: PageSource>(
         &mut self,
-        (index, first): (u32, RxResponse),
+        first: (u32, RxResponse),
         dma: &GrantDma<G, S>,
         counters: &mut NetfrontCounters,
     ) -> Result<Option<ReceivedFrame>, LinkError> {
         let mut pieces: Vec<(DmaHandle<FromDevice>, usize, usize)> = Vec::new();
-        let mut response = (index, first);
+        let dropped = match self.collect_slots(first, &mut pieces) {
+            Ok(dropped) => dropped,
+            Err(error) => {
+                self.return_rx_pages(pieces);
+                return Err(error);
+            }
+        };
+        if dropped || pieces.is_empty() {
+            counters.rx_dropped += 1;
+            self.return_rx_pages(pieces);
+            return Ok(None);
+        }
+        counters.rx_frames += 1;
+        let blank_checksum = first.1.flags & NETRXF_CSUM_BLANK != 0;
+        Ok(Some(self.frame_from(pieces, blank_checksum, dma, counters)))
+    }
+
+    /// Takes one frame's slots off the ring into `pieces` (the pages of slots
+    /// with data); returns whether the backend reported an error on any of
+    /// them (the frame is dropped). Pages of error slots go straight back to
+    /// the pool; on a violation the caller returns `pieces`.
+    fn collect_slots(
+        &mut self,
+        (mut index, mut slot): (u32, RxResponse),
+        pieces: &mut Vec<(DmaHandle<FromDevice>, usize, usize)>,
+    ) -> Result<bool, LinkError> {
         let mut dropped = false;
         loop {
-            let (index, slot) = response;
             let handle = self.rx_table.complete(index, Some(slot.id)).map_err(LinkError::Violation)?;
             match check_rx_status(&slot) {
                 Ok(length) => pieces.push((handle, usize::from(slot.offset), length)),
                 Err(Some(violation)) => {
                     self.return_rx_page(handle);
-                    self.return_rx_pages(pieces);
                     return Err(LinkError::Violation(violation));
                 }
                 Err(None) => {
@@ -318,22 +348,13 @@ impl Link {
                 self.skip_extra_info()?;
             }
             if slot.flags & NETRXF_MORE_DATA == 0 {
-                break;
+                return Ok(dropped);
             }
             if pieces.len() >= xen_pv::abi::netif::LEGACY_SLOTS_MAX {
-                self.return_rx_pages(pieces);
                 return Err(LinkError::Violation(Violation::FrameTooLong));
             }
-            response = self.next_rx_response()?.ok_or(LinkError::Violation(Violation::FrameTooLong))?;
+            (index, slot) = self.next_rx_response()?.ok_or(LinkError::Violation(Violation::FrameTooLong))?;
         }
-        if dropped || pieces.is_empty() {
-            counters.rx_dropped += 1;
-            self.return_rx_pages(pieces);
-            return Ok(None);
-        }
-        counters.rx_frames += 1;
-        let blank_checksum = first.flags & NETRXF_CSUM_BLANK != 0;
-        Ok(Some(self.frame_from(pieces, blank_checksum, dma, counters)))
     }
 
     fn skip_extra_info(&mut self) -> Result<(), LinkError> {

@@ -35,8 +35,10 @@ pub struct NetfrontTxToken<'n, 'a, H: Hypervisor, G: Grants, S: PageSource> {
 
 impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     /// The next received frame, if the link is up and one is complete.
+    /// A link the backend broke is not read again: `poll_control` tears
+    /// it down.
     fn next_frame(&self) -> Option<ReceivedFrame> {
-        if !self.is_up() {
+        if !self.is_up() || self.broken_link() {
             return None;
         }
         let mut link = self.link.borrow_mut();
@@ -63,7 +65,9 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     }
 
     fn can_transmit(&self) -> bool {
-        self.is_up() && self.link.borrow().as_ref().is_some_and(|link| link.can_transmit(self.max_frame()))
+        self.is_up()
+            && !self.broken_link()
+            && self.link.borrow().as_ref().is_some_and(|link| link.can_transmit(self.max_frame()))
     }
 
     fn max_frame(&self) -> usize {
@@ -73,13 +77,20 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     /// The data path's housekeeping, to run after the stack has polled:
     /// takes tx completions, posts rx pages, re-arms notifications. Returns
     /// whether more responses are already waiting (poll again at once).
+    /// Does nothing on a link the backend broke.
     pub fn poll_rings(&self) -> bool {
+        if self.broken_link() {
+            return false;
+        }
         let mut link_slot = self.link.borrow_mut();
         let Some(link) = link_slot.as_mut() else { return false };
         let mut counters = self.counters.borrow_mut();
-        let unmap = self.keep(link.complete_tx(&mut counters)).unwrap_or_default();
-        let refilled = link.refill_rx(self.events, &mut counters);
-        let more = self.keep(refilled.and_then(|()| link.rx_final_check())).unwrap_or(false);
+        let mut unmap = Vec::new();
+        let tended = link
+            .complete_tx(&mut unmap, &mut counters)
+            .and_then(|()| link.refill_rx(self.events, &mut counters))
+            .and_then(|()| link.rx_final_check());
+        let more = self.keep(tended).unwrap_or(false);
         drop(counters);
         drop(link_slot);
         self.release_mapped(unmap);

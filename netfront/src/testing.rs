@@ -1,5 +1,5 @@
 //! Test support: netfront connected to the simulated netback, driven step
-//! by step (feature `sim`). The integration tests and the fuzz target use the
+//! by step (feature `test-utils`). The integration tests and the fuzz target use the
 //! same rig, so both exercise the real driver against the same backend.
 
 extern crate std;
@@ -20,6 +20,26 @@ use xen_pv::xenstore::Xenstore;
 /// Small pools keep the simulation quick.
 pub const CONFIG: NetfrontConfig = NetfrontConfig { rx_buffers: 32, tx_buffers: 32 };
 
+/// One grant frame (512 entries) holds the rings, both pools and the
+/// bounce pages of [`BackendTrust::Untrusted`] tests; it can grow.
+const RIG_GRANT_FRAMES: u32 = 1;
+
+/// Guest RAM for the rig: rings, pools, bounce pages and per-packet
+/// buffers, with room to spare (a small domain is quick to build, which the
+/// fuzz target does for every input).
+const RIG_MEMORY_PAGES: usize = 256;
+
+/// The pages of one idle link: two rings and both pools.
+const LINK_PAGES: usize = 2 + CONFIG.rx_buffers + CONFIG.tx_buffers;
+
+/// Event-loop rounds a recovering link gets: enough for every response the
+/// backend held back (at most 4 steps) to come out, a reconnect, and the
+/// handshake's settling.
+const RECOVERY_ROUNDS: usize = 40;
+
+/// Event-loop rounds a frame gets to cross a healthy link.
+const DELIVERY_ROUNDS: usize = 4;
+
 /// Both ends of one vif.
 pub struct Rig<'x, 'a> {
     /// The simulated hypervisor.
@@ -30,11 +50,18 @@ pub struct Rig<'x, 'a> {
     pub store: Xenstore<'a, SimXen>,
     /// The frontend under test.
     pub netfront: Netfront<'a, SimXen, &'a RefCell<GrantTable<'x>>, &'a SimPageSource<'x>>,
+    /// The guest RAM the frontend's DMA layer takes its pages from.
+    pub pages: &'a SimPageSource<'x>,
 }
 
 /// Runs `test` with a connected frontend and backend.
 pub fn with_link(trust: BackendTrust, test: impl FnOnce(&mut Rig<'_, '_>)) {
-    let xen = SimXen::new(8);
+    with_link_in(RIG_MEMORY_PAGES, trust, test);
+}
+
+/// As [`with_link`], in a guest of `memory_pages` pages.
+pub fn with_link_in(memory_pages: usize, trust: BackendTrust, test: impl FnOnce(&mut Rig<'_, '_>)) {
+    let xen = SimXen::with_memory_pages(RIG_GRANT_FRAMES, memory_pages);
     let netback = SimNetback::new(&xen, NetbackOptions::default());
     let events = EventChannels::new(&xen, xen.shared_info());
     let store = Xenstore::new(&events, xen.xenstore_ring(), XENSTORE_PORT);
@@ -42,8 +69,9 @@ pub fn with_link(trust: BackendTrust, test: impl FnOnce(&mut Rig<'_, '_>)) {
     let pages = SimPageSource::new(xen.grants());
     let dma = GrantDma::new(&table, &pages, 0, trust).expect("DMA set-up");
     let netfront = Netfront::new(&events, &dma, CONFIG);
-    let mut rig = Rig { xen: &xen, netback, store, netfront };
+    let mut rig = Rig { xen: &xen, netback, store, netfront, pages: &pages };
     rig.netfront.watch(&mut rig.store).expect("watch device/vif");
+    let _ = rig.netfront.poll_control(&mut rig.store);
     rig.settle();
     assert!(rig.netfront.is_up(), "handshake: {:?}", rig.netback.errors());
     test(&mut rig);
@@ -53,7 +81,7 @@ impl Rig<'_, '_> {
     /// Lets both sides run until nothing changes (bounded).
     pub fn settle(&mut self) {
         for _ in 0..20 {
-            let _ = self.netfront.poll_control(&mut self.store);
+            self.control();
             self.netback.step();
             self.netfront.poll_rings();
             self.netback.step();
@@ -73,19 +101,47 @@ impl Rig<'_, '_> {
         Some(token.consume(|bytes| bytes.to_vec()))
     }
 
-    /// After any script: once the backend behaves, the frontend reconnects
-    /// and a frame injected then reaches the stack (panics otherwise).
+    /// One round of the kernel's event loop (`kernel/src/net.rs`): the
+    /// backend runs, the stack takes every frame, the rings are tended, and
+    /// the handshake moves on (which tears down a link the backend broke).
+    /// Returns the frames received.
+    pub fn turn(&mut self) -> Vec<Vec<u8>> {
+        let received = self.receive_all();
+        self.netfront.poll_rings();
+        self.control();
+        received
+    }
+
+    /// Runs the frontend's control half when the kernel's loop does: a
+    /// watch event of netfront's arrived, or the data path found a
+    /// violation. (Polling it more often would hide a missed watch.)
+    pub fn control(&mut self) {
+        let mut changed = false;
+        while let Ok(Some(event)) = self.store.next_watch_event() {
+            changed |= event.token == crate::WATCH_TOKEN;
+        }
+        if changed || self.netfront.broken_link() {
+            let _ = self.netfront.poll_control(&mut self.store);
+        }
+    }
+
+    /// After any script: once the backend behaves, the event loop brings
+    /// the link back (responses the backend mangled before it behaved may
+    /// still be on the ring and cost one reconnect), and then a frame
+    /// injected reaches the stack (panics otherwise).
     pub fn assert_recovers(&mut self) {
         self.netback.behave();
-        self.settle();
-        self.settle();
-        assert!(self.netfront.is_up(), "reconnected after the script");
+        for _ in 0..RECOVERY_ROUNDS {
+            self.turn();
+        }
+        assert!(self.netfront.is_up(), "reconnected after the script: {:?}", self.netback.errors());
+        assert_eq!(self.netfront.retired_count(), 0, "every piece of the closed links came back");
+        assert_eq!(self.pages.outstanding_pages(), LINK_PAGES, "no page leaked: just the live link's");
         let probe = frame(321, 77);
-        self.netback.inject(&probe);
+        assert!(self.netback.inject(&probe), "the backend takes the probe");
         let mut received = Vec::new();
-        for _ in 0..20 {
-            received.extend(self.receive_all());
-            self.netfront.poll_rings();
+        for _ in 0..DELIVERY_ROUNDS {
+            received.extend(self.turn());
         }
         assert!(
             received.contains(&probe),
@@ -113,6 +169,18 @@ pub fn frame(length: usize, seed: u8) -> Vec<u8> {
     frame
 }
 
+/// Runs a fuzz input as a script: each byte pair is one action (the first
+/// byte picks it, the second scales its size), at most 200 of them, then
+/// checks that the link recovers. The fuzz target and the regression test
+/// of saved inputs share it.
+pub fn run_script(rig: &mut Rig<'_, '_>, data: &[u8]) {
+    for pair in data.chunks(2).take(200) {
+        let size = usize::from(pair.get(1).copied().unwrap_or(0)) * 36;
+        act(rig, pair[0], size);
+    }
+    rig.assert_recovers();
+}
+
 /// One step of a random script, from a byte.
 pub fn act(rig: &mut Rig<'_, '_>, byte: u8, size: usize) {
     match byte % 12 {
@@ -131,5 +199,5 @@ pub fn act(rig: &mut Rig<'_, '_>, byte: u8, size: usize) {
     }
     rig.netback.step();
     rig.netfront.poll_rings();
-    let _ = rig.netfront.poll_control(&mut rig.store);
+    rig.control();
 }

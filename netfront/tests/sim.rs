@@ -3,7 +3,7 @@
 //! hostile backend behaviour, and detach/attach.
 
 use dma::{BackendTrust, BounceCapacity};
-use netfront::testing::{act, frame, with_link};
+use netfront::testing::{CONFIG, act, frame, run_script, with_link, with_link_in};
 use xen_pv::sim::netback::{Detach, Hostility, Lasting, Ring};
 
 #[test]
@@ -85,6 +85,25 @@ fn notifications_are_suppressed_while_the_backend_is_busy() {
     });
 }
 
+/// A guest too short of memory for the configured pools connects with
+/// smaller ones (halved until they fit) and carries frames, rather than
+/// staying off the network.
+#[test]
+fn a_guest_short_of_memory_connects_with_smaller_pools() {
+    // Room for the two ring pages and 2 x 16 buffers, not for the rig's 2 x 32.
+    const { assert!(CONFIG.rx_buffers > netfront::MIN_POOL_BUFFERS && CONFIG.tx_buffers > netfront::MIN_POOL_BUFFERS) };
+    with_link_in(2 + 2 * netfront::MIN_POOL_BUFFERS + 8, BackendTrust::Trusted, |rig| {
+        assert_eq!(rig.pages.outstanding_pages(), 2 + 2 * netfront::MIN_POOL_BUFFERS);
+        let outgoing = frame(600, 1);
+        assert!(rig.send(&outgoing));
+        rig.settle();
+        assert_eq!(rig.netback.take_transmitted(), vec![outgoing]);
+        let incoming = frame(900, 2);
+        assert!(rig.netback.inject(&incoming));
+        assert_eq!(rig.receive_all(), vec![incoming]);
+    });
+}
+
 /// Makes the backend misbehave once on `ring`'s next responses, and checks
 /// the frontend disconnects, counts a violation and connects again.
 fn survives(hostility: Hostility, exercise_rx: bool) {
@@ -114,6 +133,33 @@ fn survives(hostility: Hostility, exercise_rx: bool) {
 #[test]
 fn an_unknown_rx_id_disconnects_and_reconnects() {
     survives(Hostility::UnknownId(Ring::Receive), true);
+}
+
+/// After a violation the ring is not trusted: good frames behind the bad
+/// response are not read, nothing is sent, and the next control poll
+/// replaces the link (the fuzzer's stall: frames read off a broken link
+/// while the teardown waited).
+#[test]
+fn a_broken_link_is_not_used_until_it_is_replaced() {
+    with_link(BackendTrust::Trusted, |rig| {
+        rig.netback.misbehave(Hostility::UnknownId(Ring::Receive), Lasting::Once);
+        for index in 0..3 {
+            assert!(rig.netback.inject(&frame(200, index)));
+        }
+        assert_eq!(rig.receive_all(), Vec::<Vec<u8>>::new(), "the bad first response stops the reading");
+        assert!(rig.netfront.broken_link());
+        assert_eq!(rig.receive_all(), Vec::<Vec<u8>>::new(), "nothing more is read off the broken ring");
+        assert!(!rig.send(&frame(100, 9)), "nothing is sent on it");
+        assert!(!rig.netfront.poll_rings());
+        let received = rig.netfront.counters().rx_frames;
+        assert_eq!(received, 0);
+        rig.settle();
+        assert!(!rig.netfront.broken_link());
+        assert_eq!(rig.netfront.counters().connects, 2);
+        let after = frame(400, 3);
+        assert!(rig.netback.inject(&after));
+        assert_eq!(rig.receive_all(), vec![after]);
+    });
 }
 
 #[test]
@@ -216,5 +262,24 @@ fn random_hostile_scripts_never_break_the_frontend() {
             }
             rig.assert_recovers();
         });
+    }
+}
+
+/// Every input the fuzzer saved (fuzz/regressions/netfront_backend-*) still
+/// recovers: the bugs they found stay fixed.
+#[test]
+fn saved_fuzz_inputs_recover() {
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+    let mut inputs: Vec<_> = std::fs::read_dir(&directory)
+        .expect("fuzz/regressions")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("netfront_backend-")))
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "no saved netfront inputs in {}", directory.display());
+    for path in inputs {
+        let data = std::fs::read(&path).expect("saved input");
+        eprintln!("replaying {}", path.display());
+        with_link(BackendTrust::Trusted, |rig| run_script(rig, &data));
     }
 }

@@ -30,7 +30,7 @@ pub mod grant_table;
 pub mod hypercall;
 pub mod hypervisor;
 pub mod ring;
-#[cfg(any(test, feature = "sim"))]
+#[cfg(any(test, feature = "test-utils"))]
 pub mod sim;
 pub mod time;
 pub mod timer;

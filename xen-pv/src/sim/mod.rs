@@ -93,8 +93,15 @@ pub const XENSTORE_PORT: Port = 1;
 
 impl SimXen {
     /// A fresh domain: nothing bound but the xenstore channel, time 0, a
-    /// grant table of `grant_frames` frames (growable to 4 times that).
+    /// grant table of `grant_frames` frames (growable to 4 times that) and
+    /// [`grant_table::DEFAULT_MEMORY_PAGES`] pages of guest RAM.
     pub fn new(grant_frames: u32) -> Self {
+        Self::with_memory_pages(grant_frames, grant_table::DEFAULT_MEMORY_PAGES)
+    }
+
+    /// As [`Self::new`], with `pages` pages of guest RAM (a small domain
+    /// is quicker to make, for tests that build thousands).
+    pub fn with_memory_pages(grant_frames: u32, pages: usize) -> Self {
         let mut bindings = BTreeMap::new();
         bindings.insert(XENSTORE_PORT, Binding::Xenstore);
         let mut params = BTreeMap::new();
@@ -103,7 +110,7 @@ impl SimXen {
         Self {
             shared_info: zeroed_box(),
             xenstore_ring: Box::new(XenstoreInterface::new_zeroed()),
-            grants: grant_table::SimGrantTable::new(grant_frames, grant_frames * 4),
+            grants: grant_table::SimGrantTable::with_memory_pages(grant_frames, grant_frames * 4, pages),
             state: RefCell::new(State {
                 now: 0,
                 bindings,

@@ -96,6 +96,8 @@ pub struct SimNetback<'x> {
     attachment: Attachment,
     state: XenbusState,
     frontend_seen: Option<FrontendSeen>,
+    /// The store's generation when the frontend's state was last read.
+    store_generation_seen: u64,
     connection: Option<Connection>,
     disabled: bool,
     transmitted: VecDeque<TransmittedFrame>,
@@ -119,6 +121,7 @@ impl<'x> SimNetback<'x> {
             attachment: Attachment::Detached,
             state: XenbusState::Initialising,
             frontend_seen: None,
+            store_generation_seen: 0,
             connection: None,
             disabled: false,
             transmitted: VecDeque::new(),

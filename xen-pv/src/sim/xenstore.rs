@@ -367,6 +367,13 @@ impl XenstoreServer {
         self.apply(&[Change { path, exact: false }]);
     }
 
+    /// A number that changes whenever the store does (a write or removal
+    /// outside a transaction, or a commit), for backends that re-read their
+    /// keys only then, as real ones do on a watch event.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// The value at `path`, lossily decoded, if it exists.
     pub fn read_as_dom0(&self, path: &str) -> Option<String> {
         self.tree.get(&dom0_path(path)).map(|node| String::from_utf8_lossy(&node.value).into_owned())

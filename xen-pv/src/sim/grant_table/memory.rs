@@ -1,9 +1,11 @@
 //! Simulated guest RAM: the pages a test may grant, with their frame numbers.
 //!
-//! [`SimMemory`] is one page-aligned, zeroed host allocation (an arena) cut
-//! into 4 KiB pages. Page `i` is frame [`FIRST_FRAME`]` + i`, so frame and
-//! address are related the way a kernel's direct map relates them:
-//! `address = frame * 4096 + offset` (wrapping), the offset being
+//! [`SimMemory`] is one page-aligned host allocation (an arena) cut into
+//! 4 KiB pages, each zeroed when it is handed out (not before: tests build
+//! thousands of arenas and touch few of their pages). Page `i` is frame
+//! [`FIRST_FRAME`]` + i`, so frame and address are related the way a
+//! kernel's direct map relates them: `address = frame * 4096 + offset`
+//! (wrapping), the offset being
 //! [`SimMemory::direct_map_offset`]; a PVH guest's offset is 0. The relation
 //! cannot be the identity: host addresses are above 2^44 and a v1 grant
 //! entry's frame field has 32 bits.
@@ -81,12 +83,16 @@ pub struct SimMemory {
 }
 
 impl SimMemory {
-    /// An arena of `pages` zeroed pages, all free.
+    /// An arena of `pages` pages, all free.
     pub fn new(pages: usize) -> Self {
         let layout = Layout::from_size_align(pages.max(1) * PAGE_SIZE, PAGE_SIZE).expect("arena layout");
-        // SAFETY: `layout` has a non-zero size (at least one page).
-        let arena = unsafe { std::alloc::alloc_zeroed(layout) };
-        let arena = NonNull::new(arena).expect("out of memory for the simulated guest RAM");
+        let arena = recycled_arena(layout).unwrap_or_else(|| {
+            // SAFETY: `layout` has a non-zero size (at least one page). The
+            // bytes start uninitialised; none is read before `allocate`
+            // zeroes its page, as only live pages are accessed.
+            let arena = unsafe { std::alloc::alloc(layout) };
+            NonNull::new(arena).expect("out of memory for the simulated guest RAM")
+        });
         Self { arena, layout, live: RefCell::new(vec![false; pages]) }
     }
 
@@ -200,8 +206,65 @@ impl SimMemory {
 
 impl Drop for SimMemory {
     fn drop(&mut self) {
-        // SAFETY: `arena` was allocated in `new` with exactly `layout` and is
-        // freed only here, once.
-        unsafe { std::alloc::dealloc(self.arena.as_ptr(), self.layout) };
+        if let Some((arena, layout)) = recycle_arena(self.arena, self.layout) {
+            // SAFETY: `arena` was allocated with exactly `layout` (in `new`,
+            // or by the arena this one was recycled from) and this value
+            // owned it alone; it is freed here once, the recycler having
+            // declined it.
+            unsafe { std::alloc::dealloc(arena.as_ptr(), layout) };
+        }
     }
+}
+
+/// Arenas a dropped [`SimMemory`] left for the next one on this thread.
+/// Fresh host memory costs a page fault per page touched and an `munmap`
+/// at the end, which dominated tests and fuzz targets that build a
+/// simulated domain per case; a reused arena's pages are zeroed when handed
+/// out like any other. A few arenas are kept, and freed at thread exit.
+/// (A sanitizer no longer sees a stale raw pointer into a recycled arena;
+/// the live-page checks still catch every access by frame.)
+struct ArenaRecycler(Vec<(NonNull<u8>, Layout)>);
+
+/// How many arenas a thread keeps for reuse.
+const RECYCLED_ARENAS: usize = 4;
+
+impl Drop for ArenaRecycler {
+    fn drop(&mut self) {
+        for (arena, layout) in self.0.drain(..) {
+            // SAFETY: each arena came from a dropped `SimMemory`, which
+            // allocated it with `layout` and gave up ownership to the
+            // recycler; nothing else refers to it.
+            unsafe { std::alloc::dealloc(arena.as_ptr(), layout) };
+        }
+    }
+}
+
+std::thread_local! {
+    static RECYCLER: RefCell<ArenaRecycler> = const { RefCell::new(ArenaRecycler(Vec::new())) };
+}
+
+/// A kept arena of exactly `layout`, now the caller's.
+fn recycled_arena(layout: Layout) -> Option<NonNull<u8>> {
+    RECYCLER
+        .try_with(|recycler| {
+            let mut kept = recycler.borrow_mut();
+            let index = kept.0.iter().position(|(_, kept_layout)| *kept_layout == layout)?;
+            Some(kept.0.swap_remove(index).0)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Keeps `arena` for reuse; gives it back if there is no room (or the
+/// thread is exiting), for the caller to free.
+fn recycle_arena(arena: NonNull<u8>, layout: Layout) -> Option<(NonNull<u8>, Layout)> {
+    let kept = RECYCLER.try_with(|recycler| {
+        let mut recycler = recycler.borrow_mut();
+        if recycler.0.len() >= RECYCLED_ARENAS {
+            return false;
+        }
+        recycler.0.push((arena, layout));
+        true
+    });
+    if kept == Ok(true) { None } else { Some((arena, layout)) }
 }

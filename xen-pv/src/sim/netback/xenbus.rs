@@ -144,6 +144,13 @@ impl SimNetback<'_> {
 
     /// Reacts to a change of the frontend's `state`, as netback's watch does.
     pub(super) fn follow_frontend(&mut self) {
+        // Netback runs `frontend_changed` on a watch event: nothing to do
+        // while the store is as it was.
+        let generation = self.xen.with_xenstore(|server| server.generation());
+        if self.frontend_seen.is_some() && self.store_generation_seen == generation {
+            return;
+        }
+        self.store_generation_seen = generation;
         let seen = self.read_frontend_state();
         if self.frontend_seen.as_ref() == Some(&seen) {
             return;
