@@ -56,6 +56,12 @@ guest=$work/guest
 rm -rf "$work"
 mkdir -p "$guest/build/peer"
 started=$SECONDS
+# The revision measured: the commit, "-dirty" if files other than this benchmark's own outputs
+# (docs/benchmarks*, rewritten below) differ from it.
+revision=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ "$revision" != unknown ] && ! git -C "$REPO_ROOT" diff --quiet HEAD -- . ':(exclude)docs/benchmarks*'; then
+    revision=$revision-dirty
+fi
 
 # --- 1. The test host and the peer ---------------------------------------------------------------
 bash "$REPO_ROOT/testbed/setup.sh" --peer
@@ -92,7 +98,7 @@ CONF
 qemu_command
 {
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "revision=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "revision=$revision"
     echo "nproc=$(nproc)"
     echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
     echo "memory=$(free -h | awk '/^Mem:/ { print $2 " total, " $7 " available" }')"
