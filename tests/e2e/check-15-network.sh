@@ -46,3 +46,19 @@ done
 ping -c 5 -i 0.3 -W 2 "$new_ip" >/tmp/ping2.out 2>&1
 check "network-attach: ping the guest again (0% loss at $new_ip)" grep -q ' 0% packet loss' /tmp/ping2.out
 [ "$FAILED" -eq "$failed_before" ] || { show "$boot_log" 30; cat /tmp/ping.out /tmp/ping2.out 2>/dev/null | tail -5; }
+
+# A guest short of memory: netfront's pools do not fit in 4 MB, so it shrinks them (and says so)
+# instead of staying off the network.
+failed_before=$FAILED
+small=xenecho-small
+xl create -q xl.cfg "name=\"$small\"" memory=4 >/dev/null
+small_ip=""
+for _ in $(seq 60); do
+    small_ip=$(xenstore-read "/local/domain/$(xl domid $small 2>/dev/null)/data/ipv4-address" 2>/dev/null) && break
+    sleep 1
+done
+check "4 MB guest: got an address by DHCP ($small_ip)" test -n "$small_ip"
+check "4 MB guest: logged its smaller buffer pools" grep -q 'netfront: short of memory' "$(console_log "$small")"
+check "4 MB guest: answers HTTP" test "$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://$small_ip/")" = 200
+[ "$FAILED" -eq "$failed_before" ] || show "$(console_log "$small")" 30
+xl destroy "$small" 2>/dev/null
