@@ -38,7 +38,7 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     /// A link the backend broke is not read again: `poll_control` tears
     /// it down.
     fn next_frame(&self) -> Option<ReceivedFrame> {
-        if !self.is_up() || self.broken_link() {
+        if !self.carries_frames() {
             return None;
         }
         let mut link = self.link.borrow_mut();
@@ -65,9 +65,13 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     }
 
     fn can_transmit(&self) -> bool {
-        self.is_up()
-            && !self.broken_link()
-            && self.link.borrow().as_ref().is_some_and(|link| link.can_transmit(self.max_frame()))
+        self.carries_frames() && self.link.borrow().as_ref().is_some_and(|link| link.can_transmit(self.max_frame()))
+    }
+
+    /// Whether frames may cross the link: both ends Connected and no
+    /// violation waiting for `poll_control` to tear the link down.
+    fn carries_frames(&self) -> bool {
+        self.is_up() && !self.broken_link()
     }
 
     fn max_frame(&self) -> usize {

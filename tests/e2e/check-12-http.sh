@@ -68,11 +68,7 @@ grep -E '^xenecho_(http_requests|http_responses_total\{code="200"\}|hypercalls|n
 # Limits on a second guest: a body maximum (413) and a pool of 2 connections (503 beyond).
 limits=xenecho-limits
 xl create -q xl.cfg "name=\"$limits\"" 'extra="max-body=1000 connections=2"' >/dev/null
-limits_ip=""
-for _ in $(seq 60); do
-    limits_ip=$(xenstore-read "/local/domain/$(xl domid $limits 2>/dev/null)/data/ipv4-address" 2>/dev/null) && break
-    sleep 1
-done
+limits_ip=$(guest_address "$limits" 60)
 check "limits guest has an address ($limits_ip)" test -n "$limits_ip"
 head -c 5000 /dev/zero >/tmp/big.bin
 check "body over max-body: 413" test "$(status_of --data-binary @/tmp/big.bin "http://$limits_ip/")" = 413

@@ -52,11 +52,7 @@ check "network-attach: ping the guest again (0% loss at $new_ip)" grep -q ' 0% p
 failed_before=$FAILED
 small=xenecho-small
 xl create -q xl.cfg "name=\"$small\"" memory=4 >/dev/null
-small_ip=""
-for _ in $(seq 60); do
-    small_ip=$(xenstore-read "/local/domain/$(xl domid $small 2>/dev/null)/data/ipv4-address" 2>/dev/null) && break
-    sleep 1
-done
+small_ip=$(guest_address "$small" 60)
 check "4 MB guest: got an address by DHCP ($small_ip)" test -n "$small_ip"
 check "4 MB guest: logged its smaller buffer pools" grep -q 'netfront: short of memory' "$(console_log "$small")"
 check "4 MB guest: answers HTTP" test "$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://$small_ip/")" = 200

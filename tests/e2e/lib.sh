@@ -23,6 +23,18 @@ check() {
     if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
+# guest_address NAME SECONDS: the IPv4 address domain NAME published in xenstore
+# (data/ipv4-address), waiting up to SECONDS for it; prints nothing if there is none by then.
+guest_address() {
+    local address
+    for _ in $(seq "$2"); do
+        address=$(xenstore-read "/local/domain/$(xl domid "$1" 2>/dev/null)/data/ipv4-address" 2>/dev/null) \
+            && { echo "$address"; return 0; }
+        sleep 1
+    done
+    return 1
+}
+
 # The state letters of `xl list` for a domain (e.g. "r-----", "---s--", "--c---"), or "" if gone.
 domain_state() {
     xl list "$1" 2>/dev/null | awk 'NR == 2 { print $5 }'
