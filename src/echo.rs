@@ -1,59 +1,71 @@
 //! A TCP echo service (RFC 862): every byte received on the port is sent
-//! back. The network's first user; the HTTP appliance will sit beside it.
+//! back.
 //!
-//! Each listening socket serves one connection at a time and listens again
-//! when it closes; backpressure is smoltcp's: bytes stay in the receive
-//! buffer until the send buffer has room.
+//! A [`SocketPool`] of a few sockets, each serving one connection at a time;
+//! backpressure is smoltcp's: bytes stay in the receive buffer until the
+//! send buffer has room. A connection that moves no byte for
+//! [`ECHO_IDLE_TIMEOUT`] is closed (the pool then bounds the close), so idle
+//! clients cannot hold the port.
 
-use alloc::vec;
-use alloc::vec::Vec;
-use smoltcp::iface::{SocketHandle, SocketSet};
+use crate::pool::{SocketPool, Stage, TcpBounds, earliest, smoltcp_duration};
+use core::time::Duration;
+use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
 
 /// Bytes of receive and of send buffer per connection.
 const BUFFER_BYTES: usize = 16 * 1024;
+/// How long an echo connection may move no byte before it is closed.
+pub const ECHO_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The echo service on one port.
 pub struct EchoService {
-    port: u16,
     connections: usize,
-    handles: Vec<SocketHandle>,
+    /// Per socket: when it last moved a byte (or opened).
+    pool: SocketPool<Instant>,
     /// Bytes echoed so far.
     pub bytes_echoed: u64,
 }
 
 impl EchoService {
     /// An echo service on `port` with room for `connections` at once.
-    pub fn new(port: u16, connections: usize) -> Self {
-        Self { port, connections, handles: Vec::new(), bytes_echoed: 0 }
+    pub fn new(port: u16, connections: usize, bounds: TcpBounds) -> Self {
+        Self { connections, pool: SocketPool::new(port, bounds, connections.div_ceil(2), 1), bytes_echoed: 0 }
     }
 
     /// Adds the listening sockets.
     pub fn start(&mut self, sockets: &mut SocketSet<'static>) {
-        for _ in 0..self.connections {
-            let socket = tcp::Socket::new(
-                tcp::SocketBuffer::new(vec![0; BUFFER_BYTES]),
-                tcp::SocketBuffer::new(vec![0; BUFFER_BYTES]),
-            );
-            self.handles.push(sockets.add(socket));
-        }
+        self.pool.add_sockets(sockets, self.connections, (BUFFER_BYTES, BUFFER_BYTES), || Instant::ZERO);
     }
 
-    /// Echoes what arrived; re-arms closed sockets.
-    pub fn poll(&mut self, sockets: &mut SocketSet<'static>) {
-        for &handle in &self.handles {
-            let socket = sockets.get_mut::<tcp::Socket>(handle);
-            if !socket.is_open() {
-                if let Err(error) = socket.listen(self.port) {
-                    log::error!("echo: listen on {}: {error:?}", self.port);
-                }
+    /// Echoes what arrived, closes idle and finished connections; returns
+    /// when it next needs a poll.
+    pub fn poll(&mut self, sockets: &mut SocketSet<'static>, now: Instant) -> Option<Instant> {
+        let idle_timeout = smoltcp_duration(ECHO_IDLE_TIMEOUT);
+        let mut deadline = None;
+        for index in 0..self.pool.len() {
+            if self.pool.update(index, sockets, now) == crate::pool::Change::Opened {
+                *self.pool.state_mut(index) = now;
+            }
+            if !matches!(self.pool.stage(index), Stage::Open { .. }) {
                 continue;
             }
-            self.bytes_echoed += echo_some(socket) as u64;
-            if socket.state() == tcp::State::CloseWait && socket.recv_queue() == 0 {
-                socket.close();
+            let (socket, last_moved) = self.pool.slot_mut(index, sockets);
+            let moved = echo_some(socket);
+            if moved > 0 {
+                *last_moved = now;
+                self.bytes_echoed += moved as u64;
+            }
+            let idle_until = *last_moved + idle_timeout;
+            let finished = socket.state() == tcp::State::CloseWait && socket.recv_queue() == 0;
+            if finished || now >= idle_until {
+                self.pool.close(index, sockets, now, true);
+            } else {
+                deadline = earliest(deadline, Some(idle_until));
             }
         }
+        self.pool.enforce_half_open_cap(sockets);
+        earliest(deadline, self.pool.deadline())
     }
 }
 

@@ -78,7 +78,7 @@ pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 26] {
 }
 
 /// Writes `metrics` as Prometheus text; HELP and TYPE once per name.
-pub fn render(out: &mut String, metrics: &[Metric]) {
+pub fn render<'m>(out: &mut String, metrics: impl IntoIterator<Item = &'m Metric>) {
     let mut previous = "";
     for metric in metrics {
         if metric.name != previous {

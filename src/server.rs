@@ -1,56 +1,108 @@
-//! The TCP side of the appliance: a pool of smoltcp sockets on the HTTP
-//! port, each driving one [`http::Connection`], and a tiny metrics server.
+//! The HTTP echo service: a [`SocketPool`] on the HTTP port whose open
+//! connections each drive one [`http::Connection`] engine, and a tiny
+//! metrics server.
 //!
-//! Every pooled socket listens on the port; a connection takes one and, when
-//! it closes, the socket listens again, so a new client is accepted whenever
-//! a slot is free. When every slot is busy, a few overflow sockets (added
-//! last, so smoltcp offers SYNs to the pool first) answer `503 Service
-//! Unavailable` and close; beyond those, smoltcp answers a SYN with RST.
-//! Memory is bounded: each slot has fixed socket buffers and the engine's
-//! fixed buffers, allocated when a connection starts.
+//! Slots and sockets are sized apart: `connections` engines (the HTTP
+//! slots: at most that many requests are served at once) are allocated up
+//! front and handed to connections as their handshakes finish; the pool has
+//! `connections + backlog` sockets, so half-open handshakes (at most
+//! `backlog` of them, oldest dropped first: see [`crate::pool`]) never take
+//! a socket an HTTP slot needs. A connection that opens when every engine
+//! is busy, or whose client address already holds `per_client` of them, is
+//! answered `503 Service Unavailable` and closed. When every socket is
+//! taken, smoltcp answers a SYN with RST.
+//!
+//! Memory is fixed after [`HttpService::start`]: socket buffers and engines
+//! are allocated there and reused; nothing a client does allocates.
 
 use crate::http::{self, CloseMode, Connection, Counters, Limits, SERVICE_UNAVAILABLE_RESPONSE, Status};
+use crate::pool::{Change, SocketPool, Stage, TcpBounds, earliest};
 #[cfg(test)]
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
-use smoltcp::iface::{SocketHandle, SocketSet};
+use kernel::budget::RX_FRAMES_PER_TURN;
+use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
+use smoltcp::wire::IpAddress;
 
 /// Socket receive buffer per connection.
 pub const SOCKET_RX_BYTES: usize = 16 * 1024;
 /// Socket send buffer per connection.
 pub const SOCKET_TX_BYTES: usize = 16 * 1024;
-/// Overflow sockets that answer 503 when the pool is full.
-const OVERFLOW_SOCKETS: usize = 4;
+/// How long a refused connection (503 sent, FIN queued) may take to finish
+/// closing before it is reset: refusals happen under overload, when sockets
+/// are scarce.
+pub const REFUSAL_LINGER: core::time::Duration = core::time::Duration::from_secs(2);
 
-/// One pooled socket and the HTTP connection on it, if any.
-struct Slot {
-    handle: SocketHandle,
-    connection: Option<Connection>,
+/// How the HTTP service is sized and bounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpPlan {
+    /// The port.
+    pub port: u16,
+    /// HTTP slots: engines, requests served at once.
+    pub connections: usize,
+    /// Sockets beyond the slots, for handshakes and refusals; also the cap
+    /// on half-open handshakes.
+    pub backlog: usize,
+    /// Most connections one client address may hold (`None`: no limit).
+    pub per_client: Option<usize>,
+    /// The engine's limits.
+    pub limits: Limits,
+    /// The socket bounds.
+    pub bounds: TcpBounds,
+}
+
+impl HttpPlan {
+    /// The default backlog for `connections` slots: half as many, and at
+    /// least twice the frames one turn takes in (see `kernel::budget`) unless
+    /// that is more than the slots (small guests).
+    pub fn default_backlog(connections: usize) -> usize {
+        (connections / 2).max(connections.min(2 * RX_FRAMES_PER_TURN)).max(1)
+    }
+
+    /// How many sockets the pool keeps listening, dropping the oldest
+    /// half-open handshakes if need be: a turn's worth of frames, or half the
+    /// backlog if that is less.
+    pub fn listen_reserve(&self) -> usize {
+        RX_FRAMES_PER_TURN.min(self.backlog / 2)
+    }
+
+    /// Heap bytes the service takes for `connections` slots and `backlog`.
+    pub fn heap_bytes(connections: usize, backlog: usize, limits: &Limits) -> usize {
+        let socket = SOCKET_RX_BYTES + SOCKET_TX_BYTES;
+        connections.saturating_mul(socket + limits.memory_bound()).saturating_add(backlog.saturating_mul(socket))
+    }
+}
+
+/// What a pooled socket's connection has from the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Serving {
+    /// Nothing: listening, half-open, or finished.
+    Nothing,
+    /// Engine number `n`.
+    Engine(usize),
+    /// A 503 (queued once the socket can take it), then a close.
+    Refusal { queued: bool },
 }
 
 /// The HTTP echo service on one port.
 pub struct HttpService {
-    port: u16,
-    limits: Limits,
-    slots: Vec<Slot>,
-    overflow: Vec<SocketHandle>,
+    plan: HttpPlan,
+    pool: SocketPool<Serving>,
+    engines: Vec<Connection>,
+    free_engines: Vec<usize>,
     /// Counts of connections that have ended.
     finished: Counters,
     /// Connections accepted so far.
     pub accepted: u64,
-    /// Connections refused with 503 because the pool was full.
+    /// Connections refused with 503 (every slot busy, or the client
+    /// address's limit reached).
     pub refused: u64,
 }
 
 /// Bytes one pooled connection may use at most, for sizing the pool.
 pub fn bytes_per_connection(limits: &Limits) -> usize {
     SOCKET_RX_BYTES + SOCKET_TX_BYTES + limits.memory_bound()
-}
-
-fn socket(rx: usize, tx: usize) -> tcp::Socket<'static> {
-    tcp::Socket::new(tcp::SocketBuffer::new(vec![0; rx]), tcp::SocketBuffer::new(vec![0; tx]))
 }
 
 fn to_http(now: smoltcp::time::Instant) -> http::Instant {
@@ -62,113 +114,193 @@ fn from_http(instant: http::Instant) -> smoltcp::time::Instant {
 }
 
 impl HttpService {
-    /// A service on `port` with `connections` slots.
-    pub fn new(port: u16, connections: usize, limits: Limits) -> Self {
+    /// A service as `plan` says; nothing is allocated before `start`.
+    pub fn new(plan: HttpPlan) -> Self {
         Self {
-            port,
-            limits,
-            slots: Vec::with_capacity(connections),
-            overflow: Vec::new(),
+            pool: SocketPool::new(plan.port, plan.bounds, plan.backlog, plan.listen_reserve()),
+            plan,
+            engines: Vec::new(),
+            free_engines: Vec::new(),
             finished: Counters::default(),
             accepted: 0,
             refused: 0,
         }
     }
 
-    /// Adds the pool's sockets, then the overflow sockets.
-    pub fn start(&mut self, sockets: &mut SocketSet<'static>, connections: usize) {
-        for _ in 0..connections {
-            let handle = sockets.add(socket(SOCKET_RX_BYTES, SOCKET_TX_BYTES));
-            self.slots.push(Slot { handle, connection: None });
-        }
-        for _ in 0..OVERFLOW_SOCKETS {
-            self.overflow.push(sockets.add(socket(256, SERVICE_UNAVAILABLE_RESPONSE.len())));
-        }
+    /// Allocates the engines and the pool's sockets.
+    pub fn start(&mut self, sockets: &mut SocketSet<'static>) {
+        let HttpPlan { connections, backlog, limits, .. } = self.plan;
+        self.engines = (0..connections).map(|_| Connection::new(limits, http::Instant::ZERO)).collect();
+        self.free_engines = (0..connections).rev().collect();
+        self.pool.add_sockets(sockets, connections + backlog, (SOCKET_RX_BYTES, SOCKET_TX_BYTES), || Serving::Nothing);
     }
 
     /// Connection slots.
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.engines.len()
     }
 
-    /// Connections open now.
+    /// Sockets in the pool (slots plus backlog).
+    pub fn sockets(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Connections open now (holding a slot).
     pub fn open_connections(&self) -> usize {
-        self.slots.iter().filter(|slot| slot.connection.is_some()).count()
+        self.engines.len() - self.free_engines.len()
+    }
+
+    /// Handshakes unfinished now.
+    pub fn half_open(&self) -> usize {
+        self.pool.count(|stage| matches!(stage, Stage::HalfOpen { .. }))
+    }
+
+    /// Sockets listening now.
+    pub fn listening(&self) -> usize {
+        self.pool.count(|stage| matches!(stage, Stage::Listening))
+    }
+
+    /// What the socket bounds did so far.
+    pub fn pool_counters(&self) -> crate::pool::PoolCounters {
+        self.pool.counters
     }
 
     /// Counters of every connection, ended and open.
     pub fn counters(&self) -> Counters {
         let mut total = self.finished.clone();
-        for connection in self.slots.iter().filter_map(|slot| slot.connection.as_ref()) {
-            total.add(connection.counters());
+        for serving in self.pool.states() {
+            if let Serving::Engine(engine) = *serving {
+                total.add(self.engines[engine].counters());
+            }
         }
         total
     }
 
-    /// Serves every socket; returns the earliest engine deadline.
+    /// Serves every socket; returns the earliest deadline it needs a poll at.
     pub fn poll(
         &mut self,
         sockets: &mut SocketSet<'static>,
         now: smoltcp::time::Instant,
     ) -> Option<smoltcp::time::Instant> {
-        let now = to_http(now);
-        let mut deadline: Option<http::Instant> = None;
-        for index in 0..self.slots.len() {
-            if let Some(next) = self.serve_slot(index, sockets, now) {
-                deadline = Some(deadline.map_or(next, |current| current.min(next)));
+        let mut deadline = None;
+        for index in 0..self.pool.len() {
+            match self.pool.update(index, sockets, now) {
+                Change::Freed => self.release(index),
+                Change::Opened => self.admit(index, sockets, now),
+                Change::None => {}
             }
+            deadline = earliest(deadline, self.serve(index, sockets, now));
         }
-        self.serve_overflow(sockets);
-        deadline.map(from_http)
+        self.pool.enforce_half_open_cap(sockets);
+        earliest(deadline, self.pool.deadline())
     }
 
-    fn serve_slot(
+    /// Gives a newly open connection an engine, or a refusal.
+    fn admit(&mut self, index: usize, sockets: &mut SocketSet<'static>, now: smoltcp::time::Instant) {
+        let remote = sockets.get::<tcp::Socket>(self.pool.handle(index)).remote_endpoint();
+        let over_client_limit = match (self.plan.per_client, remote) {
+            (Some(limit), Some(remote)) => self.connections_from(remote.addr, sockets) >= limit,
+            _ => false,
+        };
+        let engine = if over_client_limit { None } else { self.free_engines.pop() };
+        *self.pool.state_mut(index) = match engine {
+            Some(engine) => {
+                self.accepted += 1;
+                // Its counters were collected when it was last freed.
+                self.engines[engine].recycle(to_http(now));
+                Serving::Engine(engine)
+            }
+            None => Serving::Refusal { queued: false },
+        };
+    }
+
+    /// How many slots' connections come from `address`.
+    fn connections_from(&self, address: IpAddress, sockets: &SocketSet<'static>) -> usize {
+        (0..self.pool.len())
+            .filter(|&index| matches!(self.pool.state(index), Serving::Engine(_)))
+            .filter_map(|index| sockets.get::<tcp::Socket>(self.pool.handle(index)).remote_endpoint())
+            .filter(|remote| remote.addr == address)
+            .count()
+    }
+
+    /// Takes back what slot `index`'s finished connection held (the peer
+    /// reset it, or the stack timed it out, while its engine served it).
+    fn release(&mut self, index: usize) {
+        let serving = core::mem::replace(self.pool.state_mut(index), Serving::Nothing);
+        if let Serving::Engine(engine) = serving {
+            self.release_engine(engine);
+        }
+    }
+
+    /// Drives slot `index`'s connection; returns when it next needs a poll.
+    fn serve(
         &mut self,
         index: usize,
         sockets: &mut SocketSet<'static>,
-        now: http::Instant,
-    ) -> Option<http::Instant> {
-        let port = self.port;
-        let slot = &mut self.slots[index];
-        let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
-        if !socket.is_open() {
-            if let Some(connection) = slot.connection.take() {
-                self.finished.add(connection.counters());
+        now: smoltcp::time::Instant,
+    ) -> Option<smoltcp::time::Instant> {
+        let stage = self.pool.stage(index);
+        let (socket, serving) = self.pool.slot_mut(index, sockets);
+        match *serving {
+            Serving::Engine(engine) => {
+                let connection = &mut self.engines[engine];
+                drive(connection, socket, to_http(now));
+                let mode = match connection.wants_close() {
+                    None => return connection.poll_timeout().map(from_http),
+                    Some(mode) => mode,
+                };
+                // The engine is done: its slot is free at once, and the
+                // socket finishes the close on its own, within the pool's
+                // close bound.
+                *serving = Serving::Nothing;
+                self.release_engine(engine);
+                self.pool.close(index, sockets, now, mode == CloseMode::Graceful);
+                None
             }
-            if let Err(error) = socket.listen(port) {
-                log::error!("http: listen on {port}: {error:?}");
+            Serving::Refusal { queued: false } => {
+                if socket.can_send() {
+                    let _ = socket.send_slice(SERVICE_UNAVAILABLE_RESPONSE);
+                    *serving = Serving::Refusal { queued: true };
+                    self.refused += 1;
+                    self.finished.record_response(Status::ServiceUnavailable);
+                    self.pool.close(index, sockets, now, true);
+                }
+                None
             }
-            return None;
+            Serving::Refusal { queued: true } => {
+                discard_input(socket);
+                let Stage::Closing { since } = stage else { return None };
+                let linger_end = since + crate::pool::smoltcp_duration(REFUSAL_LINGER);
+                if now < linger_end {
+                    return Some(linger_end);
+                }
+                self.pool.close(index, sockets, now, false);
+                None
+            }
+            Serving::Nothing => {
+                if matches!(stage, Stage::Closing { .. }) {
+                    discard_input(socket);
+                }
+                None
+            }
         }
-        if slot.connection.is_none() {
-            // Until the handshake completes there is nothing to serve.
-            if matches!(socket.state(), tcp::State::Listen | tcp::State::SynReceived | tcp::State::SynSent) {
-                return None;
-            }
-            slot.connection = Some(Connection::new(self.limits, now));
-            self.accepted += 1;
-        }
-        let connection = slot.connection.as_mut()?;
-        drive(connection, socket, now);
-        connection.poll_timeout()
     }
 
-    fn serve_overflow(&mut self, sockets: &mut SocketSet<'static>) {
-        for &handle in &self.overflow {
-            let socket = sockets.get_mut::<tcp::Socket>(handle);
-            if !socket.is_open() {
-                let _ = socket.listen(self.port);
-            } else if socket.may_send() && socket.send_queue() == 0 && socket.state() == tcp::State::Established {
-                let _ = socket.send_slice(SERVICE_UNAVAILABLE_RESPONSE);
-                socket.close();
-                self.refused += 1;
-                self.finished.record_response(Status::ServiceUnavailable);
-            }
-        }
+    /// Collects engine `engine`'s counters and makes it free.
+    fn release_engine(&mut self, engine: usize) {
+        let counters = self.engines[engine].recycle(http::Instant::ZERO);
+        self.finished.add(&counters);
+        self.free_engines.push(engine);
     }
 }
 
-/// One round of the engine's caller contract (see [`crate::http`]).
+/// Reads and drops whatever the peer still sends after the service closed.
+fn discard_input(socket: &mut tcp::Socket<'_>) {
+    let _ = socket.recv(|bytes| (bytes.len(), ()));
+}
+
+/// One round of the engine's caller contract (see [`crate::http`]), but
+/// the close: the caller closes through the pool when `wants_close` says.
 fn drive(connection: &mut Connection, socket: &mut tcp::Socket<'_>, now: http::Instant) {
     while socket.can_recv() {
         let taken = socket.recv(|bytes| {
@@ -193,11 +325,6 @@ fn drive(connection: &mut Connection, socket: &mut tcp::Socket<'_>, now: http::I
             _ => break,
         }
     }
-    match connection.wants_close() {
-        Some(CloseMode::Graceful) if connection.pending_output().is_empty() => socket.close(),
-        Some(CloseMode::Abort) => socket.abort(),
-        _ => {}
-    }
 }
 
 /// Whether the client has sent its FIN and every byte before it was read.
@@ -210,73 +337,99 @@ fn peer_finished(socket: &tcp::Socket<'_>) -> bool {
 }
 
 /// The metrics server: `GET /metrics` gets the text, anything else 404.
+/// Each connection has [`METRICS_REQUEST_TIMEOUT`] to send its request;
+/// the text is rendered into a buffer reserved once.
 pub struct MetricsService {
-    port: u16,
-    handles: Vec<SocketHandle>,
+    pool: SocketPool<()>,
+    text: alloc::string::String,
+    response: alloc::string::String,
 }
 
 /// Largest request head the metrics server reads.
 const METRICS_REQUEST_BYTES: usize = 2048;
 /// Room for the metrics response.
 const METRICS_RESPONSE_BYTES: usize = 32 * 1024;
+/// Sockets of the metrics server: two scrapes at once, two handshakes.
+const METRICS_SOCKETS: usize = 4;
+/// How long a metrics client has from its handshake to its whole request.
+pub const METRICS_REQUEST_TIMEOUT: core::time::Duration = core::time::Duration::from_secs(5);
 
 impl MetricsService {
     /// A metrics server on `port`.
-    pub fn new(port: u16) -> Self {
-        Self { port, handles: Vec::new() }
+    pub fn new(port: u16, bounds: TcpBounds) -> Self {
+        Self {
+            pool: SocketPool::new(port, bounds, METRICS_SOCKETS / 2, 1),
+            text: alloc::string::String::new(),
+            response: alloc::string::String::new(),
+        }
     }
 
-    /// Adds two sockets (a scrape at a time is plenty; two tolerate a
-    /// lingering close).
+    /// Adds the sockets and reserves the text buffers.
     pub fn start(&mut self, sockets: &mut SocketSet<'static>) {
-        for _ in 0..2 {
-            self.handles.push(sockets.add(socket(METRICS_REQUEST_BYTES, METRICS_RESPONSE_BYTES)));
-        }
+        self.pool.add_sockets(sockets, METRICS_SOCKETS, (METRICS_REQUEST_BYTES, METRICS_RESPONSE_BYTES), || ());
+        self.text.reserve(METRICS_RESPONSE_BYTES / 2);
+        self.response.reserve(METRICS_RESPONSE_BYTES / 2);
     }
 
-    /// Answers complete requests with `render()`'s text.
-    pub fn poll(&mut self, sockets: &mut SocketSet<'static>, render: &mut dyn FnMut() -> alloc::string::String) {
-        for &handle in &self.handles {
-            let socket = sockets.get_mut::<tcp::Socket>(handle);
-            if !socket.is_open() {
-                let _ = socket.listen(self.port);
-                continue;
-            }
-            if socket.send_queue() > 0 || !socket.may_send() {
-                continue;
-            }
+    /// Answers complete requests with the text `render` writes; returns
+    /// when it next needs a poll.
+    pub fn poll(
+        &mut self,
+        sockets: &mut SocketSet<'static>,
+        now: smoltcp::time::Instant,
+        render: &mut dyn FnMut(&mut alloc::string::String),
+    ) -> Option<smoltcp::time::Instant> {
+        let mut deadline = None;
+        let request_timeout = crate::pool::smoltcp_duration(METRICS_REQUEST_TIMEOUT);
+        for index in 0..self.pool.len() {
+            self.pool.update(index, sockets, now);
+            let Stage::Open { since } = self.pool.stage(index) else { continue };
+            let (socket, ()) = self.pool.slot_mut(index, sockets);
             let request_done = socket.peek(METRICS_REQUEST_BYTES).is_ok_and(ends_head);
-            let full = socket.recv_queue() >= METRICS_REQUEST_BYTES;
-            if !(request_done || full) {
-                continue;
+            let full = socket.recv_queue() >= METRICS_REQUEST_BYTES || !socket.may_recv();
+            if request_done || full {
+                let is_metrics = socket.peek(METRICS_REQUEST_BYTES).is_ok_and(asks_for_metrics);
+                let _ = socket.recv(|bytes| (bytes.len(), ()));
+                self.text.clear();
+                if is_metrics {
+                    render(&mut self.text);
+                }
+                metrics_response(&mut self.response, is_metrics, &self.text);
+                let _ = socket.send_slice(self.response.as_bytes());
+                self.pool.close(index, sockets, now, true);
+            } else if now >= since + request_timeout {
+                self.pool.close(index, sockets, now, false);
+            } else {
+                deadline = earliest(deadline, Some(since + request_timeout));
             }
-            let is_metrics = socket.peek(METRICS_REQUEST_BYTES).is_ok_and(|bytes| bytes.starts_with(b"GET /metrics"));
-            let _ = socket.recv(|bytes| (bytes.len(), ()));
-            let response = metrics_response(is_metrics, render);
-            let _ = socket.send_slice(response.as_bytes());
-            socket.close();
         }
+        self.pool.enforce_half_open_cap(sockets);
+        earliest(deadline, self.pool.deadline())
     }
+}
+
+/// Whether a request head asks for exactly `/metrics` (a query allowed).
+fn asks_for_metrics(head: &[u8]) -> bool {
+    head.strip_prefix(b"GET /metrics").is_some_and(|rest| matches!(rest.first(), Some(b' ' | b'?')))
 }
 
 fn ends_head(bytes: &[u8]) -> bool {
     bytes.windows(4).any(|window| window == b"\r\n\r\n")
 }
 
-fn metrics_response(is_metrics: bool, render: &mut dyn FnMut() -> alloc::string::String) -> alloc::string::String {
+fn metrics_response(response: &mut alloc::string::String, is_metrics: bool, text: &str) {
     use core::fmt::Write;
     let (status, kind, body) = if is_metrics {
-        ("200 OK", "text/plain; version=0.0.4", render())
+        ("200 OK", "text/plain; version=0.0.4", text)
     } else {
-        ("404 Not Found", "text/plain", alloc::string::String::from("try /metrics\n"))
+        ("404 Not Found", "text/plain", "try /metrics\n")
     };
-    let mut response = alloc::string::String::with_capacity(body.len() + 128);
+    response.clear();
     let _ = write!(
         response,
         "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    response
 }
 
 #[cfg(test)]
@@ -285,15 +438,25 @@ mod tests {
 
     #[test]
     fn metrics_responses_are_well_formed() {
-        let mut render = || alloc::string::String::from("xenecho_requests_total 3\n");
-        let ok = metrics_response(true, &mut render);
+        let mut ok = String::new();
+        metrics_response(&mut ok, true, "xenecho_requests_total 3\n");
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(ok.contains("Content-Length: 25\r\n"));
         assert!(ok.ends_with("\r\n\r\nxenecho_requests_total 3\n"));
-        let missing = metrics_response(false, &mut render);
+        let mut missing = String::new();
+        metrics_response(&mut missing, false, "");
         assert!(missing.starts_with("HTTP/1.1 404 Not Found\r\n"));
         assert!(ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
         assert!(!ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+    }
+
+    #[test]
+    fn only_the_metrics_path_is_metrics() {
+        assert!(asks_for_metrics(b"GET /metrics HTTP/1.1\r\n"));
+        assert!(asks_for_metrics(b"GET /metrics?name=x HTTP/1.1\r\n"));
+        assert!(!asks_for_metrics(b"GET /metricsfoo HTTP/1.1\r\n"));
+        assert!(!asks_for_metrics(b"GET /metrics"));
+        assert!(!asks_for_metrics(b"POST /metrics HTTP/1.1\r\n"));
     }
 
     #[test]
@@ -305,7 +468,7 @@ mod tests {
 #[cfg(test)]
 mod loopback_tests {
     use super::*;
-    use smoltcp::iface::{Config, Interface};
+    use smoltcp::iface::{Config, Interface, SocketHandle};
     use smoltcp::phy::{Loopback, Medium};
     use smoltcp::time::Instant;
     use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
@@ -327,13 +490,22 @@ mod loopback_tests {
                 addresses.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8)).unwrap();
             });
             let mut sockets = SocketSet::new(Vec::new());
-            let mut service = HttpService::new(80, connections, Limits::default());
-            service.start(&mut sockets, connections);
+            let plan = HttpPlan {
+                port: 80,
+                connections,
+                backlog: 4,
+                per_client: None,
+                limits: Limits::default(),
+                bounds: TcpBounds::default(),
+            };
+            let mut service = HttpService::new(plan);
+            service.start(&mut sockets);
             Self { device, interface, sockets, service, now: Instant::ZERO }
         }
 
         fn client(&mut self, local_port: u16) -> SocketHandle {
-            let handle = self.sockets.add(socket(64 * 1024, 64 * 1024));
+            let buffer = || tcp::SocketBuffer::new(alloc::vec![0; 64 * 1024]);
+            let handle = self.sockets.add(tcp::Socket::new(buffer(), buffer()));
             let context = self.interface.context();
             let socket = self.sockets.get_mut::<tcp::Socket>(handle);
             socket.connect(context, (IpAddress::v4(127, 0, 0, 1), 80), local_port).unwrap();

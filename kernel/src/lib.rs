@@ -20,6 +20,7 @@ extern crate alloc;
 
 #[cfg(target_os = "none")]
 mod arch;
+pub mod budget;
 pub mod cmdline;
 pub mod console;
 pub mod devicetree;

@@ -7,6 +7,11 @@
 //! xl waits for), lets the appliance stop, and ends the domain with the
 //! matching `SCHEDOP_shutdown` reason. Suspend is not implemented, so
 //! `control/feature-suspend` is never written.
+//!
+//! A read of the key that timed out (xenstored stalled) is owed: the event
+//! that asked for it has been consumed and no other may come, so the loop
+//! reads the key again once xenstored answers (`check_owed`). Never: retry
+//! a read that failed any other way (that would be a request every turn).
 
 /// What the toolstack asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +51,12 @@ pub use platform::*;
 #[cfg(target_os = "none")]
 mod platform {
     use super::*;
+    use core::sync::atomic::{AtomicBool, Ordering};
     use xen_pv::xenstore::XenstoreError;
+
+    /// Whether a read of [`SHUTDOWN_KEY`] timed out since the last one that
+    /// worked.
+    static CHECK_OWED: AtomicBool = AtomicBool::new(false);
 
     /// Advertises the features and watches `control/shutdown`.
     pub fn init() -> Result<(), XenstoreError> {
@@ -57,16 +67,27 @@ mod platform {
         store.watch(SHUTDOWN_KEY, SHUTDOWN_TOKEN)
     }
 
-    /// Acts on a watch event for [`SHUTDOWN_TOKEN`]: returns a shutdown
-    /// request if the toolstack made one (and acknowledges it).
+    /// Acts on a watch event for [`SHUTDOWN_TOKEN`] (or an owed check):
+    /// returns a shutdown request if the toolstack made one (and
+    /// acknowledges it).
     pub fn on_watch_event(store: &mut crate::pv::XenstoreGuard) -> Option<ShutdownRequest> {
         read_request(store)
     }
 
+    /// Whether [`SHUTDOWN_KEY`] must be read again (without a watch event)
+    /// because the last read timed out.
+    pub fn check_owed() -> bool {
+        CHECK_OWED.load(Ordering::Relaxed)
+    }
+
     fn read_request(store: &mut crate::pv::XenstoreGuard) -> Option<ShutdownRequest> {
-        let value = match store.read(SHUTDOWN_KEY) {
+        let outcome = store.read(SHUTDOWN_KEY);
+        let timed_out = outcome == Err(XenstoreError::TimedOut);
+        let was_owed = CHECK_OWED.swap(timed_out, Ordering::Relaxed);
+        let value = match outcome {
             Ok(value) => value,
             Err(XenstoreError::NotFound) => return None,
+            Err(XenstoreError::TimedOut) if was_owed => return None, // said once already
             Err(error) => {
                 log::warn!("reading {SHUTDOWN_KEY}: {error:?}");
                 return None;

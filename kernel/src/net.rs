@@ -2,11 +2,13 @@
 //! toolstack asks the domain to end.
 //!
 //! One turn: route xenstore watch events (shutdown requests, vif changes),
-//! move the netfront handshake on, let smoltcp take in frames, let the
-//! service read and write its sockets, let smoltcp send, do the rings'
-//! housekeeping, then sleep in `SCHEDOP_poll` on the xenstore and vif ports
+//! move the netfront handshake on, let smoltcp take in at most a budget of
+//! frames (`crate::budget`), let the service read and write its sockets, let
+//! smoltcp send, do the rings' housekeeping (another turn at once if frames
+//! are left), then sleep in `SCHEDOP_poll` on the xenstore and vif ports
 //! until an event or the earliest deadline (see `docs/event-loop.md`).
 
+use crate::budget::Budgeted;
 use crate::lifecycle::{self, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::memory::pages::KernelPages;
 use crate::netconfig::NetConfig;
@@ -18,13 +20,14 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
 use dma::{BackendTrust, BounceCapacity, GrantDma};
-use netfront::{Netfront, NetfrontConfig};
+use netfront::{Netfront, NetfrontConfig, NetfrontError};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::dhcpv4;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
 use xen_pv::grant_table::GrantTable;
 use xen_pv::hypercall::Xen;
+use xen_pv::xenstore::XenstoreError;
 
 type KernelDma<'a> = GrantDma<&'a RefCell<GrantTable<'static>>, KernelPages>;
 type KernelNetfront<'a> = Netfront<'a, Xen, &'a RefCell<GrantTable<'static>>, KernelPages>;
@@ -91,24 +94,27 @@ fn wait_for_shutdown() -> ShutdownRequest {
 }
 
 /// Drains the xenstore watch events: a shutdown request, and whether the
-/// vif's nodes changed.
+/// vif's nodes changed. However many events came, `control/shutdown` is
+/// read at most once.
 fn route_watch_events() -> (Option<ShutdownRequest>, bool) {
     let mut store = pv::xenstore();
-    let (mut request, mut vif_changed) = (None, false);
+    let (mut shutdown_changed, mut vif_changed) = (false, false);
     loop {
         match store.next_watch_event() {
-            Ok(Some(event)) if event.token == SHUTDOWN_TOKEN => {
-                request = request.or_else(|| lifecycle::on_watch_event(&mut store));
-            }
+            Ok(Some(event)) if event.token == SHUTDOWN_TOKEN => shutdown_changed = true,
             Ok(Some(event)) if event.token == netfront::WATCH_TOKEN => vif_changed = true,
             Ok(Some(event)) => log::debug!("watch event for {} ignored", event.path),
-            Ok(None) => return (request, vif_changed),
+            Ok(None) => break,
             Err(error) => {
                 log::warn!("xenstore: {error:?}");
-                return (request, vif_changed);
+                break;
             }
         }
     }
+    // A read that timed out is owed, and taken again once xenstored answers.
+    let owed = lifecycle::check_owed() && !store.daemon_stalled();
+    let request = if shutdown_changed || owed { lifecycle::on_watch_event(&mut store) } else { None };
+    (request, vif_changed)
 }
 
 struct EventLoop<'a> {
@@ -119,6 +125,9 @@ struct EventLoop<'a> {
     service: Box<dyn Service>,
     config: NetConfig,
     dhcp: Option<SocketHandle>,
+    /// A handshake step timed out: take it again once xenstored answers
+    /// (no watch event will ask).
+    control_owed: bool,
 }
 
 impl<'a> EventLoop<'a> {
@@ -130,7 +139,7 @@ impl<'a> EventLoop<'a> {
         service: Box<dyn Service>,
     ) -> Self {
         let netfront = Netfront::new(pv::events(), dma, NetfrontConfig::default());
-        Self { table, netfront, interface: None, sockets, service, config, dhcp: None }
+        Self { table, netfront, interface: None, sockets, service, config, dhcp: None, control_owed: false }
     }
 
     fn run(mut self) -> ShutdownRequest {
@@ -138,12 +147,14 @@ impl<'a> EventLoop<'a> {
             log::error!("netfront: cannot watch device/vif: {error:?}");
         }
         self.control();
+        // Serving from now on: a stalled xenstored may hold a turn this long.
+        pv::xenstore().set_request_timeout(pv::XENSTORE_TIMEOUT_NS);
         loop {
             let (request, vif_changed) = route_watch_events();
             if let Some(request) = request {
                 return request;
             }
-            if vif_changed {
+            if vif_changed || (self.control_owed && !pv::xenstore().daemon_stalled()) {
                 self.control();
             }
             let deadline = self.turn();
@@ -153,7 +164,9 @@ impl<'a> EventLoop<'a> {
 
     /// Moves the vif handshake on; brings the interface up the first time.
     fn control(&mut self) {
-        if let Err(error) = self.netfront.poll_control(&mut pv::xenstore()) {
+        let outcome = self.netfront.poll_control(&mut pv::xenstore());
+        self.control_owed = outcome == Err(NetfrontError::Xenstore(XenstoreError::TimedOut));
+        if let Err(error) = outcome {
             log::error!("netfront: {error:?}");
         }
         let Some(mac) = self.netfront.device().map(|device| EthernetAddress(device.mac.0)) else { return };
@@ -201,14 +214,16 @@ impl<'a> EventLoop<'a> {
         }
         let interface = self.interface.as_mut()?;
         let now = now();
-        interface.poll(now, &mut self.netfront, &mut self.sockets);
+        let mut budgeted = Budgeted::new(&mut self.netfront);
+        interface.poll(now, &mut budgeted, &mut self.sockets);
+        let more_waiting = budgeted.exhausted();
         self.dhcp_events();
         let (netfront, table) = (&self.netfront, self.table);
         let stats = || gather_stats(netfront, table);
         let service_deadline = self.service.poll(&mut self.sockets, now, &stats);
-        let interface = self.interface.as_mut().expect("checked above");
-        interface.poll(now, &mut self.netfront, &mut self.sockets);
-        if self.netfront.poll_rings() {
+        let interface = self.interface.as_mut()?;
+        interface.poll_egress(now, &mut self.netfront, &mut self.sockets);
+        if self.netfront.poll_rings() || more_waiting {
             return Some(now);
         }
         let stack_deadline = interface.poll_at(now, &self.sockets);
@@ -246,6 +261,11 @@ impl<'a> EventLoop<'a> {
     fn sleep(&mut self, deadline: Option<Instant>) {
         if self.netfront.broken_link() {
             self.control();
+            return;
+        }
+        // Requests made this turn may have taken the xenstore port's pending
+        // bit and queued watch events: route them before sleeping.
+        if pv::xenstore().queued_watch_events() > 0 {
             return;
         }
         let mut ports = Vec::with_capacity(2);

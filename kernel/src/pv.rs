@@ -6,6 +6,12 @@
 //! 4 GiB on x86_64, the device tree's regions on ARM), in guest-physical
 //! space the boot page tables map. Everything here is a `'static` singleton
 //! because the kernel has one vCPU and one domain.
+//!
+//! The xenstore client's requests have deadlines in system time, slept on
+//! with the one-shot timer ([`wait`]): [`XENSTORE_BOOT_TIMEOUT_NS`] while
+//! the kernel boots and has nothing else to do, [`XENSTORE_TIMEOUT_NS`] once
+//! the network loop serves (it sets it), so a stalled xenstored never holds
+//! the data path for longer than that.
 
 use crate::memory::MemoryMap;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -21,10 +27,20 @@ use xen_pv::event_channel::EventChannels;
 use xen_pv::hypercall::{Hypervisor, SharedInfo, XEN, Xen};
 use xen_pv::time::WallClock;
 use xen_pv::timer::{Timer, Wake};
-use xen_pv::xenstore::Xenstore;
+use xen_pv::xenstore::{Clock, DEFAULT_REQUEST_TIMEOUT_NS, Xenstore};
 
 /// Most grant-table frames mapped (64 frames: 32 768 v1 references).
 pub const MAX_GRANT_FRAMES: u64 = 64;
+
+/// How long a xenstore request may wait for xenstored while the appliance
+/// serves (then it fails with `TimedOut`, and later ones fail at once until
+/// xenstored sends something again).
+pub const XENSTORE_TIMEOUT_NS: u64 = DEFAULT_REQUEST_TIMEOUT_NS;
+
+/// How long a xenstore request may wait for xenstored at boot, when nothing
+/// is served yet and a slow dom0 would otherwise leave the appliance
+/// without its network for good.
+pub const XENSTORE_BOOT_TIMEOUT_NS: u64 = 30_000_000_000;
 
 /// Where the guest asks Xen to put its pages: guest-physical addresses,
 /// page-aligned, outside RAM the allocators manage, mapped Normal (cacheable)
@@ -90,7 +106,12 @@ pub fn init(map: &MemoryMap, area: Option<ForeignArea>) -> Result<(), PvError> {
     // (checked above), shared only with xenstored, and accessed only through
     // atomics.
     let ring: &'static XenstoreInterface = unsafe { &*((store_frame << 12) as *const XenstoreInterface) };
-    XENSTORE.call_once(|| spin::Mutex::new(Xenstore::new(events, ring, store_port as Port)));
+    // Sleeps go through the one-shot timer: a `SCHEDOP_poll` timeout is in
+    // Xen's time, which on ARM is not the guest's.
+    let clock = Clock::new(|_| now(), |_, ports, deadline| wait(ports, Some(deadline)).map(drop));
+    let mut store = Xenstore::new(events, ring, store_port as Port, clock);
+    store.set_request_timeout(XENSTORE_BOOT_TIMEOUT_NS);
+    XENSTORE.call_once(|| spin::Mutex::new(store));
     map_grant_table(area)
 }
 

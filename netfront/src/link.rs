@@ -178,19 +178,26 @@ impl Link {
     }
 
     /// Queues a frame the stack writes with `fill`, from a pooled page (or
-    /// `mapped`, a buffer mapped for frames over a page). Returns what `fill`
-    /// returned, or `None` if the frame could not be queued (dropped, counted).
-    pub fn transmit<H: Hypervisor, G: Grants, S: PageSource, R>(
+    /// a buffer mapped for frames over a page). Returns what `fill` returned
+    /// if it ran, whether the frame was then queued or dropped (counted: no
+    /// ring room or request ids, a plan netback would refuse), or `fill`
+    /// itself if it did not run (no buffer: dropped, counted). The second
+    /// value reports a failed notification (the frame is queued; the link is
+    /// broken): `fill`'s result is never lost with it.
+    pub fn transmit<H: Hypervisor, G: Grants, S: PageSource, R, F: FnOnce(&mut [u8]) -> R>(
         &mut self,
         events: &EventChannels<'_, H>,
         dma: &GrantDma<G, S>,
         length: usize,
         counters: &mut NetfrontCounters,
-        fill: impl FnOnce(&mut [u8]) -> R,
-    ) -> Result<Option<R>, LinkError> {
-        let Some((result, buffer)) = Self::fill_buffer(&mut self.tx_pool, dma, length, fill) else {
-            counters.tx_dropped += 1;
-            return Ok(None);
+        fill: F,
+    ) -> (Result<R, F>, Result<(), LinkError>) {
+        let (result, buffer) = match Self::fill_buffer(&mut self.tx_pool, dma, length, fill) {
+            Ok(filled) => filled,
+            Err(fill) => {
+                counters.tx_dropped += 1;
+                return (Err(fill), Ok(()));
+            }
         };
         let handle = match &buffer {
             TxBuffer::Pooled(handle) | TxBuffer::Mapped(handle) => handle,
@@ -203,63 +210,80 @@ impl Link {
                 length: usize::from(segment.length),
             })
             .collect();
-        match tx_plan::plan(pieces, length) {
-            Ok(slots) => {
-                self.queue_slots(slots.as_slice(), buffer);
-                counters.tx_frames += 1;
-                counters.tx_bytes += length as u64;
-                if self.tx_ring.publish() {
-                    self.notify(events, counters)?;
-                }
-                Ok(Some(result))
-            }
+        let slots = match tx_plan::plan(pieces, length) {
+            Ok(slots) => slots,
             Err(error) => {
-                counters.tx_dropped += 1;
                 counters.tx_plan_errors += u64::from(error != PlanError::TooShort);
-                self.discard_tx(buffer, dma);
-                Ok(None)
+                self.drop_tx(buffer, dma, counters);
+                return (Ok(result), Ok(()));
             }
+        };
+        // The caller may hold a token from the receive path, which promises
+        // nothing about room: check here, and drop when the ring is full.
+        if (self.tx_ring.free_slots() as usize) < slots.len() {
+            self.drop_tx(buffer, dma, counters);
+            return (Ok(result), Ok(()));
         }
+        if let Err(buffer) = self.queue_slots(slots.as_slice(), buffer) {
+            self.drop_tx(buffer, dma, counters);
+            return (Ok(result), Ok(()));
+        }
+        counters.tx_frames += 1;
+        counters.tx_bytes += length as u64;
+        let notified = if self.tx_ring.publish() { self.notify(events, counters) } else { Ok(()) };
+        (Ok(result), notified)
     }
 
-    fn fill_buffer<G: Grants, S: PageSource, R>(
+    fn drop_tx<G: Grants, S: PageSource>(
+        &mut self,
+        buffer: TxBuffer,
+        dma: &GrantDma<G, S>,
+        counters: &mut NetfrontCounters,
+    ) {
+        counters.tx_dropped += 1;
+        self.discard_tx(buffer, dma);
+    }
+
+    /// Builds the frame in a pooled page or a freshly mapped buffer; gives
+    /// `fill` back, not run, when there is neither.
+    fn fill_buffer<G: Grants, S: PageSource, R, F: FnOnce(&mut [u8]) -> R>(
         pool: &mut DmaPool<ToDevice>,
         dma: &GrantDma<G, S>,
         length: usize,
-        fill: impl FnOnce(&mut [u8]) -> R,
-    ) -> Option<(R, TxBuffer)> {
+        fill: F,
+    ) -> Result<(R, TxBuffer), F> {
         if length == 0 {
-            return None;
+            return Err(fill);
         }
         if length <= PAGE_SIZE {
-            let mut handle = pool.take().ok()?;
+            let Ok(mut handle) = pool.take() else { return Err(fill) };
             let result = handle.write(dma, |bytes| fill(&mut bytes[..length]));
-            return Some((result, TxBuffer::Pooled(handle)));
+            return Ok((result, TxBuffer::Pooled(handle)));
         }
-        let buffer = DmaBuffer::allocate(dma.source(), length).ok()?;
+        let Ok(buffer) = DmaBuffer::allocate(dma.source(), length) else { return Err(fill) };
         match dma.map(buffer, ToDevice) {
             Ok(mut handle) => {
                 let result = handle.write(dma, fill);
-                Some((result, TxBuffer::Mapped(handle)))
+                Ok((result, TxBuffer::Mapped(handle)))
             }
             Err(error) => {
                 error.buffer.free(dma.source());
-                None
+                Err(fill)
             }
         }
     }
 
-    fn queue_slots(&mut self, slots: &[tx_plan::TxSlotPlan], buffer: TxBuffer) {
-        let mut buffer = Some(buffer);
-        for slot in slots {
-            let id = match buffer.take() {
-                Some(first) => self.tx_table.insert(first).unwrap_or_else(|_| unreachable!("ids were checked")),
-                None => self.tx_table.insert_continuation().unwrap_or_else(|| unreachable!("ids were checked")),
-            };
+    /// Puts a planned frame on the ring, or gives its buffer back when
+    /// there are not enough free request ids (nothing is queued then). The
+    /// caller checked that the ring has room for every slot.
+    fn queue_slots(&mut self, slots: &[tx_plan::TxSlotPlan], buffer: TxBuffer) -> Result<(), TxBuffer> {
+        let ids = self.tx_table.insert_frame(buffer, slots.len())?;
+        for (slot, id) in slots.iter().zip(ids) {
             let request = TxRequest { gref: slot.grant, offset: slot.offset, flags: slot.flags, id, size: slot.size };
             let pushed = self.tx_ring.push(request.encode());
             debug_assert!(pushed.is_ok(), "ring room was checked");
         }
+        Ok(())
     }
 
     fn discard_tx<G: Grants, S: PageSource>(&mut self, buffer: TxBuffer, dma: &GrantDma<G, S>) {

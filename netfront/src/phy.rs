@@ -191,27 +191,25 @@ impl<H: Hypervisor, G: Grants, S: PageSource> TxToken for NetfrontTxToken<'_, '_
         F: FnOnce(&mut [u8]) -> R,
     {
         let netfront = self.netfront;
-        let mut f = Some(f);
-        let sent = {
-            let mut link = netfront.link.borrow_mut();
-            link.as_mut().and_then(|link| {
-                let queued = link.transmit(
-                    netfront.events,
-                    netfront.dma,
-                    length,
-                    &mut netfront.counters.borrow_mut(),
-                    |bytes| (f.take().expect("called once"))(bytes),
-                );
-                netfront.keep(queued).flatten()
-            })
+        let mut link = netfront.link.borrow_mut();
+        let built = match link.as_mut() {
+            Some(link) => {
+                let (built, notified) =
+                    link.transmit(netfront.events, netfront.dma, length, &mut netfront.counters.borrow_mut(), f);
+                netfront.keep(notified);
+                built
+            }
+            None => Err(f),
         };
-        match sent {
-            Some(result) => result,
-            // Could not queue (link gone or out of buffers): let smoltcp
-            // build the frame into scratch memory; it is dropped (counted).
-            None => {
+        drop(link);
+        match built {
+            // Built into a ring buffer (and queued, or dropped and counted).
+            Ok(result) => result,
+            // No buffer to build it in (link gone or out of buffers): let
+            // smoltcp build it into scratch memory; it is dropped (counted).
+            Err(f) => {
                 let mut scratch = alloc::vec![0u8; length];
-                (f.take().expect("not called yet"))(&mut scratch)
+                f(&mut scratch)
             }
         }
     }

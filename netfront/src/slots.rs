@@ -152,6 +152,26 @@ impl<B> TxTable<B> {
         Some(id)
     }
 
+    /// Records a frame of `slots` requests: `buffer` under the first id,
+    /// continuations under the rest. All or nothing: if fewer ids are free,
+    /// nothing changes and `buffer` comes back.
+    pub fn insert_frame(&mut self, buffer: B, slots: usize) -> Result<Vec<u16>, B> {
+        if slots == 0 || self.free_ids.len() < slots {
+            return Err(buffer);
+        }
+        let split = self.free_ids.len() - slots;
+        let ids: Vec<u16> = self.free_ids.drain(split..).rev().collect();
+        let mut buffer = Some(buffer);
+        for &id in &ids {
+            // Ids come from this table's own free list: always in range.
+            self.slots[usize::from(id)] = match buffer.take() {
+                Some(first) => TxSlot::Buffer(first),
+                None => TxSlot::Continuation,
+            };
+        }
+        Ok(ids)
+    }
+
     /// Records `buffer` under a fresh id, or gives it back if none is free.
     pub fn insert(&mut self, buffer: B) -> Result<u16, B> {
         let Some(id) = self.free_ids.pop() else { return Err(buffer) };

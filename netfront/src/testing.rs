@@ -61,10 +61,20 @@ pub fn with_link(trust: BackendTrust, test: impl FnOnce(&mut Rig<'_, '_>)) {
 
 /// As [`with_link`], in a guest of `memory_pages` pages.
 pub fn with_link_in(memory_pages: usize, trust: BackendTrust, test: impl FnOnce(&mut Rig<'_, '_>)) {
+    with_backend(memory_pages, trust, NetbackOptions::default(), test);
+}
+
+/// As [`with_link_in`], with a backend configured by `options`.
+pub fn with_backend(
+    memory_pages: usize,
+    trust: BackendTrust,
+    options: NetbackOptions,
+    test: impl FnOnce(&mut Rig<'_, '_>),
+) {
     let xen = SimXen::with_memory_pages(RIG_GRANT_FRAMES, memory_pages);
-    let netback = SimNetback::new(&xen, NetbackOptions::default());
+    let netback = SimNetback::new(&xen, options);
     let events = EventChannels::new(&xen, xen.shared_info());
-    let store = Xenstore::new(&events, xen.xenstore_ring(), XENSTORE_PORT);
+    let store = Xenstore::new(&events, xen.xenstore_ring(), XENSTORE_PORT, SimXen::clock());
     let table = RefCell::new(GrantTable::<()>::new(xen.grants().current_entries()));
     let pages = SimPageSource::new(xen.grants());
     let dma = GrantDma::new(&table, &pages, 0, trust).expect("DMA set-up");

@@ -3,8 +3,9 @@
 //! hostile backend behaviour, and detach/attach.
 
 use dma::{BackendTrust, BounceCapacity};
-use netfront::testing::{CONFIG, act, frame, run_script, with_link, with_link_in};
-use xen_pv::sim::netback::{Detach, Hostility, Lasting, Ring};
+use netfront::testing::{CONFIG, act, frame, run_script, with_backend, with_link, with_link_in};
+use smoltcp::phy::{Device, RxToken, TxToken};
+use xen_pv::sim::netback::{Detach, Hostility, Lasting, NetbackOptions, Ring};
 
 #[test]
 fn handshake_writes_every_key_and_connects_both_ends() {
@@ -282,4 +283,40 @@ fn saved_fuzz_inputs_recover() {
         eprintln!("replaying {}", path.display());
         with_link(BackendTrust::Trusted, |rig| run_script(rig, &data));
     }
+}
+
+#[test]
+fn transmit_tokens_from_the_receive_path_never_overrun_the_ring() {
+    // At a 9000-byte MTU a frame takes three slots; with the backend not
+    // completing transmits, tokens from `transmit` stop when there is no
+    // room, but tokens handed out with received frames promise nothing: the
+    // link must check for itself and drop (counted), never panic.
+    let options = NetbackOptions { mtu: Some(9000), ..NetbackOptions::default() };
+    with_backend(2048, BackendTrust::Trusted, options, |rig| {
+        assert_eq!(rig.netfront.device().unwrap().mtu, 9000);
+        for index in 0..8 {
+            assert!(rig.netback.inject(&frame(200, index)));
+        }
+        rig.netback.step();
+        let jumbo = frame(9014, 9);
+        let mut queued = 0;
+        while rig.send(&jumbo) {
+            queued += 1;
+            assert!(queued <= 256, "transmit tokens without end");
+        }
+        assert!(queued >= 80, "only {queued} jumbo frames fit");
+        let dropped_before = rig.netfront.counters().tx_dropped;
+        let mut received = 0;
+        while let Some((rx, tx)) = rig.netfront.receive(smoltcp::time::Instant::ZERO) {
+            rx.consume(|bytes| assert!(!bytes.is_empty()));
+            tx.consume(jumbo.len(), |buffer| buffer.copy_from_slice(&jumbo));
+            received += 1;
+        }
+        assert!(received >= 1, "no receive-path token to try");
+        assert_eq!(rig.netfront.counters().tx_dropped, dropped_before + received, "each one dropped, counted");
+        rig.settle();
+        assert_eq!(rig.netback.take_transmitted().len(), queued, "every queued frame went out, nothing else");
+        assert!(rig.send(&jumbo), "room again once the backend completed");
+        assert!(rig.netback.errors().is_empty(), "{:?}", rig.netback.errors());
+    });
 }

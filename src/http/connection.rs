@@ -68,22 +68,45 @@ impl Step {
 }
 
 /// The connection's view of time: the latest instant it was given, the
-/// last progress, and when the current head began. Progress is stamped with
-/// the latest instant (so output taken is stamped with the time of the last
-/// `receive` or `on_timeout` call); time never runs backwards here.
+/// last progress, when the current head began, and the deadline the minimum
+/// transfer rate sets while a request is being answered. Progress is stamped
+/// with the latest instant (so output taken is stamped with the time of the
+/// last `receive` or `on_timeout` call); time never runs backwards here.
 struct Clock {
     latest: Instant,
     last_progress: Instant,
     head_started: Option<Instant>,
+    rate_deadline: Option<Instant>,
 }
 
 impl Clock {
+    fn starting_at(now: Instant) -> Clock {
+        // The first head's timer runs from the accept: a client that sends
+        // nothing, or only empty lines, meets it.
+        Clock { latest: now, last_progress: now, head_started: Some(now), rate_deadline: None }
+    }
+
     fn observe(&mut self, now: Instant) {
         self.latest = self.latest.max(now);
     }
 
     fn progress(&mut self) {
         self.last_progress = self.latest;
+    }
+
+    /// Moves the rate deadline for `moved` bytes while a transfer runs
+    /// (starting it `rate_grace` from now), or drops it when none does.
+    fn track_rate(&mut self, transferring: bool, moved: usize, limits: &Limits) {
+        if !transferring || limits.min_rate_bytes_per_second == 0 {
+            self.rate_deadline = None;
+            return;
+        }
+        let ceiling = self.latest.saturating_add(limits.rate_grace);
+        let deadline = match self.rate_deadline {
+            None => ceiling,
+            Some(deadline) => deadline.saturating_add(limits.rate_credit(moved)).min(ceiling),
+        };
+        self.rate_deadline = Some(deadline);
     }
 }
 
@@ -107,10 +130,21 @@ impl Connection {
             output: OutputQueue::new(limits.output_queue_bytes()),
             limits,
             phase: Phase::ReadingHead,
-            clock: Clock { latest: now, last_progress: now, head_started: None },
+            clock: Clock::starting_at(now),
             input_finished: false,
             counters: Counters::default(),
         }
+    }
+
+    /// Makes this connection a fresh one accepted at `now`, keeping its
+    /// buffers (no allocation); returns the counters of the one it was.
+    pub fn recycle(&mut self, now: Instant) -> Counters {
+        self.head.clear();
+        self.output.clear();
+        self.phase = Phase::ReadingHead;
+        self.clock = Clock::starting_at(now);
+        self.input_finished = false;
+        core::mem::take(&mut self.counters)
     }
 
     /// Takes bytes received from the peer; returns how many it took (the
@@ -123,6 +157,7 @@ impl Connection {
             self.clock.progress();
             self.counters.count_received(consumed);
         }
+        self.track_rate(consumed);
         consumed
     }
 
@@ -142,6 +177,7 @@ impl Connection {
             self.clock.progress();
             self.run(&[]);
         }
+        self.track_rate(consumed);
     }
 
     /// Copies pending output into `destination` and consumes it; returns
@@ -164,7 +200,8 @@ impl Connection {
             (Phase::ReadingHead, Some(started)) => started.saturating_add(self.limits.head_timeout),
             _ => idle_deadline,
         };
-        Some(idle_deadline.min(head_deadline))
+        let rate_deadline = self.clock.rate_deadline.unwrap_or(idle_deadline);
+        Some(idle_deadline.min(head_deadline).min(rate_deadline))
     }
 
     /// Ends what has run out of time at `now` (408, a quiet close, or an
@@ -176,6 +213,7 @@ impl Connection {
             self.clock.progress();
             self.expire();
         }
+        self.track_rate(0);
     }
 
     /// Reports the peer's end of stream. Call it only once every received
@@ -197,6 +235,7 @@ impl Connection {
             Phase::AnsweringHead(_) | Phase::Failing { .. } | Phase::Closing(_) => {}
         }
         self.run(&[]);
+        self.track_rate(0);
     }
 
     /// Whether, and how, the caller should close the socket now.
@@ -230,6 +269,18 @@ impl Connection {
         self.head.bytes().len() + self.output.len()
     }
 
+    /// Whether a request is being answered: output waits, or a request's
+    /// answer or body is under way. Only then does the rate floor apply.
+    fn transferring(&self) -> bool {
+        !self.output.is_empty()
+            || matches!(self.phase, Phase::AnsweringHead(_) | Phase::EchoingBody(_) | Phase::Failing { .. })
+    }
+
+    fn track_rate(&mut self, moved: usize) {
+        let transferring = self.transferring();
+        self.clock.track_rate(transferring, moved, &self.limits);
+    }
+
     /// Runs steps until one neither takes input nor changes phase.
     fn run(&mut self, input: &[u8]) -> usize {
         let mut consumed = 0;
@@ -254,7 +305,8 @@ impl Connection {
 
     fn read_head(&mut self, input: &[u8]) -> Step {
         let consumed = self.head.absorb(input);
-        if self.clock.head_started.is_none() && !self.head.is_empty() {
+        if self.clock.head_started.is_none() && consumed > 0 {
+            // Empty lines before a head start its timer too.
             self.clock.head_started = Some(self.clock.latest);
         }
         match self.head.check() {

@@ -48,6 +48,8 @@ pub fn limits_for(selector: u8) -> Limits {
         output_bytes: 0,
         idle_timeout: Duration::from_secs(5),
         head_timeout: Duration::from_secs(2),
+        min_rate_bytes_per_second: u32::from(selector >> 3) * 16,
+        rate_grace: Duration::from_secs(3),
     }
 }
 

@@ -34,9 +34,21 @@ pub struct Limits {
     /// either direction) before it is ended: quietly between requests, with a
     /// 408 while a request is incomplete, by abort once a response has begun.
     pub idle_timeout: Duration,
-    /// How long a request head may take from its first byte to its last
-    /// (slow senders get a 408 even if they trickle bytes in).
+    /// How long a request head may take: the first from the moment the
+    /// connection is accepted, later ones from their first byte (empty lines
+    /// before a head count). A client that sends nothing is closed quietly
+    /// after it; slow senders get a 408 even if they trickle bytes in.
     pub head_timeout: Duration,
+    /// The slowest a transfer may move once a request is being answered
+    /// (its body read, its response written), in bytes a second, counting
+    /// both directions; 0 turns the floor off. A transfer may fall behind
+    /// this rate by at most `rate_grace`; then it ends as a stall does
+    /// (408 before the response began, an abort after).
+    pub min_rate_bytes_per_second: u32,
+    /// How far behind the minimum rate a transfer may fall (see
+    /// `min_rate_bytes_per_second`); also the longest a transfer may stand
+    /// still however fast it moved before.
+    pub rate_grace: Duration,
 }
 
 impl Limits {
@@ -44,6 +56,15 @@ impl Limits {
     /// largest response head always fits.
     pub fn output_queue_bytes(&self) -> usize {
         self.output_bytes.max(self.max_head_bytes.saturating_add(RESPONSE_OVERHEAD_BYTES))
+    }
+
+    /// How much later a transfer's deadline moves for `bytes` moved at the
+    /// minimum rate (nothing when the floor is off).
+    pub fn rate_credit(&self, bytes: usize) -> Duration {
+        match u64::from(self.min_rate_bytes_per_second) {
+            0 => Duration::ZERO,
+            rate => Duration::from_millis((bytes as u64).saturating_mul(1000) / rate),
+        }
     }
 
     /// The most bytes a connection with these limits ever buffers.
@@ -54,7 +75,7 @@ impl Limits {
 
 impl Default for Limits {
     /// 8 KiB heads, no body limit, a 16 KiB output queue, 30 s idle and
-    /// 10 s head timeouts.
+    /// 10 s head timeouts, transfers at least 1 KiB/s with 10 s of grace.
     fn default() -> Limits {
         Limits {
             max_head_bytes: 8 * 1024,
@@ -62,6 +83,8 @@ impl Default for Limits {
             output_bytes: 16 * 1024,
             idle_timeout: Duration::from_secs(30),
             head_timeout: Duration::from_secs(10),
+            min_rate_bytes_per_second: 1024,
+            rate_grace: Duration::from_secs(10),
         }
     }
 }

@@ -34,9 +34,16 @@
 //!   short and the connection closed ([`Counters::cut_responses`]). The `200`
 //!   is queued only when the first body byte is ready to go out, so problems
 //!   before that still get their status.
-//! - An idle connection (no request begun) is closed quietly after
-//!   [`Limits::idle_timeout`]; a client that stops reading its responses is
+//! - A new connection that sends no request (nothing, or only empty lines)
+//!   is closed quietly after [`Limits::head_timeout`], counted from the
+//!   accept; an idle keep-alive connection between requests after
+//!   [`Limits::idle_timeout`]. A client that stops reading its responses is
 //!   reset ([`CloseMode::Abort`]) after the same time.
+//! - While a request is answered (its body read, its response written) the
+//!   transfer must keep up with [`Limits::min_rate_bytes_per_second`],
+//!   falling behind by at most [`Limits::rate_grace`]: a body trickling in
+//!   gets a 408 (or its echo is cut), a reader draining a byte at a time is
+//!   reset. So one byte every few seconds cannot hold a connection for long.
 //!
 //! # Bounded memory
 //! A [`Connection`] allocates two buffers when it is made and never grows

@@ -70,6 +70,7 @@ limits=xenecho-limits
 xl create -q xl.cfg "name=\"$limits\"" 'extra="max-body=1000 connections=2"' >/dev/null
 limits_ip=$(guest_address "$limits" 60)
 check "limits guest has an address ($limits_ip)" test -n "$limits_ip"
+[ -n "$limits_ip" ] || { xl list; show "/var/log/xen/console/guest-$limits.log" 30; }
 head -c 5000 /dev/zero >/tmp/big.bin
 check "body over max-body: 413" test "$(status_of --data-binary @/tmp/big.bin "http://$limits_ip/")" = 413
 (sleep 8 | nc "$limits_ip" 80 >/dev/null) & (sleep 8 | nc "$limits_ip" 80 >/dev/null) &

@@ -4,6 +4,7 @@
 
 use super::client::{Peer, get, parse_responses, with_length};
 use crate::http::{CloseMode, Limits, Status};
+use alloc::format;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -119,16 +120,51 @@ fn a_chunked_body_growing_past_the_maximum_after_its_echo_began_is_cut() {
 }
 
 #[test]
-fn an_idle_connection_closes_quietly() {
+fn a_connection_that_sends_nothing_closes_quietly_at_the_head_timeout() {
     let mut peer = Peer::new(Limits::default());
-    peer.wait(29_999);
+    peer.wait(9_999);
     assert_eq!(peer.connection.wants_close(), None);
-    assert_eq!(peer.connection.poll_timeout(), Some(crate::http::Instant::from_millis(30_000)));
+    assert_eq!(peer.connection.poll_timeout(), Some(crate::http::Instant::from_millis(10_000)));
     peer.wait(1);
     assert!(peer.output.is_empty());
     assert_eq!(peer.connection.wants_close(), Some(CloseMode::Graceful));
     assert_eq!(peer.connection.counters().timeouts, 1);
     assert_eq!(peer.connection.poll_timeout(), None);
+}
+
+#[test]
+fn empty_lines_do_not_hold_a_connection_past_the_head_timeout() {
+    let mut peer = Peer::new(Limits::default());
+    for _ in 0..9 {
+        peer.wait(1_000);
+        peer.send(b"\r\n");
+    }
+    assert_eq!(peer.connection.wants_close(), None);
+    peer.wait(1_000);
+    assert_eq!(peer.connection.wants_close(), Some(CloseMode::Graceful), "10 s after the accept");
+    assert!(peer.output.is_empty(), "no request began: closed quietly");
+}
+
+#[test]
+fn an_idle_keep_alive_connection_closes_quietly_after_the_idle_timeout() {
+    let mut peer = Peer::new(Limits::default());
+    peer.send(&get("/"));
+    assert_eq!(parse_responses(&peer.output, &[false]).len(), 1);
+    peer.wait(29_999);
+    assert_eq!(peer.connection.wants_close(), None, "between requests the idle timer runs, not the head timer");
+    peer.wait(1);
+    assert_eq!(peer.connection.wants_close(), Some(CloseMode::Graceful));
+    assert_eq!(parse_responses(&peer.output, &[false]).len(), 1, "closed quietly");
+
+    // Empty lines between requests start the next head's timer.
+    let mut peer = Peer::new(Limits::default());
+    peer.send(&get("/"));
+    peer.wait(5_000);
+    peer.send(b"\r\n");
+    peer.wait(9_999);
+    assert_eq!(peer.connection.wants_close(), None);
+    peer.wait(1);
+    assert_eq!(peer.connection.wants_close(), Some(CloseMode::Graceful));
 }
 
 #[test]
@@ -152,10 +188,17 @@ fn an_incomplete_head_gets_408_after_the_head_timeout_even_if_it_trickles() {
 fn a_body_that_never_starts_gets_408_and_one_that_stalls_is_cut() {
     let mut peer = Peer::new(Limits::default());
     peer.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n");
+    peer.wait(10_000);
+    assert_eq!(parse_responses(&peer.output, &[false])[0].status, 408, "the rate floor's grace ran out");
+
+    // With the rate floor off, only the gap between bytes counts.
+    let per_gap = Limits { min_rate_bytes_per_second: 0, ..Limits::default() };
+    let mut peer = Peer::new(per_gap);
+    peer.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n");
     peer.wait(30_000);
     assert_eq!(parse_responses(&peer.output, &[false])[0].status, 408);
 
-    let mut peer = Peer::new(Limits::default());
+    let mut peer = Peer::new(per_gap);
     peer.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
     peer.wait(29_000);
     peer.send(b"de");
@@ -164,6 +207,55 @@ fn a_body_that_never_starts_gets_408_and_one_that_stalls_is_cut() {
     peer.wait(1_000);
     assert_eq!(peer.connection.wants_close(), Some(CloseMode::Abort));
     assert_eq!(peer.connection.counters().cut_responses, 1);
+}
+
+#[test]
+fn a_body_trickling_below_the_minimum_rate_is_cut_within_the_grace() {
+    let mut peer = Peer::new(Limits::default());
+    peer.send(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n");
+    let mut seconds = 0;
+    while peer.connection.wants_close().is_none() && seconds < 60 {
+        peer.wait(1_000);
+        peer.send(b"x");
+        seconds += 1;
+    }
+    // One byte a second earns 1 ms of credit a second: the 10 s grace runs
+    // out just after 10 s, seen at the next whole second.
+    assert_eq!(seconds, 11, "cut once the grace ran out");
+    assert_eq!(peer.connection.wants_close(), Some(CloseMode::Abort), "its echo had begun: cut");
+    assert_eq!(peer.connection.counters().timeouts, 1);
+}
+
+#[test]
+fn a_transfer_above_the_minimum_rate_is_never_cut() {
+    let mut peer = Peer::new(Limits::default());
+    let body = [7u8; 200_000];
+    peer.send(format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+    // 1 200 bytes a second, in each direction, for almost three minutes.
+    for piece in body.chunks(600) {
+        peer.wait(500);
+        peer.send(piece);
+        assert_eq!(peer.connection.wants_close(), None);
+    }
+    assert_eq!(parse_responses(&peer.output, &[false])[0].body.len(), body.len());
+    assert_eq!(peer.connection.counters().timeouts, 0);
+}
+
+#[test]
+fn a_reader_below_the_minimum_rate_is_aborted() {
+    let mut peer = Peer::new(Limits::default());
+    peer.connection.receive(&with_length("POST", None, &[1u8; 12_000]), peer.now);
+    let mut seconds = 0;
+    while peer.connection.wants_close().is_none() && seconds < 60 {
+        peer.now = peer.now.saturating_add(Duration::from_secs(1));
+        peer.connection.consume_output(100);
+        peer.connection.on_timeout(peer.now);
+        seconds += 1;
+    }
+    // 100 bytes a second earn 0.1 s of credit each second: 10 s of grace
+    // last about 11 s.
+    assert_eq!(seconds, 11);
+    assert_eq!(peer.connection.wants_close(), Some(CloseMode::Abort));
 }
 
 #[test]
@@ -180,7 +272,7 @@ fn a_client_that_never_reads_is_aborted() {
 
 #[test]
 fn output_progress_keeps_a_connection_alive() {
-    let mut peer = Peer::new(Limits::default());
+    let mut peer = Peer::new(Limits { min_rate_bytes_per_second: 0, ..Limits::default() });
     peer.connection.receive(&with_length("POST", None, &[1u8; 12_000]), peer.now);
     for _ in 0..10 {
         peer.now = peer.now.saturating_add(Duration::from_secs(20));

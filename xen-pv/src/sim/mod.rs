@@ -9,9 +9,11 @@
 //! follows Xen's permission rules ([`grant_table::SimGrantTable`]).
 //!
 //! Everything is single-threaded: a notification to the xenstore port runs
-//! the daemon at once, as if dom0 had been scheduled. A guest that waits for
-//! something that can never happen makes the simulation panic, which fails
-//! the test instead of hanging it.
+//! the daemon at once, as if dom0 had been scheduled (unless a test stalled
+//! it). A guest that waits for something that can never happen (a poll with
+//! no deadline and nothing that could raise its ports) makes the simulation
+//! panic, which fails the test instead of hanging it; a wait with a deadline
+//! moves the clock to it ([`SimXen::clock`] is the xenstore client's).
 
 extern crate std;
 
@@ -29,6 +31,7 @@ use crate::abi::shared_info::x86_64::SharedInfo; // any layout would do: the pag
 use crate::abi::vcpu::VIRQ_TIMER;
 use crate::abi::xenstore::XenstoreInterface;
 use crate::hypervisor::{GrantTableSize, Hypervisor, XenError};
+use crate::xenstore::Clock;
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
 use std::boxed::Box;
@@ -152,6 +155,13 @@ impl SimXen {
     /// System time now (ns).
     pub fn now(&self) -> u64 {
         self.state.borrow().now
+    }
+
+    /// The clock a simulated guest's xenstore client measures its deadlines
+    /// in: this virtual time, slept on with `SCHEDOP_poll` timeouts (which
+    /// move it).
+    pub fn clock() -> Clock<SimXen> {
+        Clock::polling(SimXen::now)
     }
 
     /// Moves time forward, firing the timer if its deadline passes.

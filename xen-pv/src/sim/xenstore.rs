@@ -21,9 +21,11 @@
 //!
 //! For tests, dom0's side: [`XenstoreServer::write_as_dom0`] and friends
 //! (they fire watches; run them through `SimXen::with_xenstore` so the
-//! events reach the ring), permissions, forced `EAGAIN` commits, and hostile
+//! events reach the ring), permissions, forced `EAGAIN` commits, hostile
 //! replies ([`XenstoreServer::inject_raw_reply`],
-//! [`XenstoreServer::replace_next_reply`]).
+//! [`XenstoreServer::replace_next_reply`]), and a daemon that stops
+//! answering ([`XenstoreServer::set_stalled`]: it neither reads requests nor
+//! writes replies or events until resumed, then catches up on both).
 //!
 //! Never: accept a guest that breaks the ring protocol (indices more than a
 //! ring apart, a request longer than `XENSTORE_PAYLOAD_MAX`); the
@@ -111,6 +113,7 @@ pub struct XenstoreServer {
     replacements: Vec<(u32, Vec<u8>)>,
     failing_commits: u32,
     requests_handled: u64,
+    stalled: bool,
 }
 
 impl Default for XenstoreServer {
@@ -137,13 +140,17 @@ impl XenstoreServer {
             replacements: Vec::new(),
             failing_commits: 0,
             requests_handled: 0,
+            stalled: false,
         }
     }
 
     /// Serves every complete request on the ring; returns whether it moved
     /// any byte (consumed a request or wrote a response), so the caller
-    /// raises the event channel.
+    /// raises the event channel. A stalled daemon does nothing.
     pub fn process(&mut self, ring: &XenstoreInterface) -> bool {
+        if self.stalled {
+            return false;
+        }
         let consumed = ByteRing::requests(ring)
             .consume(&mut self.incoming)
             .unwrap_or_else(|error| panic!("simulated xenstored: the guest broke the request ring: {error}"));
@@ -419,6 +426,20 @@ impl XenstoreServer {
         self.replacements.push((kind, payload.to_vec()));
     }
 
+    /// Stops (`true`) or resumes the daemon, as a stopped or overloaded
+    /// xenstored: while stalled it reads no request and writes nothing on
+    /// the response ring (what it is told to send meanwhile waits); once
+    /// resumed it serves what the guest wrote meanwhile. Resume it through
+    /// `SimXen::with_xenstore`, which runs it at once.
+    pub fn set_stalled(&mut self, stalled: bool) {
+        self.stalled = stalled;
+    }
+
+    /// Whether the daemon is stalled.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled
+    }
+
     /// Watches registered now.
     pub fn watch_count(&self) -> usize {
         self.watches.len()
@@ -566,6 +587,23 @@ mod tests {
         assert!(server.process(&ring), "the rest is written once there is room");
         ByteRing::responses(&ring).consume(&mut bytes).unwrap();
         assert_eq!(bytes.len(), 16 + 1500);
+    }
+
+    #[test]
+    fn a_stalled_daemon_reads_and_writes_nothing_until_resumed() {
+        let ring = XenstoreInterface::new_zeroed();
+        let mut server = XenstoreServer::new();
+        server.set_stalled(true);
+        request(&ring, MessageType::Write, 0, b"a\0v");
+        server.write_as_dom0("b", "w");
+        assert!(!server.process(&ring));
+        assert_eq!(ByteRing::requests(&ring).in_flight().unwrap(), 16 + 3, "the request is still on the ring");
+        assert!(replies(&ring).is_empty());
+        assert!(server.is_stalled());
+        server.set_stalled(false);
+        assert!(server.process(&ring));
+        assert_eq!(replies(&ring), [ReplyBody::Acknowledged]);
+        assert_eq!(server.read_as_dom0("a").as_deref(), Some("v"));
     }
 
     #[test]

@@ -4,9 +4,7 @@
 //! writes it to the request ring (in pieces if it is larger than the ring,
 //! waiting for the daemon to make room), notifies the daemon, then reads
 //! messages until the reply with its request id arrives. Watch events read
-//! meanwhile are queued (an event equal to one already queued is dropped:
-//! both only say "look again"); [`Xenstore::next_watch_event`] hands them
-//! out.
+//! meanwhile are queued; [`Xenstore::next_watch_event`] hands them out.
 //!
 //! Operations outside a transaction are methods of [`Xenstore`]; inside
 //! one, of the [`Transaction`] handle that [`Xenstore::transaction`] gives
@@ -20,15 +18,44 @@
 //! about consumed replies when the response ring was full (it may be
 //! waiting for room), as Linux's xenbus does.
 //!
-//! Recovery: a reply to a request that failed is recognised by its id and
-//! discarded when it shows up later. If the stream can no longer be framed
-//! (a header announcing more than `XENSTORE_PAYLOAD_MAX` bytes, ring
-//! indices more than a ring apart, a request only partly written) every
+//! Deadlines: every request has one, [`Xenstore::request_timeout`] after it
+//! starts ([`DEFAULT_REQUEST_TIMEOUT_NS`] unless set), read and slept on
+//! with the [`Clock`] the client was built with; writing the request and
+//! awaiting the reply share it. When it passes, the operation fails with
+//! `TimedOut` and the request is abandoned like any failed one.
+//!
+//! Circuit breaker, so that a stalled daemon costs one timeout and not one
+//! per operation: after a timeout, later requests fail with `TimedOut` at
+//! once, neither sent nor waited for, until the daemon shows life by
+//! sending any message (a late reply, a watch event). Each request first
+//! looks for one without waiting, and so does every read of watch events.
+//! So that a daemon that lost the request (and will never send its late
+//! reply) cannot shut the client out for good, one request is let through
+//! as a probe [`STALLED_PROBE_INTERVAL_NS`](super::deadline::STALLED_PROBE_INTERVAL_NS)
+//! after the last timeout.
+//!
+//! Watch events are bounded and coalesced: an event equal to one already
+//! queued is dropped (both only say "look again"); once
+//! [`WATCH_EVENT_QUEUE_LIMIT`] events are queued, so is an event whose
+//! token already has one queued, while one with a new token is still queued
+//! (a guest sets few tokens), up to twice the limit, past which every event
+//! is dropped. [`Xenstore::dropped_watch_events`] counts them.
+//!
+//! Recovery: a reply to a request that failed (or timed out) is recognised
+//! by its id and discarded when it shows up later. A transaction a timeout
+//! left open (its abort timed out or was refused, or its start's reply came
+//! late) is aborted before the next request the daemon answers, so that it
+//! does not hold one of the daemon's per-domain transaction slots for good.
+//! If the stream can no longer be framed (a header announcing more than
+//! `XENSTORE_PAYLOAD_MAX` bytes, ring indices more than a ring apart, a
+//! request only partly written, even when its deadline cut it short) every
 //! later operation fails with the same `Protocol` error.
 //!
-//! Never: panic on what the daemon sends, or return a reply that was meant
-//! for another request.
+//! Never: panic on what the daemon sends, return a reply that was meant for
+//! another request, wait past a request's deadline, or queue watch events
+//! without bound.
 
+use super::deadline::{Breaker, Clock, DEFAULT_REQUEST_TIMEOUT_NS};
 use super::error::XenstoreError;
 use super::ring::ByteRing;
 use super::wire::{self, Reply, ReplyBody, Request, TransactionId, WatchEvent};
@@ -44,6 +71,18 @@ use alloc::vec::Vec;
 /// replies can be told from a daemon answering requests never made.
 const ABANDONED_REQUESTS_KEPT: usize = 16;
 
+/// How many transactions left open by a timeout are remembered, to abort
+/// once the daemon answers again (xenstored lets a domain hold 10 open).
+const ORPHANED_TRANSACTIONS_KEPT: usize = 8;
+
+/// Watch events queued past which an event whose token already has one
+/// queued is dropped.
+pub const WATCH_EVENT_QUEUE_LIMIT: usize = 64;
+
+/// Watch events queued past which every event is dropped, whatever its
+/// token: the bound a daemon inventing tokens cannot push further.
+const WATCH_EVENT_QUEUE_HARD_LIMIT: usize = 2 * WATCH_EVENT_QUEUE_LIMIT;
+
 /// A framed message: its header bytes and its payload.
 type RawMessage = ([u8; MessageHeader::SIZE], Vec<u8>);
 
@@ -58,30 +97,57 @@ pub struct Xenstore<'a, H: Hypervisor> {
     events: &'a EventChannels<'a, H>,
     ring: &'a XenstoreInterface,
     port: Port,
+    clock: Clock<H>,
+    request_timeout: u64,
+    breaker: Breaker,
     next_request_id: u32,
     watch_events: VecDeque<WatchEvent>,
+    dropped_watch_events: u64,
     /// Bytes read from the response ring and not yet framed into messages.
     incoming: Vec<u8>,
     abandoned_requests: VecDeque<u32>,
+    orphaned_transactions: VecDeque<TransactionId>,
     discarded_messages: u64,
     broken: Option<&'static str>,
 }
 
 impl<'a, H: Hypervisor> Xenstore<'a, H> {
     /// A client over the xenstore page `ring` and its event channel `port`
-    /// (`HVM_PARAM_STORE_PFN` and `HVM_PARAM_STORE_EVTCHN`).
-    pub fn new(events: &'a EventChannels<'a, H>, ring: &'a XenstoreInterface, port: Port) -> Self {
+    /// (`HVM_PARAM_STORE_PFN` and `HVM_PARAM_STORE_EVTCHN`), whose requests
+    /// have deadlines in `clock`'s time.
+    pub fn new(events: &'a EventChannels<'a, H>, ring: &'a XenstoreInterface, port: Port, clock: Clock<H>) -> Self {
         Self {
             events,
             ring,
             port,
+            clock,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT_NS,
+            breaker: Breaker::default(),
             next_request_id: 1,
             watch_events: VecDeque::new(),
+            dropped_watch_events: 0,
             incoming: Vec::new(),
             abandoned_requests: VecDeque::new(),
+            orphaned_transactions: VecDeque::new(),
             discarded_messages: 0,
             broken: None,
         }
+    }
+
+    /// How long a request may take, writing it and awaiting its reply (ns).
+    pub fn request_timeout(&self) -> u64 {
+        self.request_timeout
+    }
+
+    /// Sets how long later requests may take (ns).
+    pub fn set_request_timeout(&mut self, nanoseconds: u64) {
+        self.request_timeout = nanoseconds;
+    }
+
+    /// Whether a request timed out and the daemon has sent nothing since
+    /// (requests then fail at once, but for the occasional probe).
+    pub fn daemon_stalled(&self) -> bool {
+        self.breaker.is_open()
     }
 
     /// The event channel the daemon signals, for an event loop's wait set.
@@ -138,9 +204,18 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
     }
 
     /// Commits (`commit`) or aborts a transaction. A commit that conflicted
-    /// with another change fails with `TryAgain`: nothing was written.
+    /// with another change fails with `TryAgain`: nothing was written. One
+    /// that fails with `TimedOut` may or may not have been applied; the
+    /// client aborts the transaction once the daemon answers again, in case
+    /// the daemon never saw the end.
     pub fn transaction_end(&mut self, id: TransactionId, commit: bool) -> Result<(), XenstoreError> {
-        acknowledged(self.request(Some(id), Request::TransactionEnd { commit })?)
+        let outcome = self.request(Some(id), Request::TransactionEnd { commit }).and_then(acknowledged);
+        if outcome == Err(XenstoreError::TimedOut) {
+            // An abort of a transaction the daemon has ended meanwhile only
+            // earns ENOENT.
+            self.orphan(id);
+        }
+        outcome
     }
 
     /// The operations inside transaction `id`.
@@ -153,7 +228,7 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
     /// `max_attempts` times, after which it fails with `TryAgain` (at once
     /// for 0). When `body` fails, the transaction is aborted and its error
     /// returned. `body` may run several times: it must only act through the
-    /// transaction.
+    /// transaction. A timeout is not retried.
     pub fn transaction<R>(
         &mut self,
         max_attempts: u32,
@@ -192,9 +267,10 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         self.watch_event_step()
     }
 
-    /// The oldest watch event, waiting for one if none is queued.
+    /// The oldest watch event, waiting for one if none is queued, with no
+    /// deadline: for a caller with nothing else to do.
     pub fn wait_watch_event(&mut self) -> Result<WatchEvent, XenstoreError> {
-        self.block_until(Self::watch_event_step)
+        self.block_until(None, Self::watch_event_step)
     }
 
     /// Watch events queued and not yet handed out (events still on the
@@ -209,6 +285,13 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         self.discarded_messages
     }
 
+    /// Watch events not queued: equal to one already queued, or past
+    /// [`WATCH_EVENT_QUEUE_LIMIT`] with a token that had one queued, or
+    /// past twice that limit.
+    pub fn dropped_watch_events(&self) -> u64 {
+        self.dropped_watch_events
+    }
+
     fn watch_event_step(&mut self) -> Result<Option<WatchEvent>, XenstoreError> {
         if self.watch_events.is_empty() {
             self.check_connection()?;
@@ -217,21 +300,73 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         Ok(self.watch_events.pop_front())
     }
 
-    /// Sends `request` and waits for its reply; an `XS_ERROR` reply becomes
-    /// the error it names.
+    /// Sends `request` and waits for its reply, if the stream is sound and
+    /// the breaker lets it through; an `XS_ERROR` reply becomes the error it
+    /// names.
     fn request(
         &mut self,
         transaction: Option<TransactionId>,
         request: Request<'_>,
     ) -> Result<ReplyBody, XenstoreError> {
         self.check_connection()?;
+        self.admit()?;
+        self.abort_orphaned_transactions()?;
+        self.exchange(transaction, request)
+    }
+
+    /// Fails at once while the daemon is taken to be stalled, after looking
+    /// (without waiting) for a message that shows it is not.
+    fn admit(&mut self) -> Result<(), XenstoreError> {
+        if self.breaker.is_open() {
+            self.events.take_pending(self.port);
+            self.drain()?;
+        }
+        if self.breaker.admits(self.now()) { Ok(()) } else { Err(XenstoreError::TimedOut) }
+    }
+
+    /// Aborts the transactions timeouts left open, oldest first; stops at
+    /// the first that cannot be sent or answered.
+    fn abort_orphaned_transactions(&mut self) -> Result<(), XenstoreError> {
+        while let Some(&id) = self.orphaned_transactions.front() {
+            self.check_connection()?;
+            match self.exchange(Some(id), Request::TransactionEnd { commit: false }) {
+                Err(error @ (XenstoreError::TimedOut | XenstoreError::Xen(_))) => return Err(error),
+                // Aborted, or unknown to the daemon: open no longer, either way.
+                _ => drop(self.orphaned_transactions.pop_front()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Remembers a transaction to abort once the daemon answers again.
+    fn orphan(&mut self, id: TransactionId) {
+        if self.orphaned_transactions.contains(&id) {
+            return;
+        }
+        if self.orphaned_transactions.len() == ORPHANED_TRANSACTIONS_KEPT {
+            self.orphaned_transactions.pop_front();
+        }
+        self.orphaned_transactions.push_back(id);
+    }
+
+    /// Sends `request` and waits for its reply, until the deadline.
+    fn exchange(
+        &mut self,
+        transaction: Option<TransactionId>,
+        request: Request<'_>,
+    ) -> Result<ReplyBody, XenstoreError> {
         let request_id = self.next_request_id;
         self.next_request_id = self.next_request_id.wrapping_add(1);
         let message = wire::encode_request(&request, request_id, transaction)?;
-        let reply = match self.send(&message).and_then(|()| self.await_reply(request_id)) {
+        let deadline = self.now().saturating_add(self.request_timeout);
+        let reply = match self.send(&message, deadline).and_then(|()| self.await_reply(request_id, deadline)) {
             Ok(reply) => reply?,
             Err(error) => {
                 self.abandon(request_id);
+                if error == XenstoreError::TimedOut {
+                    let now = self.now();
+                    self.breaker.trip(now);
+                }
                 return Err(error);
             }
         };
@@ -240,6 +375,11 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
             body if reply.kind == request.kind() => Ok(body),
             _ => Err(XenstoreError::Protocol("reply type differs from the request's")),
         }
+    }
+
+    /// The time now, in the clock's nanoseconds.
+    fn now(&self) -> u64 {
+        self.clock.now(self.events.hypervisor())
     }
 
     fn check_connection(&self) -> Result<(), XenstoreError> {
@@ -252,10 +392,11 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         XenstoreError::Protocol(reason)
     }
 
-    /// Writes `message` to the request ring, in pieces if needed.
-    fn send(&mut self, message: &[u8]) -> Result<(), XenstoreError> {
+    /// Writes `message` to the request ring, in pieces if needed, by
+    /// `deadline`.
+    fn send(&mut self, message: &[u8], deadline: u64) -> Result<(), XenstoreError> {
         let mut sent = 0;
-        let outcome = self.block_until(|store| {
+        let outcome = self.block_until(Some(deadline), |store| {
             sent += store.send_some(&message[sent..])?;
             Ok((sent == message.len()).then_some(()))
         });
@@ -280,10 +421,11 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         Ok(written)
     }
 
-    /// Waits for the reply to `request_id`. The outer error means it did not
-    /// arrive (the request is abandoned); the inner, that it was malformed.
-    fn await_reply(&mut self, request_id: u32) -> Result<Result<Reply, XenstoreError>, XenstoreError> {
-        self.block_until(|store| store.reply_step(request_id))
+    /// Waits for the reply to `request_id` until `deadline`. The outer error
+    /// means it did not arrive (the request is abandoned); the inner, that
+    /// it was malformed.
+    fn await_reply(&mut self, request_id: u32, deadline: u64) -> Result<Result<Reply, XenstoreError>, XenstoreError> {
+        self.block_until(Some(deadline), |store| store.reply_step(request_id))
     }
 
     fn reply_step(&mut self, request_id: u32) -> Result<Option<Result<Reply, XenstoreError>>, XenstoreError> {
@@ -291,7 +433,7 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
             if message.request_id == request_id {
                 return Ok(Some(message.reply));
             }
-            if !self.forget_abandoned(message.request_id) {
+            if !self.discard_late_reply(&message) {
                 return Err(XenstoreError::Protocol("reply to a request that was not made"));
             }
         }
@@ -302,7 +444,7 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
     /// late replies to abandoned requests.
     fn drain(&mut self) -> Result<(), XenstoreError> {
         while let Some(message) = self.next_message()? {
-            if !self.forget_abandoned(message.request_id) {
+            if !self.discard_late_reply(&message) {
                 return Err(XenstoreError::Protocol("reply to a request that was not made"));
             }
         }
@@ -316,20 +458,29 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         self.abandoned_requests.push_back(request_id);
     }
 
-    /// Whether `request_id` was abandoned (and forgets it: a reply comes once).
-    fn forget_abandoned(&mut self, request_id: u32) -> bool {
-        let position = self.abandoned_requests.iter().position(|&abandoned| abandoned == request_id);
-        let found = position.and_then(|index| self.abandoned_requests.remove(index)).is_some();
-        self.discarded_messages += u64::from(found);
-        found
+    /// Whether `message` answers an abandoned request, and then discards it
+    /// (forgetting the request: a reply comes once). A transaction it
+    /// started is remembered to abort.
+    fn discard_late_reply(&mut self, message: &Incoming) -> bool {
+        let position = self.abandoned_requests.iter().position(|&abandoned| abandoned == message.request_id);
+        if position.and_then(|index| self.abandoned_requests.remove(index)).is_none() {
+            return false;
+        }
+        self.discarded_messages += 1;
+        if let Ok(Reply { body: ReplyBody::TransactionStarted(id), .. }) = &message.reply {
+            self.orphan(*id);
+        }
+        true
     }
 
     /// The next message that is not a watch event, reading the response
     /// ring only when no complete message is buffered (so the buffer stays
-    /// within one message and one ring). Watch events are queued.
+    /// within one message and one ring). Watch events are queued. Any
+    /// message closes the breaker: the daemon is alive.
     fn next_message(&mut self) -> Result<Option<Incoming>, XenstoreError> {
         loop {
             if let Some((header, payload)) = self.split_message()? {
+                self.breaker.close();
                 if let Some(message) = self.dispatch(&header, &payload) {
                     return Ok(Some(message));
                 }
@@ -368,8 +519,19 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         None
     }
 
+    /// Queues `event` unless one already queued makes it redundant (see
+    /// the module's rule), counting it if it is dropped.
     fn queue_watch_event(&mut self, event: WatchEvent) {
-        if !self.watch_events.contains(&event) {
+        let queued = self.watch_events.len();
+        let dropped = if queued < WATCH_EVENT_QUEUE_LIMIT {
+            self.watch_events.contains(&event)
+        } else {
+            queued >= WATCH_EVENT_QUEUE_HARD_LIMIT
+                || self.watch_events.iter().any(|pending| pending.token == event.token)
+        };
+        if dropped {
+            self.dropped_watch_events += 1;
+        } else {
             self.watch_events.push_back(event);
         }
     }
@@ -387,10 +549,13 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         Ok(received)
     }
 
-    /// Runs `step` until it has a result: the port's pending bit is taken
-    /// before each look, and the guest sleeps only after a fruitless one.
+    /// Runs `step` until it has a result or `deadline` has passed
+    /// (`TimedOut`): the port's pending bit is taken before each look, and
+    /// the guest sleeps, until the deadline, only after a fruitless one.
+    /// Without a deadline it sleeps for as long as it takes.
     fn block_until<T>(
         &mut self,
+        deadline: Option<u64>,
         mut step: impl FnMut(&mut Self) -> Result<Option<T>, XenstoreError>,
     ) -> Result<T, XenstoreError> {
         loop {
@@ -398,7 +563,11 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
             if let Some(result) = step(self)? {
                 return Ok(result);
             }
-            self.events.wait(&[self.port], None)?;
+            match deadline {
+                None => self.events.wait(&[self.port], None)?,
+                Some(deadline) if self.now() >= deadline => return Err(XenstoreError::TimedOut),
+                Some(deadline) => self.clock.sleep_until(self.events, &[self.port], deadline)?,
+            }
         }
     }
 }

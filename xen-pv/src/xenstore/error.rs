@@ -4,8 +4,9 @@
 //! name of a POSIX errno (`"ENOENT\0"`, the `xsd_errors` table of
 //! `io/xs_wire.h`); [`XenstoreError::from_wire_name`] maps those names, and
 //! [`XenstoreError::wire_name`] gives them back (the simulated daemon uses
-//! it). Everything else that can fail (a reply that breaks the protocol, an
-//! event-channel hypercall) has its own variant.
+//! it). Everything else that can fail (a reply that breaks the protocol, a
+//! daemon that does not answer in time, an event-channel hypercall) has its
+//! own variant.
 //!
 //! Never: panic on a name the daemon sends, or lose the text of one it
 //! does not know.
@@ -54,6 +55,10 @@ pub enum XenstoreError {
     Unknown(String),
     /// The daemon broke the protocol: what it got wrong.
     Protocol(&'static str),
+    /// The daemon did not answer within the request timeout, or has sent
+    /// nothing since a request timed out (the request was then not sent).
+    /// Whether a request that was sent took effect is unknown.
+    TimedOut,
     /// An event-channel hypercall failed.
     Xen(XenError),
 }
@@ -105,6 +110,7 @@ impl core::fmt::Display for XenstoreError {
         match self {
             XenstoreError::Unknown(name) => write!(formatter, "xenstore error {name}"),
             XenstoreError::Protocol(what) => write!(formatter, "xenstore protocol error: {what}"),
+            XenstoreError::TimedOut => write!(formatter, "xenstore request timed out"),
             XenstoreError::Xen(error) => write!(formatter, "hypercall failed with errno {}", error.0),
             known => write!(formatter, "xenstore error {}", known.wire_name().unwrap_or("?")),
         }
@@ -128,5 +134,6 @@ mod tests {
         assert_eq!(XenstoreError::from_wire_name(b"EWHAT"), XenstoreError::Unknown("EWHAT".into()));
         assert_eq!(XenstoreError::from_wire_name(b"\xffX"), XenstoreError::Unknown("\u{fffd}X".into()));
         assert_eq!(XenstoreError::Protocol("x").wire_name(), None);
+        assert_eq!(XenstoreError::TimedOut.wire_name(), None);
     }
 }

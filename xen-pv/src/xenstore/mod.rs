@@ -8,17 +8,23 @@
 //! - [`ring`]: the two 1 KiB byte rings of the shared xenstore page;
 //! - [`client`]: [`Xenstore`], blocking operations over the ring and an
 //!   event channel: read, write, directory, mkdir, rm, watches (events that
-//!   arrive meanwhile are queued) and transactions with `EAGAIN` retry.
+//!   arrive meanwhile are queued, boundedly) and transactions with `EAGAIN`
+//!   retry;
+//! - [`deadline`]: the [`Clock`] every request's deadline is measured in,
+//!   and the circuit breaker that makes a stalled daemon cost one timeout.
 //!
-//! Contract: everything the daemon sends is untrusted. A malformed reply,
-//! an unknown errno name, a reply to the wrong request or ring indices that
-//! make no sense come back as a [`XenstoreError`], and the client stays
-//! usable whenever the byte stream can still be framed.
+//! Contract: everything the daemon sends is untrusted, and so is its
+//! promptness. A malformed reply, an unknown errno name, a reply to the
+//! wrong request or ring indices that make no sense come back as a
+//! [`XenstoreError`], and the client stays usable whenever the byte stream
+//! can still be framed; a daemon that does not answer costs a request its
+//! deadline (`TimedOut`), and later requests nothing until it answers again.
 //!
-//! Never: panic on anything the daemon writes, or read shared memory other
-//! than through atomics.
+//! Never: panic on anything the daemon writes, wait for it past a
+//! request's deadline, or read shared memory other than through atomics.
 
 pub mod client;
+pub mod deadline;
 pub mod error;
 pub mod ring;
 pub mod wire;
@@ -26,6 +32,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use client::{Transaction, Xenstore};
+pub use client::{Transaction, WATCH_EVENT_QUEUE_LIMIT, Xenstore};
+pub use deadline::{Clock, DEFAULT_REQUEST_TIMEOUT_NS, STALLED_PROBE_INTERVAL_NS};
 pub use error::XenstoreError;
 pub use wire::{TransactionId, WatchEvent};

@@ -1,7 +1,10 @@
 //! The client against the simulated daemon, through the real ring and
 //! event channels: every operation, the error paths, watches,
-//! transactions, hostile replies, and random operations against a model.
+//! transactions, hostile replies, random operations against a model, and a
+//! daemon that stalls (deadlines, the circuit breaker, bounded watch
+//! events).
 
+use super::ring::ByteRing;
 use super::*;
 use crate::abi::xenstore::{MessageHeader, MessageType, XENSTORE_PAYLOAD_MAX};
 use crate::event_channel::EventChannels;
@@ -15,7 +18,7 @@ use std::vec::Vec;
 
 fn with_store<R>(xen: &SimXen, test: impl FnOnce(&mut Xenstore<'_, SimXen>) -> R) -> R {
     let events = EventChannels::new(xen, xen.shared_info());
-    let mut store = Xenstore::new(&events, xen.xenstore_ring(), XENSTORE_PORT);
+    let mut store = Xenstore::new(&events, xen.xenstore_ring(), XENSTORE_PORT, SimXen::clock());
     test(&mut store)
 }
 
@@ -471,5 +474,245 @@ fn random_operations_agree_with_a_model() {
         }
         let everything = model.directory("a");
         assert_eq!(store.directory("a"), everything);
+    });
+}
+
+// A daemon that stops answering: deadlines, the circuit breaker, bounded
+// watch events, and transactions a stall cuts short.
+
+fn stall(xen: &SimXen, stalled: bool) {
+    xen.with_xenstore(|server| server.set_stalled(stalled));
+}
+
+fn open_transactions(xen: &SimXen) -> usize {
+    xen.with_xenstore(|server| server.open_transactions())
+}
+
+/// Consumes what the guest wrote on the request ring, as a daemon that
+/// read the requests and lost them.
+fn lose_requests(xen: &SimXen) {
+    ByteRing::requests(xen.xenstore_ring()).consume(&mut Vec::new()).unwrap();
+}
+
+#[test]
+fn a_stalled_daemon_costs_one_timeout_then_requests_fail_at_once() {
+    let xen = SimXen::new(1);
+    let ring = xen.xenstore_ring();
+    with_store(&xen, |store| {
+        store.write("x", "1").unwrap();
+        stall(&xen, true);
+        let start = xen.now();
+        assert_eq!(store.read("x"), Err(XenstoreError::TimedOut));
+        assert_eq!(xen.now() - start, DEFAULT_REQUEST_TIMEOUT_NS, "failed at the deadline, not before");
+        assert!(store.daemon_stalled());
+
+        let (time, polls, written) = (xen.now(), xen.counts().polls, ring.req_prod.load(Ordering::Relaxed));
+        assert_eq!(store.write("y", "2"), Err(XenstoreError::TimedOut));
+        assert_eq!(store.directory("data"), Err(XenstoreError::TimedOut));
+        assert_eq!(store.transaction(3, |transaction| transaction.write("z", "3")), Err(XenstoreError::TimedOut));
+        assert_eq!(xen.now(), time, "no simulated time passed");
+        assert_eq!(xen.counts().polls, polls, "no sleep");
+        assert_eq!(ring.req_prod.load(Ordering::Relaxed), written, "nothing sent");
+    });
+}
+
+#[test]
+fn the_request_timeout_can_be_set() {
+    let xen = SimXen::new(1);
+    with_store(&xen, |store| {
+        assert_eq!(store.request_timeout(), DEFAULT_REQUEST_TIMEOUT_NS);
+        store.set_request_timeout(250_000_000);
+        stall(&xen, true);
+        let start = xen.now();
+        assert_eq!(store.mkdir("m"), Err(XenstoreError::TimedOut));
+        assert_eq!(xen.now() - start, 250_000_000);
+    });
+}
+
+#[test]
+fn after_a_stall_the_late_reply_is_discarded_and_requests_succeed() {
+    let xen = SimXen::new(1);
+    with_store(&xen, |store| {
+        store.write("a", "A").unwrap();
+        store.write("b", "B").unwrap();
+        stall(&xen, true);
+        assert_eq!(store.read("a"), Err(XenstoreError::TimedOut));
+        assert_eq!(store.write("c", "C"), Err(XenstoreError::TimedOut), "refused, never sent");
+        stall(&xen, false);
+        let time = xen.now();
+        assert_eq!(store.read("b").unwrap(), "B", "not the late reply to the read of a");
+        assert_eq!(xen.now(), time, "the late reply was already there: no wait");
+        assert_eq!(store.discarded_messages(), 1);
+        assert!(!store.daemon_stalled());
+        assert_eq!(store.read("c"), Err(XenstoreError::NotFound));
+        assert_eq!(store.read("a").unwrap(), "A");
+    });
+}
+
+#[test]
+fn any_message_or_a_probe_lets_requests_through_again() {
+    let xen = SimXen::new(1);
+    with_store(&xen, |store| {
+        store.watch("control", "ctl").unwrap();
+        store.write("x", "1").unwrap();
+        drain_events(store);
+
+        // The daemon read the request and lost it: no late reply will come,
+        // but a watch event shows it is alive.
+        stall(&xen, true);
+        assert_eq!(store.read("x"), Err(XenstoreError::TimedOut));
+        lose_requests(&xen);
+        stall(&xen, false);
+        assert_eq!(store.read("x"), Err(XenstoreError::TimedOut), "nothing came yet");
+        xen.with_xenstore(|server| server.write_as_dom0("control/shutdown", "reboot"));
+        assert_eq!(store.read("x").unwrap(), "1");
+        assert_eq!(drain_events(store), [event("control/shutdown", "ctl")], "the event was kept");
+
+        // Nothing at all comes: one request goes through once the probe
+        // interval has passed since the last timeout.
+        stall(&xen, true);
+        assert_eq!(store.read("x"), Err(XenstoreError::TimedOut));
+        lose_requests(&xen);
+        xen.advance(STALLED_PROBE_INTERVAL_NS - 1);
+        let start = xen.now();
+        assert_eq!(store.read("x"), Err(XenstoreError::TimedOut));
+        assert_eq!(xen.now(), start, "refused at once");
+        xen.advance(1);
+        let start = xen.now();
+        assert_eq!(store.read("x"), Err(XenstoreError::TimedOut), "the probe, still stalled");
+        assert_eq!(xen.now() - start, DEFAULT_REQUEST_TIMEOUT_NS);
+        assert_eq!(store.read("x"), Err(XenstoreError::TimedOut), "refused again");
+        lose_requests(&xen);
+        stall(&xen, false);
+        xen.advance(STALLED_PROBE_INTERVAL_NS);
+        assert_eq!(store.read("x").unwrap(), "1", "the next probe is answered");
+        assert!(!store.daemon_stalled());
+        assert_eq!(store.write("y", "2"), Ok(()));
+    });
+}
+
+#[test]
+fn a_request_cut_short_by_its_deadline_poisons_the_stream() {
+    let xen = SimXen::new(1);
+    with_store(&xen, |store| {
+        stall(&xen, true);
+        let start = xen.now();
+        assert_eq!(store.write("big", &"v".repeat(1500)), Err(XenstoreError::TimedOut));
+        assert_eq!(xen.now() - start, DEFAULT_REQUEST_TIMEOUT_NS);
+        stall(&xen, false);
+        xen.advance(STALLED_PROBE_INTERVAL_NS);
+        assert!(is_protocol_error(store.read("x")), "half a request is on the ring for good");
+    });
+}
+
+#[test]
+fn a_stall_in_the_middle_of_a_transaction_leaves_nothing_behind() {
+    let xen = SimXen::new(1);
+    with_store(&xen, |store| {
+        store.write("config/kept", "0").unwrap();
+        let outcome = store.transaction(3, |transaction| {
+            transaction.write("config/a", "1")?;
+            stall(&xen, true);
+            transaction.write("config/b", "2")
+        });
+        assert_eq!(outcome, Err(XenstoreError::TimedOut));
+        assert_eq!(open_transactions(&xen), 1, "the abort could not be sent");
+        stall(&xen, false);
+        assert_eq!(xen.with_xenstore(|server| server.read_as_dom0("config/a")), None);
+        assert_eq!(store.directory("config").unwrap(), ["kept"]);
+        assert_eq!(open_transactions(&xen), 0, "aborted before that request");
+        assert_eq!(store.discarded_messages(), 1, "the late reply to the write");
+        store
+            .transaction(3, |transaction| {
+                transaction.write("config/a", "3")?;
+                transaction.write("config/b", "4")
+            })
+            .unwrap();
+        assert_eq!(store.directory("config").unwrap(), ["a", "b", "kept"]);
+        assert_eq!(store.read("config/a").unwrap(), "3");
+        assert_eq!(open_transactions(&xen), 0);
+    });
+}
+
+#[test]
+fn a_transaction_whose_start_answered_late_is_aborted() {
+    let xen = SimXen::new(1);
+    with_store(&xen, |store| {
+        stall(&xen, true);
+        assert_eq!(store.transaction_start(), Err(XenstoreError::TimedOut));
+        stall(&xen, false);
+        assert_eq!(open_transactions(&xen), 1, "the daemon started it");
+        store.write("x", "1").unwrap();
+        assert_eq!(open_transactions(&xen), 0);
+        assert_eq!(store.read("x").unwrap(), "1");
+    });
+}
+
+#[test]
+fn a_commit_that_timed_out_is_applied_late_and_its_abort_is_harmless() {
+    let xen = SimXen::new(1);
+    with_store(&xen, |store| {
+        let id = store.transaction_start().unwrap();
+        store.in_transaction(id).write("late", "1").unwrap();
+        stall(&xen, true);
+        assert_eq!(store.transaction_end(id, true), Err(XenstoreError::TimedOut));
+        stall(&xen, false);
+        assert_eq!(store.read("late").unwrap(), "1", "the daemon committed it when it resumed");
+        assert_eq!(open_transactions(&xen), 0);
+        store.write("after", "2").unwrap();
+        assert_eq!(store.read("after").unwrap(), "2");
+    });
+}
+
+#[test]
+fn a_flood_of_watch_events_is_bounded_and_coalesced_by_token() {
+    let xen = SimXen::new(1);
+    let tokens = ["alpha", "beta", "gamma"];
+    with_store(&xen, |store| {
+        for token in tokens {
+            store.watch(&format!("flood/{token}"), token).unwrap();
+        }
+        drain_events(store);
+        let flood = 10_000;
+        xen.with_xenstore(|server| {
+            for index in 0..flood {
+                let token = tokens[index % tokens.len()];
+                server.write_as_dom0(&format!("flood/{token}/{index}"), "x");
+            }
+        });
+        store.write("after-the-flood", "1").unwrap();
+        assert_eq!(store.queued_watch_events(), WATCH_EVENT_QUEUE_LIMIT);
+        assert_eq!(store.dropped_watch_events(), (flood - WATCH_EVENT_QUEUE_LIMIT) as u64);
+
+        // Past the limit a new token is still queued; a known one is not.
+        store.watch("late", "late").unwrap();
+        xen.with_xenstore(|server| server.write_as_dom0("flood/alpha/more", "y"));
+        store.write("again", "1").unwrap();
+        assert_eq!(store.queued_watch_events(), WATCH_EVENT_QUEUE_LIMIT + 1);
+        assert_eq!(store.dropped_watch_events(), (flood - WATCH_EVENT_QUEUE_LIMIT + 1) as u64);
+
+        let pending = drain_events(store);
+        assert_eq!(pending.len(), WATCH_EVENT_QUEUE_LIMIT + 1);
+        for token in tokens.iter().chain(&["late"]) {
+            assert!(pending.iter().any(|event| event.token == *token), "{token} has an event pending");
+        }
+        xen.with_xenstore(|server| server.write_as_dom0("flood/beta/after", "z"));
+        assert_eq!(drain_events(store), [event("flood/beta/after", "beta")], "queued as usual once drained");
+    });
+}
+
+#[test]
+fn watch_events_with_invented_tokens_stop_at_a_hard_bound() {
+    let xen = SimXen::new(1);
+    with_store(&xen, |store| {
+        let invented = 500;
+        for index in 0..invented {
+            let payload = format!("path\0token-{index}\0");
+            let message = raw_message(MessageType::WatchEvent as u32, 0, payload.as_bytes());
+            xen.with_xenstore(|server| server.inject_raw_reply(&message));
+        }
+        store.write("x", "1").unwrap();
+        assert_eq!(store.queued_watch_events(), 2 * WATCH_EVENT_QUEUE_LIMIT);
+        assert_eq!(store.dropped_watch_events(), (invented - 2 * WATCH_EVENT_QUEUE_LIMIT) as u64);
     });
 }

@@ -142,7 +142,7 @@ impl<'x> TestFrontend<'x> {
             transmit: GuestRing::new(memory, transmit_page.frame()),
             receive: GuestRing::new(memory, receive_page.frame()),
             port: events.alloc_unbound(BACKEND_DOMAIN).unwrap(),
-            store: Xenstore::new(events, xen.xenstore_ring(), XENSTORE_PORT),
+            store: Xenstore::new(events, xen.xenstore_ring(), XENSTORE_PORT, SimXen::clock()),
             grants,
             xen,
             events,

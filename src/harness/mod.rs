@@ -1,0 +1,233 @@
+//! A host harness for the appliance's TCP services: the real [`Appliance`]
+//! (the same `kernel::Service` the guest runs) on a smoltcp interface,
+//! clients on interfaces of their own, all joined by a simulated Ethernet
+//! hub, with a simulated clock. Scripted attackers ([`Behaviour`]) play the
+//! clients an appliance facing the network meets: half-open SYN floods,
+//! silent clients, clients that vanish, zero-window and slow readers, slow
+//! bodies, abandoned closes; a [`Behaviour::Fetch`] client checks that a
+//! fresh client is still served.
+//!
+//! One [`Network::step`] is one turn of the guest's loop as `kernel::net`
+//! runs it (stack, service, stack) at the current simulated instant, with
+//! every client's turn before it, and frames delivered until the hub is
+//! quiet. Time only moves in `step`.
+//!
+//! Used by the scenario tests and by the `hostile_clients` fuzz target.
+
+mod clients;
+mod flood;
+mod hub;
+
+#[cfg(test)]
+mod tests;
+
+pub use clients::{Behaviour, Outcome};
+pub use flood::SynFlood;
+
+use crate::{Appliance, Settings};
+use alloc::vec::Vec;
+use clients::Client;
+use hub::{Hub, Port};
+use kernel::Service;
+use kernel::budget::Budgeted;
+use smoltcp::iface::{Config, Interface, SocketSet};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address};
+
+/// The appliance's address on the simulated network.
+pub const SERVER_ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+/// The appliance's gateway, behind which the SYN flood's spoofed sources
+/// are.
+pub const GATEWAY_ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 0, 254);
+/// Most SYNs the flood sends before one turn of the appliance.
+const FLOOD_BURST: u64 = 12;
+/// The HTTP port the harness serves on.
+pub const HTTP_PORT: u16 = 80;
+
+/// Runs `work` without counting its allocations against the appliance (in
+/// the host tests, which count the appliance's own).
+pub(crate) fn uncounted<R>(work: impl FnOnce() -> R) -> R {
+    #[cfg(test)]
+    {
+        let mut result = None;
+        allocation_counter::opt_out(|| result = Some(work()));
+        result.expect("opt_out runs its closure")
+    }
+    #[cfg(not(test))]
+    work()
+}
+
+/// The appliance, its interface and its sockets.
+struct Server {
+    interface: Interface,
+    sockets: SocketSet<'static>,
+    appliance: Appliance,
+    port: Port,
+}
+
+/// The simulated network: the appliance, the clients, the flood, the hub.
+pub struct Network {
+    now: Instant,
+    hub: Hub,
+    server: Server,
+    clients: Vec<Client>,
+    flood: Option<SynFlood>,
+}
+
+/// A client host: its own address and interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostId(usize);
+
+/// One connection a client host opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionId {
+    host: HostId,
+    index: usize,
+}
+
+fn interface_for(mac: EthernetAddress, address: Ipv4Address, port: &mut Port, now: Instant) -> Interface {
+    let mut interface = Interface::new(Config::new(mac.into()), port, now);
+    interface.update_ip_addrs(|addresses| {
+        let _ = addresses.push(IpCidr::new(IpAddress::Ipv4(address), 8));
+    });
+    interface
+}
+
+impl Network {
+    /// The appliance as `settings` say, alone on the hub.
+    pub fn new(settings: &Settings) -> Network {
+        let now = Instant::ZERO;
+        let mut hub = Hub::default();
+        let mut port = hub.plug(EthernetAddress([0x02, 0, 0, 0, 0, 1]));
+        let mut interface = interface_for(port.mac(), SERVER_ADDRESS, &mut port, now);
+        let _ = interface.routes_mut().add_default_ipv4_route(GATEWAY_ADDRESS);
+        let mut sockets = SocketSet::new(Vec::new());
+        let mut appliance = Appliance::new(settings);
+        appliance.start(&mut sockets);
+        let server = Server { interface, sockets, appliance, port };
+        Network { now, hub, server, clients: Vec::new(), flood: None }
+    }
+
+    /// The simulated time now.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The appliance, for its counters.
+    pub fn appliance(&self) -> &Appliance {
+        &self.server.appliance
+    }
+
+    /// Plugs in a client host with address 10.0.1.`number` (so hosts are
+    /// told apart by address, as the per-client limit does).
+    pub fn add_host(&mut self) -> HostId {
+        let number = self.clients.len() + 1;
+        let octets = [(number >> 8) as u8, number as u8];
+        let mut port = self.hub.plug(EthernetAddress([0x02, 0, 0, 1, octets[0], octets[1]]));
+        let address = Ipv4Address::new(10, 0, 1 + octets[0], octets[1]);
+        let interface = interface_for(port.mac(), address, &mut port, self.now);
+        self.clients.push(Client::new(interface, port, address));
+        HostId(self.clients.len() - 1)
+    }
+
+    /// Opens a connection from `host` to the appliance's HTTP port that
+    /// behaves as `behaviour` says from now on.
+    pub fn connect(&mut self, host: HostId, behaviour: Behaviour) -> ConnectionId {
+        let index = self.clients[host.0].connect(SERVER_ADDRESS, HTTP_PORT, behaviour, self.now);
+        ConnectionId { host, index }
+    }
+
+    /// Opens a connection to another port of the appliance (metrics, echo).
+    pub fn connect_to(&mut self, host: HostId, port: u16, behaviour: Behaviour) -> ConnectionId {
+        let index = self.clients[host.0].connect(SERVER_ADDRESS, port, behaviour, self.now);
+        ConnectionId { host, index }
+    }
+
+    /// What a connection has seen so far.
+    pub fn outcome(&self, connection: ConnectionId) -> &Outcome {
+        self.clients[connection.host.0].outcome(connection.index)
+    }
+
+    /// Takes a host off the network: it neither sends nor receives again,
+    /// and its sockets are left as they were (a vanished client).
+    pub fn unplug(&mut self, host: HostId) {
+        self.clients[host.0].unplug(&mut self.hub);
+    }
+
+    /// Starts a SYN flood (replacing any running one).
+    pub fn start_flood(&mut self, flood: SynFlood) {
+        let port = self.hub.plug(EthernetAddress([0x02, 0, 0, 0xee, 0, 1]));
+        self.flood = Some(flood.plugged(port));
+    }
+
+    /// Stops the SYN flood.
+    pub fn stop_flood(&mut self) {
+        if let Some(flood) = self.flood.take() {
+            self.hub.unplug(flood.mac());
+        }
+    }
+
+    /// Runs the network for `duration` in steps of `step`.
+    pub fn run(&mut self, duration: Duration, step: Duration) {
+        let end = self.now + duration;
+        while self.now < end {
+            self.step(step);
+        }
+    }
+
+    /// Runs until `done` holds or `limit` passes; returns whether it held.
+    pub fn run_until(&mut self, limit: Duration, step: Duration, mut done: impl FnMut(&Network) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if done(self) {
+                return true;
+            }
+            self.step(step);
+        }
+        done(self)
+    }
+
+    /// Moves time on by `duration` and runs one turn of everything.
+    pub fn step(&mut self, duration: Duration) {
+        self.now += duration;
+        let now = self.now;
+        uncounted(|| self.clients_turn(now));
+        for _ in 0..256 {
+            uncounted(|| {
+                if let Some(flood) = self.flood.as_mut() {
+                    flood.send(now, FLOOD_BURST);
+                }
+                self.hub.deliver();
+                if let Some(flood) = self.flood.as_mut() {
+                    flood.answer_arp();
+                }
+                self.hub.deliver();
+            });
+            // The guest's turn: a budget of frames in, the services, egress.
+            let server = &mut self.server;
+            server.interface.poll(now, &mut Budgeted::new(&mut server.port), &mut server.sockets);
+            server.appliance.poll(&mut server.sockets, now, &kernel::stats::KernelStats::default);
+            server.interface.poll_egress(now, &mut server.port, &mut server.sockets);
+            uncounted(|| {
+                self.hub.deliver();
+                self.clients_turn(now);
+            });
+            if self.hub.is_quiet() {
+                break;
+            }
+        }
+    }
+
+    fn clients_turn(&mut self, now: Instant) {
+        for client in &mut self.clients {
+            client.turn(now);
+        }
+    }
+
+    /// Whether every HTTP socket is listening again and no slot is held:
+    /// what the appliance looks like with no client.
+    pub fn http_is_idle(&self) -> bool {
+        let http = self.server.appliance.http();
+        http.open_connections() == 0 && http.listening() == http.sockets()
+    }
+}

@@ -1,0 +1,204 @@
+//! Hostile and careless clients against the real appliance: during each
+//! attack a fresh client from another address is served within 2 s, every
+//! attacking connection is ended within the documented bound while the
+//! attacker is still there, and once the attacker is gone every slot and
+//! socket is free again within the bounds.
+
+use super::*;
+use crate::http::Limits;
+use crate::pool::TcpBounds;
+use crate::server::HttpPlan;
+
+const STEP: Duration = Duration::from_millis(10);
+
+fn settings() -> Settings {
+    Settings {
+        http: HttpPlan {
+            port: HTTP_PORT,
+            connections: 8,
+            backlog: 40,
+            per_client: Some(4),
+            limits: Limits::default(),
+            bounds: TcpBounds::default(),
+        },
+        metrics_port: crate::DEFAULT_METRICS_PORT,
+    }
+}
+
+/// A fresh client on a new host must get a 200 within 2 s.
+fn assert_fresh_client_served(network: &mut Network, when: &str) {
+    let host = network.add_host();
+    let fresh = network.connect(host, Behaviour::get("/fresh"));
+    let started = network.now();
+    let served = network.run_until(Duration::from_secs(2), STEP, |network| network.outcome(fresh).status.is_some());
+    let outcome = network.outcome(fresh).clone();
+    assert!(served, "{when}: no answer within 2 s: {outcome:?}");
+    assert_eq!(outcome.status, Some(200), "{when}: {outcome:?}");
+    let waited = outcome.answered_at.unwrap() - started;
+    assert!(waited <= Duration::from_secs(2), "{when}: answered after {waited}");
+}
+
+/// Runs `connections` attacking connections of `behaviour` from one host:
+/// a fresh client is served during the attack; every attacking connection
+/// is ended by the appliance within `bound` of its start; after the
+/// attacker vanishes, the appliance is idle again within `settle`.
+fn attack(behaviour: Behaviour, connections: usize, bound: Duration, settle: Duration) -> Network {
+    let mut network = Network::new(&settings());
+    network.step(STEP);
+    let attacker = network.add_host();
+    let attacks: Vec<_> = (0..connections).map(|_| network.connect(attacker, behaviour.clone())).collect();
+    network.run(Duration::from_secs(1), STEP);
+    assert_fresh_client_served(&mut network, "early in the attack");
+    let ended = network.run_until(bound, STEP, |network| {
+        attacks.iter().all(|&connection| network.outcome(connection).ended_at.is_some())
+    });
+    for &connection in &attacks {
+        let outcome = network.outcome(connection);
+        assert!(ended, "{behaviour:?}: not every attacking connection ended within {bound}: {outcome:?}");
+        let lasted = outcome.ended_at.unwrap() - outcome.connected_at.unwrap_or(Instant::ZERO);
+        assert!(lasted <= bound, "{behaviour:?} held a socket for {lasted}");
+    }
+    // It comes back for more; a fresh client is still served.
+    for _ in 0..connections {
+        network.connect(attacker, behaviour.clone());
+    }
+    network.run(Duration::from_secs(1), STEP);
+    assert_fresh_client_served(&mut network, "as the attack resumes");
+    network.unplug(attacker);
+    let idle = network.run_until(settle, STEP, Network::http_is_idle);
+    let http = network.appliance().http();
+    assert!(
+        idle,
+        "{behaviour:?}: {} slots held, {} of {} sockets listening {settle} after the attacker left",
+        http.open_connections(),
+        http.listening(),
+        http.sockets()
+    );
+    network
+}
+
+#[test]
+fn silent_clients_are_closed_at_the_head_timeout() {
+    // 10 s head timer, then 10 s for the peer to finish the close.
+    let network = attack(Behaviour::Silent, 12, Duration::from_secs(21), Duration::from_secs(21));
+    assert!(network.appliance().http().counters().timeouts >= 4);
+}
+
+#[test]
+fn slow_bodies_meet_the_rate_floor() {
+    let body = Behaviour::SlowBody { every: Duration::from_secs(2) };
+    // 10 s of grace below 1 KiB/s, then an abort; a body that never began
+    // gets a 408 and then has 10 s to close.
+    attack(body, 12, Duration::from_secs(12), Duration::from_secs(21));
+}
+
+#[test]
+fn slow_readers_meet_the_rate_floor() {
+    attack(Behaviour::SlowReader { bytes_per_second: 100 }, 12, Duration::from_secs(13), Duration::from_secs(13));
+}
+
+#[test]
+fn zero_window_readers_are_aborted() {
+    attack(Behaviour::ZeroWindow, 12, Duration::from_secs(13), Duration::from_secs(13));
+}
+
+#[test]
+fn idle_keep_alive_clients_are_closed_and_abandoned_closes_aborted() {
+    // 30 s idle timer, then 10 s for the close.
+    attack(Behaviour::KeepAlive, 12, Duration::from_secs(41), Duration::from_secs(41));
+    // The answer and the FIN go out at once; 10 s later the close is aborted.
+    let network = attack(Behaviour::AbandonedClose, 12, Duration::from_secs(11), Duration::from_secs(11));
+    assert!(network.appliance().http().pool_counters().close_timeouts >= 4);
+}
+
+#[test]
+fn clients_that_vanish_mid_response_free_their_slots() {
+    for behaviour in [Behaviour::KeepAlive, Behaviour::SlowReader { bytes_per_second: 2000 }] {
+        let mut network = Network::new(&settings());
+        network.step(STEP);
+        let attacker = network.add_host();
+        for _ in 0..4 {
+            network.connect(attacker, behaviour.clone());
+        }
+        network.run(Duration::from_secs(2), STEP);
+        assert_eq!(network.appliance().http().open_connections(), 4, "{behaviour:?}");
+        network.unplug(attacker);
+        assert_fresh_client_served(&mut network, "after clients vanished");
+        // Silence (30 s with probes) or the idle/rate timers, then the close.
+        let idle = network.run_until(Duration::from_secs(41), STEP, Network::http_is_idle);
+        assert!(idle, "{behaviour:?}: {} slots still held", network.appliance().http().open_connections());
+    }
+}
+
+#[test]
+fn one_address_cannot_take_every_slot() {
+    let mut network = Network::new(&settings());
+    network.step(STEP);
+    let attacker = network.add_host();
+    let attacks: Vec<_> = (0..12).map(|_| network.connect(attacker, Behaviour::KeepAlive)).collect();
+    network.run(Duration::from_secs(1), STEP);
+    let http = network.appliance().http();
+    assert_eq!(http.open_connections(), 4, "the per-client limit");
+    let answered = attacks.iter().filter(|&&connection| network.outcome(connection).status == Some(200)).count();
+    assert_eq!(answered, 4);
+    assert_fresh_client_served(&mut network, "with one address at its limit");
+}
+
+#[test]
+fn a_syn_flood_never_takes_a_slot_and_drains_after_it_stops() {
+    let mut network = Network::new(&settings());
+    network.step(STEP);
+    network.start_flood(SynFlood::new(2_000, 10_000, 7));
+    network.run(Duration::from_secs(1), STEP);
+    let http = network.appliance().http();
+    assert!(http.half_open() <= 40, "half-open capped at the backlog: {}", http.half_open());
+    // The next turn's batch of SYNs finds a listener for each (the reserve is
+    // a turn's budget or half the backlog, here 20).
+    assert!(http.listening() >= 20, "only {} sockets listening", http.listening());
+    assert_eq!(http.open_connections(), 0, "a handshake never takes a slot");
+    assert_fresh_client_served(&mut network, "during a SYN flood");
+    network.run(Duration::from_secs(2), STEP);
+    assert_fresh_client_served(&mut network, "later in the SYN flood");
+    let dropped = network.appliance().http().pool_counters().half_open_dropped;
+    assert!(dropped > 1_000, "the oldest half-open handshakes were dropped: {dropped}");
+    network.stop_flood();
+    // Half-open sockets time out after 5 s.
+    let idle = network.run_until(Duration::from_secs(6), STEP, Network::http_is_idle);
+    assert!(idle, "{} half-open left", network.appliance().http().half_open());
+}
+
+#[test]
+fn a_flood_in_a_tiny_heap_allocates_nothing_and_is_refused_cleanly() {
+    // 1 MiB of heap leaves 4 slots and 4 spare sockets; 40 clients from 40
+    // addresses arrive at once, each sending a 64 KiB POST, with a SYN flood
+    // on top. Everything the appliance needs was allocated at start: not one
+    // allocation happens while it serves, and the excess gets 503 or RST.
+    let settings = Settings::from_command_line(&kernel::CommandLine::new(""), 1024 * 1024);
+    assert_eq!((settings.http.connections, settings.http.backlog), (4, 4));
+    let mut network = Network::new(&settings);
+    network.step(STEP);
+    let mut post = alloc::format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n", 65_536).into_bytes();
+    post.resize(post.len() + 65_536, b'p');
+    let clients: Vec<_> = (0..40)
+        .map(|_| {
+            let host = network.add_host();
+            network.connect(host, Behaviour::Fetch(post.clone()))
+        })
+        .collect();
+    network.start_flood(SynFlood::new(2_000, 4_000, 11));
+    let info = allocation_counter::measure(|| network.run(Duration::from_secs(3), STEP));
+    assert_eq!(info.count_total, 0, "the appliance allocated while serving: {info:?}");
+    let (mut served, mut refused, mut reset) = (0, 0, 0);
+    for &client in &clients {
+        let outcome = network.outcome(client);
+        match outcome.status {
+            Some(200) => served += 1,
+            Some(503) => refused += 1,
+            None if outcome.ended_at.is_some() => reset += 1,
+            _ => panic!("neither served nor refused: {outcome:?}"),
+        }
+    }
+    assert!(served >= 4, "{served} served, {refused} refused, {reset} reset");
+    assert!(refused + reset > 0, "the excess was refused: {served} served");
+    assert_eq!(served + refused + reset, clients.len());
+}
