@@ -24,7 +24,12 @@ ARM64_E2E_PARTS := tests/e2e/lib.sh tests/e2e-arm64/check-10-boot.sh \
                    $(filter-out tests/e2e/lib.sh tests/e2e/check-10-boot.sh,$(E2E_PARTS))
 ARM64_E2E_SUITE := build/e2e-arm64-suite.sh
 
-.PHONY: all image run test test-host test-e2e test-arm64 deps fmt clippy clippy-image clean
+# The dom0 attack tool (tools/attack): a static x86_64 Linux binary in build/, which the testbed
+# copies into dom0 with the rest of build/ (tests/e2e/check-14-attacks.sh runs it).
+ATTACK_TOOL := build/xenecho-attack
+HOST_TARGET := x86_64-unknown-linux-gnu
+
+.PHONY: all image run test test-host test-e2e test-arm64 deps fmt clippy clippy-image clean attack-tool soak
 
 all: image
 
@@ -43,10 +48,15 @@ endif
 deps:
 	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
 
+attack-tool:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(HOST_TARGET) -p xenecho-attack
+	@mkdir -p build
+	cp target/$(HOST_TARGET)/release/xenecho-attack $(ATTACK_TOOL)
+
 # Boots the emulated Xen host and starts the appliance with `xl create xl.cfg`.
 # With DOM0_SCRIPT=path, runs that script in dom0 once the guest is up and
 # exits with its status.
-run: image
+run: image $(if $(filter x86_64,$(ARCH)),attack-tool)
 	testbed/run.sh --arch $(ARCH) --timeout $(TIMEOUT) $(if $(DOM0_SCRIPT),--script $(DOM0_SCRIPT))
 
 test: test-host test-e2e
@@ -75,7 +85,7 @@ clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(TARGET) -p xenecho -- -D warnings
 
-test-e2e: image
+test-e2e: image attack-tool
 	cat $(E2E_PARTS) > $(E2E_SUITE)
 	testbed/run.sh --timeout $(TIMEOUT) --script $(E2E_SUITE)
 
@@ -91,6 +101,11 @@ clean:
 # missing (`python3 -m pip install matplotlib`); without it, an SVG.
 BENCH_ARGS  ?=
 .PHONY: bench
+# 30 minutes of legitimate load, churn, attacks and pauses at once on the test host; writes
+# docs/soak.md (SOAK_ARGS="--minutes N" for a shorter or longer one).
+soak: image attack-tool
+	tests/soak/run.sh $(SOAK_ARGS)
+
 bench:
 	$(MAKE) --no-print-directory ARCH=x86_64 image
 	@python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet matplotlib \

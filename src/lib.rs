@@ -225,6 +225,11 @@ fn render_metrics(text: &mut String, stats: &kernel::stats::KernelStats, http: &
         counter("xenecho_http_timeouts_total", "Connections ended by a timer.", counters.timeouts),
         counter("xenecho_http_connections_total", "Connections accepted.", http.accepted),
         counter("xenecho_http_refused_total", "Connections refused with 503.", http.refused),
+        counter(
+            "xenecho_http_per_client_refused_total",
+            "Connections reset because their address held per-client= of them.",
+            http.refused_per_client,
+        ),
         gauge("xenecho_http_open_connections", "Connections open now.", http.open_connections()),
         gauge("xenecho_http_connection_slots", "Connection slots.", http.capacity()),
         gauge("xenecho_http_half_open_connections", "Handshakes unfinished now.", http.half_open()),

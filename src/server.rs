@@ -8,9 +8,10 @@
 //! `connections + backlog` sockets, so half-open handshakes (at most
 //! `backlog` of them, oldest dropped first: see [`crate::pool`]) never take
 //! a socket an HTTP slot needs. A connection that opens when every engine
-//! is busy, or whose client address already holds `per_client` of them, is
-//! answered `503 Service Unavailable` and closed. When every socket is
-//! taken, smoltcp answers a SYN with RST.
+//! is busy is answered `503 Service Unavailable` and closed (reset if it
+//! has not finished closing [`REFUSAL_LINGER`] later); one whose client
+//! address already holds `per_client` of them is reset at once. When every
+//! socket is taken, smoltcp answers a SYN with RST.
 //!
 //! Memory is fixed after [`HttpService::start`]: socket buffers and engines
 //! are allocated there and reused; nothing a client does allocates.
@@ -95,9 +96,11 @@ pub struct HttpService {
     finished: Counters,
     /// Connections accepted so far.
     pub accepted: u64,
-    /// Connections refused with 503 (every slot busy, or the client
-    /// address's limit reached).
+    /// Connections refused with 503 (every slot busy).
     pub refused: u64,
+    /// Connections reset at once because their client address already held
+    /// `per_client` of them.
+    pub refused_per_client: u64,
 }
 
 /// Bytes one pooled connection may use at most, for sizing the pool.
@@ -124,6 +127,7 @@ impl HttpService {
             finished: Counters::default(),
             accepted: 0,
             refused: 0,
+            refused_per_client: 0,
         }
     }
 
@@ -202,8 +206,14 @@ impl HttpService {
             (Some(limit), Some(remote)) => self.connections_from(remote.addr, sockets) >= limit,
             _ => false,
         };
-        let engine = if over_client_limit { None } else { self.free_engines.pop() };
-        *self.pool.state_mut(index) = match engine {
+        if over_client_limit {
+            // An address at its limit gets no politeness: a reset, and the
+            // socket listens again at the next poll.
+            self.refused_per_client += 1;
+            self.pool.close(index, sockets, now, false);
+            return;
+        }
+        *self.pool.state_mut(index) = match self.free_engines.pop() {
             Some(engine) => {
                 self.accepted += 1;
                 // Its counters were collected when it was last freed.

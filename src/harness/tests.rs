@@ -141,6 +141,10 @@ fn one_address_cannot_take_every_slot() {
     assert_eq!(http.open_connections(), 4, "the per-client limit");
     let answered = attacks.iter().filter(|&&connection| network.outcome(connection).status == Some(200)).count();
     assert_eq!(answered, 4);
+    let reset = attacks.iter().filter(|&&connection| network.outcome(connection).ended_at.is_some()).count();
+    assert_eq!(reset, 8, "the excess is reset at once, not answered");
+    assert_eq!(http.refused_per_client, 8);
+    assert_eq!(http.refused, 0);
     assert_fresh_client_served(&mut network, "with one address at its limit");
 }
 
