@@ -7,7 +7,7 @@
 #   2. load: wrk on GET / at each concurrency, ROUNDS times, appliance then peer; around each run
 #      `xl list` CPU seconds of both guests and dom0, and the appliance's /metrics counters;
 #   3. memory: the smallest `memory =` (of a list) with which each boots and passes a short wrk.
-# Linux PVH guests die at random under load here (the emulator fault in DESIGN.md): a crashed
+# Linux PVH guests die at random under load here (the emulator fault: docs/event-loop.md): a crashed
 # peer is counted, destroyed and started again, and the run it died in is marked, not used.
 #
 # Output: one "BENCH <kind> key=value ..." line per measurement (bench/report.py reads them) and

@@ -547,7 +547,7 @@ def main():
     add("## Crashes\n")
     add("On this emulated host Linux PVH guests die at random under network load: QEMU 7.2's SVM emulation "
         "injects the event-channel upcall vector again at the first instruction of its own handler until the "
-        "stack overflows (DESIGN.md, \"A known emulator fault\"). xenecho takes no upcall (it blocks in "
+        "stack overflows (see docs/event-loop.md). xenecho takes no upcall (it blocks in "
         "`SCHEDOP_poll`), so it does not meet it. A crashed guest (`xl list` state `c`, or gone) is counted, "
         "destroyed and started again; the run it died in is left out of every figure above and run once more.\n")
     add("Crashes of a start that had too little memory (during the timed boots or the memory probes, without "

@@ -192,6 +192,10 @@ impl kernel::Service for Appliance {
         let metrics = self.metrics.poll(sockets, now, &mut |text| render_metrics(text, &stats(), http));
         [echo, http_deadline, metrics].into_iter().flatten().min()
     }
+
+    fn syn_pressure(&self) -> bool {
+        self.http.syn_pressure()
+    }
 }
 
 /// A status code as a label value (the engine's codes are a fixed set).

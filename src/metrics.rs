@@ -44,7 +44,7 @@ const fn gauge(name: &'static str, help: &'static str, value: u64) -> Metric {
 }
 
 /// The kernel's share of the metrics.
-pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 26] {
+pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 29] {
     let net = &stats.netfront;
     let dma = &stats.dma;
     [
@@ -74,6 +74,17 @@ pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 26] {
         counter("xenecho_dma_syncs_for_cpu_total", "DMA syncs for the CPU.", dma.syncs_for_cpu),
         counter("xenecho_dma_bounce_copies_total", "Bounce-buffer copies.", dma.bounce_copies),
         counter("xenecho_dma_bounce_bytes_total", "Bytes bounce-copied.", dma.bounce_bytes),
+        counter("xenecho_syn_cookies_sent_total", "SYNs answered with a cookie.", stats.syn_cookies.cookies_sent),
+        counter(
+            "xenecho_syn_cookies_accepted_total",
+            "Connections that came in on a SYN cookie.",
+            stats.syn_cookies.cookies_accepted,
+        ),
+        gauge(
+            "xenecho_syn_cookie_connections",
+            "Connections proxied after a SYN cookie now.",
+            stats.syn_cookies.proxied,
+        ),
     ]
 }
 

@@ -159,6 +159,12 @@ impl HttpService {
         self.pool.count(|stage| matches!(stage, Stage::HalfOpen { .. }))
     }
 
+    /// Whether half-open handshakes fill half the backlog or more: time for
+    /// SYN cookies.
+    pub fn syn_pressure(&self) -> bool {
+        self.half_open() * 2 >= self.pool.half_open_cap()
+    }
+
     /// Sockets listening now.
     pub fn listening(&self) -> usize {
         self.pool.count(|stage| matches!(stage, Stage::Listening))

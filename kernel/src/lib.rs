@@ -32,10 +32,12 @@ mod net;
 pub mod netconfig;
 #[cfg(target_os = "none")]
 pub mod pv;
+pub mod running_clock;
 pub mod selftest;
 #[cfg(target_os = "none")]
 mod start;
 pub mod stats;
+pub mod syn_cookies;
 
 pub use cmdline::CommandLine;
 
@@ -70,6 +72,12 @@ pub trait Service {
         now: smoltcp::time::Instant,
         stats: &dyn Fn() -> stats::KernelStats,
     ) -> Option<smoltcp::time::Instant>;
+
+    /// Whether half-open handshakes crowd the service's backlog, so that
+    /// SYNs should be answered with cookies (see [`syn_cookies`]).
+    fn syn_pressure(&self) -> bool {
+        false
+    }
 }
 
 /// The boxed service the entry point returns.

@@ -12,7 +12,9 @@ use crate::budget::Budgeted;
 use crate::lifecycle::{self, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::memory::pages::KernelPages;
 use crate::netconfig::NetConfig;
+use crate::running_clock::RunningClock;
 use crate::stats::KernelStats;
+use crate::syn_cookies::{Guarded, SynCookies};
 use crate::{CommandLine, Service, pv};
 use alloc::boxed::Box;
 use alloc::string::ToString;
@@ -128,6 +130,11 @@ struct EventLoop<'a> {
     /// A handshake step timed out: take it again once xenstored answers
     /// (no watch event will ask).
     control_owed: bool,
+    /// SYN cookies in front of smoltcp (on while the service reports SYN
+    /// pressure).
+    cookies: SynCookies,
+    /// The network's time: system time less pauses.
+    clock: RunningClock,
 }
 
 impl<'a> EventLoop<'a> {
@@ -139,7 +146,22 @@ impl<'a> EventLoop<'a> {
         service: Box<dyn Service>,
     ) -> Self {
         let netfront = Netfront::new(pv::events(), dma, NetfrontConfig::default());
-        Self { table, netfront, interface: None, sockets, service, config, dhcp: None, control_owed: false }
+        // The cookies' key: boot time in nanoseconds and the wall clock, which
+        // a client on the network cannot read.
+        let seed = pv::now() ^ pv::wall_clock().seconds.rotate_left(32);
+        let cookies = SynCookies::new(seed);
+        Self {
+            table,
+            netfront,
+            interface: None,
+            sockets,
+            service,
+            config,
+            dhcp: None,
+            control_owed: false,
+            cookies,
+            clock: RunningClock::default(),
+        }
     }
 
     fn run(mut self) -> ShutdownRequest {
@@ -187,7 +209,8 @@ impl<'a> EventLoop<'a> {
 
     fn make_interface(&mut self, mac: EthernetAddress) -> Interface {
         let config = Config::new(HardwareAddress::Ethernet(mac));
-        let mut interface = Interface::new(config, &mut self.netfront, now());
+        let now = self.now();
+        let mut interface = Interface::new(config, &mut self.netfront, now);
         match self.config {
             NetConfig::Static { address, gateway } => {
                 interface.update_ip_addrs(|addresses| {
@@ -212,18 +235,20 @@ impl<'a> EventLoop<'a> {
         if self.netfront.take_notification() {
             log::trace!("netfront: notified");
         }
+        let now = self.now();
         let interface = self.interface.as_mut()?;
-        let now = now();
-        let mut budgeted = Budgeted::new(&mut self.netfront);
+        let mut guarded = Guarded::new(&mut self.netfront, &mut self.cookies);
+        let mut budgeted = Budgeted::new(&mut guarded);
         interface.poll(now, &mut budgeted, &mut self.sockets);
         let more_waiting = budgeted.exhausted();
         self.dhcp_events();
-        let (netfront, table) = (&self.netfront, self.table);
-        let stats = || gather_stats(netfront, table);
+        let (netfront, table, cookies) = (&self.netfront, self.table, &self.cookies);
+        let stats = || gather_stats(netfront, table, cookies);
         let service_deadline = self.service.poll(&mut self.sockets, now, &stats);
         let interface = self.interface.as_mut()?;
-        interface.poll_egress(now, &mut self.netfront, &mut self.sockets);
-        if self.netfront.poll_rings() || more_waiting {
+        interface.poll_egress(now, &mut Guarded::new(&mut self.netfront, &mut self.cookies), &mut self.sockets);
+        self.cookies.note_pressure(self.service.syn_pressure(), now);
+        if self.netfront.poll_rings() || more_waiting || self.cookies.has_replay() {
             return Some(now);
         }
         let stack_deadline = interface.poll_at(now, &self.sockets);
@@ -271,10 +296,18 @@ impl<'a> EventLoop<'a> {
         let mut ports = Vec::with_capacity(2);
         ports.push(pv::xenstore_port());
         ports.extend(self.netfront.port());
-        let deadline_ns = deadline.map(|instant| instant.total_micros().max(0) as u64 * 1000);
+        let deadline_ns =
+            deadline.map(|instant| self.clock.system_time_of(instant.total_micros().max(0) as u64 * 1000));
+        self.clock.sleeping(deadline_ns);
         if let Err(error) = pv::wait(&ports, deadline_ns) {
             log::error!("waiting for events: {error:?}");
         }
+    }
+
+    /// smoltcp's and the service's clock: system time less the time the
+    /// domain did not run (`crate::running_clock`).
+    fn now(&mut self) -> Instant {
+        Instant::from_micros((self.clock.now(pv::now()) / 1000) as i64)
     }
 }
 
@@ -287,7 +320,11 @@ fn publish_address(address: &str) {
 }
 
 /// The kernel's counters now.
-fn gather_stats(netfront: &KernelNetfront<'_>, table: &RefCell<GrantTable<'static>>) -> KernelStats {
+fn gather_stats(
+    netfront: &KernelNetfront<'_>,
+    table: &RefCell<GrantTable<'static>>,
+    cookies: &SynCookies,
+) -> KernelStats {
     let events = pv::events().counters();
     let heap = crate::heap_stats();
     KernelStats {
@@ -302,10 +339,6 @@ fn gather_stats(netfront: &KernelNetfront<'_>, table: &RefCell<GrantTable<'stati
         netfront: netfront.counters(),
         dma: netfront.dma_counters(),
         grants: table.borrow().counters(),
+        syn_cookies: cookies.counters(),
     }
-}
-
-/// smoltcp's clock: Xen system time.
-fn now() -> Instant {
-    Instant::from_micros((pv::now() / 1000) as i64)
 }

@@ -34,4 +34,6 @@ pub struct KernelStats {
     pub dma: DmaCounters,
     /// The grant table.
     pub grants: GrantCounters,
+    /// SYN cookies in front of the stack.
+    pub syn_cookies: crate::syn_cookies::SynCookieCounters,
 }

@@ -30,6 +30,7 @@ use clients::Client;
 use hub::{Hub, Port};
 use kernel::Service;
 use kernel::budget::Budgeted;
+use kernel::syn_cookies::{Guarded, SynCookies};
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address};
@@ -63,6 +64,7 @@ struct Server {
     sockets: SocketSet<'static>,
     appliance: Appliance,
     port: Port,
+    cookies: SynCookies,
 }
 
 /// The simulated network: the appliance, the clients, the flood, the hub.
@@ -104,7 +106,7 @@ impl Network {
         let mut sockets = SocketSet::new(Vec::new());
         let mut appliance = Appliance::new(settings);
         appliance.start(&mut sockets);
-        let server = Server { interface, sockets, appliance, port };
+        let server = Server { interface, sockets, appliance, port, cookies: SynCookies::new(0x5eed) };
         Network { now, hub, server, clients: Vec::new(), flood: None }
     }
 
@@ -205,14 +207,17 @@ impl Network {
             });
             // The guest's turn: a budget of frames in, the services, egress.
             let server = &mut self.server;
-            server.interface.poll(now, &mut Budgeted::new(&mut server.port), &mut server.sockets);
+            let mut guarded = Guarded::new(&mut server.port, &mut server.cookies);
+            server.interface.poll(now, &mut Budgeted::new(&mut guarded), &mut server.sockets);
             server.appliance.poll(&mut server.sockets, now, &kernel::stats::KernelStats::default);
-            server.interface.poll_egress(now, &mut server.port, &mut server.sockets);
+            let mut guarded = Guarded::new(&mut server.port, &mut server.cookies);
+            server.interface.poll_egress(now, &mut guarded, &mut server.sockets);
+            server.cookies.note_pressure(server.appliance.syn_pressure(), now);
             uncounted(|| {
                 self.hub.deliver();
                 self.clients_turn(now);
             });
-            if self.hub.is_quiet() {
+            if self.hub.is_quiet() && !self.server.cookies.has_replay() {
                 break;
             }
         }
@@ -222,6 +227,11 @@ impl Network {
         for client in &mut self.clients {
             client.turn(now);
         }
+    }
+
+    /// What the SYN cookies in front of the appliance did so far.
+    pub fn syn_cookies(&self) -> kernel::syn_cookies::SynCookieCounters {
+        self.server.cookies.counters()
     }
 
     /// Whether every HTTP socket is listening again and no slot is held:

@@ -39,9 +39,9 @@ back_to_idle() {
         test "$open" = 0 -a "$half" = 0
 }
 
-# SYN flood: 10 000 SYNs at 1 000 a second from 198.18.0.0/15 (see docs/availability.md for
-# what faster floods do without SYN cookies).
-"$attack_tool" syn-flood "$target_ip:80" 10000 1000 >/tmp/attack-flood.out 2>&1 &
+# SYN flood: 10 000 SYNs at 2 000 a second from 198.18.0.0/15; once half the backlog is
+# half-open, SYN cookies answer it (docs/availability.md).
+"$attack_tool" syn-flood "$target_ip:80" 10000 2000 >/tmp/attack-flood.out 2>&1 &
 flood=$!
 sleep 2
 fresh_client "SYN flood, after 2 s"
@@ -51,8 +51,8 @@ sleep 3
 fresh_client "SYN flood, after 8 s"
 wait "$flood"
 sed 's/^/  /' /tmp/attack-flood.out
-check "SYN flood: the oldest half-open handshakes were dropped" \
-    test "$(gauge xenecho_http_half_open_dropped_total)" -gt 0
+check "SYN flood: SYN cookies answered it ($(gauge xenecho_syn_cookies_sent_total) sent)" \
+    test "$(gauge xenecho_syn_cookies_sent_total)" -gt 1000
 back_to_idle "after the SYN flood"
 
 # attack_round MODE CONNECTIONS SECONDS BOUND: the attack runs SECONDS from the second address; a
@@ -92,6 +92,27 @@ fresh_client "vanished clients"
 back_to_idle "after the clients vanished"
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
+
+# xl pause under load: keep-alive load and new connections across a 5 s pause all complete (the
+# network's clock leaves the pause out: kernel/src/running_clock.rs).
+wrk -t1 -c16 -d20s --timeout 30s "http://$target_ip/pause" >/tmp/pause-wrk.out 2>&1 &
+load=$!
+(
+    end=$((SECONDS + 20))
+    while [ $SECONDS -lt $end ]; do
+        code=$(curl -s -m 30 -o /dev/null -w '%{http_code}' -H 'Connection: close' "http://$target_ip/churn")
+        [ "$code" = 200 ] && echo ok || echo "failed $code"
+    done
+) >/tmp/pause-churn.out &
+churn=$!
+sleep 5
+xl pause "$target" && sleep 5 && xl unpause "$target"
+wait "$load" "$churn"
+grep -E 'requests in|Socket errors|Non-2xx' /tmp/pause-wrk.out | sed 's/^/  /'
+check "xl pause 5 s under load: wrk saw no socket error and no non-2xx" \
+    eval '! grep -qE "Socket errors|Non-2xx" /tmp/pause-wrk.out && grep -q "requests in" /tmp/pause-wrk.out'
+check "xl pause 5 s under load: every new connection answered ($(grep -c '^ok' /tmp/pause-churn.out) ok)" \
+    eval '! grep -q "^failed" /tmp/pause-churn.out && grep -q "^ok" /tmp/pause-churn.out'
 
 check "the attacked guest is still running" test -n "$(domain_state "$target")"
 curl -s -m 5 "http://$target_ip:9100/metrics" | grep -E '^xenecho_http_(timeouts|close_timeouts|half_open_dropped|refused|connections)_total' | sed 's/^/  /'

@@ -54,7 +54,13 @@ load=$!
     ok=0 failed=0
     while [ $SECONDS -lt $end ]; do
         code=$(curl -s -m 30 -o /dev/null -w '%{http_code}' -H 'Connection: close' "http://$ip/churn")
-        if [ "$code" = 200 ]; then ok=$((ok + 1)); else failed=$((failed + 1)); echo "SOAK churn_failure code=$code at=$((SECONDS - started))"; fi
+        status=$?
+        if [ "$code" = 200 ]; then
+            ok=$((ok + 1))
+        else
+            failed=$((failed + 1))
+            echo "SOAK churn_failure code=$code curl_exit=$status at=$((SECONDS - started))"
+        fi
     done
     echo "SOAK churn ok=$ok failed=$failed"
 ) &

@@ -23,11 +23,10 @@ def parse(path):
                 name, _, value = rest.strip().rpartition(" ")
                 records.append(("metric", {"name": name, "value": value}))
                 continue
-            fields = dict(re.findall(r"(\w+)=(\S*)", rest))
+            # "SOAK phase=before ..." names its kind by its first field.
+            fields = dict(re.findall(r"(\w+)=(\S*)", kind + rest))
             if kind == "attack":
                 fields["text"] = re.sub(r"^\s*round=\S+ at=\S+ ", "", rest).strip()
-            if "=" in kind:
-                continue
             records.append((kind, fields))
     return records
 
@@ -111,8 +110,11 @@ def main():
         "",
     ]
     if churn_failures:
-        lines += ["Churn failures (curl's status code, seconds into the soak):", ""]
-        lines += [f"- {failure.get('code')} at {failure.get('at')} s" for failure in churn_failures[:20]]
+        lines += ["Churn failures (HTTP status, curl's exit code, seconds into the soak):", ""]
+        lines += [
+            f"- {failure.get('code')}, curl exit {failure.get('curl_exit', '?')}, at {failure.get('at')} s"
+            for failure in churn_failures[:20]
+        ]
         lines.append("")
     if attacks:
         lines += ["What each attack round reported (the first of each kind):", ""]

@@ -1,0 +1,765 @@
+//! SYN cookies in front of smoltcp: a SYN flood costs the appliance no
+//! state, and a real client's handshake cannot be pushed out of the backlog.
+//!
+//! smoltcp keeps every half-open handshake in a socket; under a flood the
+//! oldest are dropped to make room (`src/pool.rs` in the appliance), and a
+//! real client whose ACK comes back later than the backlog lasts is reset.
+//! While the service reports SYN pressure ([`SynCookies::set_pressure`]),
+//! [`Guarded`] answers SYNs itself, statelessly: the SYN-ACK's sequence
+//! number is a cookie (a keyed hash of the connection's addresses and ports,
+//! a 64 s time step, and the client's MSS). An ACK that carries a valid
+//! cookie proves the client real: only then does smoltcp hear of it, through
+//! a replayed handshake (a SYN built from the ACK, smoltcp's SYN-ACK held
+//! back, then the client's ACK) on the socket the pool gives it. smoltcp
+//! chose its own initial sequence number, the client knows the cookie: for
+//! that connection's life every segment's sequence (to the client) or
+//! acknowledgement (from it) number is shifted by the difference, as
+//! netfilter's SYNPROXY does.
+//!
+//! What a cookie cannot carry, a proxied connection does without: no window
+//! scaling, no SACK, no timestamps (the appliance's windows are 16 KiB, so
+//! scaling would not change them), and an MSS from four steps.
+//!
+//! Contract: a `smoltcp::phy::Device` wrapper, like `crate::budget`; frames
+//! that are not TCP, and every frame while no cookie is out and no proxied
+//! connection lives, pass through untouched and uncopied. Memory is fixed
+//! when [`SynCookies::new`] runs: a proxied-connection table of fixed size
+//! (when it is full, SYNs go to smoltcp as before) and two frame buffers.
+//! Never: trust a frame's lengths before smoltcp's wire parsers checked them,
+//! or allocate per frame.
+
+use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
+use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, RxToken as _, TxToken as _};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
+    TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+};
+
+/// Most connections proxied at once.
+pub const PROXIED_CONNECTIONS: usize = 512;
+/// The MSS values a cookie can carry (two bits).
+const MSS_STEPS: [u16; 4] = [536, 1220, 1440, 1460];
+/// A cookie's time step: a cookie is good for one to two steps.
+const COOKIE_STEP_SECONDS: u64 = 64;
+/// How long cookies stay on after the service last reported pressure.
+pub const PRESSURE_HOLD: Duration = Duration::from_secs(10);
+/// A proxied connection with no frame either way for this long is forgotten.
+const PROXIED_IDLE: Duration = Duration::from_secs(600);
+/// A proxied connection that saw both FINs is forgotten this long after.
+const PROXIED_LINGER: Duration = Duration::from_secs(60);
+/// The window the cookie SYN-ACK advertises (unscaled).
+const COOKIE_WINDOW: u16 = 16 * 1024;
+/// The largest frame looked at: a 9000-byte jumbo MTU's. While cookies are
+/// active a larger received frame is dropped (none comes without
+/// large-segment offloads, which are not negotiated), and a larger one sent
+/// passes unshifted.
+const FRAME_BYTES: usize = 9000 + 14 + 4;
+
+/// Where a proxied connection's handshake is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// smoltcp has the replayed SYN; its SYN-ACK has not been seen yet.
+    Replaying,
+    /// smoltcp's SYN-ACK was held back; the client's ACK waits to be
+    /// replayed.
+    Acknowledging,
+    /// Both ends agree; numbers are shifted by `delta`.
+    Established,
+}
+
+/// Who sends a frame to whom, on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Endpoints {
+    source_mac: EthernetAddress,
+    destination_mac: EthernetAddress,
+    source: (Ipv4Address, u16),
+    destination: (Ipv4Address, u16),
+}
+
+impl Endpoints {
+    fn reversed(self) -> Endpoints {
+        Endpoints {
+            source_mac: self.destination_mac,
+            destination_mac: self.source_mac,
+            source: self.destination,
+            destination: self.source,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Proxied {
+    client: (Ipv4Address, u16),
+    server: (Ipv4Address, u16),
+    /// The client's frames' endpoints (client to appliance).
+    endpoints: Endpoints,
+    /// The client's next sequence number and window, from its ACK.
+    client_seq: u32,
+    client_window: u16,
+    /// The cookie: the server's initial sequence number as the client knows it.
+    cookie: u32,
+    /// smoltcp's initial sequence number minus the cookie.
+    delta: u32,
+    phase: Phase,
+    last_seen: Instant,
+    /// FINs seen: 1 from the client, 2 from smoltcp.
+    fins: u8,
+    closed_at: Option<Instant>,
+}
+
+/// What SYN cookies did so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SynCookieCounters {
+    /// SYNs answered with a cookie.
+    pub cookies_sent: u64,
+    /// ACKs whose cookie was good: connections handed to smoltcp.
+    pub cookies_accepted: u64,
+    /// Connections proxied now.
+    pub proxied: u64,
+}
+
+/// The state SYN cookies keep between turns.
+pub struct SynCookies {
+    state: State,
+    /// The frame handed to smoltcp when it is not the device's own.
+    frame: Vec<u8>,
+}
+
+struct State {
+    secret: (u64, u64),
+    pressure: bool,
+    pressure_until: Option<Instant>,
+    /// Cookie ACKs are looked for until then (two steps after the last
+    /// cookie went out).
+    checking_until: Option<Instant>,
+    table: Vec<Option<Proxied>>,
+    /// Connections whose client ACK smoltcp is to take in next.
+    replay: VecDeque<usize>,
+    /// A frame in `SynCookies::frame` not yet handed to smoltcp (there was
+    /// no transmit token for its answers), by length.
+    held: Option<usize>,
+    /// Where frames smoltcp sends are looked at.
+    scratch: Vec<u8>,
+    counters: SynCookieCounters,
+}
+
+impl SynCookies {
+    /// SYN cookies keyed by `seed` (make it unpredictable: boot time, a
+    /// counter, anything the attacker cannot read).
+    pub fn new(seed: u64) -> Self {
+        let mut mix = seed ^ 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            mix = mix.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut value = mix;
+            value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            value ^ (value >> 31)
+        };
+        let state = State {
+            secret: (next(), next()),
+            pressure: false,
+            pressure_until: None,
+            checking_until: None,
+            table: vec![None; PROXIED_CONNECTIONS],
+            replay: VecDeque::with_capacity(PROXIED_CONNECTIONS),
+            held: None,
+            scratch: vec![0; FRAME_BYTES],
+            counters: SynCookieCounters::default(),
+        };
+        Self { state, frame: vec![0; FRAME_BYTES] }
+    }
+
+    /// Tells whether the service's backlog is under pressure at `now`;
+    /// SYNs are answered with cookies from then until [`PRESSURE_HOLD`]
+    /// after the last pressure seen (so cookies do not flap on and off as
+    /// the backlog drains and fills).
+    pub fn note_pressure(&mut self, pressure: bool, now: Instant) {
+        if pressure {
+            self.state.pressure_until = Some(now + PRESSURE_HOLD);
+        }
+        self.state.pressure = self.state.pressure_until.is_some_and(|until| now < until);
+    }
+
+    /// What SYN cookies did so far.
+    pub fn counters(&self) -> SynCookieCounters {
+        let proxied = self.state.table.iter().flatten().count() as u64;
+        SynCookieCounters { proxied, ..self.state.counters }
+    }
+
+    /// Whether frames wait to be replayed to smoltcp (poll again at once).
+    pub fn has_replay(&self) -> bool {
+        !self.state.replay.is_empty() || self.state.held.is_some()
+    }
+}
+
+impl State {
+    /// Whether frames must be looked at: cookies go out, may come back, or
+    /// connections are proxied.
+    fn active(&self, now: Instant) -> bool {
+        self.pressure || self.checking_until.is_some_and(|until| now < until) || self.proxying()
+    }
+
+    fn proxying(&self) -> bool {
+        self.table.iter().any(Option::is_some)
+    }
+
+    fn cookie(&self, client: (Ipv4Address, u16), server: (Ipv4Address, u16), step: u64, mss_index: u32) -> u32 {
+        use core::hash::Hasher;
+        #[allow(deprecated, reason = "core's SipHasher is the keyed hash no_std offers")]
+        let mut hasher = core::hash::SipHasher::new_with_keys(self.secret.0, self.secret.1);
+        hasher.write(&client.0.octets());
+        hasher.write_u16(client.1);
+        hasher.write(&server.0.octets());
+        hasher.write_u16(server.1);
+        hasher.write_u64(step);
+        ((hasher.finish() as u32) & !3) | mss_index
+    }
+
+    /// The MSS a cookie carries, if it is good for this connection now.
+    fn check_cookie(
+        &self,
+        client: (Ipv4Address, u16),
+        server: (Ipv4Address, u16),
+        value: u32,
+        now: Instant,
+    ) -> Option<u16> {
+        let step = now.secs() as u64 / COOKIE_STEP_SECONDS;
+        let mss_index = value & 3;
+        [step, step.wrapping_sub(1)]
+            .into_iter()
+            .any(|step| self.cookie(client, server, step, mss_index) == value)
+            .then(|| MSS_STEPS[mss_index as usize])
+    }
+
+    fn find(&self, client: (Ipv4Address, u16), server: (Ipv4Address, u16)) -> Option<usize> {
+        self.table.iter().position(|entry| entry.is_some_and(|entry| entry.client == client && entry.server == server))
+    }
+
+    /// Forgets connections that ended or went quiet.
+    fn expire(&mut self, now: Instant) {
+        for index in 0..self.table.len() {
+            let Some(entry) = self.table[index] else { continue };
+            let idle = now >= entry.last_seen + PROXIED_IDLE;
+            let closed = entry.closed_at.is_some_and(|at| now >= at + PROXIED_LINGER);
+            if idle || closed {
+                self.forget(index);
+            }
+        }
+    }
+
+    fn forget(&mut self, index: usize) {
+        self.table[index] = None;
+    }
+
+    /// Decides what becomes of a received frame; writes what smoltcp (or
+    /// the client) gets instead into `out`.
+    fn inspect_received(&mut self, frame: &[u8], now: Instant, out: &mut [u8]) -> Verdict {
+        let Some(segment) = segment(frame) else { return Verdict::Pass };
+        let (client, server) = (segment.source, segment.destination);
+        if let Some(index) = self.find(client, server) {
+            return self.client_frame(index, frame, segment, now, out);
+        }
+        let room = self.table.iter().any(Option::is_none);
+        if segment.syn && !segment.ack && !segment.rst && self.pressure && room {
+            let mss = syn_mss(frame).unwrap_or(MSS_STEPS[0]);
+            let mss_index = MSS_STEPS.iter().rposition(|&step| step <= mss).unwrap_or(0) as u32;
+            let cookie = self.cookie(client, server, now.secs() as u64 / COOKIE_STEP_SECONDS, mss_index);
+            let fields = Fields { control: TcpControl::Syn, seq: cookie, ack: Some(segment.seq.wrapping_add(1)) };
+            let Some(endpoints) = endpoints(frame) else { return Verdict::Pass };
+            let length = build(endpoints.reversed(), fields, COOKIE_WINDOW, Some(MSS_STEPS[3]), out);
+            self.counters.cookies_sent += 1;
+            self.checking_until = Some(now + Duration::from_secs(2 * COOKIE_STEP_SECONDS));
+            return Verdict::Answer(length);
+        }
+        let checking = self.checking_until.is_some_and(|until| now < until);
+        if checking && segment.ack && !segment.syn && !segment.rst {
+            let cookie = segment.ack_number.wrapping_sub(1);
+            if let Some(mss) = self.check_cookie(client, server, cookie, now) {
+                // With no room to proxy it, drop it rather than let smoltcp
+                // answer a stranger's ACK with RST: the client sends again.
+                return if room { self.accept(frame, segment, cookie, mss, now, out) } else { Verdict::Drop };
+            }
+        }
+        Verdict::Pass
+    }
+
+    /// A good cookie ACK: remember the connection and give smoltcp the SYN
+    /// it would have had. Any data the ACK carried is dropped (the client
+    /// sends it again when smoltcp acknowledges less than it sent).
+    fn accept(
+        &mut self,
+        frame: &[u8],
+        segment: Segment,
+        cookie: u32,
+        mss: u16,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Verdict {
+        let (Some(slot), Some(endpoints)) = (self.table.iter().position(Option::is_none), endpoints(frame)) else {
+            return Verdict::Drop;
+        };
+        self.table[slot] = Some(Proxied {
+            client: segment.source,
+            server: segment.destination,
+            endpoints,
+            client_seq: segment.seq,
+            client_window: segment.window,
+            cookie,
+            delta: 0,
+            phase: Phase::Replaying,
+            last_seen: now,
+            fins: 0,
+            closed_at: None,
+        });
+        self.counters.cookies_accepted += 1;
+        let fields = Fields { control: TcpControl::Syn, seq: segment.seq.wrapping_sub(1), ack: None };
+        Verdict::Rewritten(build(endpoints, fields, segment.window, Some(mss), out))
+    }
+
+    /// The client's ACK of smoltcp's SYN-ACK for connection `index`, in
+    /// smoltcp's numbers, into `out`; its length (0 if the connection is gone).
+    fn replayed_ack(&mut self, index: usize, out: &mut [u8]) -> usize {
+        let Some(entry) = self.table[index].as_mut() else { return 0 };
+        if entry.phase != Phase::Acknowledging {
+            return 0;
+        }
+        entry.phase = Phase::Established;
+        let acknowledged = entry.cookie.wrapping_add(1).wrapping_add(entry.delta);
+        let fields = Fields { control: TcpControl::None, seq: entry.client_seq, ack: Some(acknowledged) };
+        build(entry.endpoints, fields, entry.client_window, None, out)
+    }
+
+    /// A frame from a proxied connection's client.
+    fn client_frame(&mut self, index: usize, frame: &[u8], segment: Segment, now: Instant, out: &mut [u8]) -> Verdict {
+        let Some(entry) = self.table[index].as_mut() else { return Verdict::Pass };
+        entry.last_seen = now;
+        if entry.phase != Phase::Established {
+            // The client's data before smoltcp is ready: drop it (it is sent
+            // again).
+            return Verdict::Drop;
+        }
+        if segment.rst {
+            entry.closed_at = Some(now);
+        }
+        if segment.fin {
+            entry.fins |= 1;
+            if entry.fins == 3 {
+                entry.closed_at.get_or_insert(now);
+            }
+        }
+        let length = frame.len().min(out.len());
+        out[..length].copy_from_slice(&frame[..length]);
+        shift(&mut out[..length], 0, entry.delta);
+        Verdict::Rewritten(length)
+    }
+
+    /// Looks at a frame smoltcp sends: shifts a proxied connection's
+    /// numbers, or holds back the SYN-ACK of a replayed handshake (and queues
+    /// the client's ACK for smoltcp). Returns whether to send it.
+    fn inspect_sent(&mut self, frame: &mut [u8], now: Instant) -> bool {
+        let Some(segment) = segment(frame) else { return true };
+        let (server, client) = (segment.source, segment.destination);
+        let Some(index) = self.find(client, server) else { return true };
+        let Some(entry) = self.table[index].as_mut() else { return true };
+        entry.last_seen = now;
+        match entry.phase {
+            Phase::Replaying if segment.syn && segment.ack => {
+                entry.delta = segment.seq.wrapping_sub(entry.cookie);
+                entry.phase = Phase::Acknowledging;
+                self.replay.push_back(index);
+                false
+            }
+            Phase::Replaying | Phase::Acknowledging if segment.rst => {
+                // smoltcp refused the replayed SYN (nothing listens): the
+                // client, which believes itself connected, must hear it, in
+                // the numbers it knows.
+                let by = entry.cookie.wrapping_add(1).wrapping_sub(segment.seq);
+                shift(frame, by, 0);
+                self.forget(index);
+                true
+            }
+            // Anything else smoltcp says before the handshake is replayed:
+            // not for the client's ears.
+            Phase::Replaying | Phase::Acknowledging => false,
+            Phase::Established => {
+                if segment.rst {
+                    entry.closed_at = Some(now);
+                }
+                if segment.fin {
+                    entry.fins |= 2;
+                    if entry.fins == 3 {
+                        entry.closed_at.get_or_insert(now);
+                    }
+                }
+                shift(frame, entry.delta.wrapping_neg(), 0);
+                true
+            }
+        }
+    }
+}
+
+/// What to do with a received frame.
+enum Verdict {
+    /// Hand it to smoltcp as it is.
+    Pass,
+    /// Hand `out[..length]` to smoltcp instead.
+    Rewritten(usize),
+    /// Send `out[..length]` back through the paired transmit token;
+    /// smoltcp never sees the frame.
+    Answer(usize),
+    /// Nobody sees it.
+    Drop,
+}
+
+/// The TCP fields of a frame built here.
+struct Fields {
+    control: TcpControl,
+    seq: u32,
+    ack: Option<u32>,
+}
+
+/// A TCP segment's addresses and the fields that matter here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Segment {
+    source: (Ipv4Address, u16),
+    destination: (Ipv4Address, u16),
+    syn: bool,
+    ack: bool,
+    rst: bool,
+    fin: bool,
+    seq: u32,
+    ack_number: u32,
+    window: u16,
+}
+
+/// Parses an Ethernet frame holding an unfragmented IPv4 TCP segment;
+/// `None` for anything else or anything malformed (smoltcp will judge it).
+fn segment(frame: &[u8]) -> Option<Segment> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Tcp || ip.more_frags() || ip.frag_offset() != 0 {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    Some(Segment {
+        source: (ip.src_addr(), tcp.src_port()),
+        destination: (ip.dst_addr(), tcp.dst_port()),
+        syn: tcp.syn(),
+        ack: tcp.ack(),
+        rst: tcp.rst(),
+        fin: tcp.fin(),
+        seq: tcp.seq_number().0 as u32,
+        ack_number: tcp.ack_number().0 as u32,
+        window: tcp.window_len(),
+    })
+}
+
+/// The MSS option of a SYN, if it has one.
+fn syn_mss(frame: &[u8]) -> Option<u16> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    let (source, destination) = (IpAddress::Ipv4(ip.src_addr()), IpAddress::Ipv4(ip.dst_addr()));
+    TcpRepr::parse(&tcp, &source, &destination, &ChecksumCapabilities::ignored()).ok()?.max_seg_size
+}
+
+/// Moves a TCP frame's sequence number by `seq_by` and acknowledgement
+/// number by `ack_by`, and fixes its checksum. The frame was parsed by
+/// [`segment`] (so its lengths hold).
+fn shift(frame: &mut [u8], seq_by: u32, ack_by: u32) {
+    let mut ethernet = EthernetFrame::new_unchecked(frame);
+    let mut ip = Ipv4Packet::new_unchecked(ethernet.payload_mut());
+    let (source, destination) = (IpAddress::Ipv4(ip.src_addr()), IpAddress::Ipv4(ip.dst_addr()));
+    let mut tcp = TcpPacket::new_unchecked(ip.payload_mut());
+    let seq = tcp.seq_number().0 as u32;
+    tcp.set_seq_number(TcpSeqNumber(seq.wrapping_add(seq_by) as i32));
+    if tcp.ack() {
+        let ack = tcp.ack_number().0 as u32;
+        tcp.set_ack_number(TcpSeqNumber(ack.wrapping_add(ack_by) as i32));
+    }
+    tcp.fill_checksum(&source, &destination);
+}
+
+/// Who sends `frame` to whom; `None` if it is not the IPv4 TCP frame
+/// [`segment`] reads.
+fn endpoints(frame: &[u8]) -> Option<Endpoints> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    Some(Endpoints {
+        source_mac: ethernet.src_addr(),
+        destination_mac: ethernet.dst_addr(),
+        source: (ip.src_addr(), tcp.src_port()),
+        destination: (ip.dst_addr(), tcp.dst_port()),
+    })
+}
+
+/// Builds into `out` a payload-less segment between `endpoints`; returns
+/// its length.
+fn build(endpoints: Endpoints, fields: Fields, window: u16, mss: Option<u16>, out: &mut [u8]) -> usize {
+    let Endpoints { source_mac, destination_mac, source, destination } = endpoints;
+    let repr = TcpRepr {
+        src_port: source.1,
+        dst_port: destination.1,
+        control: fields.control,
+        seq_number: TcpSeqNumber(fields.seq as i32),
+        ack_number: fields.ack.map(|ack| TcpSeqNumber(ack as i32)),
+        window_len: window,
+        window_scale: None,
+        max_seg_size: mss,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    };
+    let ip_repr = Ipv4Repr {
+        src_addr: source.0,
+        dst_addr: destination.0,
+        next_header: IpProtocol::Tcp,
+        payload_len: repr.buffer_len(),
+        hop_limit: 64,
+    };
+    let length = ETHERNET_HEADER + ip_repr.buffer_len() + repr.buffer_len();
+    let mut out_ethernet = EthernetFrame::new_unchecked(&mut out[..length]);
+    out_ethernet.set_src_addr(source_mac);
+    out_ethernet.set_dst_addr(destination_mac);
+    out_ethernet.set_ethertype(EthernetProtocol::Ipv4);
+    let checksums = ChecksumCapabilities::default();
+    let mut out_ip = Ipv4Packet::new_unchecked(out_ethernet.payload_mut());
+    ip_repr.emit(&mut out_ip, &checksums);
+    let mut out_tcp = TcpPacket::new_unchecked(out_ip.payload_mut());
+    repr.emit(&mut out_tcp, &IpAddress::Ipv4(source.0), &IpAddress::Ipv4(destination.0), &checksums);
+    length
+}
+
+const ETHERNET_HEADER: usize = 14;
+/// Most frames one `receive` call answers with cookies before it yields.
+const ANSWERS_PER_RECEIVE: usize = 64;
+
+/// `device` with SYN cookies in front, for one turn.
+pub struct Guarded<'d, D: Device> {
+    device: &'d mut D,
+    cookies: &'d mut SynCookies,
+}
+
+impl<'d, D: Device> Guarded<'d, D> {
+    /// `device` guarded by `cookies`.
+    pub fn new(device: &'d mut D, cookies: &'d mut SynCookies) -> Self {
+        Self { device, cookies }
+    }
+}
+
+/// A received frame for smoltcp: the device's own, or one held here.
+pub enum GuardedRx<'a, R: phy::RxToken> {
+    /// The device's frame, untouched.
+    Device(R),
+    /// Bytes built, rewritten or replayed here.
+    Held(&'a [u8]),
+}
+
+impl<R: phy::RxToken> phy::RxToken for GuardedRx<'_, R> {
+    fn consume<T, F: FnOnce(&[u8]) -> T>(self, f: F) -> T {
+        match self {
+            GuardedRx::Device(token) => token.consume(f),
+            GuardedRx::Held(bytes) => f(bytes),
+        }
+    }
+}
+
+/// A frame smoltcp sends, looked at on its way out while connections are
+/// proxied.
+pub struct GuardedTx<'a, T: phy::TxToken> {
+    token: T,
+    state: Option<&'a mut State>,
+    now: Instant,
+}
+
+impl<T: phy::TxToken> phy::TxToken for GuardedTx<'_, T> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, length: usize, f: F) -> R {
+        let Some(state) = self.state.filter(|state| state.proxying() && length <= FRAME_BYTES) else {
+            return self.token.consume(length, f);
+        };
+        let mut scratch = core::mem::take(&mut state.scratch);
+        let result = f(&mut scratch[..length]);
+        if state.inspect_sent(&mut scratch[..length], self.now) {
+            self.token.consume(length, |buffer| buffer.copy_from_slice(&scratch[..length]));
+        }
+        state.scratch = scratch;
+        result
+    }
+}
+
+impl<D: Device> Device for Guarded<'_, D> {
+    type RxToken<'a>
+        = GuardedRx<'a, D::RxToken<'a>>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = GuardedTx<'a, D::TxToken<'a>>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let SynCookies { state, frame } = &mut *self.cookies;
+        // A frame held back for want of a transmit token, then the client
+        // ACKs of replayed handshakes, before anything new.
+        let pending = match state.held {
+            Some(length) => Some(length),
+            None => loop {
+                let Some(&index) = state.replay.front() else { break None };
+                let length = state.replayed_ack(index, frame);
+                state.replay.pop_front();
+                if length > 0 {
+                    break Some(length);
+                }
+            },
+        };
+        if let Some(length) = pending {
+            let Some(token) = self.device.transmit(now) else {
+                state.held = Some(length);
+                return None;
+            };
+            state.held = None;
+            return Some((GuardedRx::Held(&frame[..length]), GuardedTx { token, state: Some(state), now }));
+        }
+        if !state.active(now) {
+            let (rx, tx) = self.device.receive(now)?;
+            return Some((GuardedRx::Device(rx), GuardedTx { token: tx, state: None, now }));
+        }
+        state.expire(now);
+        let mut answered = 0;
+        let length = loop {
+            if answered == ANSWERS_PER_RECEIVE {
+                return None;
+            }
+            let (rx, tx) = self.device.receive(now)?;
+            let verdict = rx.consume(|bytes| match state.inspect_received(bytes, now, frame) {
+                Verdict::Pass if bytes.len() <= frame.len() => {
+                    frame[..bytes.len()].copy_from_slice(bytes);
+                    Verdict::Rewritten(bytes.len())
+                }
+                verdict => verdict,
+            });
+            match verdict {
+                Verdict::Rewritten(length) => break length,
+                Verdict::Answer(length) => {
+                    tx.consume(length, |buffer| buffer.copy_from_slice(&frame[..length]));
+                    answered += 1;
+                }
+                // Too large to hold here, or dropped: smoltcp does not see it.
+                Verdict::Pass | Verdict::Drop => answered += 1,
+            }
+        };
+        // The frame is held here now; smoltcp's reply goes out through a
+        // transmit token of its own. With no room to send, the frame waits
+        // for the next turn.
+        let Some(token) = self.device.transmit(now) else {
+            state.held = Some(length);
+            return None;
+        };
+        Some((GuardedRx::Held(&frame[..length]), GuardedTx { token, state: Some(state), now }))
+    }
+
+    fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
+        let token = self.device.transmit(now)?;
+        Some(GuardedTx { token, state: Some(&mut self.cookies.state), now })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.device.capabilities()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLIENT: (Ipv4Address, u16) = (Ipv4Address::new(10, 0, 1, 7), 40_000);
+    const SERVER: (Ipv4Address, u16) = (Ipv4Address::new(10, 0, 0, 1), 80);
+
+    fn at(seconds: u64) -> Instant {
+        Instant::from_secs(seconds as i64)
+    }
+
+    #[test]
+    fn a_cookie_is_good_for_its_connection_for_one_to_two_steps_and_carries_the_mss() {
+        let cookies = SynCookies::new(7);
+        let state = &cookies.state;
+        let cookie = state.cookie(CLIENT, SERVER, 10, 2);
+        assert_eq!(cookie & 3, 2);
+        assert_eq!(state.check_cookie(CLIENT, SERVER, cookie, at(10 * COOKIE_STEP_SECONDS)), Some(MSS_STEPS[2]));
+        assert_eq!(state.check_cookie(CLIENT, SERVER, cookie, at(11 * COOKIE_STEP_SECONDS + 63)), Some(MSS_STEPS[2]));
+        assert_eq!(state.check_cookie(CLIENT, SERVER, cookie, at(12 * COOKIE_STEP_SECONDS)), None, "expired");
+        let other_port = (CLIENT.0, CLIENT.1 + 1);
+        assert_eq!(state.check_cookie(other_port, SERVER, cookie, at(10 * COOKIE_STEP_SECONDS)), None);
+        assert_eq!(state.check_cookie(CLIENT, SERVER, cookie ^ 4, at(10 * COOKIE_STEP_SECONDS)), None);
+        let other_key = SynCookies::new(8);
+        assert_ne!(other_key.state.cookie(CLIENT, SERVER, 10, 2), cookie, "the secret matters");
+    }
+
+    /// An ACK from the client with the given numbers.
+    fn client_ack(seq: u32, ack: u32) -> Vec<u8> {
+        let endpoints = Endpoints {
+            source_mac: EthernetAddress([2, 0, 0, 0, 0, 7]),
+            destination_mac: EthernetAddress([2, 0, 0, 0, 0, 1]),
+            source: CLIENT,
+            destination: SERVER,
+        };
+        let mut frame = vec![0u8; 80];
+        let fields = Fields { control: TcpControl::None, seq, ack: Some(ack) };
+        let length = build(endpoints, fields, 512, None, &mut frame);
+        frame.truncate(length);
+        frame
+    }
+
+    #[test]
+    fn shifting_moves_the_numbers_and_keeps_the_checksum_valid() {
+        let mut frame = client_ack(1000, 5000);
+        let before = segment(&frame).expect("a TCP frame");
+        assert_eq!((before.source, before.destination, before.seq, before.ack_number), (CLIENT, SERVER, 1000, 5000));
+        shift(&mut frame, 7u32.wrapping_neg(), u32::MAX - 10);
+        let after = segment(&frame).expect("still a TCP frame");
+        assert_eq!((after.seq, after.ack_number), (993, 4989), "moved, wrapping");
+        let ethernet = EthernetFrame::new_checked(&frame[..]).unwrap();
+        let ip = Ipv4Packet::new_checked(ethernet.payload()).unwrap();
+        let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+        assert!(tcp.verify_checksum(&IpAddress::Ipv4(ip.src_addr()), &IpAddress::Ipv4(ip.dst_addr())));
+    }
+
+    #[test]
+    fn only_an_ack_with_a_good_cookie_reaches_smoltcp_as_a_syn() {
+        let mut cookies = SynCookies::new(3);
+        cookies.note_pressure(true, at(100));
+        let state = &mut cookies.state;
+        state.checking_until = Some(at(200));
+        let mut out = vec![0u8; FRAME_BYTES];
+        let forged = client_ack(77, 12_345);
+        assert!(matches!(state.inspect_received(&forged, at(100), &mut out), Verdict::Pass), "a guessed cookie");
+        let cookie = state.cookie(CLIENT, SERVER, 100 / COOKIE_STEP_SECONDS, 3);
+        let good = client_ack(77, cookie.wrapping_add(1));
+        let Verdict::Rewritten(length) = state.inspect_received(&good, at(100), &mut out) else {
+            panic!("not accepted")
+        };
+        let syn = segment(&out[..length]).unwrap();
+        assert!(syn.syn && !syn.ack && syn.seq == 76, "the client's SYN, replayed: {syn:?}");
+        assert_eq!(syn_mss(&out[..length]), Some(MSS_STEPS[3]));
+        assert_eq!(state.counters.cookies_accepted, 1);
+    }
+
+    #[test]
+    fn nothing_is_looked_at_without_pressure_or_cookies_out() {
+        let mut cookies = SynCookies::new(1);
+        assert!(!cookies.state.active(at(0)));
+        cookies.note_pressure(true, at(0));
+        assert!(cookies.state.active(at(5)));
+        cookies.note_pressure(false, at(11));
+        assert!(!cookies.state.pressure, "pressure holds for 10 s after it was last seen");
+        assert!(!cookies.state.active(at(11)));
+    }
+}
