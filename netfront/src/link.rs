@@ -32,6 +32,11 @@ use xen_pv::ring::{FrontRing, RingError, SharedRing};
 pub const PAGE_SIZE: usize = 4096;
 /// Largest frame reassembled from several rx slots.
 pub const MAX_FRAME: usize = 65_535 + 14;
+/// `XEN_NETIF_EXTRA_FLAG_MORE`: another extra-info slot follows.
+const EXTRA_FLAG_MORE: u8 = 1;
+/// Most extra-info slots behind one rx slot: one of each type
+/// (`XEN_NETIF_EXTRA_TYPE_MAX` is 6, type 0 being none).
+const MAX_EXTRA_SLOTS: usize = 5;
 
 /// The tx ring's page and indices.
 pub type TxRing = FrontRing<SharedPage<SharedRing<TX_WORDS>>, TX_WORDS>;
@@ -381,14 +386,25 @@ impl Link {
         }
     }
 
+    /// Skips the extra-info slots behind a slot flagged `NETRXF_extra_info`:
+    /// one, and another while the last one's `XEN_NETIF_EXTRA_FLAG_MORE` is
+    /// set (as Linux's `xennet_get_extras` reads them), at most one of each
+    /// extra type. Each took a posted buffer, which goes back to the pool.
     fn skip_extra_info(&mut self) -> Result<(), LinkError> {
-        let index = self.rx_ring.next_response_index();
-        if self.rx_ring.take()?.is_none() {
-            return Err(LinkError::Violation(Violation::FrameTooLong));
+        for _ in 0..MAX_EXTRA_SLOTS {
+            let index = self.rx_ring.next_response_index();
+            let Some(words) = self.rx_ring.take()? else {
+                return Err(LinkError::Violation(Violation::FrameTooLong));
+            };
+            let handle = self.rx_table.complete(index, None).map_err(LinkError::Violation)?;
+            self.return_rx_page(handle);
+            // `struct netif_extra_info`: the type, then the flags byte.
+            let flags = words[0].to_le_bytes()[1];
+            if flags & EXTRA_FLAG_MORE == 0 {
+                return Ok(());
+            }
         }
-        let handle = self.rx_table.complete(index, None).map_err(LinkError::Violation)?;
-        self.return_rx_page(handle);
-        Ok(())
+        Err(LinkError::Violation(Violation::FrameTooLong))
     }
 
     fn frame_from<G: Grants, S: PageSource>(

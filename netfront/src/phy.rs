@@ -111,9 +111,21 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         taken
     }
 
+    /// Gives back the buffers mapped for single packets whose responses
+    /// came, and retries the ones the DMA layer deferred before.
     fn release_mapped(&self, handles: Vec<DmaHandle<dma::ToDevice>>) {
         for handle in handles {
             if let dma::Released::Now(buffer) = self.dma.unmap_or_defer(handle) {
+                buffer.free(self.dma.source());
+            }
+        }
+        // A multi-page buffer comes back with its first slot's response,
+        // while the backend may still map the pages of the later slots: the
+        // DMA layer then defers its release. Retried here, on every turn,
+        // and not only on the next control event, which a live link may
+        // never see (the buffer and its grants would be held for good).
+        if self.dma.deferred_len() > 0 {
+            for buffer in self.dma.reclaim() {
                 buffer.free(self.dma.source());
             }
         }

@@ -1,19 +1,35 @@
 //! Test support: netfront connected to the simulated netback, driven step
 //! by step (feature `test-utils`). The integration tests and the fuzz target use the
 //! same rig, so both exercise the real driver against the same backend.
+//!
+//! A fuzz input ([`run_input`]) is a script of actions, two bytes each (the
+//! first picks the action, the second scales its size), run against a
+//! connected link, after which the link must recover ([`Rig::assert_recovers`]).
+//! An input that starts with [`EXTENDED_MARKER`] takes its next byte as the
+//! vif's configuration ([`setup_for`]: bounce buffers, an MTU up to 9000,
+//! how received checksums look, notification rules) and has four more
+//! actions ([`act_extended`]): long transmit stalls, transmit tokens taken
+//! on the receive path, extra-info and flag-mangled receive slots, IPv4
+//! TCP/UDP frames whose checksums the backend may leave partial. Any other
+//! input is read as before the marker existed (the marker, 0xfb, used to be
+//! a settle), so the saved inputs keep their meaning.
+//!
+//! Never: hide a frontend failure (every check panics), or let the rig
+//! itself depend on what the input says beyond the documented actions.
 
 extern crate std;
 
 use crate::{Netfront, NetfrontConfig};
 use core::cell::RefCell;
 use dma::sim::SimPageSource;
-use dma::{BackendTrust, GrantDma};
+use dma::{BackendTrust, BounceCapacity, GrantDma};
 use smoltcp::phy::{Device, RxToken, TxToken};
 use smoltcp::time::Instant;
 use std::vec::Vec;
+use xen_pv::abi::netif::{NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA};
 use xen_pv::event_channel::EventChannels;
 use xen_pv::grant_table::GrantTable;
-use xen_pv::sim::netback::{Hostility, Lasting, NetbackOptions, Ring, SimNetback, XenbusState};
+use xen_pv::sim::netback::{Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring, SimNetback, XenbusState};
 use xen_pv::sim::{SimXen, XENSTORE_PORT};
 use xen_pv::xenstore::Xenstore;
 
@@ -28,9 +44,6 @@ const RIG_GRANT_FRAMES: u32 = 1;
 /// buffers, with room to spare (a small domain is quick to build, which the
 /// fuzz target does for every input).
 const RIG_MEMORY_PAGES: usize = 256;
-
-/// The pages of one idle link: two rings and both pools.
-const LINK_PAGES: usize = 2 + CONFIG.rx_buffers + CONFIG.tx_buffers;
 
 /// Event-loop rounds a recovering link gets: enough for every response the
 /// backend held back (at most 4 steps) to come out, a reconnect, and the
@@ -52,6 +65,10 @@ pub struct Rig<'x, 'a> {
     pub netfront: Netfront<'a, SimXen, &'a RefCell<GrantTable<'x>>, &'a SimPageSource<'x>>,
     /// The guest RAM the frontend's DMA layer takes its pages from.
     pub pages: &'a SimPageSource<'x>,
+    /// The pages the guest holds with the link up and idle (rings, pools,
+    /// bounce pages), counted once the handshake settled: what it must hold
+    /// again after any recovery.
+    pub idle_pages: usize,
 }
 
 /// Runs `test` with a connected frontend and backend.
@@ -79,11 +96,12 @@ pub fn with_backend(
     let pages = SimPageSource::new(xen.grants());
     let dma = GrantDma::new(&table, &pages, 0, trust).expect("DMA set-up");
     let netfront = Netfront::new(&events, &dma, CONFIG);
-    let mut rig = Rig { xen: &xen, netback, store, netfront, pages: &pages };
+    let mut rig = Rig { xen: &xen, netback, store, netfront, pages: &pages, idle_pages: 0 };
     rig.netfront.watch(&mut rig.store).expect("watch device/vif");
     let _ = rig.netfront.poll_control(&mut rig.store);
     rig.settle();
     assert!(rig.netfront.is_up(), "handshake: {:?}", rig.netback.errors());
+    rig.idle_pages = rig.pages.outstanding_pages();
     test(&mut rig);
 }
 
@@ -103,6 +121,11 @@ impl Rig<'_, '_> {
         let Some(token) = self.netfront.transmit(Instant::ZERO) else { return false };
         token.consume(frame.len(), |buffer| buffer.copy_from_slice(frame));
         true
+    }
+
+    /// The largest frame the link carries: its MTU and the Ethernet header.
+    pub fn max_frame(&self) -> usize {
+        usize::from(self.netfront.device().map_or(1500, |device| device.mtu)) + 14
     }
 
     /// The next received frame, through smoltcp's token API.
@@ -146,7 +169,7 @@ impl Rig<'_, '_> {
         }
         assert!(self.netfront.is_up(), "reconnected after the script: {:?}", self.netback.errors());
         assert_eq!(self.netfront.retired_count(), 0, "every piece of the closed links came back");
-        assert_eq!(self.pages.outstanding_pages(), LINK_PAGES, "no page leaked: just the live link's");
+        assert_eq!(self.pages.outstanding_pages(), self.idle_pages, "no page leaked: just the live link's");
         let probe = frame(321, 77);
         assert!(self.netback.inject(&probe), "the backend takes the probe");
         let mut received = Vec::new();
@@ -179,10 +202,202 @@ pub fn frame(length: usize, seed: u8) -> Vec<u8> {
     frame
 }
 
+/// The Ethernet addresses of [`ip_frame`]'s frames: the guest's MAC, then
+/// the sender's.
+const ETHERNET_ADDRESSES: [u8; 12] = [0x00, 0x16, 0x3e, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
+
+/// An IPv4 frame of `length` bytes (at least 14) to the guest carrying TCP
+/// (`tcp`) or UDP with correct checksums, its payload a pattern from
+/// `seed`; cut short if `length` leaves no room for the headers.
+pub fn ip_frame(length: usize, tcp: bool, seed: u8) -> Vec<u8> {
+    let length = length.max(14);
+    let mut frame = frame(length, seed);
+    frame[..12].copy_from_slice(&ETHERNET_ADDRESSES);
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    let transport_header = if tcp { 20 } else { 8 };
+    if length < 14 + 20 + transport_header {
+        return frame;
+    }
+    let ip_length = (length - 14).min(usize::from(u16::MAX)) as u16;
+    let ip = &mut frame[14..34];
+    ip.copy_from_slice(&[0x45, 0, 0, 0, 0, 1, 0, 0, 64, if tcp { 6 } else { 17 }, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1]);
+    ip[2..4].copy_from_slice(&ip_length.to_be_bytes());
+    let header_sum = internet_checksum(&frame[14..34], 0);
+    frame[24..26].copy_from_slice(&header_sum.to_be_bytes());
+    let segment_end = 14 + usize::from(ip_length);
+    let segment = &mut frame[34..segment_end];
+    let segment_length = segment.len() as u16;
+    segment[..4].copy_from_slice(&[0x30, 0x39, 0x00, 0x50]);
+    if tcp {
+        segment[12] = 5 << 4; // data offset: 20 bytes
+        segment[16..18].fill(0);
+    } else {
+        segment[4..6].copy_from_slice(&segment_length.to_be_bytes());
+        segment[6..8].fill(0);
+    }
+    let field = if tcp { 16 } else { 6 };
+    let pseudo = [10, 0, 0, 2, 10, 0, 0, 1, 0, if tcp { 6 } else { 17 }];
+    let pseudo_sum = pseudo.chunks(2).map(|pair| u32::from(u16::from_be_bytes([pair[0], pair[1]]))).sum::<u32>()
+        + u32::from(segment_length);
+    let mut sum = internet_checksum(segment, pseudo_sum);
+    if !tcp && sum == 0 {
+        sum = 0xffff;
+    }
+    segment[field..field + 2].copy_from_slice(&sum.to_be_bytes());
+    frame
+}
+
+/// The Internet checksum of `bytes`, starting from `sum`.
+fn internet_checksum(bytes: &[u8], mut sum: u32) -> u16 {
+    for pair in bytes.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Runs a fuzz input: see the module documentation. The fuzz target and
+/// the regression test of saved inputs share it.
+pub fn run_input(data: &[u8]) {
+    match data {
+        [EXTENDED_MARKER, selector, script @ ..] => {
+            let setup = setup_for(*selector);
+            with_backend(setup.memory_pages, setup.trust, setup.options, |rig| run_extended_script(rig, script));
+        }
+        _ => with_link(BackendTrust::Trusted, |rig| run_script(rig, data)),
+    }
+}
+
+/// The first byte of an input with a configuration and the extended
+/// actions.
+pub const EXTENDED_MARKER: u8 = 0xfb;
+
+/// A vif's configuration for an extended input.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Whether buffers are bounced.
+    pub trust: BackendTrust,
+    /// The simulated backend's options.
+    pub options: NetbackOptions,
+    /// Guest RAM, in pages.
+    pub memory_pages: usize,
+}
+
+/// The configuration a selector byte picks: bit 0, bounce buffers
+/// (`BackendTrust::Untrusted`); bits 1 and 2, the MTU (the default 1500,
+/// 9000, 4000 or an explicit 1500); bits 3 and 4, how received checksums
+/// look ([`ReceiveChecksum`]: as dom0's traffic, partial even though the
+/// frontend asked for complete ones, validated, unflagged); bit 5, a
+/// backend that serves its rings without waiting for notifications. The
+/// other bits are kept for later.
+pub fn setup_for(selector: u8) -> Setup {
+    let bounce = BounceCapacity { read_only_pages: 160, writable_pages: 160 };
+    let trust = if selector & 1 != 0 { BackendTrust::Untrusted(bounce) } else { BackendTrust::Trusted };
+    let mtu = [None, Some(9000), Some(4000), Some(1500)][usize::from((selector >> 1) & 3)];
+    let receive_checksum = [
+        ReceiveChecksum::PartialLikeDom0,
+        ReceiveChecksum::PartialRegardless,
+        ReceiveChecksum::Validated,
+        ReceiveChecksum::Unflagged,
+    ][usize::from((selector >> 3) & 3)];
+    let options = NetbackOptions {
+        mtu,
+        receive_checksum,
+        notifications_required: selector & 0x20 == 0,
+        ..NetbackOptions::default()
+    };
+    Setup { trust, options, memory_pages: 1024 }
+}
+
+/// Runs an extended script (after the marker and the configuration byte):
+/// byte pairs as in [`run_script`], each read by [`act_extended`].
+pub fn run_extended_script(rig: &mut Rig<'_, '_>, data: &[u8]) {
+    for pair in data.chunks(2).take(200) {
+        let size = usize::from(pair.get(1).copied().unwrap_or(0)) * 36;
+        act_extended(rig, pair[0], size);
+    }
+    rig.assert_recovers();
+}
+
+/// One step of an extended script: `byte % 16` picks the action; the first
+/// twelve are [`act`]'s, then:
+/// - 12: a transmit stall: the stack sends for `1 + size % 64` rounds of
+///   the loop while the backend does not run at all;
+/// - 13: frames arrive and the stack answers each through the transmit
+///   token handed out with it, with a frame of about `size` bytes (tokens
+///   that promise nothing: the link must check for room itself);
+/// - 14: the next received frame (about `size` bytes) comes with extra-info
+///   slots (a chain of 1 to 4) or, if bit 4 of `byte` is clear, with stray
+///   `NETRXF_*` flags taken from `size`;
+/// - 15: an IPv4 TCP or UDP frame of about `size` bytes arrives, its
+///   headers sometimes broken (the backend makes a good one's checksum
+///   partial when the configuration says so).
+pub fn act_extended(rig: &mut Rig<'_, '_>, byte: u8, size: usize) {
+    let action = byte % 16;
+    match action {
+        12 => return stall_transmit(rig, byte, size),
+        13 => transmit_on_the_receive_path(rig, byte, size),
+        14 => {
+            let hostility = if byte & 0x10 != 0 {
+                Hostility::ReceiveExtraInfo(1 + (byte >> 5) % 4)
+            } else {
+                let flags = [NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED];
+                Hostility::ReceiveFlags(flags[(size / 36) % 4] | flags[(size / 144) % 4])
+            };
+            rig.netback.misbehave(hostility, Lasting::Once);
+            let _ = rig.netback.inject(&frame(size.clamp(14, 9000), byte));
+        }
+        15 => {
+            let mut frame = ip_frame(size.clamp(14, 9000), byte & 0x10 != 0, byte);
+            match (byte >> 5) & 7 {
+                0 if frame.len() > 14 => frame[14] = 0x4f, // a header length past the data
+                1 if frame.len() > 17 => frame[16..18].copy_from_slice(&[0xff, 0xff]), // a length past the frame
+                2 if frame.len() > 21 => frame[20] = 0x20, // a fragment
+                _ => {}
+            }
+            let _ = rig.netback.inject(&frame);
+        }
+        _ => return act_as(rig, action, byte, size),
+    }
+    rig.netback.step();
+    rig.netfront.poll_rings();
+    rig.control();
+}
+
+/// The stack keeps sending (and the rings are tended) for `1 + size % 64`
+/// rounds while the backend does not run.
+fn stall_transmit(rig: &mut Rig<'_, '_>, byte: u8, size: usize) {
+    let rounds = 1 + size / 36 % 64;
+    let longest = rig.max_frame();
+    for round in 0..rounds {
+        let length = (60 + round * 997 + size) % longest;
+        let _ = rig.send(&frame(length.max(14), byte.wrapping_add(round as u8)));
+        rig.netfront.poll_rings();
+        rig.control();
+    }
+}
+
+/// Frames arrive; the stack answers each one through the transmit token
+/// handed out with it.
+fn transmit_on_the_receive_path(rig: &mut Rig<'_, '_>, byte: u8, size: usize) {
+    for index in 0..1 + byte % 4 {
+        let _ = rig.netback.inject(&frame(60 + usize::from(index) * 100, byte));
+    }
+    rig.netback.step();
+    rig.netfront.take_notification();
+    let reply = frame(size.clamp(14, rig.max_frame()), byte);
+    for _ in 0..8 {
+        let Some((received, transmit)) = rig.netfront.receive(Instant::ZERO) else { break };
+        received.consume(|bytes| assert!(!bytes.is_empty(), "an empty frame handed to the stack"));
+        transmit.consume(reply.len(), |buffer| buffer.copy_from_slice(&reply));
+    }
+}
+
 /// Runs a fuzz input as a script: each byte pair is one action (the first
 /// byte picks it, the second scales its size), at most 200 of them, then
-/// checks that the link recovers. The fuzz target and the regression test
-/// of saved inputs share it.
+/// checks that the link recovers.
 pub fn run_script(rig: &mut Rig<'_, '_>, data: &[u8]) {
     for pair in data.chunks(2).take(200) {
         let size = usize::from(pair.get(1).copied().unwrap_or(0)) * 36;
@@ -191,11 +406,18 @@ pub fn run_script(rig: &mut Rig<'_, '_>, data: &[u8]) {
     rig.assert_recovers();
 }
 
-/// One step of a random script, from a byte.
+/// One step of a random script, from a byte: `byte % 12` picks the action
+/// (inject a frame, send one, take frames, one of six misbehaviours, a
+/// state flap, behave, settle), then the backend and the frontend run once.
 pub fn act(rig: &mut Rig<'_, '_>, byte: u8, size: usize) {
-    match byte % 12 {
+    act_as(rig, byte % 12, byte, size);
+}
+
+/// Action `action` (0 to 11, see [`act`]), with `byte` seeding it.
+fn act_as(rig: &mut Rig<'_, '_>, action: u8, byte: u8, size: usize) {
+    match action {
         0 => drop(rig.netback.inject(&frame(size.clamp(14, 9000), byte))),
-        1 => drop(rig.send(&frame(size.clamp(14, 1514), byte))),
+        1 => drop(rig.send(&frame(size.clamp(14, rig.max_frame()), byte))),
         2 => drop(rig.receive_all()),
         3 => rig.netback.misbehave(Hostility::UnknownId(Ring::Receive), Lasting::Once),
         4 => rig.netback.misbehave(Hostility::DuplicateId(Ring::Transmit), Lasting::Once),

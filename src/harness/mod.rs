@@ -12,11 +12,14 @@
 //! every client's turn before it, and frames delivered until the hub is
 //! quiet. Time only moves in `step`.
 //!
-//! Used by the scenario tests and by the `hostile_clients` fuzz target.
+//! Used by the scenario tests and, through [`script`] (an attacker script
+//! read from arbitrary bytes), by the `hostile_clients` fuzz target and its
+//! stable smoke test.
 
 mod clients;
 mod flood;
 mod hub;
+pub mod script;
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +35,7 @@ use kernel::Service;
 use kernel::budget::Budgeted;
 use kernel::syn_cookies::{Guarded, SynCookies};
 use smoltcp::iface::{Config, Interface, SocketSet};
+use smoltcp::socket::{AnySocket, tcp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address};
 
@@ -156,10 +160,18 @@ impl Network {
         self.clients[host.0].unplug(&mut self.hub);
     }
 
-    /// Starts a SYN flood (replacing any running one).
+    /// Starts a SYN flood (replacing any running one, whose port is
+    /// unplugged first: a port left plugged with no reader would keep the
+    /// hub from ever being quiet).
     pub fn start_flood(&mut self, flood: SynFlood) {
+        self.stop_flood();
         let port = self.hub.plug(EthernetAddress([0x02, 0, 0, 0xee, 0, 1]));
         self.flood = Some(flood.plugged(port));
+    }
+
+    /// SYNs the running flood sent so far (0 without one).
+    pub fn flood_sent(&self) -> u64 {
+        self.flood.as_ref().map_or(0, SynFlood::sent)
     }
 
     /// Stops the SYN flood.
@@ -239,5 +251,26 @@ impl Network {
     pub fn http_is_idle(&self) -> bool {
         let http = self.server.appliance.http();
         http.open_connections() == 0 && http.listening() == http.sockets()
+    }
+
+    /// Whether every TCP socket of the appliance (HTTP, metrics and echo
+    /// alike) is in `LISTEN`: no connection state of any kind is left.
+    pub fn all_sockets_listen(&self) -> bool {
+        self.server
+            .sockets
+            .iter()
+            .all(|(_, socket)| tcp::Socket::downcast(socket).is_none_or(|socket| socket.state() == tcp::State::Listen))
+    }
+
+    /// The appliance's TCP sockets not in `LISTEN`, by local port and
+    /// state, for failure reports.
+    pub fn busy_sockets(&self) -> Vec<(u16, tcp::State)> {
+        self.server
+            .sockets
+            .iter()
+            .filter_map(|(_, socket)| tcp::Socket::downcast(socket))
+            .filter(|socket| socket.state() != tcp::State::Listen)
+            .map(|socket| (socket.local_endpoint().map_or(0, |endpoint| endpoint.port), socket.state()))
+            .collect()
     }
 }

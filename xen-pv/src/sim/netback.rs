@@ -31,8 +31,10 @@
 //!
 //! For tests of the frontend's defences the backend can misbehave on
 //! request ([`Hostility`]: unknown or duplicate ids, impossible receive
-//! statuses or offsets, a producer index ahead of the requests, delayed
-//! responses), flap its state ([`SimNetback::flap_state`]), and be detached
+//! statuses or offsets, stray receive flags, extra-info slots the frontend
+//! never asked for, a producer index ahead of the requests, delayed
+//! responses), send partial checksums it was asked not to
+//! ([`ReceiveChecksum::PartialRegardless`]), flap its state ([`SimNetback::flap_state`]), and be detached
 //! and attached again like `xl network-detach` / `network-attach`.
 //!
 //! ```

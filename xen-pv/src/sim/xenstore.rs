@@ -23,7 +23,9 @@
 //! (they fire watches; run them through `SimXen::with_xenstore` so the
 //! events reach the ring), permissions, forced `EAGAIN` commits, hostile
 //! replies ([`XenstoreServer::inject_raw_reply`],
-//! [`XenstoreServer::replace_next_reply`]), and a daemon that stops
+//! [`XenstoreServer::replace_next_reply`]), a copy of the whole response
+//! stream ([`XenstoreServer::record_responses`], what a checker needs to
+//! tell which message a reply came from), and a daemon that stops
 //! answering ([`XenstoreServer::set_stalled`]: it neither reads requests nor
 //! writes replies or events until resumed, then catches up on both).
 //!
@@ -114,6 +116,7 @@ pub struct XenstoreServer {
     failing_commits: u32,
     requests_handled: u64,
     stalled: bool,
+    recorded: Option<Vec<u8>>,
 }
 
 impl Default for XenstoreServer {
@@ -141,6 +144,7 @@ impl XenstoreServer {
             failing_commits: 0,
             requests_handled: 0,
             stalled: false,
+            recorded: None,
         }
     }
 
@@ -201,8 +205,16 @@ impl XenstoreServer {
 
     fn send(&mut self, kind: u32, request: &MessageHeader, payload: &[u8]) {
         let header = MessageHeader { kind, len: payload.len() as u32, ..*request };
-        self.outgoing.extend_from_slice(&header.to_bytes());
-        self.outgoing.extend_from_slice(payload);
+        self.queue(&header.to_bytes());
+        self.queue(payload);
+    }
+
+    /// Appends `bytes` to the response stream (and to the recording).
+    fn queue(&mut self, bytes: &[u8]) {
+        self.outgoing.extend_from_slice(bytes);
+        if let Some(recorded) = self.recorded.as_mut() {
+            recorded.extend_from_slice(bytes);
+        }
     }
 
     fn send_watch_event(&mut self, path: &str, token: &str) {
@@ -417,13 +429,31 @@ impl XenstoreServer {
     /// Queues raw bytes on the response stream, ahead of any later reply:
     /// a hostile daemon's message.
     pub fn inject_raw_reply(&mut self, bytes: &[u8]) {
-        self.outgoing.extend_from_slice(bytes);
+        self.queue(bytes);
+    }
+
+    /// Starts (`true`) or stops keeping a copy of every byte queued for the
+    /// response stream from now on: replies, watch events and injected
+    /// bytes alike, in the order the guest will read them.
+    pub fn record_responses(&mut self, on: bool) {
+        self.recorded = on.then(|| self.recorded.take().unwrap_or_default());
+    }
+
+    /// The bytes recorded since the last call (empty when not recording).
+    pub fn take_recorded_responses(&mut self) -> Vec<u8> {
+        self.recorded.as_mut().map(core::mem::take).unwrap_or_default()
     }
 
     /// The next request is not executed; its reply has type `kind` and this
     /// payload, with the request's id and transaction.
     pub fn replace_next_reply(&mut self, kind: u32, payload: &[u8]) {
         self.replacements.push((kind, payload.to_vec()));
+    }
+
+    /// Replies still to be replaced ([`Self::replace_next_reply`]): the
+    /// next that many requests get them.
+    pub fn pending_replacements(&self) -> usize {
+        self.replacements.len()
     }
 
     /// Stops (`true`) or resumes the daemon, as a stopped or overloaded

@@ -42,7 +42,13 @@
 //! is dropped. [`Xenstore::dropped_watch_events`] counts them.
 //!
 //! Recovery: a reply to a request that failed (or timed out) is recognised
-//! by its id and discarded when it shows up later. A transaction a timeout
+//! by its id and discarded when it shows up later. Request ids count up, so
+//! a reply to any id already issued, other than the request in flight, is
+//! late or repeated, however many requests failed before it (a list of the
+//! last few failed ones would not do: a daemon sending more stray replies
+//! than the list held made every later request fail for another's late
+//! reply, for good). Only a reply to an id not issued yet is a reply to a
+//! request that was not made. A transaction a timeout
 //! left open (its abort timed out or was refused, or its start's reply came
 //! late) is aborted before the next request the daemon answers, so that it
 //! does not hold one of the daemon's per-domain transaction slots for good.
@@ -66,10 +72,6 @@ use crate::hypervisor::Hypervisor;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
-
-/// How many failed requests' ids are remembered, so that their late
-/// replies can be told from a daemon answering requests never made.
-const ABANDONED_REQUESTS_KEPT: usize = 16;
 
 /// How many transactions left open by a timeout are remembered, to abort
 /// once the daemon answers again (xenstored lets a domain hold 10 open).
@@ -105,7 +107,6 @@ pub struct Xenstore<'a, H: Hypervisor> {
     dropped_watch_events: u64,
     /// Bytes read from the response ring and not yet framed into messages.
     incoming: Vec<u8>,
-    abandoned_requests: VecDeque<u32>,
     orphaned_transactions: VecDeque<TransactionId>,
     discarded_messages: u64,
     broken: Option<&'static str>,
@@ -127,7 +128,6 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
             watch_events: VecDeque::new(),
             dropped_watch_events: 0,
             incoming: Vec::new(),
-            abandoned_requests: VecDeque::new(),
             orphaned_transactions: VecDeque::new(),
             discarded_messages: 0,
             broken: None,
@@ -148,6 +148,13 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
     /// (requests then fail at once, but for the occasional probe).
     pub fn daemon_stalled(&self) -> bool {
         self.breaker.is_open()
+    }
+
+    /// Why the stream can no longer be framed, once it cannot (see the
+    /// module's recovery rules): every operation then fails with
+    /// `Protocol` of this reason, for good.
+    pub fn stream_broken(&self) -> Option<&'static str> {
+        self.broken
     }
 
     /// The event channel the daemon signals, for an event loop's wait set.
@@ -362,7 +369,6 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         let reply = match self.send(&message, deadline).and_then(|()| self.await_reply(request_id, deadline)) {
             Ok(reply) => reply?,
             Err(error) => {
-                self.abandon(request_id);
                 if error == XenstoreError::TimedOut {
                     let now = self.now();
                     self.breaker.trip(now);
@@ -441,7 +447,7 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
     }
 
     /// Reads every message available now, expecting only watch events and
-    /// late replies to abandoned requests.
+    /// late replies to earlier requests.
     fn drain(&mut self) -> Result<(), XenstoreError> {
         while let Some(message) = self.next_message()? {
             if !self.discard_late_reply(&message) {
@@ -451,19 +457,12 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         Ok(())
     }
 
-    fn abandon(&mut self, request_id: u32) {
-        if self.abandoned_requests.len() == ABANDONED_REQUESTS_KEPT {
-            self.abandoned_requests.pop_front();
-        }
-        self.abandoned_requests.push_back(request_id);
-    }
-
-    /// Whether `message` answers an abandoned request, and then discards it
-    /// (forgetting the request: a reply comes once). A transaction it
-    /// started is remembered to abort.
+    /// Whether `message` answers a request issued earlier (one that failed
+    /// or timed out, or one answered twice), and then discards it. A
+    /// transaction it started is remembered to abort (an abort of one that
+    /// is not open only earns `ENOENT`).
     fn discard_late_reply(&mut self, message: &Incoming) -> bool {
-        let position = self.abandoned_requests.iter().position(|&abandoned| abandoned == message.request_id);
-        if position.and_then(|index| self.abandoned_requests.remove(index)).is_none() {
+        if !self.issued(message.request_id) {
             return false;
         }
         self.discarded_messages += 1;
@@ -471,6 +470,15 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
             self.orphan(*id);
         }
         true
+    }
+
+    /// Whether `request_id` was given to a request already: ids count up
+    /// from 1, so one at most `next - 1` (and half the id space) behind the
+    /// next one was. The request in flight, if any, is matched before this
+    /// is asked.
+    fn issued(&self, request_id: u32) -> bool {
+        let issued = self.next_request_id.wrapping_sub(1).min(u32::MAX / 2);
+        (1..=issued).contains(&self.next_request_id.wrapping_sub(request_id))
     }
 
     /// The next message that is not a watch event, reading the response

@@ -11,7 +11,10 @@
 //!   arrive meanwhile are queued, boundedly) and transactions with `EAGAIN`
 //!   retry;
 //! - [`deadline`]: the [`Clock`] every request's deadline is measured in,
-//!   and the circuit breaker that makes a stalled daemon cost one timeout.
+//!   and the circuit breaker that makes a stalled daemon cost one timeout;
+//! - `exercise` (tests and feature `test-utils`): a hostile daemon script
+//!   played against the client with its invariants checked, the core of the
+//!   `xenstore_client` fuzz target.
 //!
 //! Contract: everything the daemon sends is untrusted, and so is its
 //! promptness. A malformed reply, an unknown errno name, a reply to the
@@ -26,6 +29,8 @@
 pub mod client;
 pub mod deadline;
 pub mod error;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod exercise;
 pub mod ring;
 pub mod wire;
 

@@ -337,6 +337,31 @@ fn a_reply_to_another_request_is_an_error_and_the_late_reply_is_discarded() {
     });
 }
 
+/// More stray replies than the client remembers failed requests: each
+/// costs one request an error, and that request's own reply then arrives
+/// after it gave up. Those late replies must be recognised however many
+/// there are; the client used to remember only the last 16, took each older
+/// late reply for a reply to a request never made, failed the request in
+/// flight for it, and so made another late reply: with 17 or more it failed
+/// every request for good, though the daemon behaved and the stream framed
+/// (fuzz/regressions/xenstore_client-stray-replies-1).
+#[test]
+fn many_stray_replies_cost_one_request_each_and_no_more() {
+    let xen = SimXen::new(1);
+    with_store(&xen, |store| {
+        store.write("x", "1").unwrap();
+        let strays = 40;
+        for index in 0..strays {
+            let stray = raw_message(MessageType::Read as u32, 0x8000_0000 + index, b"forged");
+            xen.with_xenstore(|server| server.inject_raw_reply(&stray));
+        }
+        let failures = (0..2 * strays).take_while(|_| store.read("x").is_err()).count();
+        assert_eq!(failures, strays as usize, "one failed request per stray reply");
+        assert_eq!(store.read("x").unwrap(), "1");
+        assert_eq!(store.discarded_messages(), u64::from(strays), "every late reply was recognised");
+    });
+}
+
 #[test]
 fn malformed_watch_events_are_discarded() {
     let xen = SimXen::new(1);

@@ -2,7 +2,8 @@
 //! waiting to be written.
 //!
 //! A test switches a [`Hostility`] on for a while ([`Lasting`]); the backend
-//! then mangles the responses it creates (ids, receive status and offset),
+//! then mangles the responses it creates (ids, receive status, offset and
+//! flags, extra-info slots the frontend never asked for),
 //! holds them back for some steps, or pushes a ring's response producer
 //! ahead of the requests. Every response, mangled or not, goes through a
 //! FIFO of [`Held`] responses with the step at which it may be written; a
@@ -46,6 +47,16 @@ pub enum Hostility {
     ProducerAhead(Ring, u32),
     /// Responses are held this many steps before being written.
     Delay(u32),
+    /// Receive responses carry these `NETRXF_*` flags as well (say
+    /// `extra_info` with no extra slot behind it, `more_data` on a frame's
+    /// last slot, `csum_blank` on a frame that is not TCP or UDP).
+    ReceiveFlags(u16),
+    /// The next frame for the guest is sent as netback sends one with
+    /// extra information (GSO, hash): its first slot flagged
+    /// `NETRXF_extra_info` and followed by this many extra-info slots (at
+    /// least one), each taking a receive request, all but the last flagged
+    /// `XEN_NETIF_EXTRA_FLAG_MORE`; then its other data slots.
+    ReceiveExtraInfo(u8),
 }
 
 /// How long a [`Hostility`] stays in force.
@@ -111,6 +122,28 @@ impl Active {
             None => 0,
         };
         (offset, status)
+    }
+
+    /// The flags a receive response carries besides `flags`.
+    pub fn mangle_receive_flags(&mut self, flags: u16) -> u16 {
+        let extra = self.use_first(|mode| match mode {
+            Hostility::ReceiveFlags(extra) => Some(extra),
+            _ => None,
+        });
+        flags | extra.unwrap_or(0)
+    }
+
+    /// How many extra-info slots the next frame for the guest carries;
+    /// uses the mode up only if `take`.
+    pub fn receive_extras(&mut self, take: bool) -> u32 {
+        let pick = |mode| match mode {
+            Hostility::ReceiveExtraInfo(count) => Some(u32::from(count.max(1))),
+            _ => None,
+        };
+        if take {
+            return self.use_first(pick).unwrap_or(0);
+        }
+        self.modes.iter().find_map(|(mode, _)| pick(*mode)).unwrap_or(0)
     }
 
     /// How many steps the next response is held.

@@ -54,6 +54,11 @@ pub enum ReceiveChecksum {
     Validated,
     /// Every frame arrives as injected with no flag.
     Unflagged,
+    /// As [`Self::PartialLikeDom0`] whatever the frontend wrote: a backend
+    /// that ignores `feature-no-csum-offload=1`, so that IPv4 TCP and UDP
+    /// frames reach a frontend that asked for complete checksums with
+    /// partial ones.
+    PartialRegardless,
 }
 
 /// The simulated vif's configuration.

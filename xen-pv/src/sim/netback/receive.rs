@@ -8,7 +8,8 @@
 //! backpressure). Each request's page is filled from offset 0 by grant copy;
 //! its response carries the request's id, the bytes written as status,
 //! `NETRXF_more_data` on all but the last slot, and on the first slot the
-//! checksum flags [`super::ReceiveChecksum`] chooses. A frame larger than a
+//! checksum flags [`super::ReceiveChecksum`] chooses (and, when a hostile
+//! mode asks, `NETRXF_extra_info` with extra-info slots after it). A frame larger than a
 //! page is dropped when the frontend has no `feature-sg`. A grant the
 //! backend cannot write gets the copy's negative `GNTST_*` status, as in
 //! netback's `xenvif_rx_copy_flush`.
@@ -25,7 +26,7 @@ use super::hostile::Ring;
 use super::options::ReceiveChecksum;
 use super::{SimNetback, Violation};
 use crate::abi::PAGE_SIZE;
-use crate::abi::netif::{NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_MORE_DATA, RxRequest};
+use crate::abi::netif::{NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, RxRequest};
 use crate::ring::RING_SLOTS;
 use crate::sim::BACKEND_DOMAIN;
 use crate::sim::grant_table::SimGrantError;
@@ -74,7 +75,8 @@ impl SimNetback<'_> {
                 self.counters.receive_dropped_no_scatter_gather += 1;
                 continue;
             }
-            match self.receive_room(connection, length.div_ceil(PAGE_SIZE) as u32) {
+            let extras = self.hostility.receive_extras(false);
+            match self.receive_room(connection, length.div_ceil(PAGE_SIZE) as u32 + extras) {
                 Room::Enough => {}
                 Room::Waiting => {
                     self.counters.receive_waits += 1;
@@ -109,17 +111,26 @@ impl SimNetback<'_> {
         }
     }
 
-    /// Copies one frame into as many requests' pages as it needs.
+    /// Copies one frame into as many requests' pages as it needs, with the
+    /// extra-info slots a [`super::Hostility::ReceiveExtraInfo`] asks for
+    /// after its first slot.
     fn receive_frame(&mut self, connection: &mut Connection, mut frame: Vec<u8>) {
         let flags = self.checksum_flags(connection, &mut frame);
+        let extras = self.hostility.receive_extras(true);
+        let extra_flag = if extras > 0 { NETRXF_EXTRA_INFO } else { 0 };
         let slots = frame.len().div_ceil(PAGE_SIZE);
         for (index, chunk) in frame.chunks(PAGE_SIZE).enumerate() {
             let request = RxRequest::decode(connection.receive.take(self.xen.grants()));
             self.counters.receive_requests += 1;
             let status = self.copy_to_guest(request, chunk);
             let more = if index + 1 < slots { NETRXF_MORE_DATA } else { 0 };
-            let first = if index == 0 { flags } else { 0 };
+            let first = if index == 0 { flags | extra_flag } else { 0 };
             self.answer_receive(connection, request, status, more | first);
+            for extra in (0..extras).filter(|_| index == 0) {
+                let request = RxRequest::decode(connection.receive.take(self.xen.grants()));
+                self.counters.receive_requests += 1;
+                self.answer_receive_extra(connection, request, extra + 1 < extras);
+            }
         }
         self.counters.received_frames += 1;
         self.counters.received_bytes += frame.len() as u64;
@@ -144,8 +155,9 @@ impl SimNetback<'_> {
         match self.options.receive_checksum {
             ReceiveChecksum::Validated => NETRXF_DATA_VALIDATED,
             ReceiveChecksum::Unflagged => 0,
-            ReceiveChecksum::PartialLikeDom0 => {
-                let offload = !connection.features.no_checksum_offload;
+            ReceiveChecksum::PartialLikeDom0 | ReceiveChecksum::PartialRegardless => {
+                let asked = self.options.receive_checksum == ReceiveChecksum::PartialRegardless;
+                let offload = asked || !connection.features.no_checksum_offload;
                 if offload && checksum::make_partial(frame) { NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED } else { 0 }
             }
         }

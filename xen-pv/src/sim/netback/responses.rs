@@ -14,6 +14,7 @@
 use super::connect::{Connection, IdTracker};
 use super::hostile::{Held, Ring};
 use super::ring::MappedRing;
+use super::transmit::{EXTRA_FLAG_MORE, EXTRA_GSO};
 use super::{SimNetback, Violation};
 use crate::abi::netif::{NETIF_RSP_NULL, RxRequest, RxResponse, TxResponse};
 use crate::sim::grant_table::{SimGrantTable, SimMapping};
@@ -89,7 +90,20 @@ impl SimNetback<'_> {
         let id = self.hostility.mangle_id(Ring::Receive, request.id, &connection.receive_ids);
         connection.receive_ids.sent(id);
         let (offset, status) = self.hostility.mangle_receive(status);
+        let flags = self.hostility.mangle_receive_flags(flags);
         let words = RxResponse { id, offset, flags, status }.encode();
+        let release_at = self.step_number + self.hostility.delay();
+        let held = Held { words, mask: RECEIVE_MASK, release_at, mapping: None, request_id: Some(request.id) };
+        connection.held_receive.push_back(held);
+    }
+
+    /// Queues an extra-info slot (`struct netif_extra_info`, a GSO one: TCPv4
+    /// segments of 1448 bytes) in the place of receive `request`, which it
+    /// uses up; `more`: another extra-info slot follows.
+    pub(super) fn answer_receive_extra(&mut self, connection: &mut Connection, request: RxRequest, more: bool) {
+        let flags = if more { EXTRA_FLAG_MORE } else { 0 };
+        let [size_low, size_high] = 1448u16.to_le_bytes();
+        let words = [u32::from_le_bytes([EXTRA_GSO, flags, size_low, size_high]), u32::from_le_bytes([1, 0, 0, 0])];
         let release_at = self.step_number + self.hostility.delay();
         let held = Held { words, mask: RECEIVE_MASK, release_at, mapping: None, request_id: Some(request.id) };
         connection.held_receive.push_back(held);

@@ -38,7 +38,7 @@ use std::string::String;
 use std::vec::Vec;
 
 /// `XEN_NETIF_EXTRA_TYPE_GSO`
-const EXTRA_GSO: u8 = 1;
+pub(super) const EXTRA_GSO: u8 = 1;
 /// `XEN_NETIF_EXTRA_TYPE_MCAST_ADD`
 const EXTRA_MULTICAST_ADD: u8 = 2;
 /// `XEN_NETIF_EXTRA_TYPE_MCAST_DEL`
@@ -46,7 +46,7 @@ const EXTRA_MULTICAST_DELETE: u8 = 3;
 /// `XEN_NETIF_EXTRA_TYPE_MAX` (GSO, multicast add and delete, hash, XDP).
 const EXTRA_TYPE_LIMIT: u8 = 6;
 /// `XEN_NETIF_EXTRA_FLAG_MORE`
-const EXTRA_FLAG_MORE: u8 = 1;
+pub(super) const EXTRA_FLAG_MORE: u8 = 1;
 /// `XEN_NETIF_GSO_TYPE_TCPV4` and `_TCPV6`.
 const GSO_TYPES: [u8; 2] = [1, 2];
 /// `ETH_HLEN`

@@ -107,3 +107,48 @@ fn lasting_steps_and_always_end_when_they_should() {
     netback.step();
     assert_eq!(frontend.transmit_responses()[0].id, 4);
 }
+
+#[test]
+fn extra_info_hostility_puts_extra_slots_after_a_frame_s_first() {
+    let xen = sim();
+    let events = EventChannels::new(&xen, xen.shared_info());
+    let (mut netback, mut frontend) = connected(&xen, &events);
+    netback.misbehave(Hostility::ReceiveExtraInfo(2), Lasting::Once);
+    let ids = frontend.post_receive_buffers(5);
+    let incoming = frame(5000, 1);
+    netback.inject(&incoming);
+    netback.inject(&frame(100, 2));
+    netback.step();
+    let responses = frontend.receive_responses();
+    // An extra-info slot read as a response: type and flags where the id
+    // is, the GSO size where the offset is, the GSO type where the flags are.
+    let gso = |more: u16| RxResponse { id: 1 | more << 8, offset: 1448, flags: 1, status: 0 };
+    let expected = [
+        RxResponse { id: ids[0], offset: 0, flags: NETRXF_MORE_DATA | NETRXF_EXTRA_INFO, status: 4096 },
+        gso(1),
+        gso(0),
+        RxResponse { id: ids[3], offset: 0, flags: 0, status: 904 },
+        RxResponse { id: ids[4], offset: 0, flags: 0, status: 100 },
+    ];
+    assert_eq!(responses, expected, "the next frame has no extra slot");
+    let joined: Vec<u8> =
+        [&responses[0], &responses[3]].iter().flat_map(|response| frontend.buffer_bytes(response)).collect();
+    assert_eq!(joined, incoming);
+    frontend.post_receive_buffers(5);
+    netback.step();
+    assert!(netback.errors().is_empty(), "the extra slots' requests count as answered: {:?}", netback.errors());
+}
+
+#[test]
+fn receive_flags_hostility_adds_flags_to_the_next_response() {
+    let xen = sim();
+    let events = EventChannels::new(&xen, xen.shared_info());
+    let (mut netback, mut frontend) = connected(&xen, &events);
+    netback.misbehave(Hostility::ReceiveFlags(NETRXF_MORE_DATA | NETRXF_CSUM_BLANK), Lasting::Once);
+    frontend.post_receive_buffers(2);
+    netback.inject(&frame(60, 1));
+    netback.inject(&frame(60, 2));
+    netback.step();
+    let flags: Vec<u16> = frontend.receive_responses().iter().map(|response| response.flags).collect();
+    assert_eq!(flags, [NETRXF_MORE_DATA | NETRXF_CSUM_BLANK, 0]);
+}

@@ -111,6 +111,20 @@ fn with_checksum_offload_tcp_frames_arrive_partial_like_dom0_traffic() {
 }
 
 #[test]
+fn a_backend_can_send_partial_checksums_to_a_frontend_that_asked_for_none() {
+    let xen = sim();
+    let events = EventChannels::new(&xen, xen.shared_info());
+    let options = NetbackOptions { receive_checksum: ReceiveChecksum::PartialRegardless, ..NetbackOptions::default() };
+    let (mut netback, mut frontend) = connected_with(&xen, &events, options, |_| {});
+    assert!(netback.frontend_features().unwrap().no_checksum_offload);
+    frontend.post_receive_buffers(1);
+    netback.inject(&tcp_frame(b"x"));
+    netback.step();
+    let frames = frontend.receive_frames();
+    assert_eq!(frames[0].1, NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED);
+}
+
+#[test]
 fn received_checksum_flags_are_configurable() {
     for (choice, expected) in [(ReceiveChecksum::Validated, NETRXF_DATA_VALIDATED), (ReceiveChecksum::Unflagged, 0)] {
         let xen = sim();
