@@ -92,9 +92,8 @@ impl Endpoints {
 
 #[derive(Clone, Copy, Debug)]
 struct Proxied {
-    client: (Ipv4Address, u16),
-    server: (Ipv4Address, u16),
-    /// The client's frames' endpoints (client to appliance).
+    /// The client's frames' endpoints (client to appliance): the
+    /// connection's identity too.
     endpoints: Endpoints,
     /// The client's next sequence number and window, from its ACK.
     client_seq: u32,
@@ -235,7 +234,9 @@ impl State {
     }
 
     fn find(&self, client: (Ipv4Address, u16), server: (Ipv4Address, u16)) -> Option<usize> {
-        self.table.iter().position(|entry| entry.is_some_and(|entry| entry.client == client && entry.server == server))
+        self.table.iter().position(|entry| {
+            entry.is_some_and(|entry| entry.endpoints.source == client && entry.endpoints.destination == server)
+        })
     }
 
     /// Forgets connections that ended or went quiet.
@@ -258,7 +259,7 @@ impl State {
     /// the client) gets instead into `out`.
     fn inspect_received(&mut self, frame: &[u8], now: Instant, out: &mut [u8]) -> Verdict {
         let Some(segment) = segment(frame) else { return Verdict::Pass };
-        let (client, server) = (segment.source, segment.destination);
+        let (client, server) = (segment.endpoints.source, segment.endpoints.destination);
         if let Some(index) = self.find(client, server) {
             return self.client_frame(index, frame, segment, now, out);
         }
@@ -268,8 +269,7 @@ impl State {
             let mss_index = MSS_STEPS.iter().rposition(|&step| step <= mss).unwrap_or(0) as u32;
             let cookie = self.cookie(client, server, now.secs() as u64 / COOKIE_STEP_SECONDS, mss_index);
             let fields = Fields { control: TcpControl::Syn, seq: cookie, ack: Some(segment.seq.wrapping_add(1)) };
-            let Some(endpoints) = endpoints(frame) else { return Verdict::Pass };
-            let length = build(endpoints.reversed(), fields, COOKIE_WINDOW, Some(MSS_STEPS[3]), out);
+            let length = build(segment.endpoints.reversed(), fields, COOKIE_WINDOW, Some(MSS_STEPS[3]), out);
             self.counters.cookies_sent += 1;
             self.checking_until = Some(now + Duration::from_secs(2 * COOKIE_STEP_SECONDS));
             return Verdict::Answer(length);
@@ -280,7 +280,7 @@ impl State {
             if let Some(mss) = self.check_cookie(client, server, cookie, now) {
                 // With no room to proxy it, drop it rather than let smoltcp
                 // answer a stranger's ACK with RST: the client sends again.
-                return if room { self.accept(frame, segment, cookie, mss, now, out) } else { Verdict::Drop };
+                return if room { self.accept(segment, cookie, mss, now, out) } else { Verdict::Drop };
             }
         }
         Verdict::Pass
@@ -289,22 +289,12 @@ impl State {
     /// A good cookie ACK: remember the connection and give smoltcp the SYN
     /// it would have had. Any data the ACK carried is dropped (the client
     /// sends it again when smoltcp acknowledges less than it sent).
-    fn accept(
-        &mut self,
-        frame: &[u8],
-        segment: Segment,
-        cookie: u32,
-        mss: u16,
-        now: Instant,
-        out: &mut [u8],
-    ) -> Verdict {
-        let (Some(slot), Some(endpoints)) = (self.table.iter().position(Option::is_none), endpoints(frame)) else {
+    fn accept(&mut self, segment: Segment, cookie: u32, mss: u16, now: Instant, out: &mut [u8]) -> Verdict {
+        let Some(slot) = self.table.iter().position(Option::is_none) else {
             return Verdict::Drop;
         };
         self.table[slot] = Some(Proxied {
-            client: segment.source,
-            server: segment.destination,
-            endpoints,
+            endpoints: segment.endpoints,
             client_seq: segment.seq,
             client_window: segment.window,
             cookie,
@@ -316,7 +306,7 @@ impl State {
         });
         self.counters.cookies_accepted += 1;
         let fields = Fields { control: TcpControl::Syn, seq: segment.seq.wrapping_sub(1), ack: None };
-        Verdict::Rewritten(build(endpoints, fields, segment.window, Some(mss), out))
+        Verdict::Rewritten(build(segment.endpoints, fields, segment.window, Some(mss), out))
     }
 
     /// The client's ACK of smoltcp's SYN-ACK for connection `index`, in
@@ -361,7 +351,7 @@ impl State {
     /// the client's ACK for smoltcp). Returns whether to send it.
     fn inspect_sent(&mut self, frame: &mut [u8], now: Instant) -> bool {
         let Some(segment) = segment(frame) else { return true };
-        let (server, client) = (segment.source, segment.destination);
+        let (server, client) = (segment.endpoints.source, segment.endpoints.destination);
         let Some(index) = self.find(client, server) else { return true };
         let Some(entry) = self.table[index].as_mut() else { return true };
         entry.last_seen = now;
@@ -424,8 +414,7 @@ struct Fields {
 /// A TCP segment's addresses and the fields that matter here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Segment {
-    source: (Ipv4Address, u16),
-    destination: (Ipv4Address, u16),
+    endpoints: Endpoints,
     syn: bool,
     ack: bool,
     rst: bool,
@@ -448,8 +437,12 @@ fn segment(frame: &[u8]) -> Option<Segment> {
     }
     let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
     Some(Segment {
-        source: (ip.src_addr(), tcp.src_port()),
-        destination: (ip.dst_addr(), tcp.dst_port()),
+        endpoints: Endpoints {
+            source_mac: ethernet.src_addr(),
+            destination_mac: ethernet.dst_addr(),
+            source: (ip.src_addr(), tcp.src_port()),
+            destination: (ip.dst_addr(), tcp.dst_port()),
+        },
         syn: tcp.syn(),
         ack: tcp.ack(),
         rst: tcp.rst(),
@@ -484,20 +477,6 @@ fn shift(frame: &mut [u8], seq_by: u32, ack_by: u32) {
         tcp.set_ack_number(TcpSeqNumber(ack.wrapping_add(ack_by) as i32));
     }
     tcp.fill_checksum(&source, &destination);
-}
-
-/// Who sends `frame` to whom; `None` if it is not the IPv4 TCP frame
-/// [`segment`] reads.
-fn endpoints(frame: &[u8]) -> Option<Endpoints> {
-    let ethernet = EthernetFrame::new_checked(frame).ok()?;
-    let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
-    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
-    Some(Endpoints {
-        source_mac: ethernet.src_addr(),
-        destination_mac: ethernet.dst_addr(),
-        source: (ip.src_addr(), tcp.src_port()),
-        destination: (ip.dst_addr(), tcp.dst_port()),
-    })
 }
 
 /// Builds into `out` a payload-less segment between `endpoints`; returns
@@ -722,7 +701,8 @@ mod tests {
     fn shifting_moves_the_numbers_and_keeps_the_checksum_valid() {
         let mut frame = client_ack(1000, 5000);
         let before = segment(&frame).expect("a TCP frame");
-        assert_eq!((before.source, before.destination, before.seq, before.ack_number), (CLIENT, SERVER, 1000, 5000));
+        let (source, destination) = (before.endpoints.source, before.endpoints.destination);
+        assert_eq!((source, destination, before.seq, before.ack_number), (CLIENT, SERVER, 1000, 5000));
         shift(&mut frame, 7u32.wrapping_neg(), u32::MAX - 10);
         let after = segment(&frame).expect("still a TCP frame");
         assert_eq!((after.seq, after.ack_number), (993, 4989), "moved, wrapping");
