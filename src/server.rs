@@ -70,8 +70,8 @@ impl HttpPlan {
 
     /// Heap bytes the service takes for `connections` slots and `backlog`.
     pub fn heap_bytes(connections: usize, backlog: usize, limits: &Limits) -> usize {
-        let socket = SOCKET_RX_BYTES + SOCKET_TX_BYTES;
-        connections.saturating_mul(socket + limits.memory_bound()).saturating_add(backlog.saturating_mul(socket))
+        let spare_socket = SOCKET_RX_BYTES + SOCKET_TX_BYTES;
+        connections.saturating_mul(bytes_per_connection(limits)).saturating_add(backlog.saturating_mul(spare_socket))
     }
 }
 
