@@ -101,7 +101,8 @@ load=$!
     end=$((SECONDS + 20))
     while [ $SECONDS -lt $end ]; do
         code=$(curl -s -m 30 -o /dev/null -w '%{http_code}' -H 'Connection: close' "http://$target_ip/churn")
-        [ "$code" = 200 ] && echo ok || echo "failed $code"
+        status=$?
+        [ "$code" = 200 ] && echo ok || echo "failed $code (curl exit $status, ${SECONDS} s)"
     done
 ) >/tmp/pause-churn.out &
 churn=$!
@@ -109,6 +110,7 @@ sleep 5
 xl pause "$target" && sleep 5 && xl unpause "$target"
 wait "$load" "$churn"
 grep -E 'requests in|Socket errors|Non-2xx' /tmp/pause-wrk.out | sed 's/^/  /'
+grep '^failed' /tmp/pause-churn.out | head -5 | sed 's/^/  /'
 check "xl pause 5 s under load: wrk saw no socket error and no non-2xx" \
     eval '! grep -qE "Socket errors|Non-2xx" /tmp/pause-wrk.out && grep -q "requests in" /tmp/pause-wrk.out'
 check "xl pause 5 s under load: every new connection answered ($(grep -c '^ok' /tmp/pause-churn.out) ok)" \
