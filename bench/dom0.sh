@@ -19,6 +19,9 @@ set -euo pipefail
 cd "${XENECHO_DIR:-/xenecho}"
 # shellcheck source=/dev/null
 source build/bench.conf
+# domain_address, domain_state and wait_gone: dom0's, shared with its /init and the e2e suite.
+# shellcheck source=testbed/dom0/lib/domains.sh
+source /usr/local/lib/testbed/domains.sh
 
 APPLIANCE_CFG=xl.cfg
 PEER_CFG=build/peer/peer.cfg
@@ -50,10 +53,7 @@ HAS_HTTP=unknown        # does the appliance answer HTTP on port 80 (it did not 
 HAS_METRICS=unknown     # and serve /metrics on port 9100?
 
 # --- Domains -----------------------------------------------------------------------------------
-state_of() { # the state letters of `xl list` ("r-----", "--c---", ...), empty if there is none
-    { xl list "$1" 2>/dev/null || true; } | awk 'NR == 2 { print $5 }'
-}
-crashed_or_gone() { local s; s=$(state_of "$1"); [ -z "$s" ] || [[ $s == *c* ]]; }
+crashed_or_gone() { local s; s=$(domain_state "$1"); [ -z "$s" ] || [[ $s == *c* ]]; }
 # CPU seconds of every domain, as "name seconds" lines (Xen's accounting, 0.1 s resolution).
 cpu_table() { { xl list 2>/dev/null || true; } | awk 'NR > 1 { print $1, $6 }'; }
 cpu_in() { awk -v n="$2" '$1 == n { print $2; found = 1 } END { if (!found) print "nan" }' <<< "$1"; }
@@ -61,8 +61,7 @@ cpu_in() { awk -v n="$2" '$1 == n { print $2; found = 1 } END { if (!found) prin
 destroy() {
     local name=$1
     xl destroy "$name" >/dev/null 2>&1 || true
-    for _ in $(seq 30); do xl domid "$name" >/dev/null 2>&1 || return 0; sleep 1; done
-    note "warning: $name still exists after xl destroy"
+    wait_gone "$name" 30 >/dev/null || note "warning: $name still exists after xl destroy"
 }
 
 # The guest's address: xenstore data/ipv4-address (the appliance publishes it), else the last
@@ -70,7 +69,7 @@ destroy() {
 address_of() {
     local name=$1 domid ip=""
     domid=$(xl domid "$name" 2>/dev/null) || return 1
-    ip=$(xenstore-read "/local/domain/$domid/data/ipv4-address" 2>/dev/null) \
+    ip=$(domain_address "$domid") \
         || ip=$(sed -n 's/.*peer: address \([0-9.]*\).*/\1/p' "$CONSOLE_DIR/guest-$name.log" 2>/dev/null | tail -n 1)
     [ -n "$ip" ] && echo "$ip"
 }
@@ -99,7 +98,7 @@ record_crash() {
     domid=$(xl domid "$name" 2>/dev/null || echo "?")
     signature=$(crash_signature "$name" "$domid" | tr -d '\r')
     CRASHES[$kind]=$((CRASHES[$kind] + 1))
-    emit "crash guest=$kind phase=$phase mem=${MEM[$kind]:-?} n=${CRASHES[$kind]} state=$(state_of "$name" || true) why=\"${signature//\"/\'}\""
+    emit "crash guest=$kind phase=$phase mem=${MEM[$kind]:-?} n=${CRASHES[$kind]} state=$(domain_state "$name") why=\"${signature//\"/\'}\""
     case $signature in emulator-fault:*) LAST_CRASH_FAULT=1 ;; *) LAST_CRASH_FAULT="" ;; esac
     destroy "$name"
     mv -f "$CONSOLE_DIR/guest-$name.log" "$CONSOLE_DIR/guest-$name-crash${CRASHES[$kind]}.log" 2>/dev/null || true
@@ -203,7 +202,6 @@ run_wrk() {
          "cpu_other=$(cpu_in "$before" "${NAME[$other]}")/$(cpu_in "$after" "${NAME[$other]}")"
     if [ -n "$metrics_after" ]; then
         # Counter deltas over the run (the two scrapes themselves add one request each way).
-        # (Files, not <(...): dom0's devtmpfs has no /dev/fd.)
         echo "$metrics_before" > /tmp/metrics.before
         echo "$metrics_after" > /tmp/metrics.after
         emit "metrics guest=$kind phase=$phase c=$connections round=$round $(awk '

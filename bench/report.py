@@ -68,6 +68,7 @@ def parse_results(path):
 
 
 def parse_info(path):
+    """bench/run.sh's key=value lines as a dict (empty when there is no such file)."""
     info = {}
     if path and os.path.exists(path):
         with open(path, encoding="utf-8") as lines:
@@ -129,6 +130,8 @@ class Run:
 
 
 def collect(records):
+    """The records sorted by kind: wrk runs (with their metrics), boots, crashes, memory probes, memory
+    results by guest, and the single-line kinds (host, config, ...) by kind."""
     runs, boots, crashes, probes, memory, misc = [], [], [], [], {}, {}
     metrics_by_key = {}
     for kind, fields in records:
@@ -155,6 +158,7 @@ def collect(records):
 
 # --- Figures -----------------------------------------------------------------------------------
 def fmt(value, digits=0, unit=""):
+    """A number with thousands separators and DIGITS decimals, or "–" for None."""
     if value is None:
         return "–"
     if digits == 0:
@@ -163,16 +167,19 @@ def fmt(value, digits=0, unit=""):
 
 
 def ms(microseconds):
+    """Microseconds in milliseconds (None stays None)."""
     return None if microseconds is None else microseconds / 1000.0
 
 
 def ratio(a, b, digits=2):
+    """'a / b' as "1.23×", or "–" when either is missing or b is 0."""
     if a is None or b is None or b == 0:
         return "–"
     return f"{a / b:.{digits}f}×"
 
 
 def median(values):
+    """The median of the values that are not None, or None."""
     values = [value for value in values if value is not None]
     return statistics.median(values) if values else None
 
@@ -203,6 +210,7 @@ class Cell:
 
 
 def table(header, rows, align=None):
+    """A Markdown table; ALIGN is each column's alignment row cell (default: right)."""
     align = align or ["---:"] * len(header)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -211,6 +219,7 @@ def table(header, rows, align=None):
 
 # --- The chart -----------------------------------------------------------------------------------
 def chart_png(path, concurrencies, cells):
+    """Grouped bars of req/s by concurrency as a PNG through matplotlib; False without matplotlib."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -287,213 +296,197 @@ def chart_svg(path, concurrencies, cells):
         out.write("\n".join(parts) + "\n")
 
 
-# --- The report ------------------------------------------------------------------------------------
-def main():
+# --- The report: inputs -----------------------------------------------------------------------------
+def parse_arguments():
+    """The command line: --results (required), --info, --dma and --out (required)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", required=True)
     parser.add_argument("--info")
     parser.add_argument("--dma")
     parser.add_argument("--out", required=True)
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    records = parse_results(args.results)
-    info = parse_info(args.info)
-    runs, boots, crashes, probes, memory, misc = collect(records)
-    config = misc.get("config", {})
-    host = misc.get("host", {})
-    end = misc.get("end")
-    concurrencies = [int(c) for c in config.get("concurrencies", "").split()] or \
-        sorted({run.connections for run in runs if run.phase == "load"})
-    load = [run for run in runs if run.phase == "load"]
-    cells = {guest: {c: Cell([run for run in load if run.guest == guest and run.connections == c])
-                     for c in concurrencies} for guest in GUESTS}
-    appliance_http = misc.get("appliance", {}).get("http") != "no"
-    metrics_available = any(run.metrics for run in load if run.guest == "appliance")
 
-    out_dir = os.path.dirname(os.path.abspath(args.out))
+def is_fault(crash):
+    """A crash with the emulator fault's mark."""
+    return (crash.get("why") or "").startswith("emulator-fault")
+
+
+def is_stability(crash):
+    """A crash that says something about stability: under load, or with the emulator fault's mark.
+
+    A start that died of too little memory (boot or memory probe, no such mark) says something about
+    memory and is reported there.
+    """
+    return crash.get("phase", "").startswith("load") or is_fault(crash)
+
+
+class Bench:
+    """Everything the report shows, from bench/dom0.sh's records and bench/run.sh's info."""
+
+    def __init__(self, records, info):
+        self.info = info
+        self.runs, self.boots, self.crashes, self.probes, self.memory, misc = collect(records)
+        self.config = misc.get("config", {})
+        self.host = misc.get("host", {})
+        self.end = misc.get("end")
+        self.peer_used = misc.get("peer_memory", {})
+        self.concurrencies = [int(c) for c in self.config.get("concurrencies", "").split()] or \
+            sorted({run.connections for run in self.runs if run.phase == "load"})
+        self.load = [run for run in self.runs if run.phase == "load"]
+        self.cells = {guest: {c: Cell([run for run in self.load if run.guest == guest and run.connections == c])
+                              for c in self.concurrencies} for guest in GUESTS}
+        self.appliance_http = misc.get("appliance", {}).get("http") != "no"
+        self.metrics_available = any(run.metrics for run in self.load if run.guest == "appliance")
+        self.sizes = {key[len('size.'):]: number(value) for key, value in info.items() if key.startswith("size.")}
+        self.peer_size = (self.sizes.get("peer_kernel") or 0) + (self.sizes.get("peer_initramfs") or 0)
+        self.stability = [crash for crash in self.crashes if is_stability(crash)]
+        self.crash_count = {guest: sum(1 for crash in self.stability if crash.get("guest") == guest)
+                            for guest in GUESTS}
+        self.fault_count = {guest: sum(1 for crash in self.stability if crash.get("guest") == guest and is_fault(crash))
+                            for guest in GUESTS}
+        self.load_runs = {guest: [run for run in self.load if run.guest == guest] for guest in GUESTS}
+
+    def at_most(self, guest):
+        """The prefix "≤ " when GUEST's smallest size tried passed: its real minimum may be lower."""
+        return "≤ " if self.memory.get(guest, {}).get("below") == "none" else ""
+
+
+def write_chart(out, bench):
+    """The chart beside the report OUT: a PNG through matplotlib, else an SVG; removes the other kind
+    left by an earlier run. Returns the chart's file name."""
+    out_dir = os.path.dirname(os.path.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
-    stem = os.path.splitext(os.path.basename(args.out))[0]
+    stem = os.path.splitext(os.path.basename(out))[0]
     chart = f"{stem}.png"
-    if chart_png(os.path.join(out_dir, chart), concurrencies, cells):
+    if chart_png(os.path.join(out_dir, chart), bench.concurrencies, bench.cells):
         stale = os.path.join(out_dir, f"{stem}.svg")
     else:
         chart = f"{stem}.svg"
-        chart_svg(os.path.join(out_dir, chart), concurrencies, cells)
+        chart_svg(os.path.join(out_dir, chart), bench.concurrencies, bench.cells)
         stale = os.path.join(out_dir, f"{stem}.png")
     if os.path.exists(stale):
         os.remove(stale)
+    return chart
 
-    text = []
-    add = text.append
-    add("# Benchmarks: xenecho against Linux + nginx on the same Xen host\n")
-    add(f"Generated by `make bench` on {info.get('date', '?')} from revision `{info.get('revision', '?')}`; "
-        "do not edit by hand (bench/report.py writes it). Both guests ran on one emulated Xen host "
-        "(QEMU TCG → Xen → Debian dom0), in one boot of it, alternating run by run. The host is about a thousand "
-        "times slower than hardware and every domain shares one emulated core with dom0, which runs wrk: "
-        "**read the ratios and the counters, not the absolute numbers.**\n")
-    if end is None:
-        add("> **This run did not finish** (the test host stopped or timed out): what follows is what came out "
-            "before that.\n")
 
-    # --- Summary
-    peer_used = misc.get("peer_memory", {})
-    add("## Summary\n")
+# --- The report: tables -----------------------------------------------------------------------------
+def summary_lines(bench):
+    """The summary's bullet points: the ratios, boot time, memory, size, crashes and what went wrong."""
+    cells = bench.cells
     summary = []
-    both = [c for c in concurrencies if cells["appliance"][c].ok and cells["peer"][c].ok]
+    both = [c for c in bench.concurrencies if cells["appliance"][c].ok and cells["peer"][c].ok]
     for c in both:
         a, p = cells["appliance"][c], cells["peer"][c]
         summary.append(f"- {c} connection{'s' if c != 1 else ''}: xenecho serves **{ratio(a.rate, p.rate, 1)}** the requests "
                        f"per second of Linux + nginx ({fmt(a.rate)} vs {fmt(p.rate)}), p99 latency "
                        f"{ratio(a.p99, p.p99)} of nginx's, guest CPU time per request {ratio(a.cpu_guest, p.cpu_guest, 3)}.")
-    for c in concurrencies:
+    for c in bench.concurrencies:
         if c not in both:
             summary.append(f"- {c} connections: no comparison (" + ", ".join(
                 f"{LABEL[g]}: {'no surviving run' if cells[g][c].all else 'not measured'}"
                 for g in GUESTS if not cells[g][c].ok) + ").")
-    boot = {guest: median(number(b.get("http_ms")) for b in boots
+    boot = {guest: median(number(b.get("http_ms")) for b in bench.boots
                           if b.get("guest") == guest and b.get("phase", "").startswith("boot") and b.get("status") == "ok")
             for guest in GUESTS}
     if boot["appliance"] is not None and boot["peer"] is not None:
         summary.append(f"- Time from `xl create` to the first HTTP answer: {fmt(boot['appliance'])} ms against "
                        f"{fmt(boot['peer'])} ms ({ratio(boot['appliance'], boot['peer'])}).")
-    minimum = {guest: number(memory.get(guest, {}).get("min")) for guest in GUESTS}
-
-    def at_most(guest):  # "≤ " when the smallest size tried passed: the real minimum may be lower
-        return "≤ " if memory.get(guest, {}).get("below") == "none" else ""
+    minimum = {guest: number(bench.memory.get(guest, {}).get("min")) for guest in GUESTS}
     if minimum["appliance"] and minimum["peer"]:
-        summary.append(f"- Smallest `memory =` that passes a short wrk run: {at_most('appliance')}"
-                       f"{fmt(minimum['appliance'])} MB against {at_most('peer')}{fmt(minimum['peer'])} MB "
+        summary.append(f"- Smallest `memory =` that passes a short wrk run: {bench.at_most('appliance')}"
+                       f"{fmt(minimum['appliance'])} MB against {bench.at_most('peer')}{fmt(minimum['peer'])} MB "
                        f"({ratio(minimum['appliance'], minimum['peer'])}).")
-    sizes = {key[len('size.'):]: number(value) for key, value in info.items() if key.startswith("size.")}
-    peer_size = (sizes.get("peer_kernel") or 0) + (sizes.get("peer_initramfs") or 0)
+    sizes, peer_size = bench.sizes, bench.peer_size
     if sizes.get("appliance") and peer_size:
         summary.append(f"- Image on disk: {fmt(sizes['appliance'] / 1024)} KiB against {fmt(peer_size / 1024)} KiB "
                        f"(kernel + initramfs; {ratio(sizes['appliance'], peer_size, 3)}).")
-    # A crash under load, or one with the emulator fault's mark, says something about stability; a
-    # start that died of too little memory (boot or memory probe, no such mark) says something
-    # about memory and is reported there.
-    def is_fault(crash):
-        return (crash.get("why") or "").startswith("emulator-fault")
-
-    def is_stability(crash):
-        return crash.get("phase", "").startswith("load") or is_fault(crash)
-    stability = [crash for crash in crashes if is_stability(crash)]
-    crash_count = {guest: sum(1 for crash in stability if crash.get("guest") == guest) for guest in GUESTS}
-    fault_count = {guest: sum(1 for crash in stability if crash.get("guest") == guest and is_fault(crash))
-                   for guest in GUESTS}
-    load_runs = {guest: [run for run in load if run.guest == guest] for guest in GUESTS}
+    load_runs = bench.load_runs
     summary.append("- Crashes: " + "; ".join(
-        f"{LABEL[g]} {crash_count[g]} ({fault_count[g]} with the emulator fault's mark; it died in "
+        f"{LABEL[g]} {bench.crash_count[g]} ({bench.fault_count[g]} with the emulator fault's mark; it died in "
         f"{sum(1 for run in load_runs[g] if run.status == 'crashed')} of its {len(load_runs[g])} load runs)"
         for g in GUESTS) + ". Figures above come from the runs that survived; see [Crashes](#crashes).")
-    if not appliance_http:
+    if not bench.appliance_http:
         summary.append("- **The appliance did not answer HTTP on port 80** in this run: no throughput figures for it.")
+    peer_used = bench.peer_used
     if peer_used and peer_used.get("used") != peer_used.get("wanted"):
-        why = next((b.get("why") or b.get("status") for b in boots if b.get("guest") == "peer"
+        why = next((b.get("why") or b.get("status") for b in bench.boots if b.get("guest") == "peer"
                     and b.get("mem") == peer_used.get("wanted") and b.get("status") != "ok"), "")
         summary.append(f"- Linux + nginx could not start with the appliance's {peer_used.get('wanted')} MB"
                        + (f" (`{why}`)" if why else "") + f"; it ran with {peer_used.get('used')} MB, the smallest "
                        f"size of the memory list it started with (the appliance kept {peer_used.get('wanted')} MB).")
-    add("\n".join(summary) + "\n")
-    add(f"![requests per second by concurrency]({chart})\n")
+    return summary
 
-    # --- Throughput
-    add("## Throughput and latency\n")
-    add(f"`wrk -t 1 -c C -d {config.get('duration', '?')}s --timeout 10s` on `GET /` with keep-alive, from dom0, "
-        f"{config.get('rounds', '?')} rounds per guest and concurrency, alternating xenecho and Linux (a run the guest "
-        "crashed in is run once more after a restart; a guest left without any surviving run at a concurrency gets "
-        "one extra round). Requests per "
-        "second are all surviving runs' requests over their summed duration; p50/p99 are the median over those "
-        "runs of wrk's per-run percentiles. The body is xenecho's echo of the request head "
-        "(about 40 bytes) and nginx's fixed 37-byte text.\n")
+
+def throughput_rows(bench):
+    """Per concurrency: both guests' req/s, p50 and p99 latency, their ratios and surviving runs."""
     rows = []
-    for c in concurrencies:
-        a, p = cells["appliance"][c], cells["peer"][c]
+    for c in bench.concurrencies:
+        a, p = bench.cells["appliance"][c], bench.cells["peer"][c]
         comparable = a.ok and p.ok
         rows.append([c, fmt(a.rate), fmt(p.rate), ratio(a.rate, p.rate) if comparable else "–",
                      fmt(ms(a.p50), 2), fmt(ms(p.p50), 2), fmt(ms(a.p99), 2), fmt(ms(p.p99), 2),
                      ratio(a.p99, p.p99) if comparable else "–",
                      f"{len(a.runs)}/{len(a.all)}", f"{len(p.runs)}/{len(p.all)}"])
-    add(table(["connections", "xenecho req/s", "Linux req/s", "req/s ratio", "xenecho p50 ms", "Linux p50 ms",
-               "xenecho p99 ms", "Linux p99 ms", "p99 ratio", "xenecho runs ok", "Linux runs ok"], rows) + "\n")
-    errors = {guest: sum(cells[guest][c].errors for c in concurrencies) for guest in GUESTS}
-    add(f"wrk errors (connect, read, write, timeout, non-2xx) in the surviving runs: xenecho {errors['appliance']}, "
-        f"Linux {errors['peer']}.\n")
+    return rows
 
-    # --- CPU
-    add("## CPU time per request (Xen's accounting)\n")
-    xen_cpus = number(host.get("xen_cpus"))
-    add("Each guest's and dom0's CPU seconds from `xl list` (the Time(s) column, 0.1 s resolution) before and after "
-        "each run, summed over the surviving runs and divided by the requests wrk counted. This isolates each "
-        "guest's own cost from dom0's (wrk, netback, the bridge), which caps req/s on this host. "
-        + (f"The last column is the ceiling dom0 sets: if the guest cost nothing, dom0 could serve at most "
-           f"{fmt(xen_cpus)} CPUs / its CPU time per request." if xen_cpus else "") + "\n")
+
+def cpu_rows(bench, xen_cpus):
+    """Per concurrency and guest: CPU seconds and CPU time per request (guest and dom0), dom0's
+    ceiling on req/s with XEN_CPUS CPUs, and the ratio where both guests survived."""
     rows = []
-    for c in concurrencies:
+    for c in bench.concurrencies:
         for guest in GUESTS:
-            cell = cells[guest][c]
+            cell = bench.cells[guest][c]
             if not cell.ok:
                 continue
             ceiling = xen_cpus / cell.cpu_dom0 if xen_cpus and cell.cpu_dom0 else None
             rows.append([c, LABEL[guest], fmt(cell.cpu_guest_seconds, 1),
                          fmt(cell.cpu_guest * 1e3 if cell.cpu_guest is not None else None, 3),
                          fmt(cell.cpu_dom0 * 1e3 if cell.cpu_dom0 is not None else None, 3), fmt(ceiling)])
-        a, p = cells["appliance"][c], cells["peer"][c]
+        a, p = bench.cells["appliance"][c], bench.cells["peer"][c]
         if a.ok and p.ok:
             rows.append([c, "**ratio xenecho / Linux**", "", f"**{ratio(a.cpu_guest, p.cpu_guest, 3)}**",
                          ratio(a.cpu_dom0, p.cpu_dom0), ""])
-    add(table(["connections", "guest", "guest CPU s", "guest CPU ms / request", "dom0 CPU ms / request",
-               "dom0 ceiling req/s"], rows, ["---:", ":---", "---:", "---:", "---:", "---:"]) + "\n")
+    return rows
+
+
+def idle_share(bench):
+    """Per guest: the share of a CPU it used, on average, while the other guest was under load."""
     idle = defaultdict(list)
-    for run in load:
+    for run in bench.load:
         if run.cpu_other is not None and run.seconds:
             idle["peer" if run.guest == "appliance" else "appliance"].append(run.cpu_other / run.seconds)
-    if idle:
-        add("While one guest was under load the other stayed up, idle: it used "
-            + ", ".join(f"{LABEL[g]} {statistics.mean(v) * 100:.1f} %" for g, v in sorted(idle.items()))
-            + " of a CPU on average.\n")
+    return idle
 
-    # --- Counters
-    add("## Per-request counters of the appliance\n")
-    if not appliance_http:
-        add("No HTTP on the appliance in this run: no counters.\n")
-    elif not metrics_available:
-        add("**metrics endpoint not available**: the appliance did not answer `http://GUEST_IP:9100/metrics` "
-            "in this run.\n")
-    else:
-        add("From the appliance's Prometheus page (`http://GUEST_IP:9100/metrics`) scraped before and after each "
-            f"surviving load run: the counter's increase summed over the runs, divided by the increase of "
-            f"`{REQUESTS_COUNTER}` (the requests the appliance itself answered). The two scrapes add one "
-            "connection each to the packet and event counters, negligible against thousands of requests. These "
-            "figures do not depend on the machine's speed.\n")
-        header = ["counter", "meaning"] + [f"{c} conn." for c in concurrencies]
-        rows = []
-        totals = {}
-        for c in concurrencies:
-            summed = defaultdict(float)
-            for run in cells["appliance"][c].runs:
-                for name, value in (run.metrics or {}).items():
-                    summed[name] += value or 0
-            totals[c] = summed
-        for name, meaning in COUNTERS:
-            row = [f"`{name}`", meaning]
-            for c in concurrencies:
-                requests = totals[c].get(REQUESTS_COUNTER)
-                row.append(fmt(totals[c].get(name, 0.0) / requests, 2) if requests else "–")
-            rows.append(row)
-        rows.append([f"`{REQUESTS_COUNTER}`", "requests counted (the divisor)"]
-                    + [fmt(totals[c].get(REQUESTS_COUNTER)) for c in concurrencies])
-        add(table(header, rows, [":---", ":---"] + ["---:"] * len(concurrencies)) + "\n")
 
-    # --- Boot
-    add("## Time from `xl create` to the first HTTP answer\n")
-    add("dom0 runs `xl create` and then polls: the guest's address (xenecho publishes it in xenstore "
-        "`data/ipv4-address`; the peer prints it on its console), then `curl http://IP/` every 0.25 s until a "
-        "200. Both get their address by DHCP from dom0's udhcpd. Times in ms from just before `xl create`; "
-        "median (min–max) over the timed boots.\n")
+def counter_rows(bench):
+    """Per counter of COUNTERS, and the requests counter last: its increase per request answered,
+    summed over the appliance's surviving load runs at each concurrency."""
+    totals = {}
+    for c in bench.concurrencies:
+        summed = defaultdict(float)
+        for run in bench.cells["appliance"][c].runs:
+            for name, value in (run.metrics or {}).items():
+                summed[name] += value or 0
+        totals[c] = summed
+    rows = []
+    for name, meaning in COUNTERS:
+        row = [f"`{name}`", meaning]
+        for c in bench.concurrencies:
+            requests = totals[c].get(REQUESTS_COUNTER)
+            row.append(fmt(totals[c].get(name, 0.0) / requests, 2) if requests else "–")
+        rows.append(row)
+    rows.append([f"`{REQUESTS_COUNTER}`", "requests counted (the divisor)"]
+                + [fmt(totals[c].get(REQUESTS_COUNTER)) for c in bench.concurrencies])
+    return rows
+
+
+def boot_rows(bench):
+    """Per guest: the timed boots that answered, its memory, and median (min–max) of each time."""
     rows = []
     for guest in GUESTS:
-        timed = [b for b in boots if b.get("guest") == guest and b.get("phase", "").startswith("boot")]
+        timed = [b for b in bench.boots if b.get("guest") == guest and b.get("phase", "").startswith("boot")]
         good = [b for b in timed if b.get("status") == "ok"]
 
         def spread(key):
@@ -503,128 +496,61 @@ def main():
             return f"{fmt(statistics.median(values))} ({fmt(min(values))}–{fmt(max(values))})"
         rows.append([LABEL[guest], f"{len(good)}/{len(timed)}", fmt(number(good[0].get('mem')) if good else None),
                      spread("create_ms"), spread("address_ms"), spread("http_ms")])
-    add(table(["guest", "boots ok", "memory MB", "`xl create` returned", "address known", "first HTTP 200"], rows,
-              [":---", "---:", "---:", "---:", "---:", "---:"]) + "\n")
-    failed = [b for b in boots if b.get("status") != "ok"]
-    if failed:
-        add("Starts that did not answer: " + "; ".join(
-            f"{LABEL.get(b.get('guest'), b.get('guest'))} with {b.get('mem')} MB ({b.get('phase')}): {b.get('status')}"
-            + (f" – {b.get('why')}" if b.get("why") else "") for b in failed) + ".\n")
+    return rows
 
-    # --- Memory
-    add("## Smallest memory that passes a short wrk run\n")
-    if config.get("mem_duration") is None or not probes:
-        add("Not measured in this run (`--no-memory`).\n")
-    else:
-        add(f"A probe boots the guest alone with `memory = M` (vcpus as in xl.cfg), waits for its first HTTP 200, "
-            f"then runs `wrk -c {config.get('mem_connections')} -d {config.get('mem_duration')}s`; it passes when "
-            "the guest survives with no wrk error. Bisection over the sizes listed (assuming more memory never hurts). "
-            "A probe the emulator fault killed is tried again, up to three times; `fault-served` means all three "
-            "were killed by it after the guest had booted and answered, which is counted as enough memory (the fault "
-            "strikes at any size). `≤` means the smallest size in the list passed.\n")
-        rows = []
-        for guest in GUESTS:
-            result = memory.get(guest, {})
-            tried = ", ".join(f"{p.get('mem')} MB {p.get('result')}" for p in probes if p.get("guest") == guest)
-            minimum_text = f"{at_most(guest)}{result.get('min')} MB" if result.get("min") not in (None, "none") else \
-                f"more than {result.get('above')} MB" if result else "–"
-            rows.append([LABEL[guest], minimum_text, tried or "–"])
-        add(table(["guest", "smallest passing", "probes"], rows, [":---", "---:", ":---"]) + "\n")
 
-    # --- Size
-    add("## Image size on disk\n")
-    rows = [["xenecho", "`build/xenecho.elf` (one ELF; loaded segments " + fmt((sizes.get("appliance_loaded") or 0) / 1024)
+def memory_rows(bench):
+    """Per guest: the smallest memory that passed and every probe's size and result."""
+    rows = []
+    for guest in GUESTS:
+        result = bench.memory.get(guest, {})
+        tried = ", ".join(f"{p.get('mem')} MB {p.get('result')}" for p in bench.probes if p.get("guest") == guest)
+        minimum_text = f"{bench.at_most(guest)}{result.get('min')} MB" if result.get("min") not in (None, "none") else \
+            f"more than {result.get('above')} MB" if result else "–"
+        rows.append([LABEL[guest], minimum_text, tried or "–"])
+    return rows
+
+
+def size_rows(bench):
+    """Both guests' images on disk, in KiB."""
+    sizes, peer_size = bench.sizes, bench.peer_size
+    return [["xenecho", "`build/xenecho.elf` (one ELF; loaded segments " + fmt((sizes.get("appliance_loaded") or 0) / 1024)
              + " KiB)", fmt((sizes.get("appliance") or 0) / 1024)],
             ["Linux + nginx", "Debian `vmlinuz` + initramfs (busybox, nginx, glibc, OpenSSL, xen-netfront; "
              + fmt((sizes.get("peer_initramfs_unpacked") or 0) / 1024) + " KiB unpacked)",
              f"{fmt((sizes.get('peer_kernel') or 0) / 1024)} + {fmt((sizes.get('peer_initramfs') or 0) / 1024)} = "
              f"{fmt(peer_size / 1024)}"]]
-    add(table(["guest", "what", "KiB"], rows, [":---", ":---", "---:"]) + "\n")
-    if sizes.get("appliance") and peer_size:
-        add(f"Ratio xenecho / Linux: {ratio(sizes['appliance'], peer_size, 3)}.\n")
 
-    # --- Crashes
-    add("## Crashes\n")
-    add("On this emulated host Linux PVH guests die at random under network load: QEMU 7.2's SVM emulation "
-        "injects the event-channel upcall vector again at the first instruction of its own handler until the "
-        "stack overflows (see docs/event-loop.md). xenecho takes no upcall (it blocks in "
-        "`SCHEDOP_poll`), so it does not meet it. A crashed guest (`xl list` state `c`, or gone) is counted, "
-        "destroyed and started again; the run it died in is left out of every figure above and run once more.\n")
-    add("Crashes of a start that had too little memory (during the timed boots or the memory probes, without "
-        "the fault's mark: an out-of-memory panic, say) are not counted here but listed below and in the memory "
-        "section.\n")
+
+def crash_rows(bench):
+    """Per guest: the crashes counted (stability), by mark and phase, and its load runs that crashed."""
     rows = []
     for guest in GUESTS:
         by_phase = defaultdict(int)
-        for crash in stability:
+        for crash in bench.stability:
             if crash.get("guest") == guest:
                 by_phase[crash.get("phase", "?").split("-")[0]] += 1
-        guest_runs = load_runs[guest]
-        rows.append([LABEL[guest], crash_count[guest], fault_count[guest], by_phase.get("load", 0),
+        guest_runs = bench.load_runs[guest]
+        rows.append([LABEL[guest], bench.crash_count[guest], bench.fault_count[guest], by_phase.get("load", 0),
                      by_phase.get("mem", 0), sum(v for k, v in by_phase.items() if k.startswith("boot")),
                      f"{sum(1 for run in guest_runs if run.status == 'crashed')}/{len(guest_runs)}"])
-    add(table(["guest", "crashes", "with the fault's mark", "in load runs", "in memory probes", "while booting",
-               "load runs crashed"], rows, [":---"] + ["---:"] * 6) + "\n")
-    if crashes:
-        add("Every crash, with the mark that identifies it (the emulator fault's stack overflow in the upcall "
-            "handler, a panic message, or the console's last line):\n")
-        add("\n".join(f"- {LABEL.get(c.get('guest'), c.get('guest'))}, {c.get('phase')}, {c.get('mem')} MB"
-                      + ("" if is_stability(c) else " (not counted: a start with too little memory)")
-                      + f": `{(c.get('why') or '').replace('`', '')}`" for c in crashes) + "\n")
+    return rows
 
-    # --- Per-run appendix
-    add("## Every wrk run, in order\n")
+
+def run_rows(bench):
+    """Every wrk run, in order, with its figures."""
     rows = []
-    for run in runs:
+    for run in bench.runs:
         rows.append([LABEL.get(run.guest, run.guest), run.phase, run.connections, run.round, run.memory, run.status,
                      run.requests, fmt(run.rate), fmt(ms(run.p50), 2), fmt(ms(run.p99), 2), run.errors,
                      fmt(run.cpu_guest, 1), fmt(run.cpu_dom0, 1), fmt(run.cpu_other, 1)])
-    add(table(["guest", "phase", "conn.", "round", "MB", "status", "requests", "req/s", "p50 ms", "p99 ms",
-               "errors", "guest CPU s", "dom0 CPU s", "other guest CPU s"], rows,
-              [":---", ":---"] + ["---:"] * 3 + [":---"] + ["---:"] * 8) + "\n")
+    return rows
 
-    # --- DMA
-    add("## DMA micro-benchmark (host)\n")
-    dma_text = ""
-    if args.dma and os.path.exists(args.dma):
-        with open(args.dma, encoding="utf-8") as dma:
-            dma_text = dma.read()
-    dma_table = "\n".join(line for line in dma_text.splitlines() if line.startswith("|"))
-    if dma_table:
-        state = "run as part of this `make bench`" if info.get("dma_ran") == "yes" else \
-            "not run this time (`--no-dma`): the last report"
-        add(f"`{info.get('command.dma', 'cargo bench -p dma --bench dma_lookup')}` ({state}); the full note is "
-            f"[benchmarks-dma.md](benchmarks-dma.md). Time per map + sync + unmap of one page, by handle "
-            "against an address-keyed lookup:\n")
-        add(dma_table + "\n")
-    else:
-        add("No DMA report found.\n")
 
-    # --- How
-    add("## How it was run\n")
-    add("```sh\n"
-        "make bench                 # = make image, then:\n"
-        f"{info.get('command.bench', 'bench/run.sh')}\n"
-        "#   testbed/setup.sh --peer   (test host + peer image, cached)\n"
-        f"#   {info.get('command.dma', '')}\n"
-        "#   testbed/run.sh --guest-dir build/testbed/bench/guest --script bench/dom0.sh --timeout ...\n"
-        "#   bench/report.py ...       (this file)\n"
-        "# in dom0, per guest (memory and vcpus from xl.cfg):\n"
-        f"xl create -q xl.cfg memory={config.get('memory', '?')} vcpus={config.get('vcpus', '?')}\n"
-        f"xl create -q build/peer/peer.cfg memory={peer_used.get('used', '?')} vcpus={config.get('vcpus', '?')}\n"
-        f"wrk -t 1 -c C -d {config.get('duration', '?')}s --timeout 10s -s bench.lua http://GUEST_IP/   "
-        f"# C in {config.get('concurrencies', '?')}\n"
-        "curl -s http://GUEST_IP:9100/metrics   # before and after each xenecho run\n"
-        "xl list                                # CPU seconds before and after each run\n"
-        "```\n")
-    add("Options: `make bench BENCH_ARGS='--duration 5 --rounds 1 --no-memory'` (see `bench/run.sh --help`). "
-        "The peer is built by `testbed/setup.sh --peer` from Debian bookworm packages: the dom0 kernel as a PVH "
-        "domU, an initramfs with busybox and nginx (`testbed/peer/`: its `/init`, `nginx.conf` and xl config); "
-        "it asks dom0's udhcpd for its address with busybox udhcpc.\n")
-
-    # --- Machine
-    add("## The machine\n")
-    rows = [["host CPU", info.get("cpu", "?")], ["host cores (`nproc`)", info.get("nproc", "?")],
+def machine_rows(bench):
+    """The host, QEMU, Xen, dom0, the peer's packages, the guests and the run's length."""
+    info, host, config, peer_used = bench.info, bench.host, bench.config, bench.peer_used
+    return [["host CPU", info.get("cpu", "?")], ["host cores (`nproc`)", info.get("nproc", "?")],
             ["host memory (`free -h`)", info.get("memory", "?")], ["host kernel", info.get("host_kernel", "?")],
             ["QEMU", info.get("qemu", "?") + " (TCG, single-threaded, `-cpu qemu64,+svm,+npt -smp 2 -m 3072`)"],
             ["Xen", f"{host.get('xen', '?')} ({info.get('package.xen-hypervisor-4.17-amd64', '?')}), "
@@ -635,13 +561,231 @@ def main():
                      f"{info.get('package.busybox-static', '?')}"],
             ["guests", f"{config.get('vcpus', '?')} vCPU each; xenecho {config.get('memory', '?')} MB, Linux "
                        f"{peer_used.get('used', '?')} MB"],
-            ["whole `make bench`", f"{info.get('host_seconds', '?')} s (dom0 script: {(end or {}).get('seconds', '?')} s)"]]
-    add(table(["", ""], rows, [":---", ":---"]) + "\n")
-    add("Other QEMU instances may have shared the host's cores during the run: that moves absolute numbers, not "
-        "the alternating comparison.\n")
+            ["whole `make bench`", f"{info.get('host_seconds', '?')} s (dom0 script: {(bench.end or {}).get('seconds', '?')} s)"]]
 
-    with open(args.out, "w", encoding="utf-8") as out:
-        out.write("\n".join(text))
+
+# --- The report: sections ---------------------------------------------------------------------------
+# Each returns its parts of the report, which are joined with newlines.
+def render_header(bench):
+    """The title, where the figures come from, and a warning when the run did not finish."""
+    info = bench.info
+    parts = ["# Benchmarks: xenecho against Linux + nginx on the same Xen host\n",
+             f"Generated by `make bench` on {info.get('date', '?')} from revision `{info.get('revision', '?')}`; "
+             "do not edit by hand (bench/report.py writes it). Both guests ran on one emulated Xen host "
+             "(QEMU TCG → Xen → Debian dom0), in one boot of it, alternating run by run. The host is about a thousand "
+             "times slower than hardware and every domain shares one emulated core with dom0, which runs wrk: "
+             "**read the ratios and the counters, not the absolute numbers.**\n"]
+    if bench.end is None:
+        parts.append("> **This run did not finish** (the test host stopped or timed out): what follows is what came out "
+                     "before that.\n")
+    return parts
+
+
+def render_summary(bench, chart):
+    """## Summary, then the chart (file name CHART)."""
+    return ["## Summary\n", "\n".join(summary_lines(bench)) + "\n", f"![requests per second by concurrency]({chart})\n"]
+
+
+def render_throughput(bench):
+    """## Throughput and latency: how wrk ran, the table, and wrk's errors."""
+    config = bench.config
+    errors = {guest: sum(bench.cells[guest][c].errors for c in bench.concurrencies) for guest in GUESTS}
+    return ["## Throughput and latency\n",
+            f"`wrk -t 1 -c C -d {config.get('duration', '?')}s --timeout 10s` on `GET /` with keep-alive, from dom0, "
+            f"{config.get('rounds', '?')} rounds per guest and concurrency, alternating xenecho and Linux (a run the guest "
+            "crashed in is run once more after a restart; a guest left without any surviving run at a concurrency gets "
+            "one extra round). Requests per "
+            "second are all surviving runs' requests over their summed duration; p50/p99 are the median over those "
+            "runs of wrk's per-run percentiles. The body is xenecho's echo of the request head "
+            "(about 40 bytes) and nginx's fixed 37-byte text.\n",
+            table(["connections", "xenecho req/s", "Linux req/s", "req/s ratio", "xenecho p50 ms", "Linux p50 ms",
+                   "xenecho p99 ms", "Linux p99 ms", "p99 ratio", "xenecho runs ok", "Linux runs ok"],
+                  throughput_rows(bench)) + "\n",
+            f"wrk errors (connect, read, write, timeout, non-2xx) in the surviving runs: xenecho {errors['appliance']}, "
+            f"Linux {errors['peer']}.\n"]
+
+
+def render_cpu(bench):
+    """## CPU time per request: the table and what the idle guest used."""
+    xen_cpus = number(bench.host.get("xen_cpus"))
+    parts = ["## CPU time per request (Xen's accounting)\n",
+             "Each guest's and dom0's CPU seconds from `xl list` (the Time(s) column, 0.1 s resolution) before and after "
+             "each run, summed over the surviving runs and divided by the requests wrk counted. This isolates each "
+             "guest's own cost from dom0's (wrk, netback, the bridge), which caps req/s on this host. "
+             + (f"The last column is the ceiling dom0 sets: if the guest cost nothing, dom0 could serve at most "
+                f"{fmt(xen_cpus)} CPUs / its CPU time per request." if xen_cpus else "") + "\n",
+             table(["connections", "guest", "guest CPU s", "guest CPU ms / request", "dom0 CPU ms / request",
+                    "dom0 ceiling req/s"], cpu_rows(bench, xen_cpus), ["---:", ":---", "---:", "---:", "---:", "---:"])
+             + "\n"]
+    idle = idle_share(bench)
+    if idle:
+        parts.append("While one guest was under load the other stayed up, idle: it used "
+                     + ", ".join(f"{LABEL[g]} {statistics.mean(v) * 100:.1f} %" for g, v in sorted(idle.items()))
+                     + " of a CPU on average.\n")
+    return parts
+
+
+def render_counters(bench):
+    """## Per-request counters of the appliance, or why there are none."""
+    parts = ["## Per-request counters of the appliance\n"]
+    if not bench.appliance_http:
+        parts.append("No HTTP on the appliance in this run: no counters.\n")
+    elif not bench.metrics_available:
+        parts.append("**metrics endpoint not available**: the appliance did not answer "
+                     "`http://GUEST_IP:9100/metrics` in this run.\n")
+    else:
+        parts.append("From the appliance's Prometheus page (`http://GUEST_IP:9100/metrics`) scraped before and after each "
+                     f"surviving load run: the counter's increase summed over the runs, divided by the increase of "
+                     f"`{REQUESTS_COUNTER}` (the requests the appliance itself answered). The two scrapes add one "
+                     "connection each to the packet and event counters, negligible against thousands of requests. These "
+                     "figures do not depend on the machine's speed.\n")
+        header = ["counter", "meaning"] + [f"{c} conn." for c in bench.concurrencies]
+        parts.append(table(header, counter_rows(bench), [":---", ":---"] + ["---:"] * len(bench.concurrencies)) + "\n")
+    return parts
+
+
+def render_boot(bench):
+    """## Time from `xl create` to the first HTTP answer, and the starts that did not answer."""
+    parts = ["## Time from `xl create` to the first HTTP answer\n",
+             "dom0 runs `xl create` and then polls: the guest's address (xenecho publishes it in xenstore "
+             "`data/ipv4-address`; the peer prints it on its console), then `curl http://IP/` every 0.25 s until a "
+             "200. Both get their address by DHCP from dom0's udhcpd. Times in ms from just before `xl create`; "
+             "median (min–max) over the timed boots.\n",
+             table(["guest", "boots ok", "memory MB", "`xl create` returned", "address known", "first HTTP 200"],
+                   boot_rows(bench), [":---", "---:", "---:", "---:", "---:", "---:"]) + "\n"]
+    failed = [b for b in bench.boots if b.get("status") != "ok"]
+    if failed:
+        parts.append("Starts that did not answer: " + "; ".join(
+            f"{LABEL.get(b.get('guest'), b.get('guest'))} with {b.get('mem')} MB ({b.get('phase')}): {b.get('status')}"
+            + (f" – {b.get('why')}" if b.get("why") else "") for b in failed) + ".\n")
+    return parts
+
+
+def render_memory(bench):
+    """## Smallest memory that passes a short wrk run, or that it was not measured."""
+    config = bench.config
+    parts = ["## Smallest memory that passes a short wrk run\n"]
+    if config.get("mem_duration") is None or not bench.probes:
+        parts.append("Not measured in this run (`--no-memory`).\n")
+    else:
+        parts.append(f"A probe boots the guest alone with `memory = M` (vcpus as in xl.cfg), waits for its first HTTP 200, "
+                     f"then runs `wrk -c {config.get('mem_connections')} -d {config.get('mem_duration')}s`; it passes when "
+                     "the guest survives with no wrk error. Bisection over the sizes listed (assuming more memory never "
+                     "hurts). A probe the emulator fault killed is tried again, up to three times; `fault-served` means "
+                     "all three were killed by it after the guest had booted and answered, which is counted as enough "
+                     "memory (the fault strikes at any size). `≤` means the smallest size in the list passed.\n")
+        parts.append(table(["guest", "smallest passing", "probes"], memory_rows(bench), [":---", "---:", ":---"]) + "\n")
+    return parts
+
+
+def render_size(bench):
+    """## Image size on disk, and the ratio."""
+    parts = ["## Image size on disk\n", table(["guest", "what", "KiB"], size_rows(bench), [":---", ":---", "---:"]) + "\n"]
+    if bench.sizes.get("appliance") and bench.peer_size:
+        parts.append(f"Ratio xenecho / Linux: {ratio(bench.sizes['appliance'], bench.peer_size, 3)}.\n")
+    return parts
+
+
+def render_crashes(bench):
+    """## Crashes: why Linux guests die here, the counts, and every crash with its mark."""
+    parts = ["## Crashes\n",
+             "On this emulated host Linux PVH guests die at random under network load: QEMU 7.2's SVM emulation "
+             "injects the event-channel upcall vector again at the first instruction of its own handler until the "
+             "stack overflows (see docs/event-loop.md). xenecho takes no upcall (it blocks in "
+             "`SCHEDOP_poll`), so it does not meet it. A crashed guest (`xl list` state `c`, or gone) is counted, "
+             "destroyed and started again; the run it died in is left out of every figure above and run once more.\n",
+             "Crashes of a start that had too little memory (during the timed boots or the memory probes, without "
+             "the fault's mark: an out-of-memory panic, say) are not counted here but listed below and in the memory "
+             "section.\n",
+             table(["guest", "crashes", "with the fault's mark", "in load runs", "in memory probes", "while booting",
+                    "load runs crashed"], crash_rows(bench), [":---"] + ["---:"] * 6) + "\n"]
+    if bench.crashes:
+        parts.append("Every crash, with the mark that identifies it (the emulator fault's stack overflow in the upcall "
+                     "handler, a panic message, or the console's last line):\n")
+        parts.append("\n".join(f"- {LABEL.get(c.get('guest'), c.get('guest'))}, {c.get('phase')}, {c.get('mem')} MB"
+                               + ("" if is_stability(c) else " (not counted: a start with too little memory)")
+                               + f": `{(c.get('why') or '').replace('`', '')}`" for c in bench.crashes) + "\n")
+    return parts
+
+
+def render_runs(bench):
+    """## Every wrk run, in order."""
+    return ["## Every wrk run, in order\n",
+            table(["guest", "phase", "conn.", "round", "MB", "status", "requests", "req/s", "p50 ms", "p99 ms",
+                   "errors", "guest CPU s", "dom0 CPU s", "other guest CPU s"], run_rows(bench),
+                  [":---", ":---"] + ["---:"] * 3 + [":---"] + ["---:"] * 8) + "\n"]
+
+
+def render_dma(bench, dma_path):
+    """## DMA micro-benchmark (host): the table of the report at DMA_PATH, if there is one."""
+    info = bench.info
+    parts = ["## DMA micro-benchmark (host)\n"]
+    dma_text = ""
+    if dma_path and os.path.exists(dma_path):
+        with open(dma_path, encoding="utf-8") as dma:
+            dma_text = dma.read()
+    dma_table = "\n".join(line for line in dma_text.splitlines() if line.startswith("|"))
+    if dma_table:
+        state = "run as part of this `make bench`" if info.get("dma_ran") == "yes" else \
+            "not run this time (`--no-dma`): the last report"
+        parts.append(f"`{info.get('command.dma', 'cargo bench -p dma --bench dma_lookup')}` ({state}); the full note is "
+                     f"[benchmarks-dma.md](benchmarks-dma.md). Time per map + sync + unmap of one page, by handle "
+                     "against an address-keyed lookup:\n")
+        parts.append(dma_table + "\n")
+    else:
+        parts.append("No DMA report found.\n")
+    return parts
+
+
+def render_how(bench):
+    """## How it was run: the commands, and the options."""
+    info, config, peer_used = bench.info, bench.config, bench.peer_used
+    return ["## How it was run\n",
+            "```sh\n"
+            "make bench                 # = make image, then:\n"
+            f"{info.get('command.bench', 'bench/run.sh')}\n"
+            "#   testbed/setup.sh --peer   (test host + peer image, cached)\n"
+            f"#   {info.get('command.dma', '')}\n"
+            "#   testbed/run.sh --guest-dir build/testbed/bench/guest --script bench/dom0.sh --timeout ...\n"
+            "#   bench/report.py ...       (this file)\n"
+            "# in dom0, per guest (memory and vcpus from xl.cfg):\n"
+            f"xl create -q xl.cfg memory={config.get('memory', '?')} vcpus={config.get('vcpus', '?')}\n"
+            f"xl create -q build/peer/peer.cfg memory={peer_used.get('used', '?')} vcpus={config.get('vcpus', '?')}\n"
+            f"wrk -t 1 -c C -d {config.get('duration', '?')}s --timeout 10s -s bench.lua http://GUEST_IP/   "
+            f"# C in {config.get('concurrencies', '?')}\n"
+            "curl -s http://GUEST_IP:9100/metrics   # before and after each xenecho run\n"
+            "xl list                                # CPU seconds before and after each run\n"
+            "```\n",
+            "Options: `make bench BENCH_ARGS='--duration 5 --rounds 1 --no-memory'` (see `bench/run.sh --help`). "
+            "The peer is built by `testbed/setup.sh --peer` from Debian bookworm packages: the dom0 kernel as a PVH "
+            "domU, an initramfs with busybox and nginx (`testbed/peer/`: its `/init`, `nginx.conf` and xl config); "
+            "it asks dom0's udhcpd for its address with busybox udhcpc.\n"]
+
+
+def render_machine(bench):
+    """## The machine."""
+    return ["## The machine\n", table(["", ""], machine_rows(bench), [":---", ":---"]) + "\n",
+            "Other QEMU instances may have shared the host's cores during the run: that moves absolute numbers, not "
+            "the alternating comparison.\n"]
+
+
+# --- The report ------------------------------------------------------------------------------------
+def write_report(path, parts):
+    """The report's parts, joined with newlines, into PATH."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("\n".join(parts))
+
+
+def main():
+    """Reads the inputs, writes the chart and then the report, section by section."""
+    args = parse_arguments()
+    bench = Bench(parse_results(args.results), parse_info(args.info))
+    chart = write_chart(args.out, bench)
+    parts = (render_header(bench) + render_summary(bench, chart) + render_throughput(bench) + render_cpu(bench)
+             + render_counters(bench) + render_boot(bench) + render_memory(bench) + render_size(bench)
+             + render_crashes(bench) + render_runs(bench) + render_dma(bench, args.dma) + render_how(bench)
+             + render_machine(bench))
+    write_report(args.out, parts)
     print(f"report.py: wrote {args.out} and {chart}", file=sys.stderr)
 
 

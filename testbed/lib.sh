@@ -1,6 +1,8 @@
 # shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this
 # Shared by setup.sh and run.sh: where the cache lives, what it holds, small helpers.
 # Sourced, never run. Everything here must work on a fresh Debian bookworm with apt.
+# The names below are the x86_64 test host's; arm64/lib.sh, sourced after this file, points the
+# same names at the ARM64 test host's part of the cache.
 
 TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -8,12 +10,14 @@ TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # never throws away 150 MB of downloads.
 CACHE=${XENECHO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/xenecho}
 
-DEBS_DIR=$CACHE/debs                    # every .deb we download, shared by all parts
-QEMU_ROOT=$CACHE/qemu                   # QEMU 7.2 and its libraries, extracted (never installed)
+DEBS_DIR=$CACHE/debs                    # every .deb we download, shared by all parts and both hosts
+HOST_CACHE=$CACHE                       # this test host's part: its stamps, lock and ready mark
+MANIFESTS=$HOST_CACHE/manifests         # the resolved package lists ("package version arch")
+QEMU_ROOT=$HOST_CACHE/qemu              # QEMU 7.2 and its libraries, extracted (never installed)
 QEMU_BIN=$QEMU_ROOT/usr/bin/qemu-system-x86_64
-XEN_ELF=$CACHE/xen/xen.elf              # the gunzipped multiboot1 hypervisor
-DOM0_KERNEL=$CACHE/dom0/vmlinuz         # the Debian kernel, run as PV dom0
-DOM0_INITRAMFS=$CACHE/dom0/initramfs.cpio.gz
+XEN_IMAGE=$HOST_CACHE/xen/xen.elf       # the gunzipped multiboot1 hypervisor
+DOM0_KERNEL=$HOST_CACHE/dom0/vmlinuz    # the Debian kernel, run as PV dom0
+DOM0_INITRAMFS=$HOST_CACHE/dom0/initramfs.cpio.gz
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }

@@ -48,6 +48,7 @@ guest_dir=$(cd "$guest_dir" && pwd) || die "no such directory: $guest_dir"
 case $arch in
 x86_64) xl_cfg=xl.cfg; [ -n "$log" ] || log=$REPO_ROOT/build/testbed/console.log ;;
 aarch64) xl_cfg=xl-arm64.cfg; [ -n "$log" ] || log=$REPO_ROOT/build/testbed/console-arm64.log
+         # The ARM64 host's cache paths and QEMU command, in place of lib.sh's x86_64 ones.
          # shellcheck source=testbed/arm64/lib.sh
          source "$TESTBED_DIR/arm64/lib.sh" ;;
 *) die "--arch wants x86_64 or aarch64, not '$arch'" ;;
@@ -98,11 +99,7 @@ printf 'MODE=%s\nMARKER=%s\n' "$mode" "$marker" > "$extra/testbed/run.conf"
 # Linux takes concatenated (compressed) cpio archives as one initramfs: the cached dom0 image
 # followed by this run's files.
 (cd "$extra" && find . -print0 | cpio --quiet -o -0 -H newc -R 0:0 | gzip -1 > "$run_dir/extra.cpio.gz")
-if [ "$arch" = aarch64 ]; then
-    cat "$ARM64_DOM0_INITRAMFS" "$run_dir/extra.cpio.gz" > "$run_dir/initrd.gz"
-else
-    cat "$DOM0_INITRAMFS" "$run_dir/extra.cpio.gz" > "$run_dir/initrd.gz"
-fi
+cat "$DOM0_INITRAMFS" "$run_dir/extra.cpio.gz" > "$run_dir/initrd.gz"
 
 # --- QEMU ---------------------------------------------------------------------------------------
 results=$run_dir/results
@@ -111,10 +108,10 @@ if [ "$arch" = aarch64 ]; then
     # Xen takes the virt machine's one UART (stdio here); dom0's results line is a virtio console
     # (dom0's /dev/hvc1, see testbed/arm64/testbed-arch.conf). guest-loader places dom0's kernel
     # and initramfs and names them in the device tree, where Xen finds them.
-    for path in "$ARM64_DOM0_KERNEL" "$run_dir/initrd.gz" "$results"; do
+    for path in "$DOM0_KERNEL" "$run_dir/initrd.gz" "$results"; do
         [[ $path != *,* ]] || die "the path $path contains a comma, which QEMU's options cannot take"
     done
-    arm64_qemu_command
+    qemu_command
     QEMU_COMMAND+=(
         -machine virt,virtualization=on,gic-version=3
         -accel tcg,thread=multi -cpu cortex-a57 -smp 2 -m 2048
@@ -124,9 +121,9 @@ if [ "$arch" = aarch64 ]; then
         -serial stdio                          # the UART: Xen's console, with dom0's hvc0 on it
         -chardev "file,id=results,path=$results"
         -device virtio-serial-device -device virtconsole,chardev=results
-        -kernel "$ARM64_XEN"
+        -kernel "$XEN_IMAGE"
         -append "console=dtuart loglvl=all guest_loglvl=all dom0_mem=1024M dom0_max_vcpus=2 noreboot"
-        -device "guest-loader,addr=0x50000000,kernel=$ARM64_DOM0_KERNEL,bootargs=console=hvc0 rdinit=/init"
+        -device "guest-loader,addr=0x50000000,kernel=$DOM0_KERNEL,bootargs=console=hvc0 rdinit=/init"
         -device "guest-loader,addr=0x58000000,initrd=$run_dir/initrd.gz"
     )
 else
@@ -146,7 +143,7 @@ else
         -no-reboot
         -serial stdio                          # COM1: Xen's console, with dom0's hvc0 on it
         -serial "file:${results//,/,,}"        # COM2: dom0's /dev/ttyS1, the results line
-        -kernel "$XEN_ELF"
+        -kernel "$XEN_IMAGE"
         -append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=1024M,max:1024M dom0_max_vcpus=2 noreboot"
         -initrd "$modules"
     )

@@ -1,15 +1,16 @@
 # shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this
-# The ARM64 test host's part of the cache (sourced after ../lib.sh, never run): QEMU 7.2's
-# qemu-system-aarch64, Debian's arm64 Xen 4.17, an arm64 Linux dom0 and its initramfs.
+# The ARM64 test host's part of the cache (sourced after ../lib.sh, never run): ../lib.sh's names
+# pointed at <cache>/arm64/, which holds QEMU 7.2's qemu-system-aarch64, Debian's arm64 Xen 4.17,
+# an arm64 Linux dom0 and its initramfs.
 
-ARM64_CACHE=$CACHE/arm64
-ARM64_APT=$ARM64_CACHE/apt                          # a private apt configuration for arm64 packages
-ARM64_MANIFESTS=$ARM64_CACHE/manifests
-ARM64_QEMU_ROOT=$ARM64_CACHE/qemu                   # qemu-system-arm 7.2 (amd64 build), extracted
-ARM64_QEMU_BIN=$ARM64_QEMU_ROOT/usr/bin/qemu-system-aarch64
-ARM64_XEN=$ARM64_CACHE/xen/xen                      # /boot/xen-4.17-arm64: an arm64 Image
-ARM64_DOM0_KERNEL=$ARM64_CACHE/dom0/Image           # Debian's arm64 vmlinuz is an uncompressed Image
-ARM64_DOM0_INITRAMFS=$ARM64_CACHE/dom0/initramfs.cpio.gz
+HOST_CACHE=$CACHE/arm64
+ARM64_APT=$HOST_CACHE/apt                           # a private apt configuration for arm64 packages
+MANIFESTS=$HOST_CACHE/manifests
+QEMU_ROOT=$HOST_CACHE/qemu                          # qemu-system-arm 7.2 (amd64 build), extracted
+QEMU_BIN=$QEMU_ROOT/usr/bin/qemu-system-aarch64
+XEN_IMAGE=$HOST_CACHE/xen/xen                       # /boot/xen-4.17-arm64: an arm64 Image
+DOM0_KERNEL=$HOST_CACHE/dom0/Image                  # Debian's arm64 vmlinuz is an uncompressed Image
+DOM0_INITRAMFS=$HOST_CACHE/dom0/initramfs.cpio.gz
 
 # apt-get / apt-cache on the private arm64 configuration: the host's Debian sources and keys,
 # its own lists and an empty dpkg status, so nothing on the host changes (no
@@ -21,10 +22,11 @@ arm64_apt_options() {
         -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
 }
 
-# The command that runs the extracted qemu-system-aarch64 with its libraries and data.
-arm64_qemu_command() {
+# The command that runs the extracted qemu-system-aarch64 with its libraries and data (in place of
+# ../lib.sh's x86_64 one).
+qemu_command() {
     QEMU_COMMAND=(env
-        "LD_LIBRARY_PATH=$ARM64_QEMU_ROOT/lib/x86_64-linux-gnu:$ARM64_QEMU_ROOT/usr/lib/x86_64-linux-gnu"
-        "QEMU_MODULE_DIR=$ARM64_QEMU_ROOT/usr/lib/x86_64-linux-gnu/qemu"
-        "$ARM64_QEMU_BIN" -L "$ARM64_QEMU_ROOT/usr/share/qemu")
+        "LD_LIBRARY_PATH=$QEMU_ROOT/lib/x86_64-linux-gnu:$QEMU_ROOT/usr/lib/x86_64-linux-gnu"
+        "QEMU_MODULE_DIR=$QEMU_ROOT/usr/lib/x86_64-linux-gnu/qemu"
+        "$QEMU_BIN" -L "$QEMU_ROOT/usr/share/qemu")
 }

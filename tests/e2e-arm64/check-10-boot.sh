@@ -5,7 +5,7 @@
 
 boot_log=$(console_log "$GUEST_NAME")
 failed_before=$FAILED
-check "guest $GUEST_NAME (domid $GUEST_DOMID) is running" test -n "$(domain_state "$GUEST_NAME")"
+check "guest $GUEST_NAME (domid $GUEST_DOMID) is running" still_running "$GUEST_NAME" "$GUEST_DOMID"
 check "banner on the PV console" wait_for_text "$boot_log" "HTTP echo appliance on Xen" 60
 check "command line from /chosen/bootargs" grep -qF 'command line: "loglevel=info"' "$boot_log"
 check "memory map from the device tree" grep -qE 'memory map \([0-9]+ KiB of RAM\)' "$boot_log"

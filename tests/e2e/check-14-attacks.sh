@@ -6,13 +6,16 @@
 # guest's open-connection and half-open gauges must be back to 0.
 
 attack_tool=$PWD/build/xenecho-attack
-if [ "$(uname -m)" != x86_64 ] || [ ! -x "$attack_tool" ]; then
+if [ "$(uname -m)" != x86_64 ]; then
     echo "SKIP: attack checks (the attack tool is built for the x86_64 test host only)"
+elif [ ! -x "$attack_tool" ]; then
+    fail "attack checks: no $attack_tool (make test-e2e builds it: make attack-tool)"
 else
 failed_before=$FAILED
 target=xenecho-attacked
 attacker=10.88.0.250
 xl create -q xl.cfg "name=\"$target\"" 'extra="per-client=24"' >/dev/null
+target_domid=$(xl domid "$target" 2>/dev/null)
 target_ip=$(guest_address "$target" 60)
 check "attack target has an address ($target_ip)" test -n "$target_ip"
 ip addr add "$attacker/24" dev xenbr0
@@ -66,7 +69,6 @@ attack_round() {
     wait "$pid"
     sed 's/^/  /' "/tmp/attack-$mode.out"
     # "...the appliance ended N (the longest had lasted A s); M still open at the end (the oldest B s)"
-    # (a here-string, not process substitution: dom0 has no /dev/fd)
     read -r ended longest oldest <<<"$(sed -n \
         's/.*the appliance ended \([0-9]*\) (the longest had lasted \([0-9]*\)\.[0-9] s).*(the oldest \([0-9]*\)\.[0-9] s)/\1 \2 \3/p' \
         "/tmp/attack-$mode.out")"
@@ -94,7 +96,7 @@ kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 
 # xl pause under load: keep-alive load and new connections across a 5 s pause all complete (the
-# network's clock leaves the pause out: kernel/src/running_clock.rs).
+# network's clock leaves the pause out: runtime/src/running_clock.rs).
 wrk -t1 -c16 -d20s --timeout 30s "http://$target_ip/pause" >/tmp/pause-wrk.out 2>&1 &
 load=$!
 (
@@ -107,8 +109,13 @@ load=$!
 ) >/tmp/pause-churn.out &
 churn=$!
 sleep 5
-xl pause "$target" && sleep 5 && xl unpause "$target"
+pause_state=$(xl pause "$target" && domain_state "$target")
+sleep 5
+xl unpause "$target"
+unpause_status=$?
 wait "$load" "$churn"
+check "xl pause: the guest was paused (state '$pause_state') and unpaused (status $unpause_status)" \
+    test "${pause_state//[^p]/}" = p -a "$unpause_status" = 0
 grep -E 'requests in|Socket errors|Non-2xx' /tmp/pause-wrk.out | sed 's/^/  /'
 grep '^failed' /tmp/pause-churn.out | head -5 | sed 's/^/  /'
 check "xl pause 5 s under load: wrk saw no socket error and no non-2xx" \
@@ -116,7 +123,7 @@ check "xl pause 5 s under load: wrk saw no socket error and no non-2xx" \
 check "xl pause 5 s under load: every new connection answered ($(grep -c '^ok' /tmp/pause-churn.out) ok)" \
     eval '! grep -q "^failed" /tmp/pause-churn.out && grep -q "^ok" /tmp/pause-churn.out'
 
-check "the attacked guest is still running" test -n "$(domain_state "$target")"
+check "the attacked guest is still running (domid $target_domid)" still_running "$target" "$target_domid"
 curl -s -m 5 "http://$target_ip:9100/metrics" | grep -E '^xenecho_http_(timeouts|close_timeouts|half_open_dropped|refused|connections)_total' | sed 's/^/  /'
 [ "$FAILED" -eq "$failed_before" ] || show "$(console_log "$target")" 30
 xl destroy "$target" 2>/dev/null

@@ -2,10 +2,23 @@
 # and xl network-detach + network-attach without a restart.
 
 failed_before=$FAILED
+# The address of the guest's last "DHCP address" line.
+dhcp_address() { sed -n 's/.*network: DHCP address \([0-9.]*\)\/.*/\1/p' "$boot_log" | tail -n 1; }
+# published ADDRESS: within 10 s, the guest's xenstore data/ipv4-address is ADDRESS (not empty).
+published() {
+    local _
+    for _ in $(seq 10); do
+        [ -n "$1" ] && [ "$(domain_address "$GUEST_DOMID")" = "$1" ] && return 0
+        sleep 1
+    done
+    echo "  xenstore has '$(domain_address "$GUEST_DOMID")', the guest logged '$1'"
+    return 1
+}
 check "DHCP: the guest logged an address from dom0's udhcpd" \
     grep -qE 'network: DHCP address 10\.88\.0\.[0-9]+/24 \(router Some\(10\.88\.0\.1\)\)' "$boot_log"
-check "DHCP: the guest published it in xenstore ($GUEST_IP)" \
-    test "$(xenstore-read "/local/domain/$GUEST_DOMID/data/ipv4-address" 2>&1)" = "$GUEST_IP"
+logged_ip=$(dhcp_address)
+check "DHCP: the guest published the address it logged ($logged_ip) in xenstore" published "$logged_ip"
+check "DHCP: dom0 found that address as GUEST_IP ($GUEST_IP)" test "$GUEST_IP" = "$logged_ip"
 
 ping -c 20 -i 0.2 -W 2 "$GUEST_IP" >/tmp/ping.out 2>&1
 tail -n 2 /tmp/ping.out | sed 's/^/  /'
@@ -31,18 +44,18 @@ done
 check "xenstore: frontend and backend Connected (4)" \
     test "$(xenstore-read "$frontend/state")$(xenstore-read "$(xenstore-read "$frontend/backend")/state")" = 44
 
-# Detach and attach again: the guest follows the backend down and connects to the new one.
-xl network-detach "$GUEST_NAME" 0
+# Detach and attach again: the guest follows the backend down, connects to the new one and asks
+# for a lease for the new vif's MAC address.
+leases=$(grep -cF "network: DHCP address" "$boot_log")
+check "xl network-detach $GUEST_NAME 0" xl network-detach "$GUEST_NAME" 0
 check "network-detach: the guest saw the backend close" wait_for_text "$boot_log" "was removed" 30
-xl network-attach "$GUEST_NAME" bridge=xenbr0
+check "xl network-attach $GUEST_NAME bridge=xenbr0" xl network-attach "$GUEST_NAME" bridge=xenbr0
 check "network-attach: the guest connected again" \
     wait_for_text "$boot_log" "the interface's address is now" 30
-new_ip=""
-for _ in $(seq 30); do
-    new_ip=$(xenstore-read "/local/domain/$GUEST_DOMID/data/ipv4-address" 2>/dev/null)
-    grep -q "DHCP address" <(tail -n 3 "$boot_log") && break
-    sleep 1
-done
+check "network-attach: the guest got a new DHCP lease" \
+    wait_for_text "$boot_log" "network: DHCP address" 30 $((leases + 1))
+new_ip=$(dhcp_address)
+check "network-attach: the guest published its new address ($new_ip) in xenstore" published "$new_ip"
 ping -c 5 -i 0.3 -W 2 "$new_ip" >/tmp/ping2.out 2>&1
 check "network-attach: ping the guest again (0% loss at $new_ip)" grep -q ' 0% packet loss' /tmp/ping2.out
 [ "$FAILED" -eq "$failed_before" ] || { show "$boot_log" 30; cat /tmp/ping.out /tmp/ping2.out 2>/dev/null | tail -5; }

@@ -23,22 +23,10 @@ check() {
     if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
-# guest_address NAME SECONDS: the IPv4 address domain NAME published in xenstore
-# (data/ipv4-address), waiting up to SECONDS for it; prints nothing if there is none by then.
-guest_address() {
-    local address
-    for _ in $(seq "$2"); do
-        address=$(xenstore-read "/local/domain/$(xl domid "$1" 2>/dev/null)/data/ipv4-address" 2>/dev/null) \
-            && { echo "$address"; return 0; }
-        sleep 1
-    done
-    return 1
-}
-
-# The state letters of `xl list` for a domain (e.g. "r-----", "---s--", "--c---"), or "" if gone.
-domain_state() {
-    xl list "$1" 2>/dev/null | awk 'NR == 2 { print $5 }'
-}
+# domain_address, guest_address, domain_state and wait_gone: dom0's, shared with its /init, the
+# benchmark and the soak (testbed/dom0/lib/domains.sh).
+# shellcheck source=testbed/dom0/lib/domains.sh
+source /usr/local/lib/testbed/domains.sh || { echo "FAIL: no /usr/local/lib/testbed/domains.sh in dom0"; exit 1; }
 
 # wait_for_state NAME LETTER SECONDS: until the state column has LETTER (s: shut down, c: crashed).
 wait_for_state() {
@@ -51,25 +39,27 @@ wait_for_state() {
     return 1
 }
 
-# wait_gone NAME SECONDS: until the domain no longer exists.
-wait_gone() {
-    local name=$1 deadline=$((SECONDS + $2))
-    while [ $SECONDS -lt "$deadline" ]; do
-        xl domid "$name" >/dev/null 2>&1 || return 0
-        sleep 1
-    done
-    echo "  $name still exists after $2 s"
+# still_running NAME DOMID: domain NAME is still domain DOMID and has neither crashed nor shut
+# down (xl.cfg has on_crash="restart": a crashed guest comes back under its name, as a new domid).
+still_running() {
+    local domid state
+    domid=$(xl domid "$1" 2>/dev/null)
+    state=$(domain_state "$1")
+    [ -n "$domid" ] && [ "$domid" = "$2" ] && [ -n "$state" ] && [[ $state != *[scd]* ]] && return 0
+    echo "  $1: domid '$domid' (wanted '$2'), state '$state'"
     return 1
 }
 
-# wait_for_text FILE TEXT SECONDS: until FILE contains TEXT (a fixed string).
+# wait_for_text FILE TEXT SECONDS [COUNT]: until FILE has COUNT (default 1) lines with TEXT (a
+# fixed string) in them.
 wait_for_text() {
-    local file=$1 text=$2 deadline=$((SECONDS + $3))
+    local file=$1 text=$2 count=${4:-1} deadline=$((SECONDS + $3)) found=0
     while [ $SECONDS -lt "$deadline" ]; do
-        grep -qF -- "$text" "$file" 2>/dev/null && return 0
+        found=$(grep -cF -- "$text" "$file" 2>/dev/null)
+        [ "${found:-0}" -ge "$count" ] && return 0
         sleep 1
     done
-    echo "  '$text' not in $file after $3 s"
+    echo "  '$text' is in $file on ${found:-0} lines after $3 s, wanted $count"
     return 1
 }
 

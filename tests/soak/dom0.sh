@@ -11,18 +11,16 @@
 set -u
 cd /xenecho
 . build/soak.conf
+# guest_address and domain_state: dom0's, shared with its /init, the e2e suite and the benchmark.
+# shellcheck source=testbed/dom0/lib/domains.sh
+. /usr/local/lib/testbed/domains.sh || { echo "SOAK error=no-domains-library"; exit 1; }
 minutes=${SOAK_MINUTES:-30}
 attack_tool=$PWD/build/xenecho-attack
 name=xenecho-soak
 attacker=10.88.0.250
 
 xl create -q xl.cfg "name=\"$name\"" 'extra="per-client=64"' >/dev/null
-ip=""
-for _ in $(seq 60); do
-    ip=$(xenstore-read "/local/domain/$(xl domid "$name" 2>/dev/null)/data/ipv4-address" 2>/dev/null) && break
-    sleep 1
-done
-[ -n "$ip" ] || { echo "SOAK error=no-address"; exit 1; }
+ip=$(guest_address "$name" 60) || { echo "SOAK error=no-address"; exit 1; }
 ip addr add "$attacker/24" dev xenbr0
 
 metric() { curl -s -m 10 "http://$ip:9100/metrics" | awk -v name="$1" '$1 == name { print $2 }'; }
@@ -103,6 +101,6 @@ wait "$load" "$churn" "$attacks"
 echo "SOAK ran seconds=$((SECONDS - started))"
 sleep 60
 snapshot after
-echo "SOAK guest state=$(xl list "$name" 2>/dev/null | awk 'NR == 2 { print $5 }')"
+echo "SOAK guest state=$(domain_state "$name")"
 curl -s -m 10 "http://$ip:9100/metrics" | grep -E '^xenecho_http_(responses_total|timeouts_total|close_timeouts_total|half_open_dropped_total|refused_total|per_client_refused_total|connections_total)' \
     | sed 's/^/SOAK metric /'
