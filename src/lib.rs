@@ -1,9 +1,13 @@
 //! xenecho, the appliance: what runs once the kernel is up.
 //!
-//! For now (the walking skeleton) it reports what it was given — version,
-//! Xen version, memory map, command line — proves the heap works, runs a
-//! self-test when the command line asks for one, and returns, which powers
-//! the domain off. The HTTP echo service will live here.
+//! `run` is the entry point the kernel calls: it reports what it was
+//! given (version, Xen version, memory map, command line), checks the heap,
+//! runs a self-test when the command line asks for one, reads the settings,
+//! and runs the [`Appliance`] (HTTP echo on [`server`], TCP echo on
+//! [`echo`], Prometheus metrics on [`metrics`]) on the network runtime over
+//! the kernel's PV services (`platform`, on Xen) until the toolstack asks the
+//! domain to end. The host harness (`harness`, tests and fuzzing only)
+//! runs the same appliance on a simulated network.
 //!
 //! This crate holds no `unsafe` code.
 #![cfg_attr(not(test), no_std)]
@@ -15,6 +19,8 @@ pub mod echo;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod harness;
 pub mod metrics;
+#[cfg(target_os = "none")]
+pub mod platform;
 pub mod pool;
 pub mod server;
 
@@ -168,7 +174,7 @@ impl Appliance {
     }
 }
 
-impl kernel::Service for Appliance {
+impl runtime::Service for Appliance {
     fn start(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>) {
         self.echo.start(sockets);
         self.http.start(sockets);
@@ -184,7 +190,7 @@ impl kernel::Service for Appliance {
         &mut self,
         sockets: &mut smoltcp::iface::SocketSet<'static>,
         now: smoltcp::time::Instant,
-        stats: &dyn Fn() -> kernel::stats::KernelStats,
+        stats: &dyn Fn() -> runtime::Stats,
     ) -> Option<smoltcp::time::Instant> {
         let echo = self.echo.poll(sockets, now);
         let http_deadline = self.http.poll(sockets, now);
@@ -215,7 +221,7 @@ fn code_label(code: u16) -> &'static str {
 }
 
 /// The whole metrics page, written into `text`.
-fn render_metrics(text: &mut String, stats: &kernel::stats::KernelStats, http: &server::HttpService) {
+fn render_metrics(text: &mut String, stats: &runtime::Stats, http: &server::HttpService) {
     use metrics::{Kind, Metric};
     let counters = http.counters();
     let pool = http.pool_counters();
@@ -257,17 +263,41 @@ fn render_metrics(text: &mut String, stats: &kernel::stats::KernelStats, http: &
     metrics::render(text, kernel.iter().chain(requests).chain(&statuses).chain(rest));
 }
 
-/// The appliance's entry point: reports what it was given, then returns the
-/// service the kernel runs on the network.
-pub fn run(boot: &BootInfo) -> kernel::ServiceBox {
+/// The appliance's entry point: reports what it was given, then serves on
+/// the network until the toolstack asks the domain to end, and says how.
+#[cfg(target_os = "none")]
+pub fn run(boot: &BootInfo) -> kernel::ShutdownReason {
     report(boot);
     let heap_free = boot.memory.heap.end.saturating_sub(boot.memory.heap.start) as usize;
     let settings = Settings::from_command_line(&boot.command_line, heap_free);
     log::info!("settings: {}", settings.describe());
-    alloc::boxed::Box::new(Appliance::new(&settings))
+    let mut appliance = Appliance::new(&settings);
+    let request = match runtime_config(&boot.command_line) {
+        Ok(config) => runtime::run(&platform::KernelPlatform, &config, &mut appliance),
+        Err(error) => {
+            log::error!("network configuration: {error:?}; the network stays down");
+            runtime::run_without_network(&platform::KernelPlatform)
+        }
+    };
+    log::info!("shutdown requested ({request:?})");
+    match request {
+        runtime::ShutdownRequest::Poweroff => kernel::ShutdownReason::Poweroff,
+        runtime::ShutdownRequest::Reboot => kernel::ShutdownReason::Reboot,
+    }
 }
 
-fn report(boot: &BootInfo) {
+/// The network runtime's configuration from the command line: `ip=` and
+/// `gw=` ([`runtime::netconfig`]), and `untrusted-backend`.
+pub fn runtime_config<'a>(
+    line: &kernel::CommandLine<'a>,
+) -> Result<runtime::RuntimeConfig, runtime::netconfig::NetConfigError<'a>> {
+    let net = runtime::NetConfig::parse(line.get("ip"), line.get("gw"))?;
+    Ok(runtime::RuntimeConfig { force_untrusted: line.has("untrusted-backend"), ..runtime::RuntimeConfig::new(net) })
+}
+
+/// Logs what the kernel handed over, checks the heap, and runs the
+/// self-test the command line asks for.
+pub fn report(boot: &BootInfo) {
     log::info!("xenecho {VERSION}: HTTP echo appliance on Xen {}.{}", boot.xen_version.0, boot.xen_version.1);
     log::info!("command line: \"{}\"", boot.command_line.as_str());
     log::info!("memory map ({} KiB of RAM):", boot.memory_map.ram_bytes() / 1024);
@@ -345,7 +375,7 @@ mod tests {
         assert_eq!(settings("connections=100000", heap).http.connections, plan.connections, "clamped, not crashed");
         assert_eq!(settings("connections=10", heap).http.connections, 10);
         assert_eq!(settings("connections=10", heap).http.backlog, 10, "small pools: as many as the slots");
-        assert_eq!(settings("connections=100", heap).http.backlog, 2 * kernel::budget::RX_FRAMES_PER_TURN);
+        assert_eq!(settings("connections=100", heap).http.backlog, 2 * runtime::budget::RX_FRAMES_PER_TURN);
         assert_eq!(settings("connections=200", 64 << 20).http.backlog, 100);
         // 1 MiB leaves 384 KiB for HTTP: 4 slots (56 KiB each) and 4 spare
         // sockets (32 KiB each).

@@ -9,7 +9,7 @@
 
 use alloc::string::String;
 use core::fmt::Write;
-use kernel::stats::KernelStats;
+use runtime::Stats as KernelStats;
 
 /// Whether a value only grows or goes up and down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //!   first, so a SYN flood churns through the backlog and never reaches the
 //!   sockets that serve; and while fewer than the pool's listening reserve
 //!   (the frames one turn of the event loop takes in, see
-//!   `kernel::budget`) listen, the oldest half-open ones are aborted too, so
+//!   `runtime::budget`) listen, the oldest half-open ones are aborted too, so
 //!   every SYN of the next batch finds a listener instead of a RST;
 //! - **open**: the service bounds what the peer does (the HTTP engine's
 //!   timers, the metrics request timer, the echo idle timer); beneath it

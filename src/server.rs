@@ -21,7 +21,7 @@ use crate::pool::{Change, SocketPool, Stage, TcpBounds, earliest};
 #[cfg(test)]
 use alloc::string::String;
 use alloc::vec::Vec;
-use kernel::budget::RX_FRAMES_PER_TURN;
+use runtime::budget::RX_FRAMES_PER_TURN;
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 use smoltcp::wire::IpAddress;
@@ -55,7 +55,7 @@ pub struct HttpPlan {
 
 impl HttpPlan {
     /// The default backlog for `connections` slots: half as many, and at
-    /// least twice the frames one turn takes in (see `kernel::budget`) unless
+    /// least twice the frames one turn takes in (see `runtime::budget`) unless
     /// that is more than the slots (small guests).
     pub fn default_backlog(connections: usize) -> usize {
         (connections / 2).max(connections.min(2 * RX_FRAMES_PER_TURN)).max(1)

@@ -2,7 +2,7 @@
 //! xenconsoled (dom0) drains into `xl console`.
 //!
 //! The ring logic ([`write_some`], [`pending`]) is pure and tested on the host
-//! against a console page in ordinary memory. On Xen, [`PvConsole`] adds the
+//! against a console page in ordinary memory. On Xen, `PvConsole` adds the
 //! notification and the waiting: a full ring waits for the backend a bounded
 //! number of times and then drops output (counted), because a stalled console
 //! daemon must never stop the appliance.

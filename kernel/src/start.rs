@@ -1,7 +1,6 @@
 //! The architecture-neutral start sequence and the two ways a domain ends
-//! (power off after the appliance returns, crash after a fatal error).
+//! (as the appliance says when it returns, crash after a fatal error).
 
-use crate::lifecycle::{self, ShutdownRequest};
 use crate::memory::map::{MapError, MemoryMap};
 use crate::memory::{self, ReservedRanges};
 use crate::{BootInfo, CommandLine, arch, console, logger};
@@ -28,10 +27,10 @@ static HYPERCALLS_READY: AtomicBool = AtomicBool::new(false);
 
 unsafe extern "Rust" {
     /// The appliance's entry point, defined by [`crate::entry_point!`].
-    fn xenecho_main(boot: &BootInfo) -> alloc::boxed::Box<dyn crate::Service>;
+    fn xenecho_main(boot: &BootInfo) -> ShutdownReason;
 }
 
-/// Brings the kernel up, runs the appliance, powers off.
+/// Brings the kernel up, runs the appliance, ends the domain as it says.
 pub fn start(mut boot: BootData) -> ! {
     let Some(xen_version) = arch::init_hypervisor() else {
         fatal(format_args!("not running on Xen (no sign of Xen: {})", arch::XEN_EVIDENCE));
@@ -65,23 +64,15 @@ pub fn start(mut boot: BootData) -> ! {
         crate::pv::clock_frequency() / 1000,
         crate::pv::wall_clock().seconds
     );
-    if let Err(error) = lifecycle::init() {
-        log::error!("xenstore: cannot set up the shutdown watch: {error:?}");
-    }
     if let Some(count) = command_line.get("ticks").and_then(|value| value.parse::<u64>().ok()) {
         log_ticks(count.min(3600));
     }
     let info = BootInfo { command_line, memory_map, xen_version, memory: layout };
     // SAFETY: `xenecho_main` is defined by `entry_point!` in the appliance
     // with exactly this signature; the kernel has no other definition.
-    let service = unsafe { xenecho_main(&info) };
-    let request = crate::net::run(service, &command_line);
-    log::info!("shutdown requested ({request:?})");
+    let reason = unsafe { xenecho_main(&info) };
     console::flush();
-    hypercall::shutdown(match request {
-        ShutdownRequest::Poweroff => ShutdownReason::Poweroff,
-        ShutdownRequest::Reboot => ShutdownReason::Reboot,
-    })
+    hypercall::shutdown(reason)
 }
 
 /// Logs `count` ticks one second apart by the one-shot timer, with the

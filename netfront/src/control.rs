@@ -120,6 +120,10 @@ pub struct Netfront<'a, H: Hypervisor, G: Grants, S: PageSource> {
     config: NetfrontConfig,
     device: Option<VifDevice>,
     phase: Phase,
+    /// While closing: `Closed` was written for the backend's `Closing`.
+    /// Written once: every write fires the frontend's own watch, and a
+    /// write per event would keep the loop busy until the backend moves.
+    said_closed: bool,
     pub(crate) link: RefCell<Option<Link>>,
     pub(crate) counters: RefCell<NetfrontCounters>,
     pub(crate) broken: Cell<Option<LinkError>>,
@@ -135,6 +139,7 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
             config,
             device: None,
             phase: Phase::Absent,
+            said_closed: false,
             link: RefCell::new(None),
             counters: RefCell::new(NetfrontCounters::default()),
             broken: Cell::new(None),
@@ -213,10 +218,15 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
             }
             // The backend has disconnected (netback unmaps on entering
             // Closing): say Closed so it can reach Closed too.
-            (Phase::Closing, Some(XenbusState::Closing)) => {
+            (Phase::Closing, Some(XenbusState::Closing)) if !self.said_closed => {
+                self.said_closed = true;
                 write_state_if_present(store, &self.path(), XenbusState::Closed)
             }
-            (Phase::Closing, None | Some(XenbusState::Closed)) => self.finish_closing(store),
+            // Closed, gone, or already a new backend (a detach and an attach
+            // faster than this guest looked: the old one has let go).
+            (Phase::Closing, None | Some(XenbusState::Closed | XenbusState::Initialising | XenbusState::InitWait)) => {
+                self.finish_closing(store)
+            }
             (Phase::Detached, _) => self.follow_detach(store, backend),
             _ => Ok(()),
         }
@@ -382,6 +392,7 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
             let _ = self.events.close(port);
         }
         self.phase = Phase::Closing;
+        self.said_closed = false;
         self.counters.borrow_mut().disconnects += 1;
         write_state_if_present(store, &self.path(), XenbusState::Closing)
     }

@@ -134,7 +134,7 @@ impl Rig<'_, '_> {
         Some(token.consume(|bytes| bytes.to_vec()))
     }
 
-    /// One round of the kernel's event loop (`kernel/src/net.rs`): the
+    /// One round of the kernel's event loop (`runtime/src/event_loop.rs`): the
     /// backend runs, the stack takes every frame, the rings are tended, and
     /// the handshake moves on (which tears down a link the backend broke).
     /// Returns the frames received.

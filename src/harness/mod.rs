@@ -1,5 +1,5 @@
 //! A host harness for the appliance's TCP services: the real [`Appliance`]
-//! (the same `kernel::Service` the guest runs) on a smoltcp interface,
+//! (the same `runtime::Service` the guest runs) on a smoltcp interface,
 //! clients on interfaces of their own, all joined by a simulated Ethernet
 //! hub, with a simulated clock. Scripted attackers ([`Behaviour`]) play the
 //! clients an appliance facing the network meets: half-open SYN floods,
@@ -7,7 +7,7 @@
 //! bodies, abandoned closes; a [`Behaviour::Fetch`] client checks that a
 //! fresh client is still served.
 //!
-//! One [`Network::step`] is one turn of the guest's loop as `kernel::net`
+//! One [`Network::step`] is one turn of the guest's loop as `runtime`
 //! runs it (stack, service, stack) at the current simulated instant, with
 //! every client's turn before it, and frames delivered until the hub is
 //! quiet. Time only moves in `step`.
@@ -31,9 +31,9 @@ use crate::{Appliance, Settings};
 use alloc::vec::Vec;
 use clients::Client;
 use hub::{Hub, Port};
-use kernel::Service;
-use kernel::budget::Budgeted;
-use kernel::syn_cookies::{Guarded, SynCookies};
+use runtime::Service;
+use runtime::budget::Budgeted;
+use runtime::syn_cookies::{Guarded, SynCookies};
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::socket::{AnySocket, tcp};
 use smoltcp::time::{Duration, Instant};
@@ -221,7 +221,7 @@ impl Network {
             let server = &mut self.server;
             let mut guarded = Guarded::new(&mut server.port, &mut server.cookies);
             server.interface.poll(now, &mut Budgeted::new(&mut guarded), &mut server.sockets);
-            server.appliance.poll(&mut server.sockets, now, &kernel::stats::KernelStats::default);
+            server.appliance.poll(&mut server.sockets, now, &runtime::Stats::default);
             let mut guarded = Guarded::new(&mut server.port, &mut server.cookies);
             server.interface.poll_egress(now, &mut guarded, &mut server.sockets);
             server.cookies.note_pressure(server.appliance.syn_pressure(), now);
@@ -242,7 +242,7 @@ impl Network {
     }
 
     /// What the SYN cookies in front of the appliance did so far.
-    pub fn syn_cookies(&self) -> kernel::syn_cookies::SynCookieCounters {
+    pub fn syn_cookies(&self) -> runtime::syn_cookies::SynCookieCounters {
         self.server.cookies.counters()
     }
 

@@ -1,6 +1,6 @@
 //! Guest-physical memory: the memory map, the frame allocator and the heap.
 //!
-//! At boot [`init`] copies nothing more than it must: it finds room for the
+//! At boot `init` copies nothing more than it must: it finds room for the
 //! frame bitmap in free RAM, releases RAM into the frame allocator, takes back
 //! every reserved range, and gives the heap one contiguous run of frames.
 //! All RAM is identity-mapped by the boot page tables (virtual = physical).

@@ -1,17 +1,19 @@
-//! What the kernel counts, gathered for the appliance's metrics.
+//! What the runtime and the platform count, gathered for the appliance's
+//! metrics.
 //!
 //! A snapshot is assembled only when the appliance asks (a metrics request),
-//! from counters that live where the work happens: hypercalls in xen-pv,
-//! event channels, the netfront link, the DMA device, the grant table, the
-//! heap and the console.
+//! from counters that live where the work happens: hypercalls, the heap and
+//! the console on the platform ([`crate::PlatformStats`]), event channels,
+//! the netfront link, the DMA device, the grant table and the SYN cookies
+//! here.
 
 use dma::DmaCounters;
 use netfront::NetfrontCounters;
 use xen_pv::grant_table::GrantCounters;
 
-/// One snapshot of the kernel's counters.
+/// One snapshot of the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KernelStats {
+pub struct Stats {
     /// Xen system time (ns since the domain started).
     pub uptime_ns: u64,
     /// Hypercalls made.

@@ -1,17 +1,21 @@
 //! How the domain is asked to end: the toolstack's `control/shutdown` key.
 //!
-//! At boot the kernel advertises `control/feature-poweroff` and
+//! When the runtime starts it advertises `control/feature-poweroff` and
 //! `control/feature-reboot` (so `xl shutdown` and `xl reboot` use the PV
 //! protocol, not ACPI) and watches `control/shutdown`. When the toolstack
-//! writes a request there, the kernel clears the key (the acknowledgement
-//! xl waits for), lets the appliance stop, and ends the domain with the
-//! matching `SCHEDOP_shutdown` reason. Suspend is not implemented, so
+//! writes a request there, the runtime clears the key (the acknowledgement
+//! xl waits for) and returns the request, and the kernel ends the domain
+//! with the matching `SCHEDOP_shutdown` reason. Suspend is not implemented, so
 //! `control/feature-suspend` is never written.
 //!
 //! A read of the key that timed out (xenstored stalled) is owed: the event
 //! that asked for it has been consumed and no other may come, so the loop
-//! reads the key again once xenstored answers (`check_owed`). Never: retry
-//! a read that failed any other way (that would be a request every turn).
+//! reads the key again once xenstored answers ([`Lifecycle::check_owed`]).
+//! Never: retry a read that failed any other way (that would be a request
+//! every turn).
+
+use xen_pv::Hypervisor;
+use xen_pv::xenstore::{Xenstore, XenstoreError};
 
 /// What the toolstack asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,45 +49,38 @@ pub const SHUTDOWN_TOKEN: &str = "xenecho-shutdown";
 /// The features written at boot.
 pub const FEATURE_KEYS: [&str; 2] = ["control/feature-poweroff", "control/feature-reboot"];
 
-#[cfg(target_os = "none")]
-pub use platform::*;
-
-#[cfg(target_os = "none")]
-mod platform {
-    use super::*;
-    use core::sync::atomic::{AtomicBool, Ordering};
-    use xen_pv::xenstore::XenstoreError;
-
+/// The runtime's side of the protocol: the features, the watch, and a
+/// read that is owed.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
     /// Whether a read of [`SHUTDOWN_KEY`] timed out since the last one that
     /// worked.
-    static CHECK_OWED: AtomicBool = AtomicBool::new(false);
+    check_owed: bool,
+}
 
+impl Lifecycle {
     /// Advertises the features and watches `control/shutdown`.
-    pub fn init() -> Result<(), XenstoreError> {
-        let mut store = crate::pv::xenstore();
+    pub fn init<H: Hypervisor>(store: &mut Xenstore<'_, H>) -> Result<Self, XenstoreError> {
         for key in FEATURE_KEYS {
             store.write(key, "1")?;
         }
-        store.watch(SHUTDOWN_KEY, SHUTDOWN_TOKEN)
+        store.watch(SHUTDOWN_KEY, SHUTDOWN_TOKEN)?;
+        Ok(Self::default())
+    }
+
+    /// Whether [`SHUTDOWN_KEY`] must be read again (without a watch event)
+    /// because the last read timed out.
+    pub fn check_owed(&self) -> bool {
+        self.check_owed
     }
 
     /// Acts on a watch event for [`SHUTDOWN_TOKEN`] (or an owed check):
     /// returns a shutdown request if the toolstack made one (and
     /// acknowledges it).
-    pub fn on_watch_event(store: &mut crate::pv::XenstoreGuard) -> Option<ShutdownRequest> {
-        read_request(store)
-    }
-
-    /// Whether [`SHUTDOWN_KEY`] must be read again (without a watch event)
-    /// because the last read timed out.
-    pub fn check_owed() -> bool {
-        CHECK_OWED.load(Ordering::Relaxed)
-    }
-
-    fn read_request(store: &mut crate::pv::XenstoreGuard) -> Option<ShutdownRequest> {
+    pub fn on_watch_event<H: Hypervisor>(&mut self, store: &mut Xenstore<'_, H>) -> Option<ShutdownRequest> {
         let outcome = store.read(SHUTDOWN_KEY);
         let timed_out = outcome == Err(XenstoreError::TimedOut);
-        let was_owed = CHECK_OWED.swap(timed_out, Ordering::Relaxed);
+        let was_owed = core::mem::replace(&mut self.check_owed, timed_out);
         let value = match outcome {
             Ok(value) => value,
             Err(XenstoreError::NotFound) => return None,

@@ -5,18 +5,17 @@
 //! move the netfront handshake on, let smoltcp take in at most a budget of
 //! frames (`crate::budget`), let the service read and write its sockets, let
 //! smoltcp send, do the rings' housekeeping (another turn at once if frames
-//! are left), then sleep in `SCHEDOP_poll` on the xenstore and vif ports
-//! until an event or the earliest deadline (see `docs/event-loop.md`).
+//! are left), then sleep on the xenstore and vif ports until an event or
+//! the earliest deadline (see `docs/event-loop.md`).
 
+use crate::Service;
 use crate::budget::Budgeted;
-use crate::lifecycle::{self, SHUTDOWN_TOKEN, ShutdownRequest};
-use crate::memory::pages::KernelPages;
+use crate::lifecycle::{Lifecycle, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::netconfig::NetConfig;
+use crate::platform::Platform;
 use crate::running_clock::RunningClock;
-use crate::stats::KernelStats;
+use crate::stats::Stats;
 use crate::syn_cookies::{Guarded, SynCookies};
-use crate::{CommandLine, Service, pv};
-use alloc::boxed::Box;
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::cell::RefCell;
@@ -28,51 +27,98 @@ use smoltcp::socket::dhcpv4;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
 use xen_pv::grant_table::GrantTable;
-use xen_pv::hypercall::Xen;
-use xen_pv::xenstore::XenstoreError;
+use xen_pv::xenstore::{DEFAULT_REQUEST_TIMEOUT_NS, XenstoreError};
 
-type KernelDma<'a> = GrantDma<&'a RefCell<GrantTable<'static>>, KernelPages>;
-type KernelNetfront<'a> = Netfront<'a, Xen, &'a RefCell<GrantTable<'static>>, KernelPages>;
+/// The grant table the DMA device allocates references from.
+type Table<'p> = RefCell<GrantTable<'p>>;
+/// The DMA device for the vif's backend.
+type Dma<'p, 't, P> = GrantDma<&'t Table<'p>, <P as Platform<'p>>::Pages>;
+/// The frontend on it.
+type Frontend<'p, 't, P> = Netfront<'t, <P as Platform<'p>>::Hypervisor, &'t Table<'p>, <P as Platform<'p>>::Pages>;
 
 /// Bounce pages for an untrusted backend: one per ring slot each way.
-const BOUNCE_PAGES: BounceCapacity = BounceCapacity { read_only_pages: 256, writable_pages: 256 };
+pub const BOUNCE_PAGES: BounceCapacity = BounceCapacity { read_only_pages: 256, writable_pages: 256 };
 
-/// Runs `service` on the network until a shutdown request.
-pub fn run(mut service: Box<dyn Service>, command_line: &CommandLine<'_>) -> ShutdownRequest {
-    let config = match NetConfig::from_command_line(command_line) {
-        Ok(config) => config,
-        Err(error) => {
-            log::error!("network configuration: {error:?}; the network stays down");
-            return wait_for_shutdown();
+/// How often the stack is polled while the vif has no link.
+const LINK_DOWN_POLL: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(100);
+
+/// How the runtime sets up the network.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// How the interface gets its address.
+    pub net: NetConfig,
+    /// Bounce every buffer even when the toolstack says the backend is
+    /// trusted (`untrusted-backend` on the command line).
+    pub force_untrusted: bool,
+    /// The frontend's buffer pools.
+    pub netfront: NetfrontConfig,
+    /// Bounce pages for an untrusted backend.
+    pub bounce: BounceCapacity,
+    /// How long a xenstore request may wait for xenstored once the loop
+    /// serves (then it fails with `TimedOut`).
+    pub xenstore_timeout_ns: u64,
+}
+
+impl RuntimeConfig {
+    /// The guest's configuration for `net`.
+    pub fn new(net: NetConfig) -> Self {
+        Self {
+            net,
+            force_untrusted: false,
+            netfront: NetfrontConfig::default(),
+            bounce: BOUNCE_PAGES,
+            xenstore_timeout_ns: DEFAULT_REQUEST_TIMEOUT_NS,
         }
-    };
-    let Some((backend, trusted)) = find_vif_backend() else {
+    }
+}
+
+/// Runs `service` on the network until the toolstack asks the domain to
+/// end; returns that request.
+pub fn run<'p, P: Platform<'p>, S: Service>(platform: &P, config: &RuntimeConfig, service: &mut S) -> ShutdownRequest {
+    let mut lifecycle = start_lifecycle(platform);
+    let Some((backend, trusted)) = find_vif_backend(platform) else {
         log::warn!("no network device (device/vif): the appliance has no network");
-        return wait_for_shutdown();
+        return wait_for_shutdown(platform, &mut lifecycle);
     };
-    let trust = if trusted && !command_line.has("untrusted-backend") {
+    let trust = if trusted && !config.force_untrusted {
         BackendTrust::Trusted
     } else {
         log::info!("backend domain {backend} is not trusted: bouncing every buffer");
-        BackendTrust::Untrusted(BOUNCE_PAGES)
+        BackendTrust::Untrusted(config.bounce)
     };
-    let table = RefCell::new(GrantTable::new(pv::grant_entries()));
-    let dma = match GrantDma::new(&table, KernelPages, backend, trust) {
+    let table = RefCell::new(GrantTable::new(platform.grant_entries()));
+    let dma = match GrantDma::new(&table, platform.pages(), backend, trust) {
         Ok(dma) => dma,
         Err(error) => {
             log::error!("DMA set-up for domain {backend} failed: {error:?}; the network stays down");
-            return wait_for_shutdown();
+            return wait_for_shutdown(platform, &mut lifecycle);
         }
     };
     let mut sockets = SocketSet::new(Vec::new());
     service.start(&mut sockets);
-    EventLoop::new(&table, &dma, config, sockets, service).run()
+    EventLoop::new(platform, &table, &dma, config, sockets, service, lifecycle).run()
+}
+
+/// Runs no network, and waits until the toolstack asks the domain to end
+/// (for a configuration the network cannot start with).
+pub fn run_without_network<'p, P: Platform<'p>>(platform: &P) -> ShutdownRequest {
+    let mut lifecycle = start_lifecycle(platform);
+    wait_for_shutdown(platform, &mut lifecycle)
+}
+
+/// Advertises what the domain does on the toolstack's requests, and
+/// watches for them.
+fn start_lifecycle<'p, P: Platform<'p>>(platform: &P) -> Lifecycle {
+    Lifecycle::init(&mut platform.xenstore()).unwrap_or_else(|error| {
+        log::error!("xenstore: cannot set up the shutdown watch: {error:?}");
+        Lifecycle::default()
+    })
 }
 
 /// The first vif's backend domain and whether it is trusted (`trusted`,
 /// default yes).
-fn find_vif_backend() -> Option<(u16, bool)> {
-    let mut store = pv::xenstore();
+fn find_vif_backend<'p, P: Platform<'p>>(platform: &P) -> Option<(u16, bool)> {
+    let mut store = platform.xenstore();
     let names = store.directory("device/vif").ok()?;
     let name = names.into_iter().min_by_key(|name| name.parse::<u32>().unwrap_or(u32::MAX))?;
     let backend = store.read(&alloc::format!("device/vif/{name}/backend-id")).ok()?;
@@ -82,24 +128,22 @@ fn find_vif_backend() -> Option<(u16, bool)> {
 }
 
 /// Sleeps until the toolstack asks the domain to end (no network).
-fn wait_for_shutdown() -> ShutdownRequest {
-    let ports = [pv::xenstore_port()];
+fn wait_for_shutdown<'p, P: Platform<'p>>(platform: &P, lifecycle: &mut Lifecycle) -> ShutdownRequest {
     loop {
-        let (request, _) = route_watch_events();
+        let (request, _) = route_watch_events(platform, lifecycle);
         if let Some(request) = request {
             return request;
         }
-        if let Err(error) = pv::wait(&ports, None) {
-            log::error!("waiting for events: {error:?}");
-        }
+        let port = platform.xenstore().port();
+        platform.wait(&[port], None);
     }
 }
 
 /// Drains the xenstore watch events: a shutdown request, and whether the
 /// vif's nodes changed. However many events came, `control/shutdown` is
 /// read at most once.
-fn route_watch_events() -> (Option<ShutdownRequest>, bool) {
-    let mut store = pv::xenstore();
+fn route_watch_events<'p, P: Platform<'p>>(platform: &P, lifecycle: &mut Lifecycle) -> (Option<ShutdownRequest>, bool) {
+    let mut store = platform.xenstore();
     let (mut shutdown_changed, mut vif_changed) = (false, false);
     loop {
         match store.next_watch_event() {
@@ -114,18 +158,21 @@ fn route_watch_events() -> (Option<ShutdownRequest>, bool) {
         }
     }
     // A read that timed out is owed, and taken again once xenstored answers.
-    let owed = lifecycle::check_owed() && !store.daemon_stalled();
-    let request = if shutdown_changed || owed { lifecycle::on_watch_event(&mut store) } else { None };
+    let owed = lifecycle.check_owed() && !store.daemon_stalled();
+    let request = if shutdown_changed || owed { lifecycle.on_watch_event(&mut store) } else { None };
     (request, vif_changed)
 }
 
-struct EventLoop<'a> {
-    table: &'a RefCell<GrantTable<'static>>,
-    netfront: KernelNetfront<'a>,
+struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
+    platform: &'t P,
+    table: &'t Table<'p>,
+    netfront: Frontend<'p, 't, P>,
     interface: Option<Interface>,
     sockets: SocketSet<'static>,
-    service: Box<dyn Service>,
+    service: &'t mut S,
     config: NetConfig,
+    xenstore_timeout_ns: u64,
+    lifecycle: Lifecycle,
     dhcp: Option<SocketHandle>,
     /// A handshake step timed out: take it again once xenstored answers
     /// (no watch event will ask).
@@ -137,46 +184,47 @@ struct EventLoop<'a> {
     clock: RunningClock,
 }
 
-impl<'a> EventLoop<'a> {
+impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
     fn new(
-        table: &'a RefCell<GrantTable<'static>>,
-        dma: &'a KernelDma<'a>,
-        config: NetConfig,
+        platform: &'t P,
+        table: &'t Table<'p>,
+        dma: &'t Dma<'p, 't, P>,
+        config: &RuntimeConfig,
         sockets: SocketSet<'static>,
-        service: Box<dyn Service>,
+        service: &'t mut S,
+        lifecycle: Lifecycle,
     ) -> Self {
-        let netfront = Netfront::new(pv::events(), dma, NetfrontConfig::default());
-        // The cookies' key: boot time in nanoseconds and the wall clock, which
-        // a client on the network cannot read.
-        let seed = pv::now() ^ pv::wall_clock().seconds.rotate_left(32);
-        let cookies = SynCookies::new(seed);
+        let netfront = Netfront::new(platform.events(), dma, config.netfront);
         Self {
+            platform,
             table,
             netfront,
             interface: None,
             sockets,
             service,
-            config,
+            config: config.net,
+            xenstore_timeout_ns: config.xenstore_timeout_ns,
+            lifecycle,
             dhcp: None,
             control_owed: false,
-            cookies,
+            cookies: SynCookies::new(platform.secret_seed()),
             clock: RunningClock::default(),
         }
     }
 
     fn run(mut self) -> ShutdownRequest {
-        if let Err(error) = self.netfront.watch(&mut pv::xenstore()) {
+        if let Err(error) = self.netfront.watch(&mut self.platform.xenstore()) {
             log::error!("netfront: cannot watch device/vif: {error:?}");
         }
         self.control();
         // Serving from now on: a stalled xenstored may hold a turn this long.
-        pv::xenstore().set_request_timeout(pv::XENSTORE_TIMEOUT_NS);
+        self.platform.xenstore().set_request_timeout(self.xenstore_timeout_ns);
         loop {
-            let (request, vif_changed) = route_watch_events();
+            let (request, vif_changed) = route_watch_events(self.platform, &mut self.lifecycle);
             if let Some(request) = request {
                 return request;
             }
-            if vif_changed || (self.control_owed && !pv::xenstore().daemon_stalled()) {
+            if vif_changed || (self.control_owed && !self.platform.xenstore().daemon_stalled()) {
                 self.control();
             }
             let deadline = self.turn();
@@ -186,7 +234,7 @@ impl<'a> EventLoop<'a> {
 
     /// Moves the vif handshake on; brings the interface up the first time.
     fn control(&mut self) {
-        let outcome = self.netfront.poll_control(&mut pv::xenstore());
+        let outcome = self.netfront.poll_control(&mut self.platform.xenstore());
         self.control_owed = outcome == Err(NetfrontError::Xenstore(XenstoreError::TimedOut));
         if let Err(error) = outcome {
             log::error!("netfront: {error:?}");
@@ -220,7 +268,7 @@ impl<'a> EventLoop<'a> {
                     let _ = interface.routes_mut().add_default_ipv4_route(gateway);
                 }
                 log::info!("network: static address {address}");
-                publish_address(&address.address().to_string());
+                self.publish_address(&address.address().to_string());
             }
             NetConfig::Dhcp => {
                 self.dhcp = Some(self.sockets.add(dhcpv4::Socket::new()));
@@ -242,8 +290,8 @@ impl<'a> EventLoop<'a> {
         interface.poll(now, &mut budgeted, &mut self.sockets);
         let more_waiting = budgeted.exhausted();
         self.dhcp_events();
-        let (netfront, table, cookies) = (&self.netfront, self.table, &self.cookies);
-        let stats = || gather_stats(netfront, table, cookies);
+        let (platform, netfront, table, cookies) = (self.platform, &self.netfront, self.table, &self.cookies);
+        let stats = || gather_stats(platform, netfront, table, cookies);
         let service_deadline = self.service.poll(&mut self.sockets, now, &stats);
         let interface = self.interface.as_mut()?;
         interface.poll_egress(now, &mut Guarded::new(&mut self.netfront, &mut self.cookies), &mut self.sockets);
@@ -251,7 +299,13 @@ impl<'a> EventLoop<'a> {
         if self.netfront.poll_rings() || more_waiting || self.cookies.has_replay() {
             return Some(now);
         }
-        let stack_deadline = interface.poll_at(now, &self.sockets);
+        let mut stack_deadline = interface.poll_at(now, &self.sockets);
+        if !self.netfront.is_up() {
+            // Nothing can be sent: a retransmission due now would be due
+            // again at once, a busy loop until the link is back. Xenstore
+            // events bring the link back; until then, look now and then.
+            stack_deadline = stack_deadline.map(|deadline| deadline.max(now + LINK_DOWN_POLL));
+        }
         [service_deadline, stack_deadline].into_iter().flatten().min()
     }
 
@@ -269,7 +323,8 @@ impl<'a> EventLoop<'a> {
                     None => interface.routes_mut().remove_default_ipv4_route().map_or((), drop),
                 }
                 log::info!("network: DHCP address {} (router {:?})", config.address, config.router);
-                publish_address(&config.address.address().to_string());
+                let address = config.address.address().to_string();
+                self.publish_address(&address);
             }
             Some(dhcpv4::Event::Deconfigured) => {
                 let had_address = !interface.ip_addrs().is_empty();
@@ -290,52 +345,54 @@ impl<'a> EventLoop<'a> {
         }
         // Requests made this turn may have taken the xenstore port's pending
         // bit and queued watch events: route them before sleeping.
-        if pv::xenstore().queued_watch_events() > 0 {
-            return;
-        }
         let mut ports = Vec::with_capacity(2);
-        ports.push(pv::xenstore_port());
+        {
+            let store = self.platform.xenstore();
+            if store.queued_watch_events() > 0 {
+                return;
+            }
+            ports.push(store.port());
+        }
         ports.extend(self.netfront.port());
         let deadline_ns =
             deadline.map(|instant| self.clock.system_time_of(instant.total_micros().max(0) as u64 * 1000));
         self.clock.sleeping(deadline_ns);
-        if let Err(error) = pv::wait(&ports, deadline_ns) {
-            log::error!("waiting for events: {error:?}");
-        }
+        self.platform.wait(&ports, deadline_ns);
     }
 
     /// smoltcp's and the service's clock: system time less the time the
     /// domain did not run (`crate::running_clock`).
     fn now(&mut self) -> Instant {
-        Instant::from_micros((self.clock.now(pv::now()) / 1000) as i64)
+        Instant::from_micros((self.clock.now(self.platform.now()) / 1000) as i64)
+    }
+
+    /// Writes the interface's address to `data/ipv4-address` in xenstore,
+    /// where dom0's tools (and the test host) find it.
+    fn publish_address(&self, address: &str) {
+        if let Err(error) = self.platform.xenstore().write("data/ipv4-address", address) {
+            log::warn!("publishing the address in xenstore: {error:?}");
+        }
     }
 }
 
-/// Writes the interface's address to `data/ipv4-address` in xenstore, where
-/// dom0's tools (and the test host) find it.
-fn publish_address(address: &str) {
-    if let Err(error) = pv::xenstore().write("data/ipv4-address", address) {
-        log::warn!("publishing the address in xenstore: {error:?}");
-    }
-}
-
-/// The kernel's counters now.
-fn gather_stats(
-    netfront: &KernelNetfront<'_>,
-    table: &RefCell<GrantTable<'static>>,
+/// The counters now.
+fn gather_stats<'p, P: Platform<'p>>(
+    platform: &P,
+    netfront: &Frontend<'p, '_, P>,
+    table: &Table<'p>,
     cookies: &SynCookies,
-) -> KernelStats {
-    let events = pv::events().counters();
-    let heap = crate::heap_stats();
-    KernelStats {
-        uptime_ns: pv::now(),
-        hypercalls: xen_pv::hypercall::HYPERCALLS.load(Ordering::Relaxed),
+) -> Stats {
+    let events = platform.events().counters();
+    let own = platform.stats();
+    Stats {
+        uptime_ns: platform.now(),
+        hypercalls: own.hypercalls,
         events_sent: events.sent.load(Ordering::Relaxed),
         events_received: events.received.load(Ordering::Relaxed),
         polls: events.polls.load(Ordering::Relaxed),
-        heap_used: heap.used as u64,
-        heap_free: heap.free as u64,
-        console_dropped_bytes: crate::console::DROPPED_BYTES.load(Ordering::Relaxed),
+        heap_used: own.heap_used,
+        heap_free: own.heap_free,
+        console_dropped_bytes: own.console_dropped_bytes,
         netfront: netfront.counters(),
         dma: netfront.dma_counters(),
         grants: table.borrow().counters(),

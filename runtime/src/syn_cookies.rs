@@ -4,7 +4,7 @@
 //! smoltcp keeps every half-open handshake in a socket; under a flood the
 //! oldest are dropped to make room (`src/pool.rs` in the appliance), and a
 //! real client whose ACK comes back later than the backlog lasts is reset.
-//! While the service reports SYN pressure ([`SynCookies::set_pressure`]),
+//! While the service reports SYN pressure ([`SynCookies::note_pressure`]),
 //! [`Guarded`] answers SYNs itself, statelessly: the SYN-ACK's sequence
 //! number is a cookie (a keyed hash of the connection's addresses and ports,
 //! a 64 s time step, and the client's MSS). An ACK that carries a valid

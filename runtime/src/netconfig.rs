@@ -3,7 +3,7 @@
 //! - `ip=dhcp` (the default): ask a DHCP server;
 //! - `ip=10.88.0.2/24` with optional `gw=10.88.0.1`: a static address.
 //!
-//! A value that does not parse is an error the kernel reports; it never
+//! A value that does not parse is an error the runtime reports; it never
 //! guesses an address.
 
 use core::net::Ipv4Addr;
@@ -33,13 +33,13 @@ pub enum NetConfigError<'a> {
 }
 
 impl NetConfig {
-    /// Reads `ip=` and `gw=` from the command line.
-    pub fn from_command_line<'a>(line: &crate::CommandLine<'a>) -> Result<Self, NetConfigError<'a>> {
-        let address = match line.get("ip") {
+    /// Reads the values of `ip=` and `gw=` (absent: `None`).
+    pub fn parse<'a>(ip: Option<&'a str>, gw: Option<&'a str>) -> Result<Self, NetConfigError<'a>> {
+        let address = match ip {
             None | Some("dhcp") => return Ok(Self::Dhcp),
             Some(text) => parse_cidr(text).ok_or(NetConfigError::BadAddress(text))?,
         };
-        let gateway = match line.get("gw") {
+        let gateway = match gw {
             None => None,
             Some(text) => Some(text.parse().map_err(|_| NetConfigError::BadGateway(text))?),
         };
@@ -57,17 +57,22 @@ fn parse_cidr(text: &str) -> Option<Ipv4Cidr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CommandLine;
+
+    /// Parses `ip=` and `gw=` out of a command line's words.
+    fn from_line(line: &str) -> Result<NetConfig, NetConfigError<'_>> {
+        let value = |key: &str| line.split_whitespace().filter_map(|word| word.strip_prefix(key)).next_back();
+        NetConfig::parse(value("ip="), value("gw="))
+    }
 
     #[test]
     fn dhcp_is_the_default() {
-        assert_eq!(NetConfig::from_command_line(&CommandLine::new("loglevel=info")), Ok(NetConfig::Dhcp));
-        assert_eq!(NetConfig::from_command_line(&CommandLine::new("ip=dhcp gw=1.2.3.4")), Ok(NetConfig::Dhcp));
+        assert_eq!(from_line("loglevel=info"), Ok(NetConfig::Dhcp));
+        assert_eq!(from_line("ip=dhcp gw=1.2.3.4"), Ok(NetConfig::Dhcp));
     }
 
     #[test]
     fn static_addresses_parse() {
-        let config = NetConfig::from_command_line(&CommandLine::new("ip=10.88.0.2/24 gw=10.88.0.1")).unwrap();
+        let config = from_line("ip=10.88.0.2/24 gw=10.88.0.1").unwrap();
         assert_eq!(
             config,
             NetConfig::Static {
@@ -75,7 +80,7 @@ mod tests {
                 gateway: Some(Ipv4Addr::new(10, 88, 0, 1))
             }
         );
-        let no_gateway = NetConfig::from_command_line(&CommandLine::new("ip=192.168.1.9/16")).unwrap();
+        let no_gateway = from_line("ip=192.168.1.9/16").unwrap();
         assert!(matches!(no_gateway, NetConfig::Static { gateway: None, .. }));
     }
 
@@ -87,7 +92,7 @@ mod tests {
             ("ip=10.88.0/24", NetConfigError::BadAddress("10.88.0/24")),
             ("ip=10.88.0.2/24 gw=nowhere", NetConfigError::BadGateway("nowhere")),
         ] {
-            assert_eq!(NetConfig::from_command_line(&CommandLine::new(line)), Err(error), "{line}");
+            assert_eq!(from_line(line), Err(error), "{line}");
         }
     }
 }

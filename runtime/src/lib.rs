@@ -1,0 +1,68 @@
+//! xenecho's network runtime: everything between the netfront driver and
+//! the appliance's services, and nothing that touches the machine.
+//!
+//! [`run`] is the appliance's event loop: it finds the vif in xenstore,
+//! decides whether its backend is trusted, builds the DMA device and the
+//! netfront on it, brings up the smoltcp interface (DHCP or a static
+//! address, published in xenstore), and turns: xenstore watch events
+//! (shutdown requests, vif changes), the netfront handshake, at most a
+//! budget of received frames ([`budget`]) through SYN cookies
+//! ([`syn_cookies`]) into smoltcp, the [`Service`], smoltcp's output, the
+//! rings' housekeeping, then a sleep until an event or the earliest deadline
+//! on the network's own clock ([`running_clock`]).
+//!
+//! It reaches the machine only through the [`Platform`] seam: the xenstore
+//! client, the event channels, the grant-table entries, a page source for
+//! DMA, the clock and the wait primitive. On Xen the appliance wires the
+//! kernel's PV services into it; host tests and fuzz targets wire the
+//! simulated Xen (`testing`, feature `test-utils`), so the loop they drive
+//! is the one the guest runs.
+//!
+//! This crate holds no `unsafe` code.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod budget;
+mod event_loop;
+pub mod lifecycle;
+pub mod netconfig;
+mod platform;
+pub mod running_clock;
+pub mod stats;
+pub mod syn_cookies;
+#[cfg(feature = "test-utils")]
+pub mod testing;
+
+pub use event_loop::{BOUNCE_PAGES, RuntimeConfig, run, run_without_network};
+pub use lifecycle::ShutdownRequest;
+pub use netconfig::NetConfig;
+pub use platform::{Platform, PlatformStats};
+pub use stats::Stats;
+
+/// A network service the runtime runs on its TCP/IP stack.
+///
+/// The runtime owns the event loop: on every turn it lets smoltcp process
+/// what arrived, calls [`Service::poll`], lets smoltcp send what the service
+/// wrote, and sleeps until the next event or the earliest deadline.
+pub trait Service {
+    /// Adds the service's sockets, once, before the first poll.
+    fn start(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>);
+
+    /// Serves the sockets; returns the latest time it wants to be polled
+    /// again (`None`: only when something happens). `stats` gathers the
+    /// runtime's and the platform's counters, for a metrics request.
+    fn poll(
+        &mut self,
+        sockets: &mut smoltcp::iface::SocketSet<'static>,
+        now: smoltcp::time::Instant,
+        stats: &dyn Fn() -> Stats,
+    ) -> Option<smoltcp::time::Instant>;
+
+    /// Whether half-open handshakes crowd the service's backlog, so that
+    /// SYNs should be answered with cookies (see [`syn_cookies`]).
+    fn syn_pressure(&self) -> bool {
+        false
+    }
+}

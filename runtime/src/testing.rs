@@ -1,0 +1,339 @@
+//! The runtime on the simulated Xen (feature `test-utils`): the event loop
+//! the guest runs ([`crate::run`]), with a simulated dom0 on the other side.
+//!
+//! [`SimPlatform`] is the [`Platform`] over [`SimXen`]: the guest's xenstore
+//! client, event channels, grant table and RAM are the simulation's. Its
+//! [`Platform::wait`] is where everything outside the guest runs: the
+//! [`World`] a test gives it takes a step (the simulated netback, dom0's
+//! stack, the test's script), and then, unless one of the guest's ports is
+//! pending, simulated time moves on by at most [`TICK_NS`] toward the
+//! guest's deadline. A test ends the run the way the toolstack would, by
+//! writing `control/shutdown` ([`Dom0::request_shutdown`]); [`crate::run`]
+//! then returns.
+//!
+//! [`Dom0`] is what a test's world usually holds: the vif's backend
+//! ([`SimNetback`]), a smoltcp interface for dom0 on the bridge
+//! ([`DOM0_ADDRESS`]), and a DHCP server that leases [`GUEST_ADDRESS`] to
+//! whichever MAC asks.
+//!
+//! Never: let the world see the guest's state other than through what a
+//! real dom0 sees (frames on the vif, xenstore).
+
+extern crate std;
+
+use crate::platform::{Platform, PlatformStats};
+use core::cell::{RefCell, RefMut};
+use dma::sim::SimPageSource;
+use smoltcp::iface::{Config, Interface, SocketSet};
+use smoltcp::phy::{ChecksumCapabilities, Device, DeviceCapabilities, Medium, RxToken, TxToken};
+use smoltcp::time::Instant;
+use smoltcp::wire::{
+    DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress,
+    IpCidr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
+};
+use std::collections::VecDeque;
+use std::vec;
+use std::vec::Vec;
+use xen_pv::abi::event_channel::Port;
+use xen_pv::abi::grant_table::GrantEntryV1;
+use xen_pv::event_channel::EventChannels;
+use xen_pv::sim::netback::{NetbackOptions, SimNetback};
+use xen_pv::sim::xenstore::GUEST_HOME;
+use xen_pv::sim::{SimXen, XENSTORE_PORT};
+use xen_pv::xenstore::Xenstore;
+
+/// The longest simulated time one wait lets pass before the world steps
+/// again (10 ms): dom0's timers (retransmissions, DHCP) need to run even
+/// while the guest sleeps toward a far deadline.
+pub const TICK_NS: u64 = 10_000_000;
+
+/// Dom0's address on the bridge (and the DHCP server's, and the router's).
+pub const DOM0_ADDRESS: Ipv4Address = Ipv4Address::new(10, 88, 0, 1);
+/// The address the DHCP server leases.
+pub const GUEST_ADDRESS: Ipv4Address = Ipv4Address::new(10, 88, 0, 2);
+/// Dom0's MAC on the bridge.
+pub const DOM0_MAC: EthernetAddress = EthernetAddress([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff]);
+
+/// Everything outside the guest.
+pub trait World {
+    /// Runs one moment of the world at the simulation's time (`xen.now()`).
+    fn step(&mut self, xen: &SimXen);
+}
+
+/// The simulated Xen as the runtime's platform, with a world around it.
+pub struct SimPlatform<'x, W: World> {
+    xen: &'x SimXen,
+    events: &'x EventChannels<'x, SimXen>,
+    store: RefCell<Xenstore<'x, SimXen>>,
+    pages: &'x SimPageSource<'x>,
+    world: RefCell<W>,
+}
+
+impl<'x, W: World> SimPlatform<'x, W> {
+    /// The guest of `xen` (its event channels `events`, its RAM `pages`) in
+    /// `world`.
+    pub fn new(xen: &'x SimXen, events: &'x EventChannels<'x, SimXen>, pages: &'x SimPageSource<'x>, world: W) -> Self {
+        let store = Xenstore::new(events, xen.xenstore_ring(), XENSTORE_PORT, SimXen::clock());
+        Self { xen, events, store: RefCell::new(store), pages, world: RefCell::new(world) }
+    }
+
+    /// The world, after the run.
+    pub fn into_world(self) -> W {
+        self.world.into_inner()
+    }
+}
+
+impl<'x, W: World> Platform<'x> for SimPlatform<'x, W> {
+    type Hypervisor = SimXen;
+    type Pages = &'x SimPageSource<'x>;
+    type Store<'s>
+        = RefMut<'s, Xenstore<'x, SimXen>>
+    where
+        Self: 's;
+
+    fn xenstore(&self) -> RefMut<'_, Xenstore<'x, SimXen>> {
+        self.store.borrow_mut()
+    }
+
+    fn events(&self) -> &'x EventChannels<'x, SimXen> {
+        self.events
+    }
+
+    fn grant_entries(&self) -> &'x [GrantEntryV1] {
+        self.xen.grants().current_entries()
+    }
+
+    fn pages(&self) -> &'x SimPageSource<'x> {
+        self.pages
+    }
+
+    fn now(&self) -> u64 {
+        self.xen.now()
+    }
+
+    fn wait(&self, ports: &[Port], deadline: Option<u64>) {
+        loop {
+            self.world.borrow_mut().step(self.xen);
+            if ports.iter().any(|&port| self.xen.is_pending(port)) {
+                return;
+            }
+            let now = self.xen.now();
+            match deadline {
+                Some(deadline) if deadline <= now => return,
+                Some(deadline) => self.xen.advance((deadline - now).min(TICK_NS)),
+                None => self.xen.advance(TICK_NS),
+            }
+        }
+    }
+
+    fn secret_seed(&self) -> u64 {
+        0x5eed_5eed
+    }
+
+    fn stats(&self) -> PlatformStats {
+        PlatformStats::default()
+    }
+}
+
+/// Dom0 as a test's world sees it: the vif's backend, dom0's own stack on
+/// the bridge, and a DHCP server.
+pub struct Dom0<'x> {
+    /// The vif's backend.
+    pub netback: SimNetback<'x>,
+    /// Dom0's interface on the bridge.
+    pub interface: Interface,
+    /// Dom0's sockets (a test adds its clients here).
+    pub sockets: SocketSet<'static>,
+    bridge: Bridge,
+    /// Leases handed out (DHCPACKs sent).
+    pub leases: u64,
+}
+
+impl<'x> Dom0<'x> {
+    /// Dom0 with a vif for the guest as `options` say.
+    pub fn new(xen: &'x SimXen, options: NetbackOptions) -> Self {
+        let mut bridge = Bridge::default();
+        let interface = dom0_interface(&mut bridge, Instant::ZERO);
+        Self {
+            netback: SimNetback::new(xen, options),
+            interface,
+            sockets: SocketSet::new(Vec::new()),
+            bridge,
+            leases: 0,
+        }
+    }
+
+    /// One moment of dom0: the backend runs, frames cross the bridge (DHCP
+    /// requests answered), dom0's stack runs.
+    pub fn step(&mut self, xen: &SimXen) {
+        let now = Instant::from_micros((xen.now() / 1000) as i64);
+        self.netback.step();
+        for frame in self.netback.take_transmitted() {
+            match dhcp_reply(&frame) {
+                Some((reply, acked)) => {
+                    self.leases += u64::from(acked);
+                    self.netback.inject(&reply);
+                }
+                None => self.bridge.to_dom0.push_back(frame),
+            }
+        }
+        self.interface.poll(now, &mut self.bridge, &mut self.sockets);
+        for frame in self.bridge.from_dom0.drain(..) {
+            self.netback.inject(&frame);
+        }
+        self.netback.step();
+    }
+
+    /// Starts dom0's stack afresh (its neighbour cache empty, no sockets),
+    /// as a new client host would be: after the guest's MAC changed.
+    pub fn forget_neighbours(&mut self, xen: &SimXen) {
+        let now = Instant::from_micros((xen.now() / 1000) as i64);
+        self.interface = dom0_interface(&mut self.bridge, now);
+        self.sockets = SocketSet::new(Vec::new());
+    }
+
+    /// Asks the guest to end as `xl shutdown` does.
+    pub fn request_shutdown(&self, xen: &SimXen) {
+        xen.with_xenstore(|store| store.write_as_dom0(&std::format!("{GUEST_HOME}/control/shutdown"), "poweroff"));
+    }
+
+    /// The address the guest published in xenstore, if any.
+    pub fn published_address(&self, xen: &SimXen) -> Option<std::string::String> {
+        xen.with_xenstore(|store| store.read_as_dom0(&std::format!("{GUEST_HOME}/data/ipv4-address")))
+    }
+}
+
+/// Dom0's interface on the bridge.
+fn dom0_interface(bridge: &mut Bridge, now: Instant) -> Interface {
+    let mut interface = Interface::new(Config::new(DOM0_MAC.into()), bridge, now);
+    interface.update_ip_addrs(|addresses| {
+        let _ = addresses.push(IpCidr::new(IpAddress::Ipv4(DOM0_ADDRESS), 24));
+    });
+    interface
+}
+
+/// Dom0's side of the bridge, as a smoltcp device.
+#[derive(Default)]
+struct Bridge {
+    /// Frames from the guest for dom0's stack.
+    to_dom0: VecDeque<Vec<u8>>,
+    /// Frames dom0's stack sent.
+    from_dom0: Vec<Vec<u8>>,
+}
+
+struct BridgeRx(Vec<u8>);
+struct BridgeTx<'b>(&'b mut Vec<Vec<u8>>);
+
+impl RxToken for BridgeRx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl TxToken for BridgeTx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0; len];
+        let result = f(&mut frame);
+        self.0.push(frame);
+        result
+    }
+}
+
+impl Device for Bridge {
+    type RxToken<'a> = BridgeRx;
+    type TxToken<'a> = BridgeTx<'a>;
+
+    fn receive(&mut self, _: Instant) -> Option<(BridgeRx, BridgeTx<'_>)> {
+        let frame = self.to_dom0.pop_front()?;
+        Some((BridgeRx(frame), BridgeTx(&mut self.from_dom0)))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<BridgeTx<'_>> {
+        Some(BridgeTx(&mut self.from_dom0))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut capabilities = DeviceCapabilities::default();
+        capabilities.medium = Medium::Ethernet;
+        capabilities.max_transmission_unit = 1514;
+        capabilities
+    }
+}
+
+/// The DHCP server's answer to `frame` if it is a DHCPDISCOVER (an offer)
+/// or a DHCPREQUEST (an ack, `true`); `None` for any other frame.
+fn dhcp_reply(frame: &[u8]) -> Option<(Vec<u8>, bool)> {
+    let checksums = ChecksumCapabilities::default();
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Udp {
+        return None;
+    }
+    let udp = UdpPacket::new_checked(ip.payload()).ok()?;
+    if udp.dst_port() != 67 {
+        return None;
+    }
+    let dhcp = DhcpPacket::new_checked(udp.payload()).ok()?;
+    let request = DhcpRepr::parse(&dhcp).ok()?;
+    let message_type = match request.message_type {
+        DhcpMessageType::Discover => DhcpMessageType::Offer,
+        DhcpMessageType::Request => DhcpMessageType::Ack,
+        _ => return None,
+    };
+    let reply = DhcpRepr {
+        message_type,
+        transaction_id: request.transaction_id,
+        secs: 0,
+        client_hardware_address: request.client_hardware_address,
+        client_ip: Ipv4Address::UNSPECIFIED,
+        your_ip: GUEST_ADDRESS,
+        server_ip: DOM0_ADDRESS,
+        router: Some(DOM0_ADDRESS),
+        subnet_mask: Some(Ipv4Address::new(255, 255, 255, 0)),
+        relay_agent_ip: Ipv4Address::UNSPECIFIED,
+        broadcast: false,
+        requested_ip: None,
+        client_identifier: None,
+        server_identifier: Some(DOM0_ADDRESS),
+        parameter_request_list: None,
+        dns_servers: None,
+        max_size: None,
+        lease_duration: Some(3600),
+        renew_duration: None,
+        rebind_duration: None,
+        additional_options: &[],
+    };
+    let udp_repr = UdpRepr { src_port: 67, dst_port: 68 };
+    let ip_repr = Ipv4Repr {
+        src_addr: DOM0_ADDRESS,
+        dst_addr: Ipv4Address::BROADCAST,
+        next_header: IpProtocol::Udp,
+        payload_len: udp_repr.header_len() + reply.buffer_len(),
+        hop_limit: 64,
+    };
+    let ethernet_repr = EthernetRepr {
+        src_addr: DOM0_MAC,
+        dst_addr: request.client_hardware_address,
+        ethertype: EthernetProtocol::Ipv4,
+    };
+    let mut bytes = vec![0; ethernet_repr.buffer_len() + ip_repr.buffer_len() + ip_repr.payload_len];
+    let mut ethernet = EthernetFrame::new_unchecked(&mut bytes[..]);
+    ethernet_repr.emit(&mut ethernet);
+    let mut ip = Ipv4Packet::new_unchecked(ethernet.payload_mut());
+    ip_repr.emit(&mut ip, &checksums);
+    let mut udp = UdpPacket::new_unchecked(ip.payload_mut());
+    udp_repr.emit(
+        &mut udp,
+        &IpAddress::Ipv4(DOM0_ADDRESS),
+        &IpAddress::Ipv4(Ipv4Address::BROADCAST),
+        reply.buffer_len(),
+        |payload| {
+            let _ = reply.emit(&mut DhcpPacket::new_unchecked(payload));
+        },
+        &checksums,
+    );
+    Some((bytes, message_type == DhcpMessageType::Ack))
+}

@@ -1,0 +1,189 @@
+//! The production event loop ([`runtime::run`]) on the simulated Xen: the
+//! vif found in xenstore, the handshake with the simulated netback, a DHCP
+//! lease from dom0, a TCP connection from dom0 served, the vif detached and
+//! attached again with another MAC (a new lease, served again), and the
+//! toolstack's shutdown request ending the run.
+
+use dma::sim::SimPageSource;
+use netfront::NetfrontConfig;
+use runtime::testing::{Dom0, GUEST_ADDRESS, SimPlatform, World};
+use runtime::{NetConfig, RuntimeConfig, Service, ShutdownRequest, Stats};
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::IpAddress;
+use xen_pv::event_channel::EventChannels;
+use xen_pv::sim::SimXen;
+use xen_pv::sim::netback::{Attachment, Detach, NetbackOptions};
+
+/// The port the test service echoes on.
+const ECHO_PORT: u16 = 7;
+/// Simulated time after which the world gives up and asks the guest to end.
+const GIVE_UP_NS: u64 = 120_000_000_000;
+
+/// A TCP echo service on one socket.
+#[derive(Default)]
+struct Echo {
+    socket: Option<SocketHandle>,
+}
+
+impl Service for Echo {
+    fn start(&mut self, sockets: &mut SocketSet<'static>) {
+        let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
+        self.socket = Some(sockets.add(socket));
+    }
+
+    fn poll(&mut self, sockets: &mut SocketSet<'static>, _: Instant, _: &dyn Fn() -> Stats) -> Option<Instant> {
+        let socket = sockets.get_mut::<tcp::Socket>(self.socket.expect("started"));
+        if !socket.is_open() {
+            socket.listen(ECHO_PORT).expect("listen");
+        }
+        while socket.can_recv() && socket.can_send() {
+            let mut buffer = [0; 512];
+            let read = socket.recv_slice(&mut buffer).expect("recv");
+            socket.send_slice(&buffer[..read]).expect("send");
+        }
+        if socket.state() == tcp::State::CloseWait {
+            socket.close();
+        }
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Until the guest publishes its leased address.
+    Lease,
+    /// A client connects, sends, and waits for the echo.
+    Echo { round: u32 },
+    /// The vif is being detached.
+    Detaching,
+    /// Attached again with another MAC: until the next lease.
+    NewLease,
+    /// Asked the guest to end.
+    Done,
+}
+
+/// Dom0 and the test's script.
+struct Script<'x> {
+    dom0: Dom0<'x>,
+    phase: Phase,
+    client: Option<SocketHandle>,
+    echoed: Vec<u32>,
+    leases_before_reattach: u64,
+}
+
+const GREETING: &[u8] = b"hello from dom0";
+
+impl World for Script<'_> {
+    fn step(&mut self, xen: &SimXen) {
+        self.dom0.step(xen);
+        let now = xen.now();
+        if now > GIVE_UP_NS && self.phase != Phase::Done {
+            self.dom0.request_shutdown(xen);
+            self.phase = Phase::Done;
+        }
+        match self.phase {
+            Phase::Lease if self.dom0.published_address(xen).as_deref() == Some("10.88.0.2") => {
+                self.connect(1);
+            }
+            Phase::Echo { round, .. } => {
+                let socket = self.dom0.sockets.get_mut::<tcp::Socket>(self.client.expect("connected"));
+                if socket.can_send()
+                    && socket.send_queue() == 0
+                    && socket.recv_queue() == 0
+                    && self.echoed.len() < round as usize
+                {
+                    let _ = socket.send_slice(GREETING);
+                }
+                if socket.recv_queue() >= GREETING.len() {
+                    let mut answer = [0; 64];
+                    let read = socket.recv_slice(&mut answer).expect("recv");
+                    assert_eq!(&answer[..read], GREETING, "the echo");
+                    socket.close();
+                    self.echoed.push(round);
+                    if round == 1 {
+                        self.dom0.netback.detach(Detach::Graceful);
+                        self.phase = Phase::Detaching;
+                    } else {
+                        self.dom0.request_shutdown(xen);
+                        self.phase = Phase::Done;
+                    }
+                }
+            }
+            Phase::Detaching if self.dom0.netback.attachment() == Attachment::Detached => {
+                self.leases_before_reattach = self.dom0.leases;
+                let options = NetbackOptions { mac: [0x00, 0x16, 0x3e, 0x00, 0x00, 0x02], ..NetbackOptions::default() };
+                self.dom0.netback.attach_with(options);
+                // Dom0's own neighbour entry for the guest names the old MAC:
+                // start its stack afresh, as a new client host.
+                self.dom0.forget_neighbours(xen);
+                self.phase = Phase::NewLease;
+            }
+            Phase::NewLease if self.dom0.leases > self.leases_before_reattach => self.connect(2),
+            _ => {}
+        }
+    }
+}
+
+impl Script<'_> {
+    fn connect(&mut self, round: u32) {
+        let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
+        let handle = self.dom0.sockets.add(socket);
+        let context = self.dom0.interface.context();
+        self.dom0
+            .sockets
+            .get_mut::<tcp::Socket>(handle)
+            .connect(context, (IpAddress::Ipv4(GUEST_ADDRESS), ECHO_PORT), 40_000 + round as u16)
+            .expect("connect");
+        self.client = Some(handle);
+        self.phase = Phase::Echo { round };
+    }
+}
+
+/// Prints the runtime's log when `TRACE_WORLD` is set.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("[{}] {}", record.level(), record.args());
+    }
+    fn flush(&self) {}
+}
+
+#[test]
+fn the_production_loop_leases_serves_survives_a_new_vif_and_shuts_down() {
+    if std::env::var_os("TRACE_WORLD").is_some() {
+        let _ = log::set_logger(&StderrLog).map(|()| log::set_max_level(log::LevelFilter::Debug));
+    }
+    let xen = SimXen::new(4);
+    let events = EventChannels::new(&xen, xen.shared_info());
+    let pages = SimPageSource::new(xen.grants());
+    let script = Script {
+        dom0: Dom0::new(&xen, NetbackOptions::default()),
+        phase: Phase::Lease,
+        client: None,
+        echoed: Vec::new(),
+        leases_before_reattach: 0,
+    };
+    let platform = SimPlatform::new(&xen, &events, &pages, script);
+    let config = RuntimeConfig {
+        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 },
+        ..RuntimeConfig::new(NetConfig::Dhcp)
+    };
+    let mut service = Echo::default();
+    let request = runtime::run(&platform, &config, &mut service);
+    let script = platform.into_world();
+    assert_eq!(request, ShutdownRequest::Poweroff);
+    assert_eq!(script.echoed, [1, 2], "served before and after the new vif (ended in {:?})", script.phase);
+    assert!(script.dom0.leases >= 2, "a lease for each MAC");
+    assert!(xen.now() < GIVE_UP_NS, "done in time");
+    assert_eq!(
+        xen.with_xenstore(|store| store.read_as_dom0("/local/domain/1/control/shutdown")).as_deref(),
+        Some(""),
+        "the request acknowledged"
+    );
+}
