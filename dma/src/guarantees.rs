@@ -16,7 +16,7 @@
 //! use dma::sim::SimPageSource;
 //! use dma::*;
 //! use xen_pv::grant_table::GrantTable;
-//! use xen_pv::sim::grant_table::SimGrantTable;
+//! use xen_sim::grant_table::SimGrantTable;
 //! let xen = SimGrantTable::new(1, 1);
 //! let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! let source = SimPageSource::new(&xen);
@@ -38,7 +38,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -55,7 +55,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -75,7 +75,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -92,7 +92,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -112,7 +112,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -129,7 +129,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -149,7 +149,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -166,7 +166,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -186,7 +186,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -204,7 +204,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -225,7 +225,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -243,7 +243,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -263,7 +263,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -280,7 +280,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -299,7 +299,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -316,7 +316,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -337,7 +337,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -354,7 +354,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -374,7 +374,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
@@ -391,7 +391,7 @@
 //! # use dma::sim::SimPageSource;
 //! # use dma::*;
 //! # use xen_pv::grant_table::GrantTable;
-//! # use xen_pv::sim::grant_table::SimGrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);

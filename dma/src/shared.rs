@@ -125,7 +125,7 @@ mod tests {
     use core::cell::RefCell;
     use core::sync::atomic::Ordering;
     use xen_pv::grant_table::GrantTable;
-    use xen_pv::sim::SimXen;
+    use xen_sim::SimXen;
 
     #[test]
     fn a_ring_page_is_shared_writable_and_revoked_only_when_released() {

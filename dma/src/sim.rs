@@ -1,4 +1,4 @@
-//! A [`PageSource`] over the simulated guest RAM of `xen_pv::sim` (feature
+//! A [`PageSource`] over the simulated guest RAM of `xen-sim` (feature
 //! `test-utils`), for this crate's tests and for other crates' (netfront's).
 //!
 //! [`SimPageSource`] hands out pages of a [`SimGrantTable`]'s memory and
@@ -15,7 +15,7 @@ use crate::page::{OutOfPages, PageRun, PageSource};
 use alloc::collections::BTreeMap;
 use core::cell::RefCell;
 use core::ptr::NonNull;
-use xen_pv::sim::grant_table::{SimGrantTable, SimPages};
+use xen_sim::grant_table::{SimGrantTable, SimPages};
 
 /// Pages of simulated guest RAM, as a DMA page source.
 pub struct SimPageSource<'a> {

@@ -191,7 +191,7 @@ fn a_bounced_pool_copies_per_packet_but_makes_no_grant() {
 #[test]
 fn setup_that_runs_out_of_pages_leaves_nothing_behind() {
     let capacity = BounceCapacity { read_only_pages: 4, writable_pages: 8 };
-    let xen = xen_pv::sim::grant_table::SimGrantTable::with_memory_pages(1, 1, 6);
+    let xen = xen_sim::grant_table::SimGrantTable::with_memory_pages(1, 1, 6);
     let table = core::cell::RefCell::new(xen_pv::grant_table::GrantTable::<()>::new(xen.current_entries()));
     let source = dma::sim::SimPageSource::new(&xen);
     let error = dma::GrantDma::new(&table, &source, BACKEND, BackendTrust::Untrusted(capacity)).err();

@@ -8,7 +8,7 @@ use dma::{
     BackendTrust, Bidirectional, CloseRefusal, DmaPool, FromDevice, MapFailure, PAGE_SIZE, PoolEmpty, Released,
     Segment, ToDevice,
 };
-use xen_pv::sim::grant_table::SimGrantError;
+use xen_sim::grant_table::SimGrantError;
 
 #[test]
 fn from_device_grant_is_writable_by_the_backend() {

@@ -9,7 +9,7 @@ use common::{BACKEND, BOUNCE, Fixture, with_device};
 use dma::{BackendTrust, Bidirectional, DmaBuffer, DmaHandle, FromDevice, Released, StillInUse, ToDevice};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use xen_pv::sim::grant_table::SimMapping;
+use xen_sim::grant_table::SimMapping;
 
 /// One step of a sequence. Indices are taken modulo the length of the list
 /// they pick from; a step whose list is empty does nothing.

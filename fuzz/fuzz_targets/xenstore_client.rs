@@ -3,7 +3,7 @@
 //! replies, wrong request ids, oversized lengths, messages cut short,
 //! replaced replies, watch-event floods, stalls, lost requests) interleaved
 //! with the client's operations (read, write, directory, mkdir, rm, watch,
-//! transactions, watch events); `xen_pv::xenstore::exercise::run` plays it
+//! transactions, watch events); `xen_sim::xenstore::exercise::run` plays it
 //! and panics on any broken invariant (no panic in the client, a reply only
 //! ever handed to its own request, the watch queue within its bound, a
 //! broken stream staying broken, and recovery once the daemon behaves
@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xen_pv::xenstore::exercise;
+use xen_sim::xenstore::exercise;
 
 fuzz_target!(|data: &[u8]| {
     exercise::run(data);

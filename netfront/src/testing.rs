@@ -29,9 +29,9 @@ use std::vec::Vec;
 use xen_pv::abi::netif::{NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA};
 use xen_pv::event_channel::EventChannels;
 use xen_pv::grant_table::GrantTable;
-use xen_pv::sim::netback::{Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring, SimNetback, XenbusState};
-use xen_pv::sim::{SimXen, XENSTORE_PORT};
 use xen_pv::xenstore::Xenstore;
+use xen_sim::netback::{Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring, SimNetback, XenbusState};
+use xen_sim::{SimXen, XENSTORE_PORT};
 
 /// Small pools keep the simulation quick.
 pub const CONFIG: NetfrontConfig = NetfrontConfig { rx_buffers: 32, tx_buffers: 32 };

@@ -8,7 +8,7 @@ use netfront::testing::{
     with_link_in,
 };
 use smoltcp::phy::{Device, RxToken, TxToken};
-use xen_pv::sim::netback::{Detach, Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring};
+use xen_sim::netback::{Detach, Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring};
 
 #[test]
 fn handshake_writes_every_key_and_connects_both_ends() {
@@ -242,7 +242,7 @@ fn detach_and_attach_bring_the_link_back_and_release_every_grant() {
 fn state_flapping_is_followed_without_loss_of_memory() {
     with_link(BackendTrust::Trusted, |rig| {
         for _ in 0..3 {
-            rig.netback.flap_state(xen_pv::sim::netback::XenbusState::Closing);
+            rig.netback.flap_state(xen_sim::netback::XenbusState::Closing);
             rig.settle();
         }
         rig.settle();

@@ -37,10 +37,10 @@ use std::vec::Vec;
 use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::grant_table::GrantEntryV1;
 use xen_pv::event_channel::EventChannels;
-use xen_pv::sim::netback::{NetbackOptions, SimNetback};
-use xen_pv::sim::xenstore::GUEST_HOME;
-use xen_pv::sim::{SimXen, XENSTORE_PORT};
 use xen_pv::xenstore::Xenstore;
+use xen_sim::netback::{NetbackOptions, SimNetback};
+use xen_sim::xenstore::GUEST_HOME;
+use xen_sim::{SimXen, XENSTORE_PORT};
 
 /// The longest simulated time one wait lets pass before the world steps
 /// again (10 ms): dom0's timers (retransmissions, DHCP) need to run even

@@ -13,8 +13,8 @@ use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 use smoltcp::wire::IpAddress;
 use xen_pv::event_channel::EventChannels;
-use xen_pv::sim::SimXen;
-use xen_pv::sim::netback::{Attachment, Detach, NetbackOptions};
+use xen_sim::SimXen;
+use xen_sim::netback::{Attachment, Detach, NetbackOptions};
 
 /// The port the test service echoes on.
 const ECHO_PORT: u16 = 7;

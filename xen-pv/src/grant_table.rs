@@ -4,8 +4,9 @@
 //! [`GrantTable`] works over the mapped grant-table frames, a plain
 //! `&[GrantEntryV1]` (on Xen the kernel maps them with
 //! `XENMEM_add_to_physmap(XENMAPSPACE_grant_table)`; in tests they are the
-//! current entries of the simulation's `SimGrantTable`). It needs no
-//! hypercall: granting and revoking are writes to shared memory.
+//! current entries of the simulation's `xen_sim::grant_table::SimGrantTable`,
+//! see `tests/grant_table.rs`). It needs no hypercall: granting and revoking
+//! are writes to shared memory.
 //!
 //! # Contract
 //! - **Allocation.** References below [`GNTTAB_NR_RESERVED_ENTRIES`] belong
@@ -422,6 +423,3 @@ impl<Owner> Drop for GrantTable<'_, Owner> {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

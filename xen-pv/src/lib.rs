@@ -12,6 +12,15 @@
 //!   hypervisor on each architecture, and thin typed wrappers over the
 //!   hypercalls xenecho uses.
 //!
+//! Over them, the guest-side services, each reaching Xen only through the
+//! [`Hypervisor`] seam: [`event_channel`], [`time`], [`timer`],
+//! [`xenstore`], [`grant_table`] and the front half of the shared [`ring`]s.
+//! This crate is the bindings and those services, nothing else: the host
+//! simulation of Xen they are tested against (hypervisor, grant table,
+//! xenstored, netback, the back half of a ring) is the `xen-sim` crate, and
+//! this crate's tests that need it are integration tests (`tests/`), with
+//! `xen-sim` as a dev-dependency.
+//!
 //! Shared memory (rings, shared info) is described with atomic field types of
 //! the same size as the C ones, so that safe code can read what another domain
 //! writes concurrently without data races.
@@ -30,8 +39,6 @@ pub mod grant_table;
 pub mod hypercall;
 pub mod hypervisor;
 pub mod ring;
-#[cfg(any(test, feature = "test-utils"))]
-pub mod sim;
 pub mod time;
 pub mod timer;
 pub mod xenstore;

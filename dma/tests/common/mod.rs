@@ -10,7 +10,7 @@ use dma::sim::SimPageSource;
 use dma::{BackendTrust, BounceCapacity, DmaBuffer, GrantDma};
 use xen_pv::abi::DomainId;
 use xen_pv::grant_table::GrantTable;
-use xen_pv::sim::grant_table::{SimGrantTable, SimMapping};
+use xen_sim::grant_table::{SimGrantTable, SimMapping};
 
 /// The backend domain the simulation plays.
 pub const BACKEND: DomainId = 0;

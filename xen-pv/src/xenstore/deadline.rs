@@ -7,8 +7,9 @@
 //! ARM (there the guest counts the virtual counter, offset from Xen's by an
 //! amount it cannot read). So whoever builds the client says how to read
 //! the time and how to sleep until a deadline in that time: a kernel passes
-//! its clock and its one-shot timer's wait, the simulation its virtual
-//! clock and a polling sleep ([`Clock::polling`]).
+//! its clock and its one-shot timer's wait, the simulation (`xen_sim`'s
+//! `SimXen::clock`) its virtual clock and a sleep in `SCHEDOP_poll` with the
+//! deadline as the poll's timeout.
 //!
 //! Contract: [`Clock`] holds two plain function pointers, so a client that
 //! holds one can live in a `static`. A sleep may end early (an event, a
@@ -53,15 +54,6 @@ impl<H: Hypervisor> Clock<H> {
     /// `sleep_until`.
     pub const fn new(now: ReadTime<H>, sleep_until: SleepUntil<H>) -> Self {
         Self { now, sleep_until }
-    }
-
-    /// A clock that sleeps in `SCHEDOP_poll` with the deadline as the
-    /// poll's timeout. Right only where the hypervisor's poll timeout is in
-    /// the time `now` reads: Xen's system time on x86 guests, the
-    /// simulation's clock. On ARM, give a sleep through the one-shot timer
-    /// to [`Self::new`] instead.
-    pub fn polling(now: ReadTime<H>) -> Self {
-        Self::new(now, |events, ports, deadline| events.wait(ports, Some(deadline)))
     }
 
     /// The time now (ns).

@@ -1,7 +1,7 @@
 //! The xenstore client: the guest's side of the configuration database that
 //! dom0's xenstored keeps (`docs/misc/xenstore.txt`).
 //!
-//! Three layers, each usable alone:
+//! Four parts, each usable alone:
 //!
 //! - [`wire`]: encoding requests and checking the daemon's messages, pure
 //!   functions over bytes ([`wire::parse_reply`] is the fuzzing entry point);
@@ -11,10 +11,12 @@
 //!   arrive meanwhile are queued, boundedly) and transactions with `EAGAIN`
 //!   retry;
 //! - [`deadline`]: the [`Clock`] every request's deadline is measured in,
-//!   and the circuit breaker that makes a stalled daemon cost one timeout;
-//! - `exercise` (tests and feature `test-utils`): a hostile daemon script
-//!   played against the client with its invariants checked, the core of the
-//!   `xenstore_client` fuzz target.
+//!   and the circuit breaker that makes a stalled daemon cost one timeout.
+//!
+//! The simulated daemon they are tested against, and the hostile-daemon
+//! driver of the `xenstore_client` fuzz target, are in the `xen-sim` crate
+//! (`xen_sim::xenstore`, `xen_sim::xenstore::exercise`); the tests are in
+//! `tests/xenstore.rs`.
 //!
 //! Contract: everything the daemon sends is untrusted, and so is its
 //! promptness. A malformed reply, an unknown errno name, a reply to the
@@ -29,13 +31,8 @@
 pub mod client;
 pub mod deadline;
 pub mod error;
-#[cfg(any(test, feature = "test-utils"))]
-pub mod exercise;
 pub mod ring;
 pub mod wire;
-
-#[cfg(test)]
-mod tests;
 
 pub use client::{Transaction, WATCH_EVENT_QUEUE_LIMIT, Xenstore};
 pub use deadline::{Clock, DEFAULT_REQUEST_TIMEOUT_NS, STALLED_PROBE_INTERVAL_NS};

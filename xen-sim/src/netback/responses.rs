@@ -16,9 +16,9 @@ use super::hostile::{Held, Ring};
 use super::ring::MappedRing;
 use super::transmit::{EXTRA_FLAG_MORE, EXTRA_GSO};
 use super::{SimNetback, Violation};
-use crate::abi::netif::{NETIF_RSP_NULL, RxRequest, RxResponse, TxResponse};
-use crate::sim::grant_table::{SimGrantTable, SimMapping};
+use crate::grant_table::{SimGrantTable, SimMapping};
 use std::collections::VecDeque;
+use xen_pv::abi::netif::{NETIF_RSP_NULL, RxRequest, RxResponse, TxResponse};
 
 /// A transmit response writes `id` and `status` only.
 const TRANSMIT_MASK: [u32; 3] = [u32::MAX, 0, 0];

@@ -38,8 +38,8 @@
 //! and attached again like `xl network-detach` / `network-attach`.
 //!
 //! ```
-//! use xen_pv::sim::SimXen;
-//! use xen_pv::sim::netback::{NetbackOptions, SimNetback, XenbusState};
+//! use xen_sim::SimXen;
+//! use xen_sim::netback::{NetbackOptions, SimNetback, XenbusState};
 //!
 //! let xen = SimXen::new(4);
 //! let mut netback = SimNetback::new(&xen, NetbackOptions::default());
@@ -79,11 +79,11 @@ pub use transmit::TransmittedFrame;
 pub use xenbus::{Attachment, Detach, XenbusState};
 
 use super::SimXen;
-use crate::abi::DomainId;
 use connect::Connection;
 use std::collections::VecDeque;
 use std::string::String;
 use std::vec::Vec;
+use xen_pv::abi::DomainId;
 use xenbus::{FrontendSeen, Paths};
 
 /// The guest's domain id, whose home the simulated xenstore keeps at
@@ -278,7 +278,7 @@ impl<'x> SimNetback<'x> {
     }
 
     /// Raises the guest's `port`.
-    fn notify_guest(&mut self, port: crate::abi::event_channel::Port) {
+    fn notify_guest(&mut self, port: xen_pv::abi::event_channel::Port) {
         self.xen.raise(port);
         self.counters.backend_notifications += 1;
     }

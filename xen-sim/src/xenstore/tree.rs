@@ -13,12 +13,12 @@
 //! Never: check permissions (the daemon does, since dom0 bypasses them), or
 //! break the parent invariant.
 
-use crate::abi::xenstore::XENSTORE_ABS_PATH_MAX;
-use crate::xenstore::XenstoreError;
 use std::collections::BTreeMap;
 use std::format;
 use std::string::{String, ToString};
 use std::vec::Vec;
+use xen_pv::abi::xenstore::XENSTORE_ABS_PATH_MAX;
+use xen_pv::xenstore::XenstoreError;
 
 /// The guest's home directory; relative paths are resolved under it.
 pub const GUEST_HOME: &str = "/local/domain/1";

@@ -23,16 +23,11 @@
 //! mapping outlive its `unmap`, or access a byte through a read-only mapping
 //! for writing.
 
+#[allow(unsafe_code)] // the simulated guest RAM: raw accesses to its arena
 mod memory;
 
 pub use memory::{FIRST_FRAME, SimMemory, SimMemoryError, SimPages};
 
-use crate::abi::DomainId;
-use crate::abi::PAGE_SIZE;
-use crate::abi::grant_table::{
-    ENTRIES_PER_FRAME, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING, GrantEntryV1, GrantRef,
-};
-use crate::hypervisor::GrantTableSize;
 use core::cell::{Cell, RefCell};
 use core::ops::Range;
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
@@ -40,6 +35,12 @@ use std::boxed::Box;
 use std::collections::{BTreeMap, BTreeSet};
 use std::vec;
 use std::vec::Vec;
+use xen_pv::abi::DomainId;
+use xen_pv::abi::PAGE_SIZE;
+use xen_pv::abi::grant_table::{
+    ENTRIES_PER_FRAME, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING, GrantEntryV1, GrantRef,
+};
+use xen_pv::hypervisor::GrantTableSize;
 
 /// Pages of simulated guest RAM a table gets from [`SimGrantTable::new`].
 pub const DEFAULT_MEMORY_PAGES: usize = 1024;

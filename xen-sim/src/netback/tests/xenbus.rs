@@ -269,7 +269,7 @@ fn forced_detach_removes_the_vif_at_once() {
     assert_eq!(netback.attachment(), Attachment::Detached);
     assert_eq!(xen.grants().active_mappings(), 0);
     assert_eq!(frontend.revoke(frontend.receive_ring_reference), Ok(()));
-    assert_eq!(frontend.store.read(DEVICE), Err(crate::xenstore::XenstoreError::NotFound));
+    assert_eq!(frontend.store.read(DEVICE), Err(xen_pv::xenstore::XenstoreError::NotFound));
     netback.attach();
     assert_eq!(read(&xen, "/local/domain/1/device/vif/0/state").as_deref(), Some("1"));
 }

@@ -52,31 +52,29 @@
 //! with its `Protocol` error.
 //!
 //! Contract: [`play`] panics exactly when the client breaks one of these
-//! invariants. Compiled only for tests and with the `test-utils` feature.
+//! invariants.
 //!
 //! Never: use the client other than through its public operations, break
 //! the ring protocol on the guest's side (the simulated daemon would take
 //! that for a client bug), or let an input run past [`MAX_ACTIONS`] actions
 //! and [`MAX_FLOOD_EVENTS`] injected watch events.
 //!
-//! [`XenstoreServer::record_responses`]: crate::sim::xenstore::XenstoreServer::record_responses
+//! [`XenstoreServer::record_responses`]: crate::xenstore::XenstoreServer::record_responses
 
-extern crate std;
-
-use super::client::{WATCH_EVENT_QUEUE_LIMIT, Xenstore};
-use super::deadline::STALLED_PROBE_INTERVAL_NS;
-use super::error::XenstoreError;
-use super::ring::ByteRing;
-use super::wire::{self, Reply, ReplyBody, TransactionId};
-use crate::abi::xenstore::{MessageHeader, MessageType, XENSTORE_PAYLOAD_MAX, XENSTORE_RING_SIZE};
-use crate::event_channel::EventChannels;
-use crate::sim::xenstore::Access;
-use crate::sim::{SimXen, XENSTORE_PORT};
+use crate::xenstore::Access;
+use crate::{SimXen, XENSTORE_PORT};
 use core::sync::atomic::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::format;
 use std::string::String;
 use std::vec::Vec;
+use xen_pv::abi::xenstore::{MessageHeader, MessageType, XENSTORE_PAYLOAD_MAX, XENSTORE_RING_SIZE};
+use xen_pv::event_channel::EventChannels;
+use xen_pv::xenstore::client::{WATCH_EVENT_QUEUE_LIMIT, Xenstore};
+use xen_pv::xenstore::deadline::STALLED_PROBE_INTERVAL_NS;
+use xen_pv::xenstore::error::XenstoreError;
+use xen_pv::xenstore::ring::ByteRing;
+use xen_pv::xenstore::wire::{self, Reply, ReplyBody, TransactionId};
 
 /// Most actions read from one input.
 pub const MAX_ACTIONS: usize = 128;
@@ -639,7 +637,7 @@ impl Checker<'_> {
 
     fn transaction_op(
         &mut self,
-        transaction: &mut super::client::Transaction<'_, '_, SimXen>,
+        transaction: &mut xen_pv::xenstore::client::Transaction<'_, '_, SimXen>,
         op: &TransactionOp,
     ) -> Result<(), XenstoreError> {
         match op {

@@ -2,7 +2,7 @@
 //! for byte, however its slots are cut, and nothing is flagged.
 
 use super::*;
-use crate::abi::PAGE_SIZE;
+use xen_pv::abi::PAGE_SIZE;
 
 /// xorshift64: deterministic, no dependency.
 struct XorShift(u64);

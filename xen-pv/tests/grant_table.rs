@@ -1,12 +1,16 @@
 //! Tests of the guest grant table against the simulated Xen grant table,
 //! where the test plays the backend domain.
 
-use super::*;
-use crate::abi::grant_table::ENTRIES_PER_FRAME;
-use crate::sim::grant_table::{SimGrantError, SimGrantTable, SimMapping};
-use alloc::collections::BTreeMap;
-use alloc::rc::Rc;
 use core::cell::Cell;
+use core::sync::atomic::Ordering;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use xen_pv::abi::DomainId;
+use xen_pv::abi::grant_table::{
+    ENTRIES_PER_FRAME, GNTTAB_NR_RESERVED_ENTRIES, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING, GrantRef,
+};
+use xen_pv::grant_table::{GrantCounters, GrantError, GrantTable, Release, RevokeError};
+use xen_sim::grant_table::{SimGrantError, SimGrantTable, SimMapping};
 
 const BACKEND: DomainId = 0;
 const OTHER_DOMAIN: DomainId = 7;

@@ -26,16 +26,16 @@ use super::checksum;
 use super::connect::Connection;
 use super::hostile::Ring;
 use super::{SimNetback, Violation};
-use crate::abi::PAGE_SIZE;
-use crate::abi::netif::{
-    LEGACY_SLOTS_MAX, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO,
-    NETTXF_MORE_DATA, TX_WORDS, TxRequest,
-};
-use crate::sim::BACKEND_DOMAIN;
-use crate::sim::grant_table::{SimGrantError, SimMapping};
+use crate::BACKEND_DOMAIN;
+use crate::grant_table::{SimGrantError, SimMapping};
 use std::format;
 use std::string::String;
 use std::vec::Vec;
+use xen_pv::abi::PAGE_SIZE;
+use xen_pv::abi::netif::{
+    LEGACY_SLOTS_MAX, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO,
+    NETTXF_MORE_DATA, TX_WORDS, TxRequest,
+};
 
 /// `XEN_NETIF_EXTRA_TYPE_GSO`
 pub(super) const EXTRA_GSO: u8 = 1;

@@ -2,7 +2,7 @@
 //!
 //! [`crate::ring::BackRing`] works on a `&SharedRing`; the simulated guest
 //! RAM never lends references to its pages
-//! ([`crate::sim::grant_table::SimMemory`]), so this back ring reads and
+//! ([`crate::grant_table::SimMemory`]), so this back ring reads and
 //! writes the ring page word by word through the backend's [`SimMapping`],
 //! as a real backend's accesses go through its mapping (each access checked
 //! against the mapping being live). The index rules are `BackRing`'s, from
@@ -15,8 +15,8 @@
 //! masked indices. Never: touch the page after [`MappedRing::detach`] gave
 //! the mapping back.
 
-use crate::ring::RING_SLOTS;
-use crate::sim::grant_table::{SimGrantTable, SimMapping};
+use crate::grant_table::{SimGrantTable, SimMapping};
+use xen_pv::ring::{RING_SLOTS, event_crossed};
 
 /// Byte offsets in the shared page (`struct *_sring`).
 const REQUEST_PRODUCER: usize = 0;
@@ -109,7 +109,7 @@ impl<const WORDS: usize> MappedRing<WORDS> {
         let old = self.word(grants, RESPONSE_PRODUCER);
         let new = self.response_producer;
         self.set_word(grants, RESPONSE_PRODUCER, new);
-        new.wrapping_sub(self.word(grants, RESPONSE_EVENT)) < new.wrapping_sub(old)
+        event_crossed(old, new, self.word(grants, RESPONSE_EVENT))
     }
 
     /// `RING_FINAL_CHECK_FOR_REQUESTS`: whether requests are waiting, after

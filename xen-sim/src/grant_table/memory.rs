@@ -21,12 +21,12 @@
 //! reference into the arena. Users of [`SimPages::as_ptr`] must not either
 //! while the page is granted: the backend writes it concurrently in spirit.
 
-use crate::abi::PAGE_SIZE;
 use core::cell::RefCell;
 use core::ptr::NonNull;
 use std::alloc::Layout;
 use std::vec;
 use std::vec::Vec;
+use xen_pv::abi::PAGE_SIZE;
 
 /// The frame number of the arena's first page.
 pub const FIRST_FRAME: u64 = 0x1_0000;
@@ -43,7 +43,7 @@ pub enum SimMemoryError {
 }
 
 /// A run of pages handed out by [`SimMemory::allocate`]. Not `Clone`: one
-/// owner, who gives it back with [`crate::sim::grant_table::SimGrantTable::free_pages`].
+/// owner, who gives it back with [`crate::grant_table::SimGrantTable::free_pages`].
 #[derive(Debug, PartialEq, Eq)]
 pub struct SimPages {
     first_frame: u64,
@@ -166,7 +166,7 @@ impl SimMemory {
 
     /// Returns pages to the arena, or gives them back if they did not come
     /// from it. Checking that no grant or mapping still covers them is the
-    /// grant table's job ([`crate::sim::grant_table::SimGrantTable::free_pages`]).
+    /// grant table's job ([`crate::grant_table::SimGrantTable::free_pages`]).
     pub(super) fn free(&self, pages: SimPages) -> Result<(), SimPages> {
         let Some(first) = self.first_index(&pages) else { return Err(pages) };
         self.live.borrow_mut()[first..first + pages.count].fill(false);

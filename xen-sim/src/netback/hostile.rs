@@ -15,9 +15,9 @@
 //! response also holds back every later one).
 
 use super::connect::IdTracker;
-use crate::abi::PAGE_SIZE;
-use crate::sim::grant_table::SimMapping;
+use crate::grant_table::SimMapping;
 use std::vec::Vec;
+use xen_pv::abi::PAGE_SIZE;
 
 /// One of the two data rings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,13 +20,13 @@
 use super::connect::ConnectFailure;
 use super::options::NetbackOptions;
 use super::{GUEST_DOMAIN, SimNetback, Violation};
-use crate::sim::xenstore::GUEST_HOME;
+use crate::xenstore::GUEST_HOME;
 use std::format;
 use std::string::{String, ToString};
 use std::vec;
 use std::vec::Vec;
 
-pub use crate::abi::xenbus::XenbusState;
+pub use xen_pv::abi::xenbus::XenbusState;
 
 /// Whether the vif exists in xenstore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

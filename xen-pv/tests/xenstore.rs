@@ -4,17 +4,16 @@
 //! daemon that stalls (deadlines, the circuit breaker, bounded watch
 //! events).
 
-use super::ring::ByteRing;
-use super::*;
-use crate::abi::xenstore::{MessageHeader, MessageType, XENSTORE_PAYLOAD_MAX};
-use crate::event_channel::EventChannels;
-use crate::sim::xenstore::{Access, GUEST_HOME, VALUE_SIZE_QUOTA};
-use crate::sim::{SimXen, XENSTORE_PORT};
 use core::sync::atomic::Ordering;
 use std::collections::BTreeMap;
-use std::format;
-use std::string::{String, ToString};
-use std::vec::Vec;
+use xen_pv::abi::xenstore::{MessageHeader, MessageType, XENSTORE_PAYLOAD_MAX};
+use xen_pv::event_channel::EventChannels;
+use xen_pv::xenstore::ring::ByteRing;
+use xen_pv::xenstore::{
+    DEFAULT_REQUEST_TIMEOUT_NS, STALLED_PROBE_INTERVAL_NS, WATCH_EVENT_QUEUE_LIMIT, WatchEvent, Xenstore, XenstoreError,
+};
+use xen_sim::xenstore::{Access, GUEST_HOME, VALUE_SIZE_QUOTA};
+use xen_sim::{SimXen, XENSTORE_PORT};
 
 fn with_store<R>(xen: &SimXen, test: impl FnOnce(&mut Xenstore<'_, SimXen>) -> R) -> R {
     let events = EventChannels::new(xen, xen.shared_info());

@@ -25,13 +25,13 @@ use super::connect::Connection;
 use super::hostile::Ring;
 use super::options::ReceiveChecksum;
 use super::{SimNetback, Violation};
-use crate::abi::PAGE_SIZE;
-use crate::abi::netif::{NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, RxRequest};
-use crate::ring::RING_SLOTS;
-use crate::sim::BACKEND_DOMAIN;
-use crate::sim::grant_table::SimGrantError;
+use crate::BACKEND_DOMAIN;
+use crate::grant_table::SimGrantError;
 use std::format;
 use std::vec::Vec;
+use xen_pv::abi::PAGE_SIZE;
+use xen_pv::abi::netif::{NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, RxRequest};
+use xen_pv::ring::RING_SLOTS;
 
 /// `GNTST_general_error`
 const GNTST_GENERAL_ERROR: i16 = -1;

@@ -1,7 +1,7 @@
 //! Tests of the simulated grant table's backend side and guest RAM.
 
 use super::*;
-use crate::grant_table::GrantTable;
+use xen_pv::grant_table::GrantTable;
 
 const BACKEND: DomainId = 0;
 

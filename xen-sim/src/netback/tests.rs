@@ -11,20 +11,20 @@ mod transmit;
 mod xenbus;
 
 use super::*;
-use crate::abi::grant_table::{GTF_READING, GTF_WRITING};
-use crate::abi::netif::{
-    NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO,
-    NETRXF_MORE_DATA, NETTXF_CSUM_BLANK, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA, RxRequest, RxResponse, TxRequest,
-    TxResponse,
-};
-use crate::event_channel::EventChannels;
-use crate::grant_table::RevokeError;
-use crate::sim::SimXen;
+use crate::SimXen;
 use core::sync::atomic::Ordering;
 use frontend::{DEVICE, Slot, TestFrontend, data};
 use std::collections::BTreeMap;
 use std::string::ToString;
 use std::vec;
+use xen_pv::abi::grant_table::{GTF_READING, GTF_WRITING};
+use xen_pv::abi::netif::{
+    NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO,
+    NETRXF_MORE_DATA, NETTXF_CSUM_BLANK, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA, RxRequest, RxResponse, TxRequest,
+    TxResponse,
+};
+use xen_pv::event_channel::EventChannels;
+use xen_pv::grant_table::RevokeError;
 
 /// A frame of `length` bytes: an Ethernet header with an experimental
 /// ethertype (no checksum business), then a pattern.

@@ -33,17 +33,18 @@
 //! ring apart, a request longer than `XENSTORE_PAYLOAD_MAX`); the
 //! simulation panics, failing the test.
 
+pub mod exercise;
 mod tree;
 
 pub use tree::{Access, GUEST_HOME};
 
-use crate::abi::xenstore::{MessageHeader, MessageType, XENSTORE_PAYLOAD_MAX, XenstoreInterface};
-use crate::xenstore::XenstoreError;
-use crate::xenstore::ring::ByteRing;
 use std::collections::BTreeMap;
 use std::string::{String, ToString};
 use std::vec::Vec;
 use tree::{Tree, is_at_or_below, parent, resolve};
+use xen_pv::abi::xenstore::{MessageHeader, MessageType, XENSTORE_PAYLOAD_MAX, XenstoreInterface};
+use xen_pv::xenstore::XenstoreError;
+use xen_pv::xenstore::ring::ByteRing;
 
 /// Values this long or longer are refused with `ENOSPC`, as xenstored's
 /// node-size quota (2048 bytes with the node's metadata) does for guests.
@@ -541,7 +542,7 @@ fn two_strings(payload: &[u8]) -> Result<(&[u8], String), XenstoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xenstore::wire::{ReplyBody, parse_reply};
+    use xen_pv::xenstore::wire::{ReplyBody, parse_reply};
 
     fn request(ring: &XenstoreInterface, kind: MessageType, transaction_id: u32, payload: &[u8]) {
         let header = MessageHeader { kind: kind as u32, request_id: 7, transaction_id, len: payload.len() as u32 };
@@ -592,7 +593,7 @@ mod tests {
         request(&ring, MessageType::TransactionEnd, 1, b"X\0");
         request(&ring, MessageType::Read, 99, b"a\0");
         server.process(&ring);
-        let started = ReplyBody::TransactionStarted(crate::xenstore::TransactionId::new(1).unwrap());
+        let started = ReplyBody::TransactionStarted(xen_pv::xenstore::TransactionId::new(1).unwrap());
         let expected = [
             error(XenstoreError::InvalidInput),
             error(XenstoreError::Unsupported),

@@ -1,4 +1,9 @@
-//! A host simulation of Xen, behind the [`Hypervisor`] seam.
+//! A host simulation of Xen, behind `xen_pv`'s [`Hypervisor`] seam: the
+//! other side of everything the guest-side services in `xen-pv` talk to, so
+//! that they, the DMA layer and netfront are tested on the host. This crate
+//! is for tests and fuzz targets only: its users take it as a
+//! dev-dependency or behind their own `test-utils` feature, and it never
+//! reaches the guest image.
 //!
 //! [`SimXen`] plays the hypervisor and the other domains a guest talks to:
 //! event channels with Xen's pending/mask semantics in a real
@@ -6,7 +11,10 @@
 //! the guest waits (so tests are deterministic), the single-shot timer and
 //! `VIRQ_TIMER`, a xenstore daemon on the other side of a real ring
 //! ([`xenstore::XenstoreServer`]), and a grant table whose backend side
-//! follows Xen's permission rules ([`grant_table::SimGrantTable`]).
+//! follows Xen's permission rules ([`grant_table::SimGrantTable`]). Around
+//! it: [`netback`], Linux netback's side of a `vif`; [`ring::BackRing`],
+//! the back end's half of a shared ring; and [`xenstore::exercise`], the
+//! hostile-xenstored driver of the `xenstore_client` fuzz target.
 //!
 //! Everything is single-threaded: a notification to the xenstore port runs
 //! the daemon at once, as if dom0 had been scheduled (unless a test stalled
@@ -14,29 +22,35 @@
 //! no deadline and nothing that could raise its ports) makes the simulation
 //! panic, which fails the test instead of hanging it; a wait with a deadline
 //! moves the clock to it ([`SimXen::clock`] is the xenstore client's).
-
-extern crate std;
+//!
+//! Unsafe code is denied but in two modules: `grant_table::memory` (the
+//! simulated guest RAM, the only raw memory accesses) and `zeroed` (the
+//! shared info page, allocated zero-filled).
+#![deny(unsafe_code)]
 
 pub mod grant_table;
 pub mod netback;
+pub mod ring;
 pub mod xenstore;
+#[allow(unsafe_code)]
+mod zeroed;
 
-use crate::abi::DomainId;
-use crate::abi::event_channel::Port;
-use crate::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
-use crate::abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMAPSPACE_SHARED_INFO};
-use crate::abi::sched::ShutdownReason;
-use crate::abi::shared_info::EVENT_CHANNEL_2L_PORTS;
-use crate::abi::shared_info::x86_64::SharedInfo; // any layout would do: the page is ordinary memory
-use crate::abi::vcpu::VIRQ_TIMER;
-use crate::abi::xenstore::XenstoreInterface;
-use crate::hypervisor::{GrantTableSize, Hypervisor, XenError};
-use crate::xenstore::Clock;
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
 use std::boxed::Box;
 use std::collections::BTreeMap;
 use std::vec::Vec;
+use xen_pv::abi::DomainId;
+use xen_pv::abi::event_channel::Port;
+use xen_pv::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+use xen_pv::abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMAPSPACE_SHARED_INFO};
+use xen_pv::abi::sched::ShutdownReason;
+use xen_pv::abi::shared_info::EVENT_CHANNEL_2L_PORTS;
+use xen_pv::abi::shared_info::x86_64::SharedInfo; // any layout would do: the page is ordinary memory
+use xen_pv::abi::vcpu::VIRQ_TIMER;
+use xen_pv::abi::xenstore::XenstoreInterface;
+use xen_pv::hypervisor::{GrantTableSize, Hypervisor, XenError};
+use xen_pv::xenstore::Clock;
 
 /// The backend domain the simulation plays (dom0).
 pub const BACKEND_DOMAIN: DomainId = 0;
@@ -111,7 +125,7 @@ impl SimXen {
         params.insert(HVM_PARAM_STORE_PFN, XENSTORE_FRAME);
         params.insert(HVM_PARAM_STORE_EVTCHN, u64::from(XENSTORE_PORT));
         Self {
-            shared_info: zeroed_box(),
+            shared_info: zeroed::shared_info(),
             xenstore_ring: Box::new(XenstoreInterface::new_zeroed()),
             grants: grant_table::SimGrantTable::with_memory_pages(grant_frames, grant_frames * 4, pages),
             state: RefCell::new(State {
@@ -161,7 +175,7 @@ impl SimXen {
     /// in: this virtual time, slept on with `SCHEDOP_poll` timeouts (which
     /// move it).
     pub fn clock() -> Clock<SimXen> {
-        Clock::polling(SimXen::now)
+        Clock::new(SimXen::now, |events, ports, deadline| events.wait(ports, Some(deadline)))
     }
 
     /// Moves time forward, firing the timer if its deadline passes.
@@ -251,20 +265,6 @@ impl SimXen {
 
     fn bound(&self, port: Port) -> Result<Binding, XenError> {
         self.state.borrow().bindings.get(&port).copied().ok_or(XenError::EINVAL)
-    }
-}
-
-fn zeroed_box<T>() -> Box<T> {
-    // The ABI structures are all atomics and arrays of atomics, for which
-    // all-zero bytes are a valid value.
-    let layout = std::alloc::Layout::new::<T>();
-    // SAFETY: `layout` is non-zero-sized (the ABI types are), the memory is
-    // zeroed, and zero is a valid bit pattern for every field of the
-    // all-atomic ABI structures this is used for.
-    unsafe {
-        let pointer = std::alloc::alloc_zeroed(layout) as *mut T;
-        assert!(!pointer.is_null(), "out of memory");
-        Box::from_raw(pointer)
     }
 }
 

@@ -11,23 +11,23 @@
 //! CPU would reach it (reads and writes of [`SimMemory`] by frame): the
 //! simulation lends no references into its RAM.
 
-use crate::abi::PAGE_SIZE;
-use crate::abi::event_channel::Port;
-use crate::abi::grant_table::GrantRef;
-use crate::abi::netif::{
-    NETRXF_MORE_DATA, NETTXF_MORE_DATA, RX_WORDS, RxRequest, RxResponse, TX_WORDS, TxRequest, TxResponse,
-};
-use crate::event_channel::EventChannels;
-use crate::grant_table::{GrantTable, RevokeError};
-use crate::ring::RING_SLOTS;
-use crate::sim::grant_table::SimMemory;
-use crate::sim::netback::XenbusState;
-use crate::sim::{BACKEND_DOMAIN, SimXen, XENSTORE_PORT};
-use crate::xenstore::Xenstore;
+use crate::grant_table::SimMemory;
+use crate::netback::XenbusState;
+use crate::{BACKEND_DOMAIN, SimXen, XENSTORE_PORT};
 use std::collections::BTreeMap;
 use std::format;
 use std::string::{String, ToString};
 use std::vec::Vec;
+use xen_pv::abi::PAGE_SIZE;
+use xen_pv::abi::event_channel::Port;
+use xen_pv::abi::grant_table::GrantRef;
+use xen_pv::abi::netif::{
+    NETRXF_MORE_DATA, NETTXF_MORE_DATA, RX_WORDS, RxRequest, RxResponse, TX_WORDS, TxRequest, TxResponse,
+};
+use xen_pv::event_channel::EventChannels;
+use xen_pv::grant_table::{GrantTable, RevokeError};
+use xen_pv::ring::RING_SLOTS;
+use xen_pv::xenstore::Xenstore;
 
 /// The frontend's directory, relative to the guest's home.
 pub const DEVICE: &str = "device/vif/0";

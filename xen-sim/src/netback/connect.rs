@@ -20,14 +20,14 @@
 use super::hostile::Held;
 use super::ring::MappedRing;
 use super::{SimNetback, Violation};
-use crate::abi::event_channel::Port;
-use crate::abi::grant_table::GrantRef;
-use crate::abi::netif::{RX_WORDS, TX_WORDS};
-use crate::sim::grant_table::SimGrantTable;
-use crate::sim::{BACKEND_DOMAIN, Binding};
+use crate::grant_table::SimGrantTable;
+use crate::{BACKEND_DOMAIN, Binding};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::format;
 use std::string::String;
+use xen_pv::abi::event_channel::Port;
+use xen_pv::abi::grant_table::GrantRef;
+use xen_pv::abi::netif::{RX_WORDS, TX_WORDS};
 
 /// `ENOENT`
 pub(super) const ENOENT: i32 = 2;
