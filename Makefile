@@ -29,7 +29,7 @@ ARM64_E2E_SUITE := build/e2e-arm64-suite.sh
 ATTACK_TOOL := build/xenecho-attack
 HOST_TARGET := x86_64-unknown-linux-gnu
 
-.PHONY: all image run test test-host test-e2e test-arm64 deps fmt clippy clippy-image clean attack-tool soak
+.PHONY: all image run test test-host test-e2e test-arm64 deps fmt clippy clippy-image doc doc-image clean attack-tool soak
 
 all: image
 
@@ -61,10 +61,11 @@ run: image $(if $(filter x86_64,$(ARCH)),attack-tool)
 
 test: test-host test-e2e
 
-test-host: fmt clippy image
+test-host: fmt clippy doc image
+	tests/check-unsafe.sh
 	$(CARGO) test --workspace
 	tests/check-image.sh $(IMAGE)
-	$(MAKE) --no-print-directory ARCH=aarch64 image clippy-image
+	$(MAKE) --no-print-directory ARCH=aarch64 image clippy-image doc-image
 	tests/check-image-arm64.sh build/xenecho-arm64.img
 
 # The kernel image's target only (the host part of `clippy` is shared).
@@ -80,6 +81,15 @@ test-arm64:
 
 fmt:
 	$(CARGO) fmt --all -- --check
+
+# The API documentation, without a warning: every crate on the host, and the
+# kernel image's crates on its target (the guest-only modules: arch, pv,
+# hypercall).
+doc: doc-image
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+doc-image: deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --target $(TARGET) -p xenecho -p kernel -p xen-pv
 
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

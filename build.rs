@@ -1,5 +1,6 @@
 //! Picks the linker script for the kernel image's architecture and records
 //! what the banner prints about the build.
+#![forbid(unsafe_code)]
 
 use std::env;
 use std::process::Command;

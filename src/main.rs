@@ -1,8 +1,9 @@
 //! The xenecho kernel image: the appliance ([`xenecho::run`]) on the kernel.
 //!
-//! Built for `x86_64-unknown-none` this is the Xen guest (`make`); built for
-//! the host it only explains itself, so that `cargo test` covers the rest of
-//! the package.
+//! Built for a guest target (`x86_64-unknown-none` with `make`,
+//! `aarch64-unknown-none-softfloat` with `make ARCH=aarch64`) this is the Xen
+//! guest; built for the host it only explains itself, so that `cargo test`
+//! covers the rest of the package.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]
 

@@ -43,14 +43,19 @@
 //! Never: free or reuse a page a grant still covers (XSA-396); panic because
 //! of anything a backend does; grant a page holding bytes outside the buffer.
 //!
-//! `unsafe` is confined to turning a run's address into a slice
-//! (`buffer.rs`) and copying to and from bounce pages (`bounce.rs`), plus the
-//! [`PageSource`] contract that makes both sound.
+//! Unsafe code is denied but in five modules: turning a run's address into a
+//! slice (`buffer.rs`), copying to and from bounce pages (`bounce.rs`), a
+//! shared page as a reference (`shared.rs`, with the [`SharedMemory`]
+//! contract), the [`PageSource`] contract that makes them sound (`page.rs`),
+//! and the simulated page source (`sim.rs`, feature `test-utils`).
 #![cfg_attr(target_os = "none", no_std)]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
+#[allow(unsafe_code)] // copies to and from bounce pages
 mod bounce;
+#[allow(unsafe_code)] // a page run's address as a slice
 mod buffer;
 mod counters;
 mod device;
@@ -59,10 +64,13 @@ mod error;
 mod grants;
 pub mod guarantees;
 mod handle;
+#[allow(unsafe_code)] // the `unsafe trait PageSource` contract
 mod page;
 mod pool;
+#[allow(unsafe_code)] // the `unsafe trait SharedMemory` contract, a shared page as a reference
 mod shared;
 #[cfg(feature = "test-utils")]
+#[allow(unsafe_code)] // the simulated page source's `unsafe impl PageSource`
 pub mod sim;
 
 pub use bounce::BounceCapacity;

@@ -1,6 +1,7 @@
 //! Bounce mode (untrusted backend): a granted page never holds a byte that
 //! is not the buffer's, the buffer's own pages are never granted, and the
 //! backend cannot hold the guest's memory hostage.
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The DMA layer against the simulated grant table, trusted backend: grant
 //! permissions, unmap, held grants, deferred release, exhaustion, pools.
+#![forbid(unsafe_code)]
 
 mod common;
 

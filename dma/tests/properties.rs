@@ -2,6 +2,7 @@
 //! simulated grant table, trusted and untrusted, checking after every step
 //! that the device, the grant table and the page source agree, that no
 //! freed page is still granted, and that nothing leaks at the end.
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -7,6 +7,7 @@
 //! gone, every socket listening again within the documented bounds and a
 //! fresh client served by every service).
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use xenecho::harness::script;

@@ -6,6 +6,7 @@
 //! whenever output has drained, a close once the peer has closed). It also
 //! runs the request head parser on the raw input.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use xenecho::http::{exercise, parse_head};

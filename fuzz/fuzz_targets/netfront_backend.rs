@@ -9,6 +9,7 @@
 //! not panic; once the backend behaves again, it must reconnect, hold
 //! exactly the live link's pages, and carry frames.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use netfront::testing::run_input;

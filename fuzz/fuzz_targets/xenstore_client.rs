@@ -9,6 +9,7 @@
 //! broken stream staying broken, and recovery once the daemon behaves
 //! again whenever the stream can still be framed).
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use xen_sim::xenstore::exercise;

@@ -1,5 +1,6 @@
 //! This domain's Xen PV services, brought up once at boot: the shared info
-//! page, event channels, the clock and the one-shot timer.
+//! page, event channels, the clock and the one-shot timer, the xenstore
+//! client and the grant-table frames.
 //!
 //! The shared info page and the grant-table frames are mapped where the
 //! architecture's boot code chose ([`ForeignArea`]: a hole above RAM below

@@ -1,6 +1,7 @@
 //! netfront against the simulated netback: the handshake, frames both ways
 //! (by smoltcp's token API, as the kernel uses it), event suppression, every
 //! hostile backend behaviour, and detach/attach.
+#![forbid(unsafe_code)]
 
 use dma::{BackendTrust, BounceCapacity};
 use netfront::testing::{

@@ -5,8 +5,9 @@
 //! event channels, the mapped grant-table entries the DMA layer allocates
 //! from, a page source, system time, and the wait primitive (sleep on ports
 //! until a deadline). On Xen the appliance implements it over the kernel;
-//! in host tests [`crate::testing`] implements it over the simulated Xen,
-//! where a wait is also the moment the rest of the simulated world runs.
+//! in host tests `testing` (feature `test-utils`) implements it over the
+//! simulated Xen, where a wait is also the moment the rest of the simulated
+//! world runs.
 
 use core::ops::DerefMut;
 use dma::PageSource;

@@ -3,6 +3,7 @@
 //! lease from dom0, a TCP connection from dom0 served, the vif detached and
 //! attached again with another MAC (a new lease, served again), and the
 //! toolstack's shutdown request ending the run.
+#![forbid(unsafe_code)]
 
 use dma::sim::SimPageSource;
 use netfront::NetfrontConfig;

@@ -1,5 +1,6 @@
-# Walking skeleton: the guest boots, logs through the PV console, powers off
-# cleanly; on request it panics or page-faults and ends as crashed.
+# Boot: the guest boots and logs through the PV console (banner, command line,
+# memory map, heap check), read from the console log and through `xl console`;
+# on request it panics or page-faults, reports where, and ends as crashed.
 
 boot_log=$(console_log "$GUEST_NAME")
 failed_before=$FAILED

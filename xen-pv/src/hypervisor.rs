@@ -2,10 +2,10 @@
 //!
 //! Every service in this crate (event channels, timers, xenstore, grant
 //! tables) reaches Xen only through [`Hypervisor`]. On a Xen guest the
-//! implementation is [`crate::hypercall::Xen`], which makes the hypercalls;
-//! in host tests it is `xen_sim::SimXen` (crate `xen-sim`), a simulation
-//! with Xen's semantics (and a xenstore daemon and backends on the other
-//! side).
+//! implementation is `hypercall::Xen` (a module built for Xen guests only),
+//! which makes the hypercalls; in host tests it is `xen_sim::SimXen` (crate
+//! `xen-sim`), a simulation with Xen's semantics (and a xenstore daemon and
+//! backends on the other side).
 //!
 //! Memory that Xen shares with the guest (shared info, rings, grant-table
 //! frames) is not behind the trait: services get plain references to it,

@@ -1,14 +1,15 @@
-//! Xen ABI and hypercall bindings for xenecho.
+//! Xen ABI and hypercall bindings for xenecho, and the guest-side services
+//! over them.
 //!
 //! This crate is the lowest layer above the hardware: it knows how the Xen
 //! public headers lay out their structures and how to ask the hypervisor for
-//! something. It is split in two:
+//! something. The bindings are two modules:
 //!
 //! - [`abi`]: `#[repr(C)]` mirrors of the structures in Xen's public headers
 //!   (`xen/include/public/...`), each with compile-time size and offset checks
 //!   whose numbers come from those headers, and the constants that go with
 //!   them. Pure data: it builds and is tested on the host.
-//! - [`hypercall`] (Xen guests only): the instruction that enters the
+//! - `hypercall` (Xen guests only): the instruction that enters the
 //!   hypervisor on each architecture, and thin typed wrappers over the
 //!   hypercalls xenecho uses.
 //!
@@ -21,6 +22,9 @@
 //! this crate's tests that need it are integration tests (`tests/`), with
 //! `xen-sim` as a dev-dependency.
 //!
+//! Unsafe code is denied but in `hypercall`: the hypercall instruction and
+//! page, and the timer registers on ARM64.
+//!
 //! Shared memory (rings, shared info) is described with atomic field types of
 //! the same size as the C ones, so that safe code can read what another domain
 //! writes concurrently without data races.
@@ -29,6 +33,7 @@
 //! validates), or hide a hypercall's error code (they come back as
 //! [`XenError`]).
 #![cfg_attr(target_os = "none", no_std)]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
@@ -36,6 +41,7 @@ pub mod abi;
 pub mod event_channel;
 pub mod grant_table;
 #[cfg(target_os = "none")]
+#[allow(unsafe_code)] // the hypercall instruction, the hypercall page, ARM64's timer registers
 pub mod hypercall;
 pub mod hypervisor;
 pub mod ring;

@@ -1,6 +1,7 @@
 //! Event channels over the simulated hypervisor's shared info page: the
 //! upcall mask, pending bits taken once, the 2-level scan, waits and
 //! notifications.
+#![forbid(unsafe_code)]
 
 use core::sync::atomic::Ordering;
 use xen_pv::abi::event_channel::Port;

@@ -1,5 +1,6 @@
 //! Tests of the guest grant table against the simulated Xen grant table,
 //! where the test plays the backend domain.
+#![forbid(unsafe_code)]
 
 use core::cell::Cell;
 use core::sync::atomic::Ordering;

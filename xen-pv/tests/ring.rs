@@ -1,6 +1,7 @@
 //! The front ring against the back end's half from `xen-sim`: both sides of
 //! one shared page, in order, with the notification rules and a hostile
 //! back end. (The front half alone: the unit tests of src/ring.rs.)
+#![forbid(unsafe_code)]
 
 use core::sync::atomic::Ordering;
 use xen_pv::ring::{FrontRing, RingError, SharedRing};

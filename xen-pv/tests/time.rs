@@ -1,5 +1,6 @@
 //! Reading the pvclock and wall-clock records off the simulated
 //! hypervisor's shared info page.
+#![forbid(unsafe_code)]
 
 use core::sync::atomic::Ordering;
 use xen_pv::time::{PvClockSnapshot, WallClock};

@@ -1,4 +1,5 @@
 //! The one-shot timer against the simulated hypervisor's virtual clock.
+#![forbid(unsafe_code)]
 
 use xen_pv::XenError;
 use xen_pv::event_channel::EventChannels;

@@ -3,6 +3,7 @@
 //! transactions, hostile replies, random operations against a model, and a
 //! daemon that stalls (deadlines, the circuit breaker, bounded watch
 //! events).
+#![forbid(unsafe_code)]
 
 use core::sync::atomic::Ordering;
 use std::collections::BTreeMap;

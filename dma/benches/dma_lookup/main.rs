@@ -14,8 +14,10 @@
 //! and the ratios, and with `DMA_BENCH_REPORT=path` writes them as Markdown
 //! (a relative path is taken from the workspace root). No backend maps
 //! anything here, so every grant revokes at once.
+#![deny(unsafe_code)]
 
 mod address_keyed;
+#[allow(unsafe_code)] // the benchmark's arena and its `unsafe impl dma::PageSource`
 mod source;
 
 use address_keyed::{AddressKeyed, HashTable, MappingTable};

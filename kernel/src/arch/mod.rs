@@ -23,10 +23,12 @@
 //! (`xen_pv::hypercall::SharedInfo`).
 
 #[cfg(target_arch = "aarch64")]
+#[allow(unsafe_code)] // the machine itself: entry, page tables, MMU, vectors, MMIO
 mod aarch64;
 #[cfg(target_arch = "aarch64")]
 pub use aarch64::*;
 #[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // the machine itself: entry, page tables, IDT, port I/O, TSC
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
 pub use x86_64::*;

@@ -1,4 +1,5 @@
-//! The guest-physical memory map, as Xen describes it in the start info.
+//! The guest-physical memory map, as Xen describes it: the start info's
+//! memory map on x86_64, the device tree's memory nodes on ARM64.
 //!
 //! The map is copied out of guest memory into a fixed-size table at boot,
 //! checked (no wrapping ranges), sorted, and from then on trusted. It answers
