@@ -120,9 +120,10 @@ pub struct Netfront<'a, H: Hypervisor, G: Grants, S: PageSource> {
     config: NetfrontConfig,
     device: Option<VifDevice>,
     phase: Phase,
-    /// While closing: `Closed` was written for the backend's `Closing`.
-    /// Written once: every write fires the frontend's own watch, and a
-    /// write per event would keep the loop busy until the backend moves.
+    /// While closing: `Closed` was written since the backend last wrote its
+    /// state ([`Self::watch_event`]). Written once per backend write: every
+    /// write fires the frontend's own watch too, and answering those would
+    /// keep the loop busy until the backend moves.
     said_closed: bool,
     pub(crate) link: RefCell<Option<Link>>,
     pub(crate) counters: RefCell<NetfrontCounters>,
@@ -182,6 +183,19 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         *self.counters.borrow()
     }
 
+    /// Notes a watch event of [`WATCH_TOKEN`] before the next
+    /// [`Self::poll_control`]: an event on the backend's `state` means the
+    /// backend wrote it, and a `Closing` seen after it is a request to
+    /// answer again (even if the state read the same: the backend may have
+    /// passed through `Closed` meanwhile).
+    pub fn watch_event(&mut self, path: &str) {
+        if let Some(device) = &self.device
+            && path.strip_prefix(device.backend_path.as_str()) == Some("/state")
+        {
+            self.said_closed = false;
+        }
+    }
+
     /// Starts watching for vifs; call once before the first poll.
     pub fn watch(&self, store: &mut Xenstore<'_, H>) -> Result<(), NetfrontError> {
         store.watch("device/vif", WATCH_TOKEN)?;
@@ -205,6 +219,13 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         let backend = self.backend_state(store)?;
         match (self.phase, backend) {
             (Phase::Initialising, Some(XenbusState::InitWait)) => self.connect(store),
+            // The backend closes before we connected: close with it (as
+            // Linux's netfront does in any state), then start again.
+            (Phase::Initialising, Some(XenbusState::Closing)) => {
+                self.phase = Phase::Closing;
+                self.said_closed = true;
+                write_state_if_present(store, &self.path(), XenbusState::Closed)
+            }
             (Phase::Connecting, Some(XenbusState::Connected)) => {
                 self.phase = Phase::Connected;
                 self.counters.borrow_mut().connects += 1;

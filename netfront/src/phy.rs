@@ -81,9 +81,11 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     /// The data path's housekeeping, to run after the stack has polled:
     /// takes tx completions, posts rx pages, re-arms notifications. Returns
     /// whether more responses are already waiting (poll again at once).
-    /// Does nothing on a link the backend broke.
+    /// Does nothing on a link the backend broke, nor on one being closed
+    /// (the backend was told to let go: its rings are no longer read, or
+    /// the same violation would be found, and reported, on every turn).
     pub fn poll_rings(&self) -> bool {
-        if self.broken_link() {
+        if self.broken_link() || self.port().is_none() {
             return false;
         }
         let mut link_slot = self.link.borrow_mut();

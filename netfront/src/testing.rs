@@ -1,8 +1,11 @@
 //! Test support: netfront connected to the simulated netback, driven step
-//! by step (feature `test-utils`). The integration tests and the fuzz target use the
-//! same rig, so both exercise the real driver against the same backend.
+//! by step (feature `test-utils`), for tests of the driver itself: its
+//! handshake, its rings and its defences, one call at a time. It is not the
+//! event loop: the loop the guest runs is `runtime::run`, which
+//! `runtime::testing` drives on the same simulation, and the netfront fuzz
+//! target plays its scripts there (`runtime::testing::backend_script`).
 //!
-//! A fuzz input ([`run_input`]) is a script of actions, two bytes each (the
+//! A script ([`run_input`]) is a list of actions, two bytes each (the
 //! first picks the action, the second scales its size), run against a
 //! connected link, after which the link must recover ([`Rig::assert_recovers`]).
 //! An input that starts with [`EXTENDED_MARKER`] takes its next byte as the
@@ -12,7 +15,8 @@
 //! on the receive path, extra-info and flag-mangled receive slots, IPv4
 //! TCP/UDP frames whose checksums the backend may leave partial. Any other
 //! input is read as before the marker existed (the marker, 0xfb, used to be
-//! a settle), so the saved inputs keep their meaning.
+//! a settle), so the saved inputs keep their meaning. The same inputs run
+//! on the production loop read the same way.
 //!
 //! Never: hide a frontend failure (every check panics), or let the rig
 //! itself depend on what the input says beyond the documented actions.
@@ -134,10 +138,9 @@ impl Rig<'_, '_> {
         Some(token.consume(|bytes| bytes.to_vec()))
     }
 
-    /// One round of the kernel's event loop (`runtime/src/event_loop.rs`): the
-    /// backend runs, the stack takes every frame, the rings are tended, and
-    /// the handshake moves on (which tears down a link the backend broke).
-    /// Returns the frames received.
+    /// One step of the driver: the backend runs, every frame is taken, the
+    /// rings are tended, and the handshake moves on (which tears down a link
+    /// the backend broke). Returns the frames received.
     pub fn turn(&mut self) -> Vec<Vec<u8>> {
         let received = self.receive_all();
         self.netfront.poll_rings();
@@ -145,13 +148,16 @@ impl Rig<'_, '_> {
         received
     }
 
-    /// Runs the frontend's control half when the kernel's loop does: a
-    /// watch event of netfront's arrived, or the data path found a
-    /// violation. (Polling it more often would hide a missed watch.)
+    /// Runs the frontend's control half when `runtime::run` does: a watch
+    /// event of netfront's arrived, or the data path found a violation.
+    /// (Polling it more often would hide a missed watch.)
     pub fn control(&mut self) {
         let mut changed = false;
         while let Ok(Some(event)) = self.store.next_watch_event() {
-            changed |= event.token == crate::WATCH_TOKEN;
+            if event.token == crate::WATCH_TOKEN {
+                self.netfront.watch_event(&event.path);
+                changed = true;
+            }
         }
         if changed || self.netfront.broken_link() {
             let _ = self.netfront.poll_control(&mut self.store);
@@ -340,30 +346,54 @@ pub fn act_extended(rig: &mut Rig<'_, '_>, byte: u8, size: usize) {
         12 => return stall_transmit(rig, byte, size),
         13 => transmit_on_the_receive_path(rig, byte, size),
         14 => {
-            let hostility = if byte & 0x10 != 0 {
-                Hostility::ReceiveExtraInfo(1 + (byte >> 5) % 4)
-            } else {
-                let flags = [NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED];
-                Hostility::ReceiveFlags(flags[(size / 36) % 4] | flags[(size / 144) % 4])
-            };
-            rig.netback.misbehave(hostility, Lasting::Once);
+            rig.netback.misbehave(receive_slot_hostility(byte, size), Lasting::Once);
             let _ = rig.netback.inject(&frame(size.clamp(14, 9000), byte));
         }
-        15 => {
-            let mut frame = ip_frame(size.clamp(14, 9000), byte & 0x10 != 0, byte);
-            match (byte >> 5) & 7 {
-                0 if frame.len() > 14 => frame[14] = 0x4f, // a header length past the data
-                1 if frame.len() > 17 => frame[16..18].copy_from_slice(&[0xff, 0xff]), // a length past the frame
-                2 if frame.len() > 21 => frame[20] = 0x20, // a fragment
-                _ => {}
-            }
-            let _ = rig.netback.inject(&frame);
-        }
+        15 => drop(rig.netback.inject(&mangled_ip_frame(byte, size))),
         _ => return act_as(rig, action, byte, size),
     }
     rig.netback.step();
     rig.netfront.poll_rings();
     rig.control();
+}
+
+/// Extended action 14's misbehaviour: extra-info slots (a chain of 1 to
+/// 4) or, if bit 4 of `byte` is clear, stray `NETRXF_*` flags from `size`.
+pub fn receive_slot_hostility(byte: u8, size: usize) -> Hostility {
+    if byte & 0x10 != 0 {
+        Hostility::ReceiveExtraInfo(1 + (byte >> 5) % 4)
+    } else {
+        let flags = [NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED];
+        Hostility::ReceiveFlags(flags[(size / 36) % 4] | flags[(size / 144) % 4])
+    }
+}
+
+/// Extended action 15's frame: an IPv4 TCP or UDP frame of about `size`
+/// bytes, its headers sometimes broken (by bits 5 to 7 of `byte`).
+pub fn mangled_ip_frame(byte: u8, size: usize) -> Vec<u8> {
+    let mut frame = ip_frame(size.clamp(14, 9000), byte & 0x10 != 0, byte);
+    match (byte >> 5) & 7 {
+        0 if frame.len() > 14 => frame[14] = 0x4f, // a header length past the data
+        1 if frame.len() > 17 => frame[16..18].copy_from_slice(&[0xff, 0xff]), // a length past the frame
+        2 if frame.len() > 21 => frame[20] = 0x20, // a fragment
+        _ => {}
+    }
+    frame
+}
+
+/// Every input the fuzzer saved for the netfront target
+/// (`fuzz/regressions/netfront_backend-*`), by file name, with its name.
+pub fn saved_inputs() -> Vec<(std::string::String, Vec<u8>)> {
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+    let mut inputs: Vec<_> = std::fs::read_dir(&directory)
+        .expect("fuzz/regressions")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("netfront_backend-")))
+        .map(|path| (path.display().to_string(), std::fs::read(&path).expect("saved input")))
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "no saved netfront inputs in {}", directory.display());
+    inputs
 }
 
 /// The stack keeps sending (and the rings are tended) for `1 + size % 64`

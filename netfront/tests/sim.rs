@@ -274,18 +274,9 @@ fn random_hostile_scripts_never_break_the_frontend() {
 /// recovers: the bugs they found stay fixed.
 #[test]
 fn saved_fuzz_inputs_recover() {
-    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
-    let mut inputs: Vec<_> = std::fs::read_dir(&directory)
-        .expect("fuzz/regressions")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("netfront_backend-")))
-        .collect();
-    inputs.sort();
-    assert!(!inputs.is_empty(), "no saved netfront inputs in {}", directory.display());
-    for path in inputs {
-        let data = std::fs::read(&path).expect("saved input");
-        eprintln!("replaying {}", path.display());
-        run_input(&data);
+    for (name, input) in netfront::testing::saved_inputs() {
+        eprintln!("replaying {name}");
+        run_input(&input);
     }
 }
 

@@ -130,7 +130,7 @@ fn find_vif_backend<'p, P: Platform<'p>>(platform: &P) -> Option<(u16, bool)> {
 /// Sleeps until the toolstack asks the domain to end (no network).
 fn wait_for_shutdown<'p, P: Platform<'p>>(platform: &P, lifecycle: &mut Lifecycle) -> ShutdownRequest {
     loop {
-        let (request, _) = route_watch_events(platform, lifecycle);
+        let (request, _) = route_watch_events(platform, lifecycle, &mut |_| {});
         if let Some(request) = request {
             return request;
         }
@@ -140,15 +140,22 @@ fn wait_for_shutdown<'p, P: Platform<'p>>(platform: &P, lifecycle: &mut Lifecycl
 }
 
 /// Drains the xenstore watch events: a shutdown request, and whether the
-/// vif's nodes changed. However many events came, `control/shutdown` is
+/// vif's nodes changed (each of their paths goes to `vif_event`). However many events came, `control/shutdown` is
 /// read at most once.
-fn route_watch_events<'p, P: Platform<'p>>(platform: &P, lifecycle: &mut Lifecycle) -> (Option<ShutdownRequest>, bool) {
+fn route_watch_events<'p, P: Platform<'p>>(
+    platform: &P,
+    lifecycle: &mut Lifecycle,
+    vif_event: &mut dyn FnMut(&str),
+) -> (Option<ShutdownRequest>, bool) {
     let mut store = platform.xenstore();
     let (mut shutdown_changed, mut vif_changed) = (false, false);
     loop {
         match store.next_watch_event() {
             Ok(Some(event)) if event.token == SHUTDOWN_TOKEN => shutdown_changed = true,
-            Ok(Some(event)) if event.token == netfront::WATCH_TOKEN => vif_changed = true,
+            Ok(Some(event)) if event.token == netfront::WATCH_TOKEN => {
+                vif_event(&event.path);
+                vif_changed = true;
+            }
             Ok(Some(event)) => log::debug!("watch event for {} ignored", event.path),
             Ok(None) => break,
             Err(error) => {
@@ -220,7 +227,9 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         // Serving from now on: a stalled xenstored may hold a turn this long.
         self.platform.xenstore().set_request_timeout(self.xenstore_timeout_ns);
         loop {
-            let (request, vif_changed) = route_watch_events(self.platform, &mut self.lifecycle);
+            let netfront = &mut self.netfront;
+            let (request, vif_changed) =
+                route_watch_events(self.platform, &mut self.lifecycle, &mut |path| netfront.watch_event(path));
             if let Some(request) = request {
                 return request;
             }

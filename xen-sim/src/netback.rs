@@ -98,7 +98,8 @@ pub struct SimNetback<'x> {
     attachment: Attachment,
     state: XenbusState,
     frontend_seen: Option<FrontendSeen>,
-    /// The store's generation when the frontend's state was last read.
+    /// When the frontend's `state` was last written (the store's
+    /// generation then), as of the last look.
     store_generation_seen: u64,
     connection: Option<Connection>,
     disabled: bool,

@@ -108,6 +108,8 @@ impl Answer {
 pub struct XenstoreServer {
     tree: Tree,
     generation: u64,
+    /// Per path: the generation of its last write or removal.
+    changed_at: BTreeMap<String, u64>,
     transactions: BTreeMap<u32, OpenTransaction>,
     next_transaction_id: u32,
     watches: Vec<Watch>,
@@ -136,6 +138,7 @@ impl XenstoreServer {
         Self {
             tree,
             generation: 0,
+            changed_at: BTreeMap::new(),
             transactions: BTreeMap::new(),
             next_transaction_id: 1,
             watches: Vec::new(),
@@ -265,6 +268,9 @@ impl XenstoreServer {
             return;
         }
         self.generation += 1;
+        for change in changes {
+            self.changed_at.insert(change.path.clone(), self.generation);
+        }
         let events: Vec<(String, String)> = changes
             .iter()
             .flat_map(|change| {
@@ -392,6 +398,21 @@ impl XenstoreServer {
     /// keys only then, as real ones do on a watch event.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The generation of the last write or removal of `path` or of one of
+    /// its ancestors (0: never): what a watch on `path` alone would have
+    /// fired for, even when the value written was the one already there.
+    pub fn changed_at(&self, path: &str) -> u64 {
+        let mut path = dom0_path(path);
+        let mut latest = 0;
+        loop {
+            latest = latest.max(self.changed_at.get(&path).copied().unwrap_or(0));
+            match tree::parent(&path) {
+                Some(parent) => path = parent.to_string(),
+                None => return latest,
+            }
+        }
     }
 
     /// The value at `path`, lossily decoded, if it exists.

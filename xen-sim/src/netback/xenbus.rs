@@ -144,17 +144,17 @@ impl SimNetback<'_> {
 
     /// Reacts to a change of the frontend's `state`, as netback's watch does.
     pub(super) fn follow_frontend(&mut self) {
-        // Netback runs `frontend_changed` on a watch event: nothing to do
-        // while the store is as it was.
-        let generation = self.xen.with_xenstore(|server| server.generation());
-        if self.frontend_seen.is_some() && self.store_generation_seen == generation {
+        // Netback runs `frontend_changed` on each watch event of the
+        // frontend's `state`: every write of it, even of the value it had
+        // (a frontend answering a backend that went through `Closed` and
+        // back to `Closing` writes `Closed` again), and nothing else.
+        let state_path = format!("{}/state", self.paths.frontend);
+        let changed_at = self.xen.with_xenstore(|server| server.changed_at(&state_path));
+        if self.frontend_seen.is_some() && self.store_generation_seen == changed_at {
             return;
         }
-        self.store_generation_seen = generation;
+        self.store_generation_seen = changed_at;
         let seen = self.read_frontend_state();
-        if self.frontend_seen.as_ref() == Some(&seen) {
-            return;
-        }
         self.frontend_seen = Some(seen.clone());
         match seen {
             FrontendSeen::State(state) => self.frontend_changed(state),

@@ -21,6 +21,8 @@
 
 extern crate std;
 
+pub mod backend_script;
+
 use crate::platform::{Platform, PlatformStats};
 use core::cell::{RefCell, RefMut};
 use dma::sim::SimPageSource;
