@@ -49,10 +49,8 @@ pub const CLOCK_NAME: &str = "TSC";
 
 /// Reads the time-stamp counter (the pvclock's time base).
 fn read_timestamp_counter() -> u64 {
-    let (low, high): (u32, u32);
-    // SAFETY: `rdtsc` only reads the counter into edx:eax.
-    unsafe { asm!("rdtsc", out("eax") low, out("edx") high, options(nomem, nostack, preserves_flags)) };
-    (u64::from(high) << 32) | u64::from(low)
+    // SAFETY: `rdtsc` only reads the counter (every x86_64 CPU has it).
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// Xen system time (ns since the domain started): the pvclock Xen keeps in
