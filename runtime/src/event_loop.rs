@@ -9,13 +9,13 @@
 //! the earliest deadline (see `docs/event-loop.md`).
 
 use crate::Service;
-use crate::budget::Budgeted;
+use crate::data_path;
 use crate::lifecycle::{Lifecycle, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::netconfig::NetConfig;
 use crate::platform::Platform;
 use crate::running_clock::RunningClock;
 use crate::stats::Stats;
-use crate::syn_cookies::{Guarded, SynCookies};
+use crate::syn_cookies::SynCookies;
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::cell::RefCell;
@@ -277,7 +277,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                     let _ = interface.routes_mut().add_default_ipv4_route(gateway);
                 }
                 log::info!("network: static address {address}");
-                self.publish_address(&address.address().to_string());
+                publish_address(self.platform, &address.address().to_string());
             }
             NetConfig::Dhcp => {
                 self.dhcp = Some(self.sockets.add(dhcpv4::Socket::new()));
@@ -294,17 +294,20 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         }
         let now = self.now();
         let interface = self.interface.as_mut()?;
-        let mut guarded = Guarded::new(&mut self.netfront, &mut self.cookies);
-        let mut budgeted = Budgeted::new(&mut guarded);
-        interface.poll(now, &mut budgeted, &mut self.sockets);
-        let more_waiting = budgeted.exhausted();
-        self.dhcp_events();
-        let (platform, netfront, table, cookies) = (self.platform, &self.netfront, self.table, &self.cookies);
-        let stats = || gather_stats(platform, netfront, table, cookies);
-        let service_deadline = self.service.poll(&mut self.sockets, now, &stats);
+        let (platform, table, dhcp) = (self.platform, self.table, self.dhcp);
+        let pass = data_path::pass(
+            interface,
+            &mut self.netfront,
+            &mut self.cookies,
+            &mut self.sockets,
+            &mut *self.service,
+            now,
+            |interface, sockets| dhcp_events(platform, dhcp, interface, sockets),
+            |netfront, cookies| gather_stats(platform, netfront, table, cookies),
+        );
+        let more_waiting = pass.frames_left;
+        let service_deadline = pass.service_deadline;
         let interface = self.interface.as_mut()?;
-        interface.poll_egress(now, &mut Guarded::new(&mut self.netfront, &mut self.cookies), &mut self.sockets);
-        self.cookies.note_pressure(self.service.syn_pressure(), now);
         if self.netfront.poll_rings() || more_waiting || self.cookies.has_replay() {
             return Some(now);
         }
@@ -316,34 +319,6 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             stack_deadline = stack_deadline.map(|deadline| deadline.max(now + LINK_DOWN_POLL));
         }
         [service_deadline, stack_deadline].into_iter().flatten().min()
-    }
-
-    fn dhcp_events(&mut self) {
-        let (Some(handle), Some(interface)) = (self.dhcp, self.interface.as_mut()) else { return };
-        match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
-            None => {}
-            Some(dhcpv4::Event::Configured(config)) => {
-                interface.update_ip_addrs(|addresses| {
-                    addresses.clear();
-                    let _ = addresses.push(IpCidr::Ipv4(config.address));
-                });
-                match config.router {
-                    Some(router) => drop(interface.routes_mut().add_default_ipv4_route(router)),
-                    None => interface.routes_mut().remove_default_ipv4_route().map_or((), drop),
-                }
-                log::info!("network: DHCP address {} (router {:?})", config.address, config.router);
-                let address = config.address.address().to_string();
-                self.publish_address(&address);
-            }
-            Some(dhcpv4::Event::Deconfigured) => {
-                let had_address = !interface.ip_addrs().is_empty();
-                interface.update_ip_addrs(|addresses| addresses.clear());
-                interface.routes_mut().remove_default_ipv4_route();
-                if had_address {
-                    log::warn!("network: DHCP lease lost");
-                }
-            }
-        }
     }
 
     /// Sleeps until an event on the xenstore or vif port, or the deadline.
@@ -374,13 +349,47 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
     fn now(&mut self) -> Instant {
         Instant::from_micros((self.clock.now(self.platform.now()) / 1000) as i64)
     }
+}
 
-    /// Writes the interface's address to `data/ipv4-address` in xenstore,
-    /// where dom0's tools (and the test host) find it.
-    fn publish_address(&self, address: &str) {
-        if let Err(error) = self.platform.xenstore().write("data/ipv4-address", address) {
-            log::warn!("publishing the address in xenstore: {error:?}");
+/// Acts on the DHCP socket's events: a lease configures the interface and
+/// is published in xenstore; a lost one unconfigures it.
+fn dhcp_events<'p, P: Platform<'p>>(
+    platform: &P,
+    dhcp: Option<SocketHandle>,
+    interface: &mut Interface,
+    sockets: &mut SocketSet<'static>,
+) {
+    let Some(handle) = dhcp else { return };
+    match sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
+        None => {}
+        Some(dhcpv4::Event::Configured(config)) => {
+            interface.update_ip_addrs(|addresses| {
+                addresses.clear();
+                let _ = addresses.push(IpCidr::Ipv4(config.address));
+            });
+            match config.router {
+                Some(router) => drop(interface.routes_mut().add_default_ipv4_route(router)),
+                None => interface.routes_mut().remove_default_ipv4_route().map_or((), drop),
+            }
+            log::info!("network: DHCP address {} (router {:?})", config.address, config.router);
+            publish_address(platform, &config.address.address().to_string());
         }
+        Some(dhcpv4::Event::Deconfigured) => {
+            let had_address = !interface.ip_addrs().is_empty();
+            interface.update_ip_addrs(|addresses| addresses.clear());
+            interface.routes_mut().remove_default_ipv4_route();
+            if had_address {
+                log::warn!("network: DHCP lease lost");
+            }
+        }
+    }
+}
+
+/// Writes the interface's address to `data/ipv4-address` in xenstore,
+/// where dom0's tools (and the test host) find it.
+fn publish_address<'p, P: Platform<'p>>(platform: &P, address: &str) {
+    if let Err(error) = platform.xenstore().write("data/ipv4-address", address) {
+        log::warn!("publishing the address in xenstore: {error:?}");
     }
 }
 

@@ -25,6 +25,7 @@
 extern crate alloc;
 
 pub mod budget;
+pub mod data_path;
 mod event_loop;
 pub mod lifecycle;
 pub mod netconfig;

@@ -7,10 +7,11 @@
 //! bodies, abandoned closes; a [`Behaviour::Fetch`] client checks that a
 //! fresh client is still served.
 //!
-//! One [`Network::step`] is one turn of the guest's loop as `runtime`
-//! runs it (stack, service, stack) at the current simulated instant, with
-//! every client's turn before it, and frames delivered until the hub is
-//! quiet. Time only moves in `step`.
+//! One [`Network::step`] is one turn of the guest's loop, through the
+//! function the guest runs (`runtime::data_path::pass`: a budget of frames
+//! in through the SYN cookies, the services, the output) at the current
+//! simulated instant, with every client's turn before it, and frames
+//! delivered until the hub is quiet. Time only moves in `step`.
 //!
 //! Used by the scenario tests and, through [`script`] (an attacker script
 //! read from arbitrary bytes), by the `hostile_clients` fuzz target and its
@@ -32,8 +33,7 @@ use alloc::vec::Vec;
 use clients::Client;
 use hub::{Hub, Port};
 use runtime::Service;
-use runtime::budget::Budgeted;
-use runtime::syn_cookies::{Guarded, SynCookies};
+use runtime::syn_cookies::SynCookies;
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::socket::{AnySocket, tcp};
 use smoltcp::time::{Duration, Instant};
@@ -217,14 +217,18 @@ impl Network {
                 }
                 self.hub.deliver();
             });
-            // The guest's turn: a budget of frames in, the services, egress.
+            // The guest's turn: the data path the guest's loop runs.
             let server = &mut self.server;
-            let mut guarded = Guarded::new(&mut server.port, &mut server.cookies);
-            server.interface.poll(now, &mut Budgeted::new(&mut guarded), &mut server.sockets);
-            server.appliance.poll(&mut server.sockets, now, &runtime::Stats::default);
-            let mut guarded = Guarded::new(&mut server.port, &mut server.cookies);
-            server.interface.poll_egress(now, &mut guarded, &mut server.sockets);
-            server.cookies.note_pressure(server.appliance.syn_pressure(), now);
+            runtime::data_path::pass(
+                &mut server.interface,
+                &mut server.port,
+                &mut server.cookies,
+                &mut server.sockets,
+                &mut server.appliance,
+                now,
+                |_, _| {},
+                |_, _| runtime::Stats::default(),
+            );
             uncounted(|| {
                 self.hub.deliver();
                 self.clients_turn(now);

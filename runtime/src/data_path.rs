@@ -1,0 +1,54 @@
+//! The data path of one turn of the event loop, in one place: at most a
+//! budget of frames in ([`crate::budget`]) through the SYN cookies
+//! ([`crate::syn_cookies`]); what the caller does with what arrived (the
+//! loop reads DHCP's events there); the service; the stack's output through
+//! the cookies; the service's SYN pressure noted.
+//!
+//! [`crate::run`] runs it over netfront; the appliance's host harness runs
+//! the same function over a simulated Ethernet hub, so the turn its
+//! hostile-client scenarios and fuzz target drive is the guest's.
+
+use crate::Service;
+use crate::budget::Budgeted;
+use crate::stats::Stats;
+use crate::syn_cookies::{Guarded, SynCookies};
+use smoltcp::iface::{Interface, SocketSet};
+use smoltcp::phy::Device;
+use smoltcp::time::Instant;
+
+/// What one pass found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// The budget ran out with frames still waiting: pass again at once.
+    pub frames_left: bool,
+    /// When the service wants to be polled again.
+    pub service_deadline: Option<Instant>,
+}
+
+/// One pass over the data path at `now` (see the module documentation).
+/// `after_ingress` runs once the frames are in; `stats` gathers the
+/// counters for a metrics request, from the device and the cookies.
+#[allow(clippy::too_many_arguments)] // the pieces of one turn, borrowed apart
+pub fn pass<D: Device, S: Service + ?Sized>(
+    interface: &mut Interface,
+    device: &mut D,
+    cookies: &mut SynCookies,
+    sockets: &mut SocketSet<'static>,
+    service: &mut S,
+    now: Instant,
+    after_ingress: impl FnOnce(&mut Interface, &mut SocketSet<'static>),
+    stats: impl Fn(&D, &SynCookies) -> Stats,
+) -> Pass {
+    let mut guarded = Guarded::new(&mut *device, &mut *cookies);
+    let mut budgeted = Budgeted::new(&mut guarded);
+    interface.poll(now, &mut budgeted, sockets);
+    let frames_left = budgeted.exhausted();
+    after_ingress(interface, sockets);
+    let service_deadline = {
+        let (device, cookies) = (&*device, &*cookies);
+        service.poll(sockets, now, &|| stats(device, cookies))
+    };
+    interface.poll_egress(now, &mut Guarded::new(&mut *device, &mut *cookies), sockets);
+    cookies.note_pressure(service.syn_pressure(), now);
+    Pass { frames_left, service_deadline }
+}
