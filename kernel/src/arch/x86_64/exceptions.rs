@@ -6,8 +6,12 @@
 //! error code, RIP, and CR2 for a page fault) and crashes the domain.
 //! Interrupts stay disabled, so nothing but exceptions ever arrives here.
 
-use core::arch::{asm, global_asm};
+use core::arch::global_asm;
 use spin::Once;
+use x86_64::VirtAddr;
+use x86_64::instructions::tables::lidt;
+use x86_64::registers::control::Cr2;
+use x86_64::structures::DescriptorTablePointer;
 
 global_asm!(
     r#"
@@ -87,12 +91,6 @@ impl Gate {
     }
 }
 
-#[repr(C, packed)]
-struct TablePointer {
-    limit: u16,
-    base: u64,
-}
-
 static IDT: Once<[Gate; 32]> = Once::new();
 
 /// Loads an IDT whose 32 exception gates all lead to [`exception_handler`].
@@ -102,10 +100,12 @@ pub fn init_exceptions() {
         let stubs = unsafe { &exception_stub_table };
         core::array::from_fn(|vector| Gate::interrupt(stubs[vector]))
     });
-    let pointer = TablePointer { limit: (size_of::<[Gate; 32]>() - 1) as u16, base: table.as_ptr() as u64 };
-    // SAFETY: `table` is a static IDT of valid gates that lives forever;
-    // `lidt` only reads the pointer structure.
-    unsafe { asm!("lidt [{}]", in(reg) &raw const pointer, options(readonly, nostack, preserves_flags)) };
+    let pointer = DescriptorTablePointer {
+        limit: (size_of::<[Gate; 32]>() - 1) as u16,
+        base: VirtAddr::from_ptr(table.as_ptr()),
+    };
+    // SAFETY: `table` is a static IDT of valid gates that lives forever.
+    unsafe { lidt(&pointer) };
 }
 
 fn exception_name(vector: u64) -> &'static str {
@@ -136,9 +136,7 @@ fn exception_name(vector: u64) -> &'static str {
 }
 
 extern "C" fn exception_handler(frame: &ExceptionFrame) -> ! {
-    let fault_address: u64;
-    // SAFETY: reading CR2 has no side effect.
-    unsafe { asm!("mov {}, cr2", out(reg) fault_address, options(nomem, nostack, preserves_flags)) };
+    let fault_address = Cr2::read_raw();
     let vector = frame.vector;
     let name = exception_name(vector);
     let (error, rip, rsp) = (frame.error_code, frame.rip, frame.rsp);

@@ -5,25 +5,20 @@ mod exceptions;
 
 pub use exceptions::init_exceptions;
 
-use core::arch::asm;
+use x86_64::instructions::port::Port;
 use xen_pv::hypercall::SharedInfo;
 use xen_pv::time::PvClockSnapshot;
 
 /// The port Xen's HVM emulation prints to its own console as `(dN) ...`.
 const DEBUG_PORT: u16 = 0xe9;
 
-/// Writes `bytes` to the debug port with one string instruction.
+/// Writes `bytes` to the debug port.
 pub fn debug_port_write(bytes: &[u8]) {
-    // SAFETY: `rep outsb` reads `bytes.len()` bytes from a live slice and
-    // writes them to the debug port, which has no side effect on memory.
-    unsafe {
-        asm!(
-            "rep outsb",
-            in("dx") DEBUG_PORT,
-            inout("rsi") bytes.as_ptr() => _,
-            inout("rcx") bytes.len() => _,
-            options(nostack, readonly, preserves_flags),
-        );
+    let mut port = Port::<u8>::new(DEBUG_PORT);
+    for &byte in bytes {
+        // SAFETY: the debug port only prints what it is given; writing it
+        // has no effect on memory.
+        unsafe { port.write(byte) };
     }
 }
 
@@ -78,7 +73,7 @@ pub fn trigger_page_fault() -> ! {
 /// Stops this CPU for good (interrupts stay off).
 pub fn halt_forever() -> ! {
     loop {
-        // SAFETY: `cli; hlt` only stops the CPU.
-        unsafe { asm!("cli", "hlt", options(nomem, nostack)) };
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
     }
 }
