@@ -382,17 +382,11 @@ pub fn mangled_ip_frame(byte: u8, size: usize) -> Vec<u8> {
 }
 
 /// Every input the fuzzer saved for the netfront target
-/// (`fuzz/regressions/netfront_backend-*`), by file name, with its name.
+/// (`fuzz/regressions/netfront_backend-*`), by file name, with its name;
+/// there is at least one.
 pub fn saved_inputs() -> Vec<(std::string::String, Vec<u8>)> {
-    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
-    let mut inputs: Vec<_> = std::fs::read_dir(&directory)
-        .expect("fuzz/regressions")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("netfront_backend-")))
-        .map(|path| (path.display().to_string(), std::fs::read(&path).expect("saved input")))
-        .collect();
-    inputs.sort();
-    assert!(!inputs.is_empty(), "no saved netfront inputs in {}", directory.display());
+    let inputs = xen_sim::regressions::saved_inputs("netfront_backend-");
+    assert!(!inputs.is_empty(), "no saved netfront inputs in fuzz/regressions");
     inputs
 }
 

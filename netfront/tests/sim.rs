@@ -10,6 +10,7 @@ use netfront::testing::{
 };
 use smoltcp::phy::{Device, RxToken, TxToken};
 use xen_sim::netback::{Detach, Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring};
+use xen_sim::random::XorShift;
 
 #[test]
 fn handshake_writes_every_key_and_connects_both_ends() {
@@ -256,14 +257,12 @@ fn state_flapping_is_followed_without_loss_of_memory() {
 /// never panics, and once the backend behaves again frames flow.
 #[test]
 fn random_hostile_scripts_never_break_the_frontend() {
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..40 {
         with_link(BackendTrust::Trusted, |rig| {
             for _ in 0..60 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                act(rig, seed as u8, (seed >> 8) as usize % 9000);
+                let value = random.next_u64();
+                act(rig, value as u8, (value >> 8) as usize % 9000);
             }
             rig.assert_recovers();
         });
@@ -333,18 +332,12 @@ fn partial_checksums_the_frontend_did_not_ask_for_are_completed() {
 /// the frontend never panics and the link recovers.
 #[test]
 fn random_extended_scripts_never_break_the_frontend() {
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut random = XorShift(0x2545_f491_4f6c_dd1d);
     for selector in 0..64u8 {
         let setup = setup_for(selector);
         with_backend(setup.memory_pages, setup.trust, setup.options, |rig| {
             for _ in 0..40 {
-                let value = next();
+                let value = random.next_u64();
                 act_extended(rig, value as u8, (value >> 8) as usize % 9000);
             }
             rig.assert_recovers();

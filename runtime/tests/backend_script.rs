@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use runtime::testing::backend_script::run_input;
+use xen_sim::random::XorShift;
 
 /// Every input the fuzzer saved (fuzz/regressions/netfront_backend-*)
 /// recovers on the production loop: the bugs they found stay fixed.
@@ -32,19 +33,13 @@ fn each_misbehaviour_then_a_flap_and_a_stall() {
 /// Seeded random scripts, plain and extended (every configuration byte).
 #[test]
 fn seeded_random_scripts_recover() {
-    let mut seed: u64 = 0x6e65_7466_726f_6e74;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed as u8
-    };
+    let mut random = XorShift(0x6e65_7466_726f_6e74);
     for round in 0..24u8 {
         let mut input = Vec::new();
         if round % 2 == 1 {
             input.extend([0xfb, round.wrapping_mul(11)]);
         }
-        input.extend((0..60).map(|_| next()));
+        input.extend((0..60).map(|_| random.next_u64() as u8));
         // Shown only if the round fails.
         eprintln!("round {round}: {input:02x?}");
         run_input(&input);

@@ -12,6 +12,7 @@ use xen_pv::abi::grant_table::{
 };
 use xen_pv::grant_table::{GrantCounters, GrantError, GrantTable, Release, RevokeError};
 use xen_sim::grant_table::{SimGrantError, SimGrantTable, SimMapping};
+use xen_sim::random::XorShift;
 
 const BACKEND: DomainId = 0;
 const OTHER_DOMAIN: DomainId = 7;
@@ -240,18 +241,6 @@ fn dropping_the_table_leaks_deferred_owners_instead_of_freeing_them() {
     drop(table);
     assert_eq!(drops.get(), 0, "the backend may still use the page");
     sim.unmap(mapping).unwrap();
-}
-
-/// A xorshift64 generator: deterministic, no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % bound as u64) as usize
-    }
 }
 
 /// What the random test expects the table and the simulated Xen to hold.

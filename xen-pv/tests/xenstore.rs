@@ -13,6 +13,7 @@ use xen_pv::xenstore::ring::ByteRing;
 use xen_pv::xenstore::{
     DEFAULT_REQUEST_TIMEOUT_NS, STALLED_PROBE_INTERVAL_NS, WATCH_EVENT_QUEUE_LIMIT, WatchEvent, Xenstore, XenstoreError,
 };
+use xen_sim::random::XorShift;
 use xen_sim::xenstore::{Access, GUEST_HOME, VALUE_SIZE_QUOTA};
 use xen_sim::{SimXen, XENSTORE_PORT};
 
@@ -444,29 +445,16 @@ impl Model {
     }
 }
 
-struct XorShift(u64);
+/// A path of one to three of a few names.
+fn random_path(random: &mut XorShift) -> String {
+    let depth = 1 + random.below(3);
+    (0..depth).map(|_| ["a", "b", "c-d"][random.below(3)]).collect::<Vec<_>>().join("/")
+}
 
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> usize {
-        (self.next() % bound) as usize
-    }
-
-    fn path(&mut self) -> String {
-        let depth = 1 + self.below(3);
-        (0..depth).map(|_| ["a", "b", "c-d"][self.below(3)]).collect::<Vec<_>>().join("/")
-    }
-
-    fn value(&mut self) -> String {
-        let length = if self.below(10) == 0 { 1000 + self.below(900) } else { self.below(40) };
-        (0..length).map(|_| char::from(b' ' + self.below(95) as u8)).collect()
-    }
+/// A printable value, now and then a long one.
+fn random_value(random: &mut XorShift) -> String {
+    let length = if random.below(10) == 0 { 1000 + random.below(900) } else { random.below(40) };
+    (0..length).map(|_| char::from(b' ' + random.below(95) as u8)).collect()
 }
 
 #[test]
@@ -476,10 +464,10 @@ fn random_operations_agree_with_a_model() {
     let mut random = XorShift(0x2545_f491_4f6c_dd1d);
     with_store(&xen, |store| {
         for step in 0..1500 {
-            let path = random.path();
+            let path = random_path(&mut random);
             match random.below(7) {
                 0 | 1 => {
-                    let value = random.value();
+                    let value = random_value(&mut random);
                     store.write(&path, &value).unwrap();
                     model.write(&path, &value);
                 }
@@ -491,7 +479,7 @@ fn random_operations_agree_with_a_model() {
                 4 => assert_eq!(store.read(&path), model.read(&path), "step {step}: read {path}"),
                 5 => assert_eq!(store.directory(&path), model.directory(&path), "step {step}: directory {path}"),
                 _ => {
-                    let value = random.value();
+                    let value = random_value(&mut random);
                     xen.with_xenstore(|server| server.write_as_dom0(&path, &value));
                     model.write(&path, &value);
                 }

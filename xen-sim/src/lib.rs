@@ -30,6 +30,8 @@
 
 pub mod grant_table;
 pub mod netback;
+pub mod random;
+pub mod regressions;
 pub mod ring;
 pub mod xenstore;
 #[allow(unsafe_code)]

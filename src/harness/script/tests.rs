@@ -8,22 +8,7 @@ extern crate std;
 
 use super::*;
 use std::string::ToString;
-
-/// xorshift64: reproducible, no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-}
+use xen_sim::random::XorShift;
 
 #[test]
 fn every_input_decodes_within_the_bounds() {
@@ -58,18 +43,18 @@ fn the_example_decodes_as_documented_and_recovers() {
 /// One pseudo-random script: random bytes, with the opcodes skewed towards
 /// connections and a run at the end, so that most scripts do something.
 fn random_script(random: &mut XorShift) -> Vec<u8> {
-    let mut bytes = vec![random.next() as u8];
+    let mut bytes = vec![random.next_u64() as u8];
     for _ in 0..1 + random.below(20) {
-        let opcode = random.next() as u8;
+        let opcode = random.next_u64() as u8;
         match random.below(4) {
             0 => bytes.push(opcode),
             // A connection, then its behaviour and shape bytes.
-            1 | 2 => bytes.extend([opcode & !7 | (1 + random.below(3) as u8), random.next() as u8]),
-            _ => bytes.extend([opcode | 7, random.next() as u8]),
+            1 | 2 => bytes.extend([opcode & !7 | (1 + random.below(3) as u8), random.next_u64() as u8]),
+            _ => bytes.extend([opcode | 7, random.next_u64() as u8]),
         }
-        bytes.push(random.next() as u8);
+        bytes.push(random.next_u64() as u8);
     }
-    bytes.extend([0x7f & (random.next() as u8 | 7), random.next() as u8]);
+    bytes.extend([0x7f & (random.next_u64() as u8 | 7), random.next_u64() as u8]);
     bytes
 }
 
@@ -115,16 +100,8 @@ fn hostile_scripts_smoke_many_seeded_scripts_leave_the_appliance_idle_and_servin
 /// leaves the appliance idle and serving.
 #[test]
 fn saved_fuzz_inputs_recover() {
-    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
-    let mut inputs: Vec<_> = std::fs::read_dir(&directory)
-        .expect("fuzz/regressions")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("hostile_clients-")))
-        .collect();
-    inputs.sort();
-    for path in inputs {
-        let data = std::fs::read(&path).expect("saved input");
-        std::eprintln!("replaying {}", path.display());
-        run(&data);
+    for (name, input) in xen_sim::regressions::saved_inputs("hostile_clients-") {
+        std::eprintln!("replaying {name}");
+        run(&input);
     }
 }

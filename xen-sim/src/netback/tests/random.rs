@@ -2,23 +2,8 @@
 //! for byte, however its slots are cut, and nothing is flagged.
 
 use super::*;
+use crate::random::XorShift;
 use xen_pv::abi::PAGE_SIZE;
-
-/// xorshift64: deterministic, no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, limit: usize) -> usize {
-        (self.next() % limit as u64) as usize
-    }
-}
 
 /// Cuts `frame` into slots at random offsets and lengths, none crossing
 /// its page, the first holding at least a header; after 12 slots the rest

@@ -3,6 +3,7 @@
 //! (seeded pseudo-random scripts, each keeping every invariant).
 
 use super::*;
+use crate::random::XorShift;
 
 #[test]
 fn every_input_decodes_within_the_bounds() {
@@ -73,32 +74,20 @@ fn an_oversized_header_breaks_the_stream_for_good_and_that_is_acknowledged() {
     assert_eq!(report.recovered_after, None);
 }
 
-/// xorshift64: reproducible, no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// A script of up to 40 actions, each decoded from an opcode and random
 /// argument bytes; the actions that make the stream unframable (arbitrary
 /// bytes, an oversized header, a message cut short) are rarer, so that most
 /// scripts test recovery.
 fn random_script(random: &mut XorShift) -> Vec<Action> {
-    let count = (random.next() % 40) as usize;
+    let count = (random.next_u64() % 40) as usize;
     (0..count)
         .map(|_| {
-            let mut opcode = random.next() as u8 % 24;
-            if (3..=5).contains(&opcode) && !random.next().is_multiple_of(8) {
+            let mut opcode = random.next_u64() as u8 % 24;
+            if (3..=5).contains(&opcode) && !random.next_u64().is_multiple_of(8) {
                 opcode = 13; // a read instead
             }
             let mut bytes = std::vec![opcode];
-            bytes.extend((0..16).map(|_| random.next() as u8));
+            bytes.extend((0..16).map(|_| random.next_u64() as u8));
             decode(&bytes).swap_remove(0)
         })
         .collect()
@@ -135,15 +124,8 @@ fn fuzz_smoke_many_seeded_hostile_daemons_keep_every_invariant() {
 /// every invariant.
 #[test]
 fn saved_fuzz_inputs_keep_every_invariant() {
-    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
-    let mut inputs: Vec<_> = std::fs::read_dir(&directory)
-        .expect("fuzz/regressions")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("xenstore_client-")))
-        .collect();
-    inputs.sort();
-    for path in inputs {
-        std::eprintln!("replaying {}", path.display());
-        run(&std::fs::read(&path).expect("saved input"));
+    for (name, input) in crate::regressions::saved_inputs("xenstore_client-") {
+        std::eprintln!("replaying {name}");
+        run(&input);
     }
 }
