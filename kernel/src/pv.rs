@@ -10,9 +10,10 @@
 //!
 //! The xenstore client's requests have deadlines in system time, slept on
 //! with the one-shot timer ([`wait`]): [`XENSTORE_BOOT_TIMEOUT_NS`] while
-//! the kernel boots and has nothing else to do, [`XENSTORE_TIMEOUT_NS`] once
-//! the network loop serves (it sets it), so a stalled xenstored never holds
-//! the data path for longer than that.
+//! the kernel boots and has nothing else to do; once the network loop
+//! serves, it sets the shorter `runtime::RuntimeConfig::xenstore_timeout_ns`
+//! (xen-pv's default, 2 s), so a stalled xenstored never holds the data path
+//! for longer than that.
 
 use crate::memory::MemoryMap;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -28,15 +29,10 @@ use xen_pv::event_channel::EventChannels;
 use xen_pv::hypercall::{Hypervisor, SharedInfo, XEN, Xen};
 use xen_pv::time::WallClock;
 use xen_pv::timer::{Timer, Wake};
-use xen_pv::xenstore::{Clock, DEFAULT_REQUEST_TIMEOUT_NS, Xenstore};
+use xen_pv::xenstore::{Clock, Xenstore};
 
 /// Most grant-table frames mapped (64 frames: 32 768 v1 references).
 pub const MAX_GRANT_FRAMES: u64 = 64;
-
-/// How long a xenstore request may wait for xenstored while the appliance
-/// serves (then it fails with `TimedOut`, and later ones fail at once until
-/// xenstored sends something again).
-pub const XENSTORE_TIMEOUT_NS: u64 = DEFAULT_REQUEST_TIMEOUT_NS;
 
 /// How long a xenstore request may wait for xenstored at boot, when nothing
 /// is served yet and a slow dom0 would otherwise leave the appliance

@@ -77,12 +77,14 @@ pub fn run_input(data: &[u8]) {
     let events = EventChannels::new(&xen, xen.shared_info());
     let pages = SimPageSource::new(xen.grants());
     let mtu = options.mtu.map_or(1500, usize::from);
+    let guest_mac = options.mac;
     let world = ScriptWorld {
         netback: SimNetback::new(&xen, options),
         pages: &pages,
         actions,
         extended,
         mtu,
+        guest_mac,
         next: 0,
         phase: Phase::Settling,
         idle_pages: 0,
@@ -140,6 +142,8 @@ struct ScriptWorld<'x> {
     actions: Vec<(u8, usize)>,
     extended: bool,
     mtu: usize,
+    /// The guest's MAC, as the toolstack gave it.
+    guest_mac: [u8; 6],
     next: usize,
     phase: Phase,
     idle_pages: usize,
@@ -276,7 +280,7 @@ impl ScriptWorld<'_> {
         };
         let ethernet = EthernetRepr {
             src_addr: PEER_MAC,
-            dst_addr: EthernetAddress(self.guest_mac()),
+            dst_addr: EthernetAddress(self.guest_mac),
             ethertype: EthernetProtocol::Ipv4,
         };
         let mut bytes = vec![0; ethernet.buffer_len() + ip.buffer_len() + ip.payload_len];
@@ -286,11 +290,6 @@ impl ScriptWorld<'_> {
         ip.emit(&mut packet, &ChecksumCapabilities::default());
         echo.emit(&mut Icmpv4Packet::new_unchecked(packet.payload_mut()), &ChecksumCapabilities::default());
         let _ = self.netback.inject(&bytes);
-    }
-
-    /// The guest's MAC as the toolstack gave it.
-    fn guest_mac(&self) -> [u8; 6] {
-        NetbackOptions::default().mac
     }
 
     /// Takes what the guest sent: notes the echo replies, and answers the
