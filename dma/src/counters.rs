@@ -36,3 +36,37 @@ pub struct DmaCounters {
     /// Gauge: buffers waiting in the deferred-release queue.
     pub deferred_pending: u64,
 }
+
+impl core::ops::AddAssign for DmaCounters {
+    /// Adds another device's counters: what several devices did, and hold,
+    /// together (one vif's devices over its life, for metrics).
+    fn add_assign(&mut self, other: Self) {
+        // Every field named, so that a new counter cannot be forgotten here.
+        let Self {
+            maps,
+            map_failures,
+            unmaps,
+            unmap_refusals,
+            syncs_for_device,
+            syncs_for_cpu,
+            bounce_copies,
+            bounce_bytes,
+            deferred_releases,
+            grants_in_use,
+            live_handles,
+            deferred_pending,
+        } = other;
+        self.maps += maps;
+        self.map_failures += map_failures;
+        self.unmaps += unmaps;
+        self.unmap_refusals += unmap_refusals;
+        self.syncs_for_device += syncs_for_device;
+        self.syncs_for_cpu += syncs_for_cpu;
+        self.bounce_copies += bounce_copies;
+        self.bounce_bytes += bounce_bytes;
+        self.deferred_releases += deferred_releases;
+        self.grants_in_use += grants_in_use;
+        self.live_handles += live_handles;
+        self.deferred_pending += deferred_pending;
+    }
+}

@@ -17,5 +17,5 @@ use libfuzzer_sys::fuzz_target;
 use runtime::testing::backend_script::run_input;
 
 fuzz_target!(|data: &[u8]| {
-    run_input(data);
+    let _ = run_input(data);
 });

@@ -23,6 +23,7 @@
 use crate::NetfrontCounters;
 use crate::link::{Link, LinkError, RxRing, TxRing};
 use crate::xenbus::{MacAddress, XenbusState, parse_domain_id, parse_mtu};
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -57,6 +58,20 @@ impl Default for NetfrontConfig {
     }
 }
 
+/// Who serves a vif, as the toolstack says: what a frontend's DMA device
+/// and event channel are made for. Read in one place ([`find_vif`] and the
+/// frontend's own bind); a vif with another identity needs another
+/// frontend ([`NetfrontError::IdentityChanged`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VifIdentity {
+    /// The backend's domain (`backend-id`): grants and the event channel go
+    /// to it.
+    pub backend: DomainId,
+    /// Whether the toolstack trusts the backend (`trusted`: absent or `1`
+    /// yes, anything else no).
+    pub trusted: bool,
+}
+
 /// What the toolstack says about the vif.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VifDevice {
@@ -64,8 +79,8 @@ pub struct VifDevice {
     pub path: String,
     /// The backend directory (absolute).
     pub backend_path: String,
-    /// The backend's domain.
-    pub backend_id: DomainId,
+    /// Who serves it.
+    pub identity: VifIdentity,
     /// The interface's Ethernet address.
     pub mac: MacAddress,
     /// The MTU.
@@ -84,6 +99,11 @@ pub enum NetfrontError {
     },
     /// Out of pages, grants or ports while connecting (try again later).
     Resources(&'static str),
+    /// The vif found is served by another backend domain, or with another
+    /// trust, than this frontend's DMA device was made for: it needs a new
+    /// frontend (this one stays unbound and keeps what the old backend
+    /// still holds until [`Netfront::close`]).
+    IdentityChanged(VifIdentity),
 }
 
 impl From<XenstoreError> for NetfrontError {
@@ -113,10 +133,17 @@ struct Retired {
     rx_pools: Vec<DmaPool<dma::FromDevice>>,
 }
 
-/// The network frontend of one vif.
+/// The network frontend of one vif, and the DMA device it owns.
+///
+/// A frontend serves vifs of one [`VifIdentity`]: its DMA device's backend
+/// domain (where its event channel goes too) and the trust it was made
+/// for. A vif of another identity is refused with
+/// [`NetfrontError::IdentityChanged`].
 pub struct Netfront<'a, H: Hypervisor, G: Grants, S: PageSource> {
     pub(crate) events: &'a EventChannels<'a, H>,
-    pub(crate) dma: &'a GrantDma<G, S>,
+    pub(crate) dma: GrantDma<G, S>,
+    /// The toolstack's trust in the backend when the DMA device was made.
+    trusted: bool,
     config: NetfrontConfig,
     device: Option<VifDevice>,
     phase: Phase,
@@ -132,11 +159,13 @@ pub struct Netfront<'a, H: Hypervisor, G: Grants, S: PageSource> {
 }
 
 impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
-    /// A frontend that will bind to the first vif it finds.
-    pub fn new(events: &'a EventChannels<'a, H>, dma: &'a GrantDma<G, S>, config: NetfrontConfig) -> Self {
+    /// A frontend that will bind to the first vif it finds, if that vif's
+    /// backend is `dma`'s and the toolstack's trust in it is `trusted`.
+    pub fn new(events: &'a EventChannels<'a, H>, dma: GrantDma<G, S>, trusted: bool, config: NetfrontConfig) -> Self {
         Self {
             events,
             dma,
+            trusted,
             config,
             device: None,
             phase: Phase::Absent,
@@ -146,6 +175,16 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
             broken: Cell::new(None),
             retired: RefCell::new(Retired::default()),
         }
+    }
+
+    /// Who this frontend serves: its DMA device's backend and trust.
+    pub fn identity(&self) -> VifIdentity {
+        VifIdentity { backend: self.dma.backend(), trusted: self.trusted }
+    }
+
+    /// The DMA device.
+    pub fn dma(&self) -> &GrantDma<G, S> {
+        &self.dma
     }
 
     /// The vif bound to, if any.
@@ -196,10 +235,32 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         }
     }
 
-    /// Starts watching for vifs; call once before the first poll.
-    pub fn watch(&self, store: &mut Xenstore<'_, H>) -> Result<(), NetfrontError> {
-        store.watch("device/vif", WATCH_TOKEN)?;
-        Ok(())
+    /// Shuts down a frontend that is no longer used (another took its
+    /// place after [`NetfrontError::IdentityChanged`]): once it has no link,
+    /// the old backend holds nothing any more, and its DMA device closes.
+    /// Until then it is given back: call again later.
+    pub fn close(self: Box<Self>) -> Result<(), Box<Self>> {
+        self.retry_retired();
+        if self.link.borrow().is_some() || self.retired_count() > 0 || self.dma.deferred_len() > 0 {
+            return Err(self);
+        }
+        let Self { events, dma, trusted, config, device, phase, said_closed, link, counters, broken, retired } = *self;
+        match dma.close() {
+            Ok(_) => Ok(()),
+            Err(error) => Err(Box::new(Self {
+                events,
+                dma: *error.device,
+                trusted,
+                config,
+                device,
+                phase,
+                said_closed,
+                link,
+                counters,
+                broken,
+                retired,
+            })),
+        }
     }
 
     /// Moves the handshake on after a xenstore change (or a data-path
@@ -255,22 +316,23 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
 
     /// Finds a vif and reads its description; false if there is none.
     fn bind(&mut self, store: &mut Xenstore<'_, H>) -> Result<bool, NetfrontError> {
-        let names = match store.directory("device/vif") {
-            Ok(names) => names,
-            Err(XenstoreError::NotFound) => return Ok(false),
-            Err(error) => return Err(error.into()),
-        };
-        let Some(name) = names.into_iter().min_by_key(|name| name.parse::<u32>().unwrap_or(u32::MAX)) else {
-            return Ok(false);
-        };
-        let device = read_device(store, &format!("device/vif/{name}"))?;
+        let Some(path) = first_vif(store)? else { return Ok(false) };
+        let device = read_device(store, &path)?;
+        if device.identity != self.identity() {
+            return Err(NetfrontError::IdentityChanged(device.identity));
+        }
         match store.watch(&format!("{}/state", device.backend_path), WATCH_TOKEN) {
             // Watched already: the same backend path came back after a detach.
             Ok(()) | Err(XenstoreError::AlreadyExists) => {}
             Err(error) => return Err(error.into()),
         }
         store.write(&format!("{}/state", device.path), XenbusState::Initialising.as_str())?;
-        log::info!("netfront: found {} (backend {} in domain {})", device.path, device.backend_path, device.backend_id);
+        log::info!(
+            "netfront: found {} (backend {} in domain {})",
+            device.path,
+            device.backend_path,
+            device.identity.backend
+        );
         self.device = Some(device);
         self.phase = Phase::Initialising;
         Ok(true)
@@ -290,9 +352,8 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     /// Grants the rings, allocates the port and the pools, writes the keys,
     /// and switches to Connected.
     fn connect(&mut self, store: &mut Xenstore<'_, H>) -> Result<(), NetfrontError> {
-        let backend_id = self.device.as_ref().map_or(0, |device| device.backend_id);
         let (tx_ring, rx_ring) = self.share_rings()?;
-        let port = match self.events.alloc_unbound(backend_id) {
+        let port = match self.events.alloc_unbound(self.dma.backend()) {
             Ok(port) => port,
             Err(_) => {
                 self.retire_rings(tx_ring, rx_ring);
@@ -379,8 +440,8 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         tx_buffers: usize,
         rx_buffers: usize,
     ) -> Result<(DmaPool<dma::ToDevice>, DmaPool<dma::FromDevice>), NetfrontError> {
-        let tx_pool = DmaPool::new(self.dma, tx_buffers).map_err(|_| NetfrontError::Resources("tx buffers"))?;
-        match DmaPool::new(self.dma, rx_buffers) {
+        let tx_pool = DmaPool::new(&self.dma, tx_buffers).map_err(|_| NetfrontError::Resources("tx buffers"))?;
+        match DmaPool::new(&self.dma, rx_buffers) {
             Ok(rx_pool) => Ok((tx_pool, rx_pool)),
             Err(_) => {
                 self.retire_tx_pool(tx_pool);
@@ -436,20 +497,42 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     ) -> Result<(), NetfrontError> {
         let path = self.path();
         let backend_path = self.device.as_ref().map(|device| device.backend_path.clone()).unwrap_or_default();
-        if store.read(&format!("{path}/backend")).is_err() {
+        let Ok(current_backend) = store.read(&format!("{path}/backend")) else {
             log::info!("netfront: {path} was removed");
-            self.device = None;
-            self.phase = Phase::Absent;
+            self.forget_device(store);
             return Ok(());
+        };
+        if current_backend != backend_path {
+            // Removed and added again (another backend) before this guest
+            // looked: a new vif, bound afresh.
+            log::info!("netfront: {path} now has backend {current_backend}");
+            self.forget_device(store);
+            return self.bind(store).map(drop);
         }
         let online = store.read(&format!("{backend_path}/online")).is_ok_and(|value| value.trim() == "1");
         if online && matches!(backend, None | Some(XenbusState::Closed | XenbusState::InitWait)) {
             // A broken link, not a detach: connect again.
-            self.device = Some(read_device(store, &path)?);
+            let device = read_device(store, &path)?;
+            if device.identity != self.identity() {
+                self.forget_device(store);
+                return Err(NetfrontError::IdentityChanged(device.identity));
+            }
+            self.device = Some(device);
             write_state_if_present(store, &path, XenbusState::Initialising)?;
             self.phase = Phase::Initialising;
         }
         Ok(())
+    }
+
+    /// Lets go of a closed vif: its backend's state is watched no more (a
+    /// domain's watches are limited), and the next poll looks for a vif.
+    fn forget_device(&mut self, store: &mut Xenstore<'_, H>) {
+        if let Some(device) = self.device.take()
+            && let Err(error) = store.unwatch(&format!("{}/state", device.backend_path), WATCH_TOKEN)
+        {
+            log::debug!("netfront: unwatching {}/state: {error:?}", device.backend_path);
+        }
+        self.phase = Phase::Absent;
     }
 
     fn release_link(&self) {
@@ -475,13 +558,13 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     }
 
     fn retire_tx_pool(&self, pool: DmaPool<dma::ToDevice>) {
-        if let Err(pool) = pool.close(self.dma) {
+        if let Err(pool) = pool.close(&self.dma) {
             self.retired.borrow_mut().tx_pools.push(pool);
         }
     }
 
     fn retire_rx_pool(&self, pool: DmaPool<dma::FromDevice>) {
-        if let Err(pool) = pool.close(self.dma) {
+        if let Err(pool) = pool.close(&self.dma) {
             self.retired.borrow_mut().rx_pools.push(pool);
         }
     }
@@ -491,8 +574,8 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         let mut retired = self.retired.borrow_mut();
         retired.tx_pages = retry(core::mem::take(&mut retired.tx_pages), |page| self.dma.unshare_retry(page));
         retired.rx_pages = retry(core::mem::take(&mut retired.rx_pages), |page| self.dma.unshare_retry(page));
-        retired.tx_pools = retry(core::mem::take(&mut retired.tx_pools), |pool| pool.close(self.dma));
-        retired.rx_pools = retry(core::mem::take(&mut retired.rx_pools), |pool| pool.close(self.dma));
+        retired.tx_pools = retry(core::mem::take(&mut retired.tx_pools), |pool| pool.close(&self.dma));
+        retired.rx_pools = retry(core::mem::take(&mut retired.rx_pools), |pool| pool.close(&self.dma));
         for buffer in self.dma.reclaim() {
             buffer.free(self.dma.source());
         }
@@ -511,6 +594,45 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     fn mac(&self) -> MacAddress {
         self.device.as_ref().map(|device| device.mac).unwrap_or_default()
     }
+}
+
+/// Starts watching for vifs (`device/vif`, with [`WATCH_TOKEN`]); call once
+/// before the first frontend's first poll.
+pub fn watch_vifs<H: Hypervisor>(store: &mut Xenstore<'_, H>) -> Result<(), NetfrontError> {
+    store.watch("device/vif", WATCH_TOKEN)?;
+    Ok(())
+}
+
+/// The first vif (lowest device number) and who serves it; none if the
+/// domain has no vif.
+pub fn find_vif<H: Hypervisor>(store: &mut Xenstore<'_, H>) -> Result<Option<VifIdentity>, NetfrontError> {
+    match first_vif(store)? {
+        Some(path) => read_identity(store, &path).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The first vif's directory (`device/vif/<lowest number>`).
+fn first_vif<H: Hypervisor>(store: &mut Xenstore<'_, H>) -> Result<Option<String>, NetfrontError> {
+    let names = match store.directory("device/vif") {
+        Ok(names) => names,
+        Err(XenstoreError::NotFound) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let first = names.into_iter().min_by_key(|name| name.parse::<u32>().unwrap_or(u32::MAX));
+    Ok(first.map(|name| format!("device/vif/{name}")))
+}
+
+/// Who serves the vif at `path`.
+fn read_identity<H: Hypervisor>(store: &mut Xenstore<'_, H>, path: &str) -> Result<VifIdentity, NetfrontError> {
+    let backend = parse_domain_id(&store.read(&format!("{path}/backend-id"))?)
+        .ok_or_else(|| NetfrontError::BadValue { path: format!("{path}/backend-id") })?;
+    let trusted = match store.read(&format!("{path}/trusted")) {
+        Ok(value) => value.trim() == "1",
+        Err(XenstoreError::NotFound) => true,
+        Err(error) => return Err(error.into()),
+    };
+    Ok(VifIdentity { backend, trusted })
 }
 
 /// The fewest buffers a pool shrinks to when memory is short.
@@ -564,7 +686,7 @@ fn read_device<H: Hypervisor>(store: &mut Xenstore<'_, H>, path: &str) -> Result
     if !backend_path.starts_with("/local/domain/") || backend_path.len() > 256 || backend_path.contains("//") {
         return Err(bad("backend"));
     }
-    let backend_id = parse_domain_id(&store.read(&format!("{path}/backend-id"))?).ok_or_else(|| bad("backend-id"))?;
+    let identity = read_identity(store, path)?;
     let mac = MacAddress::parse(&store.read(&format!("{path}/mac"))?)
         .filter(MacAddress::is_unicast)
         .ok_or_else(|| bad("mac"))?;
@@ -573,5 +695,5 @@ fn read_device<H: Hypervisor>(store: &mut Xenstore<'_, H>, path: &str) -> Result
         Err(XenstoreError::NotFound) => DEFAULT_MTU,
         Err(error) => return Err(error.into()),
     };
-    Ok(VifDevice { path: String::from(path), backend_path, backend_id, mac, mtu })
+    Ok(VifDevice { path: String::from(path), backend_path, identity, mac, mtu })
 }

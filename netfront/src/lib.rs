@@ -35,7 +35,10 @@ pub mod testing;
 pub mod tx_plan;
 pub mod xenbus;
 
-pub use control::{MIN_POOL_BUFFERS, Netfront, NetfrontConfig, NetfrontError, VifDevice, WATCH_TOKEN};
+pub use control::{
+    MIN_POOL_BUFFERS, Netfront, NetfrontConfig, NetfrontError, VifDevice, VifIdentity, WATCH_TOKEN, find_vif,
+    watch_vifs,
+};
 
 /// What the frontend counted. Per-request costs in the metrics come from
 /// these (notifications, frames, errors).
@@ -71,4 +74,44 @@ pub struct NetfrontCounters {
     pub connects: u64,
     /// Links torn down.
     pub disconnects: u64,
+}
+
+impl core::ops::AddAssign for NetfrontCounters {
+    /// Adds another frontend's counters (the frontends a vif had over its
+    /// life, for metrics).
+    fn add_assign(&mut self, other: Self) {
+        // Every field named, so that a new counter cannot be forgotten here.
+        let Self {
+            rx_frames,
+            rx_bytes,
+            rx_dropped,
+            rx_checksums_completed,
+            rx_checksums_unsupported,
+            tx_frames,
+            tx_bytes,
+            tx_dropped,
+            tx_plan_errors,
+            tx_errors,
+            notifications_sent,
+            notifications_received,
+            violations,
+            connects,
+            disconnects,
+        } = other;
+        self.rx_frames += rx_frames;
+        self.rx_bytes += rx_bytes;
+        self.rx_dropped += rx_dropped;
+        self.rx_checksums_completed += rx_checksums_completed;
+        self.rx_checksums_unsupported += rx_checksums_unsupported;
+        self.tx_frames += tx_frames;
+        self.tx_bytes += tx_bytes;
+        self.tx_dropped += tx_dropped;
+        self.tx_plan_errors += tx_plan_errors;
+        self.tx_errors += tx_errors;
+        self.notifications_sent += notifications_sent;
+        self.notifications_received += notifications_received;
+        self.violations += violations;
+        self.connects += connects;
+        self.disconnects += disconnects;
+    }
 }

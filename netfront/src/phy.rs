@@ -42,7 +42,7 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
             return None;
         }
         let mut link = self.link.borrow_mut();
-        let result = link.as_mut()?.receive(self.dma, &mut self.counters.borrow_mut());
+        let result = link.as_mut()?.receive(&self.dma, &mut self.counters.borrow_mut());
         self.keep(result).flatten()
     }
 
@@ -181,7 +181,7 @@ impl<H: Hypervisor, G: Grants, S: PageSource> RxToken for NetfrontRxToken<'_, '_
     {
         match self.frame.take() {
             Some(ReceivedFrame::InPlace { mut handle, offset, length }) => {
-                let result = handle.read(self.netfront.dma, |bytes| f(&bytes[offset..offset + length]));
+                let result = handle.read(&self.netfront.dma, |bytes| f(&bytes[offset..offset + length]));
                 self.netfront.return_page(handle);
                 result
             }
@@ -209,7 +209,7 @@ impl<H: Hypervisor, G: Grants, S: PageSource> TxToken for NetfrontTxToken<'_, '_
         let built = match link.as_mut() {
             Some(link) => {
                 let (built, notified) =
-                    link.transmit(netfront.events, netfront.dma, length, &mut netfront.counters.borrow_mut(), f);
+                    link.transmit(netfront.events, &netfront.dma, length, &mut netfront.counters.borrow_mut(), f);
                 netfront.keep(notified);
                 built
             }

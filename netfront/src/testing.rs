@@ -99,9 +99,9 @@ pub fn with_backend(
     let table = RefCell::new(GrantTable::<()>::new(xen.grants().current_entries()));
     let pages = SimPageSource::new(xen.grants());
     let dma = GrantDma::new(&table, &pages, 0, trust).expect("DMA set-up");
-    let netfront = Netfront::new(&events, &dma, CONFIG);
+    let netfront = Netfront::new(&events, dma, true, CONFIG);
     let mut rig = Rig { xen: &xen, netback, store, netfront, pages: &pages, idle_pages: 0 };
-    rig.netfront.watch(&mut rig.store).expect("watch device/vif");
+    crate::watch_vifs(&mut rig.store).expect("watch device/vif");
     let _ = rig.netfront.poll_control(&mut rig.store);
     rig.settle();
     assert!(rig.netfront.is_up(), "handshake: {:?}", rig.netback.errors());

@@ -16,12 +16,13 @@ use crate::platform::Platform;
 use crate::running_clock::RunningClock;
 use crate::stats::Stats;
 use crate::syn_cookies::SynCookies;
+use alloc::boxed::Box;
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
-use dma::{BackendTrust, BounceCapacity, GrantDma};
-use netfront::{Netfront, NetfrontConfig, NetfrontError};
+use dma::{BackendTrust, BounceCapacity, DmaCounters, GrantDma};
+use netfront::{Netfront, NetfrontConfig, NetfrontCounters, NetfrontError, VifIdentity};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::dhcpv4;
 use smoltcp::time::Instant;
@@ -29,11 +30,9 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
 use xen_pv::grant_table::GrantTable;
 use xen_pv::xenstore::{DEFAULT_REQUEST_TIMEOUT_NS, XenstoreError};
 
-/// The grant table the DMA device allocates references from.
+/// The grant table the DMA devices allocate references from.
 type Table<'p> = RefCell<GrantTable<'p>>;
-/// The DMA device for the vif's backend.
-type Dma<'p, 't, P> = GrantDma<&'t Table<'p>, <P as Platform<'p>>::Pages>;
-/// The frontend on it.
+/// A vif's frontend, with the DMA device for its backend.
 type Frontend<'p, 't, P> = Netfront<'t, <P as Platform<'p>>::Hypervisor, &'t Table<'p>, <P as Platform<'p>>::Pages>;
 
 /// Bounce pages for an untrusted backend: one per ring slot each way.
@@ -41,6 +40,12 @@ pub const BOUNCE_PAGES: BounceCapacity = BounceCapacity { read_only_pages: 256, 
 
 /// How often the stack is polled while the vif has no link.
 const LINK_DOWN_POLL: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(100);
+/// How often frontends replaced by one for another backend are asked to
+/// close, while their old backend still holds pages.
+const RETIRE_POLL: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(1);
+/// At most this many replaced frontends wait for their old backends; a
+/// further change of backend waits until one of them has closed.
+const MAX_RETIRING: usize = 4;
 
 /// How the runtime sets up the network.
 #[derive(Debug, Clone)]
@@ -75,28 +80,11 @@ impl RuntimeConfig {
 /// Runs `service` on the network until the toolstack asks the domain to
 /// end; returns that request.
 pub fn run<'p, P: Platform<'p>, S: Service>(platform: &P, config: &RuntimeConfig, service: &mut S) -> ShutdownRequest {
-    let mut lifecycle = start_lifecycle(platform);
-    let Some((backend, trusted)) = find_vif_backend(platform) else {
-        log::warn!("no network device (device/vif): the appliance has no network");
-        return wait_for_shutdown(platform, &mut lifecycle);
-    };
-    let trust = if trusted && !config.force_untrusted {
-        BackendTrust::Trusted
-    } else {
-        log::info!("backend domain {backend} is not trusted: bouncing every buffer");
-        BackendTrust::Untrusted(config.bounce)
-    };
+    let lifecycle = start_lifecycle(platform);
     let table = RefCell::new(GrantTable::new(platform.grant_entries()));
-    let dma = match GrantDma::new(&table, platform.pages(), backend, trust) {
-        Ok(dma) => dma,
-        Err(error) => {
-            log::error!("DMA set-up for domain {backend} failed: {error:?}; the network stays down");
-            return wait_for_shutdown(platform, &mut lifecycle);
-        }
-    };
     let mut sockets = SocketSet::new(Vec::new());
     service.start(&mut sockets);
-    EventLoop::new(platform, &table, &dma, config, sockets, service, lifecycle).run()
+    EventLoop::new(platform, &table, config, sockets, service, lifecycle).run()
 }
 
 /// Runs no network, and waits until the toolstack asks the domain to end
@@ -113,18 +101,6 @@ fn start_lifecycle<'p, P: Platform<'p>>(platform: &P) -> Lifecycle {
         log::error!("xenstore: cannot set up the shutdown watch: {error:?}");
         Lifecycle::default()
     })
-}
-
-/// The first vif's backend domain and whether it is trusted (`trusted`,
-/// default yes).
-fn find_vif_backend<'p, P: Platform<'p>>(platform: &P) -> Option<(u16, bool)> {
-    let mut store = platform.xenstore();
-    let names = store.directory("device/vif").ok()?;
-    let name = names.into_iter().min_by_key(|name| name.parse::<u32>().unwrap_or(u32::MAX))?;
-    let backend = store.read(&alloc::format!("device/vif/{name}/backend-id")).ok()?;
-    let backend = netfront::xenbus::parse_domain_id(&backend)?;
-    let trusted = store.read(&alloc::format!("device/vif/{name}/trusted")).map_or(true, |value| value.trim() != "0");
-    Some((backend, trusted))
 }
 
 /// Sleeps until the toolstack asks the domain to end (no network).
@@ -173,12 +149,17 @@ fn route_watch_events<'p, P: Platform<'p>>(
 struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     platform: &'t P,
     table: &'t Table<'p>,
-    netfront: Frontend<'p, 't, P>,
+    /// The frontend of the first vif, once there is one.
+    netfront: Option<Frontend<'p, 't, P>>,
+    /// Frontends replaced by one for another backend (or trust), kept until
+    /// their old backend lets go of what it holds ([`Netfront::close`]).
+    retiring: Vec<Box<Frontend<'p, 't, P>>>,
+    /// What closed frontends counted, for the metrics.
+    closed_counters: (NetfrontCounters, DmaCounters),
     interface: Option<Interface>,
     sockets: SocketSet<'static>,
     service: &'t mut S,
-    config: NetConfig,
-    xenstore_timeout_ns: u64,
+    config: RuntimeConfig,
     lifecycle: Lifecycle,
     dhcp: Option<SocketHandle>,
     /// A handshake step timed out: take it again once xenstored answers
@@ -195,22 +176,21 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
     fn new(
         platform: &'t P,
         table: &'t Table<'p>,
-        dma: &'t Dma<'p, 't, P>,
         config: &RuntimeConfig,
         sockets: SocketSet<'static>,
         service: &'t mut S,
         lifecycle: Lifecycle,
     ) -> Self {
-        let netfront = Netfront::new(platform.events(), dma, config.netfront);
         Self {
             platform,
             table,
-            netfront,
+            netfront: None,
+            retiring: Vec::new(),
+            closed_counters: Default::default(),
             interface: None,
             sockets,
             service,
-            config: config.net,
-            xenstore_timeout_ns: config.xenstore_timeout_ns,
+            config: config.clone(),
             lifecycle,
             dhcp: None,
             control_owed: false,
@@ -220,16 +200,22 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
     }
 
     fn run(mut self) -> ShutdownRequest {
-        if let Err(error) = self.netfront.watch(&mut self.platform.xenstore()) {
+        if let Err(error) = netfront::watch_vifs(&mut self.platform.xenstore()) {
             log::error!("netfront: cannot watch device/vif: {error:?}");
         }
         self.control();
+        if self.netfront.is_none() {
+            log::warn!("no network device (device/vif) yet: waiting for one (xl network-attach)");
+        }
         // Serving from now on: a stalled xenstored may hold a turn this long.
-        self.platform.xenstore().set_request_timeout(self.xenstore_timeout_ns);
+        self.platform.xenstore().set_request_timeout(self.config.xenstore_timeout_ns);
         loop {
             let netfront = &mut self.netfront;
-            let (request, vif_changed) =
-                route_watch_events(self.platform, &mut self.lifecycle, &mut |path| netfront.watch_event(path));
+            let (request, vif_changed) = route_watch_events(self.platform, &mut self.lifecycle, &mut |path| {
+                if let Some(netfront) = netfront.as_mut() {
+                    netfront.watch_event(path);
+                }
+            });
             if let Some(request) = request {
                 return request;
             }
@@ -241,16 +227,29 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         }
     }
 
-    /// Moves the vif handshake on; brings the interface up the first time.
+    /// Moves the vif handshake on (making the frontend the vif's backend
+    /// needs first); brings the interface up the first time.
     fn control(&mut self) {
-        let outcome = self.netfront.poll_control(&mut self.platform.xenstore());
-        self.control_owed = outcome == Err(NetfrontError::Xenstore(XenstoreError::TimedOut));
+        self.close_retiring();
+        let mut outcome = self.poll_frontend();
+        if let Err(NetfrontError::IdentityChanged(identity)) = outcome {
+            log::info!("network: the vif is now served by domain {} (trusted: {})", identity.backend, identity.trusted);
+            self.retire_frontend();
+            outcome = self.poll_frontend();
+        }
+        // A timed-out step is taken again once xenstored answers; a vif with
+        // no frontend yet, once a replaced one has closed.
+        self.control_owed = outcome == Err(NetfrontError::Xenstore(XenstoreError::TimedOut))
+            || (self.netfront.is_none() && !self.retiring.is_empty());
         if let Err(error) = outcome {
             log::error!("netfront: {error:?}");
         }
-        let Some(mac) = self.netfront.device().map(|device| EthernetAddress(device.mac.0)) else { return };
+        let Some(mac) = self.netfront.as_ref().and_then(Netfront::device).map(|device| EthernetAddress(device.mac.0))
+        else {
+            return;
+        };
         match self.interface.as_mut() {
-            None => self.interface = Some(self.make_interface(mac)),
+            None => self.interface = self.make_interface(mac),
             Some(interface) if interface.hardware_addr() != HardwareAddress::Ethernet(mac) => {
                 // A new vif (xl network-attach) brings a new address: use it,
                 // and ask for a lease for it.
@@ -264,11 +263,84 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         }
     }
 
-    fn make_interface(&mut self, mac: EthernetAddress) -> Interface {
-        let config = Config::new(HardwareAddress::Ethernet(mac));
+    /// Polls the frontend's control plane; makes one for the vif when there
+    /// is none (the first vif, or one with a new backend).
+    fn poll_frontend(&mut self) -> Result<(), NetfrontError> {
+        if self.netfront.is_none() {
+            if self.retiring.len() >= MAX_RETIRING {
+                return Err(NetfrontError::Resources("frontends of earlier backends still held"));
+            }
+            let found = netfront::find_vif(&mut self.platform.xenstore())?;
+            let Some(identity) = found else { return Ok(()) };
+            self.netfront = Some(self.open_frontend(identity)?);
+        }
+        match self.netfront.as_mut() {
+            Some(netfront) => netfront.poll_control(&mut self.platform.xenstore()),
+            None => Ok(()),
+        }
+    }
+
+    /// The vif is now served by another backend (or with another trust):
+    /// the frontend retires, and closes at once if its backend holds
+    /// nothing (its grants free for the new device); otherwise it waits in
+    /// `retiring` until the old backend lets go.
+    fn retire_frontend(&mut self) {
+        let old = self.netfront.take();
+        self.retiring.extend(old.map(Box::new));
+        self.close_retiring();
+    }
+
+    /// A frontend for a vif served as `identity` says, with its own DMA
+    /// device: granting to that backend, bouncing unless it is trusted.
+    fn open_frontend(&self, identity: VifIdentity) -> Result<Frontend<'p, 't, P>, NetfrontError> {
+        let backend = identity.backend;
+        let trust = if identity.trusted && !self.config.force_untrusted {
+            BackendTrust::Trusted
+        } else {
+            log::info!("backend domain {backend} is not trusted: bouncing every buffer");
+            BackendTrust::Untrusted(self.config.bounce)
+        };
+        let dma = GrantDma::new(self.table, self.platform.pages(), backend, trust).map_err(|error| {
+            log::error!("DMA set-up for domain {backend} failed: {error:?}");
+            NetfrontError::Resources("DMA device")
+        })?;
+        log::info!("network: a DMA device for backend domain {backend}");
+        Ok(Netfront::new(self.platform.events(), dma, identity.trusted, self.config.netfront))
+    }
+
+    /// Closes the replaced frontends whose old backend has let go.
+    fn close_retiring(&mut self) {
+        for old in core::mem::take(&mut self.retiring) {
+            let counted = (old.counters(), old.dma_counters());
+            let backend = old.dma().backend();
+            match old.close() {
+                Ok(()) => {
+                    log::info!("network: the DMA device for backend domain {backend} is closed");
+                    self.closed_counters.0 += counted.0;
+                    self.closed_counters.1 += counted.1;
+                }
+                Err(old) => self.retiring.push(old),
+            }
+        }
+    }
+
+    /// The counters of the frontends the vif had before the current one.
+    fn earlier_counters(&self) -> (NetfrontCounters, DmaCounters) {
+        let (mut netfront, mut dma) = self.closed_counters;
+        for frontend in &self.retiring {
+            netfront += frontend.counters();
+            dma += frontend.dma_counters();
+        }
+        (netfront, dma)
+    }
+
+    /// The interface on the first vif, with its address or asking for one.
+    /// It outlives the vif's frontends: a later one only changes its MAC.
+    fn make_interface(&mut self, mac: EthernetAddress) -> Option<Interface> {
         let now = self.now();
-        let mut interface = Interface::new(config, &mut self.netfront, now);
-        match self.config {
+        let netfront = self.netfront.as_mut()?;
+        let mut interface = Interface::new(Config::new(HardwareAddress::Ethernet(mac)), netfront, now);
+        match self.config.net {
             NetConfig::Static { address, gateway } => {
                 interface.update_ip_addrs(|addresses| {
                     let _ = addresses.push(IpCidr::Ipv4(address));
@@ -284,46 +356,57 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 log::info!("network: asking for an address by DHCP");
             }
         }
-        interface
+        Some(interface)
     }
 
     /// One pass over the data path; returns the earliest deadline.
     fn turn(&mut self) -> Option<Instant> {
-        if self.netfront.take_notification() {
+        let now = self.now();
+        let retire_deadline = (!self.retiring.is_empty()).then(|| {
+            self.close_retiring();
+            now + RETIRE_POLL
+        });
+        let (earlier_counters, earlier_dma) = self.earlier_counters();
+        let (Some(interface), Some(netfront)) = (self.interface.as_mut(), self.netfront.as_mut()) else {
+            return retire_deadline;
+        };
+        if netfront.take_notification() {
             log::trace!("netfront: notified");
         }
-        let now = self.now();
-        let interface = self.interface.as_mut()?;
         let (platform, table, dhcp) = (self.platform, self.table, self.dhcp);
         let pass = data_path::pass(
             interface,
-            &mut self.netfront,
+            netfront,
             &mut self.cookies,
             &mut self.sockets,
             &mut *self.service,
             now,
             |interface, sockets| dhcp_events(platform, dhcp, interface, sockets),
-            |netfront, cookies| gather_stats(platform, netfront, table, cookies),
+            |netfront, cookies| {
+                let mut stats = gather_stats(platform, table, cookies);
+                stats.netfront = earlier_counters;
+                stats.netfront += netfront.counters();
+                stats.dma = earlier_dma;
+                stats.dma += netfront.dma_counters();
+                stats
+            },
         );
-        let more_waiting = pass.frames_left;
-        let service_deadline = pass.service_deadline;
-        let interface = self.interface.as_mut()?;
-        if self.netfront.poll_rings() || more_waiting || self.cookies.has_replay() {
+        if netfront.poll_rings() || pass.frames_left || self.cookies.has_replay() {
             return Some(now);
         }
         let mut stack_deadline = interface.poll_at(now, &self.sockets);
-        if !self.netfront.is_up() {
+        if !netfront.is_up() {
             // Nothing can be sent: a retransmission due now would be due
             // again at once, a busy loop until the link is back. Xenstore
             // events bring the link back; until then, look now and then.
             stack_deadline = stack_deadline.map(|deadline| deadline.max(now + LINK_DOWN_POLL));
         }
-        [service_deadline, stack_deadline].into_iter().flatten().min()
+        [pass.service_deadline, stack_deadline, retire_deadline].into_iter().flatten().min()
     }
 
     /// Sleeps until an event on the xenstore or vif port, or the deadline.
     fn sleep(&mut self, deadline: Option<Instant>) {
-        if self.netfront.broken_link() {
+        if self.netfront.as_ref().is_some_and(Netfront::broken_link) {
             self.control();
             return;
         }
@@ -337,7 +420,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             }
             ports.push(store.port());
         }
-        ports.extend(self.netfront.port());
+        ports.extend(self.netfront.as_ref().and_then(Netfront::port));
         let deadline_ns =
             deadline.map(|instant| self.clock.system_time_of(instant.total_micros().max(0) as u64 * 1000));
         self.clock.sleeping(deadline_ns);
@@ -393,13 +476,9 @@ fn publish_address<'p, P: Platform<'p>>(platform: &P, address: &str) {
     }
 }
 
-/// The counters now.
-fn gather_stats<'p, P: Platform<'p>>(
-    platform: &P,
-    netfront: &Frontend<'p, '_, P>,
-    table: &Table<'p>,
-    cookies: &SynCookies,
-) -> Stats {
+/// The counters now, but the vif's (which the caller adds: every frontend
+/// the vif had).
+fn gather_stats<'p, P: Platform<'p>>(platform: &P, table: &Table<'p>, cookies: &SynCookies) -> Stats {
     let events = platform.events().counters();
     let own = platform.stats();
     Stats {
@@ -411,8 +490,8 @@ fn gather_stats<'p, P: Platform<'p>>(
         heap_used: own.heap_used,
         heap_free: own.heap_free,
         console_dropped_bytes: own.console_dropped_bytes,
-        netfront: netfront.counters(),
-        dma: netfront.dma_counters(),
+        netfront: NetfrontCounters::default(),
+        dma: DmaCounters::default(),
         grants: table.borrow().counters(),
         syn_cookies: cookies.counters(),
     }

@@ -1,9 +1,10 @@
 //! xenecho's network runtime: everything between the netfront driver and
 //! the appliance's services, and nothing that touches the machine.
 //!
-//! [`run`] is the appliance's event loop: it finds the vif in xenstore,
-//! decides whether its backend is trusted, builds the DMA device and the
-//! netfront on it, brings up the smoltcp interface (DHCP or a static
+//! [`run`] is the appliance's event loop: it finds the vif in xenstore (or
+//! waits for one), decides whether its backend is trusted, builds the DMA
+//! device and the netfront that owns it (a new pair when the vif comes back
+//! with another backend domain or trust), brings up the smoltcp interface (DHCP or a static
 //! address, published in xenstore), and turns: xenstore watch events
 //! (shutdown requests, vif changes), the netfront handshake, at most a
 //! budget of received frames ([`budget`]) through SYN cookies

@@ -30,6 +30,22 @@ fn each_misbehaviour_then_a_flap_and_a_stall() {
     run_input(&[0xfb, 0x01, 12, 40, 13, 2, 14, 80, 15, 30]);
 }
 
+/// The vif moved to a driver domain and back, with traffic in between,
+/// trusted and bouncing: each time the loop makes a new DMA device for the
+/// new backend, and in the end holds exactly its idle pages again (the old
+/// devices closed, nothing kept).
+#[test]
+fn moves_between_backend_domains() {
+    let mut script = vec![9, 3];
+    script.extend([2, 0].repeat(6));
+    script.extend([1, 40, 0, 20, 9, 7]);
+    script.extend([2, 0].repeat(6));
+    script.extend([1, 40]);
+    assert_eq!(run_input(&script), [0, 2, 0]);
+    let bouncing: Vec<u8> = [0xfb, 0x01].into_iter().chain(script).collect();
+    assert_eq!(run_input(&bouncing), [0, 2, 0]);
+}
+
 /// Seeded random scripts, plain and extended (every configuration byte).
 #[test]
 fn seeded_random_scripts_recover() {

@@ -1,8 +1,11 @@
 //! The production event loop ([`runtime::run`]) on the simulated Xen: the
 //! vif found in xenstore, the handshake with the simulated netback, a DHCP
 //! lease from dom0, a TCP connection from dom0 served, the vif detached and
-//! attached again with another MAC (a new lease, served again), and the
-//! toolstack's shutdown request ending the run.
+//! attached again with another MAC, served by another (untrusted) backend
+//! domain (a new DMA device: bouncing, granting to the new domain; the old
+//! one closed; a new lease, served again), and the toolstack's shutdown
+//! request ending the run. And a domain started with no vif, served once
+//! one is attached.
 #![forbid(unsafe_code)]
 
 use dma::sim::SimPageSource;
@@ -13,6 +16,8 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 use smoltcp::wire::IpAddress;
+use std::sync::atomic::Ordering;
+use xen_pv::abi::DomainId;
 use xen_pv::event_channel::EventChannels;
 use xen_sim::SimXen;
 use xen_sim::netback::{Attachment, Detach, NetbackOptions};
@@ -21,11 +26,15 @@ use xen_sim::netback::{Attachment, Detach, NetbackOptions};
 const ECHO_PORT: u16 = 7;
 /// Simulated time after which the world gives up and asks the guest to end.
 const GIVE_UP_NS: u64 = 120_000_000_000;
+/// The driver domain the vif is attached to the second time.
+const DRIVER_DOMAIN: DomainId = 2;
 
-/// A TCP echo service on one socket.
+/// A TCP echo service on one socket; notes the runtime's counters each
+/// time it echoes.
 #[derive(Default)]
 struct Echo {
     socket: Option<SocketHandle>,
+    stats_when_echoing: Vec<Stats>,
 }
 
 impl Service for Echo {
@@ -34,7 +43,7 @@ impl Service for Echo {
         self.socket = Some(sockets.add(socket));
     }
 
-    fn poll(&mut self, sockets: &mut SocketSet<'static>, _: Instant, _: &dyn Fn() -> Stats) -> Option<Instant> {
+    fn poll(&mut self, sockets: &mut SocketSet<'static>, _: Instant, stats: &dyn Fn() -> Stats) -> Option<Instant> {
         let socket = sockets.get_mut::<tcp::Socket>(self.socket.expect("started"));
         if !socket.is_open() {
             socket.listen(ECHO_PORT).expect("listen");
@@ -43,6 +52,7 @@ impl Service for Echo {
             let mut buffer = [0; 512];
             let read = socket.recv_slice(&mut buffer).expect("recv");
             socket.send_slice(&buffer[..read]).expect("send");
+            self.stats_when_echoing.push(stats());
         }
         if socket.state() == tcp::State::CloseWait {
             socket.close();
@@ -53,13 +63,17 @@ impl Service for Echo {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// The domain has no vif until this simulated time: then one is
+    /// attached (`xl network-attach` after boot).
+    NoVif { attach_at: u64 },
     /// Until the guest publishes its leased address.
     Lease,
     /// A client connects, sends, and waits for the echo.
     Echo { round: u32 },
     /// The vif is being detached.
     Detaching,
-    /// Attached again with another MAC: until the next lease.
+    /// Attached again with another MAC, to another backend domain: until
+    /// the next lease.
     NewLease,
     /// Asked the guest to end.
     Done,
@@ -72,6 +86,10 @@ struct Script<'x> {
     client: Option<SocketHandle>,
     echoed: Vec<u32>,
     leases_before_reattach: u64,
+    /// The backend domains the guest's live grants were for, at each echo.
+    granted_to: Vec<Vec<DomainId>>,
+    /// After the first echo, move the vif to the driver domain (else end).
+    move_after_first_echo: bool,
 }
 
 const GREETING: &[u8] = b"hello from dom0";
@@ -85,6 +103,10 @@ impl World for Script<'_> {
             self.phase = Phase::Done;
         }
         match self.phase {
+            Phase::NoVif { attach_at } if now >= attach_at => {
+                self.dom0.netback.attach();
+                self.phase = Phase::Lease;
+            }
             Phase::Lease if self.dom0.published_address(xen).as_deref() == Some("10.88.0.2") => {
                 self.connect(1);
             }
@@ -103,7 +125,8 @@ impl World for Script<'_> {
                     assert_eq!(&answer[..read], GREETING, "the echo");
                     socket.close();
                     self.echoed.push(round);
-                    if round == 1 {
+                    self.granted_to.push(live_grant_domains(xen));
+                    if round == 1 && self.move_after_first_echo {
                         self.dom0.netback.detach(Detach::Graceful);
                         self.phase = Phase::Detaching;
                     } else {
@@ -114,7 +137,12 @@ impl World for Script<'_> {
             }
             Phase::Detaching if self.dom0.netback.attachment() == Attachment::Detached => {
                 self.leases_before_reattach = self.dom0.leases;
-                let options = NetbackOptions { mac: [0x00, 0x16, 0x3e, 0x00, 0x00, 0x02], ..NetbackOptions::default() };
+                let options = NetbackOptions {
+                    mac: [0x00, 0x16, 0x3e, 0x00, 0x00, 0x02],
+                    backend_domain: DRIVER_DOMAIN,
+                    trusted: Some(false),
+                    ..NetbackOptions::default()
+                };
                 self.dom0.netback.attach_with(options);
                 // Dom0's own neighbour entry for the guest names the old MAC:
                 // start its stack afresh, as a new client host.
@@ -142,6 +170,20 @@ impl Script<'_> {
     }
 }
 
+/// The domains the guest's live grants are for, each once, in order.
+fn live_grant_domains(xen: &SimXen) -> Vec<DomainId> {
+    let mut domains: Vec<DomainId> = xen
+        .grants()
+        .current_entries()
+        .iter()
+        .filter(|entry| entry.flags.load(Ordering::SeqCst) != 0)
+        .map(|entry| entry.domid.load(Ordering::SeqCst))
+        .collect();
+    domains.sort_unstable();
+    domains.dedup();
+    domains
+}
+
 /// Prints the runtime's log when `TRACE_WORLD` is set.
 struct StderrLog;
 
@@ -155,22 +197,18 @@ impl log::Log for StderrLog {
     fn flush(&self) {}
 }
 
-#[test]
-fn the_production_loop_leases_serves_survives_a_new_vif_and_shuts_down() {
+/// Runs the production loop against `script`; returns the service, the
+/// request the run ended with, and the script.
+fn run_world<'x>(mut script: Script<'x>, xen: &'x SimXen) -> (Echo, ShutdownRequest, Script<'x>) {
     if std::env::var_os("TRACE_WORLD").is_some() {
         let _ = log::set_logger(&StderrLog).map(|()| log::set_max_level(log::LevelFilter::Debug));
     }
-    let xen = SimXen::new(4);
-    let events = EventChannels::new(&xen, xen.shared_info());
+    let events = EventChannels::new(xen, xen.shared_info());
     let pages = SimPageSource::new(xen.grants());
-    let script = Script {
-        dom0: Dom0::new(&xen, NetbackOptions::default()),
-        phase: Phase::Lease,
-        client: None,
-        echoed: Vec::new(),
-        leases_before_reattach: 0,
-    };
-    let platform = SimPlatform::new(&xen, &events, &pages, script);
+    if let Phase::NoVif { .. } = script.phase {
+        script.dom0.netback.detach(Detach::Forced);
+    }
+    let platform = SimPlatform::new(xen, &events, &pages, script);
     let config = RuntimeConfig {
         netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 },
         ..RuntimeConfig::new(NetConfig::Dhcp)
@@ -178,13 +216,52 @@ fn the_production_loop_leases_serves_survives_a_new_vif_and_shuts_down() {
     let mut service = Echo::default();
     let request = runtime::run(&platform, &config, &mut service);
     let script = platform.into_world();
-    assert_eq!(request, ShutdownRequest::Poweroff);
-    assert_eq!(script.echoed, [1, 2], "served before and after the new vif (ended in {:?})", script.phase);
-    assert!(script.dom0.leases >= 2, "a lease for each MAC");
-    assert!(xen.now() < GIVE_UP_NS, "done in time");
+    assert!(xen.now() < GIVE_UP_NS, "done in time (ended in {:?})", script.phase);
     assert_eq!(
         xen.with_xenstore(|store| store.read_as_dom0("/local/domain/1/control/shutdown")).as_deref(),
         Some(""),
         "the request acknowledged"
     );
+    (service, request, script)
+}
+
+fn script(xen: &SimXen, phase: Phase, move_after_first_echo: bool) -> Script<'_> {
+    Script {
+        dom0: Dom0::new(xen, NetbackOptions::default()),
+        phase,
+        client: None,
+        echoed: Vec::new(),
+        leases_before_reattach: 0,
+        granted_to: Vec::new(),
+        move_after_first_echo,
+    }
+}
+
+#[test]
+fn the_production_loop_leases_serves_moves_to_a_new_backend_domain_and_shuts_down() {
+    let xen = SimXen::new(4);
+    let (service, request, script) = run_world(script(&xen, Phase::Lease, true), &xen);
+    assert_eq!(request, ShutdownRequest::Poweroff);
+    assert_eq!(script.echoed, [1, 2], "served before and after the new vif");
+    assert!(script.dom0.leases >= 2, "a lease for each MAC");
+    // The new vif's backend got a DMA device of its own: every live grant
+    // is for the driver domain (the first device, granting to dom0, is
+    // closed), and it bounces, as the toolstack said it is untrusted.
+    assert_eq!(script.granted_to, [vec![0], vec![DRIVER_DOMAIN]], "the domains granted to, at each echo");
+    let (first, last) = (&service.stats_when_echoing[0], service.stats_when_echoing.last().expect("echoed"));
+    assert_eq!(first.dma.bounce_copies, 0, "the first backend is trusted");
+    assert!(last.dma.bounce_copies > 0, "the untrusted backend's device bounces");
+    assert!(last.netfront.connects >= 2 && last.netfront.rx_frames > first.netfront.rx_frames, "counters carry over");
+}
+
+/// A domain started with no vif waits for one, and serves once one is
+/// attached.
+#[test]
+fn a_vif_attached_after_boot_is_used() {
+    let xen = SimXen::new(4);
+    let (_, request, script) = run_world(script(&xen, Phase::NoVif { attach_at: 5_000_000_000 }, false), &xen);
+    assert_eq!(request, ShutdownRequest::Poweroff);
+    assert_eq!(script.echoed, [1], "served on the vif attached after boot");
+    assert_eq!(script.granted_to, [vec![0]]);
+    assert_eq!(script.dom0.leases, 1);
 }

@@ -1,8 +1,9 @@
 //! A simulated netback: the backend half of the Xen network protocol, in
 //! ordinary memory, for host tests of a netfront.
 //!
-//! [`SimNetback`] plays what dom0 does for one `vif` of the guest (domain 1):
-//! the toolstack's xenstore nodes, then Linux xen-netback with
+//! [`SimNetback`] plays what dom0 (or a driver domain:
+//! [`NetbackOptions::backend_domain`]) does for one `vif` of the guest
+//! (domain 1): the toolstack's xenstore nodes, then Linux xen-netback with
 //! `request-rx-copy`. It runs only when a test calls [`SimNetback::step`]
 //! (no threads): each step follows the frontend's xenbus `state` the way
 //! netback's `frontend_changed` / `set_backend_state` do, and once
@@ -11,9 +12,9 @@
 //!
 //! Everything the frontend writes is checked, because the frontend is the
 //! code under test: the handshake keys (`request-rx-copy` is mandatory, the
-//! ring references must map, the event channel must be unbound for dom0),
-//! and on the transmit ring the rules of netback's `xenvif_count_requests`
-//! and `xenvif_tx_build_gops`: a slot crossing a page end, more than 20
+//! ring references must map, the event channel must be unbound for the
+//! backend's domain), and on the transmit ring the rules of netback's
+//! `xenvif_count_requests` and `xenvif_tx_build_gops`: a slot crossing a page end, more than 20
 //! follow-up slots, missing slots or bad extra-info are fatal (the vif is
 //! disabled and served no more); more than 18 follow-up slots, a first slot
 //! under `ETH_HLEN` or a follow-up slot larger than what is left of the
@@ -119,7 +120,7 @@ impl<'x> SimNetback<'x> {
     pub fn new(xen: &'x SimXen, options: NetbackOptions) -> Self {
         let mut netback = Self {
             xen,
-            paths: Paths::new(options.device),
+            paths: Paths::new(&options),
             options,
             attachment: Attachment::Detached,
             state: XenbusState::Initialising,

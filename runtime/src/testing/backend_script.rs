@@ -12,7 +12,11 @@
 //! itself, so those actions become dom0 pinging the guest (the guest's
 //! stack answers, which sends) and letting the loop run. A transmit stall
 //! is the backend not running for a number of the loop's waits while dom0
-//! keeps pinging.
+//! keeps pinging. One action the driver rig cannot play: action 9 with a
+//! size byte of 3 modulo 4 moves the vif to another backend domain
+//! (detached, then attached again for domain 2, or back to dom0), instead
+//! of flapping the backend's state; the runtime must make a new DMA device
+//! for it and close the old one.
 //!
 //! After the script the backend behaves; then the link must come back
 //! (the guest answers a ping again), and the guest must hold exactly the
@@ -42,7 +46,7 @@ use std::vec;
 use std::vec::Vec;
 use xen_pv::event_channel::EventChannels;
 use xen_sim::SimXen;
-use xen_sim::netback::{Hostility, Lasting, NetbackOptions, Ring, SimNetback, XenbusState};
+use xen_sim::netback::{Attachment, Detach, Hostility, Lasting, NetbackOptions, Ring, SimNetback, XenbusState};
 use xen_sim::xenstore::GUEST_HOME;
 
 /// The guest's static address (the one [`ip_frame`]'s frames are sent to).
@@ -57,8 +61,9 @@ pub const RECOVERY_NS: u64 = 60_000_000_000;
 const MAX_ACTIONS: usize = 200;
 
 /// Runs a fuzz input against the production loop (see the module
-/// documentation); panics if the guest fails.
-pub fn run_input(data: &[u8]) {
+/// documentation); panics if the guest fails. Returns the backend domains
+/// the vif had, in order.
+pub fn run_input(data: &[u8]) -> Vec<u16> {
     let (setup, script) = match data {
         [EXTENDED_MARKER, selector, script @ ..] => (Some(setup_for(*selector)), script),
         _ => (None, data),
@@ -79,7 +84,10 @@ pub fn run_input(data: &[u8]) {
     let mtu = options.mtu.map_or(1500, usize::from);
     let guest_mac = options.mac;
     let world = ScriptWorld {
-        netback: SimNetback::new(&xen, options),
+        netback: SimNetback::new(&xen, options.clone()),
+        domains: vec![options.backend_domain],
+        options,
+        moving: false,
         pages: &pages,
         actions,
         extended,
@@ -107,6 +115,7 @@ pub fn run_input(data: &[u8]) {
     let world = platform.into_world();
     assert_eq!(request, ShutdownRequest::Poweroff, "the run ends on the world's request");
     assert_eq!(world.phase, Phase::Done, "the script ran to its end");
+    world.domains
 }
 
 /// A service with no sockets: the stack alone answers pings and refuses
@@ -138,6 +147,12 @@ enum Phase {
 
 struct ScriptWorld<'x> {
     netback: SimNetback<'x>,
+    /// The vif's configuration (the backend domain changes on a move).
+    options: NetbackOptions,
+    /// Detaching the vif, to attach it to the other backend domain.
+    moving: bool,
+    /// The backend domains the vif had, in order.
+    domains: Vec<u16>,
     pages: &'x SimPageSource<'x>,
     actions: Vec<(u8, usize)>,
     extended: bool,
@@ -164,6 +179,12 @@ impl World for ScriptWorld<'_> {
             self.ping();
         } else {
             self.netback.step();
+        }
+        if self.moving && self.netback.attachment() == Attachment::Detached {
+            self.options.backend_domain = if self.options.backend_domain == 0 { 2 } else { 0 };
+            self.netback.attach_with(self.options.clone());
+            self.domains.push(self.options.backend_domain);
+            self.moving = false;
         }
         self.collect_answers();
         let now = xen.now();
@@ -242,6 +263,7 @@ impl ScriptWorld<'_> {
             6 => netback.misbehave(Hostility::ReceiveOffsetPastPageEnd, Lasting::Once),
             7 => netback.misbehave(Hostility::ProducerAhead(Ring::Transmit, u32::from(byte)), Lasting::Once),
             8 => netback.misbehave(Hostility::Delay(u32::from(byte % 5)), Lasting::Once),
+            9 if size / 36 % 4 == 3 => self.move_backend(),
             9 => netback.flap_state(XenbusState::Closing),
             10 => netback.behave(),
             12 => self.stalled = 1 + size / 36 % 64,
@@ -257,6 +279,15 @@ impl ScriptWorld<'_> {
                 let _ = netback.inject(&frame(size.clamp(14, 9000), byte));
             }
             _ => drop(netback.inject(&mangled_ip_frame(byte, size))),
+        }
+    }
+
+    /// Starts moving the vif to the other backend domain: detached now,
+    /// attached again once the detach is through.
+    fn move_backend(&mut self) {
+        if self.netback.attachment() == Attachment::Attached {
+            self.netback.detach(Detach::Graceful);
+            self.moving = true;
         }
     }
 

@@ -20,8 +20,8 @@
 use super::hostile::Held;
 use super::ring::MappedRing;
 use super::{SimNetback, Violation};
+use crate::Binding;
 use crate::grant_table::SimGrantTable;
-use crate::{BACKEND_DOMAIN, Binding};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::format;
 use std::string::String;
@@ -269,22 +269,23 @@ impl SimNetback<'_> {
         }
     }
 
-    /// Binding each port: it must be unbound for dom0, and split ports
+    /// Binding each port: it must be unbound for the backend's domain, and split ports
     /// cannot be the same port bound twice.
     fn check_ports(&self, features: &FrontendFeatures) -> Result<(), ConnectFailure> {
-        let unbound = |port| self.xen.binding(port) == Some(Binding::Unbound { remote: BACKEND_DOMAIN });
+        let unbound = |port| self.xen.binding(port) == Some(Binding::Unbound { remote: self.options.backend_domain });
         let (transmit, receive) = (features.transmit_port, features.receive_port);
         let twice = features.split_event_channels && transmit == receive;
         if unbound(transmit) && unbound(receive) && !twice {
             return Ok(());
         }
-        let message = format!("binding port tx {transmit} rx {receive}: not unbound for domain 0");
+        let backend = self.options.backend_domain;
+        let message = format!("binding port tx {transmit} rx {receive}: not unbound for domain {backend}");
         Err(ConnectFailure::new(Violation::BadEventChannel, EINVAL, message))
     }
 
     fn map_ring<const WORDS: usize>(&self, reference: GrantRef) -> Result<MappedRing<WORDS>, ConnectFailure> {
         let grants = self.xen.grants();
-        let mapping = grants.map(BACKEND_DOMAIN, reference, true).map_err(|error| {
+        let mapping = grants.map(self.options.backend_domain, reference, true).map_err(|error| {
             let message = format!("mapping shared-frame {reference}: {error:?}");
             ConnectFailure::new(Violation::BadRingReference, EINVAL, message)
         })?;

@@ -66,6 +66,12 @@ pub enum ReceiveChecksum {
 pub struct NetbackOptions {
     /// The device index: `device/vif/<device>`.
     pub device: u32,
+    /// The backend's domain (`backend-id`; its directories live under
+    /// `/local/domain/<backend_domain>`): dom0, or a driver domain. Grants
+    /// and the event channel must be for it.
+    pub backend_domain: xen_pv::abi::DomainId,
+    /// The frontend's `trusted` node (libxl writes `1` or `0`), or none.
+    pub trusted: Option<bool>,
     /// The guest's MAC address, written as `mac` in both directories.
     pub mac: [u8; 6],
     /// `mtu` in both directories, when set.
@@ -86,6 +92,8 @@ impl Default for NetbackOptions {
     fn default() -> Self {
         Self {
             device: 0,
+            backend_domain: crate::BACKEND_DOMAIN,
+            trusted: None,
             mac: [0x00, 0x16, 0x3e, 0x00, 0x00, 0x01],
             mtu: None,
             features: AdvertisedFeatures::default(),

@@ -25,7 +25,6 @@ use super::connect::Connection;
 use super::hostile::Ring;
 use super::options::ReceiveChecksum;
 use super::{SimNetback, Violation};
-use crate::BACKEND_DOMAIN;
 use crate::grant_table::SimGrantError;
 use std::format;
 use std::vec::Vec;
@@ -139,7 +138,7 @@ impl SimNetback<'_> {
     /// Grant-copies `chunk` to the start of the request's page; the bytes
     /// written, or the copy's `GNTST_*` error.
     fn copy_to_guest(&mut self, request: RxRequest, chunk: &[u8]) -> i16 {
-        match self.xen.grants().copy_to_grant(BACKEND_DOMAIN, request.gref, 0, chunk) {
+        match self.xen.grants().copy_to_grant(self.options.backend_domain, request.gref, 0, chunk) {
             Ok(()) => chunk.len() as i16,
             Err(error) => {
                 let message = format!("Grant copy to rx ref {} (id {}) failed: {error:?}", request.gref, request.id);

@@ -26,7 +26,6 @@ use super::checksum;
 use super::connect::Connection;
 use super::hostile::Ring;
 use super::{SimNetback, Violation};
-use crate::BACKEND_DOMAIN;
 use crate::grant_table::{SimGrantError, SimMapping};
 use std::format;
 use std::string::String;
@@ -317,7 +316,7 @@ impl SimNetback<'_> {
     /// a violation) if the grant does not map.
     fn read_slot(&mut self, request: TxRequest, size: u16, frame: &mut Vec<u8>) -> Option<SimMapping> {
         let grants = self.xen.grants();
-        let mapping = match grants.map(BACKEND_DOMAIN, request.gref, false) {
+        let mapping = match grants.map(self.options.backend_domain, request.gref, false) {
             Ok(mapping) => mapping,
             Err(error) => return self.bad_transmit_grant(request.gref, error),
         };

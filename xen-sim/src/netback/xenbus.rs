@@ -55,18 +55,19 @@ pub enum Detach {
 pub(super) struct Paths {
     /// `/local/domain/1/device/vif/<device>`
     pub frontend: String,
-    /// `/local/domain/0/backend/vif/1/<device>`
+    /// `/local/domain/<backend>/backend/vif/1/<device>`
     pub backend: String,
-    /// Where `xenbus_dev_error` writes: `/local/domain/0/error/backend/vif/1/<device>/error`.
+    /// Where `xenbus_dev_error` writes: `/local/domain/<backend>/error/backend/vif/1/<device>/error`.
     pub error: String,
 }
 
 impl Paths {
-    pub fn new(device: u32) -> Self {
+    pub fn new(options: &NetbackOptions) -> Self {
+        let (device, home) = (options.device, format!("/local/domain/{}", options.backend_domain));
         Self {
             frontend: format!("{GUEST_HOME}/device/vif/{device}"),
-            backend: format!("/local/domain/0/backend/vif/{GUEST_DOMAIN}/{device}"),
-            error: format!("/local/domain/0/error/backend/vif/{GUEST_DOMAIN}/{device}/error"),
+            backend: format!("{home}/backend/vif/{GUEST_DOMAIN}/{device}"),
+            error: format!("{home}/error/backend/vif/{GUEST_DOMAIN}/{device}/error"),
         }
     }
 }
@@ -102,7 +103,7 @@ impl SimNetback<'_> {
         let (mac, device) = (self.options.mac_text(), self.options.device.to_string());
         let mut nodes = vec![
             (format!("{frontend}/backend"), backend.clone()),
-            (format!("{frontend}/backend-id"), "0".to_string()),
+            (format!("{frontend}/backend-id"), self.options.backend_domain.to_string()),
             (format!("{frontend}/state"), "1".to_string()),
             (format!("{frontend}/handle"), device.clone()),
             (format!("{frontend}/mac"), mac.clone()),
@@ -116,6 +117,9 @@ impl SimNetback<'_> {
             (format!("{backend}/handle"), device),
             (format!("{backend}/type"), "vif".to_string()),
         ];
+        if let Some(trusted) = self.options.trusted {
+            nodes.push((format!("{frontend}/trusted"), flag(trusted).to_string()));
+        }
         if let Some(mtu) = self.options.mtu {
             nodes.push((format!("{frontend}/mtu"), mtu.to_string()));
             nodes.push((format!("{backend}/mtu"), mtu.to_string()));
@@ -305,7 +309,7 @@ impl SimNetback<'_> {
     /// index). Panics unless detached.
     pub fn attach_with(&mut self, options: NetbackOptions) {
         assert_eq!(self.attachment, Attachment::Detached, "simulated netback: attach while the vif exists");
-        self.paths = Paths::new(options.device);
+        self.paths = Paths::new(&options);
         self.options = options;
         self.disabled = false;
         self.receive_queue.clear();
