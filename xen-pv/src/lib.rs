@@ -41,7 +41,7 @@ pub mod abi;
 pub mod event_channel;
 pub mod grant_table;
 #[cfg(target_os = "none")]
-#[allow(unsafe_code)] // the hypercall instruction, the hypercall page, ARM64's timer registers
+#[allow(unsafe_code)] // the hypercall instruction, the hypercall page and its MSR
 pub mod hypercall;
 pub mod hypervisor;
 pub mod ring;

@@ -2,9 +2,11 @@
 //!
 //! A hypercall is `hvc #0xEA1` (`XEN_HYPERCALL_TAG`) with the number in x16,
 //! arguments in x0..x4 and the result in x0; Xen clobbers x16 and the
-//! argument registers the call uses (`arch-arm.h`). There is no hypercall
-//! page and no detection step: the device tree's `hypervisor` node says Xen
-//! is there.
+//! argument registers the call uses (`arch-arm.h`): the one instruction
+//! here written by hand. There is no hypercall page and no detection step:
+//! the device tree's `hypervisor` node says Xen is there. The generic
+//! timer's registers and the `isb` barrier come from the `aarch64-cpu`
+//! crate.
 //!
 //! Xen on ARM offers no one-shot timer hypercall (`VCPUOP_set_singleshot_timer`
 //! is not among the vCPU operations it supports). Time is the generic
@@ -34,6 +36,8 @@ use crate::abi::vcpu::{
     RUNSTATE_RUNNING, RUNSTATE_UPDATE, RegisterRunstateMemoryArea, RunstateInfo, VCPUOP_REGISTER_RUNSTATE_MEMORY_AREA,
 };
 use crate::hypervisor::XenError;
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTVCT_EL0, Readable, Writeable};
 use core::arch::asm;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
@@ -45,9 +49,6 @@ pub const TIMER_RAISES_VIRQ: bool = false;
 
 /// `XEN_HYPERCALL_TAG`, the immediate of `hvc`.
 const HYPERCALL_TAG: u16 = 0xea1;
-
-/// `CNTV_CTL_EL0.ENABLE`.
-const TIMER_ENABLE: u64 = 1;
 
 /// Calls hypercall `number` with three arguments.
 ///
@@ -84,19 +85,14 @@ pub unsafe fn hypercall2(number: usize, arg1: usize, arg2: usize) -> isize {
 
 /// The generic timer's frequency (`CNTFRQ_EL0`), in Hz.
 pub fn counter_frequency() -> u64 {
-    let frequency: u64;
-    // SAFETY: reading CNTFRQ_EL0 has no side effect.
-    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) frequency, options(nomem, nostack, preserves_flags)) };
-    frequency
+    CNTFRQ_EL0.get()
 }
 
 /// The virtual counter (`CNTVCT_EL0`), read in program order.
 fn counter() -> u64 {
-    let count: u64;
-    // SAFETY: `isb` keeps the read from being taken early; reading
-    // CNTVCT_EL0 has no side effect.
-    unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) count, options(nomem, nostack, preserves_flags)) };
-    count
+    // `isb` keeps the read from being taken early.
+    barrier::isb(barrier::SY);
+    CNTVCT_EL0.get()
 }
 
 /// System time: nanoseconds of the virtual counter (since the domain was
@@ -189,20 +185,13 @@ fn sample_offset() {
 /// the timer off) if the deadline has passed by the time it is armed.
 pub fn set_singleshot_timer(_vcpu: u32, deadline: u64) -> Result<(), XenError> {
     let compare = nanoseconds_to_ticks(deadline, counter_frequency());
-    // SAFETY: writing the virtual timer's compare value and control
-    // register only changes when the timer condition is met; the interrupt
-    // is masked at the CPU (DAIF.I) and disabled in the GIC, so it never
-    // enters the guest.
-    unsafe {
-        asm!(
-            "msr cntv_cval_el0, {compare}",
-            "msr cntv_ctl_el0, {enable}",
-            "isb",
-            compare = in(reg) compare,
-            enable = in(reg) TIMER_ENABLE,
-            options(nomem, nostack, preserves_flags),
-        );
-    }
+    // The compare value, then the control register: enabled, interrupt not
+    // masked by IMASK (it is masked at the CPU, DAIF.I, and disabled in the
+    // GIC, so it never enters the guest); `isb` makes both take effect
+    // before the counter is checked.
+    CNTV_CVAL_EL0.set(compare);
+    CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET);
+    barrier::isb(barrier::SY);
     if counter() >= compare {
         stop_timer();
         return Err(XenError::ETIME);
@@ -219,6 +208,7 @@ pub fn stop_singleshot_timer(_vcpu: u32) -> Result<(), XenError> {
 
 fn stop_timer() {
     ARMED_DEADLINE.store(NO_DEADLINE, Ordering::Relaxed);
-    // SAFETY: disabling the virtual timer has no other effect.
-    unsafe { asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack, preserves_flags)) };
+    // Disabled (every bit clear); `isb` makes that take effect at once.
+    CNTV_CTL_EL0.set(0);
+    barrier::isb(barrier::SY);
 }

@@ -13,6 +13,7 @@ use crate::abi::vcpu::{
 use crate::hypervisor::XenError;
 use core::arch::{asm, global_asm};
 use core::sync::atomic::Ordering;
+use x86_64::registers::model_specific::Msr;
 
 /// The shared info page's x86_64 layout.
 pub use crate::abi::shared_info::x86_64::SharedInfo;
@@ -95,14 +96,12 @@ pub fn detect_xen() -> Option<XenSignature> {
 /// [`detect_xen`], with the kernel image identity-mapped (virtual address of
 /// the page = its physical address).
 pub unsafe fn install_hypercall_page(signature: XenSignature) {
-    let msr = core::arch::x86_64::__cpuid(signature.base_leaf + 2).ebx;
+    let mut msr = Msr::new(core::arch::x86_64::__cpuid(signature.base_leaf + 2).ebx);
     let page = (&raw const xen_hypercall_page) as u64;
     // SAFETY: writing the hypercall MSR only makes Xen fill the page we own
     // and that nothing else uses; the caller guarantees identity mapping so
     // the physical address is the virtual one.
-    unsafe {
-        asm!("wrmsr", in("ecx") msr, in("eax") page as u32, in("edx") (page >> 32) as u32, options(nostack));
-    }
+    unsafe { msr.write(page) };
 }
 
 /// Calls hypercall `number` with three arguments.

@@ -8,7 +8,9 @@
 //! entry's index; the handler prints the syndrome (ESR), the fault address
 //! (FAR) and the faulting instruction (ELR), and crashes the domain.
 
-use core::arch::{asm, global_asm};
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{ELR_EL1, ESR_EL1, FAR_EL1, Readable, VBAR_EL1, Writeable};
+use core::arch::global_asm;
 
 /// Stack for the exception path.
 const EXCEPTION_STACK_SIZE: usize = 16 * 1024;
@@ -49,10 +51,10 @@ unsafe extern "C" {
 
 /// Points VBAR_EL1 at the vector table.
 pub fn init_exceptions() {
-    let vectors = (&raw const exception_vectors) as u64;
-    // SAFETY: the table is 2 KiB aligned code that lives forever; setting
-    // VBAR_EL1 only changes where exceptions go.
-    unsafe { asm!("msr vbar_el1, {}", "isb", in(reg) vectors, options(nomem, nostack, preserves_flags)) };
+    // The table is 2 KiB aligned code that lives forever; `isb` makes the
+    // new base take effect before anything can fault.
+    VBAR_EL1.set((&raw const exception_vectors) as u64);
+    barrier::isb(barrier::SY);
 }
 
 /// The vector table entry's kind: which exception, from where.
@@ -99,20 +101,7 @@ fn class_name(class: u64) -> &'static str {
 }
 
 extern "C" fn exception_handler(index: u64) -> ! {
-    let (syndrome, fault_address, link): (u64, u64, u64);
-    // SAFETY: reading the exception syndrome, fault address and exception
-    // link registers has no side effect.
-    unsafe {
-        asm!(
-            "mrs {}, esr_el1",
-            "mrs {}, far_el1",
-            "mrs {}, elr_el1",
-            out(reg) syndrome,
-            out(reg) fault_address,
-            out(reg) link,
-            options(nomem, nostack, preserves_flags),
-        );
-    }
+    let (syndrome, fault_address, link) = (ESR_EL1.get(), FAR_EL1.get(), ELR_EL1.get());
     let class = syndrome >> 26;
     let kind = entry_name(index);
     let name = class_name(class);

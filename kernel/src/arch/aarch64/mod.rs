@@ -9,7 +9,6 @@ pub use boot::log_platform;
 pub use exceptions::init_exceptions;
 
 use crate::devicetree::DeviceTree;
-use core::arch::asm;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use xen_pv::hypercall::SharedInfo;
 
@@ -95,7 +94,6 @@ pub fn trigger_page_fault() -> ! {
 /// Stops this CPU for good (interrupts stay masked).
 pub fn halt_forever() -> ! {
     loop {
-        // SAFETY: `wfi` only waits.
-        unsafe { asm!("wfi", options(nomem, nostack, preserves_flags)) };
+        aarch64_cpu::asm::wfi();
     }
 }
