@@ -101,8 +101,9 @@ fn class_name(class: u64) -> &'static str {
 }
 
 extern "C" fn exception_handler(index: u64) -> ! {
-    let (syndrome, fault_address, link) = (ESR_EL1.get(), FAR_EL1.get(), ELR_EL1.get());
-    let class = syndrome >> 26;
+    let (esr, fault_address, link) = (ESR_EL1.extract(), FAR_EL1.get(), ELR_EL1.get());
+    // EC is bits 26..=31 (ISS2 sits above it on newer cores).
+    let (syndrome, class) = (esr.get(), esr.read(ESR_EL1::EC));
     let kind = entry_name(index);
     let name = class_name(class);
     crate::fatal(format_args!(
