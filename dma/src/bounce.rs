@@ -27,7 +27,7 @@
 use crate::buffer::DmaBuffer;
 use crate::error::SetupError;
 use crate::grants::Grants;
-use crate::page::{PAGE_SIZE, PageRun, PageSource};
+use crate::page::{PAGE_SIZE, PageRun, PageSource, give_back};
 use alloc::vec::Vec;
 use core::ptr;
 use xen_pv::abi::DomainId;
@@ -100,7 +100,7 @@ impl BouncePool {
             let page = source.allocate(1).map_err(|_| SetupError::OutOfPages)?;
             let mut references = Vec::with_capacity(1);
             if let Err(error) = grants.grant_run(backend, page.first_frame(), 1, readonly, &mut references) {
-                source.free(page);
+                give_back(source, page);
                 return Err(SetupError::Grant(error));
             }
             let pages = if readonly { &mut self.read_only } else { &mut self.writable };
@@ -144,7 +144,7 @@ fn release_pages(pages: &mut Vec<BouncePage>, grants: &impl Grants, source: &imp
     let mut held = Vec::new();
     for page in pages.drain(..) {
         match grants.revoke(page.grant_reference) {
-            Ok(()) => source.free(page.page),
+            Ok(()) => give_back(source, page.page),
             Err(RevokeError::StillInUse) => held.push(page),
             Err(error) => {
                 panic!("bounce page grant {} was ended behind the DMA layer: {error:?}", page.grant_reference)

@@ -16,7 +16,7 @@
 //! run's address into a slice. Never: hand out a slice that reaches outside
 //! `offset .. offset + len`, or split or share the run.
 
-use crate::page::{OutOfPages, PAGE_SIZE, PageRun, PageSource};
+use crate::page::{OutOfPages, PAGE_SIZE, PageRun, PageSource, give_back};
 use core::ops::Range;
 use core::slice;
 
@@ -130,9 +130,14 @@ impl DmaBuffer {
         unsafe { slice::from_raw_parts_mut(self.first_byte(), self.len) }
     }
 
-    /// Gives the pages back to `source`, which must be the one they came from.
+    /// Gives the pages back to `source`.
+    ///
+    /// # Panics
+    ///
+    /// If the pages came from another source (freeing them there would let
+    /// two sources hand out the same memory).
     pub fn free(self, source: &impl PageSource) {
-        source.free(self.pages);
+        give_back(source, self.pages);
     }
 
     fn first_byte(&self) -> *mut u8 {
@@ -167,7 +172,9 @@ mod tests {
     /// memory is never touched, so a dangling run will do.
     fn geometry(offset: usize, len: usize) -> Vec<(usize, usize, usize)> {
         let pages = DmaBuffer::pages_needed(offset, len).unwrap();
-        let buffer = DmaBuffer { pages: PageRun::new(NonNull::dangling(), 0, pages), offset, len };
+        // SAFETY: the run is never dereferenced nor freed: only its geometry is read.
+        let pages = unsafe { PageRun::new(crate::page::SourceId::unique(), NonNull::dangling(), 0, pages) };
+        let buffer = DmaBuffer { pages, offset, len };
         buffer.spans().map(|span| (span.page_offset, span.buffer_offset, span.length)).collect()
     }
 
@@ -182,6 +189,17 @@ mod tests {
             assert!(spans.iter().all(|&(page_offset, _, length)| page_offset + length <= PAGE_SIZE));
             assert!(spans.windows(2).all(|pair| pair[0].1 + pair[0].2 == pair[1].1), "contiguous in the buffer");
         }
+    }
+
+    #[cfg(feature = "test-utils")]
+    #[test]
+    #[should_panic(expected = "DMA pages given back to a page source they did not come from")]
+    fn a_buffer_cannot_be_freed_into_another_source() {
+        let xen = xen_sim::SimXen::new(1);
+        let (home, elsewhere) =
+            (crate::sim::SimPageSource::new(xen.grants()), crate::sim::SimPageSource::new(xen.grants()));
+        let buffer = DmaBuffer::allocate(&home, 64).unwrap();
+        buffer.free(&elsewhere);
     }
 
     #[test]

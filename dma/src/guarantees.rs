@@ -400,3 +400,122 @@
 //! let handle = device.map(buffer, ToDevice).unwrap();
 //! let moved = handle;
 //! ```
+//!
+//! ## Safe code cannot make up a page run
+//!
+//! A run stands for memory its holder owns; one made up for a live
+//! buffer's page would let safe code free that page, or hold it twice.
+//! Only a page source describes its memory: `PageRun::new` is `unsafe`
+//! (E0133).
+//!
+//! ```compile_fail,E0133
+//! # use core::cell::RefCell;
+//! # use dma::sim::SimPageSource;
+//! # use dma::*;
+//! # use xen_pv::grant_table::GrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
+//! # let xen = SimGrantTable::new(1, 1);
+//! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
+//! # let source = SimPageSource::new(&xen);
+//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! let run = PageRun::new(source.id(), core::ptr::NonNull::dangling(), 0, 1);
+//! ```
+//!
+//! The same call inside `unsafe`, where its contract is the caller's,
+//! compiles:
+//!
+//! ```
+//! # use core::cell::RefCell;
+//! # use dma::sim::SimPageSource;
+//! # use dma::*;
+//! # use xen_pv::grant_table::GrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
+//! # let xen = SimGrantTable::new(1, 1);
+//! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
+//! # let source = SimPageSource::new(&xen);
+//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! let run = unsafe { PageRun::new(source.id(), core::ptr::NonNull::dangling(), 0, 1) };
+//! # drop(run);
+//! ```
+//!
+//! ## Safe code cannot give pages back to a source
+//!
+//! Giving a run back by hand could free a page that is still granted, or
+//! send one source's memory to another: `PageSource::free` is `unsafe`
+//! (E0133). Buffers go back with `DmaBuffer::free`, which checks that the
+//! pages go home (freeing into another source panics; so does ending a
+//! share on a device other than the one that shared the page, as `unmap`
+//! does for handles: both are tested in the crate's unit tests).
+//!
+//! ```compile_fail,E0133
+//! # use core::cell::RefCell;
+//! # use dma::sim::SimPageSource;
+//! # use dma::*;
+//! # use xen_pv::grant_table::GrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
+//! # let xen = SimGrantTable::new(1, 1);
+//! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
+//! # let source = SimPageSource::new(&xen);
+//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! let run = source.allocate(1).unwrap();
+//! source.free(run);
+//! ```
+//!
+//! Inside `unsafe`, with the contract kept, it compiles:
+//!
+//! ```
+//! # use core::cell::RefCell;
+//! # use dma::sim::SimPageSource;
+//! # use dma::*;
+//! # use xen_pv::grant_table::GrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
+//! # let xen = SimGrantTable::new(1, 1);
+//! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
+//! # let source = SimPageSource::new(&xen);
+//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! let run = source.allocate(1).unwrap();
+//! // SAFETY: the run is this source's, unused and never granted.
+//! unsafe { source.free(run) };
+//! ```
+//!
+//! ## A page run cannot be duplicated
+//!
+//! A copy of a run would be a second owner of its pages: `PageRun` is not
+//! `Clone` (E0599).
+//!
+//! ```compile_fail,E0599
+//! # use core::cell::RefCell;
+//! # use dma::sim::SimPageSource;
+//! # use dma::*;
+//! # use xen_pv::grant_table::GrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
+//! # let xen = SimGrantTable::new(1, 1);
+//! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
+//! # let source = SimPageSource::new(&xen);
+//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! let run = source.allocate(1).unwrap();
+//! let twin = run.clone();
+//! ```
+//!
+//! Moving it compiles:
+//!
+//! ```
+//! # use core::cell::RefCell;
+//! # use dma::sim::SimPageSource;
+//! # use dma::*;
+//! # use xen_pv::grant_table::GrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
+//! # let xen = SimGrantTable::new(1, 1);
+//! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
+//! # let source = SimPageSource::new(&xen);
+//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! let run = source.allocate(1).unwrap();
+//! let moved = run;
+//! # unsafe { source.free(moved) };
+//! ```

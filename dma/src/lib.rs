@@ -64,7 +64,7 @@ mod error;
 mod grants;
 pub mod guarantees;
 mod handle;
-#[allow(unsafe_code)] // the `unsafe trait PageSource` contract
+#[allow(unsafe_code)] // the `unsafe trait PageSource` contract, the one call of its `unsafe fn free`
 mod page;
 mod pool;
 #[allow(unsafe_code)] // the `unsafe trait SharedMemory` contract, a shared page as a reference
@@ -81,6 +81,6 @@ pub use direction::{Bidirectional, CpuWrites, DeviceWrites, Direction, FromDevic
 pub use error::{CloseError, CloseRefusal, MapError, MapFailure, Released, SetupError, StillInUse};
 pub use grants::Grants;
 pub use handle::{DmaAddress, DmaHandle, Segment};
-pub use page::{OutOfPages, PAGE_SIZE, PageRun, PageSource};
+pub use page::{OutOfPages, PAGE_SIZE, PageRun, PageSource, SourceId};
 pub use pool::{DmaPool, PoolEmpty, PoolError};
 pub use shared::{ShareError, SharedMemory, SharedPage, StillShared};

@@ -7,12 +7,15 @@
 //! `&T`. `T` must be made for sharing: plain atomics that any bit pattern
 //! the other domain writes leaves valid ([`SharedMemory`]).
 //!
-//! Ending the share follows the same rule as `unmap`: the grant is revoked
-//! first, and while the backend still maps the page the page stays owned
-//! ([`StillShared`]), to be retried later; it is freed only once revoked.
+//! Ending the share follows the same rule as `unmap`: only the device that
+//! shared the page ends the share (another device would revoke a reference
+//! that is not its own and free the page into its own source: it panics, as
+//! `unmap` does), the grant is revoked first, and while the backend still
+//! maps the page the page stays owned ([`StillShared`]), to be retried
+//! later; it is freed only once revoked.
 
 use crate::buffer::DmaBuffer;
-use crate::device::GrantDma;
+use crate::device::{DeviceId, GrantDma};
 use crate::grants::Grants;
 use crate::page::{PAGE_SIZE, PageSource};
 use alloc::vec::Vec;
@@ -51,6 +54,8 @@ pub enum ShareError {
 pub struct SharedPage<T: SharedMemory> {
     page: DmaBuffer,
     grant_reference: GrantRef,
+    /// The device that shared it.
+    device: DeviceId,
     _contents: PhantomData<T>,
 }
 
@@ -95,12 +100,17 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
             return Err(ShareError::Grant(error));
         }
         self.count_shared_grants(1);
-        Ok(SharedPage { page, grant_reference: references[0], _contents: PhantomData })
+        Ok(SharedPage { page, grant_reference: references[0], device: self.id(), _contents: PhantomData })
     }
 
     /// Revokes the page's grant and frees it; if the backend still maps the
     /// page, nothing changes and the page comes back as [`StillShared`].
+    ///
+    /// # Panics
+    ///
+    /// If another device shared the page.
     pub fn unshare<T: SharedMemory>(&self, page: SharedPage<T>) -> Result<(), StillShared<T>> {
+        assert!(page.device == self.id(), "a shared page was given to a device other than the one that shared it");
         match self.grants().revoke(page.grant_reference) {
             Ok(()) => {
                 self.count_shared_grants(-1);
@@ -148,5 +158,17 @@ mod tests {
         assert!(device.unshare_retry(still).is_ok());
         assert_eq!(source.outstanding_pages(), 0);
         assert_eq!(device.counters().grants_in_use, 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "a shared page was given to a device other than the one that shared it")]
+    fn another_device_cannot_end_a_share() {
+        let xen = SimXen::new(1);
+        let table = RefCell::new(GrantTable::<()>::new(xen.grants().current_entries()));
+        let source = SimPageSource::new(xen.grants());
+        let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+        let other = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+        let ring: SharedPage<SharedRing<2>> = device.share().unwrap();
+        let _ = other.unshare(ring);
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! Never: hand out memory that is not the simulation's live guest RAM.
 
-use crate::page::{OutOfPages, PageRun, PageSource};
+use crate::page::{OutOfPages, PageRun, PageSource, SourceId};
 use alloc::collections::BTreeMap;
 use core::cell::RefCell;
 use core::ptr::NonNull;
@@ -19,6 +19,7 @@ use xen_sim::grant_table::{SimGrantTable, SimPages};
 
 /// Pages of simulated guest RAM, as a DMA page source.
 pub struct SimPageSource<'a> {
+    id: SourceId,
     table: &'a SimGrantTable,
     runs: RefCell<BTreeMap<u64, SimPages>>,
 }
@@ -26,7 +27,7 @@ pub struct SimPageSource<'a> {
 impl<'a> SimPageSource<'a> {
     /// A source over `table`'s guest RAM.
     pub fn new(table: &'a SimGrantTable) -> Self {
-        Self { table, runs: RefCell::new(BTreeMap::new()) }
+        Self { id: SourceId::unique(), table, runs: RefCell::new(BTreeMap::new()) }
     }
 
     /// Pages handed out and not given back: zero once everything is freed.
@@ -44,17 +45,23 @@ impl<'a> SimPageSource<'a> {
 // its arena, never the same page twice until freed, with page `i` being
 // frame `frame() + i` at `as_ptr() + i * 4096`; the arena lives as long as
 // the table, which outlives this source. Only the simulated backend touches
-// the pages besides their owner, and only through grants the owner made.
+// the pages besides their owner, and only through grants the owner made. The
+// id is this source's alone.
 unsafe impl PageSource for SimPageSource<'_> {
+    fn id(&self) -> SourceId {
+        self.id
+    }
+
     fn allocate(&self, count: usize) -> Result<PageRun, OutOfPages> {
         let pages = self.table.memory().allocate(count).map_err(|_| OutOfPages)?;
         let address = NonNull::new(pages.as_ptr()).ok_or(OutOfPages)?;
-        let run = PageRun::new(address, pages.frame(), pages.count());
+        // SAFETY: this source's run, handed out now (the impl's promises above).
+        let run = unsafe { PageRun::new(self.id, address, pages.frame(), pages.count()) };
         self.runs.borrow_mut().insert(pages.frame(), pages);
         Ok(run)
     }
 
-    fn free(&self, run: PageRun) {
+    unsafe fn free(&self, run: PageRun) {
         let pages = self.runs.borrow_mut().remove(&run.first_frame());
         let pages = pages.expect("a run given back to the simulated page source that it never handed out");
         assert_eq!(pages.count(), run.count(), "a run given back with another length than it was handed out");

@@ -6,7 +6,7 @@
 
 use core::cell::RefCell;
 use core::ptr::NonNull;
-use dma::{OutOfPages, PAGE_SIZE, PageRun, PageSource};
+use dma::{OutOfPages, PAGE_SIZE, PageRun, PageSource, SourceId};
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 
 /// The frame number of the arena's first page (fits a v1 grant entry).
@@ -14,6 +14,7 @@ const FIRST_FRAME: u64 = 0x10_0000;
 
 /// Single pages from one arena.
 pub struct BenchSource {
+    id: SourceId,
     arena: NonNull<u8>,
     layout: Layout,
     free: RefCell<Vec<usize>>,
@@ -25,7 +26,7 @@ impl BenchSource {
         let layout = Layout::from_size_align(pages.max(1) * PAGE_SIZE, PAGE_SIZE).expect("arena layout");
         // SAFETY: the layout has a non-zero size.
         let arena = NonNull::new(unsafe { alloc_zeroed(layout) }).expect("out of memory for the benchmark arena");
-        Self { arena, layout, free: RefCell::new((0..pages).rev().collect()) }
+        Self { id: SourceId::unique(), arena, layout, free: RefCell::new((0..pages).rev().collect()) }
     }
 
     fn page(&self, index: usize) -> *mut u8 {
@@ -39,14 +40,19 @@ impl BenchSource {
 // page-aligned, and frame `FIRST_FRAME + index` is the page at `index`. The
 // arena lives as long as the source, which outlives the device and buffers.
 unsafe impl PageSource for BenchSource {
+    fn id(&self) -> SourceId {
+        self.id
+    }
+
     fn allocate(&self, count: usize) -> Result<PageRun, OutOfPages> {
         assert_eq!(count, 1, "the benchmark maps single pages");
         let index = self.free.borrow_mut().pop().ok_or(OutOfPages)?;
         let address = NonNull::new(self.page(index)).ok_or(OutOfPages)?;
-        Ok(PageRun::new(address, FIRST_FRAME + index as u64, 1))
+        // SAFETY: this source's page, handed out now (the promises above).
+        Ok(unsafe { PageRun::new(self.id, address, FIRST_FRAME + index as u64, 1) })
     }
 
-    fn free(&self, run: PageRun) {
+    unsafe fn free(&self, run: PageRun) {
         let index = (run.first_frame() - FIRST_FRAME) as usize;
         // SAFETY: the page is one of the arena's, just given back by its only
         // owner; nothing refers to it any more.

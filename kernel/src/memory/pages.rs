@@ -7,18 +7,27 @@
 
 use super::frames::{FRAME_SIZE, FrameNumber};
 use core::ptr::NonNull;
-use dma::{OutOfPages, PageRun, PageSource};
+use dma::{OutOfPages, PageRun, PageSource, SourceId};
 
-/// The kernel's page source (zero-sized: the state is the frame allocator).
+/// The kernel's page source (zero-sized: the state is the frame allocator,
+/// and every copy is the same source).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KernelPages;
+
+/// The frame allocator's identity as a page source.
+static KERNEL_SOURCE: spin::Once<SourceId> = spin::Once::new();
 
 // SAFETY: runs come from the frame allocator, which hands each frame out
 // once until it is freed and manages only identity-mapped RAM outside the
 // kernel image, boot data, heap and special pages; they are zeroed here,
 // page-aligned (frame × 4096), and page `i` is frame `first + i`. The
-// allocator lives for the kernel's life.
+// allocator lives for the kernel's life; every `KernelPages` is it, so all
+// share one id, which no other source has.
 unsafe impl PageSource for KernelPages {
+    fn id(&self) -> SourceId {
+        *KERNEL_SOURCE.call_once(SourceId::unique)
+    }
+
     fn allocate(&self, count: usize) -> Result<PageRun, OutOfPages> {
         let first = super::FRAMES.lock().as_mut().ok_or(OutOfPages)?.allocate_contiguous(count as u64, 1);
         let first = first.ok_or(OutOfPages)?;
@@ -27,10 +36,11 @@ unsafe impl PageSource for KernelPages {
         // writable RAM of `count` pages starting at `address`.
         unsafe { core::ptr::write_bytes(address, 0, count * FRAME_SIZE as usize) };
         let address = NonNull::new(address).ok_or(OutOfPages)?;
-        Ok(PageRun::new(address, first.0, count))
+        // SAFETY: the frames are this source's, handed out now (above).
+        Ok(unsafe { PageRun::new(self.id(), address, first.0, count) })
     }
 
-    fn free(&self, run: PageRun) {
+    unsafe fn free(&self, run: PageRun) {
         let mut frames = super::FRAMES.lock();
         let Some(frames) = frames.as_mut() else { return };
         for frame in run.first_frame()..run.first_frame() + run.count() as u64 {
