@@ -581,6 +581,19 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         }
     }
 
+    /// Whether anything is waiting for the backend to let go: buffers in
+    /// the DMA layer's deferred queue, or pieces of closed links.
+    pub fn releases_pending(&self) -> bool {
+        self.dma.deferred_len() > 0 || self.retired_count() > 0
+    }
+
+    /// Tries again to release what [`Self::releases_pending`] reports. The
+    /// caller does so now and then (the runtime: once a second), so that
+    /// nothing waits for a ring or xenstore event that may never come.
+    pub fn retry_releases(&self) {
+        self.retry_retired();
+    }
+
     /// Pieces of closed links a backend still holds (for tests and metrics).
     pub fn retired_count(&self) -> usize {
         let retired = self.retired.borrow();

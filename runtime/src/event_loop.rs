@@ -43,6 +43,9 @@ const LINK_DOWN_POLL: smoltcp::time::Duration = smoltcp::time::Duration::from_mi
 /// How often frontends replaced by one for another backend are asked to
 /// close, while their old backend still holds pages.
 const RETIRE_POLL: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(1);
+/// How often buffers and ring pages a backend still held are offered back
+/// to it, with no event to prompt it.
+const RELEASE_RETRY: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(1);
 /// At most this many replaced frontends wait for their old backends; a
 /// further change of backend waits until one of them has closed.
 const MAX_RETIRING: usize = 4;
@@ -170,6 +173,9 @@ struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     cookies: SynCookies,
     /// The network's time: system time less pauses.
     clock: RunningClock,
+    /// When the frontend's held buffers are next offered back, while it has
+    /// any.
+    release_retry_at: Option<Instant>,
 }
 
 impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
@@ -196,6 +202,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             control_owed: false,
             cookies: SynCookies::new(platform.secret_seed()),
             clock: RunningClock::default(),
+            release_retry_at: None,
         }
     }
 
@@ -391,6 +398,17 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 stats
             },
         );
+        let release_deadline = if netfront.releases_pending() {
+            let due = *self.release_retry_at.get_or_insert(now + RELEASE_RETRY);
+            if now >= due {
+                netfront.retry_releases();
+                self.release_retry_at = netfront.releases_pending().then(|| now + RELEASE_RETRY);
+            }
+            self.release_retry_at
+        } else {
+            self.release_retry_at = None;
+            None
+        };
         if netfront.poll_rings() || pass.frames_left || self.cookies.has_replay() {
             return Some(now);
         }
@@ -401,7 +419,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             // events bring the link back; until then, look now and then.
             stack_deadline = stack_deadline.map(|deadline| deadline.max(now + LINK_DOWN_POLL));
         }
-        [pass.service_deadline, stack_deadline, retire_deadline].into_iter().flatten().min()
+        [pass.service_deadline, stack_deadline, retire_deadline, release_deadline].into_iter().flatten().min()
     }
 
     /// Sleeps until an event on the xenstore or vif port, or the deadline.

@@ -265,3 +265,76 @@ fn a_vif_attached_after_boot_is_used() {
     assert_eq!(script.granted_to, [vec![0]]);
     assert_eq!(script.dom0.leases, 1);
 }
+
+/// Dom0 keeps the vif's transmit ring mapped past a detach (a slow or
+/// stuck backend), then lets go with no event to tell the guest: the loop
+/// still offers the page back within about a second and frees it.
+struct HeldRing<'x> {
+    dom0: Dom0<'x>,
+    pages: &'x SimPageSource<'x>,
+    held: Option<xen_sim::grant_table::SimMapping>,
+    /// When dom0 let go of the ring, and when the guest had freed every page.
+    released_at: Option<u64>,
+    freed_at: Option<u64>,
+}
+
+/// How long dom0 holds the ring after the detach.
+const HOLD_NS: u64 = 3_000_000_000;
+
+impl World for HeldRing<'_> {
+    fn step(&mut self, xen: &SimXen) {
+        self.dom0.step(xen);
+        let now = xen.now();
+        if now > GIVE_UP_NS && self.freed_at.is_none() {
+            self.freed_at = Some(now);
+            self.dom0.request_shutdown(xen);
+        }
+        if self.held.is_none() && self.released_at.is_none() && self.dom0.netback.is_connected() {
+            let reference = xen.with_xenstore(|store| store.read_as_dom0("/local/domain/1/device/vif/0/tx-ring-ref"));
+            let reference = reference.and_then(|text| text.parse().ok()).expect("the ring's grant");
+            self.held = Some(xen.grants().map(0, reference, true).expect("dom0 maps the ring"));
+            self.dom0.netback.detach(Detach::Graceful);
+            self.released_at = Some(now + HOLD_NS);
+        }
+        if let Some(release) = self.released_at
+            && now >= release
+            && let Some(mapping) = self.held.take()
+        {
+            xen.grants().unmap(mapping).expect("dom0 lets go");
+            self.released_at = Some(now);
+        }
+        if self.held.is_none()
+            && self.released_at.is_some()
+            && self.freed_at.is_none()
+            && self.dom0.netback.attachment() == Attachment::Detached
+            && self.pages.outstanding_pages() == 0
+        {
+            self.freed_at = Some(now);
+            self.dom0.request_shutdown(xen);
+        }
+    }
+}
+
+#[test]
+fn a_ring_the_backend_held_is_freed_within_a_second_of_its_release() {
+    let xen = SimXen::new(4);
+    let events = EventChannels::new(&xen, xen.shared_info());
+    let pages = SimPageSource::new(xen.grants());
+    let world = HeldRing {
+        dom0: Dom0::new(&xen, NetbackOptions::default()),
+        pages: &pages,
+        held: None,
+        released_at: None,
+        freed_at: None,
+    };
+    let platform = SimPlatform::new(&xen, &events, &pages, world);
+    let config = RuntimeConfig {
+        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 },
+        ..RuntimeConfig::new(NetConfig::Dhcp)
+    };
+    assert_eq!(runtime::run(&platform, &config, &mut Echo::default()), ShutdownRequest::Poweroff);
+    let world = platform.into_world();
+    let (released, freed) = (world.released_at.expect("held and released"), world.freed_at.expect("ended"));
+    assert!(freed < GIVE_UP_NS, "every page freed");
+    assert!(freed - released <= 1_100_000_000, "freed {} ms after the release", (freed - released) / 1_000_000);
+}
