@@ -1,12 +1,23 @@
 //! How the domain is asked to end: the toolstack's `control/shutdown` key.
 //!
-//! When the runtime starts it advertises `control/feature-poweroff` and
-//! `control/feature-reboot` (so `xl shutdown` and `xl reboot` use the PV
-//! protocol, not ACPI) and watches `control/shutdown`. When the toolstack
-//! writes a request there, the runtime clears the key (the acknowledgement
-//! xl waits for) and returns the request, and the kernel ends the domain
-//! with the matching `SCHEDOP_shutdown` reason. Suspend is not implemented, so
-//! `control/feature-suspend` is never written.
+//! When the runtime starts it advertises what it does with the toolstack's
+//! requests ([`FEATURES`]): `control/feature-poweroff` and
+//! `control/feature-reboot` are 1 (so `xl shutdown` and `xl reboot` use the
+//! PV protocol, not ACPI), and `control/feature-suspend` is what
+//! [`SUSPEND_SUPPORTED`] says: 0 today, as suspend is not implemented. Then
+//! it watches `control/shutdown`.
+//!
+//! A request is acknowledged only if it will be carried out, as Linux
+//! does: for `poweroff`, `halt` and `reboot` the runtime clears the key (the
+//! acknowledgement the toolstack waits for) and returns the request, and
+//! the kernel ends the domain with the matching `SCHEDOP_shutdown` reason.
+//! Any other value (`suspend`, or one no toolstack writes) is left as it
+//! is, and said once in the log: the toolstack then gives up at its own
+//! timeout and clears the key itself, and the appliance keeps serving. Never
+//! clear a request that will not be carried out: to the toolstack, a cleared
+//! key means "yes", and libxl would then wait for a suspend that never
+//! comes and report that the guest did not suspend (see
+//! `docs/lifecycle.md`).
 //!
 //! A read of the key that timed out (xenstored stalled) is owed: the event
 //! that asked for it has been consumed and no other may come, so the loop
@@ -14,10 +25,11 @@
 //! Never: retry a read that failed any other way (that would be a request
 //! every turn).
 
+use alloc::string::{String, ToString};
 use xen_pv::Hypervisor;
 use xen_pv::xenstore::{Xenstore, XenstoreError};
 
-/// What the toolstack asked for.
+/// What the toolstack asked for, among the requests this kernel carries out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShutdownRequest {
     /// `poweroff` (and `halt`): end the domain.
@@ -42,27 +54,48 @@ impl ShutdownRequest {
     }
 }
 
+/// Whether this kernel carries out `control/shutdown = suspend` (and says
+/// so with `control/feature-suspend = 1`). Not yet, on either
+/// architecture; the suspend work sets it on x86_64 (Xen has no migration
+/// on ARM).
+pub const SUSPEND_SUPPORTED: bool = false;
+
 /// The watched key, relative to the domain's home path.
 pub const SHUTDOWN_KEY: &str = "control/shutdown";
 /// The token of the watch on [`SHUTDOWN_KEY`].
 pub const SHUTDOWN_TOKEN: &str = "xenecho-shutdown";
-/// The features written at boot.
-pub const FEATURE_KEYS: [&str; 2] = ["control/feature-poweroff", "control/feature-reboot"];
+/// The features written at boot, with their values: 1 for a request this
+/// kernel carries out, 0 for one it does not (a toolstack that reads them
+/// need not ask, or wait).
+pub const FEATURES: [(&str, &str); 3] = [
+    ("control/feature-poweroff", "1"),
+    ("control/feature-reboot", "1"),
+    ("control/feature-suspend", if SUSPEND_SUPPORTED { "1" } else { "0" }),
+];
 
-/// The runtime's side of the protocol: the features, the watch, and a
-/// read that is owed.
+/// The runtime's side of the protocol: the features, the watch, a read
+/// that is owed, and the request left unacknowledged.
 #[derive(Debug, Default)]
 pub struct Lifecycle {
     /// Whether a read of [`SHUTDOWN_KEY`] timed out since the last one that
     /// worked.
     check_owed: bool,
+    /// The unsupported value in [`SHUTDOWN_KEY`] now, once said in the log
+    /// (until the key changes to another value).
+    refused: Option<String>,
+    /// How many unsupported requests were left unacknowledged.
+    refused_count: u64,
 }
 
 impl Lifecycle {
-    /// Advertises the features and watches `control/shutdown`.
+    /// Advertises the features and watches `control/shutdown`. A feature
+    /// the toolstack did not make writable is said in the log, and the
+    /// requests are watched all the same; only a failed watch is an error.
     pub fn init<H: Hypervisor>(store: &mut Xenstore<'_, H>) -> Result<Self, XenstoreError> {
-        for key in FEATURE_KEYS {
-            store.write(key, "1")?;
+        for (key, value) in FEATURES {
+            if let Err(error) = store.write(key, value) {
+                log::warn!("xenstore: cannot write {key} = {value}: {error:?}");
+            }
         }
         store.watch(SHUTDOWN_KEY, SHUTDOWN_TOKEN)?;
         Ok(Self::default())
@@ -74,16 +107,25 @@ impl Lifecycle {
         self.check_owed
     }
 
+    /// How many requests this kernel does not carry out were left
+    /// unacknowledged (each counted, and logged, once).
+    pub fn refused_requests(&self) -> u64 {
+        self.refused_count
+    }
+
     /// Acts on a watch event for [`SHUTDOWN_TOKEN`] (or an owed check):
-    /// returns a shutdown request if the toolstack made one (and
-    /// acknowledges it).
+    /// returns a request this kernel carries out, acknowledged; leaves any
+    /// other value in the key.
     pub fn on_watch_event<H: Hypervisor>(&mut self, store: &mut Xenstore<'_, H>) -> Option<ShutdownRequest> {
         let outcome = store.read(SHUTDOWN_KEY);
         let timed_out = outcome == Err(XenstoreError::TimedOut);
         let was_owed = core::mem::replace(&mut self.check_owed, timed_out);
         let value = match outcome {
             Ok(value) => value,
-            Err(XenstoreError::NotFound) => return None,
+            Err(XenstoreError::NotFound) => {
+                self.refused = None;
+                return None;
+            }
             Err(XenstoreError::TimedOut) if was_owed => return None, // said once already
             Err(error) => {
                 log::warn!("reading {SHUTDOWN_KEY}: {error:?}");
@@ -91,16 +133,23 @@ impl Lifecycle {
             }
         };
         match ShutdownRequest::parse(&value) {
-            Ok(None) => None,
+            Ok(None) => {
+                self.refused = None;
+                None
+            }
             Ok(Some(request)) => {
+                self.refused = None;
                 if let Err(error) = store.write(SHUTDOWN_KEY, "") {
                     log::warn!("acknowledging {SHUTDOWN_KEY}: {error:?}");
                 }
                 Some(request)
             }
-            Err(unsupported) => {
-                log::warn!("{SHUTDOWN_KEY} = {:?}: not supported, ignored", unsupported.0);
-                let _ = store.write(SHUTDOWN_KEY, "");
+            Err(UnsupportedRequest(unsupported)) => {
+                if self.refused.as_deref() != Some(unsupported) {
+                    log::warn!("{SHUTDOWN_KEY} = {unsupported:?}: not supported, left unacknowledged");
+                    self.refused = Some(unsupported.to_string());
+                    self.refused_count += 1;
+                }
                 None
             }
         }
@@ -110,6 +159,32 @@ impl Lifecycle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xen_pv::event_channel::EventChannels;
+    use xen_sim::{SimXen, XENSTORE_PORT};
+
+    /// Runs `test` with the guest's xenstore client on `xen`.
+    fn with_store<R>(xen: &SimXen, test: impl FnOnce(&mut Xenstore<'_, SimXen>) -> R) -> R {
+        let events = EventChannels::new(xen, xen.shared_info());
+        let mut store = Xenstore::new(&events, xen.xenstore_ring(), XENSTORE_PORT, SimXen::clock());
+        test(&mut store)
+    }
+
+    /// `key` under the guest's home, as dom0 reads it.
+    fn dom0_reads(xen: &SimXen, key: &str) -> Option<std::string::String> {
+        xen.with_xenstore(|server| server.read_as_dom0(key))
+    }
+
+    /// The toolstack writes `value` to `control/shutdown`; the guest takes
+    /// the watch event.
+    fn request(
+        xen: &SimXen,
+        store: &mut Xenstore<'_, SimXen>,
+        lifecycle: &mut Lifecycle,
+        value: &str,
+    ) -> Option<ShutdownRequest> {
+        xen.with_xenstore(|server| server.write_as_dom0(SHUTDOWN_KEY, value));
+        lifecycle.on_watch_event(store)
+    }
 
     #[test]
     fn parses_the_toolstack_requests() {
@@ -119,5 +194,77 @@ mod tests {
         assert_eq!(ShutdownRequest::parse("reboot"), Ok(Some(ShutdownRequest::Reboot)));
         assert_eq!(ShutdownRequest::parse("suspend"), Err(UnsupportedRequest("suspend")));
         assert_eq!(ShutdownRequest::parse("reboot\0"), Ok(Some(ShutdownRequest::Reboot)));
+    }
+
+    #[test]
+    fn advertises_poweroff_and_reboot_and_no_suspend() {
+        let xen = SimXen::new(1);
+        with_store(&xen, |store| Lifecycle::init(store).expect("init"));
+        assert_eq!(dom0_reads(&xen, "control/feature-poweroff").as_deref(), Some("1"));
+        assert_eq!(dom0_reads(&xen, "control/feature-reboot").as_deref(), Some("1"));
+        assert_eq!(dom0_reads(&xen, "control/feature-suspend").as_deref(), Some("0"), "suspend is not implemented");
+    }
+
+    /// Xen's convention allows a toolstack not to make the feature keys
+    /// writable: the requests are still watched and carried out.
+    #[test]
+    fn a_feature_the_guest_may_not_write_does_not_stop_the_watch() {
+        let xen = SimXen::new(1);
+        xen.with_xenstore(|server| {
+            server.write_as_dom0("control/feature-suspend", "");
+            server.set_read_only("control/feature-suspend");
+        });
+        with_store(&xen, |store| {
+            let mut lifecycle = Lifecycle::init(store).expect("the watch is set");
+            assert_eq!(dom0_reads(&xen, "control/feature-poweroff").as_deref(), Some("1"));
+            assert_eq!(request(&xen, store, &mut lifecycle, "poweroff"), Some(ShutdownRequest::Poweroff));
+        });
+        assert_eq!(dom0_reads(&xen, "control/feature-suspend").as_deref(), Some(""), "as the toolstack left it");
+    }
+
+    #[test]
+    fn requests_carried_out_are_acknowledged_and_returned() {
+        for (value, expected) in [
+            ("poweroff", ShutdownRequest::Poweroff),
+            ("halt", ShutdownRequest::Poweroff),
+            ("reboot", ShutdownRequest::Reboot),
+        ] {
+            let xen = SimXen::new(1);
+            with_store(&xen, |store| {
+                let mut lifecycle = Lifecycle::init(store).expect("init");
+                assert_eq!(request(&xen, store, &mut lifecycle, value), Some(expected), "{value}");
+            });
+            assert_eq!(dom0_reads(&xen, SHUTDOWN_KEY).as_deref(), Some(""), "{value} acknowledged");
+        }
+    }
+
+    /// Linux's rule: a request the guest will not carry out is left in the
+    /// key (the toolstack times out and clears it), and said once.
+    #[test]
+    fn suspend_and_unknown_values_are_left_unacknowledged_and_counted_once() {
+        let xen = SimXen::new(1);
+        with_store(&xen, |store| {
+            let mut lifecycle = Lifecycle::init(store).expect("init");
+            assert_eq!(request(&xen, store, &mut lifecycle, "suspend"), None);
+            assert_eq!(dom0_reads(&xen, SHUTDOWN_KEY).as_deref(), Some("suspend"), "not acknowledged");
+            // Another event for the same request (the key read again).
+            assert_eq!(lifecycle.on_watch_event(store), None);
+            assert_eq!(dom0_reads(&xen, SHUTDOWN_KEY).as_deref(), Some("suspend"));
+            assert_eq!(lifecycle.refused_requests(), 1, "one request, said once");
+
+            // The toolstack gives up and clears the key; a second `xl save`
+            // is a second request.
+            assert_eq!(request(&xen, store, &mut lifecycle, ""), None);
+            assert_eq!(request(&xen, store, &mut lifecycle, "suspend"), None);
+            assert_eq!(lifecycle.refused_requests(), 2);
+
+            assert_eq!(request(&xen, store, &mut lifecycle, "hibernate now"), None);
+            assert_eq!(dom0_reads(&xen, SHUTDOWN_KEY).as_deref(), Some("hibernate now"), "junk is not acknowledged");
+            assert_eq!(lifecycle.refused_requests(), 3);
+
+            // A request carried out after all of that still is.
+            assert_eq!(request(&xen, store, &mut lifecycle, "reboot"), Some(ShutdownRequest::Reboot));
+        });
+        assert_eq!(dom0_reads(&xen, SHUTDOWN_KEY).as_deref(), Some(""));
     }
 }

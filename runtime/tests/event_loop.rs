@@ -5,7 +5,8 @@
 //! domain (a new DMA device: bouncing, granting to the new domain; the old
 //! one closed; a new lease, served again), and the toolstack's shutdown
 //! request ending the run. And a domain started with no vif, served once
-//! one is attached.
+//! one is attached; and requests the guest does not carry out (`suspend`,
+//! junk) left unacknowledged while it keeps serving.
 #![forbid(unsafe_code)]
 
 use dma::sim::SimPageSource;
@@ -28,6 +29,10 @@ const ECHO_PORT: u16 = 7;
 const GIVE_UP_NS: u64 = 120_000_000_000;
 /// The driver domain the vif is attached to the second time.
 const DRIVER_DOMAIN: DomainId = 2;
+/// The toolstack's request key, as dom0 names it.
+const SHUTDOWN_PATH: &str = "/local/domain/1/control/shutdown";
+/// The address dom0's DHCP server leases, as published.
+const LEASED: &str = "10.88.0.2";
 
 /// A TCP echo service on one socket; notes the runtime's counters each
 /// time it echoes.
@@ -107,23 +112,12 @@ impl World for Script<'_> {
                 self.dom0.netback.attach();
                 self.phase = Phase::Lease;
             }
-            Phase::Lease if self.dom0.published_address(xen).as_deref() == Some("10.88.0.2") => {
+            Phase::Lease if self.dom0.published_address(xen).as_deref() == Some(LEASED) => {
                 self.connect(1);
             }
             Phase::Echo { round, .. } => {
-                let socket = self.dom0.sockets.get_mut::<tcp::Socket>(self.client.expect("connected"));
-                if socket.can_send()
-                    && socket.send_queue() == 0
-                    && socket.recv_queue() == 0
-                    && self.echoed.len() < round as usize
-                {
-                    let _ = socket.send_slice(GREETING);
-                }
-                if socket.recv_queue() >= GREETING.len() {
-                    let mut answer = [0; 64];
-                    let read = socket.recv_slice(&mut answer).expect("recv");
-                    assert_eq!(&answer[..read], GREETING, "the echo");
-                    socket.close();
+                let echoed = exchange_greeting(&mut self.dom0, self.client.expect("connected"));
+                if echoed {
                     self.echoed.push(round);
                     self.granted_to.push(live_grant_domains(xen));
                     if round == 1 && self.move_after_first_echo {
@@ -157,17 +151,39 @@ impl World for Script<'_> {
 
 impl Script<'_> {
     fn connect(&mut self, round: u32) {
-        let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
-        let handle = self.dom0.sockets.add(socket);
-        let context = self.dom0.interface.context();
-        self.dom0
-            .sockets
-            .get_mut::<tcp::Socket>(handle)
-            .connect(context, (IpAddress::Ipv4(GUEST_ADDRESS), ECHO_PORT), 40_000 + round as u16)
-            .expect("connect");
-        self.client = Some(handle);
+        self.client = Some(connect(&mut self.dom0, round));
         self.phase = Phase::Echo { round };
     }
+}
+
+/// A client of dom0's connecting to the guest's echo port (from local port
+/// 40 000 + `round`).
+fn connect(dom0: &mut Dom0<'_>, round: u32) -> SocketHandle {
+    let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
+    let handle = dom0.sockets.add(socket);
+    let context = dom0.interface.context();
+    dom0.sockets
+        .get_mut::<tcp::Socket>(handle)
+        .connect(context, (IpAddress::Ipv4(GUEST_ADDRESS), ECHO_PORT), 40_000 + round as u16)
+        .expect("connect");
+    handle
+}
+
+/// One step of `client`'s exchange: sends the greeting while nothing is in
+/// flight; once the echo is back (and checked), closes and returns true.
+fn exchange_greeting(dom0: &mut Dom0<'_>, client: SocketHandle) -> bool {
+    let socket = dom0.sockets.get_mut::<tcp::Socket>(client);
+    if socket.recv_queue() >= GREETING.len() {
+        let mut answer = [0; 64];
+        let read = socket.recv_slice(&mut answer).expect("recv");
+        assert_eq!(&answer[..read], GREETING, "the echo");
+        socket.close();
+        return true;
+    }
+    if socket.can_send() && socket.send_queue() == 0 && socket.recv_queue() == 0 {
+        let _ = socket.send_slice(GREETING);
+    }
+    false
 }
 
 /// The domains the guest's live grants are for, each once, in order.
@@ -197,31 +213,37 @@ impl log::Log for StderrLog {
     fn flush(&self) {}
 }
 
-/// Runs the production loop against `script`; returns the service, the
-/// request the run ended with, and the script.
-fn run_world<'x>(mut script: Script<'x>, xen: &'x SimXen) -> (Echo, ShutdownRequest, Script<'x>) {
+/// Runs the production loop, addressed as `net` says, against `world`;
+/// returns the service, the request the run ended with (acknowledged), and
+/// the world.
+fn run_loop<W: World>(world: W, xen: &SimXen, net: NetConfig) -> (Echo, ShutdownRequest, W) {
     if std::env::var_os("TRACE_WORLD").is_some() {
         let _ = log::set_logger(&StderrLog).map(|()| log::set_max_level(log::LevelFilter::Debug));
     }
     let events = EventChannels::new(xen, xen.shared_info());
     let pages = SimPageSource::new(xen.grants());
-    if let Phase::NoVif { .. } = script.phase {
-        script.dom0.netback.detach(Detach::Forced);
-    }
-    let platform = SimPlatform::new(xen, &events, &pages, script);
-    let config = RuntimeConfig {
-        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 },
-        ..RuntimeConfig::new(NetConfig::Dhcp)
-    };
+    let platform = SimPlatform::new(xen, &events, &pages, world);
+    let config =
+        RuntimeConfig { netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 }, ..RuntimeConfig::new(net) };
     let mut service = Echo::default();
     let request = runtime::run(&platform, &config, &mut service);
-    let script = platform.into_world();
-    assert!(xen.now() < GIVE_UP_NS, "done in time (ended in {:?})", script.phase);
+    let world = platform.into_world();
     assert_eq!(
-        xen.with_xenstore(|store| store.read_as_dom0("/local/domain/1/control/shutdown")).as_deref(),
+        xen.with_xenstore(|store| store.read_as_dom0(SHUTDOWN_PATH)).as_deref(),
         Some(""),
         "the request acknowledged"
     );
+    (service, request, world)
+}
+
+/// Runs the production loop against `script`; returns the service, the
+/// request the run ended with, and the script.
+fn run_world<'x>(mut script: Script<'x>, xen: &'x SimXen) -> (Echo, ShutdownRequest, Script<'x>) {
+    if let Phase::NoVif { .. } = script.phase {
+        script.dom0.netback.detach(Detach::Forced);
+    }
+    let (service, request, script) = run_loop(script, xen, NetConfig::Dhcp);
+    assert!(xen.now() < GIVE_UP_NS, "done in time (ended in {:?})", script.phase);
     (service, request, script)
 }
 
@@ -337,4 +359,99 @@ fn a_ring_the_backend_held_is_freed_within_a_second_of_its_release() {
     let (released, freed) = (world.released_at.expect("held and released"), world.freed_at.expect("ended"));
     assert!(freed < GIVE_UP_NS, "every page freed");
     assert!(freed - released <= 1_100_000_000, "freed {} ms after the release", (freed - released) / 1_000_000);
+}
+
+/// What dom0 writes to `control/shutdown` that the guest does not carry
+/// out: `suspend` (as `xl save` and `xl migrate` do), and a value no
+/// toolstack writes.
+const UNSUPPORTED: [&str; 2] = ["suspend", "hibernate and dance"];
+
+/// Dom0 writes each of [`UNSUPPORTED`] in turn, a second apart, reading
+/// the key back a second after each; then a client is served, and dom0
+/// asks for a poweroff.
+struct Unsupported<'x> {
+    dom0: Dom0<'x>,
+    /// How many of [`UNSUPPORTED`] were written, and when the last was.
+    written: usize,
+    written_at: u64,
+    /// `control/shutdown` as dom0 read it a second after each write.
+    left: Vec<Option<String>>,
+    client: Option<SocketHandle>,
+    served: bool,
+    done: bool,
+}
+
+impl World for Unsupported<'_> {
+    fn step(&mut self, xen: &SimXen) {
+        self.dom0.step(xen);
+        let now = xen.now();
+        if self.done {
+            return;
+        }
+        if now > GIVE_UP_NS {
+            self.end(xen);
+            return;
+        }
+        let a_second_on = now >= self.written_at + 1_000_000_000;
+        match self.client {
+            Some(client) => {
+                let echoed = exchange_greeting(&mut self.dom0, client);
+                if echoed {
+                    self.served = true;
+                    self.end(xen);
+                }
+            }
+            None if self.written == 0 && self.dom0.published_address(xen).as_deref() == Some(LEASED) => self.ask(xen),
+            None if self.written > 0 && a_second_on => {
+                self.left.push(xen.with_xenstore(|store| store.read_as_dom0(SHUTDOWN_PATH)));
+                if self.written < UNSUPPORTED.len() {
+                    self.ask(xen);
+                } else {
+                    self.client = Some(connect(&mut self.dom0, 1));
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+impl Unsupported<'_> {
+    /// Writes the next unsupported request.
+    fn ask(&mut self, xen: &SimXen) {
+        xen.with_xenstore(|store| store.write_as_dom0(SHUTDOWN_PATH, UNSUPPORTED[self.written]));
+        self.written += 1;
+        self.written_at = xen.now();
+    }
+
+    fn end(&mut self, xen: &SimXen) {
+        self.dom0.request_shutdown(xen);
+        self.done = true;
+    }
+}
+
+/// Linux's rule: only requests the guest carries out are acknowledged.
+/// `suspend` and junk stay in the key (the toolstack's timeout clears it),
+/// the guest serves on, and a poweroff after them is carried out.
+#[test]
+fn requests_the_guest_does_not_carry_out_are_left_alone_and_it_keeps_serving() {
+    let xen = SimXen::new(4);
+    let world = Unsupported {
+        dom0: Dom0::new(&xen, NetbackOptions::default()),
+        written: 0,
+        written_at: 0,
+        left: Vec::new(),
+        client: None,
+        served: false,
+        done: false,
+    };
+    let (_, request, world) = run_loop(world, &xen, NetConfig::Dhcp);
+    assert!(xen.now() < GIVE_UP_NS, "done in time");
+    assert_eq!(request, ShutdownRequest::Poweroff);
+    assert_eq!(world.left, UNSUPPORTED.map(|value| Some(value.to_string())), "each left unacknowledged");
+    assert!(world.served, "served after them");
+    assert_eq!(
+        xen.with_xenstore(|store| store.read_as_dom0("/local/domain/1/control/feature-suspend")).as_deref(),
+        Some("0"),
+        "suspend is not offered"
+    );
 }
