@@ -9,6 +9,7 @@
 //! the earliest deadline (see `docs/event-loop.md`).
 
 use crate::Service;
+use crate::address_keys::{AddressKeys, vif_number};
 use crate::data_path;
 use crate::lifecycle::{Lifecycle, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::netconfig::NetConfig;
@@ -176,6 +177,9 @@ struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     /// When the frontend's held buffers are next offered back, while it has
     /// any.
     release_retry_at: Option<Instant>,
+    /// The interface's address as published in xenstore, and the vif
+    /// number it is published under.
+    address: AddressKeys,
 }
 
 impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
@@ -203,6 +207,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             cookies: SynCookies::new(platform.secret_seed()),
             clock: RunningClock::default(),
             release_retry_at: None,
+            address: AddressKeys::default(),
         }
     }
 
@@ -251,10 +256,18 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         if let Err(error) = outcome {
             log::error!("netfront: {error:?}");
         }
-        let Some(mac) = self.netfront.as_ref().and_then(Netfront::device).map(|device| EthernetAddress(device.mac.0))
+        let Some((mac, vif)) = self
+            .netfront
+            .as_ref()
+            .and_then(Netfront::device)
+            .map(|device| (EthernetAddress(device.mac.0), vif_number(&device.path)))
         else {
             return;
         };
+        // The address, if any, is published under the vif's current number.
+        if let Some(vif) = vif {
+            self.address.set_vif(&mut self.platform.xenstore(), vif);
+        }
         match self.interface.as_mut() {
             None => self.interface = self.make_interface(mac),
             Some(interface) if interface.hardware_addr() != HardwareAddress::Ethernet(mac) => {
@@ -356,7 +369,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                     let _ = interface.routes_mut().add_default_ipv4_route(gateway);
                 }
                 log::info!("network: static address {address}");
-                publish_address(self.platform, &address.address().to_string());
+                self.address.set_address(&mut self.platform.xenstore(), Some(&address.address().to_string()));
             }
             NetConfig::Dhcp => {
                 self.dhcp = Some(self.sockets.add(dhcpv4::Socket::new()));
@@ -381,6 +394,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             log::trace!("netfront: notified");
         }
         let (platform, table, dhcp) = (self.platform, self.table, self.dhcp);
+        let address = &mut self.address;
         let pass = data_path::pass(
             interface,
             netfront,
@@ -388,7 +402,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             &mut self.sockets,
             &mut *self.service,
             now,
-            |interface, sockets| dhcp_events(platform, dhcp, interface, sockets),
+            |interface, sockets| dhcp_events(platform, dhcp, address, interface, sockets),
             |netfront, cookies| {
                 let mut stats = gather_stats(platform, table, cookies);
                 stats.netfront = earlier_counters;
@@ -453,10 +467,12 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
 }
 
 /// Acts on the DHCP socket's events: a lease configures the interface and
-/// is published in xenstore; a lost one unconfigures it.
+/// is published in xenstore; a lost one unconfigures it and is removed
+/// from xenstore.
 fn dhcp_events<'p, P: Platform<'p>>(
     platform: &P,
     dhcp: Option<SocketHandle>,
+    address: &mut AddressKeys,
     interface: &mut Interface,
     sockets: &mut SocketSet<'static>,
 ) {
@@ -473,7 +489,7 @@ fn dhcp_events<'p, P: Platform<'p>>(
                 None => interface.routes_mut().remove_default_ipv4_route().map_or((), drop),
             }
             log::info!("network: DHCP address {} (router {:?})", config.address, config.router);
-            publish_address(platform, &config.address.address().to_string());
+            address.set_address(&mut platform.xenstore(), Some(&config.address.address().to_string()));
         }
         Some(dhcpv4::Event::Deconfigured) => {
             let had_address = !interface.ip_addrs().is_empty();
@@ -482,15 +498,8 @@ fn dhcp_events<'p, P: Platform<'p>>(
             if had_address {
                 log::warn!("network: DHCP lease lost");
             }
+            address.set_address(&mut platform.xenstore(), None);
         }
-    }
-}
-
-/// Writes the interface's address to `data/ipv4-address` in xenstore,
-/// where dom0's tools (and the test host) find it.
-fn publish_address<'p, P: Platform<'p>>(platform: &P, address: &str) {
-    if let Err(error) = platform.xenstore().write("data/ipv4-address", address) {
-        log::warn!("publishing the address in xenstore: {error:?}");
     }
 }
 

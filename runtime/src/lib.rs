@@ -5,8 +5,9 @@
 //! waits for one), decides whether its backend is trusted, builds the DMA
 //! device and the netfront that owns it (a new pair when the vif comes back
 //! with another backend domain or trust), brings up the smoltcp interface (DHCP or a static
-//! address, published in xenstore), and turns: xenstore watch events (the
-//! toolstack's requests, [`lifecycle`]; vif changes), the netfront handshake, at most a
+//! address, published in xenstore where dom0's tools and toolstacks look:
+//! [`address_keys`]), and turns: xenstore watch events (the toolstack's
+//! requests, [`lifecycle`]; vif changes), the netfront handshake, at most a
 //! budget of received frames ([`budget`]) through SYN cookies
 //! ([`syn_cookies`]) into smoltcp, the [`Service`], smoltcp's output, the
 //! rings' housekeeping, then a sleep until an event or the earliest deadline
@@ -25,6 +26,7 @@
 
 extern crate alloc;
 
+pub mod address_keys;
 pub mod budget;
 pub mod data_path;
 mod event_loop;

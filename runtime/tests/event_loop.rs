@@ -5,8 +5,11 @@
 //! domain (a new DMA device: bouncing, granting to the new domain; the old
 //! one closed; a new lease, served again), and the toolstack's shutdown
 //! request ending the run. And a domain started with no vif, served once
-//! one is attached; and requests the guest does not carry out (`suspend`,
-//! junk) left unacknowledged while it keeps serving.
+//! one is attached; requests the guest does not carry out (`suspend`, junk)
+//! left unacknowledged while it keeps serving; and the address published
+//! where toolstacks look (`attr/vif/<dev>/ipv4/0`) beside
+//! `data/ipv4-address`, moved with the vif's number and removed with the
+//! lease.
 #![forbid(unsafe_code)]
 
 use dma::sim::SimPageSource;
@@ -16,7 +19,7 @@ use runtime::{NetConfig, RuntimeConfig, Service, ShutdownRequest, Stats};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
-use smoltcp::wire::IpAddress;
+use smoltcp::wire::{IpAddress, Ipv4Address, Ipv4Cidr};
 use std::sync::atomic::Ordering;
 use xen_pv::abi::DomainId;
 use xen_pv::event_channel::EventChannels;
@@ -454,4 +457,176 @@ fn requests_the_guest_does_not_carry_out_are_left_alone_and_it_keeps_serving() {
         Some("0"),
         "suspend is not offered"
     );
+}
+
+/// The two keys the guest publishes its address in, as dom0 reads them:
+/// `data/ipv4-address` and `attr/vif/<vif>/ipv4/0`.
+fn address_keys(dom0: &Dom0<'_>, xen: &SimXen, vif: u32) -> (Option<String>, Option<String>) {
+    (dom0.published_address(xen), dom0.published_vif_address(xen, vif))
+}
+
+/// The DHCP server leases for [`SHORT_LEASE_SECONDS`], then stops
+/// answering: the guest loses the lease when it runs out.
+struct LostLease<'x> {
+    dom0: Dom0<'x>,
+    /// When both keys first held the leased address.
+    published_at: Option<u64>,
+    /// When both were gone again.
+    removed_at: Option<u64>,
+    /// Steps at which one key held the address and the other did not.
+    torn: u32,
+}
+
+/// The lease the server of [`LostLease`] hands out.
+const SHORT_LEASE_SECONDS: u32 = 20;
+
+impl World for LostLease<'_> {
+    fn step(&mut self, xen: &SimXen) {
+        self.dom0.step(xen);
+        if self.removed_at.is_some() {
+            return;
+        }
+        let now = xen.now();
+        let (data, attr) = address_keys(&self.dom0, xen, 0);
+        self.torn += u32::from(data != attr);
+        match (self.published_at, data.as_deref(), attr.as_deref()) {
+            (None, Some(LEASED), Some(LEASED)) => {
+                self.published_at = Some(now);
+                self.dom0.answers_dhcp = false;
+            }
+            (Some(_), None, None) => {
+                self.removed_at = Some(now);
+                self.dom0.request_shutdown(xen);
+            }
+            _ if now > GIVE_UP_NS => {
+                self.removed_at = Some(now);
+                self.dom0.request_shutdown(xen);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The leased address is published in both keys at once, and both are
+/// removed when the lease runs out with no server to renew it.
+#[test]
+fn a_lease_is_published_in_both_keys_and_removed_from_both_when_lost() {
+    let xen = SimXen::new(4);
+    let mut dom0 = Dom0::new(&xen, NetbackOptions::default());
+    dom0.lease_seconds = SHORT_LEASE_SECONDS;
+    let world = LostLease { dom0, published_at: None, removed_at: None, torn: 0 };
+    let (_, request, world) = run_loop(world, &xen, NetConfig::Dhcp);
+    assert_eq!(request, ShutdownRequest::Poweroff);
+    let (published, removed) = (world.published_at.expect("published"), world.removed_at.expect("ended"));
+    assert!(removed < GIVE_UP_NS, "both keys removed");
+    let held_ms = (removed - published) / 1_000_000;
+    let lease_ms = u64::from(SHORT_LEASE_SECONDS) * 1000;
+    assert!(
+        (lease_ms..=lease_ms + 1000).contains(&held_ms),
+        "removed {held_ms} ms after the lease, which ran {lease_ms} ms"
+    );
+    assert_eq!(world.torn, 0, "dom0 never saw one key without the other");
+    assert_eq!(world.dom0.leases, 1);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Move {
+    /// Until the address is published for vif 0.
+    Lease,
+    /// Until the vif is gone.
+    Detaching,
+    /// Gone since this simulated time: attached again a second later (as
+    /// an operator's next command would be).
+    Detached {
+        since: u64,
+    },
+    /// Attached again as vif 1 (same MAC): until the address is published
+    /// for it.
+    Attached,
+    Done,
+}
+
+/// The vif is detached and attached again under another device number,
+/// with the same MAC: the interface keeps its address, which moves to the
+/// new number's key.
+struct MovedVif<'x> {
+    dom0: Dom0<'x>,
+    phase: Move,
+    /// Both keys, and vif 0's, once vif 1's held the address.
+    after: Option<(Option<String>, Option<String>, Option<String>)>,
+}
+
+impl World for MovedVif<'_> {
+    fn step(&mut self, xen: &SimXen) {
+        self.dom0.step(xen);
+        if xen.now() > GIVE_UP_NS && self.phase != Move::Done {
+            self.dom0.request_shutdown(xen);
+            self.phase = Move::Done;
+        }
+        match self.phase {
+            Move::Lease if address_keys(&self.dom0, xen, 0) == (Some(LEASED.into()), Some(LEASED.into())) => {
+                self.dom0.netback.detach(Detach::Graceful);
+                self.phase = Move::Detaching;
+            }
+            Move::Detaching if self.dom0.netback.attachment() == Attachment::Detached => {
+                self.phase = Move::Detached { since: xen.now() };
+            }
+            Move::Detached { since } if xen.now() >= since + 1_000_000_000 => {
+                self.dom0.netback.attach_with(NetbackOptions { device: 1, ..NetbackOptions::default() });
+                self.phase = Move::Attached;
+            }
+            Move::Attached if self.dom0.published_vif_address(xen, 1).is_some() => {
+                let (data, vif1) = address_keys(&self.dom0, xen, 1);
+                self.after = Some((data, vif1, self.dom0.published_vif_address(xen, 0)));
+                self.dom0.request_shutdown(xen);
+                self.phase = Move::Done;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn the_address_moves_to_the_vifs_new_device_number() {
+    let xen = SimXen::new(4);
+    let world = MovedVif { dom0: Dom0::new(&xen, NetbackOptions::default()), phase: Move::Lease, after: None };
+    let (_, request, world) = run_loop(world, &xen, NetConfig::Dhcp);
+    assert!(xen.now() < GIVE_UP_NS, "done in time (ended in {:?})", world.phase);
+    assert_eq!(request, ShutdownRequest::Poweroff);
+    let leased = Some(LEASED.to_string());
+    assert_eq!(world.after, Some((leased.clone(), leased, None)), "data, vif 1's and vif 0's key");
+    assert_eq!(world.dom0.leases, 1, "the same MAC kept its lease");
+}
+
+/// Until the guest has published an address for vif 0: then the keys are
+/// noted and the guest asked to end.
+struct Published<'x> {
+    dom0: Dom0<'x>,
+    keys: Option<(Option<String>, Option<String>)>,
+}
+
+impl World for Published<'_> {
+    fn step(&mut self, xen: &SimXen) {
+        self.dom0.step(xen);
+        if self.keys.is_none() && (self.dom0.published_vif_address(xen, 0).is_some() || xen.now() > GIVE_UP_NS) {
+            self.keys = Some(address_keys(&self.dom0, xen, 0));
+            self.dom0.request_shutdown(xen);
+        }
+    }
+}
+
+#[test]
+fn a_static_address_is_published_in_both_keys() {
+    let xen = SimXen::new(4);
+    let net = NetConfig::Static {
+        address: Ipv4Cidr::new(Ipv4Address::new(10, 88, 0, 9), 24),
+        gateway: Some(Ipv4Address::new(10, 88, 0, 1)),
+    };
+    let world = Published { dom0: Dom0::new(&xen, NetbackOptions::default()), keys: None };
+    let (_, request, world) = run_loop(world, &xen, net);
+    assert!(xen.now() < GIVE_UP_NS, "done in time");
+    assert_eq!(request, ShutdownRequest::Poweroff);
+    let address = Some("10.88.0.9".to_string());
+    assert_eq!(world.keys, Some((address.clone(), address)));
+    assert_eq!(world.dom0.leases, 0);
 }

@@ -4,14 +4,15 @@
 failed_before=$FAILED
 # The address of the guest's last "DHCP address" line.
 dhcp_address() { sed -n 's/.*network: DHCP address \([0-9.]*\)\/.*/\1/p' "$boot_log" | tail -n 1; }
-# published ADDRESS: within 10 s, the guest's xenstore data/ipv4-address is ADDRESS (not empty).
+# published ADDRESS [KEY]: within 10 s, the guest's xenstore KEY (data/ipv4-address unless given:
+# the appliance's own key; attr/vif/N/ipv4/0 is Xen's for vif N) is ADDRESS (not empty).
 published() {
-    local _
+    local key=/local/domain/$GUEST_DOMID/${2:-data/ipv4-address} _
     for _ in $(seq 10); do
-        [ -n "$1" ] && [ "$(domain_address "$GUEST_DOMID")" = "$1" ] && return 0
+        [ -n "$1" ] && [ "$(xenstore-read "$key" 2>/dev/null)" = "$1" ] && return 0
         sleep 1
     done
-    echo "  xenstore has '$(domain_address "$GUEST_DOMID")', the guest logged '$1'"
+    echo "  xenstore has '$(xenstore-read "$key" 2>/dev/null)' at $key, the guest logged '$1'"
     return 1
 }
 check "DHCP: the guest logged an address from dom0's udhcpd" \
@@ -19,6 +20,8 @@ check "DHCP: the guest logged an address from dom0's udhcpd" \
 logged_ip=$(dhcp_address)
 check "DHCP: the guest published the address it logged ($logged_ip) in xenstore" published "$logged_ip"
 check "DHCP: dom0 found that address as GUEST_IP ($GUEST_IP)" test "$GUEST_IP" = "$logged_ip"
+check "DHCP: the guest published GUEST_IP where toolstacks look (attr/vif/0/ipv4/0)" \
+    published "$GUEST_IP" attr/vif/0/ipv4/0
 
 ping -c 20 -i 0.2 -W 2 "$GUEST_IP" >/tmp/ping.out 2>&1
 tail -n 2 /tmp/ping.out | sed 's/^/  /'
@@ -56,6 +59,9 @@ check "network-attach: the guest got a new DHCP lease" \
     wait_for_text "$boot_log" "network: DHCP address" 30 $((leases + 1))
 new_ip=$(dhcp_address)
 check "network-attach: the guest published its new address ($new_ip) in xenstore" published "$new_ip"
+new_vif=$(xenstore-list "/local/domain/$GUEST_DOMID/device/vif" 2>/dev/null | sort -n | head -n 1)
+check "network-attach: and under the new vif's number (attr/vif/$new_vif/ipv4/0)" \
+    published "$new_ip" "attr/vif/$new_vif/ipv4/0"
 ping -c 5 -i 0.3 -W 2 "$new_ip" >/tmp/ping2.out 2>&1
 check "network-attach: ping the guest again (0% loss at $new_ip)" grep -q ' 0% packet loss' /tmp/ping2.out
 [ "$FAILED" -eq "$failed_before" ] || { show "$boot_log" 30; cat /tmp/ping.out /tmp/ping2.out 2>/dev/null | tail -5; }

@@ -14,7 +14,8 @@
 //! [`Dom0`] is what a test's world usually holds: the vif's backend
 //! ([`SimNetback`]), a smoltcp interface for dom0 on the bridge
 //! ([`DOM0_ADDRESS`]), and a DHCP server that leases [`GUEST_ADDRESS`] to
-//! whichever MAC asks.
+//! whichever MAC asks, for [`Dom0::lease_seconds`], while
+//! [`Dom0::answers_dhcp`].
 //!
 //! Never: let the world see the guest's state other than through what a
 //! real dom0 sees (frames on the vif, xenstore).
@@ -23,6 +24,7 @@ extern crate std;
 
 pub mod backend_script;
 
+use crate::address_keys::{ADDRESS_KEY, vif_address_key};
 use crate::platform::{Platform, PlatformStats};
 use core::cell::{RefCell, RefMut};
 use dma::sim::SimPageSource;
@@ -55,6 +57,8 @@ pub const DOM0_ADDRESS: Ipv4Address = Ipv4Address::new(10, 88, 0, 1);
 pub const GUEST_ADDRESS: Ipv4Address = Ipv4Address::new(10, 88, 0, 2);
 /// Dom0's MAC on the bridge.
 pub const DOM0_MAC: EthernetAddress = EthernetAddress([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff]);
+/// How long a lease lasts unless a test says otherwise (an hour).
+pub const LEASE_SECONDS: u32 = 3600;
 
 /// Everything outside the guest.
 pub trait World {
@@ -149,6 +153,11 @@ pub struct Dom0<'x> {
     bridge: Bridge,
     /// Leases handed out (DHCPACKs sent).
     pub leases: u64,
+    /// How long the leases handed out from now on last.
+    pub lease_seconds: u32,
+    /// Whether the DHCP server answers (when not, the guest's requests are
+    /// dropped: a server gone away).
+    pub answers_dhcp: bool,
 }
 
 impl<'x> Dom0<'x> {
@@ -162,16 +171,20 @@ impl<'x> Dom0<'x> {
             sockets: SocketSet::new(Vec::new()),
             bridge,
             leases: 0,
+            lease_seconds: LEASE_SECONDS,
+            answers_dhcp: true,
         }
     }
 
     /// One moment of dom0: the backend runs, frames cross the bridge (DHCP
-    /// requests answered), dom0's stack runs.
+    /// requests answered, or dropped while the server does not answer),
+    /// dom0's stack runs.
     pub fn step(&mut self, xen: &SimXen) {
         let now = Instant::from_micros((xen.now() / 1000) as i64);
         self.netback.step();
         for frame in self.netback.take_transmitted() {
-            match dhcp_reply(&frame) {
+            match dhcp_reply(&frame, self.lease_seconds) {
+                Some(_) if !self.answers_dhcp => {}
                 Some((reply, acked)) => {
                     self.leases += u64::from(acked);
                     self.netback.inject(&reply);
@@ -199,9 +212,16 @@ impl<'x> Dom0<'x> {
         xen.with_xenstore(|store| store.write_as_dom0(&std::format!("{GUEST_HOME}/control/shutdown"), "poweroff"));
     }
 
-    /// The address the guest published in xenstore, if any.
+    /// The address the guest published in xenstore (`data/ipv4-address`),
+    /// if any.
     pub fn published_address(&self, xen: &SimXen) -> Option<std::string::String> {
-        xen.with_xenstore(|store| store.read_as_dom0(&std::format!("{GUEST_HOME}/data/ipv4-address")))
+        xen.with_xenstore(|store| store.read_as_dom0(&std::format!("{GUEST_HOME}/{ADDRESS_KEY}")))
+    }
+
+    /// The address the guest published for vif number `vif`
+    /// (`attr/vif/<vif>/ipv4/0`), if any.
+    pub fn published_vif_address(&self, xen: &SimXen, vif: u32) -> Option<std::string::String> {
+        xen.with_xenstore(|store| store.read_as_dom0(&std::format!("{GUEST_HOME}/{}", vif_address_key(vif))))
     }
 }
 
@@ -263,8 +283,9 @@ impl Device for Bridge {
 }
 
 /// The DHCP server's answer to `frame` if it is a DHCPDISCOVER (an offer)
-/// or a DHCPREQUEST (an ack, `true`); `None` for any other frame.
-fn dhcp_reply(frame: &[u8]) -> Option<(Vec<u8>, bool)> {
+/// or a DHCPREQUEST (an ack, `true`), for a lease of `lease_seconds`;
+/// `None` for any other frame.
+fn dhcp_reply(frame: &[u8], lease_seconds: u32) -> Option<(Vec<u8>, bool)> {
     let checksums = ChecksumCapabilities::default();
     let ethernet = EthernetFrame::new_checked(frame).ok()?;
     if ethernet.ethertype() != EthernetProtocol::Ipv4 {
@@ -303,7 +324,7 @@ fn dhcp_reply(frame: &[u8]) -> Option<(Vec<u8>, bool)> {
         parameter_request_list: None,
         dns_servers: None,
         max_size: None,
-        lease_duration: Some(3600),
+        lease_duration: Some(lease_seconds),
         renew_duration: None,
         rebind_duration: None,
         additional_options: &[],
