@@ -500,7 +500,10 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         let Ok(current_backend) = store.read(&format!("{path}/backend")) else {
             log::info!("netfront: {path} was removed");
             self.forget_device(store);
-            return Ok(());
+            // Another vif may be there already (attached under another
+            // device number in the same batch of events): no further event
+            // would say so.
+            return self.bind(store).map(drop);
         };
         if current_backend != backend_path {
             // Removed and added again (another backend) before this guest

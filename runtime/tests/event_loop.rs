@@ -535,8 +535,9 @@ enum Move {
     Lease,
     /// Until the vif is gone.
     Detaching,
-    /// Gone since this simulated time: attached again a second later (as
-    /// an operator's next command would be).
+    /// Gone since this simulated time: attached again after the world's
+    /// delay (a second, as an operator's next command would be; or at once,
+    /// so the guest sees the removal and the new vif in one batch).
     Detached {
         since: u64,
     },
@@ -552,6 +553,8 @@ enum Move {
 struct MovedVif<'x> {
     dom0: Dom0<'x>,
     phase: Move,
+    /// How long the vif stays away, in simulated nanoseconds.
+    away_ns: u64,
     /// Both keys, and vif 0's, once vif 1's held the address.
     after: Option<(Option<String>, Option<String>, Option<String>)>,
 }
@@ -570,8 +573,12 @@ impl World for MovedVif<'_> {
             }
             Move::Detaching if self.dom0.netback.attachment() == Attachment::Detached => {
                 self.phase = Move::Detached { since: xen.now() };
+                if self.away_ns == 0 {
+                    self.dom0.netback.attach_with(NetbackOptions { device: 1, ..NetbackOptions::default() });
+                    self.phase = Move::Attached;
+                }
             }
-            Move::Detached { since } if xen.now() >= since + 1_000_000_000 => {
+            Move::Detached { since } if xen.now() >= since + self.away_ns => {
                 self.dom0.netback.attach_with(NetbackOptions { device: 1, ..NetbackOptions::default() });
                 self.phase = Move::Attached;
             }
@@ -588,14 +595,21 @@ impl World for MovedVif<'_> {
 
 #[test]
 fn the_address_moves_to_the_vifs_new_device_number() {
-    let xen = SimXen::new(4);
-    let world = MovedVif { dom0: Dom0::new(&xen, NetbackOptions::default()), phase: Move::Lease, after: None };
-    let (_, request, world) = run_loop(world, &xen, NetConfig::Dhcp);
-    assert!(xen.now() < GIVE_UP_NS, "done in time (ended in {:?})", world.phase);
-    assert_eq!(request, ShutdownRequest::Poweroff);
-    let leased = Some(LEASED.to_string());
-    assert_eq!(world.after, Some((leased.clone(), leased, None)), "data, vif 1's and vif 0's key");
-    assert_eq!(world.dom0.leases, 1, "the same MAC kept its lease");
+    for away_ns in [1_000_000_000, 0] {
+        let xen = SimXen::new(4);
+        let dom0 = Dom0::new(&xen, NetbackOptions::default());
+        let world = MovedVif { dom0, phase: Move::Lease, away_ns, after: None };
+        let (_, request, world) = run_loop(world, &xen, NetConfig::Dhcp);
+        assert!(xen.now() < GIVE_UP_NS, "away {away_ns} ns: done in time (ended in {:?})", world.phase);
+        assert_eq!(request, ShutdownRequest::Poweroff);
+        let leased = Some(LEASED.to_string());
+        assert_eq!(
+            world.after,
+            Some((leased.clone(), leased, None)),
+            "away {away_ns} ns: data, vif 1's and vif 0's key"
+        );
+        assert_eq!(world.dom0.leases, 1, "the same MAC kept its lease");
+    }
 }
 
 /// Until the guest has published an address for vif 0: then the keys are
