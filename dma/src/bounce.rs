@@ -98,13 +98,13 @@ impl BouncePool {
     ) -> Result<(), SetupError> {
         for _ in 0..count {
             let page = source.allocate(1).map_err(|_| SetupError::OutOfPages)?;
-            let mut references = Vec::with_capacity(1);
-            if let Err(error) = grants.grant_run(backend, page.first_frame(), 1, readonly, &mut references) {
+            let mut reference = [0];
+            if let Err(error) = grants.grant_run(backend, page.first_frame(), readonly, &mut reference) {
                 give_back(source, page);
                 return Err(SetupError::Grant(error));
             }
             let pages = if readonly { &mut self.read_only } else { &mut self.writable };
-            pages.push(BouncePage { grant_reference: references[0], page });
+            pages.push(BouncePage { grant_reference: reference[0], page });
         }
         Ok(())
     }

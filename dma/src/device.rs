@@ -25,6 +25,7 @@ use crate::buffer::DmaBuffer;
 use crate::counters::DmaCounters;
 use crate::direction::{CpuWrites, DeviceWrites, Direction};
 use crate::error::{CloseError, CloseRefusal, MapError, MapFailure, Released, SetupError, StillInUse};
+use crate::grant_list::GrantList;
 use crate::grants::Grants;
 use crate::handle::{Backing, DmaHandle};
 use crate::page::PageSource;
@@ -55,9 +56,11 @@ pub(crate) struct DeviceId(u32);
 
 static NEXT_DEVICE_ID: AtomicU32 = AtomicU32::new(1);
 
-/// A buffer whose grants the backend held at unmap, waiting in the queue.
+/// A buffer whose grants the backend held at unmap, waiting in the queue
+/// (the held references in the handle's own list: queueing moves it, the
+/// queue's growth is the only allocation).
 struct DeferredRelease {
-    held: Vec<GrantRef>,
+    held: GrantList,
     buffer: DmaBuffer,
 }
 
@@ -175,54 +178,51 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
 
     /// Makes the CPU's writes visible to the device and hands it the buffer.
     pub fn sync_for_device<D: CpuWrites>(&self, handle: &mut DmaHandle<D>) {
-        self.check_owner(handle);
+        self.check_owner(handle.device);
         self.push_to_device(handle);
         self.count(|counters| counters.syncs_for_device += 1);
     }
 
     /// Makes the device's writes visible to the CPU.
     pub fn sync_for_cpu<D: DeviceWrites>(&self, handle: &mut DmaHandle<D>) {
-        self.check_owner(handle);
+        self.check_owner(handle.device);
         self.pull_from_device(handle);
         self.count(|counters| counters.syncs_for_cpu += 1);
     }
 
     /// Ends the mapping and gives the buffer back, holding what the device
     /// wrote. If the backend still holds a grant, the others are revoked and
-    /// the handle comes back inside [`StillInUse`], still owning the buffer.
+    /// the buffer comes back inside [`StillInUse`] with the grants held.
     pub fn unmap<D: Direction>(&self, mut handle: DmaHandle<D>) -> Result<DmaBuffer, StillInUse<D>> {
         // Everything to undo is in the handle: its grant references or bounce
         // pages. No table of mappings is consulted, because there is none.
-        self.check_owner(&handle);
+        self.check_owner(handle.device);
         if D::DEVICE_WRITES {
             self.pull_from_device(&mut handle);
         }
-        match core::mem::replace(&mut handle.backing, Backing::Direct(Vec::new())) {
+        let DmaHandle { buffer, backing, device, .. } = handle;
+        match backing {
             Backing::Bounced(pages) => {
                 self.return_bounce_pages::<D>(pages);
-                Ok(self.finish(handle))
+                Ok(self.finish(buffer))
             }
-            Backing::Direct(mut references) => {
-                self.revoke_all(&mut references);
-                if references.is_empty() {
-                    return Ok(self.finish(handle));
-                }
-                self.count(|counters| counters.unmap_refusals += 1);
-                Err(StillInUse { handle, held: references })
-            }
+            Backing::Direct(held) => self.revoke_held(StillInUse { buffer, held, device, direction: PhantomData }),
         }
     }
 
     /// Tries again to revoke the grants the backend held.
     pub fn retry_unmap<D: Direction>(&self, still_in_use: StillInUse<D>) -> Result<DmaBuffer, StillInUse<D>> {
-        let StillInUse { handle, mut held } = still_in_use;
-        self.check_owner(&handle);
-        self.revoke_all(&mut held);
-        if held.is_empty() {
-            return Ok(self.finish(handle));
+        self.check_owner(still_in_use.device);
+        self.revoke_held(still_in_use)
+    }
+
+    /// Revokes what the backend lets go of; the buffer once nothing is held.
+    fn revoke_held<D: Direction>(&self, mut still_in_use: StillInUse<D>) -> Result<DmaBuffer, StillInUse<D>> {
+        if self.revoke_all(&mut still_in_use.held) {
+            return Ok(self.finish(still_in_use.buffer));
         }
         self.count(|counters| counters.unmap_refusals += 1);
-        Err(StillInUse { handle, held })
+        Err(still_in_use)
     }
 
     /// Unmaps now if the backend lets go, else queues the buffer for
@@ -239,9 +239,9 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
 
     /// Queues a refused unmap for [`Self::reclaim`].
     pub fn defer<D: Direction>(&self, still_in_use: StillInUse<D>) {
-        let StillInUse { handle, held } = still_in_use;
-        self.check_owner(&handle);
-        self.deferred.borrow_mut().push(DeferredRelease { held, buffer: handle.buffer });
+        let StillInUse { buffer, held, device, .. } = still_in_use;
+        self.check_owner(device);
+        self.deferred.borrow_mut().push(DeferredRelease { held, buffer });
         self.count(|counters| {
             counters.deferred_releases += 1;
             counters.deferred_pending += 1;
@@ -298,11 +298,12 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
     }
 
     /// Grants the buffer's own pages, read-only unless the device writes.
+    /// Allocates only for a buffer of more than `INLINE_GRANTS` pages.
     fn grant_buffer<D: Direction>(&self, buffer: &DmaBuffer) -> Result<Backing, MapFailure> {
         let pages = buffer.pages();
-        let mut references = Vec::new();
+        let mut references = GrantList::zeroed(pages.count());
         self.grants
-            .grant_run(self.backend, pages.first_frame(), pages.count(), !D::DEVICE_WRITES, &mut references)
+            .grant_run(self.backend, pages.first_frame(), !D::DEVICE_WRITES, references.as_mut_slice())
             .map_err(MapFailure::from)?;
         self.count(|counters| counters.grants_in_use += references.len() as u64);
         Ok(Backing::Direct(references))
@@ -333,9 +334,9 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
     }
 
     /// Revokes every reference the backend does not hold and drops it from
-    /// `references`; true when none is left.
-    fn revoke_all(&self, references: &mut Vec<GrantRef>) -> bool {
-        references.retain(|&grant_reference| !self.revoke(grant_reference));
+    /// `references` (in place); true when none is left.
+    fn revoke_all(&self, references: &mut GrantList) -> bool {
+        references.retain(|grant_reference| !self.revoke(grant_reference));
         references.is_empty()
     }
 
@@ -354,18 +355,18 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
     }
 
     /// The unmap is complete: the buffer is the caller's again.
-    fn finish<D: Direction>(&self, handle: DmaHandle<D>) -> DmaBuffer {
+    fn finish(&self, buffer: DmaBuffer) -> DmaBuffer {
         self.count(|counters| {
             counters.unmaps += 1;
             counters.live_handles -= 1;
         });
-        handle.buffer
+        buffer
     }
 
     /// A handle of another device would make this one revoke grants it
     /// never made: a bug in the caller, never the backend's doing.
-    fn check_owner<D: Direction>(&self, handle: &DmaHandle<D>) {
-        assert!(handle.device == self.id, "a DMA handle was given to a device other than the one that mapped it");
+    fn check_owner(&self, device: DeviceId) {
+        assert!(device == self.id, "a DMA handle was given to a device other than the one that mapped it");
     }
 
     fn bounce_grants(&self) -> usize {

@@ -5,14 +5,14 @@
 //! Never: drop a buffer or a handle on an error path.
 
 use crate::buffer::DmaBuffer;
-use crate::device::GrantDma;
+use crate::device::{DeviceId, GrantDma};
 use crate::direction::Direction;
+use crate::grant_list::GrantList;
 use crate::grants::Grants;
-use crate::handle::DmaHandle;
 use crate::page::PageSource;
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::fmt;
+use core::marker::PhantomData;
 use xen_pv::abi::grant_table::GrantRef;
 use xen_pv::grant_table::GrantError;
 
@@ -45,13 +45,17 @@ pub struct MapError {
     pub buffer: DmaBuffer,
 }
 
-/// A refused unmap: the backend still holds at least one grant. The handle
-/// is inside, still owning the buffer; give it to `GrantDma::retry_unmap`
-/// or `GrantDma::defer`. Grants the backend did not hold are already ended.
+/// A refused unmap: the backend still holds at least one grant. What the
+/// handle was is inside: the buffer, still owned, and the grants still held
+/// (in the handle's own grant list, shrunk in place: no allocation); give it
+/// to `GrantDma::retry_unmap` or `GrantDma::defer`. Grants the backend did
+/// not hold are already ended, and it is no longer a handle: no more I/O.
 #[must_use = "the buffer is still granted: retry the unmap or defer it"]
 pub struct StillInUse<D: Direction> {
-    pub(crate) handle: DmaHandle<D>,
-    pub(crate) held: Vec<GrantRef>,
+    pub(crate) buffer: DmaBuffer,
+    pub(crate) held: GrantList,
+    pub(crate) device: DeviceId,
+    pub(crate) direction: PhantomData<D>,
 }
 
 impl<D: Direction> StillInUse<D> {
@@ -62,13 +66,13 @@ impl<D: Direction> StillInUse<D> {
 
     /// The length of the buffer still owned.
     pub fn buffer_len(&self) -> usize {
-        self.handle.buffer.len()
+        self.buffer.len()
     }
 }
 
 impl<D: Direction> fmt::Debug for StillInUse<D> {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.debug_struct("StillInUse").field("held", &self.held).finish_non_exhaustive()
+        formatter.debug_struct("StillInUse").field("held", &&*self.held).finish_non_exhaustive()
     }
 }
 

@@ -15,7 +15,6 @@
 //!
 //! Never: grant part of a run and report failure.
 
-use alloc::vec::Vec;
 use core::cell::RefCell;
 use xen_pv::abi::DomainId;
 use xen_pv::abi::grant_table::{GNTTAB_NR_RESERVED_ENTRIES, GrantRef};
@@ -23,16 +22,16 @@ use xen_pv::grant_table::{GrantError, GrantTable, RevokeError};
 
 /// What a DMA device needs from the guest's grant table.
 pub trait Grants {
-    /// Grants `domain` access to frames `first_frame .. first_frame + count`
-    /// (read-only if `readonly`) and appends their references to
-    /// `references`, in order; or grants nothing and says why.
+    /// Grants `domain` access to frames `first_frame .. first_frame +
+    /// references.len()` (read-only if `readonly`) and writes their
+    /// references into `references`, in order; or grants nothing, leaves
+    /// `references` as it was, and says why.
     fn grant_run(
         &self,
         domain: DomainId,
         first_frame: u64,
-        count: usize,
         readonly: bool,
-        references: &mut Vec<GrantRef>,
+        references: &mut [GrantRef],
     ) -> Result<(), GrantError>;
 
     /// Ends a grant, unless the backend still holds it
@@ -46,20 +45,17 @@ impl<Owner> Grants for RefCell<GrantTable<'_, Owner>> {
         &self,
         domain: DomainId,
         first_frame: u64,
-        count: usize,
         readonly: bool,
-        references: &mut Vec<GrantRef>,
+        references: &mut [GrantRef],
     ) -> Result<(), GrantError> {
-        if count == 0 {
+        if references.is_empty() {
             return Ok(());
         }
         let mut table = self.borrow_mut();
-        check_room(&table, first_frame, count)?;
-        references.reserve(count);
-        for frame in first_frame..first_frame + count as u64 {
-            let grant_reference =
+        check_room(&table, first_frame, references.len())?;
+        for (frame, grant_reference) in (first_frame..).zip(references.iter_mut()) {
+            *grant_reference =
                 table.grant(domain, frame, readonly).expect("the grant table had room for the run: checked above");
-            references.push(grant_reference);
         }
         Ok(())
     }
@@ -74,11 +70,10 @@ impl<T: Grants + ?Sized> Grants for &T {
         &self,
         domain: DomainId,
         first_frame: u64,
-        count: usize,
         readonly: bool,
-        references: &mut Vec<GrantRef>,
+        references: &mut [GrantRef],
     ) -> Result<(), GrantError> {
-        (**self).grant_run(domain, first_frame, count, readonly, references)
+        (**self).grant_run(domain, first_frame, readonly, references)
     }
 
     fn revoke(&self, grant_reference: GrantRef) -> Result<(), RevokeError> {

@@ -61,6 +61,7 @@ mod counters;
 mod device;
 mod direction;
 mod error;
+mod grant_list;
 mod grants;
 pub mod guarantees;
 mod handle;

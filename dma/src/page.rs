@@ -23,7 +23,7 @@
 //! module only carries it.
 
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Size of a page, and of a grant: 4 KiB on every architecture xenecho runs on.
 pub const PAGE_SIZE: usize = xen_pv::abi::PAGE_SIZE;
@@ -31,10 +31,10 @@ pub const PAGE_SIZE: usize = xen_pv::abi::PAGE_SIZE;
 /// Which [`PageSource`] a run came from. Two sources with the same id are
 /// one allocator (copies of one handle to it); see [`PageSource::id`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SourceId(u64);
+pub struct SourceId(u32);
 
 /// The next [`SourceId::unique`].
-static NEXT_SOURCE_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_SOURCE_ID: AtomicU32 = AtomicU32::new(1);
 
 impl SourceId {
     /// An id no other call returns: for a source made at run time.
@@ -52,7 +52,9 @@ impl SourceId {
 pub struct PageRun {
     address: NonNull<u8>,
     first_frame: u64,
-    count: usize,
+    /// The number of pages: 32 bits, so that the source's id fits beside it
+    /// and a handle (which holds a run) stays at 80 bytes.
+    count: u32,
     source: SourceId,
 }
 
@@ -67,7 +69,12 @@ impl PageRun {
     /// keeps the trait's promises; one run value per allocation. (A run
     /// made up for memory someone else owns would let safe code free that
     /// memory, or hold it twice.)
+    ///
+    /// # Panics
+    ///
+    /// If `count` does not fit in 32 bits (16 TiB of pages).
     pub unsafe fn new(source: SourceId, address: NonNull<u8>, first_frame: u64, count: usize) -> Self {
+        let count = u32::try_from(count).expect("a page run of fewer than 2^32 pages");
         Self { address, first_frame, count, source }
     }
 
@@ -88,7 +95,7 @@ impl PageRun {
 
     /// How many pages the run has.
     pub fn count(&self) -> usize {
-        self.count
+        self.count as usize
     }
 
     /// The CPU address of page `index` (in the run for `index < count`).

@@ -18,7 +18,6 @@ use crate::buffer::DmaBuffer;
 use crate::device::{DeviceId, GrantDma};
 use crate::grants::Grants;
 use crate::page::{PAGE_SIZE, PageSource};
-use alloc::vec::Vec;
 use core::marker::PhantomData;
 use xen_pv::abi::grant_table::GrantRef;
 use xen_pv::grant_table::GrantError;
@@ -93,14 +92,14 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
     /// backend.
     pub fn share<T: SharedMemory>(&self) -> Result<SharedPage<T>, ShareError> {
         let page = DmaBuffer::allocate(self.source(), PAGE_SIZE).map_err(|_| ShareError::OutOfPages)?;
-        let mut references = Vec::with_capacity(1);
+        let mut reference = [0];
         let first_frame = page.frames().start;
-        if let Err(error) = self.grants().grant_run(self.backend(), first_frame, 1, false, &mut references) {
+        if let Err(error) = self.grants().grant_run(self.backend(), first_frame, false, &mut reference) {
             page.free(self.source());
             return Err(ShareError::Grant(error));
         }
         self.count_shared_grants(1);
-        Ok(SharedPage { page, grant_reference: references[0], device: self.id(), _contents: PhantomData })
+        Ok(SharedPage { page, grant_reference: reference[0], device: self.id(), _contents: PhantomData })
     }
 
     /// Revokes the page's grant and frees it; if the backend still maps the

@@ -114,6 +114,33 @@ fn a_held_grant_makes_unmap_fail_and_keeps_the_buffer_owned_until_released() {
 }
 
 #[test]
+fn a_large_buffer_keeps_its_held_grants_in_order_until_released() {
+    // 64 KiB at an offset: 17 pages, more than a handle keeps inline.
+    trusted(|fixture| {
+        let handle = fixture.device.map(fixture.buffer(100, 16 * PAGE_SIZE), Bidirectional).unwrap();
+        let references: Vec<u32> = handle.segments().map(|segment| segment.grant_reference).collect();
+        assert_eq!(references.len(), 17);
+        let first = fixture.backend_map(references[3], true);
+        let second = fixture.backend_map(references[16], false);
+
+        let still_in_use = fixture.device.unmap(handle).unwrap_err();
+        assert_eq!(still_in_use.held_grant_references(), [references[3], references[16]]);
+        assert_eq!(fixture.device.counters().grants_in_use, 2);
+        fixture.xen.unmap(first).unwrap();
+        let still_in_use = fixture.device.retry_unmap(still_in_use).unwrap_err();
+        assert_eq!(still_in_use.held_grant_references(), [references[16]]);
+        fixture.device.defer(still_in_use);
+        assert!(fixture.device.reclaim().is_empty(), "still held: stays queued");
+        fixture.xen.unmap(second).unwrap();
+        let released = fixture.device.reclaim();
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].len(), 16 * PAGE_SIZE);
+        released.into_iter().for_each(|buffer| buffer.free(fixture.source));
+        fixture.close_and_check();
+    });
+}
+
+#[test]
 fn deferred_release_returns_the_buffer_once_the_backend_lets_go() {
     trusted(|fixture| {
         let handle = fixture.device.map(fixture.buffer(0, 64), ToDevice).unwrap();
