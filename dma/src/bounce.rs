@@ -24,11 +24,12 @@
 //! outside the one page span each copy is given, or form a reference into a
 //! bounce page.
 
-use crate::buffer::DmaBuffer;
+use crate::buffer::{DmaBuffer, PageSpan};
 use crate::error::SetupError;
 use crate::grants::Grants;
 use crate::page::{PAGE_SIZE, PageRun, PageSource, give_back};
 use alloc::vec::Vec;
+use core::ops::Range;
 use core::ptr;
 use xen_pv::abi::DomainId;
 use xen_pv::abi::grant_table::GrantRef;
@@ -114,6 +115,11 @@ impl BouncePool {
         self.read_only.len() + self.writable.len() + self.lent
     }
 
+    /// How many pages of the given permission are idle.
+    pub(crate) fn idle(&self, writable: bool) -> usize {
+        if writable { self.writable.len() } else { self.read_only.len() }
+    }
+
     /// `count` pages of the given permission, or `None` if fewer are idle.
     pub(crate) fn take(&mut self, writable: bool, count: usize) -> Option<Vec<BouncePage>> {
         let pages = if writable { &mut self.writable } else { &mut self.read_only };
@@ -155,34 +161,59 @@ fn release_pages(pages: &mut Vec<BouncePage>, grants: &impl Grants, source: &imp
     pages.len()
 }
 
-/// Copies the buffer's bytes into its bounce pages; returns the bytes copied.
-pub(crate) fn copy_to_bounce(buffer: &DmaBuffer, bounce: &[BouncePage]) -> usize {
+/// The part of a page's span that lies in `range` (buffer offsets), as a
+/// span: where in the page, where in the buffer, how long (0: none).
+fn clip(span: PageSpan, range: &Range<usize>) -> PageSpan {
+    let start = span.buffer_offset.max(range.start);
+    let end = (span.buffer_offset + span.length).min(range.end);
+    let length = end.saturating_sub(start);
+    PageSpan {
+        page_offset: span.page_offset + (start - span.buffer_offset).min(span.length),
+        buffer_offset: start,
+        length,
+    }
+}
+
+/// Copies bytes `range` of the buffer (buffer offsets, inside it) into its
+/// bounce pages, at the same places; returns the bytes copied.
+pub(crate) fn copy_to_bounce(buffer: &DmaBuffer, bounce: &[BouncePage], range: Range<usize>) -> usize {
+    debug_assert!(range.end <= buffer.len());
     let mut copied = 0;
     for (index, span) in buffer.spans().enumerate() {
-        let source = buffer.pages().page_address(index).wrapping_add(span.page_offset);
-        let destination = bounce[index].address().wrapping_add(span.page_offset);
-        // SAFETY: `span` lies inside page `index` of the buffer's run and at
-        // the same offsets inside one bounce page (`page_offset + length <=
-        // PAGE_SIZE`); both are live memory from the page source, in
-        // different runs (a source never hands out overlapping runs), and no
-        // reference to the bounce page exists. The buffer is only read.
-        unsafe { ptr::copy_nonoverlapping(source, destination, span.length) };
-        copied += span.length;
+        let part = clip(span, &range);
+        if part.length == 0 {
+            continue;
+        }
+        let source = buffer.pages().page_address(index).wrapping_add(part.page_offset);
+        let destination = bounce[index].address().wrapping_add(part.page_offset);
+        // SAFETY: `part` lies inside page `index` of the buffer's run (it is
+        // a piece of that page's span) and at the same offsets inside one
+        // bounce page (`page_offset + length <= PAGE_SIZE`); both are live
+        // memory from the page source, in different runs (a source never
+        // hands out overlapping runs), and no reference to the bounce page
+        // exists. The buffer is only read.
+        unsafe { ptr::copy_nonoverlapping(source, destination, part.length) };
+        copied += part.length;
     }
     copied
 }
 
-/// Copies the bounce pages' bytes into the buffer; returns the bytes copied.
-pub(crate) fn copy_from_bounce(buffer: &mut DmaBuffer, bounce: &[BouncePage]) -> usize {
+/// Copies bytes `range` of the buffer back from its bounce pages; returns
+/// the bytes copied.
+pub(crate) fn copy_from_bounce(buffer: &mut DmaBuffer, bounce: &[BouncePage], range: Range<usize>) -> usize {
+    debug_assert!(range.end <= buffer.len());
     let mut copied = 0;
     for (index, page) in bounce.iter().enumerate().take(buffer.page_count()) {
-        let span = buffer.span(index);
-        let source = page.address().wrapping_add(span.page_offset);
-        let destination = buffer.pages().page_address(index).wrapping_add(span.page_offset);
+        let part = clip(buffer.span(index), &range);
+        if part.length == 0 {
+            continue;
+        }
+        let source = page.address().wrapping_add(part.page_offset);
+        let destination = buffer.pages().page_address(index).wrapping_add(part.page_offset);
         // SAFETY: as in `copy_to_bounce`, the other way; `&mut DmaBuffer`
         // means no slice of the buffer is alive while it is written.
-        unsafe { ptr::copy_nonoverlapping(source, destination, span.length) };
-        copied += span.length;
+        unsafe { ptr::copy_nonoverlapping(source, destination, part.length) };
+        copied += part.length;
     }
     copied
 }

@@ -33,6 +33,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::marker::PhantomData;
+use core::ops::Range;
 use core::sync::atomic::{AtomicU32, Ordering, fence};
 use xen_pv::abi::DomainId;
 use xen_pv::abi::grant_table::GrantRef;
@@ -126,6 +127,15 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         self.bounce.is_some()
     }
 
+    /// Whether a buffer of `pages` pages can be mapped for `D` now, as far
+    /// as the device's own resources go: in bounce mode, whether that many
+    /// bounce pages of `D`'s permission are idle (a driver asks before it
+    /// promises to send a frame that needs a mapping of its own). A trusted
+    /// device grants the buffer's pages; the grant table may still refuse.
+    pub fn has_room_for<D: Direction>(&self, pages: usize) -> bool {
+        self.bounce.as_ref().is_none_or(|pool| pool.borrow().idle(D::DEVICE_WRITES) >= pages)
+    }
+
     /// The page source, to allocate and free buffers with.
     pub fn source(&self) -> &S {
         &self.source
@@ -167,7 +177,8 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         };
         let mut handle = DmaHandle { buffer, backing, backend: self.backend, device: self.id, direction: PhantomData };
         if D::CPU_WRITES {
-            self.push_to_device(&mut handle);
+            let whole = 0..handle.buffer.len();
+            self.push_to_device(&mut handle, whole);
         }
         self.count(|counters| {
             counters.maps += 1;
@@ -178,15 +189,41 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
 
     /// Makes the CPU's writes visible to the device and hands it the buffer.
     pub fn sync_for_device<D: CpuWrites>(&self, handle: &mut DmaHandle<D>) {
+        let whole = 0..handle.buffer.len();
+        self.sync_range_for_device(handle, whole);
+    }
+
+    /// Makes the CPU's writes to bytes `range` of the buffer visible to the
+    /// device and hands it the buffer (in bounce mode only those bytes are
+    /// copied: a 60-byte frame in a page-sized buffer copies 60 bytes).
+    ///
+    /// # Panics
+    ///
+    /// If `range` is not inside the buffer (`start <= end <= len`).
+    pub fn sync_range_for_device<D: CpuWrites>(&self, handle: &mut DmaHandle<D>, range: Range<usize>) {
         self.check_owner(handle.device);
-        self.push_to_device(handle);
+        check_range(&range, handle.buffer.len());
+        self.push_to_device(handle, range);
         self.count(|counters| counters.syncs_for_device += 1);
     }
 
     /// Makes the device's writes visible to the CPU.
     pub fn sync_for_cpu<D: DeviceWrites>(&self, handle: &mut DmaHandle<D>) {
+        let whole = 0..handle.buffer.len();
+        self.sync_range_for_cpu(handle, whole);
+    }
+
+    /// Makes the device's writes to bytes `range` of the buffer visible to
+    /// the CPU (in bounce mode only those bytes are copied). The rest of
+    /// the buffer keeps what the CPU saw before.
+    ///
+    /// # Panics
+    ///
+    /// If `range` is not inside the buffer (`start <= end <= len`).
+    pub fn sync_range_for_cpu<D: DeviceWrites>(&self, handle: &mut DmaHandle<D>, range: Range<usize>) {
         self.check_owner(handle.device);
-        self.pull_from_device(handle);
+        check_range(&range, handle.buffer.len());
+        self.pull_from_device(handle, range);
         self.count(|counters| counters.syncs_for_cpu += 1);
     }
 
@@ -198,7 +235,8 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         // pages. No table of mappings is consulted, because there is none.
         self.check_owner(handle.device);
         if D::DEVICE_WRITES {
-            self.pull_from_device(&mut handle);
+            let whole = 0..handle.buffer.len();
+            self.pull_from_device(&mut handle, whole);
         }
         let DmaHandle { buffer, backing, device, .. } = handle;
         match backing {
@@ -316,19 +354,20 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
     }
 
     /// Release ordering, and in bounce mode the copy into the bounce pages.
-    fn push_to_device<D: Direction>(&self, handle: &mut DmaHandle<D>) {
+    fn push_to_device<D: Direction>(&self, handle: &mut DmaHandle<D>, range: Range<usize>) {
         if let Backing::Bounced(pages) = &handle.backing {
-            let bytes = bounce::copy_to_bounce(&handle.buffer, pages);
+            let bytes = bounce::copy_to_bounce(&handle.buffer, pages, range);
             self.count_bounce(bytes);
         }
         fence(Ordering::Release);
     }
 
-    /// Acquire ordering, and in bounce mode the copy out of the bounce pages.
-    fn pull_from_device<D: Direction>(&self, handle: &mut DmaHandle<D>) {
+    /// Acquire ordering, and in bounce mode the copy of `range` out of the
+    /// bounce pages.
+    fn pull_from_device<D: Direction>(&self, handle: &mut DmaHandle<D>, range: Range<usize>) {
         fence(Ordering::Acquire);
         if let Backing::Bounced(pages) = &handle.backing {
-            let bytes = bounce::copy_from_bounce(&mut handle.buffer, pages);
+            let bytes = bounce::copy_from_bounce(&mut handle.buffer, pages, range);
             self.count_bounce(bytes);
         }
     }
@@ -391,4 +430,10 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
 fn lend_bounce_pages<D: Direction>(buffer: &DmaBuffer, pool: &mut BouncePool) -> Result<Backing, MapFailure> {
     let pages = pool.take(D::DEVICE_WRITES, buffer.page_count()).ok_or(MapFailure::BounceExhausted)?;
     Ok(Backing::Bounced(pages))
+}
+
+/// Panics unless `range` lies inside a buffer of `len` bytes: a caller's
+/// bug (like indexing a slice out of bounds), never the backend's doing.
+fn check_range(range: &Range<usize>, len: usize) {
+    assert!(range.start <= range.end && range.end <= len, "DMA sync of bytes {range:?} of a {len}-byte buffer");
 }

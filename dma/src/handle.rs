@@ -32,6 +32,7 @@ use crate::grants::Grants;
 use crate::page::PageSource;
 use alloc::vec::Vec;
 use core::marker::PhantomData;
+use core::ops::Range;
 use xen_pv::abi::DomainId;
 use xen_pv::abi::grant_table::GrantRef;
 
@@ -144,6 +145,22 @@ impl<D: DeviceWrites> DmaHandle<D> {
         device.sync_for_cpu(self);
         reader(self.buffer.as_bytes())
     }
+
+    /// Syncs bytes `range` for the CPU, then lends them (only those are
+    /// copied in bounce mode: a received frame, not its whole page).
+    ///
+    /// # Panics
+    ///
+    /// If `range` is not inside the buffer.
+    pub fn read_range<R, G: Grants, S: PageSource>(
+        &mut self,
+        device: &GrantDma<G, S>,
+        range: Range<usize>,
+        reader: impl FnOnce(&[u8]) -> R,
+    ) -> R {
+        device.sync_range_for_cpu(self, range.clone());
+        reader(&self.buffer.as_bytes()[range])
+    }
 }
 
 impl<D: CpuWrites> DmaHandle<D> {
@@ -158,6 +175,23 @@ impl<D: CpuWrites> DmaHandle<D> {
     ) -> R {
         let result = writer(self.buffer.as_bytes_mut());
         device.sync_for_device(self);
+        result
+    }
+
+    /// Lends bytes `range` for writing, then syncs them for the device
+    /// (only those are copied in bounce mode: a frame, not its whole page).
+    ///
+    /// # Panics
+    ///
+    /// If `range` is not inside the buffer.
+    pub fn write_range<R, G: Grants, S: PageSource>(
+        &mut self,
+        device: &GrantDma<G, S>,
+        range: Range<usize>,
+        writer: impl FnOnce(&mut [u8]) -> R,
+    ) -> R {
+        let result = writer(&mut self.buffer.as_bytes_mut()[range.clone()]);
+        device.sync_range_for_device(self, range);
         result
     }
 }

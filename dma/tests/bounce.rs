@@ -200,3 +200,52 @@ fn setup_that_runs_out_of_pages_leaves_nothing_behind() {
     assert_eq!(table.borrow().counters().in_use, 0);
     assert_eq!(source.outstanding_pages(), 0);
 }
+
+/// A sync of a byte range copies those bytes only: a short frame in a
+/// page-sized buffer costs its own length, not a page, both ways, also
+/// where the range crosses a page boundary.
+#[test]
+fn a_range_sync_copies_only_the_range() {
+    untrusted(|fixture| {
+        // Sending: 60 bytes of a page-sized buffer.
+        let buffer = fixture.buffer(0, PAGE_SIZE);
+        let mut handle = fixture.device.map(buffer, ToDevice).unwrap();
+        let before = fixture.device.counters().bounce_bytes;
+        handle.write_range(&fixture.device, 0..60, |bytes| bytes.fill(0x5a));
+        assert_eq!(fixture.device.counters().bounce_bytes - before, 60);
+        let reference = handle.segments().next().unwrap().grant_reference;
+        let page = &backend_view(&fixture, &[reference])[0];
+        assert!(page[..60].iter().all(|&byte| byte == 0x5a), "the backend sees the bytes written");
+        fixture.device.unmap(handle).unwrap().free(fixture.source);
+
+        // Receiving: the backend writes a frame that crosses into the
+        // buffer's second page; the CPU takes bytes 4000..4200 only.
+        let buffer = fixture.buffer(0, 2 * PAGE_SIZE);
+        let mut handle = fixture.device.map(buffer, FromDevice).unwrap();
+        let references: Vec<u32> = handle.segments().map(|segment| segment.grant_reference).collect();
+        for (index, &reference) in references.iter().enumerate() {
+            let mapping = fixture.backend_map(reference, true);
+            fixture.xen.write(&mapping, 0, &[0x10 + index as u8; PAGE_SIZE]).unwrap();
+            fixture.xen.unmap(mapping).unwrap();
+        }
+        let before = fixture.device.counters().bounce_bytes;
+        let seen = handle.read_range(&fixture.device, 4000..4200, |bytes| bytes.to_vec());
+        assert_eq!(fixture.device.counters().bounce_bytes - before, 200);
+        assert_eq!(&seen[..96], &[0x10; 96][..], "the end of the first page");
+        assert_eq!(&seen[96..], &[0x11; 104][..], "the start of the second");
+        let whole = handle.read(&fixture.device, |bytes| bytes.len());
+        assert_eq!(whole, 2 * PAGE_SIZE);
+        fixture.device.unmap(handle).unwrap().free(fixture.source);
+        fixture.close_and_check();
+    });
+}
+
+#[test]
+#[should_panic(expected = "DMA sync of bytes 0..4097 of a 4096-byte buffer")]
+fn a_range_past_the_buffer_is_refused() {
+    untrusted(|fixture| {
+        let buffer = fixture.buffer(0, PAGE_SIZE);
+        let mut handle = fixture.device.map(buffer, FromDevice).unwrap();
+        fixture.device.sync_range_for_cpu(&mut handle, 0..PAGE_SIZE + 1);
+    });
+}

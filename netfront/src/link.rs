@@ -58,6 +58,17 @@ impl From<RingError> for LinkError {
     }
 }
 
+/// What building a frame to send came to.
+enum Filled<R, F> {
+    /// Built: what `fill` returned, and the buffer to queue.
+    Buffer(R, TxBuffer),
+    /// `fill` ran, but its buffer could not be mapped: the frame is lost
+    /// (counted as dropped).
+    Unmapped(R),
+    /// No buffer: `fill`, not run.
+    NotRun(F),
+}
+
 /// A buffer in flight on the tx ring.
 pub enum TxBuffer {
     /// A page of the tx pool.
@@ -179,7 +190,9 @@ impl Link {
     pub fn can_transmit(&self, length: usize) -> bool {
         let slots = length.div_ceil(PAGE_SIZE).max(1);
         let ids_and_slots = self.tx_table.free() >= slots && self.tx_ring.free_slots() as usize >= slots;
-        ids_and_slots && (length > PAGE_SIZE || self.tx_pool.available() > 0)
+        // Frames up to a page (every frame when `length` is at most one)
+        // come from the pool.
+        ids_and_slots && self.tx_pool.available() > 0
     }
 
     /// Queues a frame the stack writes with `fill`, from a pooled page (or
@@ -198,8 +211,12 @@ impl Link {
         fill: F,
     ) -> (Result<R, F>, Result<(), LinkError>) {
         let (result, buffer) = match Self::fill_buffer(&mut self.tx_pool, dma, length, fill) {
-            Ok(filled) => filled,
-            Err(fill) => {
+            Filled::Buffer(result, buffer) => (result, buffer),
+            Filled::Unmapped(result) => {
+                counters.tx_dropped += 1;
+                return (Ok(result), Ok(()));
+            }
+            Filled::NotRun(fill) => {
                 counters.tx_dropped += 1;
                 return (Err(fill), Ok(()));
             }
@@ -249,31 +266,34 @@ impl Link {
         self.discard_tx(buffer, dma);
     }
 
-    /// Builds the frame in a pooled page or a freshly mapped buffer; gives
-    /// `fill` back, not run, when there is neither.
+    /// Builds the frame in a pooled page or a buffer of its own; gives
+    /// `fill` back, not run, when there is neither. A buffer of its own is
+    /// filled before it is mapped, so that mapping copies it once (in
+    /// bounce mode) and nothing is copied twice.
     fn fill_buffer<G: Grants, S: PageSource, R, F: FnOnce(&mut [u8]) -> R>(
         pool: &mut DmaPool<ToDevice>,
         dma: &GrantDma<G, S>,
         length: usize,
         fill: F,
-    ) -> Result<(R, TxBuffer), F> {
+    ) -> Filled<R, F> {
         if length == 0 {
-            return Err(fill);
+            return Filled::NotRun(fill);
         }
         if length <= PAGE_SIZE {
-            let Ok(mut handle) = pool.take() else { return Err(fill) };
-            let result = handle.write(dma, |bytes| fill(&mut bytes[..length]));
-            return Ok((result, TxBuffer::Pooled(handle)));
+            let Ok(mut handle) = pool.take() else { return Filled::NotRun(fill) };
+            let result = handle.write_range(dma, 0..length, fill);
+            return Filled::Buffer(result, TxBuffer::Pooled(handle));
         }
-        let Ok(buffer) = DmaBuffer::allocate(dma.source(), length) else { return Err(fill) };
+        if !dma.has_room_for::<ToDevice>(length.div_ceil(PAGE_SIZE)) {
+            return Filled::NotRun(fill);
+        }
+        let Ok(mut buffer) = DmaBuffer::allocate(dma.source(), length) else { return Filled::NotRun(fill) };
+        let result = fill(buffer.as_bytes_mut());
         match dma.map(buffer, ToDevice) {
-            Ok(mut handle) => {
-                let result = handle.write(dma, fill);
-                Ok((result, TxBuffer::Mapped(handle)))
-            }
+            Ok(handle) => Filled::Buffer(result, TxBuffer::Mapped(handle)),
             Err(error) => {
                 error.buffer.free(dma.source());
-                Err(fill)
+                Filled::Unmapped(result)
             }
         }
     }

@@ -65,7 +65,12 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     }
 
     fn can_transmit(&self) -> bool {
-        self.carries_frames() && self.link.borrow().as_ref().is_some_and(|link| link.can_transmit(self.max_frame()))
+        let max_frame = self.max_frame();
+        // A frame over a page is mapped for itself: in bounce mode that
+        // needs idle bounce pages, promised here before smoltcp fills it.
+        let room =
+            max_frame <= dma::PAGE_SIZE || self.dma.has_room_for::<dma::ToDevice>(max_frame.div_ceil(dma::PAGE_SIZE));
+        room && self.carries_frames() && self.link.borrow().as_ref().is_some_and(|link| link.can_transmit(max_frame))
     }
 
     /// Whether frames may cross the link: both ends Connected and no
@@ -181,7 +186,7 @@ impl<H: Hypervisor, G: Grants, S: PageSource> RxToken for NetfrontRxToken<'_, '_
     {
         match self.frame.take() {
             Some(ReceivedFrame::InPlace { mut handle, offset, length }) => {
-                let result = handle.read(&self.netfront.dma, |bytes| f(&bytes[offset..offset + length]));
+                let result = handle.read_range(&self.netfront.dma, offset..offset + length, f);
                 self.netfront.return_page(handle);
                 result
             }

@@ -411,3 +411,28 @@ fn a_jumbo_frame_s_buffer_is_freed_once_the_backend_lets_go_of_every_page() {
         assert_eq!(rig.netfront.counters().connects, 1, "no reconnect needed");
     });
 }
+
+/// Bounce mode with a jumbo MTU: a frame over a page is mapped for itself
+/// and needs bounce pages beyond the pool's. With room for it, it goes out
+/// byte for byte, and only its bytes are copied; with none, the frontend
+/// says it cannot send (smoltcp keeps the data) instead of taking the
+/// frame and dropping it.
+#[test]
+fn bounce_mode_sends_frames_over_a_page_or_says_it_cannot() {
+    let options = NetbackOptions { mtu: Some(9000), ..NetbackOptions::default() };
+    let roomy = BounceCapacity { read_only_pages: CONFIG.tx_buffers + 3, writable_pages: CONFIG.rx_buffers };
+    with_backend(1024, BackendTrust::Untrusted(roomy), options.clone(), |rig| {
+        let jumbo = frame(9014, 7);
+        let before = rig.netfront.dma_counters().bounce_bytes;
+        assert!(rig.send(&jumbo));
+        assert_eq!(rig.netfront.dma_counters().bounce_bytes - before, 9014, "the frame's bytes, copied once");
+        rig.settle();
+        assert_eq!(rig.netback.take_transmitted(), vec![jumbo]);
+        assert_eq!(rig.netfront.counters().tx_dropped, 0);
+    });
+    let pools_only = BounceCapacity { read_only_pages: CONFIG.tx_buffers, writable_pages: CONFIG.rx_buffers };
+    with_backend(1024, BackendTrust::Untrusted(pools_only), options, |rig| {
+        assert!(rig.netfront.transmit(smoltcp::time::Instant::ZERO).is_none(), "no token it could not honour");
+        assert_eq!(rig.netfront.counters().tx_dropped, 0);
+    });
+}

@@ -36,8 +36,17 @@ type Table<'p> = RefCell<GrantTable<'p>>;
 /// A vif's frontend, with the DMA device for its backend.
 type Frontend<'p, 't, P> = Netfront<'t, <P as Platform<'p>>::Hypervisor, &'t Table<'p>, <P as Platform<'p>>::Pages>;
 
-/// Bounce pages for an untrusted backend: one per ring slot each way.
-pub const BOUNCE_PAGES: BounceCapacity = BounceCapacity { read_only_pages: 256, writable_pages: 256 };
+/// Bounce pages for an untrusted backend: one per ring slot each way for
+/// the pools, and [`LARGE_FRAME_BOUNCE_PAGES`] more for sending frames
+/// over a page, which are mapped one by one.
+pub const BOUNCE_PAGES: BounceCapacity =
+    BounceCapacity { read_only_pages: 256 + LARGE_FRAME_BOUNCE_PAGES, writable_pages: 256 };
+
+/// Read-only bounce pages beyond the transmit pool: room for one frame of
+/// the largest MTU (65 535 bytes, 17 pages) or ten jumbo frames (9 000
+/// bytes, 3 pages each) in flight at once. Without them every frame over a
+/// page would be dropped in bounce mode.
+pub const LARGE_FRAME_BOUNCE_PAGES: usize = 32;
 
 /// How often the stack is polled while the vif has no link.
 const LINK_DOWN_POLL: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(100);

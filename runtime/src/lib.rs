@@ -39,7 +39,7 @@ pub mod syn_cookies;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 
-pub use event_loop::{BOUNCE_PAGES, RuntimeConfig, run, run_without_network};
+pub use event_loop::{BOUNCE_PAGES, LARGE_FRAME_BOUNCE_PAGES, RuntimeConfig, run, run_without_network};
 pub use lifecycle::ShutdownRequest;
 pub use netconfig::NetConfig;
 pub use platform::{Platform, PlatformStats};

@@ -80,12 +80,12 @@ xl shutdown -w "$life" >/dev/null 2>&1
 
 # xl save: the guest cannot suspend yet and says so (control/feature-suspend = 0). It leaves the
 # request unacknowledged, so on x86_64 libxl gives up at the end of its fixed 60 s wait for an
-# acknowledgement with "guest didn't acknowledge suspend" (the limit allows as long again for xl
-# itself on the emulated host); on ARM64 xl has no save command at all. Either way the guest
+# acknowledgement with "guest didn't acknowledge suspend" (60 s measured on the emulated host; the
+# limit allows half as long again); on ARM64 xl has no save command at all. Either way the guest
 # serves on, neither paused nor suspended (docs/lifecycle.md).
 failed_before=$FAILED
 if [ "$(uname -m)" = x86_64 ]; then
-    save_limit=150 save_reason="guest didn't acknowledge suspend"
+    save_limit=90 save_reason="guest didn't acknowledge suspend"
 else
     save_limit=10 save_reason="command not implemented"
 fi
