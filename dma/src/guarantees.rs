@@ -519,3 +519,61 @@
 //! let moved = run;
 //! # unsafe { source.free(moved) };
 //! ```
+//!
+//! ## A buffer the device owns cannot be touched
+//!
+//! Once posted (on a ring, until the device's response), a mapping is a
+//! `Posted`: it gives the bus address and segments, not the bytes, so
+//! writing a buffer the device may be reading does not compile (E0599).
+//!
+//! ```compile_fail,E0599
+//! # use core::cell::RefCell;
+//! # use dma::sim::SimPageSource;
+//! # use dma::*;
+//! # use xen_pv::grant_table::GrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
+//! # let xen = SimGrantTable::new(1, 1);
+//! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
+//! # let source = SimPageSource::new(&xen);
+//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! let posted = device.map(buffer, ToDevice).unwrap().post();
+//! posted.write(&device, |bytes| bytes.fill(1));
+//! ```
+//!
+//! Taken back with `complete` (the response came), it can be written again:
+//!
+//! ```
+//! # use core::cell::RefCell;
+//! # use dma::sim::SimPageSource;
+//! # use dma::*;
+//! # use xen_pv::grant_table::GrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
+//! # let xen = SimGrantTable::new(1, 1);
+//! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
+//! # let source = SimPageSource::new(&xen);
+//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! let posted = device.map(buffer, ToDevice).unwrap().post();
+//! let mut handle = posted.complete();
+//! handle.write(&device, |bytes| bytes.fill(1));
+//! # device.unmap(handle).unwrap().free(&source);
+//! ```
+//!
+//! Reading one the device may still be writing does not compile either
+//! (E0599):
+//!
+//! ```compile_fail,E0599
+//! # use core::cell::RefCell;
+//! # use dma::sim::SimPageSource;
+//! # use dma::*;
+//! # use xen_pv::grant_table::GrantTable;
+//! # use xen_sim::grant_table::SimGrantTable;
+//! # let xen = SimGrantTable::new(1, 1);
+//! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
+//! # let source = SimPageSource::new(&xen);
+//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! let mut posted = device.map(buffer, FromDevice).unwrap().post();
+//! let first = posted.read(&device, |bytes| bytes[0]);
+//! ```

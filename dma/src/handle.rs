@@ -139,6 +139,55 @@ impl<D: Direction> DmaHandle<D> {
     }
 }
 
+impl<D: Direction> DmaHandle<D> {
+    /// Hands the buffer to the device (the driver is about to put its
+    /// address on a ring): until [`Posted::complete`] nothing reaches its
+    /// bytes. Sync first what the CPU wrote; posting copies nothing.
+    pub fn post(self) -> Posted<D> {
+        Posted(self)
+    }
+}
+
+/// A mapping the device owns now: posted on a ring until the device's
+/// response for it comes back. It gives the bus address and segments a
+/// ring request needs, and no way to the bytes, so code that holds it
+/// cannot read a buffer the device may still be writing, nor write one it
+/// may be reading: that does not compile (`dma::guarantees`). The driver
+/// takes the handle back with [`Posted::complete`] when the response
+/// arrives, or when the ring is gone (unmap then finds out whether the
+/// backend still holds it).
+#[derive(Debug)]
+#[must_use = "a posted buffer stays granted: take it back with `complete` when the device answers"]
+pub struct Posted<D: Direction>(DmaHandle<D>);
+
+impl<D: Direction> Posted<D> {
+    /// The bus address (as [`DmaHandle::dma_addr`]).
+    pub fn dma_addr(&self) -> DmaAddress {
+        self.0.dma_addr()
+    }
+
+    /// The buffer's length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: a DMA buffer has at least one byte.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The scatter-gather list (as [`DmaHandle::segments`]).
+    pub fn segments(&self) -> impl ExactSizeIterator<Item = Segment> + '_ {
+        self.0.segments()
+    }
+
+    /// The device is done with the buffer (its response came, or its ring
+    /// is gone): the CPU's handle again.
+    pub fn complete(self) -> DmaHandle<D> {
+        self.0
+    }
+}
+
 impl<D: DeviceWrites> DmaHandle<D> {
     /// Syncs for the CPU, then lends the bytes the device wrote.
     pub fn read<R, G: Grants, S: PageSource>(&mut self, device: &GrantDma<G, S>, reader: impl FnOnce(&[u8]) -> R) -> R {

@@ -81,7 +81,7 @@ pub use device::{BackendTrust, GrantDma};
 pub use direction::{Bidirectional, CpuWrites, DeviceWrites, Direction, FromDevice, ToDevice};
 pub use error::{CloseError, CloseRefusal, MapError, MapFailure, Released, SetupError, StillInUse};
 pub use grants::Grants;
-pub use handle::{DmaAddress, DmaHandle, Segment};
+pub use handle::{DmaAddress, DmaHandle, Posted, Segment};
 pub use page::{OutOfPages, PAGE_SIZE, PageRun, PageSource, SourceId};
 pub use pool::{DmaPool, PoolEmpty, PoolError};
 pub use shared::{ShareError, SharedMemory, SharedPage, StillShared};

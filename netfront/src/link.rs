@@ -18,7 +18,7 @@ use crate::checksum;
 use crate::slots::{RxTable, TxTable, Violation};
 use crate::tx_plan::{self, Piece, PlanError};
 use alloc::vec::Vec;
-use dma::{DmaBuffer, DmaHandle, DmaPool, FromDevice, GrantDma, Grants, PageSource, SharedPage, ToDevice};
+use dma::{DmaBuffer, DmaHandle, DmaPool, FromDevice, GrantDma, Grants, PageSource, Posted, SharedPage, ToDevice};
 use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::netif::{
     NETIF_RSP_DROPPED, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_EXTRA_INFO,
@@ -69,12 +69,41 @@ enum Filled<R, F> {
     NotRun(F),
 }
 
-/// A buffer in flight on the tx ring.
+/// A frame's buffer, built and not yet on the ring.
 pub enum TxBuffer {
     /// A page of the tx pool.
     Pooled(DmaHandle<ToDevice>),
     /// A multi-page buffer mapped for one packet.
     Mapped(DmaHandle<ToDevice>),
+}
+
+impl TxBuffer {
+    /// The buffer, handed to the backend.
+    fn post(self) -> PostedTx {
+        match self {
+            TxBuffer::Pooled(handle) => PostedTx::Pooled(handle.post()),
+            TxBuffer::Mapped(handle) => PostedTx::Mapped(handle.post()),
+        }
+    }
+}
+
+/// A buffer in flight on the tx ring: the backend owns it until its
+/// response comes.
+pub enum PostedTx {
+    /// A page of the tx pool.
+    Pooled(Posted<ToDevice>),
+    /// A multi-page buffer mapped for one packet.
+    Mapped(Posted<ToDevice>),
+}
+
+impl PostedTx {
+    /// The backend is done with it: the CPU's buffer again.
+    fn complete(self) -> TxBuffer {
+        match self {
+            PostedTx::Pooled(posted) => TxBuffer::Pooled(posted.complete()),
+            PostedTx::Mapped(posted) => TxBuffer::Mapped(posted.complete()),
+        }
+    }
 }
 
 /// A received frame, ready to lend to the stack.
@@ -101,8 +130,8 @@ pub struct Link {
     pub rx_ring: RxRing,
     /// The event channel shared with the backend.
     pub port: Port,
-    tx_table: TxTable<TxBuffer>,
-    rx_table: RxTable<DmaHandle<FromDevice>>,
+    tx_table: TxTable<PostedTx>,
+    rx_table: RxTable<Posted<FromDevice>>,
     /// Idle tx pages.
     pub tx_pool: DmaPool<ToDevice>,
     /// Idle rx pages, not posted.
@@ -133,12 +162,12 @@ impl Link {
             let Ok(handle) = self.rx_pool.take() else { break };
             let grant = handle.dma_addr().grant_reference;
             let index = self.rx_ring.next_request_index();
-            let id = match self.rx_table.post(index, handle) {
+            let id = match self.rx_table.post(index, handle.post()) {
                 Ok(id) => id,
-                Err(handle) => {
+                Err(posted) => {
                     // The slot's previous buffer never came back: the ring is
                     // out of step with the table. Keep the page, stop here.
-                    let _ = self.rx_pool.put(handle);
+                    let _ = self.rx_pool.put(posted.complete());
                     return Err(LinkError::Violation(Violation::NotOutstanding { id: (index % 256) as u16 }));
                 }
             };
@@ -168,7 +197,7 @@ impl Link {
                     NETIF_RSP_ERROR | NETIF_RSP_DROPPED => counters.tx_errors += 1,
                     status => return Err(LinkError::Violation(Violation::BadStatus { status })),
                 }
-                match self.tx_table.complete(response.id).map_err(LinkError::Violation)? {
+                match self.tx_table.complete(response.id).map_err(LinkError::Violation)?.map(PostedTx::complete) {
                     Some(TxBuffer::Pooled(handle)) => self.return_tx_page(handle),
                     Some(TxBuffer::Mapped(handle)) => unmap.push(handle),
                     None => {}
@@ -302,7 +331,7 @@ impl Link {
     /// there are not enough free request ids (nothing is queued then). The
     /// caller checked that the ring has room for every slot.
     fn queue_slots(&mut self, slots: &[tx_plan::TxSlotPlan], buffer: TxBuffer) -> Result<(), TxBuffer> {
-        let ids = self.tx_table.insert_frame(buffer, slots.len())?;
+        let ids = self.tx_table.insert_frame(buffer.post(), slots.len()).map_err(PostedTx::complete)?;
         for (slot, id) in slots.iter().zip(ids) {
             let request = TxRequest { gref: slot.grant, offset: slot.offset, flags: slot.flags, id, size: slot.size };
             let pushed = self.tx_ring.push(request.encode());
@@ -381,7 +410,7 @@ impl Link {
     ) -> Result<bool, LinkError> {
         let mut dropped = false;
         loop {
-            let handle = self.rx_table.complete(index, Some(slot.id)).map_err(LinkError::Violation)?;
+            let handle = self.rx_table.complete(index, Some(slot.id)).map_err(LinkError::Violation)?.complete();
             match check_rx_status(&slot) {
                 Ok(length) => pieces.push((handle, usize::from(slot.offset), length)),
                 Err(Some(violation)) => {
@@ -416,7 +445,7 @@ impl Link {
             let Some(words) = self.rx_ring.take()? else {
                 return Err(LinkError::Violation(Violation::FrameTooLong));
             };
-            let handle = self.rx_table.complete(index, None).map_err(LinkError::Violation)?;
+            let handle = self.rx_table.complete(index, None).map_err(LinkError::Violation)?.complete();
             self.return_rx_page(handle);
             // `struct netif_extra_info`: the type, then the flags byte.
             let flags = words[0].to_le_bytes()[1];
@@ -482,12 +511,12 @@ impl Link {
     /// Takes every buffer back from the tables (after the backend closed):
     /// pooled pages to their pools, per-packet buffers to the caller.
     pub fn reclaim_all(&mut self) -> Vec<DmaHandle<ToDevice>> {
-        for handle in self.rx_table.drain().collect::<Vec<_>>() {
-            let _ = self.rx_pool.put(handle);
+        for posted in self.rx_table.drain().collect::<Vec<_>>() {
+            let _ = self.rx_pool.put(posted.complete());
         }
         let mut mapped = Vec::new();
-        for buffer in self.tx_table.drain() {
-            match buffer {
+        for posted in self.tx_table.drain() {
+            match posted.complete() {
                 TxBuffer::Pooled(handle) => self.return_tx_page(handle),
                 TxBuffer::Mapped(handle) => mapped.push(handle),
             }
