@@ -5,7 +5,8 @@
 //! waits for one), decides whether its backend is trusted, builds the DMA
 //! device and the netfront that owns it (a new pair when the vif comes back
 //! with another backend domain or trust), brings up the smoltcp interface (DHCP or a static
-//! address, published in xenstore), and turns: xenstore watch events
+//! address, published in xenstore; while DHCP brings no lease it says so, with a hint:
+//! [`lease_hint`]), and turns: xenstore watch events
 //! (shutdown requests, vif changes), the netfront handshake, at most a
 //! budget of received frames ([`budget`]) through SYN cookies
 //! ([`syn_cookies`]) into smoltcp, the [`Service`], smoltcp's output, the
@@ -28,6 +29,7 @@ extern crate alloc;
 pub mod budget;
 pub mod data_path;
 mod event_loop;
+pub mod lease_hint;
 pub mod lifecycle;
 pub mod netconfig;
 mod platform;

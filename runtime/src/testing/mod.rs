@@ -14,7 +14,8 @@
 //! [`Dom0`] is what a test's world usually holds: the vif's backend
 //! ([`SimNetback`]), a smoltcp interface for dom0 on the bridge
 //! ([`DOM0_ADDRESS`]), and a DHCP server that leases [`GUEST_ADDRESS`] to
-//! whichever MAC asks.
+//! whichever MAC asks (turned off with [`Dom0::dhcp_server`]: a bridge
+//! where nobody answers).
 //!
 //! Never: let the world see the guest's state other than through what a
 //! real dom0 sees (frames on the vif, xenstore).
@@ -149,6 +150,9 @@ pub struct Dom0<'x> {
     bridge: Bridge,
     /// Leases handed out (DHCPACKs sent).
     pub leases: u64,
+    /// Whether the DHCP server answers (on unless a test turns it off; its
+    /// requests then go to dom0's stack, which ignores them).
+    pub dhcp_server: bool,
 }
 
 impl<'x> Dom0<'x> {
@@ -162,6 +166,7 @@ impl<'x> Dom0<'x> {
             sockets: SocketSet::new(Vec::new()),
             bridge,
             leases: 0,
+            dhcp_server: true,
         }
     }
 
@@ -171,7 +176,7 @@ impl<'x> Dom0<'x> {
         let now = Instant::from_micros((xen.now() / 1000) as i64);
         self.netback.step();
         for frame in self.netback.take_transmitted() {
-            match dhcp_reply(&frame) {
+            match dhcp_reply(&frame).filter(|_| self.dhcp_server) {
                 Some((reply, acked)) => {
                     self.leases += u64::from(acked);
                     self.netback.inject(&reply);
