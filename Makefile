@@ -95,9 +95,12 @@ clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(TARGET) -p xenecho -- -D warnings
 
+# The dom0 suite on the emulated Xen host, then the image alone on plain QEMU (no Xen): its
+# fatal message must reach COM1 (tests/check-not-on-xen.sh).
 test-e2e: image attack-tool
 	cat $(E2E_PARTS) > $(E2E_SUITE)
 	testbed/run.sh --timeout $(TIMEOUT) --script $(E2E_SUITE)
+	tests/check-not-on-xen.sh $(IMAGE)
 
 clean:
 	$(CARGO) clean

@@ -2,8 +2,9 @@
 //!
 //! `run` is the entry point the kernel calls: it reports what it was
 //! given (version, Xen version, memory map, command line), checks the heap,
-//! runs a self-test when the command line asks for one, reads the settings,
-//! and runs the [`Appliance`] (HTTP echo on [`server`], TCP echo on
+//! reads the command line ([`config`]: every word applied or warned about,
+//! the settings in effect logged as `key=value`), runs a self-test when it
+//! asks for one, and runs the [`Appliance`] (HTTP echo on [`server`], TCP echo on
 //! [`echo`], Prometheus metrics on [`metrics`]) on the network runtime over
 //! the kernel's PV services (`platform`, on Xen) until the toolstack asks the
 //! domain to end. The host harness (`harness`, tests and fuzzing only)
@@ -15,6 +16,7 @@
 
 extern crate alloc;
 
+pub mod config;
 pub mod echo;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod harness;
@@ -31,7 +33,6 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use kernel::BootInfo;
-use kernel::selftest::Selftest;
 
 /// The version and source revision printed in the banner.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("XENECHO_REVISION"), ")");
@@ -72,87 +73,20 @@ pub fn http_heap_budget(heap: usize) -> usize {
     heap.saturating_sub(HEAP_RESERVED_BYTES + heap / 8)
 }
 
-/// A number from the command line, or `None` (with a warning) when the word
-/// is there but its value is not a number.
-fn number<T: core::str::FromStr>(line: &kernel::CommandLine<'_>, key: &str) -> Option<T> {
-    let value = line.get(key)?;
-    let parsed = value.parse().ok();
-    if parsed.is_none() {
-        log::warn!("{key}={value} is not a number: ignored");
-    }
-    parsed
-}
-
 impl Settings {
-    /// Reads `port=`, `metrics-port=`, `connections=`, `backlog=`,
-    /// `per-client=`, `max-body=` and `min-rate=`. The slots default to what
-    /// [`http_heap_budget`] of a `heap_free`-byte heap holds, and are clamped
-    /// to it (with a warning) when `connections=` asks for more; so is a
-    /// `backlog=` that does not fit beside them.
-    pub fn from_command_line(line: &kernel::CommandLine<'_>, heap_free: usize) -> Self {
-        let defaults = http::Limits::default();
-        let limits = http::Limits {
-            max_body_bytes: number(line, "max-body"),
-            min_rate_bytes_per_second: number(line, "min-rate").unwrap_or(defaults.min_rate_bytes_per_second),
-            ..defaults
-        };
-        let budget = http_heap_budget(heap_free);
-        let fits = |connections, backlog| server::HttpPlan::heap_bytes(connections, backlog, &limits) <= budget;
-        // Slots come first: they are sized with the backlog they would
-        // default to (or the one asked for, if smaller); the backlog then
-        // gets what is left.
-        let asked_backlog: Option<usize> = number(line, "backlog");
-        let backlog_for = |connections| {
-            let default = server::HttpPlan::default_backlog(connections);
-            asked_backlog.map_or(default, |asked| asked.min(default))
-        };
-        let affordable = (1..=MAX_CONNECTIONS).take_while(|&count| fits(count, backlog_for(count))).last().unwrap_or(1);
-        let connections = match number::<usize>(line, "connections") {
-            Some(asked) if asked > affordable => {
-                log::warn!(
-                    "connections={asked} does not fit in the heap left for HTTP ({} KiB): using {affordable}",
-                    budget / 1024
-                );
-                affordable
-            }
-            Some(asked) => asked.clamp(1, MAX_CONNECTIONS),
-            None => affordable,
-        };
-        let mut backlog = asked_backlog.unwrap_or_else(|| server::HttpPlan::default_backlog(connections)).max(1);
-        if !fits(connections, backlog) {
-            let fitting = (1..backlog).rev().find(|&smaller| fits(connections, smaller)).unwrap_or(1);
-            log::warn!(
-                "backlog={backlog} does not fit in the heap left for HTTP ({} KiB): using {fitting}",
-                budget / 1024
-            );
-            backlog = fitting;
-        }
-        Self {
-            http: server::HttpPlan {
-                port: number(line, "port").unwrap_or(DEFAULT_HTTP_PORT),
-                connections,
-                backlog,
-                per_client: number(line, "per-client").filter(|&limit: &usize| limit > 0),
-                limits,
-                bounds: pool::TcpBounds::default(),
-            },
-            metrics_port: number(line, "metrics-port").unwrap_or(DEFAULT_METRICS_PORT),
-        }
-    }
-
     /// The settings as `key=value` words, for the log.
     pub fn describe(&self) -> String {
         let plan = &self.http;
         let limits = &plan.limits;
         let per_client = plan.per_client.map_or(String::from("off"), |limit| alloc::format!("{limit}"));
-        let max_body = limits.max_body_bytes.map_or(String::from("unlimited"), |bytes| alloc::format!("{bytes}"));
+        let max_body = limits.max_body_bytes.map_or(String::from("unlimited"), config::format_size);
         alloc::format!(
             "port={} metrics-port={} connections={} backlog={} per-client={per_client} max-body={max_body} min-rate={}",
             plan.port,
             self.metrics_port,
             plan.connections,
             plan.backlog,
-            limits.min_rate_bytes_per_second
+            config::format_size(limits.min_rate_bytes_per_second.into())
         )
     }
 }
@@ -263,19 +197,25 @@ fn render_metrics(text: &mut String, stats: &runtime::Stats, http: &server::Http
     metrics::render(text, kernel.iter().chain(requests).chain(&statuses).chain(rest));
 }
 
-/// The appliance's entry point: reports what it was given, then serves on
-/// the network until the toolstack asks the domain to end, and says how.
+/// The appliance's entry point: reports what it was given, reads the
+/// command line (warning about every word it does not take as written),
+/// runs the self-test it asks for, then serves on the network until the
+/// toolstack asks the domain to end, and says how.
 #[cfg(target_os = "none")]
 pub fn run(boot: &BootInfo) -> kernel::ShutdownReason {
     report(boot);
-    let heap_free = boot.memory.heap.end.saturating_sub(boot.memory.heap.start) as usize;
-    let settings = Settings::from_command_line(&boot.command_line, heap_free);
-    log::info!("settings: {}", settings.describe());
-    let mut appliance = Appliance::new(&settings);
-    let request = match runtime_config(&boot.command_line) {
-        Ok(config) => runtime::run(&platform::KernelPlatform, &config, &mut appliance),
-        Err(error) => {
-            log::error!("network configuration: {error:?}; the network stays down");
+    let heap_bytes = boot.memory.heap.end.saturating_sub(boot.memory.heap.start) as usize;
+    let config = config::Config::read(boot.command_line.as_str(), heap_bytes);
+    config.log();
+    if let Some(test) = config.selftest {
+        log::warn!("running selftest={}", test.name());
+        test.run();
+    }
+    let mut appliance = Appliance::new(&config.settings);
+    let request = match config.runtime_config() {
+        Some(runtime) => runtime::run(&platform::KernelPlatform, &runtime, &mut appliance),
+        None => {
+            log::error!("no network: ip= or gw= cannot be used (see the warning above)");
             runtime::run_without_network(&platform::KernelPlatform)
         }
     };
@@ -286,17 +226,7 @@ pub fn run(boot: &BootInfo) -> kernel::ShutdownReason {
     }
 }
 
-/// The network runtime's configuration from the command line: `ip=` and
-/// `gw=` ([`runtime::netconfig`]), and `untrusted-backend`.
-pub fn runtime_config<'a>(
-    line: &kernel::CommandLine<'a>,
-) -> Result<runtime::RuntimeConfig, runtime::netconfig::NetConfigError<'a>> {
-    let net = runtime::NetConfig::parse(line.get("ip"), line.get("gw"))?;
-    Ok(runtime::RuntimeConfig { force_untrusted: line.has("untrusted-backend"), ..runtime::RuntimeConfig::new(net) })
-}
-
-/// Logs what the kernel handed over, checks the heap, and runs the
-/// self-test the command line asks for.
+/// Logs what the kernel handed over and checks the heap.
 pub fn report(boot: &BootInfo) {
     log::info!("xenecho {VERSION}: HTTP echo appliance on Xen {}.{}", boot.xen_version.0, boot.xen_version.1);
     log::info!("command line: \"{}\"", boot.command_line.as_str());
@@ -315,17 +245,6 @@ pub fn report(boot: &BootInfo) {
     match exercise_heap() {
         Ok(summary) => log::info!("heap check passed: {summary}"),
         Err(problem) => log::error!("heap check FAILED: {problem}"),
-    }
-    match Selftest::requested(&boot.command_line) {
-        Ok(None) => {}
-        #[cfg(target_os = "none")]
-        Ok(Some(test)) => {
-            log::warn!("running selftest {test:?}");
-            test.run();
-        }
-        #[cfg(not(target_os = "none"))]
-        Ok(Some(test)) => log::warn!("selftest {test:?} only runs on Xen"),
-        Err(unknown) => log::error!("unknown selftest {:?}: ignored", unknown.0),
     }
 }
 
@@ -358,50 +277,6 @@ pub fn exercise_heap() -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn settings(line: &str, heap_free: usize) -> Settings {
-        Settings::from_command_line(&kernel::CommandLine::new(line), heap_free)
-    }
-
-    #[test]
-    fn connections_are_clamped_to_what_the_heap_holds() {
-        let heap = 16 * 1024 * 1024;
-        let default = settings("", heap);
-        let plan = default.http;
-        let budget = http_heap_budget(heap);
-        assert!(server::HttpPlan::heap_bytes(plan.connections, plan.backlog, &plan.limits) <= budget);
-        assert!(server::HttpPlan::heap_bytes(plan.connections + 1, plan.backlog, &plan.limits) > budget);
-        assert_eq!(settings("connections=100000", heap).http.connections, plan.connections, "clamped, not crashed");
-        assert_eq!(settings("connections=10", heap).http.connections, 10);
-        assert_eq!(settings("connections=10", heap).http.backlog, 10, "small pools: as many as the slots");
-        assert_eq!(settings("connections=100", heap).http.backlog, 2 * runtime::budget::RX_FRAMES_PER_TURN);
-        assert_eq!(settings("connections=200", 64 << 20).http.backlog, 100);
-        // 1 MiB leaves 384 KiB for HTTP: 4 slots (56 KiB each) and 4 spare
-        // sockets (32 KiB each).
-        let small = settings("", 1024 * 1024).http;
-        assert_eq!((small.connections, small.backlog), (4, 4));
-        let squeezed = settings("connections=5 backlog=40", 1024 * 1024).http;
-        assert_eq!((squeezed.connections, squeezed.backlog), (4, 5), "both shrink to what fits");
-        let tiny = settings("connections=3 backlog=40", 256 * 1024).http;
-        assert_eq!((tiny.connections, tiny.backlog), (1, 1), "never below one of each");
-    }
-
-    #[test]
-    fn the_bound_words_are_read_and_described() {
-        let read = settings("backlog=50 per-client=3 min-rate=0 max-body=1000 connections=20", 64 << 20);
-        assert_eq!(read.http.backlog, 50);
-        assert_eq!(read.http.per_client, Some(3));
-        assert_eq!(read.http.limits.min_rate_bytes_per_second, 0);
-        assert_eq!(
-            read.describe(),
-            "port=80 metrics-port=9100 connections=20 backlog=50 per-client=3 max-body=1000 min-rate=0"
-        );
-        let malformed = settings("per-client=lots min-rate=fast", 64 << 20);
-        assert_eq!(malformed.http.per_client, None);
-        assert_eq!(malformed.http.limits.min_rate_bytes_per_second, 1024);
-    }
-
     #[test]
     fn heap_exercise_passes_on_the_host_allocator() {
         let summary = super::exercise_heap().unwrap();

@@ -7,13 +7,14 @@
 //! xenstore, grant-table frames) and calls the appliance's entry point
 //! (declared with [`entry_point!`]) with a [`BootInfo`]. The appliance runs
 //! its network on those services and returns how the domain should end; a
-//! panic or a CPU exception prints its cause on the console and reports a
-//! crash to Xen. The kernel knows nothing of the network: DMA pages are
+//! panic or a CPU exception prints the last log lines and its cause on the
+//! console (and on the first serial port when Xen is not there) and reports
+//! a crash to Xen. The kernel knows nothing of the network: DMA pages are
 //! the one thing it lends the layers above (`memory::pages::KernelPages`,
 //! a `dma::PageSource`).
 //!
 //! The pure parts (command line, memory map, frame allocator, console ring,
-//! log formatting) build and are tested on the host; the glue that touches
+//! log formatting and the ring of recent lines) build and are tested on the host; the glue that touches
 //! the machine exists only for `target_os = "none"`.
 //!
 //! Unsafe code is denied but in the modules that touch the machine: each

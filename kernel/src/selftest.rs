@@ -17,13 +17,28 @@ pub enum Selftest {
 pub struct UnknownSelftest<'a>(pub &'a str);
 
 impl Selftest {
-    /// The test the command line asks for, if any.
+    /// The test `selftest=` names with `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "panic" => Some(Self::Panic),
+            "pagefault" => Some(Self::PageFault),
+            _ => None,
+        }
+    }
+
+    /// The name `selftest=` takes for this test.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Panic => "panic",
+            Self::PageFault => "pagefault",
+        }
+    }
+
+    /// The test the command line asks for, if any (its last `selftest=`).
     pub fn requested<'a>(command_line: &CommandLine<'a>) -> Result<Option<Self>, UnknownSelftest<'a>> {
         match command_line.get("selftest") {
             None => Ok(None),
-            Some("panic") => Ok(Some(Self::Panic)),
-            Some("pagefault") => Ok(Some(Self::PageFault)),
-            Some(other) => Err(UnknownSelftest(other)),
+            Some(name) => Self::from_name(name).map(Some).ok_or(UnknownSelftest(name)),
         }
     }
 
@@ -47,5 +62,8 @@ mod tests {
         assert_eq!(Selftest::requested(&CommandLine::new("selftest=panic")), Ok(Some(Selftest::Panic)));
         assert_eq!(Selftest::requested(&CommandLine::new("selftest=pagefault")), Ok(Some(Selftest::PageFault)));
         assert_eq!(Selftest::requested(&CommandLine::new("selftest=boom")), Err(UnknownSelftest("boom")));
+        for test in [Selftest::Panic, Selftest::PageFault] {
+            assert_eq!(Selftest::from_name(test.name()), Some(test));
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The architecture-neutral start sequence and the two ways a domain ends
 //! (as the appliance says when it returns, crash after a fatal error).
 
+use crate::cmdline::KernelSettings;
 use crate::memory::map::{MapError, MemoryMap};
 use crate::memory::{self, ReservedRanges};
 use crate::{BootInfo, CommandLine, arch, console, logger};
@@ -37,22 +38,24 @@ pub fn start(mut boot: BootData) -> ! {
     };
     HYPERCALLS_READY.store(true, Ordering::Release);
     let command_line = CommandLine::new(boot.command_line);
+    // Malformed values fall back here without a word: the appliance reads
+    // the whole line again and warns about them.
+    let settings = KernelSettings::read(&command_line);
 
     match console::PvConsole::from_hvm_params() {
         Ok(pv_console) => {
             let frame = pv_console.frame();
             boot.reserved.push(frame << 12..(frame + 1) << 12);
-            console::install(pv_console, command_line.has("debugport"));
+            console::install(pv_console, settings.debug_port);
         }
         Err(error) => early_report(format_args!("no PV console ({error:?}): logging to the debug port only")),
     }
-    logger::init(command_line.log_level().unwrap_or(log::LevelFilter::Info));
+    logger::init(settings.log_level);
     log::info!("kernel up on Xen {}.{}", xen_version.0, xen_version.1);
     arch::log_platform();
 
     let memory_map = boot.memory_map.unwrap_or_else(|error| fatal(format_args!("memory map unusable: {error:?}")));
-    let heap_mib = command_line.get("heap").and_then(|value| value.parse().ok());
-    let layout = memory::init(&memory_map, boot.reserved.as_slice(), heap_mib)
+    let layout = memory::init(&memory_map, boot.reserved.as_slice(), settings.heap_bytes)
         .unwrap_or_else(|error| fatal(format_args!("memory set-up failed: {error:?}")));
     if let Err(error) = crate::pv::init(&memory_map, boot.foreign_area) {
         fatal(format_args!("Xen PV services failed: {error:?}"));
@@ -64,8 +67,8 @@ pub fn start(mut boot: BootData) -> ! {
         crate::pv::clock_frequency() / 1000,
         crate::pv::wall_clock().seconds
     );
-    if let Some(count) = command_line.get("ticks").and_then(|value| value.parse::<u64>().ok()) {
-        log_ticks(count.min(3600));
+    if settings.ticks > 0 {
+        log_ticks(settings.ticks);
     }
     let info = BootInfo { command_line, memory_map, xen_version, memory: layout };
     // SAFETY: `xenecho_main` is defined by `entry_point!` in the appliance
@@ -87,18 +90,53 @@ fn log_ticks(count: u64) {
 }
 
 /// Reports an unrecoverable error on every console and crashes the domain.
+///
+/// The report is the last log lines the logger kept (`crash: the last N
+/// log lines, oldest first:`, each line after `  | `), then the reason
+/// (`FATAL: ...`), both time-stamped: on the PV console and the debug port
+/// once hypercalls work; before that (not on Xen, or Xen's start info
+/// unusable) on the debug port and the first serial port, so that a plain
+/// emulator without Xen shows it too.
 pub fn fatal(message: fmt::Arguments<'_>) -> ! {
     static FATAL_IN_PROGRESS: AtomicBool = AtomicBool::new(false);
     if FATAL_IN_PROGRESS.swap(true, Ordering::AcqRel) {
         end_crashed();
     }
+    let on_xen = HYPERCALLS_READY.load(Ordering::Acquire);
+    let emit = |bytes: &[u8]| {
+        if on_xen {
+            console::emergency_output(bytes);
+        } else {
+            arch::debug_port_write(bytes);
+            arch::serial_write(bytes);
+        }
+    };
+    let now = crate::pv::now();
+    logger::with_recent_lines(|recent| {
+        let mut line = logger::LineBuffer::new();
+        logger::write_time_stamp(&mut line, now);
+        match recent {
+            Some(recent) if recent.is_empty() => {}
+            Some(recent) => {
+                let _ = writeln!(line, "crash: the last {} log lines, oldest first:", recent.len());
+                emit(line.finish());
+                for kept in recent.iter() {
+                    emit(b"  | ");
+                    emit(kept);
+                }
+            }
+            None => {
+                let _ = writeln!(line, "crash: the last log lines cannot be read (the crash came while one was kept)");
+                emit(line.finish());
+            }
+        }
+    });
     let mut line = logger::LineBuffer::new();
+    logger::write_time_stamp(&mut line, now);
     let _ = writeln!(line, "FATAL: {message}");
-    if HYPERCALLS_READY.load(Ordering::Acquire) {
-        console::emergency_output(line.finish());
+    emit(line.finish());
+    if on_xen {
         console::flush();
-    } else {
-        arch::debug_port_write(line.finish());
     }
     end_crashed()
 }

@@ -11,6 +11,7 @@
 use crate::Service;
 use crate::address_keys::{AddressKeys, vif_number};
 use crate::data_path;
+use crate::lease_hint::{self, LeaseHint};
 use crate::lifecycle::{Lifecycle, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::netconfig::NetConfig;
 use crate::platform::Platform;
@@ -175,6 +176,9 @@ struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     config: RuntimeConfig,
     lifecycle: Lifecycle,
     dhcp: Option<SocketHandle>,
+    /// While DHCP has brought no lease: when to say so
+    /// ([`crate::lease_hint`]).
+    lease_hint: Option<LeaseHint>,
     /// A handshake step timed out: take it again once xenstored answers
     /// (no watch event will ask).
     control_owed: bool,
@@ -212,6 +216,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             config: config.clone(),
             lifecycle,
             dhcp: None,
+            lease_hint: None,
             control_owed: false,
             cookies: SynCookies::new(platform.secret_seed()),
             clock: RunningClock::default(),
@@ -382,6 +387,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             }
             NetConfig::Dhcp => {
                 self.dhcp = Some(self.sockets.add(dhcpv4::Socket::new()));
+                self.lease_hint = Some(LeaseHint::new(now));
                 log::info!("network: asking for an address by DHCP");
             }
         }
@@ -421,6 +427,11 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 stats
             },
         );
+        let hint_deadline = if self.dhcp.is_some() {
+            tend_lease_hint(&mut self.lease_hint, now, !interface.ip_addrs().is_empty(), netfront.is_up())
+        } else {
+            None
+        };
         let release_deadline = if netfront.releases_pending() {
             let due = *self.release_retry_at.get_or_insert(now + RELEASE_RETRY);
             if now >= due {
@@ -442,7 +453,10 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             // events bring the link back; until then, look now and then.
             stack_deadline = stack_deadline.map(|deadline| deadline.max(now + LINK_DOWN_POLL));
         }
-        [pass.service_deadline, stack_deadline, retire_deadline, release_deadline].into_iter().flatten().min()
+        [pass.service_deadline, stack_deadline, retire_deadline, release_deadline, hint_deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Sleeps until an event on the xenstore or vif port, or the deadline.
@@ -473,6 +487,24 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
     fn now(&mut self) -> Instant {
         Instant::from_micros((self.clock.now(self.platform.now()) / 1000) as i64)
     }
+}
+
+/// Keeps the DHCP hint's schedule: none while there is a lease, a new one
+/// from `now` when there is none (the first request, a lost lease, a new
+/// MAC asking afresh); logs the hint when it is due and the link is up (a
+/// link that is down has said so itself). Returns when the next is due.
+fn tend_lease_hint(hint: &mut Option<LeaseHint>, now: Instant, leased: bool, link_up: bool) -> Option<Instant> {
+    if leased {
+        *hint = None;
+        return None;
+    }
+    let hint = hint.get_or_insert_with(|| LeaseHint::new(now));
+    if let Some(waited) = hint.due(now)
+        && link_up
+    {
+        log::warn!("{}", lease_hint::hint(waited));
+    }
+    Some(hint.deadline())
 }
 
 /// Acts on the DHCP socket's events: a lease configures the interface and

@@ -6,7 +6,8 @@
 //! device and the netfront that owns it (a new pair when the vif comes back
 //! with another backend domain or trust), brings up the smoltcp interface (DHCP or a static
 //! address, published in xenstore where dom0's tools and toolstacks look:
-//! [`address_keys`]), and turns: xenstore watch events (the toolstack's
+//! [`address_keys`]; while DHCP brings no lease it says so, with a hint:
+//! [`lease_hint`]), and turns: xenstore watch events (the toolstack's
 //! requests, [`lifecycle`]; vif changes), the netfront handshake, at most a
 //! budget of received frames ([`budget`]) through SYN cookies
 //! ([`syn_cookies`]) into smoltcp, the [`Service`], smoltcp's output, the
@@ -30,6 +31,7 @@ pub mod address_keys;
 pub mod budget;
 pub mod data_path;
 mod event_loop;
+pub mod lease_hint;
 pub mod lifecycle;
 pub mod netconfig;
 mod platform;

@@ -178,7 +178,7 @@ fn a_flood_in_a_tiny_heap_allocates_nothing_and_is_refused_cleanly() {
     // addresses arrive at once, each sending a 64 KiB POST, with a SYN flood
     // on top. Everything the appliance needs was allocated at start: not one
     // allocation happens while it serves, and the excess gets 503 or RST.
-    let settings = Settings::from_command_line(&kernel::CommandLine::new(""), 1024 * 1024);
+    let settings = crate::config::Config::read("", 1024 * 1024).settings;
     assert_eq!((settings.http.connections, settings.http.backlog), (4, 4));
     let mut network = Network::new(&settings);
     network.step(STEP);

@@ -1,7 +1,7 @@
 # ARM64: the guest boots from the arm64 Image, logs the device tree's facts
 # through the PV console, and reports a panic and a translation fault (ESR,
-# FAR, ELR) as a crash. The HTTP, network and lifecycle checks that follow are
-# the x86_64 suite's own (tests/e2e/check-{12,15,20}-*.sh).
+# FAR, ELR) as a crash. The configuration, HTTP, network and lifecycle checks that follow are
+# the x86_64 suite's own (tests/e2e/check-{11,12,14,15,20}-*.sh; 14 skips itself here).
 
 boot_log=$(console_log "$GUEST_NAME")
 failed_before=$FAILED
@@ -34,9 +34,17 @@ check "selftest=panic: panic message on the console" \
     wait_for_text "$(console_log "$name")" "selftest: panic requested on the command line" 10
 check "selftest=panic: location on the console" grep -qE 'FATAL: panicked at [a-z_/-]+\.rs:[0-9]+:[0-9]+' \
     "$(console_log "$name")"
+# The crash report: the last log lines (the selftest's own among them), then the reason.
+check "selftest=panic: the last log lines before the reason" awk '
+    /^[[] *[0-9]+[.][0-9][0-9][0-9][]] crash: the last [1-8] log lines, oldest first:/ { heading = NR }
+    heading && /^  [|] [[] *[0-9]+[.][0-9][0-9][0-9][]] WARN  xenecho: running selftest=panic/ { own = NR }
+    /^[[] *[0-9]+[.][0-9][0-9][0-9][]] FATAL: panicked at / { fatal = NR }
+    END { exit !(heading && own > heading && fatal > own) }' "$(console_log "$name")"
 timeout 5 xl console -t vuart "$name" </dev/null >/tmp/vuart.out 2>&1
 check "selftest=panic: the message on the vuart too (debugport)" \
     grep -qF "selftest: panic requested on the command line" /tmp/vuart.out
+check "selftest=panic: the crash report's last log lines on the vuart too" \
+    grep -qF "WARN  xenecho: running selftest=panic" /tmp/vuart.out
 check "selftest=panic: xl saw reason code 3 (crash)" grep -qE 'shut ?down, reason code 3' "$(xl_log "$name")"
 [ "$FAILED" -eq "$failed_before" ] || { show "$(console_log "$name")" 10; show /tmp/vuart.out 10; }
 xl destroy "$name" 2>/dev/null

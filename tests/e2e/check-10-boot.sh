@@ -1,6 +1,7 @@
 # Boot: the guest boots and logs through the PV console (banner, command line,
 # memory map, heap check), read from the console log and through `xl console`;
-# on request it panics or page-faults, reports where, and ends as crashed.
+# on request it panics or page-faults, reports where (after the last log lines),
+# and ends as crashed.
 
 boot_log=$(console_log "$GUEST_NAME")
 failed_before=$FAILED
@@ -26,6 +27,12 @@ check "selftest=panic: panic message on the console" \
     wait_for_text "$(console_log "$name")" "selftest: panic requested on the command line" 10
 check "selftest=panic: location on the console" grep -qE 'FATAL: panicked at [a-z_/-]+\.rs:[0-9]+:[0-9]+' \
     "$(console_log "$name")"
+# The crash report: the last log lines (the selftest's own among them), then the reason.
+check "selftest=panic: the last log lines before the reason" awk '
+    /^[[] *[0-9]+[.][0-9][0-9][0-9][]] crash: the last [1-8] log lines, oldest first:/ { heading = NR }
+    heading && /^  [|] [[] *[0-9]+[.][0-9][0-9][0-9][]] WARN  xenecho: running selftest=panic/ { own = NR }
+    /^[[] *[0-9]+[.][0-9][0-9][0-9][]] FATAL: panicked at / { fatal = NR }
+    END { exit !(heading && own > heading && fatal > own) }' "$(console_log "$name")"
 check "selftest=panic: xl saw reason code 3 (crash)" grep -qE 'shut ?down, reason code 3' "$(xl_log "$name")"
 [ "$FAILED" -eq "$failed_before" ] || show "$(console_log "$name")" 10
 xl destroy "$name" 2>/dev/null

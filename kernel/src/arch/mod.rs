@@ -6,6 +6,9 @@
 //! - `init_exceptions()`: install handlers that report and crash the domain;
 //! - `init_hypervisor()`: find Xen and make hypercalls possible;
 //! - `debug_port_write(bytes)`: the earliest output channel;
+//! - `serial_write(bytes)`: the first serial port, for fatal errors before
+//!   Xen is found (x86_64: COM1 at 0x3f8; aarch64: nothing more, the UART
+//!   `debug_port_write` writes is the first serial port);
 //! - `trigger_page_fault()`: the `selftest=pagefault` fault;
 //! - `halt_forever()`: stop this CPU for good;
 //! - `system_time(&SharedInfo)`: Xen system time, ns since the domain

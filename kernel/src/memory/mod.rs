@@ -31,11 +31,12 @@ pub struct HeapStats {
     pub free: usize,
 }
 
-/// The heap size to ask for: `heap=<MiB>` from the command line if given,
-/// else a share of the free frames; never more than what is free.
-pub fn heap_frames(free_frames: u64, requested_mib: Option<u64>) -> u64 {
-    let wanted = match requested_mib {
-        Some(mib) => mib.saturating_mul((1 << 20) / FRAME_SIZE),
+/// The heap size to ask for: `heap=` from the command line if given (in
+/// bytes, a whole number of frames: `cmdline::heap_bytes_for`), else a
+/// share of the free frames; never more than what is free.
+pub fn heap_frames(free_frames: u64, requested_bytes: Option<u64>) -> u64 {
+    let wanted = match requested_bytes {
+        Some(bytes) => bytes / FRAME_SIZE,
         None => free_frames * DEFAULT_HEAP_PERCENT / 100,
     };
     wanted.min(free_frames)
@@ -103,8 +104,8 @@ mod tests {
     #[test]
     fn heap_takes_the_requested_share() {
         assert_eq!(heap_frames(1000, None), 500);
-        assert_eq!(heap_frames(1000, Some(1)), 256);
-        assert_eq!(heap_frames(1000, Some(100)), 1000, "capped by what is free");
+        assert_eq!(heap_frames(1000, Some(1 << 20)), 256);
+        assert_eq!(heap_frames(1000, Some(100 << 20)), 1000, "capped by what is free");
         assert_eq!(heap_frames(1000, Some(u64::MAX)), 1000);
     }
 }

@@ -18,8 +18,8 @@ pub enum MemoryError {
 }
 
 /// Builds the frame allocator over `map`, keeping out of `reserved`, and
-/// starts the heap with `heap_mib` MiB (or the default share).
-pub fn init(map: &MemoryMap, reserved: &[Range<u64>], heap_mib: Option<u64>) -> Result<MemoryLayout, MemoryError> {
+/// starts the heap with `heap_bytes` (or the default share).
+pub fn init(map: &MemoryMap, reserved: &[Range<u64>], heap_bytes: Option<u64>) -> Result<MemoryLayout, MemoryError> {
     let span = map.ram_span();
     let words = FrameAllocator::bitmap_words(&span);
     let bitmap_bytes = (words * 8) as u64;
@@ -35,7 +35,7 @@ pub fn init(map: &MemoryMap, reserved: &[Range<u64>], heap_mib: Option<u64>) -> 
     reserved.iter().for_each(|range| frames.reserve(range.clone()));
     frames.reserve(bitmap_range.clone());
 
-    let heap_frames = heap_frames(frames.free_frames(), heap_mib);
+    let heap_frames = heap_frames(frames.free_frames(), heap_bytes);
     let heap_start = frames.allocate_contiguous(heap_frames, 1).ok_or(MemoryError::NoRoomForHeap)?;
     let heap = heap_start.address()..heap_start.address() + heap_frames * FRAME_SIZE;
     // SAFETY: the frames were just taken from the allocator, so the heap

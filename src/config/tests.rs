@@ -1,0 +1,536 @@
+use super::*;
+use proptest::prelude::*;
+
+const MIB: usize = 1 << 20;
+
+fn read(line: &str) -> Config {
+    Config::read(line, 64 * MIB)
+}
+
+/// The warnings `line` gives on a 64 MiB heap.
+fn warnings(line: &str) -> Vec<String> {
+    read(line).warnings
+}
+
+#[track_caller]
+fn warns(line: &str, expected: &[&str]) {
+    assert_eq!(warnings(line), expected, "{line:?}");
+}
+
+#[test]
+fn the_defaults_say_nothing() {
+    let config = read("");
+    assert_eq!(config.warnings, Vec::<String>::new());
+    assert_eq!(config.net, Some(NetConfig::Dhcp));
+    assert!(!config.untrusted_backend && !config.help);
+    assert_eq!(config.selftest, None);
+    assert_eq!(config.settings.http.port, 80);
+    assert_eq!(config.settings.metrics_port, 9100);
+    assert_eq!(config.settings.http.per_client, None);
+    assert_eq!(config.settings.http.limits.max_body_bytes, None);
+    assert_eq!(config.settings.http.limits.min_rate_bytes_per_second, 1024);
+    assert_eq!(read("loglevel=info").warnings, Vec::<String>::new(), "xl.cfg's own line");
+}
+
+#[test]
+fn unknown_words_are_ignored_with_the_likely_word() {
+    warns("prot=8080", &["prot=8080: unknown word (did you mean port?): ignored"]);
+    warns("max_body=10", &["max_body=10: unknown word (did you mean max-body?): ignored"]);
+    warns("loglvl=debug", &["loglvl=debug: unknown word (did you mean loglevel?): ignored"]);
+    warns("PORT=80", &["PORT=80: unknown word (did you mean port?): ignored"]);
+    warns("connection=4", &["connection=4: unknown word (did you mean connections?): ignored"]);
+    warns("debug", &["debug: unknown word (did you mean debugport?): ignored"]);
+    warns("untrusted", &["untrusted: unknown word (did you mean untrusted-backend?): ignored"]);
+    warns("quiet", &["quiet: unknown word (help lists the words): ignored"]);
+    warns("=5", &["=5: unknown word (help lists the words): ignored"]);
+    warns("x=\u{1b}[2J", &["x=\\u{1b}[2J: unknown word (help lists the words): ignored"]);
+    let long = "z".repeat(100);
+    warns(&long, &[&format!("{}...: unknown word (help lists the words): ignored", "z".repeat(48))]);
+    assert_eq!(read("prot=8080").settings.http.port, 80, "an unknown word changes nothing");
+}
+
+#[test]
+fn a_repeated_word_counts_once_the_last() {
+    let config = read("port=8080 port=8081 debugport debugport=off");
+    assert_eq!(
+        config.warnings,
+        [
+            "port=8080: repeated later (the last one, port=8081, counts): ignored",
+            "debugport: repeated later (the last one, debugport=off, counts): ignored",
+        ]
+    );
+    assert_eq!(config.settings.http.port, 8081);
+    assert!(!config.kernel.debug_port);
+    warns(
+        "port=80 port",
+        &[
+            "port=80: repeated later (the last one, port, counts): ignored",
+            "port: needs a value (port=N): using port=80",
+        ],
+    );
+    warns(
+        "port=80 port=7",
+        &[
+            "port=80: repeated later (the last one, port=7, counts): ignored",
+            "port=7: the TCP echo service has port 7: using port=80",
+        ],
+    );
+}
+
+#[test]
+fn a_word_without_its_value_uses_the_default() {
+    warns("loglevel", &["loglevel: needs a value (loglevel=off|error|warn|info|debug|trace): using loglevel=info"]);
+    warns("max-body", &["max-body: needs a value (max-body=SIZE|unlimited): using max-body=unlimited"]);
+    warns("ip", &["ip: needs a value (ip=dhcp|ADDR/LEN): using ip=dhcp"]);
+    warns("gw", &["gw: needs a value (gw=ADDR): using gw=none"]);
+    warns("selftest", &["selftest: needs a value (selftest=panic|pagefault): using selftest=none"]);
+    warns("ticks", &["ticks: needs a value (ticks=N): using ticks=0"]);
+    warns("heap", &["heap: needs a value (heap=SIZE): using heap=64M"]);
+}
+
+#[test]
+fn flags_take_on_or_off() {
+    let config = read("debugport=on untrusted-backend=yes help=0");
+    assert_eq!(config.warnings, Vec::<String>::new());
+    assert!(config.kernel.debug_port && config.untrusted_backend && !config.help);
+    let config = read("debugport=maybe untrusted-backend= help=please");
+    assert_eq!(
+        config.warnings,
+        [
+            "debugport=maybe: not on or off: using debugport=on",
+            "untrusted-backend=: not on or off: using untrusted-backend=on",
+            "help=please: not on or off: using help=on",
+        ]
+    );
+    assert!(config.kernel.debug_port && config.untrusted_backend && config.help, "the word is there");
+}
+
+#[test]
+fn the_kernel_words_are_checked_as_the_kernel_read_them() {
+    warns("loglevel=loud", &["loglevel=loud: not off, error, warn, info, debug or trace: using loglevel=info"]);
+    warns(
+        "loglevel=warning",
+        &["loglevel=warning: not off, error, warn, info, debug or trace (did you mean warn?): using loglevel=info"],
+    );
+    assert_eq!(read("loglevel=DEBUG").kernel.log_level, log::LevelFilter::Debug);
+    warns("ticks=lots", &["ticks=lots: not a number: using ticks=0"]);
+    warns("ticks=5000", &["ticks=5000: at most 3600: using ticks=3600"]);
+    warns("selftest=boom", &["selftest=boom: not panic or pagefault: using selftest=none"]);
+    warns("selftest=panik", &["selftest=panik: not panic or pagefault (did you mean panic?): using selftest=none"]);
+    assert_eq!(read("selftest=pagefault").selftest, Some(Selftest::PageFault));
+}
+
+#[test]
+fn heap_warnings_show_the_heap_the_kernel_made() {
+    // The kernel made the heap from what it read; these are its sizes.
+    let heap = |line: &str, made: usize| Config::read(line, made).warnings;
+    assert_eq!(
+        heap("heap=lots", 31 * MIB),
+        ["heap=lots: not a size (MiB, or a number with k, M or G): using heap=31M"]
+    );
+    assert_eq!(heap("heap=512K", MIB), ["heap=512K: at least 1M: using heap=1M"]);
+    assert_eq!(heap("heap=1025K", MIB), ["heap=1025K: not a whole number of 4K pages: using heap=1M"]);
+    assert_eq!(heap("heap=100", 60 * MIB), ["heap=100: more than the free memory: using heap=60M"]);
+    assert_eq!(heap("heap=100G", 60 * MIB + 4096), ["heap=100G: more than the free memory: using heap=61444K"]);
+    assert_eq!(heap("heap=16", 16 * MIB), Vec::<String>::new());
+    assert_eq!(heap("heap=1536K", 1536 * 1024), Vec::<String>::new());
+    assert_eq!(Config::read("heap=8M", 8 * MIB).kernel.heap_bytes, Some(8 << 20));
+}
+
+#[test]
+fn ports_conflict_in_a_fixed_order() {
+    let ports = |line: &str| {
+        let config = read(line);
+        (config.settings.http.port, config.settings.metrics_port, config.warnings)
+    };
+    assert_eq!(ports("port=8080 metrics-port=9200"), (8080, 9200, vec![]));
+    assert_eq!(ports("port=http"), (80, 9100, vec!["port=http: not a port number (1 to 65535): using port=80".into()]));
+    assert_eq!(ports("port=0"), (80, 9100, vec!["port=0: not a port number (1 to 65535): using port=80".into()]));
+    assert_eq!(
+        ports("port=65536"),
+        (80, 9100, vec!["port=65536: not a port number (1 to 65535): using port=80".into()])
+    );
+    assert_eq!(ports("port=7"), (80, 9100, vec!["port=7: the TCP echo service has port 7: using port=80".into()]));
+    assert_eq!(
+        ports("port=8080 metrics-port=8080"),
+        (8080, 9100, vec!["metrics-port=8080: HTTP has port 8080: using metrics-port=9100".into()])
+    );
+    assert_eq!(
+        ports("metrics-port=7"),
+        (80, 9100, vec!["metrics-port=7: the TCP echo service has port 7: using metrics-port=9100".into()])
+    );
+    assert_eq!(
+        ports("metrics-port=80"),
+        (80, 9100, vec!["metrics-port=80: HTTP has port 80: using metrics-port=9100".into()])
+    );
+    assert_eq!(
+        ports("port=9100"),
+        (9100, 9101, vec!["metrics-port (the default): HTTP has port 9100: using metrics-port=9101".into()])
+    );
+    assert_eq!(
+        ports("port=9100 metrics-port=0"),
+        (9100, 9101, vec!["metrics-port=0: not a port number (1 to 65535): using metrics-port=9101".into()])
+    );
+}
+
+#[test]
+fn connections_are_clamped_to_what_the_heap_holds() {
+    let settings = |line: &str, heap: usize| Config::read(line, heap).settings;
+    let heap = 16 * MIB;
+    let plan = settings("", heap).http;
+    let budget = crate::http_heap_budget(heap);
+    assert!(server::HttpPlan::heap_bytes(plan.connections, plan.backlog, &plan.limits) <= budget);
+    assert!(server::HttpPlan::heap_bytes(plan.connections + 1, plan.backlog, &plan.limits) > budget);
+    let clamped = Config::read("connections=100000", heap);
+    assert_eq!(clamped.settings.http.connections, plan.connections, "clamped, not crashed");
+    assert_eq!(
+        clamped.warnings,
+        [format!(
+            "connections=100000: does not fit in the heap left for HTTP ({} KiB): using connections={}",
+            budget / 1024,
+            plan.connections
+        )]
+    );
+    assert_eq!(settings("connections=10", heap).http.connections, 10);
+    assert_eq!(settings("connections=10", heap).http.backlog, 10, "small pools: as many as the slots");
+    assert_eq!(settings("connections=100", heap).http.backlog, 2 * runtime::budget::RX_FRAMES_PER_TURN);
+    assert_eq!(settings("connections=200", 64 * MIB).http.backlog, 100);
+    // 1 MiB leaves 384 KiB for HTTP: 4 slots (56 KiB each) and 4 spare
+    // sockets (32 KiB each).
+    let small = settings("", MIB).http;
+    assert_eq!((small.connections, small.backlog), (4, 4));
+    let squeezed = Config::read("connections=5 backlog=40", MIB);
+    assert_eq!(
+        (squeezed.settings.http.connections, squeezed.settings.http.backlog),
+        (4, 5),
+        "both shrink to what fits"
+    );
+    assert_eq!(
+        squeezed.warnings,
+        [
+            "connections=5: does not fit in the heap left for HTTP (384 KiB): using connections=4",
+            "backlog=40: does not fit in the heap left for HTTP (384 KiB): using backlog=5",
+        ]
+    );
+    let tiny = settings("connections=3 backlog=40", 256 * 1024).http;
+    assert_eq!((tiny.connections, tiny.backlog), (1, 1), "never below one of each");
+    let huge = Config::read("connections=5000", 1 << 30);
+    assert_eq!(huge.settings.http.connections, MAX_CONNECTIONS);
+    assert_eq!(huge.warnings, ["connections=5000: at most 1024: using connections=1024"]);
+    let endless = Config::read("backlog=18446744073709551615", 16 * MIB);
+    assert!(endless.settings.http.backlog < 1000, "a huge backlog is cut quickly");
+}
+
+#[test]
+fn counts_that_are_not_numbers_or_zero() {
+    let config = read("connections=lots backlog=0 per-client=many");
+    let http = config.settings.http;
+    assert_eq!(
+        config.warnings,
+        [
+            format!("connections=lots: not a number: using connections={}", http.connections),
+            "backlog=0: at least 1: using backlog=1".into(),
+            "per-client=many: not a number or off: using per-client=off".into(),
+        ]
+    );
+    assert_eq!(http.backlog, 1);
+    assert_eq!(http.connections, read("backlog=1").settings.http.connections, "the default slots");
+    let zero = read("connections=0");
+    assert_eq!(zero.warnings, ["connections=0: at least 1: using connections=1"]);
+    assert_eq!(zero.settings.http.connections, 1);
+    assert_eq!(read("per-client=0").settings.http.per_client, None);
+    assert_eq!(read("per-client=off").settings.http.per_client, None);
+    assert_eq!(read("per-client=3").settings.http.per_client, Some(3));
+    assert!(read("per-client=0 per-client=off").warnings.len() == 1, "only the repeat");
+}
+
+#[test]
+fn sizes_take_suffixes() {
+    let limits = |line: &str| {
+        let config = read(line);
+        (
+            config.settings.http.limits.max_body_bytes,
+            config.settings.http.limits.min_rate_bytes_per_second,
+            config.warnings,
+        )
+    };
+    assert_eq!(limits("max-body=10M min-rate=2k"), (Some(10 << 20), 2048, vec![]));
+    assert_eq!(limits("max-body=1000 min-rate=0"), (Some(1000), 0, vec![]));
+    assert_eq!(limits("max-body=unlimited min-rate=off"), (None, 0, vec![]));
+    assert_eq!(
+        limits("max-body=10MB"),
+        (
+            None,
+            1024,
+            vec![
+                "max-body=10MB: not a size (bytes, or a number with k, M or G) or unlimited: using max-body=unlimited"
+                    .into()
+            ]
+        )
+    );
+    assert_eq!(
+        limits("min-rate=fast"),
+        (
+            None,
+            1024,
+            vec![
+                "min-rate=fast: not a size (bytes a second, or a number with k, M or G) or off: using min-rate=1K"
+                    .into()
+            ]
+        )
+    );
+    assert_eq!(
+        limits("min-rate=8G"),
+        (None, u32::MAX, vec!["min-rate=8G: at most 4294967295: using min-rate=4294967295".into()])
+    );
+}
+
+#[test]
+fn addresses_never_guess() {
+    use core::net::Ipv4Addr;
+    use smoltcp::wire::Ipv4Cidr;
+    let config = read("ip=10.0.0.2/24 gw=10.0.0.1");
+    assert_eq!(
+        config.net,
+        Some(NetConfig::Static {
+            address: Ipv4Cidr::new(Ipv4Addr::new(10, 0, 0, 2), 24),
+            gateway: Some(Ipv4Addr::new(10, 0, 0, 1))
+        })
+    );
+    assert_eq!(config.warnings, Vec::<String>::new());
+    let down = read("ip=dhpc");
+    assert_eq!(down.net, None);
+    assert!(down.runtime_config().is_none());
+    assert_eq!(
+        down.warnings,
+        ["ip=dhpc: not dhcp or ADDRESS/LEN (e.g. 10.0.0.2/24) (did you mean dhcp?): the network stays down"]
+    );
+    warns("ip=10.0.0.2", &["ip=10.0.0.2: not dhcp or ADDRESS/LEN (e.g. 10.0.0.2/24): the network stays down"]);
+    warns("ip=10.0.0.2/24 gw=nowhere", &["gw=nowhere: not an IPv4 address: the network stays down"]);
+    let dhcp = read("gw=10.0.0.1");
+    assert_eq!(dhcp.net, Some(NetConfig::Dhcp));
+    assert_eq!(dhcp.warnings, ["gw=10.0.0.1: only used with a static ip=: ignored"]);
+    let untrusted = read("untrusted-backend").runtime_config().expect("a network");
+    assert!(untrusted.force_untrusted);
+}
+
+#[test]
+fn the_settings_are_described_as_words_the_line_takes() {
+    let config = Config::read(
+        "ip=10.0.0.2/24 gw=10.0.0.1 connections=20 backlog=50 per-client=3 max-body=1000 min-rate=0 ticks=2",
+        16 * MIB,
+    );
+    assert_eq!(
+        config.describe(),
+        [
+            "settings: loglevel=info heap=16M debugport=off ip=10.0.0.2/24 gw=10.0.0.1 untrusted-backend=off ticks=2",
+            "settings: port=80 metrics-port=9100 connections=20 backlog=50 per-client=3 max-body=1000 min-rate=0",
+        ]
+    );
+    let config = Config::read("loglevel=debug debugport max-body=10M connections=4 backlog=8", 20 * MIB + 8192);
+    assert_eq!(
+        config.describe(),
+        [
+            "settings: loglevel=debug heap=20488K debugport=on ip=dhcp untrusted-backend=off",
+            "settings: port=80 metrics-port=9100 connections=4 backlog=8 per-client=off max-body=10M min-rate=1K",
+        ]
+    );
+    assert_eq!(
+        read("ip=junk selftest=panic").describe()[0],
+        "settings: loglevel=info heap=64M debugport=off ip=none untrusted-backend=off selftest=panic"
+    );
+}
+
+#[test]
+fn help_lists_every_word_once() {
+    let lines = help_lines();
+    assert_eq!(lines.len(), 1 + KERNEL_WORDS.len() + APPLIANCE_WORDS.len());
+    assert!(lines.iter().all(|line| line.starts_with("help: ") && !line.contains('\n')));
+    assert_eq!(lines[1], "help: loglevel=off|error|warn|info|debug|trace the log level (info)");
+    assert!(lines.contains(&"help: max-body=SIZE|unlimited    the largest request body (unlimited)".to_string()));
+    for word in known_words() {
+        assert_eq!(lines.iter().filter(|line| line.contains(&format!(" {} ", word.form))).count(), 1, "{}", word.key);
+    }
+    let keys: Vec<&str> = known_words().map(|word| word.key).collect();
+    for (index, key) in keys.iter().enumerate() {
+        assert!(!keys[index + 1..].contains(key), "{key} listed twice");
+    }
+    let config = read("help port=8080");
+    assert!(config.help);
+    assert_eq!(config.settings.http.port, 8080, "the other words still count");
+}
+
+#[test]
+fn suggestions_stay_close() {
+    let keys = || known_words().map(|word| word.key);
+    assert_eq!(closest("prot", keys()), Some("port"));
+    assert_eq!(closest("metrics_port", keys()), Some("metrics-port"));
+    assert_eq!(closest("id", keys()), Some("ip"));
+    assert_eq!(closest("pi", keys()), Some("ip"), "a swap is one edit");
+    assert_eq!(closest("xyz", keys()), None);
+    assert_eq!(closest("a", keys()), None);
+    assert_eq!(closest("", keys()), None);
+    assert_eq!(closest(&"p".repeat(1000), keys()), None);
+    assert_eq!(edit_distance(b"kitten", b"sitting"), 3);
+    assert_eq!(edit_distance(b"", b"abc"), 3);
+    assert_eq!(edit_distance(b"abc", b""), 3);
+    assert_eq!(edit_distance(b"ab", b"ba"), 1);
+}
+
+#[test]
+fn sizes_are_written_with_the_largest_suffix_that_fits() {
+    assert_eq!(format_size(0), "0");
+    assert_eq!(format_size(1000), "1000");
+    assert_eq!(format_size(1024), "1K");
+    assert_eq!(format_size(1536 * 1024), "1536K");
+    assert_eq!(format_size(10 << 20), "10M");
+    assert_eq!(format_size(2 << 30), "2G");
+    for bytes in [0, 1, 1000, 1024, 4096, 10 << 20, 3 << 30, u64::MAX] {
+        assert_eq!(cmdline::parse_size(&format_size(bytes)), Some(bytes));
+    }
+}
+
+/// Words as an operator might write them, right or wrong.
+fn word() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        proptest::sample::select(known_words().map(|word| word.key).collect::<Vec<_>>()).prop_map(String::from),
+        "[a-z-]{1,12}",
+    ];
+    let value = prop_oneof![
+        Just(None),
+        "[0-9]{1,22}[kKmMgGB]?".prop_map(Some),
+        proptest::sample::select(vec![
+            "dhcp",
+            "off",
+            "on",
+            "unlimited",
+            "panic",
+            "info",
+            "10.0.0.2/24",
+            "10.0.0.1",
+            ""
+        ])
+        .prop_map(|value| Some(value.to_string())),
+        "\\PC{0,12}".prop_map(Some),
+    ];
+    (key, value).prop_map(|(key, value)| match value {
+        Some(value) => format!("{key}={value}"),
+        None => key,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Any text: no panic, every warning one line of bounded length, every
+    /// unknown or repeated word warned about, values within their bounds.
+    #[test]
+    fn any_line_reads_without_a_panic(
+        text in prop_oneof![
+            proptest::collection::vec(word(), 0..12).prop_map(|words| words.join(" ")),
+            "\\PC{0,200}",
+            proptest::collection::vec(any::<u8>(), 0..200).prop_map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        ],
+        heap in 0usize..(256 * MIB),
+    ) {
+        let config = Config::read(&text, heap);
+        let words: Vec<&str> = text.split_ascii_whitespace().collect();
+        for warning in &config.warnings {
+            prop_assert!(!warning.contains('\n') && warning.len() < 400, "{warning:?}");
+        }
+        prop_assert!(config.warnings.len() <= words.len() + 4);
+        for (index, word) in words.iter().enumerate() {
+            let (key, _) = cmdline::split_word(word);
+            let known = known_words().any(|known| known.key == key);
+            let repeated = words[index + 1..].iter().any(|later| cmdline::split_word(later).0 == key);
+            if !known || repeated {
+                let start = format!("{}: ", shown(word));
+                prop_assert!(config.warnings.iter().any(|warning| warning.starts_with(&start)), "{word:?} in {:?}", config.warnings);
+            }
+        }
+        let http = config.settings.http;
+        prop_assert!((1..=MAX_CONNECTIONS).contains(&http.connections));
+        prop_assert!(http.backlog >= 1);
+        prop_assert!(http.port != 0 && http.port != ECHO_PORT);
+        prop_assert!(config.settings.metrics_port != 0 && config.settings.metrics_port != ECHO_PORT);
+        prop_assert!(config.settings.metrics_port != http.port);
+        prop_assert!(config.kernel.ticks <= cmdline::MAX_TICKS);
+        prop_assert_eq!(config.kernel, KernelSettings::read(&CommandLine::new(&text)), "as the kernel read it");
+    }
+
+    /// What the settings line says reads back as the same settings, with
+    /// no warning.
+    #[test]
+    fn the_settings_line_reads_back(
+        port in 1u16..,
+        connections in 1usize..40,
+        backlog in 1usize..40,
+        per_client in proptest::option::of(1usize..100),
+        max_body in proptest::option::of(0u64..(1 << 40)),
+        min_rate in any::<u32>(),
+        level in 0usize..6,
+        flags in any::<(bool, bool)>(),
+    ) {
+        let mut line = format!("port={port} connections={connections} backlog={backlog} min-rate={min_rate} loglevel={}", LOG_LEVELS[level]);
+        if let Some(limit) = per_client { line.push_str(&format!(" per-client={limit}")); }
+        if let Some(bytes) = max_body { line.push_str(&format!(" max-body={bytes}")); }
+        if flags.0 { line.push_str(" debugport"); }
+        if flags.1 { line.push_str(" ip=10.1.2.3/16 gw=10.1.0.1"); }
+        let first = Config::read(&line, 64 * MIB);
+        let again_line = first.describe().map(|text| text.trim_start_matches("settings:").to_string()).join(" ");
+        let again = Config::read(&again_line, 64 * MIB);
+        prop_assert_eq!(&again.warnings, &Vec::<String>::new(), "{}", again_line);
+        prop_assert_eq!(again.settings, first.settings);
+        prop_assert_eq!(again.net, first.net);
+        prop_assert_eq!(again.kernel.log_level, first.kernel.log_level);
+        prop_assert_eq!(again.kernel.debug_port, first.kernel.debug_port);
+    }
+}
+
+/// xl.cfg's comments and README's table name every word.
+#[test]
+fn every_word_is_documented() {
+    let xl_cfg = include_str!("../../xl.cfg");
+    let readme = include_str!("../../README.md");
+    let table: Vec<&str> = readme.lines().filter(|line| line.starts_with("| `")).collect();
+    for word in known_words() {
+        let key = word.key;
+        let listed = |line: &str| {
+            let rest = line.strip_prefix("#   ").and_then(|rest| rest.strip_prefix(key));
+            rest.is_some_and(|rest| rest.starts_with('=') || rest.starts_with(' '))
+        };
+        assert!(xl_cfg.lines().any(listed), "xl.cfg lists {key}");
+        assert!(
+            table.iter().any(|row| row.contains(&format!("`{key}=")) || row.contains(&format!("`{key}`"))),
+            "README.md's table lists {key}"
+        );
+    }
+}
+
+/// The end-to-end check's guest (tests/e2e/check-11-config.sh) on a 64 MB
+/// guest's heap: what it expects, line for line.
+#[test]
+fn the_end_to_end_guest_line() {
+    let config = Config::read(
+        "loglevl=debug max-body=10MB loglevel=loud per-client=lots port=8080 metrics-port=8080 connections=0 \
+         min-rate=fast max-body=2K",
+        31 * MIB,
+    );
+    assert_eq!(
+        config.warnings,
+        [
+            "loglevl=debug: unknown word (did you mean loglevel?): ignored",
+            "max-body=10MB: repeated later (the last one, max-body=2K, counts): ignored",
+            "loglevel=loud: not off, error, warn, info, debug or trace: using loglevel=info",
+            "per-client=lots: not a number or off: using per-client=off",
+            "connections=0: at least 1: using connections=1",
+            "min-rate=fast: not a size (bytes a second, or a number with k, M or G) or off: using min-rate=1K",
+            "metrics-port=8080: HTTP has port 8080: using metrics-port=9100",
+        ]
+    );
+    assert_eq!(
+        config.describe()[1],
+        "settings: port=8080 metrics-port=9100 connections=1 backlog=1 per-client=off max-body=2K min-rate=1K"
+    );
+    assert_eq!(help_lines().len(), 17, "the check counts 17 help lines");
+}
