@@ -26,7 +26,7 @@ use crate::counters::DmaCounters;
 use crate::direction::{CpuWrites, DeviceWrites, Direction};
 use crate::error::{CloseError, CloseRefusal, MapError, MapFailure, Released, SetupError, StillInUse};
 use crate::grant_list::GrantList;
-use crate::grants::Grants;
+use crate::grants::{EpochGrants, Grants};
 use crate::handle::{Backing, DmaHandle};
 use crate::page::PageSource;
 use alloc::boxed::Box;
@@ -37,7 +37,7 @@ use core::ops::Range;
 use core::sync::atomic::{AtomicU32, Ordering, fence};
 use xen_pv::abi::DomainId;
 use xen_pv::abi::grant_table::GrantRef;
-use xen_pv::grant_table::RevokeError;
+use xen_pv::grant_table::{GrantError, RevokeError};
 
 /// How far the guest trusts a backend, chosen per device (the frontend's
 /// xenstore `trusted` key, default trusted, or the command line).
@@ -73,7 +73,7 @@ struct DeferredRelease {
 /// bounce pages and queued buffers, which is safe (nothing is freed while
 /// the backend may hold it) but wasteful.
 pub struct GrantDma<G: Grants, S: PageSource> {
-    grants: G,
+    grants: EpochGrants<G>,
     source: S,
     backend: DomainId,
     id: DeviceId,
@@ -97,6 +97,7 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
     /// A device for `backend`. An untrusted backend gets its bounce pages
     /// now, zeroed and granted; if that fails nothing is left behind.
     pub fn new(grants: G, source: S, backend: DomainId, trust: BackendTrust) -> Result<Self, SetupError> {
+        let grants = EpochGrants::new(grants);
         let bounce = match trust {
             BackendTrust::Trusted => None,
             BackendTrust::Untrusted(capacity) => {
@@ -146,8 +147,18 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         self.counters.get()
     }
 
-    pub(crate) fn grants(&self) -> &G {
+    pub(crate) fn grants(&self) -> &EpochGrants<G> {
         &self.grants
+    }
+
+    /// Whether the grant table was reset after a resume in a new domain
+    /// since this device was made: every grant it made is void. Unmapping,
+    /// unsharing, reclaiming and closing then end nothing in the table and
+    /// give every page back at once (no backend can hold it: the domain it
+    /// was granted in is gone); mapping and sharing are refused. The way to
+    /// drop a device of an earlier domain, without revoking anything.
+    pub fn grants_void(&self) -> bool {
+        self.grants.is_void()
     }
 
     /// Counts grants of shared (ring) pages in `grants_in_use`.
@@ -164,6 +175,11 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
     /// first sync for the device. On failure the buffer comes back in the error.
     pub fn map<D: Direction>(&self, buffer: DmaBuffer, direction: D) -> Result<DmaHandle<D>, MapError> {
         let _: D = direction; // the type is the direction; the value only names it
+        if self.grants_void() {
+            // Bounce pages too were granted in the old domain.
+            self.count(|counters| counters.map_failures += 1);
+            return Err(MapError { reason: MapFailure::Grant(GrantError::TableReset), buffer });
+        }
         let backing = match &self.bounce {
             None => self.grant_buffer::<D>(&buffer),
             Some(pool) => lend_bounce_pages::<D>(&buffer, &mut pool.borrow_mut()),
@@ -323,7 +339,7 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
                 return Err(CloseError { device: Box::new(self), refusal: CloseRefusal::BouncePagesHeld(held) });
             }
         }
-        Ok((self.grants, self.source))
+        Ok((self.grants.into_inner(), self.source))
     }
 
     fn close_refusal(&self) -> Option<CloseRefusal> {

@@ -38,6 +38,13 @@ pub trait Grants {
     /// ([`RevokeError::StillInUse`]: nothing changed, the page is still the
     /// caller's).
     fn revoke(&self, grant_reference: GrantRef) -> Result<(), RevokeError>;
+
+    /// How many times the table was reset after a resume in a new domain
+    /// (`GrantTable::reset_after_resume`): a device made in an earlier
+    /// epoch knows its grants are void.
+    fn epoch(&self) -> u64 {
+        0
+    }
 }
 
 impl<Owner> Grants for RefCell<GrantTable<'_, Owner>> {
@@ -63,6 +70,10 @@ impl<Owner> Grants for RefCell<GrantTable<'_, Owner>> {
     fn revoke(&self, grant_reference: GrantRef) -> Result<(), RevokeError> {
         self.borrow_mut().revoke(grant_reference)
     }
+
+    fn epoch(&self) -> u64 {
+        self.borrow().epoch()
+    }
 }
 
 impl<T: Grants + ?Sized> Grants for &T {
@@ -78,6 +89,69 @@ impl<T: Grants + ?Sized> Grants for &T {
 
     fn revoke(&self, grant_reference: GrantRef) -> Result<(), RevokeError> {
         (**self).revoke(grant_reference)
+    }
+
+    fn epoch(&self) -> u64 {
+        (**self).epoch()
+    }
+}
+
+/// A device's view of the grant table, stamped with the table's epoch when
+/// the device was made. Once the table has been reset after a resume in a
+/// new domain (a later epoch), every grant the device made is void: a
+/// revoke succeeds without touching the table (the reference may be
+/// another device's by now, and ending it would cut that device off), and
+/// granting is refused ([`GrantError::TableReset`]): the new domain's
+/// grants belong to devices made in its epoch.
+#[derive(Debug)]
+pub(crate) struct EpochGrants<G> {
+    inner: G,
+    epoch: u64,
+}
+
+impl<G: Grants> EpochGrants<G> {
+    /// `inner`, in its current epoch.
+    pub(crate) fn new(inner: G) -> Self {
+        let epoch = inner.epoch();
+        Self { inner, epoch }
+    }
+
+    /// Whether the table was reset since: every grant made through this
+    /// view is void.
+    pub(crate) fn is_void(&self) -> bool {
+        self.inner.epoch() != self.epoch
+    }
+
+    /// The table, for whoever made the device.
+    pub(crate) fn into_inner(self) -> G {
+        self.inner
+    }
+}
+
+impl<G: Grants> Grants for EpochGrants<G> {
+    fn grant_run(
+        &self,
+        domain: DomainId,
+        first_frame: u64,
+        readonly: bool,
+        references: &mut [GrantRef],
+    ) -> Result<(), GrantError> {
+        if self.is_void() {
+            return Err(GrantError::TableReset);
+        }
+        self.inner.grant_run(domain, first_frame, readonly, references)
+    }
+
+    fn revoke(&self, grant_reference: GrantRef) -> Result<(), RevokeError> {
+        if self.is_void() {
+            // Xen's table no longer has this grant: nothing to end.
+            return Ok(());
+        }
+        self.inner.revoke(grant_reference)
+    }
+
+    fn epoch(&self) -> u64 {
+        self.inner.epoch()
     }
 }
 

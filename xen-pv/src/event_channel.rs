@@ -46,6 +46,18 @@ impl<'a, H: Hypervisor> EventChannels<'a, H> {
         Self { hypervisor, shared, counters: EventCounters::default() }
     }
 
+    /// After a resume in a new domain, whose shared info page is new: masks
+    /// the upcall of vCPU 0 again. Every port of the old domain is gone;
+    /// their owners bind new ones.
+    pub fn resumed(&self) {
+        self.shared.upcall_mask().store(1, Ordering::SeqCst);
+    }
+
+    /// What `port` is bound to, as Xen says.
+    pub fn status(&self, port: Port) -> Result<crate::hypervisor::PortStatus, XenError> {
+        self.hypervisor.event_channel_status(port)
+    }
+
     /// The hypervisor behind these channels.
     pub fn hypervisor(&self) -> &'a H {
         self.hypervisor

@@ -33,6 +33,16 @@
 //!   belong to it: [`GrantTable::revoke`] refuses them. Dropping the table
 //!   leaks deferred owners rather than free a page the backend may hold.
 //!
+//! - **Resume.** After the domain was restored in a new domain, Xen's
+//!   grant table is a new, empty one: every reference granted before is
+//!   void. [`GrantTable::reset_after_resume`] makes every reference free
+//!   again without revoking anything, gives back the deferred owners (no
+//!   backend holds their pages any more), and counts a new epoch
+//!   ([`GrantTable::epoch`]), by which the DMA devices made before it know
+//!   their grants are void. It refuses while Xen's entries still show one
+//!   of the old grants (the same domain after all): forgetting a live grant
+//!   would let a backend reach a page the guest frees.
+//!
 //! Never: panic or index out of bounds because of a reference value or a
 //! backend's behaviour; loop without bound on a flags word another domain
 //! can change; hand out a reference that is still granted.
@@ -56,6 +66,16 @@ pub enum GrantError {
     FrameTooLarge,
     /// [`GrantTable::grow`] was given entries that do not extend the current ones.
     NotAnExtension,
+    /// The table was reset after a resume since the caller's device was
+    /// made: it may grant no more (a device of the new epoch must).
+    TableReset,
+}
+
+/// Why [`GrantTable::reset_after_resume`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetRefused {
+    /// A reference still granted in Xen's entries.
+    pub still_granted: GrantRef,
 }
 
 /// Why a reference could not be revoked.
@@ -86,7 +106,8 @@ pub enum Release<Owner> {
 
 /// Grant-table counters, for metrics and leak checks.
 ///
-/// `granted - revoked == in_use` at all times, and `deferred <= in_use`.
+/// `granted - revoked - forgotten == in_use` at all times, and
+/// `deferred <= in_use`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GrantCounters {
     /// References granted now (including those in the deferred queue).
@@ -101,6 +122,9 @@ pub struct GrantCounters {
     pub deferred: u64,
     /// Grant attempts that found no free reference.
     pub exhausted: u64,
+    /// Grants made void by resumes in a new domain (forgotten, not
+    /// revoked): `granted - revoked - forgotten == in_use`.
+    pub forgotten: u64,
 }
 
 /// The state of one reference, as the allocator records it.
@@ -235,6 +259,7 @@ pub struct GrantTable<'a, Owner = ()> {
     references: References,
     deferred: Vec<DeferredRelease<Owner>>,
     counters: GrantCounters,
+    epoch: u64,
 }
 
 impl<'a, Owner> GrantTable<'a, Owner> {
@@ -244,7 +269,45 @@ impl<'a, Owner> GrantTable<'a, Owner> {
         let entries = &entries[..entries.len().min(REFERENCE_LIMIT)];
         let mut references = References::new();
         references.extend_to(entries.len());
-        Self { entries, references, deferred: Vec::new(), counters: GrantCounters::default() }
+        Self { entries, references, deferred: Vec::new(), counters: GrantCounters::default(), epoch: 0 }
+    }
+
+    /// How many times the table was reset after a resume in a new domain.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// After a resume in a new domain, whose grant table Xen made anew:
+    /// takes `entries` (the new table's mapped entries, mapped where the
+    /// old ones were or elsewhere), makes every reference free without
+    /// revoking it, and starts a new [`Self::epoch`]. Returns the deferred
+    /// owners: no backend holds their pages any more.
+    ///
+    /// Refused, changing nothing, while one of the references granted now
+    /// still reads as granted in `entries` (`GTF_permit_access`): then the
+    /// table was not made anew (the same domain ran on) and its grants are
+    /// live.
+    pub fn reset_after_resume(&mut self, entries: &'a [GrantEntryV1]) -> Result<Vec<Owner>, ResetRefused> {
+        let entries = &entries[..entries.len().min(REFERENCE_LIMIT)];
+        let granted = (0..self.references.links.len() as GrantRef)
+            .filter(|&reference| matches!(self.references.slot(reference), Ok(Slot::Granted | Slot::Deferred)));
+        for reference in granted {
+            let live = entries
+                .get(reference as usize)
+                .is_some_and(|entry| entry.flags.load(Ordering::SeqCst) & GTF_PERMIT_ACCESS != 0);
+            if live {
+                return Err(ResetRefused { still_granted: reference });
+            }
+        }
+        let owners = self.deferred.drain(..).map(|pending| pending.owner).collect();
+        self.entries = entries;
+        self.references = References::new();
+        self.references.extend_to(entries.len());
+        self.counters.forgotten += self.counters.in_use;
+        self.counters.in_use = 0;
+        self.counters.deferred = 0;
+        self.epoch += 1;
+        Ok(owners)
     }
 
     /// Takes a longer view of the same table after more frames were mapped.

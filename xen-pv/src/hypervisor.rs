@@ -12,7 +12,9 @@
 //! which on Xen point at the mapped pages and in tests at ordinary memory.
 
 use crate::abi::DomainId;
-use crate::abi::event_channel::Port;
+use crate::abi::event_channel::{
+    EVTCHNSTAT_CLOSED, EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ, EventChannelStatus, Port,
+};
 use crate::abi::sched::ShutdownReason;
 
 /// A hypercall's negative return value: a Xen errno (`errno.h`), positive here.
@@ -51,6 +53,45 @@ pub struct GrantTableSize {
     pub max_frames: u32,
 }
 
+/// What a port is bound to (`EVTCHNOP_status`), as far as xenecho asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortStatus {
+    /// Not in use (or beyond the ports the domain has).
+    Closed,
+    /// Waiting for `remote` to bind.
+    Unbound {
+        /// The domain allowed to bind.
+        remote: DomainId,
+    },
+    /// Connected to another domain's port.
+    Interdomain {
+        /// The other domain.
+        remote: DomainId,
+    },
+    /// Bound to virtual IRQ `virq` on `vcpu`.
+    Virq {
+        /// The `VIRQ_*` number.
+        virq: u32,
+        /// The vCPU.
+        vcpu: u32,
+    },
+    /// A physical IRQ or an inter-vCPU interrupt (xenecho binds neither).
+    Other(u32),
+}
+
+impl PortStatus {
+    /// Reads what `EVTCHNOP_status` wrote.
+    pub fn from_abi(raw: &EventChannelStatus) -> Self {
+        match raw.status {
+            EVTCHNSTAT_CLOSED => Self::Closed,
+            EVTCHNSTAT_UNBOUND => Self::Unbound { remote: raw.detail[0] as DomainId },
+            EVTCHNSTAT_INTERDOMAIN => Self::Interdomain { remote: raw.detail[0] as DomainId },
+            EVTCHNSTAT_VIRQ => Self::Virq { virq: raw.detail[0], vcpu: raw.vcpu },
+            other => Self::Other(other),
+        }
+    }
+}
+
 /// The hypercalls xenecho makes, one method each.
 pub trait Hypervisor {
     /// `HVMOP_get_param` for this domain.
@@ -74,6 +115,10 @@ pub trait Hypervisor {
 
     /// `EVTCHNOP_close`.
     fn event_channel_close(&self, port: Port) -> Result<(), XenError>;
+
+    /// `EVTCHNOP_status`: what `port` is bound to. A port the domain does
+    /// not have reads as [`PortStatus::Closed`].
+    fn event_channel_status(&self, port: Port) -> Result<PortStatus, XenError>;
 
     /// `EVTCHNOP_unmask`: clears the mask and re-raises a pending event.
     fn event_channel_unmask(&self, port: Port) -> Result<(), XenError>;
@@ -105,4 +150,31 @@ pub trait Hypervisor {
 
     /// `SCHEDOP_shutdown`. Xen does not return from it; the simulation does.
     fn shutdown(&self, reason: ShutdownReason) -> Result<(), XenError>;
+
+    /// `SCHEDOP_shutdown(SHUTDOWN_suspend)`: the domain stops until the
+    /// toolstack has saved it, and then either runs again where it was (the
+    /// suspend was cancelled) or is restored into a new domain. Returns the
+    /// hypercall's value: 1 when Xen was told the suspend was cancelled,
+    /// 0 otherwise (a new domain, or a cancellation Xen did not report; see
+    /// `crate::suspend`).
+    fn suspend(&self) -> Result<usize, XenError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::event_channel::EVTCHNSTAT_IPI;
+
+    #[test]
+    fn port_status_reads_the_union_by_status() {
+        let raw = |status, vcpu, detail| EventChannelStatus { status, vcpu, detail, ..Default::default() };
+        assert_eq!(PortStatus::from_abi(&raw(EVTCHNSTAT_CLOSED, 0, [7, 7])), PortStatus::Closed);
+        assert_eq!(PortStatus::from_abi(&raw(EVTCHNSTAT_UNBOUND, 0, [0, 0])), PortStatus::Unbound { remote: 0 });
+        assert_eq!(
+            PortStatus::from_abi(&raw(EVTCHNSTAT_INTERDOMAIN, 0, [3, 9])),
+            PortStatus::Interdomain { remote: 3 }
+        );
+        assert_eq!(PortStatus::from_abi(&raw(EVTCHNSTAT_VIRQ, 0, [0, 0])), PortStatus::Virq { virq: 0, vcpu: 0 });
+        assert_eq!(PortStatus::from_abi(&raw(EVTCHNSTAT_IPI, 1, [0, 0])), PortStatus::Other(EVTCHNSTAT_IPI));
+    }
 }

@@ -15,7 +15,8 @@
 //!
 //! Over them, the guest-side services, each reaching Xen only through the
 //! [`Hypervisor`] seam: [`event_channel`], [`time`], [`timer`],
-//! [`xenstore`], [`grant_table`] and the front half of the shared [`ring`]s.
+//! [`xenstore`], [`grant_table`], the front half of the shared [`ring`]s, and
+//! [`suspend`] (suspending the domain and telling how it came back).
 //! This crate is the bindings and those services, nothing else: the host
 //! simulation of Xen they are tested against (hypervisor, grant table,
 //! xenstored, netback, the back half of a ring) is the `xen-sim` crate, and
@@ -45,8 +46,10 @@ pub mod grant_table;
 pub mod hypercall;
 pub mod hypervisor;
 pub mod ring;
+pub mod suspend;
 pub mod time;
 pub mod timer;
 pub mod xenstore;
 
-pub use hypervisor::{Hypervisor, XenError};
+pub use hypervisor::{Hypervisor, PortStatus, XenError};
+pub use suspend::SuspendOutcome;

@@ -17,7 +17,7 @@ use crate::abi::event_channel::Port;
 use crate::abi::vcpu::VIRQ_TIMER;
 use crate::event_channel::EventChannels;
 use crate::hypervisor::{Hypervisor, XenError};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Most ports one wait can watch besides the timer's.
 pub const MAX_WAIT_PORTS: usize = 15;
@@ -36,7 +36,7 @@ pub enum Wake {
 /// The vCPU's one-shot timer.
 pub struct Timer<'a, H: Hypervisor> {
     events: &'a EventChannels<'a, H>,
-    port: Port,
+    port: AtomicU32,
     armed_for: AtomicU64,
 }
 
@@ -44,12 +44,28 @@ impl<'a, H: Hypervisor> Timer<'a, H> {
     /// Binds `VIRQ_TIMER` on vCPU 0.
     pub fn new(events: &'a EventChannels<'a, H>) -> Result<Self, XenError> {
         let port = events.bind_virq(VIRQ_TIMER)?;
-        Ok(Self { events, port, armed_for: AtomicU64::new(NOT_ARMED) })
+        Ok(Self { events, port: AtomicU32::new(port), armed_for: AtomicU64::new(NOT_ARMED) })
     }
 
     /// The timer's event-channel port.
     pub fn port(&self) -> Port {
-        self.port
+        self.port.load(Ordering::Relaxed)
+    }
+
+    /// After a resume in a new domain, where no port is bound and no timer
+    /// armed: binds `VIRQ_TIMER` again (the port may differ) and arms the
+    /// timer afresh on the next wait.
+    pub fn rebind(&self) -> Result<Port, XenError> {
+        let port = self.events.bind_virq(VIRQ_TIMER)?;
+        self.port.store(port, Ordering::Relaxed);
+        self.forget_armed();
+        Ok(port)
+    }
+
+    /// Forgets which deadline the timer was armed for, so the next wait
+    /// arms it again (after a suspend, whose outcome may have dropped it).
+    pub fn forget_armed(&self) {
+        self.armed_for.store(NOT_ARMED, Ordering::Relaxed);
     }
 
     /// Sleeps until one of `ports` is pending or system time reaches
@@ -65,9 +81,10 @@ impl<'a, H: Hypervisor> Timer<'a, H> {
         }
         let mut watched = [0; MAX_WAIT_PORTS + 1];
         watched[..ports.len()].copy_from_slice(ports);
-        watched[ports.len()] = self.port;
+        let port = self.port();
+        watched[ports.len()] = port;
         self.events.wait(&watched[..=ports.len()], None)?;
-        if self.events.take_pending(self.port) {
+        if self.events.take_pending(port) {
             self.armed_for.store(NOT_ARMED, Ordering::Relaxed);
             if ports.iter().all(|&port| !self.events.is_pending(port)) {
                 return Ok(Wake::Deadline);

@@ -167,6 +167,19 @@ impl SimGrantTable {
         }
     }
 
+    /// The domain was restored in a new one: Xen's grant table is new and
+    /// empty (every entry zero), and no backend maps anything of the old
+    /// domain (its backends went with it). Guest RAM keeps its contents.
+    /// Mappings handed out before are void: unmapping one is an error.
+    pub fn wipe(&self) {
+        for entry in self.entries.iter() {
+            entry.flags.store(0, Ordering::SeqCst);
+            entry.domid.store(0, Ordering::SeqCst);
+            entry.frame.store(0, Ordering::SeqCst);
+        }
+        *self.backend.borrow_mut() = BackendState::default();
+    }
+
     /// Current and maximum size.
     pub fn size(&self) -> GrantTableSize {
         GrantTableSize { frames: self.frames.get(), max_frames: self.max_frames }

@@ -44,14 +44,14 @@ use std::collections::BTreeMap;
 use std::vec::Vec;
 use xen_pv::abi::DomainId;
 use xen_pv::abi::event_channel::Port;
-use xen_pv::abi::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+use xen_pv::abi::hvm::{HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use xen_pv::abi::memory::{XENMAPSPACE_GRANT_TABLE, XENMAPSPACE_SHARED_INFO};
 use xen_pv::abi::sched::ShutdownReason;
 use xen_pv::abi::shared_info::EVENT_CHANNEL_2L_PORTS;
 use xen_pv::abi::shared_info::x86_64::SharedInfo; // any layout would do: the page is ordinary memory
 use xen_pv::abi::vcpu::VIRQ_TIMER;
 use xen_pv::abi::xenstore::XenstoreInterface;
-use xen_pv::hypervisor::{GrantTableSize, Hypervisor, XenError};
+use xen_pv::hypervisor::{GrantTableSize, Hypervisor, PortStatus, XenError};
 use xen_pv::xenstore::Clock;
 
 /// The backend domain the simulation plays (dom0).
@@ -97,6 +97,16 @@ struct State {
     params: BTreeMap<u32, u64>,
     xenstore: xenstore::XenstoreServer,
     port_limit: Port,
+    /// The port the xenstore daemon signals ([`XENSTORE_PORT`] until a
+    /// restore in a new domain).
+    xenstore_port: Port,
+    /// What the next suspend hypercall returns (1, a cancellation Xen
+    /// reports, unless a test says otherwise).
+    suspend_returns: Option<usize>,
+    /// Suspend hypercalls made.
+    suspends: u64,
+    /// Restores in a new domain so far.
+    restores: u64,
 }
 
 /// The simulated hypervisor, dom0 daemons and backends.
@@ -141,6 +151,10 @@ impl SimXen {
                 params,
                 xenstore: xenstore::XenstoreServer::new(),
                 port_limit: EVENT_CHANNEL_2L_PORTS as Port,
+                xenstore_port: XENSTORE_PORT,
+                suspend_returns: None,
+                suspends: 0,
+                restores: 0,
             }),
         }
     }
@@ -232,10 +246,74 @@ impl SimXen {
         self.shared_info.evtchn_pending[port as usize / 64].load(Ordering::SeqCst) & (1 << (port % 64)) != 0
     }
 
+    /// The port the xenstore daemon signals now.
+    pub fn xenstore_port(&self) -> Port {
+        self.state.borrow().xenstore_port
+    }
+
+    /// Suspend hypercalls the guest made.
+    pub fn suspends(&self) -> u64 {
+        self.state.borrow().suspends
+    }
+
+    /// Restores in a new domain so far.
+    pub fn restores(&self) -> u64 {
+        self.state.borrow().restores
+    }
+
+    /// The toolstack resumes the suspended domain where it was (a failed
+    /// save, a checkpoint): the next suspend hypercall returns 1 if
+    /// `reported` (libxc changed its return value, as it does for guests
+    /// with `HVM_PARAM_CALLBACK_IRQ` set), 0 otherwise. Nothing else
+    /// changes.
+    pub fn cancel_next_suspend(&self, reported: bool) {
+        self.state.borrow_mut().suspend_returns = Some(usize::from(reported));
+    }
+
+    /// The toolstack saved the suspended domain and restored it in a new
+    /// one (`xl save` + `xl restore`, `xl migrate`), as Xen and libxl leave
+    /// it for the guest: the same memory, but a new shared info page (no
+    /// event pending or masked, the upcall not masked), every port closed
+    /// and then the console's and the xenstore daemon's allocated afresh
+    /// (under numbers that differ from before: the console's first, as
+    /// libxl does), `HVM_PARAM_STORE_EVTCHN` naming the new one, no timer
+    /// armed, an empty grant table with no mapping, and a xenstore
+    /// connection with no watch and a fresh home (see
+    /// [`xenstore::XenstoreServer::restart_for_new_domain`]). The guest's
+    /// suspend hypercall returns 0. Backends of the old domain must be gone
+    /// first (drop them): the new domain's devices get new ones.
+    pub fn restore_in_new_domain(&self) {
+        self.grants.wipe();
+        let shared = &self.shared_info;
+        for word in shared.evtchn_pending.iter().chain(shared.evtchn_mask.iter()) {
+            word.store(0, Ordering::SeqCst);
+        }
+        for vcpu in &shared.vcpu_info {
+            vcpu.evtchn_upcall_pending.store(0, Ordering::SeqCst);
+            vcpu.evtchn_upcall_mask.store(0, Ordering::SeqCst);
+            vcpu.evtchn_pending_sel.store(0, Ordering::SeqCst);
+        }
+        {
+            let mut state = self.state.borrow_mut();
+            state.bindings.clear();
+            state.notifications.clear();
+            state.timer_deadline = None;
+            state.xenstore.restart_for_new_domain();
+            state.suspend_returns = Some(0);
+            state.restores += 1;
+        }
+        let console = self.allocate_port(Binding::Unbound { remote: BACKEND_DOMAIN }).expect("a new domain has ports");
+        let store = self.allocate_port(Binding::Xenstore).expect("a new domain has ports");
+        let mut state = self.state.borrow_mut();
+        state.xenstore_port = store;
+        state.params.insert(HVM_PARAM_STORE_EVTCHN, u64::from(store));
+        state.params.insert(HVM_PARAM_CONSOLE_EVTCHN, u64::from(console));
+    }
+
     fn serve_xenstore(&self) {
         let answered = self.state.borrow_mut().xenstore.process(&self.xenstore_ring);
         if answered {
-            self.raise(XENSTORE_PORT);
+            self.raise(self.xenstore_port());
         }
     }
 
@@ -334,6 +412,17 @@ impl Hypervisor for SimXen {
         state.bindings.remove(&port).map(drop).ok_or(XenError::EINVAL)
     }
 
+    fn event_channel_status(&self, port: Port) -> Result<PortStatus, XenError> {
+        let mut state = self.state.borrow_mut();
+        state.counts.other += 1;
+        Ok(match state.bindings.get(&port) {
+            None => PortStatus::Closed,
+            Some(Binding::Unbound { remote }) => PortStatus::Unbound { remote: *remote },
+            Some(Binding::Virq(virq)) => PortStatus::Virq { virq: *virq, vcpu: 0 },
+            Some(Binding::Xenstore) => PortStatus::Interdomain { remote: BACKEND_DOMAIN },
+        })
+    }
+
     fn event_channel_unmask(&self, port: Port) -> Result<(), XenError> {
         self.bound(port)?;
         self.state.borrow_mut().counts.other += 1;
@@ -394,6 +483,16 @@ impl Hypervisor for SimXen {
         state.counts.other += 1;
         state.shutdown = Some(reason);
         Ok(())
+    }
+
+    /// Returns what the test arranged ([`SimXen::cancel_next_suspend`],
+    /// [`SimXen::restore_in_new_domain`]), and 1 (a reported cancellation)
+    /// if it arranged nothing.
+    fn suspend(&self) -> Result<usize, XenError> {
+        let mut state = self.state.borrow_mut();
+        state.counts.other += 1;
+        state.suspends += 1;
+        Ok(state.suspend_returns.take().unwrap_or(1))
     }
 }
 

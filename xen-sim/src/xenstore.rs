@@ -492,6 +492,31 @@ impl XenstoreServer {
         self.stalled
     }
 
+    /// The guest was restored in a new domain (the simulation keeps its
+    /// id and home path): xenstored's connection to it is new, with no
+    /// watch, no transaction and nothing half read or queued for it; the
+    /// toolstack made its home afresh (empty, writable by it) and removed
+    /// the backend directories of its old devices, which the new devices'
+    /// backends write again.
+    pub fn restart_for_new_domain(&mut self) {
+        self.watches.clear();
+        self.transactions.clear();
+        self.incoming.clear();
+        self.outgoing.clear();
+        self.replacements.clear();
+        self.stalled = false;
+        self.tree.remove(GUEST_HOME);
+        self.tree.mkdir(GUEST_HOME);
+        self.tree.set_access(GUEST_HOME, Access::ReadWrite);
+        let guest = GUEST_HOME.rsplit('/').next().unwrap_or_default().to_string();
+        for domain in self.tree.children("/local/domain") {
+            for kind in self.tree.children(&std::format!("/local/domain/{domain}/backend")) {
+                self.tree.remove(&std::format!("/local/domain/{domain}/backend/{kind}/{guest}"));
+            }
+        }
+        self.generation += 1;
+    }
+
     /// Watches registered now.
     pub fn watch_count(&self) -> usize {
         self.watches.len()

@@ -22,8 +22,8 @@ pub use raw::{XenSignature, detect_xen, install_hypercall_page};
 pub use raw::{counter_frequency, system_time};
 
 use crate::abi::event_channel::{
-    EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, EVTCHNOP_UNMASK,
-    EventChannelAllocUnbound, EventChannelBindVirq, EventChannelPort, Port,
+    EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND, EVTCHNOP_STATUS, EVTCHNOP_UNMASK,
+    EventChannelAllocUnbound, EventChannelBindVirq, EventChannelPort, EventChannelStatus, Port,
 };
 use crate::abi::grant_table::{GNTTABOP_QUERY_SIZE, GrantTableQuerySize};
 use crate::abi::hvm::{HVMOP_GET_PARAM, HvmParam};
@@ -31,7 +31,7 @@ use crate::abi::hypercall_number as nr;
 use crate::abi::memory::{AddToPhysmap, XENMEM_ADD_TO_PHYSMAP};
 use crate::abi::sched::{SCHEDOP_POLL, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SchedPoll, SchedShutdown, ShutdownReason};
 use crate::abi::{DOMID_SELF, DomainId};
-pub use crate::hypervisor::{GrantTableSize, Hypervisor, XenError};
+pub use crate::hypervisor::{GrantTableSize, Hypervisor, PortStatus, XenError};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The real hypervisor. Zero-sized: all state lives in Xen.
@@ -111,6 +111,17 @@ impl Hypervisor for Xen {
         unsafe { call_with(nr::EVENT_CHANNEL_OP, EVTCHNOP_CLOSE, &mut args) }.map(drop)
     }
 
+    fn event_channel_status(&self, port: Port) -> Result<PortStatus, XenError> {
+        let mut args = EventChannelStatus { dom: DOMID_SELF, port, ..Default::default() };
+        // SAFETY: EVTCHNOP_status takes an `evtchn_status`.
+        match unsafe { call_with(nr::EVENT_CHANNEL_OP, EVTCHNOP_STATUS, &mut args) } {
+            Ok(_) => Ok(PortStatus::from_abi(&args)),
+            // A port beyond those the domain has is not in use either.
+            Err(XenError::EINVAL) => Ok(PortStatus::Closed),
+            Err(error) => Err(error),
+        }
+    }
+
     fn event_channel_unmask(&self, port: Port) -> Result<(), XenError> {
         let mut args = EventChannelPort { port };
         // SAFETY: EVTCHNOP_unmask takes an `evtchn_unmask`.
@@ -151,6 +162,19 @@ impl Hypervisor for Xen {
         let mut args = SchedShutdown { reason: reason as u32 };
         // SAFETY: SCHEDOP_shutdown takes a `sched_shutdown`.
         unsafe { call_with(nr::SCHED_OP, SCHEDOP_SHUTDOWN, &mut args) }.map(drop)
+    }
+
+    fn suspend(&self) -> Result<usize, XenError> {
+        let mut args = SchedShutdown { reason: ShutdownReason::Suspend as u32 };
+        HYPERCALLS.fetch_add(1, Ordering::Relaxed);
+        // The third argument is the start info frame a PV guest names for
+        // the toolstack; an HVM or PVH guest has none, and Xen and the
+        // toolstack read nothing there: 0.
+        // SAFETY: SCHEDOP_shutdown takes a `sched_shutdown`, which `args`
+        // is for the whole call; Xen reads nothing through the third
+        // argument.
+        let ret = unsafe { raw::hypercall3(nr::SCHED_OP, SCHEDOP_SHUTDOWN as usize, &raw mut args as usize, 0) };
+        check(ret)
     }
 }
 

@@ -134,6 +134,28 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         }
     }
 
+    /// After a resume in a new domain: the daemon there knows nothing of
+    /// this connection. Talks to it on `port` (the new
+    /// `HVM_PARAM_STORE_EVTCHN`) from now on, with nothing in flight: the
+    /// unread bytes of the response ring, any partial message, queued
+    /// watch events (the watches are gone: set them again), transactions
+    /// left open and a tripped breaker are dropped. Request ids go on
+    /// counting, so a late reply to an old request is still recognised.
+    /// A request the old daemon never read (a stream broken by one sent in
+    /// part) stays broken: the new daemon would read it.
+    pub fn resume(&mut self, port: Port) {
+        self.port = port;
+        self.incoming.clear();
+        self.watch_events.clear();
+        self.orphaned_transactions.clear();
+        self.breaker = Breaker::default();
+        let responses = ByteRing::responses(self.ring);
+        responses.discard();
+        if ByteRing::requests(self.ring).in_flight() == Ok(0) {
+            self.broken = None;
+        }
+    }
+
     /// How long a request may take, writing it and awaiting its reply (ns).
     pub fn request_timeout(&self) -> u64 {
         self.request_timeout

@@ -68,6 +68,13 @@ impl<'a> ByteRing<'a> {
         Ok(count)
     }
 
+    /// Drops every published byte unread (the consumer catches up with
+    /// the producer).
+    pub fn discard(&self) {
+        let producer = self.producer.load(Ordering::Acquire);
+        self.consumer.store(producer, Ordering::Release);
+    }
+
     /// Bytes published and not yet consumed.
     pub fn in_flight(&self) -> Result<usize, XenstoreError> {
         in_flight(self.producer.load(Ordering::Acquire), self.consumer.load(Ordering::Acquire))
