@@ -156,6 +156,8 @@ pub struct Netfront<'a, H: Hypervisor, G: Grants, S: PageSource> {
     pub(crate) counters: RefCell<NetfrontCounters>,
     pub(crate) broken: Cell<Option<LinkError>>,
     retired: RefCell<Retired>,
+    /// The domain is about to suspend: no frame in or out, no page posted.
+    pub(crate) quiesced: Cell<bool>,
 }
 
 impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
@@ -174,7 +176,46 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
             counters: RefCell::new(NetfrontCounters::default()),
             broken: Cell::new(None),
             retired: RefCell::new(Retired::default()),
+            quiesced: Cell::new(false),
         }
+    }
+
+    /// The domain is about to suspend: from now on no frame is received
+    /// or sent and no receive page posted; transmit completions are still
+    /// taken ([`Self::poll_rings`]), so the frames already on the ring can
+    /// be seen out ([`Self::tx_in_flight`]). Undone by
+    /// [`Self::resume_in_place`] when the suspend is cancelled; after a
+    /// resume in a new domain the frontend is dropped
+    /// ([`Self::forget_after_resume`]).
+    pub fn quiesce(&self) {
+        self.quiesced.set(true);
+    }
+
+    /// The suspend was cancelled: the same backend, rings and grants go on
+    /// serving.
+    pub fn resume_in_place(&self) {
+        self.quiesced.set(false);
+    }
+
+    /// Frames on the transmit ring the backend has not completed.
+    pub fn tx_in_flight(&self) -> usize {
+        self.link.borrow().as_ref().map_or(0, Link::tx_outstanding)
+    }
+
+    /// Drops a frontend of a domain that was restored in a new one. Its
+    /// backend, ring grants and event channel belong to the old domain and
+    /// are gone with it: nothing is revoked (the grant table was reset:
+    /// [`dma::GrantDma::grants_void`]), no port is closed (its number may
+    /// be another channel's in the new domain), nothing is written to
+    /// xenstore (the new domain's vif is another's to connect). Every page
+    /// goes back to the page source. Refused, with the frontend given back,
+    /// while its DMA device's grants are not void: then they may be live.
+    pub fn forget_after_resume(self: Box<Self>) -> Result<(), Box<Self>> {
+        if !self.dma.grants_void() {
+            return Err(self);
+        }
+        self.release_link();
+        self.close()
     }
 
     /// Who this frontend serves: its DMA device's backend and trust.
@@ -244,7 +285,20 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         if self.link.borrow().is_some() || self.retired_count() > 0 || self.dma.deferred_len() > 0 {
             return Err(self);
         }
-        let Self { events, dma, trusted, config, device, phase, said_closed, link, counters, broken, retired } = *self;
+        let Self {
+            events,
+            dma,
+            trusted,
+            config,
+            device,
+            phase,
+            said_closed,
+            link,
+            counters,
+            broken,
+            retired,
+            quiesced,
+        } = *self;
         match dma.close() {
             Ok(_) => Ok(()),
             Err(error) => Err(Box::new(Self {
@@ -259,6 +313,7 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
                 counters,
                 broken,
                 retired,
+                quiesced,
             })),
         }
     }

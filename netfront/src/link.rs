@@ -508,6 +508,11 @@ impl Link {
         events.notify(self.port).map_err(|_| LinkError::Notify)
     }
 
+    /// Frames (their first slots) on the tx ring without a response yet.
+    pub fn tx_outstanding(&self) -> usize {
+        self.tx_table.outstanding()
+    }
+
     /// Takes every buffer back from the tables (after the backend closed):
     /// pooled pages to their pools, per-packet buffers to the caller.
     pub fn reclaim_all(&mut self) -> Vec<DmaHandle<ToDevice>> {

@@ -76,7 +76,7 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     /// Whether frames may cross the link: both ends Connected and no
     /// violation waiting for `poll_control` to tear the link down.
     fn carries_frames(&self) -> bool {
-        self.is_up() && !self.broken_link()
+        self.is_up() && !self.broken_link() && !self.quiesced.get()
     }
 
     fn max_frame(&self) -> usize {
@@ -97,10 +97,11 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
         let Some(link) = link_slot.as_mut() else { return false };
         let mut counters = self.counters.borrow_mut();
         let mut unmap = Vec::new();
+        let quiesced = self.quiesced.get();
         let tended = link
             .complete_tx(&mut unmap, &mut counters)
-            .and_then(|()| link.refill_rx(self.events, &mut counters))
-            .and_then(|()| link.rx_final_check());
+            .and_then(|()| if quiesced { Ok(()) } else { link.refill_rx(self.events, &mut counters) })
+            .and_then(|()| if quiesced { Ok(false) } else { link.rx_final_check() });
         let more = self.keep(tended).unwrap_or(false);
         drop(counters);
         drop(link_slot);

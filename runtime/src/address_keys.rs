@@ -112,6 +112,14 @@ impl AddressKeys {
         self.update(store, self.address.clone(), Some(vif));
     }
 
+    /// After a resume in a new domain, whose home in xenstore is new and
+    /// empty: writes the address, if any, again (under the vif number known
+    /// so far; the reconnected vif moves it if its number changed).
+    pub fn resumed<H: Hypervisor>(&mut self, store: &mut Xenstore<'_, H>) {
+        let address = self.address.take();
+        self.update(store, address, self.vif);
+    }
+
     /// Makes xenstore hold `address` under `vif` ([`Self::changes`]).
     fn update<H: Hypervisor>(&mut self, store: &mut Xenstore<'_, H>, address: Option<String>, vif: Option<u32>) {
         for change in self.changes(address.as_deref(), vif) {

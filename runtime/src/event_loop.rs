@@ -7,12 +7,24 @@
 //! smoltcp send, do the rings' housekeeping (another turn at once if frames
 //! are left), then sleep on the xenstore and vif ports until an event or
 //! the earliest deadline (see `docs/event-loop.md`).
+//!
+//! A `suspend` request (`xl save`, `xl migrate`) quiesces the frontend,
+//! lets the frames on its transmit ring leave, and suspends through the
+//! platform. A cancelled suspend carries on as before. A resume in a new
+//! domain keeps the interface, the sockets and their connections, and
+//! sets up the rest again: the grant table is reset (every grant of the
+//! old domain void), the old frontends are dropped without revoking or
+//! closing anything, the watches, features and address keys go into the
+//! new domain's xenstore, a new frontend connects the vif's new backend
+//! (the same MAC), and once its link is up the appliance announces its
+//! addresses (`crate::announce`). See `docs/lifecycle.md`.
 
 use crate::Service;
 use crate::address_keys::{AddressKeys, vif_number};
+use crate::announce::{Announcement, gratuitous_arp};
 use crate::data_path;
 use crate::lease_hint::{self, LeaseHint};
-use crate::lifecycle::{Lifecycle, SHUTDOWN_TOKEN, ShutdownRequest};
+use crate::lifecycle::{Lifecycle, Request, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::netconfig::NetConfig;
 use crate::platform::Platform;
 use crate::running_clock::RunningClock;
@@ -26,9 +38,11 @@ use core::sync::atomic::Ordering;
 use dma::{BackendTrust, BounceCapacity, DmaCounters, GrantDma};
 use netfront::{Netfront, NetfrontConfig, NetfrontCounters, NetfrontError, VifIdentity};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::{Device, TxToken};
 use smoltcp::socket::dhcpv4;
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
+use xen_pv::SuspendOutcome;
 use xen_pv::grant_table::GrantTable;
 use xen_pv::xenstore::{DEFAULT_REQUEST_TIMEOUT_NS, XenstoreError};
 
@@ -60,6 +74,10 @@ const RELEASE_RETRY: smoltcp::time::Duration = smoltcp::time::Duration::from_sec
 /// At most this many replaced frontends wait for their old backends; a
 /// further change of backend waits until one of them has closed.
 const MAX_RETIRING: usize = 4;
+/// How long the frames on the transmit ring may take to leave before the
+/// domain suspends (those still there are lost with the old domain; TCP
+/// sends them again).
+const TX_DRAIN_NS: u64 = 100_000_000;
 
 /// How the runtime sets up the network.
 #[derive(Debug, Clone)]
@@ -121,8 +139,20 @@ fn start_lifecycle<'p, P: Platform<'p>>(platform: &P) -> Lifecycle {
 fn wait_for_shutdown<'p, P: Platform<'p>>(platform: &P, lifecycle: &mut Lifecycle) -> ShutdownRequest {
     loop {
         let (request, _) = route_watch_events(platform, lifecycle, &mut |_| {});
-        if let Some(request) = request {
-            return request;
+        match request {
+            Some(Request::End(request)) => return request,
+            Some(Request::Suspend) => {
+                log::info!("suspending: the toolstack asked (a save or a migration)");
+                if platform.suspend() == SuspendOutcome::Resumed {
+                    log::info!("resumed in a new domain");
+                    if let Err(error) = lifecycle.resumed(&mut platform.xenstore()) {
+                        log::error!("xenstore: cannot set up the shutdown watch again: {error:?}");
+                    }
+                } else {
+                    log::info!("suspend cancelled: carrying on in the same domain");
+                }
+            }
+            None => {}
         }
         let port = platform.xenstore().port();
         platform.wait(&[port], None);
@@ -136,7 +166,7 @@ fn route_watch_events<'p, P: Platform<'p>>(
     platform: &P,
     lifecycle: &mut Lifecycle,
     vif_event: &mut dyn FnMut(&str),
-) -> (Option<ShutdownRequest>, bool) {
+) -> (Option<Request>, bool) {
     let mut store = platform.xenstore();
     let (mut shutdown_changed, mut vif_changed) = (false, false);
     loop {
@@ -193,6 +223,8 @@ struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     /// The interface's address as published in xenstore, and the vif
     /// number it is published under.
     address: AddressKeys,
+    /// After a resume in a new domain: the gratuitous ARPs still due.
+    announcement: Option<Announcement>,
 }
 
 impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
@@ -222,6 +254,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             clock: RunningClock::default(),
             release_retry_at: None,
             address: AddressKeys::default(),
+            announcement: None,
         }
     }
 
@@ -242,8 +275,13 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                     netfront.watch_event(path);
                 }
             });
-            if let Some(request) = request {
-                return request;
+            match request {
+                Some(Request::End(request)) => return request,
+                Some(Request::Suspend) => {
+                    self.suspend();
+                    continue;
+                }
+                None => {}
             }
             if vif_changed || (self.control_owed && !self.platform.xenstore().daemon_stalled()) {
                 self.control();
@@ -251,6 +289,81 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             let deadline = self.turn();
             self.sleep(deadline);
         }
+    }
+
+    /// Carries out an acknowledged `suspend`: the frontend stops receiving,
+    /// sending and posting, the frames on its transmit ring are given
+    /// [`TX_DRAIN_NS`] to leave, and the platform suspends the domain.
+    fn suspend(&mut self) {
+        log::info!("suspending: the toolstack asked (a save or a migration)");
+        if let Some(netfront) = self.netfront.as_ref() {
+            netfront.quiesce();
+            let deadline = self.platform.now().saturating_add(TX_DRAIN_NS);
+            loop {
+                netfront.poll_rings();
+                let Some(port) = netfront.port().filter(|_| netfront.tx_in_flight() > 0) else { break };
+                if self.platform.now() >= deadline {
+                    log::info!("suspending with {} frames unsent", netfront.tx_in_flight());
+                    break;
+                }
+                self.platform.wait(&[port], Some(deadline));
+                netfront.take_notification();
+            }
+        }
+        match self.platform.suspend() {
+            SuspendOutcome::Cancelled => {
+                log::info!("suspend cancelled: carrying on in the same domain");
+                if let Some(netfront) = self.netfront.as_ref() {
+                    netfront.resume_in_place();
+                }
+            }
+            SuspendOutcome::Resumed => self.resumed(),
+        }
+    }
+
+    /// Sets the network up again in the new domain the old one was restored
+    /// in (see the module's introduction).
+    fn resumed(&mut self) {
+        self.clock.resumed(self.platform.now());
+        log::info!("resumed in a new domain: connecting the network again");
+        let reset = self.table.borrow_mut().reset_after_resume(self.platform.grant_entries());
+        match reset {
+            Ok(_) => {
+                let old = self.netfront.take().map(Box::new).into_iter().chain(core::mem::take(&mut self.retiring));
+                for frontend in old {
+                    let counted = (frontend.counters(), frontend.dma_counters());
+                    match frontend.forget_after_resume() {
+                        Ok(()) => {
+                            self.closed_counters.0 += counted.0;
+                            self.closed_counters.1 += counted.1;
+                        }
+                        Err(frontend) => {
+                            log::error!("network: a frontend of the old domain could not be dropped");
+                            self.retiring.push(frontend);
+                        }
+                    }
+                }
+            }
+            Err(refused) => {
+                // Xen still shows a grant of the old domain: it was not made
+                // anew after all. Let the frontend go the careful way.
+                log::error!("grant table: grant {} is still live after a resume: not forgotten", refused.still_granted);
+                self.retire_frontend();
+            }
+        }
+        {
+            let mut store = self.platform.xenstore();
+            if let Err(error) = self.lifecycle.resumed(&mut store) {
+                log::error!("xenstore: cannot set up the shutdown watch again: {error:?}");
+            }
+            if let Err(error) = netfront::watch_vifs(&mut store) {
+                log::error!("netfront: cannot watch device/vif again: {error:?}");
+            }
+            self.address.resumed(&mut store);
+        }
+        self.release_retry_at = None;
+        self.announcement = Some(Announcement::new());
+        self.control();
     }
 
     /// Moves the vif handshake on (making the frontend the vif's backend
@@ -427,6 +540,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 stats
             },
         );
+        let announce_deadline = announce::<P>(&mut self.announcement, interface, netfront, now);
         let hint_deadline = if self.dhcp.is_some() {
             tend_lease_hint(&mut self.lease_hint, now, !interface.ip_addrs().is_empty(), netfront.is_up())
         } else {
@@ -453,7 +567,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             // events bring the link back; until then, look now and then.
             stack_deadline = stack_deadline.map(|deadline| deadline.max(now + LINK_DOWN_POLL));
         }
-        [pass.service_deadline, stack_deadline, retire_deadline, release_deadline, hint_deadline]
+        [pass.service_deadline, stack_deadline, retire_deadline, release_deadline, hint_deadline, announce_deadline]
             .into_iter()
             .flatten()
             .min()
@@ -487,6 +601,48 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
     fn now(&mut self) -> Instant {
         Instant::from_micros((self.clock.now(self.platform.now()) / 1000) as i64)
     }
+}
+
+/// Sends the gratuitous ARPs due after a resume (one per IPv4 address of
+/// the interface) once the link is up; returns when the next is due. An
+/// interface with no address has nothing to announce: DHCP's own exchange
+/// will show where it is.
+fn announce<'p, 't, P: Platform<'p>>(
+    announcement: &mut Option<Announcement>,
+    interface: &Interface,
+    netfront: &mut Frontend<'p, 't, P>,
+    now: Instant,
+) -> Option<Instant> {
+    let schedule = announcement.as_mut()?;
+    let addresses: Vec<_> = interface
+        .ip_addrs()
+        .iter()
+        .filter_map(|cidr| match cidr.address() {
+            IpAddress::Ipv4(address) => Some(address),
+            #[allow(unreachable_patterns, reason = "IPv6 is not built in today")]
+            _ => None,
+        })
+        .collect();
+    let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
+    if addresses.is_empty() {
+        *announcement = None;
+        return None;
+    }
+    if schedule.due(now, netfront.is_up()) {
+        for address in addresses {
+            let frame = gratuitous_arp(mac, address);
+            match netfront.transmit(now) {
+                Some(token) => token.consume(frame.len(), |buffer| buffer.copy_from_slice(&frame)),
+                None => log::debug!("network: no room to announce {address}"),
+            }
+        }
+        log::info!("network: announced {mac} after the resume");
+    }
+    let deadline = schedule.deadline();
+    if schedule.is_done() {
+        *announcement = None;
+    }
+    deadline
 }
 
 /// Keeps the DHCP hint's schedule: none while there is a lease, a new one

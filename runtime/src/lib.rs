@@ -8,7 +8,9 @@
 //! address, published in xenstore where dom0's tools and toolstacks look:
 //! [`address_keys`]; while DHCP brings no lease it says so, with a hint:
 //! [`lease_hint`]), and turns: xenstore watch events (the toolstack's
-//! requests, [`lifecycle`]; vif changes), the netfront handshake, at most a
+//! requests, [`lifecycle`]: an end, or a suspend, after which a domain
+//! restored elsewhere sets its network up again and announces itself,
+//! [`announce`]; vif changes), the netfront handshake, at most a
 //! budget of received frames ([`budget`]) through SYN cookies
 //! ([`syn_cookies`]) into smoltcp, the [`Service`], smoltcp's output, the
 //! rings' housekeeping, then a sleep until an event or the earliest deadline
@@ -28,6 +30,7 @@
 extern crate alloc;
 
 pub mod address_keys;
+pub mod announce;
 pub mod budget;
 pub mod data_path;
 mod event_loop;
@@ -46,6 +49,7 @@ pub use lifecycle::ShutdownRequest;
 pub use netconfig::NetConfig;
 pub use platform::{Platform, PlatformStats};
 pub use stats::Stats;
+pub use xen_pv::SuspendOutcome;
 
 /// A network service the runtime runs on its TCP/IP stack.
 ///

@@ -11,11 +11,11 @@
 
 use core::ops::DerefMut;
 use dma::PageSource;
-use xen_pv::Hypervisor;
 use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::grant_table::GrantEntryV1;
 use xen_pv::event_channel::EventChannels;
 use xen_pv::xenstore::Xenstore;
+use xen_pv::{Hypervisor, SuspendOutcome};
 
 /// The machine, as the runtime uses it. `'p` is how long the PV services
 /// live (`'static` on Xen).
@@ -48,6 +48,16 @@ pub trait Platform<'p> {
     /// Sleeps until one of `ports` is pending or system time reaches
     /// `deadline` (ns); `None`: until a port is pending.
     fn wait(&self, ports: &[Port], deadline: Option<u64>);
+
+    /// Suspends the domain (the toolstack's `suspend` request was
+    /// acknowledged and the network quiesced) and says how it came back.
+    /// On [`SuspendOutcome::Resumed`] (a new domain) the platform has set
+    /// up again what lies below the runtime: the shared info page, its own
+    /// ports (the timer), the grant-table frames ([`Platform::grant_entries`]
+    /// gives the new ones, every grant in them void), the xenstore
+    /// connection (a new port, no watch) and the console. The runtime sets
+    /// up the rest. Never called where suspend is not supported.
+    fn suspend(&self) -> SuspendOutcome;
 
     /// A value a client on the network cannot read or guess, to key the SYN
     /// cookies with.

@@ -16,8 +16,13 @@
 //! A sleep with no deadline (nothing pending anywhere) cannot tell a pause
 //! from idleness, and needs not: no timer was running.
 //!
+//! After a resume in a new domain ([`RunningClock::resumed`]) system time
+//! may have jumped either way (another host's clock): running time goes on
+//! from where it was.
+//!
 //! Contract: pure arithmetic on the times given; the clock never runs
-//! backwards and never runs ahead of system time.
+//! backwards, and never runs ahead of system time but after a resume on a
+//! host whose system time is behind.
 
 /// How much later than expected the clock may be read before the lateness
 /// counts as not running: a turn of the loop, or a wake-up, takes far less.
@@ -28,6 +33,9 @@ pub const LATE_WAKE_SLACK_NS: u64 = 500_000_000;
 pub struct RunningClock {
     /// Nanoseconds left out so far.
     skipped_ns: u64,
+    /// How far running time is ahead of system time since a resume on a
+    /// host whose system time was behind (0 otherwise).
+    ahead_ns: u64,
     /// The latest running time handed out.
     latest_ns: u64,
     /// When the clock was last read, in system time.
@@ -56,7 +64,7 @@ impl RunningClock {
             }
         }
         self.last_read_ns = Some(system_ns);
-        let running = system_ns.saturating_sub(self.skipped_ns).max(self.latest_ns);
+        let running = system_ns.saturating_add(self.ahead_ns).saturating_sub(self.skipped_ns).max(self.latest_ns);
         self.latest_ns = running;
         running
     }
@@ -64,7 +72,7 @@ impl RunningClock {
     /// The system time at which running time `running_ns` comes (to sleep
     /// toward).
     pub fn system_time_of(&self, running_ns: u64) -> u64 {
-        running_ns.saturating_add(self.skipped_ns)
+        running_ns.saturating_add(self.skipped_ns).saturating_sub(self.ahead_ns)
     }
 
     /// The loop goes to sleep until system time `deadline_ns`, or until an
@@ -76,6 +84,20 @@ impl RunningClock {
     /// Nanoseconds left out so far.
     pub fn skipped_ns(&self) -> u64 {
         self.skipped_ns
+    }
+
+    /// The domain was restored (in a new domain, perhaps on another host)
+    /// and reads system time `system_ns` now: running time goes on from
+    /// where it was, however system time moved meanwhile. On the same host
+    /// it moved forward by the time the domain was suspended, which is left
+    /// out as any pause; another host's system time may be anywhere,
+    /// behind included (running time is then ahead of system time, by as
+    /// much, from now on).
+    pub fn resumed(&mut self, system_ns: u64) {
+        self.skipped_ns = system_ns.saturating_sub(self.latest_ns);
+        self.ahead_ns = self.latest_ns.saturating_sub(system_ns);
+        self.last_read_ns = Some(system_ns);
+        self.sleep = None;
     }
 }
 
@@ -117,6 +139,22 @@ mod tests {
         clock.now(500 * SECOND);
         assert_eq!(clock.skipped_ns(), 0);
         assert_eq!(clock.now(500 * SECOND + 1000), 500 * SECOND + 1000);
+    }
+
+    #[test]
+    fn a_resume_continues_running_time_whichever_way_system_time_moved() {
+        let mut clock = RunningClock::default();
+        clock.now(10 * SECOND);
+        // Suspended in a busy turn, restored 40 s later on the same host.
+        clock.resumed(50 * SECOND);
+        assert_eq!(clock.now(50 * SECOND), 10 * SECOND, "no time passed for the timers");
+        assert_eq!(clock.now(50 * SECOND + 400_000_000), 10 * SECOND + 400_000_000);
+        // Migrated to a host whose system time is far behind.
+        clock.resumed(3 * SECOND);
+        assert_eq!(clock.skipped_ns(), 0);
+        assert_eq!(clock.now(3 * SECOND), 10 * SECOND + 400_000_000, "not back to 3 s");
+        assert_eq!(clock.now(3 * SECOND + 400_000_000), 10 * SECOND + 800_000_000, "and running at once");
+        assert_eq!(clock.system_time_of(12 * SECOND), 4 * SECOND + 600_000_000, "sleeps are in the new host's time");
     }
 
     #[test]

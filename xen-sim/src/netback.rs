@@ -227,6 +227,21 @@ impl<'x> SimNetback<'x> {
         self.receive_queue.len()
     }
 
+    /// What the backend was made with.
+    pub fn options(&self) -> &NetbackOptions {
+        &self.options
+    }
+
+    /// The guest's domain goes away (suspended, to be restored in a new
+    /// one): the backend disconnects, its grant mappings ending as when a
+    /// frontend's domain dies, and serves no more. The toolstack removes
+    /// its nodes ([`super::SimXen::restore_in_new_domain`]); the new
+    /// domain's vif gets a new backend.
+    pub fn end_with_domain(&mut self) {
+        self.disconnect();
+        self.attachment = Attachment::Detached;
+    }
+
     /// `/local/domain/1/device/vif/<device>`.
     pub fn frontend_path(&self) -> &str {
         &self.paths.frontend

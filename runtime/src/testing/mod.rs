@@ -9,7 +9,12 @@
 //! pending, simulated time moves on by at most [`TICK_NS`] toward the
 //! guest's deadline. A test ends the run the way the toolstack would, by
 //! writing `control/shutdown` ([`Dom0::request_shutdown`]); [`crate::run`]
-//! then returns.
+//! then returns. It suspends the guest the same way
+//! ([`Dom0::request_suspend`]): when the guest makes its suspend hypercall,
+//! the world decides what the toolstack does ([`World::suspended`]: resume
+//! it in place, or [`Dom0::restore_in_new_domain`]), and the platform then
+//! does what the kernel does after a resume in a new domain (the upcall
+//! masked, the timer bound again, xenstore on its new port).
 //!
 //! [`Dom0`] is what a test's world usually holds: the vif's backend
 //! ([`SimNetback`]), a smoltcp interface for dom0 on the bridge
@@ -26,21 +31,26 @@ pub mod backend_script;
 
 use crate::address_keys::{ADDRESS_KEY, vif_address_key};
 use crate::platform::{Platform, PlatformStats};
-use core::cell::{RefCell, RefMut};
+use core::cell::{Cell, RefCell, RefMut};
 use dma::sim::SimPageSource;
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::{ChecksumCapabilities, Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress,
-    IpCidr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
+    ArpOperation, ArpPacket, ArpRepr, DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame,
+    EthernetProtocol, EthernetRepr, IpAddress, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket,
+    UdpRepr,
 };
 use std::collections::VecDeque;
 use std::vec;
 use std::vec::Vec;
+use xen_pv::SuspendOutcome;
 use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::grant_table::GrantEntryV1;
+use xen_pv::abi::hvm::HVM_PARAM_STORE_EVTCHN;
+use xen_pv::abi::vcpu::VIRQ_TIMER;
 use xen_pv::event_channel::EventChannels;
+use xen_pv::hypervisor::Hypervisor;
 use xen_pv::xenstore::Xenstore;
 use xen_sim::netback::{NetbackOptions, SimNetback};
 use xen_sim::xenstore::GUEST_HOME;
@@ -64,6 +74,14 @@ pub const LEASE_SECONDS: u32 = 3600;
 pub trait World {
     /// Runs one moment of the world at the simulation's time (`xen.now()`).
     fn step(&mut self, xen: &SimXen);
+
+    /// The guest made its suspend hypercall: the toolstack saves it and
+    /// then resumes it where it was (`SimXen::cancel_next_suspend`, or
+    /// nothing: a cancellation Xen reports) or restores it in a new domain
+    /// ([`Dom0::restore_in_new_domain`]). Time may pass meanwhile.
+    fn suspended(&mut self, xen: &SimXen) {
+        let _ = xen;
+    }
 }
 
 /// The simulated Xen as the runtime's platform, with a world around it.
@@ -73,6 +91,10 @@ pub struct SimPlatform<'x, W: World> {
     store: RefCell<Xenstore<'x, SimXen>>,
     pages: &'x SimPageSource<'x>,
     world: RefCell<W>,
+    /// The port of `VIRQ_TIMER`, bound as the kernel binds it (its waits
+    /// do not use it: the simulation's clock moves in [`Platform::wait`]);
+    /// what tells a cancelled suspend from a new domain.
+    timer_port: Cell<Port>,
 }
 
 impl<'x, W: World> SimPlatform<'x, W> {
@@ -80,7 +102,15 @@ impl<'x, W: World> SimPlatform<'x, W> {
     /// `world`.
     pub fn new(xen: &'x SimXen, events: &'x EventChannels<'x, SimXen>, pages: &'x SimPageSource<'x>, world: W) -> Self {
         let store = Xenstore::new(events, xen.xenstore_ring(), XENSTORE_PORT, SimXen::clock());
-        Self { xen, events, store: RefCell::new(store), pages, world: RefCell::new(world) }
+        let timer_port = events.bind_virq(VIRQ_TIMER).expect("the simulated domain binds its timer");
+        Self {
+            xen,
+            events,
+            store: RefCell::new(store),
+            pages,
+            world: RefCell::new(world),
+            timer_port: Cell::new(timer_port),
+        }
     }
 
     /// The world, after the run.
@@ -132,6 +162,23 @@ impl<'x, W: World> Platform<'x> for SimPlatform<'x, W> {
         }
     }
 
+    fn suspend(&self) -> SuspendOutcome {
+        self.world.borrow_mut().suspended(self.xen);
+        let outcome = xen_pv::suspend::suspend(self.xen, self.timer_port.get(), VIRQ_TIMER)
+            .expect("the simulated suspend hypercall works");
+        if outcome == SuspendOutcome::Resumed {
+            // The kernel's part (kernel/src/pv.rs): Xen's pages are mapped
+            // again (here they stay where they are), the upcall masked on
+            // the new shared info page, the timer bound again, xenstore
+            // reached on the port the toolstack allocated.
+            self.events.resumed();
+            self.timer_port.set(self.events.bind_virq(VIRQ_TIMER).expect("the new domain binds its timer"));
+            let store_port = self.xen.hvm_get_param(HVM_PARAM_STORE_EVTCHN).expect("the store port") as Port;
+            self.store.borrow_mut().resume(store_port);
+        }
+        outcome
+    }
+
     fn secret_seed(&self) -> u64 {
         0x5eed_5eed
     }
@@ -144,6 +191,7 @@ impl<'x, W: World> Platform<'x> for SimPlatform<'x, W> {
 /// Dom0 as a test's world sees it: the vif's backend, dom0's own stack on
 /// the bridge, and a DHCP server.
 pub struct Dom0<'x> {
+    xen: &'x SimXen,
     /// The vif's backend.
     pub netback: SimNetback<'x>,
     /// Dom0's interface on the bridge.
@@ -158,6 +206,9 @@ pub struct Dom0<'x> {
     /// Whether the DHCP server answers (when not, the guest's requests are
     /// dropped: a server gone away).
     pub answers_dhcp: bool,
+    /// The gratuitous ARPs the guest sent (an ARP request for its own
+    /// address), as (sender MAC, address), at the simulation's time.
+    pub announcements: Vec<(EthernetAddress, Ipv4Address, u64)>,
 }
 
 impl<'x> Dom0<'x> {
@@ -166,6 +217,7 @@ impl<'x> Dom0<'x> {
         let mut bridge = Bridge::default();
         let interface = dom0_interface(&mut bridge, Instant::ZERO);
         Self {
+            xen,
             netback: SimNetback::new(xen, options),
             interface,
             sockets: SocketSet::new(Vec::new()),
@@ -173,6 +225,7 @@ impl<'x> Dom0<'x> {
             leases: 0,
             lease_seconds: LEASE_SECONDS,
             answers_dhcp: true,
+            announcements: Vec::new(),
         }
     }
 
@@ -183,6 +236,9 @@ impl<'x> Dom0<'x> {
         let now = Instant::from_micros((xen.now() / 1000) as i64);
         self.netback.step();
         for frame in self.netback.take_transmitted() {
+            if let Some((mac, address)) = gratuitous_arp_of(&frame) {
+                self.announcements.push((mac, address, xen.now()));
+            }
             match dhcp_reply(&frame, self.lease_seconds) {
                 Some(_) if !self.answers_dhcp => {}
                 Some((reply, acked)) => {
@@ -205,6 +261,24 @@ impl<'x> Dom0<'x> {
         let now = Instant::from_micros((xen.now() / 1000) as i64);
         self.interface = dom0_interface(&mut self.bridge, now);
         self.sockets = SocketSet::new(Vec::new());
+    }
+
+    /// Asks the guest to suspend as `xl save` and `xl migrate` do.
+    pub fn request_suspend(&self, xen: &SimXen) {
+        xen.with_xenstore(|store| store.write_as_dom0(&std::format!("{GUEST_HOME}/control/shutdown"), "suspend"));
+    }
+
+    /// What the toolstack does when the guest has suspended for a save and
+    /// restore (or a migration): the vif's backend goes with the old
+    /// domain, Xen and the toolstack make the new one
+    /// ([`SimXen::restore_in_new_domain`]), and the vif is made again for
+    /// it with the same options (the same MAC), its new backend in
+    /// InitWait. Dom0's stack and its connections stay as they were.
+    pub fn restore_in_new_domain(&mut self) {
+        self.netback.end_with_domain();
+        self.xen.restore_in_new_domain();
+        let options = self.netback.options().clone();
+        self.netback = SimNetback::new(self.xen, options);
     }
 
     /// Asks the guest to end as `xl shutdown` does.
@@ -279,6 +353,25 @@ impl Device for Bridge {
         capabilities.medium = Medium::Ethernet;
         capabilities.max_transmission_unit = 1514;
         capabilities
+    }
+}
+
+/// The sender of `frame` and the address it announces, if it is a
+/// gratuitous ARP (a request whose sender and target address are the same).
+fn gratuitous_arp_of(frame: &[u8]) -> Option<(EthernetAddress, Ipv4Address)> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Arp {
+        return None;
+    }
+    match ArpRepr::parse(&ArpPacket::new_checked(ethernet.payload()).ok()?).ok()? {
+        ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr,
+            source_protocol_addr,
+            target_protocol_addr,
+            ..
+        } if source_protocol_addr == target_protocol_addr => Some((source_hardware_addr, source_protocol_addr)),
+        _ => None,
     }
 }
 
