@@ -5,6 +5,7 @@ use core::sync::atomic::Ordering;
 use kernel::memory::pages::KernelPages;
 use kernel::pv;
 use runtime::{Platform, PlatformStats};
+use xen_pv::SuspendOutcome;
 use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::grant_table::GrantEntryV1;
 use xen_pv::event_channel::EventChannels;
@@ -42,6 +43,10 @@ impl Platform<'static> for KernelPlatform {
         if let Err(error) = pv::wait(ports, deadline) {
             log::error!("waiting for events: {error:?}");
         }
+    }
+
+    fn suspend(&self) -> SuspendOutcome {
+        pv::suspend()
     }
 
     fn secret_seed(&self) -> u64 {

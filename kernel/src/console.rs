@@ -60,7 +60,7 @@ mod platform {
     /// The PV console of this domain.
     pub struct PvConsole {
         ring: &'static ConsoleInterface,
-        port: Port,
+        port: core::sync::atomic::AtomicU32,
     }
 
     impl PvConsole {
@@ -78,7 +78,11 @@ mod platform {
             // allocators hand out (it is reserved at boot), and shared only
             // with the console backend, which we access through atomics.
             let ring = unsafe { &*(address as *const ConsoleInterface) };
-            Ok(Self { ring, port })
+            Ok(Self { ring, port: core::sync::atomic::AtomicU32::new(port) })
+        }
+
+        fn port(&self) -> Port {
+            self.port.load(Ordering::Relaxed)
         }
 
         /// The frame of the console page, to keep it out of the allocators.
@@ -93,10 +97,10 @@ mod platform {
             while !bytes.is_empty() {
                 let written = write_some(self.ring, bytes);
                 bytes = &bytes[written..];
-                let _ = XEN.event_channel_send(self.port);
+                let _ = XEN.event_channel_send(self.port());
                 if written > 0 {
                     patience = Patience::new();
-                } else if !patience.wait(self.port) {
+                } else if !patience.wait(self.port()) {
                     DROPPED_BYTES.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     return;
                 }
@@ -108,8 +112,8 @@ mod platform {
         pub fn flush(&self) {
             let mut patience = Patience::new();
             while pending(self.ring) > 0 {
-                let _ = XEN.event_channel_send(self.port);
-                if !patience.wait(self.port) {
+                let _ = XEN.event_channel_send(self.port());
+                if !patience.wait(self.port()) {
                     return;
                 }
             }
@@ -148,6 +152,8 @@ mod platform {
     }
 
     static CONSOLE: spin::Once<PvConsole> = spin::Once::new();
+    /// The console page moved after a resume: the PV console is not used.
+    static CONSOLE_MOVED: AtomicBool = AtomicBool::new(false);
     static WRITER: spin::Mutex<()> = spin::Mutex::new(());
     static MIRROR_TO_DEBUG_PORT: AtomicBool = AtomicBool::new(false);
 
@@ -161,7 +167,7 @@ mod platform {
     /// Writes `bytes` to the PV console, or to the debug port before the
     /// console is up.
     pub fn output(bytes: &[u8]) {
-        let Some(console) = CONSOLE.get() else {
+        let Some(console) = CONSOLE.get().filter(|_| !CONSOLE_MOVED.load(Ordering::Relaxed)) else {
             crate::arch::debug_port_write(bytes);
             return;
         };
@@ -176,14 +182,32 @@ mod platform {
     /// fatal paths, which may interrupt a write in progress.
     pub fn emergency_output(bytes: &[u8]) {
         crate::arch::debug_port_write(bytes);
-        if let Some(console) = CONSOLE.get() {
+        if let Some(console) = CONSOLE.get().filter(|_| !CONSOLE_MOVED.load(Ordering::Relaxed)) {
             console.write(bytes);
+        }
+    }
+
+    /// After a resume in a new domain: the console page is where it was
+    /// (the toolstack restores `HVM_PARAM_CONSOLE_PFN`), its event channel
+    /// is a new one (`HVM_PARAM_CONSOLE_EVTCHN`). Output goes there from
+    /// now on; if the page moved after all, the PV console is left alone
+    /// (its new page was never reserved) and output goes to the debug port.
+    pub fn resume() {
+        let Some(console) = CONSOLE.get() else { return };
+        let page = XEN.hvm_get_param(HVM_PARAM_CONSOLE_PFN);
+        let port = XEN.hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN);
+        match (page, port) {
+            (Ok(frame), Ok(port)) if frame == console.frame() => console.port.store(port as Port, Ordering::Relaxed),
+            _ => {
+                CONSOLE_MOVED.store(true, Ordering::Relaxed);
+                crate::arch::debug_port_write(b"xenecho: the PV console moved after a resume: debug port only\n");
+            }
         }
     }
 
     /// Waits (boundedly) for the console backend to read everything.
     pub fn flush() {
-        if let Some(console) = CONSOLE.get() {
+        if let Some(console) = CONSOLE.get().filter(|_| !CONSOLE_MOVED.load(Ordering::Relaxed)) {
             console.flush();
         }
     }

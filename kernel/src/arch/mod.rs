@@ -17,7 +17,11 @@
 //!   rate; `CLOCK_NAME` names that counter in the log;
 //! - `XEN_EVIDENCE`: what `init_hypervisor` looks for, for its error;
 //! - `log_platform()`: log what the boot code learnt about the platform
-//!   (aarch64: the device tree's facts), once the logger exists.
+//!   (aarch64: the device tree's facts), once the logger exists;
+//! - `SUSPENDS`: whether the domain can be suspended (x86_64 PVH; Xen has
+//!   no save or migration on ARM), and `after_resume_in_new_domain()`, the
+//!   architecture's first step in a new domain (x86_64: the hypercall page
+//!   written again, for a host whose CPU vendor differs).
 //!
 //! The boot code also decides where Xen's pages go (the `foreign_area` of
 //! [`crate::start::BootData`]): x86_64 picks a hole of the memory map below

@@ -179,6 +179,12 @@ impl<'a, H: Hypervisor> Xenstore<'a, H> {
         self.broken
     }
 
+    /// Where the xenstore page is (its address), to check that a resumed
+    /// domain's page is the one this client uses.
+    pub fn ring_address(&self) -> u64 {
+        self.ring as *const XenstoreInterface as u64
+    }
+
     /// The event channel the daemon signals, for an event loop's wait set.
     pub fn port(&self) -> Port {
         self.port

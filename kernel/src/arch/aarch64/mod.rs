@@ -18,6 +18,12 @@ pub const XEN_EVIDENCE: &str = "a `xen,xen` hypervisor node in the device tree";
 /// The counter system time comes from, for the log.
 pub const CLOCK_NAME: &str = "generic timer";
 
+/// Xen has no save, restore or migration on ARM.
+pub const SUSPENDS: bool = false;
+
+/// Never reached: an ARM domain is never suspended.
+pub fn after_resume_in_new_domain() {}
+
 /// The PL011/SBSA UART's MMIO base (Xen's `vuart = "sbsa_uart"`); 0 if the
 /// device tree has none.
 static UART_BASE: AtomicU64 = AtomicU64::new(0);

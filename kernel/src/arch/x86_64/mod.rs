@@ -71,6 +71,22 @@ pub fn init_hypervisor() -> Option<(u32, u32)> {
     Some((signature.major, signature.minor))
 }
 
+/// A PVH domain can be suspended (saved, restored, migrated).
+pub const SUSPENDS: bool = true;
+
+/// The first step in a new domain after a resume: the hypercall page is
+/// written again (the same MSR write as at boot), so that a domain
+/// migrated to a host of the other CPU vendor makes its hypercalls with
+/// that host's instruction.
+pub fn after_resume_in_new_domain() {
+    if let Some(signature) = xen_pv::hypercall::detect_xen() {
+        // SAFETY: the same call as at boot, with the kernel still
+        // identity-mapped by the boot page tables; no hypercall is in
+        // progress (this is the only vCPU, and it runs this).
+        unsafe { xen_pv::hypercall::install_hypercall_page(signature) };
+    }
+}
+
 /// Logs the platform facts the boot code found (the memory map and the
 /// command line are the appliance's to print; nothing else to say on PVH).
 pub fn log_platform() {}
