@@ -178,7 +178,7 @@ impl Model<'_, '_, '_> {
             (handle.segments().nth(segment % count).unwrap(), !matches!(live.handle, AnyHandle::To(_)))
         });
         let writable = writable && device_writes;
-        let mapping = self.fixture.xen.map(BACKEND, segment.grant_reference, writable).expect("a live grant maps");
+        let mapping = self.fixture.xen.map(BACKEND, segment.bus_page, writable).expect("a live grant maps");
         let page = self.fixture.xen.read_page(&mapping).unwrap();
         let (start, end) = (usize::from(segment.offset), usize::from(segment.offset + segment.length));
         if let Some(fill) = live.cpu_fill {

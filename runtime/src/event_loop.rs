@@ -23,7 +23,7 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
-use dma::{BackendTrust, BounceCapacity, DmaCounters, GrantDma};
+use dma::{BackendTrust, BounceCapacity, DmaCounters, DmaDevice};
 use netfront::{Netfront, NetfrontConfig, NetfrontCounters, NetfrontError, VifIdentity};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::dhcpv4;
@@ -334,7 +334,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             log::info!("backend domain {backend} is not trusted: bouncing every buffer");
             BackendTrust::Untrusted(self.config.bounce)
         };
-        let dma = GrantDma::new(self.table, self.platform.pages(), backend, trust).map_err(|error| {
+        let dma = DmaDevice::new(self.table, self.platform.pages(), backend, trust).map_err(|error| {
             log::error!("DMA set-up for domain {backend} failed: {error:?}");
             NetfrontError::Resources("DMA device")
         })?;
