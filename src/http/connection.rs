@@ -30,7 +30,7 @@ use super::limits::Limits;
 use super::output::OutputQueue;
 use super::request::{HeadBuffer, RequestFraming, RequestHead};
 use super::response::{ConnectionHeader, ResponseFraming, ResponseHead, Shaping, Status, write_error_response};
-use super::shaped::ShapedAnswer;
+use super::shaped::{BodyDigest, ShapedAnswer};
 use super::time::Instant;
 use alloc::rc::Rc;
 
@@ -183,6 +183,8 @@ pub struct Connection {
     instance: Option<Rc<Instance>>,
     /// The connection's two ends, as the caller knows them.
     endpoints: Endpoints,
+    /// The length and hash of the body a shaped answer reads.
+    digest: BodyDigest,
 }
 
 impl Connection {
@@ -198,6 +200,7 @@ impl Connection {
             counters: Counters::default(),
             instance: None,
             endpoints: Endpoints::default(),
+            digest: BodyDigest::default(),
         }
     }
 
@@ -443,12 +446,21 @@ impl Connection {
             let head_only = request.is_head_method;
             return self.fail(Status::ContentTooLarge, head_only);
         }
-        if request.options.bytes.is_some_and(|bytes| bytes > self.limits.max_generated_bytes) {
+        if request.options.is_plain() {
+            // The plain echo, the way it went before there were options.
+            self.phase = match request.framing {
+                RequestFraming::NoBody => Phase::AnsweringHead(request),
+                _ => Phase::Answering(Answer::Echo(BodyEcho::new(request, &self.limits))),
+            };
+            return;
+        }
+        if request.options.bytes().is_some_and(|bytes| bytes > self.limits.max_generated_bytes) {
             let head_only = request.is_head_method;
             return self.fail(Status::BadRequest, head_only);
         }
-        if !request.options.delay.is_zero() {
-            let until = self.clock.latest.saturating_add(request.options.delay);
+        let delay = request.options.delay();
+        if !delay.is_zero() {
+            let until = self.clock.latest.saturating_add(delay);
             self.phase = Phase::Delaying { until, request };
             return;
         }
@@ -465,7 +477,7 @@ impl Connection {
         } else if options.echoes() && request.framing != RequestFraming::NoBody {
             Phase::Answering(Answer::Echo(BodyEcho::new(request, &self.limits)))
         } else {
-            Phase::Answering(Answer::Shaped(ShapedAnswer::new(request, &self.limits)))
+            Phase::Answering(Answer::Shaped(ShapedAnswer::new(request, &self.limits, &mut self.digest)))
         };
     }
 
@@ -487,8 +499,8 @@ impl Connection {
     /// as if it had not asked for a status.
     fn send_interim(&mut self) -> Step {
         let Phase::Interim(request) = &self.phase else { return Step::STUCK };
-        let code = request.options.status.unwrap_or(100);
-        let identity = Identity { instance: self.instance.as_deref(), local: self.endpoints.local };
+        let code = request.options.status().unwrap_or(100);
+        let identity = Identity { instance: self.instance.as_deref(), local: self.endpoints.local.as_ref() };
         let shaping = Shaping { head: self.head.bytes(), options: &request.options, identity };
         let response = ResponseHead {
             status: code,
@@ -504,7 +516,7 @@ impl Connection {
         let Phase::Interim(mut request) = core::mem::replace(&mut self.phase, Phase::ReadingHead) else {
             return Step::STUCK;
         };
-        request.options.status = None;
+        request.options.clear_status();
         self.begin(request);
         Step::moved(0)
     }
@@ -528,7 +540,8 @@ impl Connection {
             head: &mut self.head,
             counters: &mut self.counters,
             endpoints: &self.endpoints,
-            identity: Identity { instance: self.instance.as_deref(), local: self.endpoints.local },
+            identity: Identity { instance: self.instance.as_deref(), local: self.endpoints.local.as_ref() },
+            digest: &mut self.digest,
         };
         let keep_alive = answer.request().keep_alive;
         let head_only = answer.request().is_head_method;

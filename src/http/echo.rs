@@ -32,6 +32,7 @@ use super::response::{
     CHUNK_FRAME_BYTES, CONTINUE_RESPONSE, ConnectionHeader, LAST_CHUNK, ResponseFraming, ResponseHead, Shaping, Status,
     write_chunk,
 };
+use super::shaped::BodyDigest;
 
 /// The `Content-Type` of an echoed body whose request named none.
 pub const DEFAULT_BODY_TYPE: &[u8] = b"application/octet-stream";
@@ -60,7 +61,7 @@ pub(crate) fn write_head_echo(output: &mut OutputQueue, head: &[u8], request: &R
 /// Counts a final response: under its status, or among the statuses
 /// requests asked for.
 pub(crate) fn record_final(counters: &mut Counters, options: &EchoOptions) {
-    match options.status {
+    match options.status() {
         Some(code) => counters.record_requested(code),
         None => counters.record_response(Status::Ok),
     }
@@ -83,6 +84,8 @@ pub(crate) struct EchoContext<'a> {
     pub(crate) counters: &'a mut Counters,
     pub(crate) endpoints: &'a Endpoints,
     pub(crate) identity: Identity<'a>,
+    /// The body's length and hash, for a shaped answer.
+    pub(crate) digest: &'a mut BodyDigest,
 }
 
 /// What one [`BodyEcho::step`] achieved.
@@ -118,7 +121,7 @@ impl BodyEcho {
     pub(crate) fn new(request: RequestHead, limits: &Limits) -> BodyEcho {
         let decoder = BodyDecoder::new(request.framing, limits.max_body_bytes, limits.max_head_bytes);
         let continue_pending = request.expects_continue && request.framing != RequestFraming::Length(0);
-        let chunked = decoder.is_chunked() || request.options.chunked;
+        let chunked = decoder.is_chunked() || request.options.chunked();
         BodyEcho { request, decoder, continue_pending, committed: false, chunked }
     }
 
@@ -217,7 +220,7 @@ impl BodyEcho {
         let options = &self.request.options;
         let shaping = Shaping { head, options, identity };
         use_head(&ResponseHead {
-            status: options.status.unwrap_or(Status::Ok.code()),
+            status: options.status().unwrap_or(Status::Ok.code()),
             content_type: content_type.unwrap_or(DEFAULT_BODY_TYPE),
             framing,
             connection: connection_header(&self.request),

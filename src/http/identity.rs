@@ -69,7 +69,7 @@ pub struct Endpoints {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Identity<'a> {
     pub(crate) instance: Option<&'a Instance>,
-    pub(crate) local: Option<SocketAddr>,
+    pub(crate) local: Option<&'a SocketAddr>,
 }
 
 impl Identity<'_> {
@@ -142,7 +142,7 @@ mod tests {
         let instance = Instance::new(Some("guest"), Some(7));
         let local = Some(SocketAddr::new(Ipv4Addr::new(10, 0, 0, 1).into(), 80));
         let mut text = Vec::new();
-        Identity { instance: Some(&instance), local }.write_fields(&mut text);
+        Identity { instance: Some(&instance), local: local.as_ref() }.write_fields(&mut text);
         assert_eq!(text, b"X-Echo-Instance: guest\r\nX-Echo-Domid: 7\r\nX-Echo-Address: 10.0.0.1\r\n");
         let mut unknown = Vec::new();
         Identity::default().write_fields(&mut unknown);

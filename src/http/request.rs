@@ -80,7 +80,7 @@ pub fn parse_head(head: &[u8]) -> Result<RequestHead, Status> {
     for field in request.headers.iter() {
         summary.add(field.name, field.value, head)?;
     }
-    if let Some(target) = request.path.filter(|target| target.contains('?')) {
+    if let Some(target) = request.path.filter(|target| target.as_bytes().contains(&b'?')) {
         summary.options.add_query(target.as_bytes())?;
     }
     summary.into_request_head(version, request.method == Some("HEAD"))
@@ -187,7 +187,7 @@ impl FieldSummary {
         }
         let framing = self.framing(version)?;
         let options = self.options.finish(version)?;
-        let keep_alive = !options.close
+        let keep_alive = !options.close()
             && match version {
                 Version::Http11 => !self.connection_close,
                 Version::Http10 => self.connection_keep_alive && !self.connection_close,

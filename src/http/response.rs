@@ -91,6 +91,9 @@ impl Status {
 /// The reason phrase of `code`: the registered one (IANA's HTTP Status Code
 /// Registry), or its class's name for an unregistered code.
 pub const fn reason_phrase(code: u16) -> &'static str {
+    if code == 200 {
+        return "OK"; // the echo's, without a search
+    }
     match code {
         100 => "Continue",
         101 => "Switching Protocols",
@@ -269,7 +272,7 @@ impl Shaping<'_> {
     /// The extra `Content-Type` that replaces the response's own (the last
     /// one given), if any.
     fn content_type(&self) -> Option<ExtraHeader<'_>> {
-        if !self.options.content_type {
+        if !self.options.replaces_content_type() {
             return None;
         }
         extra_headers(self.head).filter(ExtraHeader::is_content_type).last()
@@ -279,7 +282,7 @@ impl Shaping<'_> {
     /// no body, since otherwise it replaced the response's own), then the
     /// instance's fields if asked for.
     fn write_fields(&self, sink: &mut impl ByteSink, has_body: bool) {
-        if self.options.extra_headers > 0 {
+        if self.options.extra_headers() > 0 {
             for extra in extra_headers(self.head) {
                 if has_body && extra.is_content_type() {
                     continue;
@@ -290,7 +293,7 @@ impl Shaping<'_> {
                 sink.put(b"\r\n");
             }
         }
-        if self.options.instance {
+        if self.options.instance() {
             self.identity.write_fields(sink);
         }
     }

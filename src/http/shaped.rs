@@ -76,16 +76,20 @@ enum Stage {
     Done,
 }
 
-/// The length and SHA-256 of a request body, as it is read.
-struct BodyDigest {
+/// The length and SHA-256 of a request body, as it is read. One per
+/// connection, kept beside the answer (not in it, so that the phase a
+/// plain request passes through stays small), reset for each shaped answer.
+#[derive(Default)]
+pub(crate) struct BodyDigest {
     length: u64,
     hasher: Option<Sha256>,
     sha256: [u8; 32],
 }
 
 impl BodyDigest {
-    fn new(hashing: bool) -> BodyDigest {
-        BodyDigest { length: 0, hasher: hashing.then(Sha256::new), sha256: [0; 32] }
+    /// Starts over for a new body, hashing it or only counting it.
+    fn start(&mut self, hashing: bool) {
+        *self = BodyDigest { length: 0, hasher: hashing.then(Sha256::new), sha256: [0; 32] };
     }
 
     fn update(&mut self, data: &[u8]) {
@@ -110,32 +114,32 @@ impl BodyDigest {
 pub(crate) struct ShapedAnswer {
     request: RequestHead,
     decoder: BodyDecoder,
-    digest: BodyDigest,
     content: Content,
     continue_pending: bool,
     stage: Stage,
 }
 
 impl ShapedAnswer {
-    /// The answer `request` asks for (see the module documentation).
-    pub(crate) fn new(request: RequestHead, limits: &Limits) -> ShapedAnswer {
+    /// The answer `request` asks for (see the module documentation); its
+    /// body's length and hash go to `digest`.
+    pub(crate) fn new(request: RequestHead, limits: &Limits, digest: &mut BodyDigest) -> ShapedAnswer {
         let options = &request.options;
         let content = if options.forbids_body() {
             Content::Nothing
-        } else if options.json {
+        } else if options.json() {
             Content::Json
-        } else if options.sink {
+        } else if options.sink() {
             Content::Summary
-        } else if let Some(length) = options.bytes {
-            Content::Generated { length, seed: options.seed }
+        } else if let Some(length) = options.bytes() {
+            Content::Generated { length, seed: options.seed() }
         } else {
             Content::HeadEcho
         };
         let decoder = BodyDecoder::new(request.framing, limits.max_body_bytes, limits.max_head_bytes);
         let continue_pending =
             request.expects_continue && !matches!(request.framing, RequestFraming::Length(0) | RequestFraming::NoBody);
-        let digest = BodyDigest::new(matches!(content, Content::Json | Content::Summary));
-        ShapedAnswer { request, decoder, digest, content, continue_pending, stage: Stage::ReadingBody }
+        digest.start(matches!(content, Content::Json | Content::Summary));
+        ShapedAnswer { request, decoder, content, continue_pending, stage: Stage::ReadingBody }
     }
 
     /// The request being answered.
@@ -166,12 +170,12 @@ impl ShapedAnswer {
         let mut consumed = 0;
         if self.stage == Stage::ReadingBody {
             let step = self.decoder.decode(input, usize::MAX).map_err(refusal)?;
-            self.digest.update(&input[step.data]);
+            context.digest.update(&input[step.data]);
             consumed = step.consumed;
             if !self.decoder.is_finished() {
                 return Ok(BodyStep { consumed, finished: false });
             }
-            self.digest.finish();
+            context.digest.finish();
             self.stage = Stage::Head;
         }
         while self.advance(context) {}
@@ -195,11 +199,11 @@ impl ShapedAnswer {
     }
 
     fn status(&self) -> u16 {
-        self.request.options.status.unwrap_or(200)
+        self.request.options.status().unwrap_or(200)
     }
 
     fn is_chunked(&self) -> bool {
-        self.request.options.chunked && !status_forbids_body(self.status())
+        self.request.options.chunked() && !status_forbids_body(self.status())
     }
 
     fn write_head(&mut self, context: &mut EchoContext<'_>) -> bool {
@@ -254,16 +258,16 @@ impl ShapedAnswer {
             Content::HeadEcho => sink.put(sources.head),
             Content::Summary => {
                 sink.put(b"length=");
-                put_decimal(sink, self.digest.length);
+                put_decimal(sink, sources.digest.length);
                 sink.put(b"\nsha256=");
-                json::put_hex(sink, &self.digest.sha256);
+                json::put_hex(sink, &sources.digest.sha256);
                 sink.put(b"\n");
             }
             Content::Json => {
                 let facts = Facts {
                     head: sources.head,
                     request: &self.request,
-                    body: self.digest.summary(),
+                    body: sources.digest.summary(),
                     endpoints: sources.endpoints,
                     identity: sources.identity,
                 };
@@ -288,7 +292,12 @@ impl ShapedAnswer {
             return false;
         }
         let content = self.content;
-        let sources = Sources { head: context.head.bytes(), endpoints: context.endpoints, identity: context.identity };
+        let sources = Sources {
+            head: context.head.bytes(),
+            digest: context.digest,
+            endpoints: context.endpoints,
+            identity: context.identity,
+        };
         let fitted = write_framed(context.output, chunked, piece, |sink| match content {
             Content::Generated { seed, .. } => generate::write(sink, seed, sent, piece),
             _ => self.write_text(&mut Window::new(sink, sent, piece), &sources),
@@ -302,13 +311,19 @@ impl ShapedAnswer {
 /// What a text answer is written from, besides the answer itself.
 struct Sources<'a> {
     head: &'a [u8],
+    digest: &'a BodyDigest,
     endpoints: &'a Endpoints,
     identity: Identity<'a>,
 }
 
 impl<'a> Sources<'a> {
     fn of(context: &'a EchoContext<'_>) -> Sources<'a> {
-        Sources { head: context.head.bytes(), endpoints: context.endpoints, identity: context.identity }
+        Sources {
+            head: context.head.bytes(),
+            digest: context.digest,
+            endpoints: context.endpoints,
+            identity: context.identity,
+        }
     }
 }
 
