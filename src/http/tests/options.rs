@@ -429,6 +429,12 @@ fn the_json_description_names_every_part_of_the_request() {
     assert_eq!(unknown["body"]["sha256"], sha256_hex(b""));
     let no_query = json_of(&serve(&request("/plain", "X-Echo-Format: json\r\n")));
     assert!(no_query["query"].is_null());
+    let get = only_response(&serve(&request("/same?format=json", "")), false);
+    let head_request = [&b"HEAD"[..], &request("/same?format=json", "")[3..]].concat();
+    let head = only_response(&serve(&head_request), true);
+    assert!(head.body.is_empty(), "HEAD gets no body");
+    let announced: usize = head.header_text("content-length").unwrap().parse().unwrap();
+    assert_eq!(announced, get.body.len() + 1, "the length of its own description (HEAD is one byte longer)");
 }
 
 #[test]
