@@ -110,9 +110,12 @@ check "Accept: application/json: jq reads the request, client $dom0_ip and insta
 head -c 100000 /dev/urandom >/tmp/json-body.bin
 curl -sS -m 60 --data-binary @/tmp/json-body.bin -o /tmp/body.json "$url/post?format=json"
 # shellcheck disable=SC2016 # $sha is jq's
-check "format=json of a 100 000-byte POST: summarised, its SHA-256 as sha256sum's" \
+body_json_check() {
     jq -e --arg sha "$(sha256_of /tmp/json-body.bin)" \
-        '.method == "POST" and .body.length == 100000 and .body.sha256 == $sha' /tmp/body.json
+        '.method == "POST" and .body.length == 100000 and .body.sha256 == $sha' /tmp/body.json >/dev/null \
+        || { head -c 600 /tmp/body.json | sed 's/^/  | /'; return 1; }
+}
+check "format=json of a 100 000-byte POST: summarised, its SHA-256 as sha256sum's" body_json_check
 
 curl -sS -m 30 -D /tmp/instance.head -o /dev/null "$url/?instance"
 # field NAME: the value of the answer's header field NAME.
