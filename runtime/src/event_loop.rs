@@ -11,6 +11,7 @@
 use crate::Service;
 use crate::address_keys::{AddressKeys, vif_number};
 use crate::data_path;
+use crate::instance::Instance;
 use crate::lease_hint::{self, LeaseHint};
 use crate::lifecycle::{Lifecycle, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::netconfig::NetConfig;
@@ -92,9 +93,13 @@ impl RuntimeConfig {
 }
 
 /// Runs `service` on the network until the toolstack asks the domain to
-/// end; returns that request.
+/// end; returns that request. The service learns which domain it runs as
+/// first ([`Service::identify`]), then adds its sockets.
 pub fn run<'p, P: Platform<'p>, S: Service>(platform: &P, config: &RuntimeConfig, service: &mut S) -> ShutdownRequest {
     let lifecycle = start_lifecycle(platform);
+    let instance = Instance::read(&mut platform.xenstore());
+    log::info!("instance: name {:?}, domain id {:?}", instance.name, instance.domid);
+    service.identify(&instance);
     let table = RefCell::new(GrantTable::new(platform.grant_entries()));
     let mut sockets = SocketSet::new(Vec::new());
     service.start(&mut sockets);
