@@ -349,7 +349,13 @@ fn run(trust: BackendTrust, steps: Vec<Step>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    // Miri interprets every step, about a thousand times slower: a few
+    // sequences there check the unsafe code's memory rules; the host runs 96.
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 3 } else { 96 },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn trusted_sequences_keep_every_invariant_and_leak_nothing(steps in vec(step(), 1..120)) {
