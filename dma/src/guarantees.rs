@@ -436,6 +436,7 @@
 //! # let source = SimPageSource::new(&xen);
 //! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! // SAFETY: the run is dropped unused: never freed, never read.
 //! let run = unsafe { PageRun::new(source.id(), core::ptr::NonNull::dangling(), 0, 1) };
 //! # drop(run);
 //! ```
@@ -517,6 +518,7 @@
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let run = source.allocate(1).unwrap();
 //! let moved = run;
+//! # // SAFETY: the run is this source's, unused and never granted.
 //! # unsafe { source.free(moved) };
 //! ```
 //!
