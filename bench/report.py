@@ -716,22 +716,46 @@ def render_runs(bench):
                   [":---", ":---"] + ["---:"] * 3 + [":---"] + ["---:"] * 8) + "\n"]
 
 
+def dma_sections(text):
+    """The DMA report's tables and lists, each section under its heading (in bold), as Markdown.
+
+    The report has a "## " heading over each table (sync, latency, map + sync + unmap, threads) and over
+    its lists (other figures, goals); the prose around them stays in the full note. A report without
+    headings (an older one) gives its table lines alone.
+    """
+    sections, heading, lines = [], None, []
+
+    def close():
+        if lines:
+            sections.append((f"**{heading}**\n\n" if heading else "") + "\n".join(lines) + "\n")
+
+    for line in text.splitlines():
+        if line.startswith("## "):
+            close()
+            heading, lines = line[3:].strip(), []
+        elif line.startswith("|") or (heading and line.startswith("- ")):
+            lines.append(line)
+    close()
+    return sections
+
+
 def render_dma(bench, dma_path):
-    """## DMA micro-benchmark (host): the table of the report at DMA_PATH, if there is one."""
+    """## DMA micro-benchmark (host): the tables of the report at DMA_PATH, if there is one."""
     info = bench.info
     parts = ["## DMA micro-benchmark (host)\n"]
     dma_text = ""
     if dma_path and os.path.exists(dma_path):
         with open(dma_path, encoding="utf-8") as dma:
             dma_text = dma.read()
-    dma_table = "\n".join(line for line in dma_text.splitlines() if line.startswith("|"))
-    if dma_table:
+    sections = dma_sections(dma_text)
+    if sections:
         state = "run as part of this `make bench`" if info.get("dma_ran") == "yes" else \
             "not run this time (`--no-dma`): the last report"
-        parts.append(f"`{info.get('command.dma', 'cargo bench -p dma --bench dma_lookup')}` ({state}); the full note is "
-                     f"[benchmarks-dma.md](benchmarks-dma.md). Time per map + sync + unmap of one page, by handle "
-                     "against an address-keyed lookup:\n")
-        parts.append(dma_table + "\n")
+        parts.append(f"`{info.get('command.dma', 'cargo bench -p dma --bench dma_lookup')}` ({state}); the full note, "
+                     "with how each figure is measured, is [benchmarks-dma.md](benchmarks-dma.md). Nanoseconds per "
+                     "operation on one of N live one-page mappings, by handle against by bus address through an "
+                     "index; in brackets, the time over the handle's:\n")
+        parts.extend(sections)
     else:
         parts.append("No DMA report found.\n")
     return parts

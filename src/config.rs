@@ -269,13 +269,15 @@ impl Config {
         Some(runtime::RuntimeConfig { force_untrusted: self.untrusted_backend, ..runtime::RuntimeConfig::new(net) })
     }
 
-    /// Logs the help (if asked), the warnings, then the settings.
+    /// Logs the help (if asked), the warnings, then the settings, under the
+    /// appliance's name (`xenecho`, the target operators grep for), not this
+    /// module's.
     pub fn log(&self) {
         if self.help {
-            help_lines().iter().for_each(|line| log::info!("{line}"));
+            help_lines().iter().for_each(|line| log::info!(target: "xenecho", "{line}"));
         }
-        self.warnings.iter().for_each(|warning| log::warn!("{warning}"));
-        self.describe().iter().for_each(|line| log::info!("{line}"));
+        self.warnings.iter().for_each(|warning| log::warn!(target: "xenecho", "{warning}"));
+        self.describe().iter().for_each(|line| log::info!(target: "xenecho", "{line}"));
     }
 }
 

@@ -109,6 +109,10 @@ impl Appliance {
 }
 
 impl runtime::Service for Appliance {
+    fn identify(&mut self, instance: &runtime::Instance) {
+        self.http.set_instance(http::Instance::new(instance.name.as_deref(), instance.domid));
+    }
+
     fn start(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>) {
         self.echo.start(sockets);
         self.http.start(sockets);
@@ -192,9 +196,18 @@ fn render_metrics(text: &mut String, stats: &runtime::Stats, http: &server::Http
         label: Some(("code", code_label(status.code()))),
         ..counter("xenecho_http_responses_total", "HTTP responses by status.", counters.responses(status))
     });
-    // The responses family comes right after the request counter.
+    let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+    let requested = [1, 2, 3, 4, 5].map(|class: u16| Metric {
+        label: Some(("class", classes[usize::from(class - 1)])),
+        ..counter(
+            "xenecho_http_requested_status_responses_total",
+            "HTTP responses whose status the request chose (status=), by class.",
+            counters.requested_in_class(class),
+        )
+    });
+    // The responses families come right after the request counter.
     let (requests, rest) = http_list.split_at(1);
-    metrics::render(text, kernel.iter().chain(requests).chain(&statuses).chain(rest));
+    metrics::render(text, kernel.iter().chain(requests).chain(&statuses).chain(&requested).chain(rest));
 }
 
 /// The appliance's entry point: reports what it was given, reads the

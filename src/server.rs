@@ -14,10 +14,14 @@
 //! socket is taken, smoltcp answers a SYN with RST.
 //!
 //! Memory is fixed after [`HttpService::start`]: socket buffers and engines
-//! are allocated there and reused; nothing a client does allocates.
+//! are allocated there and reused; nothing a client does allocates. Every
+//! engine knows the instance it serves for (one shared [`http::Instance`],
+//! set by [`HttpService::set_instance`]) and, from its accept on, its
+//! connection's two ends, for the requests that ask who answered.
 
-use crate::http::{self, CloseMode, Connection, Counters, Limits, SERVICE_UNAVAILABLE_RESPONSE, Status};
+use crate::http::{self, CloseMode, Connection, Counters, Endpoints, Limits, SERVICE_UNAVAILABLE_RESPONSE, Status};
 use crate::pool::{Change, SocketPool, Stage, TcpBounds, earliest};
+use alloc::rc::Rc;
 #[cfg(test)]
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -92,6 +96,8 @@ pub struct HttpService {
     pool: SocketPool<Serving>,
     engines: Vec<Connection>,
     free_engines: Vec<usize>,
+    /// Which instance answers, shared by every engine.
+    instance: Rc<http::Instance>,
     /// Counts of connections that have ended.
     finished: Counters,
     /// Connections accepted so far.
@@ -124,6 +130,7 @@ impl HttpService {
             plan,
             engines: Vec::new(),
             free_engines: Vec::new(),
+            instance: Rc::new(http::Instance::default()),
             finished: Counters::default(),
             accepted: 0,
             refused: 0,
@@ -131,10 +138,24 @@ impl HttpService {
         }
     }
 
+    /// Says which instance answers (before or after `start`).
+    pub fn set_instance(&mut self, instance: http::Instance) {
+        self.instance = Rc::new(instance);
+        for engine in &mut self.engines {
+            engine.set_instance(self.instance.clone());
+        }
+    }
+
     /// Allocates the engines and the pool's sockets.
     pub fn start(&mut self, sockets: &mut SocketSet<'static>) {
         let HttpPlan { connections, backlog, limits, .. } = self.plan;
-        self.engines = (0..connections).map(|_| Connection::new(limits, http::Instant::ZERO)).collect();
+        self.engines = (0..connections)
+            .map(|_| {
+                let mut engine = Connection::new(limits, http::Instant::ZERO);
+                engine.set_instance(self.instance.clone());
+                engine
+            })
+            .collect();
         self.free_engines = (0..connections).rev().collect();
         self.pool.add_sockets(sockets, connections + backlog, (SOCKET_RX_BYTES, SOCKET_TX_BYTES), || Serving::Nothing);
     }
@@ -207,7 +228,8 @@ impl HttpService {
 
     /// Gives a newly open connection an engine, or a refusal.
     fn admit(&mut self, index: usize, sockets: &mut SocketSet<'static>, now: smoltcp::time::Instant) {
-        let remote = sockets.get::<tcp::Socket>(self.pool.handle(index)).remote_endpoint();
+        let socket = sockets.get::<tcp::Socket>(self.pool.handle(index));
+        let (remote, local) = (socket.remote_endpoint(), socket.local_endpoint());
         let over_client_limit = match (self.plan.per_client, remote) {
             (Some(limit), Some(remote)) => self.connections_from(remote.addr, sockets) >= limit,
             _ => false,
@@ -224,6 +246,8 @@ impl HttpService {
                 self.accepted += 1;
                 // Its counters were collected when it was last freed.
                 self.engines[engine].recycle(to_http(now));
+                let endpoints = Endpoints { client: remote.map(Into::into), local: local.map(Into::into) };
+                self.engines[engine].set_endpoints(endpoints);
                 Serving::Engine(engine)
             }
             None => Serving::Refusal { queued: false },
@@ -568,6 +592,21 @@ mod loopback_tests {
         assert!(text.ends_with(core::str::from_utf8(request).unwrap()), "{text}");
         assert_eq!(rig.service.counters().requests, 1);
         assert_eq!(rig.service.accepted, 1);
+    }
+
+    #[test]
+    fn the_json_description_names_the_client_and_the_instance() {
+        let mut rig = Rig::new(2);
+        rig.service.set_instance(http::Instance::new(Some("loop"), Some(3)));
+        rig.turn();
+        let client = rig.client(40004);
+        let response = rig.exchange(client, b"GET /?format=json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let head_end = response.windows(4).position(|window| window == b"\r\n\r\n").unwrap() + 4;
+        let json: serde_json::Value = serde_json::from_slice(&response[head_end..]).unwrap();
+        assert_eq!((&json["client"]["address"], &json["client"]["port"]), (&"127.0.0.1".into(), &40004.into()));
+        let instance = &json["instance"];
+        assert_eq!((&instance["name"], &instance["domid"]), (&"loop".into(), &3.into()));
+        assert_eq!((&instance["address"], &instance["port"]), (&"127.0.0.1".into(), &80.into()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 #   - QEMU 7.2 (qemu-system-x86 and its libraries, BIOS and data), extracted, never installed;
 #   - Xen 4.17 (the gunzipped multiboot1 hypervisor ELF);
 #   - the Debian kernel that runs as PV dom0, and the dom0 initramfs: busybox, the Xen tools and
-#     daemons, the vif hotplug script's real tools, curl, wrk and the bridge/netback modules.
+#     daemons, the vif hotplug script's real tools, curl, wrk, jq and the bridge/netback modules.
 # The steps are setup-lib.sh's, shared with the ARM64 host (arm64/setup.sh); this file says what
 # the x86_64 host is made of, and builds the benchmark peer.
 # Idempotent: a second run with everything in place checks a few stamps and returns at once.

@@ -1,9 +1,10 @@
 //! Bounce pages for backends that are not trusted (Linux's XSA-403 fix).
 //!
-//! A device in bounce mode never grants a buffer's own pages. At setup it
-//! takes dedicated pages from the page source, zeroed, and grants them to the
-//! backend once and for all: read-only ones for [`crate::ToDevice`] handles,
-//! writable ones for the directions the device writes. A handle borrows as
+//! A device in bounce mode never grants (translates) a buffer's own pages.
+//! At setup it takes dedicated pages from the page source, zeroed, and
+//! grants them to the backend once and for all: read-only ones for
+//! [`crate::ToDevice`] handles, writable ones for the directions the device
+//! writes. A handle borrows as
 //! many bounce pages as its buffer touches, at the same in-page offsets, and
 //! the data crosses by copy: into the bounce pages when the CPU hands the
 //! buffer to the device (map, `sync_for_device`), out of them when the device
@@ -18,6 +19,10 @@
 //! it cannot pin the guest's buffers by keeping a grant mapped (persistent
 //! grants are never revoked before `close`, so unmap never waits for it); and
 //! the guest never forms a Rust reference into memory another domain writes.
+//! Over the identity translation bounce mode works the same way and buys
+//! none of that (a device without an IOMMU reaches every page anyway): it
+//! is then what a software IOTLB is, pages a device can reach standing in
+//! for pages it cannot.
 //!
 //! This file holds the DMA core's other `unsafe` spot: raw copies between a
 //! buffer and its bounce pages, and zeroing a bounce page. Never: copy
@@ -26,13 +31,12 @@
 
 use crate::buffer::{DmaBuffer, PageSpan};
 use crate::error::SetupError;
-use crate::grants::Grants;
 use crate::page::{PAGE_SIZE, PageRun, PageSource, give_back};
+use crate::translation::{BusPage, Translation};
 use alloc::vec::Vec;
 use core::ops::Range;
 use core::ptr;
 use xen_pv::abi::DomainId;
-use xen_pv::abi::grant_table::GrantRef;
 use xen_pv::grant_table::RevokeError;
 
 /// How many bounce pages an untrusted-backend device sets up.
@@ -44,10 +48,11 @@ pub struct BounceCapacity {
     pub writable_pages: usize,
 }
 
-/// One dedicated page, granted to the backend for the device's whole life.
+/// One dedicated page, granted (translated) for the backend for the
+/// device's whole life.
 #[derive(Debug)]
 pub(crate) struct BouncePage {
-    pub(crate) grant_reference: GrantRef,
+    pub(crate) bus_page: BusPage,
     page: PageRun,
 }
 
@@ -66,24 +71,24 @@ pub(crate) struct BouncePool {
 }
 
 impl BouncePool {
-    /// Takes and grants the pages; on failure gives back what it took.
+    /// Takes and translates the pages; on failure gives back what it took.
     pub(crate) fn create(
-        grants: &impl Grants,
+        translation: &impl Translation,
         source: &impl PageSource,
         backend: DomainId,
         capacity: BounceCapacity,
     ) -> Result<Self, SetupError> {
         let mut pool = BouncePool::default();
-        let mut result = pool.add(grants, source, backend, capacity.read_only_pages, true);
+        let mut result = pool.add(translation, source, backend, capacity.read_only_pages, true);
         if result.is_ok() {
-            result = pool.add(grants, source, backend, capacity.writable_pages, false);
+            result = pool.add(translation, source, backend, capacity.writable_pages, false);
         }
         match result {
             Ok(()) => Ok(pool),
             Err(error) => {
                 // Never published to the backend, but a hostile one may guess
                 // references: pages it holds are leaked, never freed early.
-                pool.release(grants, source);
+                pool.release(translation, source);
                 Err(error)
             }
         }
@@ -91,7 +96,7 @@ impl BouncePool {
 
     fn add(
         &mut self,
-        grants: &impl Grants,
+        translation: &impl Translation,
         source: &impl PageSource,
         backend: DomainId,
         count: usize,
@@ -100,17 +105,17 @@ impl BouncePool {
         for _ in 0..count {
             let page = source.allocate(1).map_err(|_| SetupError::OutOfPages)?;
             let mut reference = [0];
-            if let Err(error) = grants.grant_run(backend, page.first_frame(), readonly, &mut reference) {
+            if let Err(error) = translation.translate_run(backend, page.first_frame(), readonly, &mut reference) {
                 give_back(source, page);
                 return Err(SetupError::Grant(error));
             }
             let pages = if readonly { &mut self.read_only } else { &mut self.writable };
-            pages.push(BouncePage { grant_reference: reference[0], page });
+            pages.push(BouncePage { bus_page: reference[0], page });
         }
         Ok(())
     }
 
-    /// Grant references the pool holds (idle and lent pages).
+    /// Bus pages (grant references) the pool holds (idle and lent pages).
     pub(crate) fn grants_held(&self) -> usize {
         self.read_only.len() + self.writable.len() + self.lent
     }
@@ -140,20 +145,20 @@ impl BouncePool {
 
     /// Revokes and frees every idle page it can; returns how many pages the
     /// backend still holds (those stay in the pool, granted, for a retry).
-    pub(crate) fn release(&mut self, grants: &impl Grants, source: &impl PageSource) -> usize {
-        release_pages(&mut self.read_only, grants, source) + release_pages(&mut self.writable, grants, source)
+    pub(crate) fn release(&mut self, translation: &impl Translation, source: &impl PageSource) -> usize {
+        release_pages(&mut self.read_only, translation, source) + release_pages(&mut self.writable, translation, source)
     }
 }
 
 /// Revokes and frees the pages the backend does not hold; keeps the others.
-fn release_pages(pages: &mut Vec<BouncePage>, grants: &impl Grants, source: &impl PageSource) -> usize {
+fn release_pages(pages: &mut Vec<BouncePage>, translation: &impl Translation, source: &impl PageSource) -> usize {
     let mut held = Vec::new();
     for page in pages.drain(..) {
-        match grants.revoke(page.grant_reference) {
+        match translation.revoke(page.bus_page) {
             Ok(()) => give_back(source, page.page),
             Err(RevokeError::StillInUse) => held.push(page),
             Err(error) => {
-                panic!("bounce page grant {} was ended behind the DMA layer: {error:?}", page.grant_reference)
+                panic!("bounce page {} was revoked behind the DMA layer: {error:?}", page.bus_page)
             }
         }
     }

@@ -1,18 +1,22 @@
-//! [`GrantDma`]: the DMA device for one backend domain, over grant tables.
+//! [`DmaDevice`]: the DMA device for one backend domain, over a
+//! [`Translation`] (the grant table on Xen, or the identity translation).
 //!
 //! `map` takes a buffer and returns a handle; `sync_for_device`,
 //! `sync_for_cpu` and `unmap` take the handle. The device keeps no record of
 //! its mappings: it has counters, the bounce pool (bounce mode only) and the
-//! deferred-release queue, and nothing else. The handle carries its grants
-//! and pages, so unmapping is "revoke the references listed in the handle",
-//! never "find the mapping of this address".
+//! deferred-release queue, and nothing else. The handle carries its bus
+//! pages (grant references on Xen) and its pages, so unmapping is "revoke
+//! the bus pages listed in the handle", never "find the mapping of this
+//! address".
 //!
 //! Ownership is the protocol:
 //! - a failed `map` gives the buffer back inside the error;
-//! - `unmap` revokes every grant the handle lists; if the backend still holds
-//!   one (`GTF_reading`/`GTF_writing`), the grants it holds stay, the buffer
-//!   stays owned by the [`StillInUse`] value returned, and the caller either
-//!   retries or defers it to the queue that `reclaim` drains;
+//! - `unmap` revokes every bus page the handle lists; if the backend still
+//!   holds one (a grant with `GTF_reading`/`GTF_writing`), the ones it holds
+//!   stay, the buffer stays owned by the [`StillInUse`] value returned, and
+//!   the caller either retries or defers it to the queue that `reclaim`
+//!   drains (a translation that cannot refuse, the identity one, never gets
+//!   here);
 //! - no page is freed or reused while a grant covers it (XSA-396);
 //! - grant or bounce-page exhaustion is an error value (backpressure).
 //!
@@ -26,9 +30,9 @@ use crate::counters::DmaCounters;
 use crate::direction::{CpuWrites, DeviceWrites, Direction};
 use crate::error::{CloseError, CloseRefusal, MapError, MapFailure, Released, SetupError, StillInUse};
 use crate::grant_list::GrantList;
-use crate::grants::{EpochGrants, Grants};
 use crate::handle::{Backing, DmaHandle};
 use crate::page::PageSource;
+use crate::translation::{BusPage, Epoch, Translation};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
@@ -36,18 +40,18 @@ use core::marker::PhantomData;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU32, Ordering, fence};
 use xen_pv::abi::DomainId;
-use xen_pv::abi::grant_table::GrantRef;
 use xen_pv::grant_table::{GrantError, RevokeError};
 
 /// How far the guest trusts a backend, chosen per device (the frontend's
 /// xenstore `trusted` key, default trusted, or the command line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendTrust {
-    /// Grant the buffers' own pages (zero copies). The backend sees exactly
-    /// the buffers and zeros; a trusted dom0 can read all guest memory anyway.
+    /// Translate (grant) the buffers' own pages (zero copies). The backend
+    /// sees exactly the buffers and zeros; a trusted dom0 can read all guest
+    /// memory anyway.
     Trusted,
-    /// Never grant a buffer's pages: bounce every buffer through dedicated,
-    /// persistently granted pages.
+    /// Never translate a buffer's pages: bounce every buffer through
+    /// dedicated, persistently translated pages.
     Untrusted(BounceCapacity),
 }
 
@@ -57,8 +61,8 @@ pub(crate) struct DeviceId(u32);
 
 static NEXT_DEVICE_ID: AtomicU32 = AtomicU32::new(1);
 
-/// A buffer whose grants the backend held at unmap, waiting in the queue
-/// (the held references in the handle's own list: queueing moves it, the
+/// A buffer whose bus pages the backend held at unmap, waiting in the
+/// queue (the held ones in the handle's own list: queueing moves it, the
 /// queue's growth is the only allocation).
 struct DeferredRelease {
     held: GrantList,
@@ -66,14 +70,14 @@ struct DeferredRelease {
 }
 
 /// The DMA device for one backend domain: maps buffers into handles with
-/// grants from `G`, takes bounce pages from `S`.
+/// bus pages from the translation `T`, takes bounce pages from `S`.
 ///
 /// Single-threaded (`!Sync`): the kernel has one vCPU and no interrupts.
-/// Shut it down with [`GrantDma::close`]; a device dropped instead leaks its
-/// bounce pages and queued buffers, which is safe (nothing is freed while
-/// the backend may hold it) but wasteful.
-pub struct GrantDma<G: Grants, S: PageSource> {
-    grants: EpochGrants<G>,
+/// Shut it down with [`DmaDevice::close`]; a device dropped instead leaks
+/// its bounce pages and queued buffers, which is safe (nothing is freed
+/// while the backend may hold it) but wasteful.
+pub struct DmaDevice<T: Translation, S: PageSource> {
+    translation: Epoch<T>,
     source: S,
     backend: DomainId,
     id: DeviceId,
@@ -82,10 +86,14 @@ pub struct GrantDma<G: Grants, S: PageSource> {
     counters: Cell<DmaCounters>,
 }
 
-impl<G: Grants, S: PageSource> core::fmt::Debug for GrantDma<G, S> {
+/// The device over the guest's grant table, as the kernel has it on Xen
+/// (its name from before the translation was a parameter): the same type.
+pub type GrantDma<G, S> = DmaDevice<G, S>;
+
+impl<T: Translation, S: PageSource> core::fmt::Debug for DmaDevice<T, S> {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         formatter
-            .debug_struct("GrantDma")
+            .debug_struct("DmaDevice")
             .field("backend", &self.backend)
             .field("bouncing", &self.is_bouncing())
             .field("counters", &self.counters())
@@ -93,20 +101,21 @@ impl<G: Grants, S: PageSource> core::fmt::Debug for GrantDma<G, S> {
     }
 }
 
-impl<G: Grants, S: PageSource> GrantDma<G, S> {
-    /// A device for `backend`. An untrusted backend gets its bounce pages
-    /// now, zeroed and granted; if that fails nothing is left behind.
-    pub fn new(grants: G, source: S, backend: DomainId, trust: BackendTrust) -> Result<Self, SetupError> {
-        let grants = EpochGrants::new(grants);
+impl<T: Translation, S: PageSource> DmaDevice<T, S> {
+    /// A device for `backend`, reached through `translation`. An untrusted
+    /// backend gets its bounce pages now, zeroed and translated; if that
+    /// fails nothing is left behind.
+    pub fn new(translation: T, source: S, backend: DomainId, trust: BackendTrust) -> Result<Self, SetupError> {
+        let translation = Epoch::new(translation);
         let bounce = match trust {
             BackendTrust::Trusted => None,
             BackendTrust::Untrusted(capacity) => {
-                Some(RefCell::new(BouncePool::create(&grants, &source, backend, capacity)?))
+                Some(RefCell::new(BouncePool::create(&translation, &source, backend, capacity)?))
             }
         };
         let id = DeviceId(NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed));
         let device = Self {
-            grants,
+            translation,
             source,
             backend,
             id,
@@ -132,7 +141,7 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
     /// as the device's own resources go: in bounce mode, whether that many
     /// bounce pages of `D`'s permission are idle (a driver asks before it
     /// promises to send a frame that needs a mapping of its own). A trusted
-    /// device grants the buffer's pages; the grant table may still refuse.
+    /// device translates the buffer's pages; the grant table may still refuse.
     pub fn has_room_for<D: Direction>(&self, pages: usize) -> bool {
         self.bounce.as_ref().is_none_or(|pool| pool.borrow().idle(D::DEVICE_WRITES) >= pages)
     }
@@ -147,21 +156,22 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         self.counters.get()
     }
 
-    pub(crate) fn grants(&self) -> &EpochGrants<G> {
-        &self.grants
+    pub(crate) fn translation(&self) -> &Epoch<T> {
+        &self.translation
     }
 
-    /// Whether the grant table was reset after a resume in a new domain
-    /// since this device was made: every grant it made is void. Unmapping,
-    /// unsharing, reclaiming and closing then end nothing in the table and
-    /// give every page back at once (no backend can hold it: the domain it
-    /// was granted in is gone); mapping and sharing are refused. The way to
-    /// drop a device of an earlier domain, without revoking anything.
-    pub fn grants_void(&self) -> bool {
-        self.grants.is_void()
+    /// Whether the translation was reset since this device was made (on
+    /// Xen: the grant table, after a resume in a new domain): every grant it
+    /// made is void. Unmapping, unsharing, reclaiming and closing then end
+    /// nothing in the table and give every page back at once (no backend can
+    /// hold it: the domain it was granted in is gone); mapping and sharing
+    /// are refused. The way to drop a device of an earlier domain, without
+    /// revoking anything.
+    pub fn bus_pages_void(&self) -> bool {
+        self.translation.is_void()
     }
 
-    /// Counts grants of shared (ring) pages in `grants_in_use`.
+    /// Counts the bus pages of shared (ring) pages in `grants_in_use`.
     pub(crate) fn count_shared_grants(&self, change: i64) {
         self.count(|counters| counters.grants_in_use = counters.grants_in_use.saturating_add_signed(change));
     }
@@ -170,18 +180,18 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         self.id
     }
 
-    /// Grants the buffer to the backend (read-only for `ToDevice`) and
-    /// returns the handle; for the directions the CPU writes this is also the
+    /// Translates the buffer's pages for the backend (grants them, read-only
+    /// for `ToDevice`) and returns the handle; for the directions the CPU writes this is also the
     /// first sync for the device. On failure the buffer comes back in the error.
     pub fn map<D: Direction>(&self, buffer: DmaBuffer, direction: D) -> Result<DmaHandle<D>, MapError> {
         let _: D = direction; // the type is the direction; the value only names it
-        if self.grants_void() {
+        if self.bus_pages_void() {
             // Bounce pages too were granted in the old domain.
             self.count(|counters| counters.map_failures += 1);
             return Err(MapError { reason: MapFailure::Grant(GrantError::TableReset), buffer });
         }
         let backing = match &self.bounce {
-            None => self.grant_buffer::<D>(&buffer),
+            None => self.translate_buffer::<D>(&buffer),
             Some(pool) => lend_bounce_pages::<D>(&buffer, &mut pool.borrow_mut()),
         };
         let backing = match backing {
@@ -245,9 +255,9 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
 
     /// Ends the mapping and gives the buffer back, holding what the device
     /// wrote. If the backend still holds a grant, the others are revoked and
-    /// the buffer comes back inside [`StillInUse`] with the grants held.
+    /// the buffer comes back inside [`StillInUse`] with the bus pages held.
     pub fn unmap<D: Direction>(&self, mut handle: DmaHandle<D>) -> Result<DmaBuffer, StillInUse<D>> {
-        // Everything to undo is in the handle: its grant references or bounce
+        // Everything to undo is in the handle: its bus pages or bounce
         // pages. No table of mappings is consulted, because there is none.
         self.check_owner(handle.device);
         if D::DEVICE_WRITES {
@@ -264,7 +274,7 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         }
     }
 
-    /// Tries again to revoke the grants the backend held.
+    /// Tries again to revoke the bus pages the backend held.
     pub fn retry_unmap<D: Direction>(&self, still_in_use: StillInUse<D>) -> Result<DmaBuffer, StillInUse<D>> {
         self.check_owner(still_in_use.device);
         self.revoke_held(still_in_use)
@@ -325,21 +335,21 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
     }
 
     /// Shuts the device down: revokes and frees the bounce pages and gives
-    /// back the grant table and page source. Refused, with the device given
+    /// back the translation and the page source. Refused, with the device given
     /// back, while handles are live, buffers are queued, or the backend still
     /// holds a bounce page (call again later).
-    pub fn close(self) -> Result<(G, S), CloseError<G, S>> {
+    pub fn close(self) -> Result<(T, S), CloseError<T, S>> {
         if let Some(refusal) = self.close_refusal() {
             return Err(CloseError { device: Box::new(self), refusal });
         }
         if let Some(pool) = &self.bounce {
-            let held = pool.borrow_mut().release(&self.grants, &self.source);
+            let held = pool.borrow_mut().release(&self.translation, &self.source);
             self.count(|counters| counters.grants_in_use = held as u64);
             if held > 0 {
                 return Err(CloseError { device: Box::new(self), refusal: CloseRefusal::BouncePagesHeld(held) });
             }
         }
-        Ok((self.grants.into_inner(), self.source))
+        Ok((self.translation.into_inner(), self.source))
     }
 
     fn close_refusal(&self) -> Option<CloseRefusal> {
@@ -351,13 +361,13 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         (queued > 0).then_some(CloseRefusal::DeferredPending(queued))
     }
 
-    /// Grants the buffer's own pages, read-only unless the device writes.
+    /// Translates the buffer's own pages, read-only unless the device writes.
     /// Allocates only for a buffer of more than `INLINE_GRANTS` pages.
-    fn grant_buffer<D: Direction>(&self, buffer: &DmaBuffer) -> Result<Backing, MapFailure> {
+    fn translate_buffer<D: Direction>(&self, buffer: &DmaBuffer) -> Result<Backing, MapFailure> {
         let pages = buffer.pages();
         let mut references = GrantList::zeroed(pages.count());
-        self.grants
-            .grant_run(self.backend, pages.first_frame(), !D::DEVICE_WRITES, references.as_mut_slice())
+        self.translation
+            .translate_run(self.backend, pages.first_frame(), !D::DEVICE_WRITES, references.as_mut_slice())
             .map_err(MapFailure::from)?;
         self.count(|counters| counters.grants_in_use += references.len() as u64);
         Ok(Backing::Direct(references))
@@ -388,16 +398,16 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         }
     }
 
-    /// Revokes every reference the backend does not hold and drops it from
+    /// Revokes every bus page the backend does not hold and drops it from
     /// `references` (in place); true when none is left.
     fn revoke_all(&self, references: &mut GrantList) -> bool {
-        references.retain(|grant_reference| !self.revoke(grant_reference));
+        references.retain(|bus_page| !self.revoke(bus_page));
         references.is_empty()
     }
 
-    /// Revokes one reference; false if the backend still holds it.
-    fn revoke(&self, grant_reference: GrantRef) -> bool {
-        match self.grants.revoke(grant_reference) {
+    /// Revokes one bus page; false if the backend still holds it.
+    fn revoke(&self, bus_page: BusPage) -> bool {
+        match self.translation.revoke(bus_page) {
             Ok(()) => {
                 self.count(|counters| counters.grants_in_use -= 1);
                 true
@@ -405,7 +415,7 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
             Err(RevokeError::StillInUse) => false,
             // Only this device revokes its references: anything else means
             // the guest's own bookkeeping broke, which no backend can cause.
-            Err(error) => panic!("grant {grant_reference} of a live DMA handle was ended elsewhere: {error:?}"),
+            Err(error) => panic!("bus page {bus_page} of a live DMA handle was ended elsewhere: {error:?}"),
         }
     }
 
@@ -418,8 +428,8 @@ impl<G: Grants, S: PageSource> GrantDma<G, S> {
         buffer
     }
 
-    /// A handle of another device would make this one revoke grants it
-    /// never made: a bug in the caller, never the backend's doing.
+    /// A handle of another device would make this one revoke bus pages it
+    /// never translated: a bug in the caller, never the backend's doing.
     fn check_owner(&self, device: DeviceId) {
         assert!(device == self.id, "a DMA handle was given to a device other than the one that mapped it");
     }

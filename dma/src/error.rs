@@ -5,25 +5,26 @@
 //! Never: drop a buffer or a handle on an error path.
 
 use crate::buffer::DmaBuffer;
-use crate::device::{DeviceId, GrantDma};
+use crate::device::{DeviceId, DmaDevice};
 use crate::direction::Direction;
 use crate::grant_list::GrantList;
-use crate::grants::Grants;
 use crate::page::PageSource;
+use crate::translation::{BusPage, Translation};
 use alloc::boxed::Box;
 use core::fmt;
 use core::marker::PhantomData;
-use xen_pv::abi::grant_table::GrantRef;
 use xen_pv::grant_table::GrantError;
 
 /// Why a buffer could not be mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MapFailure {
-    /// No grant reference is free for every page: back off, unmap, retry.
+    /// No grant reference (no bus page of the translation) is free for
+    /// every page: back off, unmap, retry.
     GrantsExhausted,
     /// Bounce mode: not enough idle bounce pages of the right permission.
     BounceExhausted,
-    /// Any other refusal of the grant table (a frame too large for a v1 entry).
+    /// Any other refusal of the translation (a frame too large for a v1
+    /// grant entry, or for a 32-bit bus page).
     Grant(GrantError),
 }
 
@@ -46,10 +47,11 @@ pub struct MapError {
 }
 
 /// A refused unmap: the backend still holds at least one grant. What the
-/// handle was is inside: the buffer, still owned, and the grants still held
-/// (in the handle's own grant list, shrunk in place: no allocation); give it
-/// to `GrantDma::retry_unmap` or `GrantDma::defer`. Grants the backend did
-/// not hold are already ended, and it is no longer a handle: no more I/O.
+/// handle was is inside: the buffer, still owned, and the bus pages still
+/// held (in the handle's own list, shrunk in place: no allocation); give it
+/// to `DmaDevice::retry_unmap` or `DmaDevice::defer`. Bus pages the backend
+/// did not hold are already revoked, and it is no longer a handle: no more
+/// I/O. (Only a translation that can refuse, the grant table, makes one.)
 #[must_use = "the buffer is still granted: retry the unmap or defer it"]
 pub struct StillInUse<D: Direction> {
     pub(crate) buffer: DmaBuffer,
@@ -59,8 +61,9 @@ pub struct StillInUse<D: Direction> {
 }
 
 impl<D: Direction> StillInUse<D> {
-    /// The grants the backend still held at the last attempt.
-    pub fn held_grant_references(&self) -> &[GrantRef] {
+    /// The bus pages (grant references) the backend still held at the last
+    /// attempt.
+    pub fn held_bus_pages(&self) -> &[BusPage] {
         &self.held
     }
 
@@ -76,13 +79,13 @@ impl<D: Direction> fmt::Debug for StillInUse<D> {
     }
 }
 
-/// What `GrantDma::unmap_or_defer` did.
+/// What `DmaDevice::unmap_or_defer` did.
 #[derive(Debug)]
 #[must_use = "a buffer released now must be freed or reused"]
 pub enum Released {
     /// Unmapped: the buffer is the caller's again.
     Now(DmaBuffer),
-    /// The backend still holds a grant: `GrantDma::reclaim` returns the
+    /// The backend still holds a grant: `DmaDevice::reclaim` returns the
     /// buffer once it lets go.
     Deferred,
 }
@@ -92,11 +95,11 @@ pub enum Released {
 pub enum SetupError {
     /// The page source has no page for the bounce pool.
     OutOfPages,
-    /// The bounce pool's pages could not be granted.
+    /// The bounce pool's pages could not be translated (granted).
     Grant(GrantError),
 }
 
-/// Why `GrantDma::close` refused.
+/// Why `DmaDevice::close` refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseRefusal {
     /// Handles are still mapped: unmap them first.
@@ -109,14 +112,14 @@ pub enum CloseRefusal {
 
 /// A refused close, with the device given back (boxed: a device is large,
 /// and this path runs once).
-pub struct CloseError<G: Grants, S: PageSource> {
+pub struct CloseError<T: Translation, S: PageSource> {
     /// The device, still working.
-    pub device: Box<GrantDma<G, S>>,
+    pub device: Box<DmaDevice<T, S>>,
     /// Why.
     pub refusal: CloseRefusal,
 }
 
-impl<G: Grants, S: PageSource> fmt::Debug for CloseError<G, S> {
+impl<T: Translation, S: PageSource> fmt::Debug for CloseError<T, S> {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.debug_struct("CloseError").field("refusal", &self.refusal).finish_non_exhaustive()
     }

@@ -1,5 +1,7 @@
 //! [`GrantList`]: the grant references of one mapping, in page order, held
-//! inline for buffers of up to [`INLINE_GRANTS`] pages.
+//! inline for buffers of up to [`INLINE_GRANTS`] pages. (They are the
+//! translation's bus pages: grant references on Xen, frame numbers under the
+//! identity translation; the list does not care.)
 //!
 //! A handle needs one reference per page its buffer touches. Almost every
 //! buffer is one page (netfront's pooled rx and tx pages, the benchmark), so
@@ -13,10 +15,10 @@
 //! Never: expose references past the list's length (the unused inline slots
 //! are zeros or references already dropped from the list: not grants of it).
 
+use crate::translation::BusPage;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Deref;
-use xen_pv::abi::grant_table::GrantRef;
 
 /// How many references a list holds without allocating: five, with their
 /// 4-byte count, fill the 24 bytes a `Vec` (the heap form) takes anyway, so
@@ -37,7 +39,7 @@ pub(crate) const INLINE_GRANTS: usize = 5;
 #[repr(align(8))]
 pub(crate) struct InlineGrants {
     len: u32,
-    references: [GrantRef; INLINE_GRANTS],
+    references: [BusPage; INLINE_GRANTS],
 }
 
 /// Grant references in page order: inline up to [`INLINE_GRANTS`], on the
@@ -47,11 +49,12 @@ pub(crate) enum GrantList {
     /// At most [`INLINE_GRANTS`] references.
     Inline(InlineGrants),
     /// A list longer than [`INLINE_GRANTS`] when it was made.
-    Spilled(Vec<GrantRef>),
+    Spilled(Vec<BusPage>),
 }
 
 impl GrantList {
-    /// `count` zero references, for [`crate::Grants::grant_run`] to fill.
+    /// `count` zero references, for [`crate::Translation::translate_run`] to
+    /// fill.
     /// Allocates only when `count` is above [`INLINE_GRANTS`].
     pub(crate) fn zeroed(count: usize) -> Self {
         match u32::try_from(count) {
@@ -63,7 +66,7 @@ impl GrantList {
     }
 
     /// The references, for writing (their number is fixed).
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [GrantRef] {
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [BusPage] {
         match self {
             GrantList::Inline(inline) => &mut inline.references[..inline.len as usize],
             GrantList::Spilled(references) => references,
@@ -72,7 +75,7 @@ impl GrantList {
 
     /// Keeps the references for which `keep` is true, in order, in place:
     /// never allocates.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(GrantRef) -> bool) {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(BusPage) -> bool) {
         match self {
             GrantList::Inline(inline) => {
                 let mut kept = 0;
@@ -91,9 +94,9 @@ impl GrantList {
 }
 
 impl Deref for GrantList {
-    type Target = [GrantRef];
+    type Target = [BusPage];
 
-    fn deref(&self) -> &[GrantRef] {
+    fn deref(&self) -> &[BusPage] {
         match self {
             GrantList::Inline(inline) => &inline.references[..inline.len as usize],
             GrantList::Spilled(references) => references,
@@ -126,7 +129,7 @@ mod tests {
             let mut list = GrantList::zeroed(count);
             list.as_mut_slice().iter_mut().zip(10..).for_each(|(slot, reference)| *slot = reference);
             list.retain(|reference| reference % 2 == 1);
-            let expected: Vec<GrantRef> = (10..10 + count as GrantRef).filter(|reference| reference % 2 == 1).collect();
+            let expected: Vec<BusPage> = (10..10 + count as BusPage).filter(|reference| reference % 2 == 1).collect();
             assert_eq!(&*list, expected.as_slice());
             list.retain(|_| false);
             assert!(list.is_empty());

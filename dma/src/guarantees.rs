@@ -20,7 +20,7 @@
 //! let xen = SimGrantTable::new(1, 1);
 //! let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! let source = SimPageSource::new(&xen);
-//! let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! # let _ = buffer;
 //! ```
@@ -42,7 +42,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, FromDevice).unwrap();
 //! device.sync_for_device(&mut handle);
@@ -59,7 +59,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, ToDevice).unwrap();
 //! device.sync_for_device(&mut handle);
@@ -79,7 +79,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, ToDevice).unwrap();
 //! device.sync_for_cpu(&mut handle);
@@ -96,7 +96,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, FromDevice).unwrap();
 //! device.sync_for_cpu(&mut handle);
@@ -116,7 +116,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, FromDevice).unwrap();
 //! handle.write(&device, |bytes| bytes[0] = 1);
@@ -133,7 +133,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, ToDevice).unwrap();
 //! handle.write(&device, |bytes| bytes[0] = 1);
@@ -153,7 +153,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, ToDevice).unwrap();
 //! let first = handle.read(&device, |bytes| bytes[0]);
@@ -170,7 +170,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, FromDevice).unwrap();
 //! let first = handle.read(&device, |bytes| bytes[0]);
@@ -190,7 +190,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let handle = device.map(buffer, ToDevice).unwrap();
 //! let buffer = device.unmap(handle).unwrap();
@@ -208,7 +208,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let handle = device.map(buffer, ToDevice).unwrap();
 //! let address = handle.dma_addr();
@@ -229,7 +229,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let handle = device.map(buffer, ToDevice).unwrap();
 //! let buffer = device.unmap(handle).unwrap();
@@ -247,7 +247,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let handle = device.map(buffer, ToDevice).unwrap();
 //! let buffer = device.unmap(handle).unwrap();
@@ -267,7 +267,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, ToDevice).unwrap();
 //! buffer.as_bytes_mut()[0] = 1;
@@ -284,7 +284,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, ToDevice).unwrap();
 //! handle.write(&device, |bytes| bytes[0] = 1);
@@ -303,7 +303,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let handle = device.map(buffer, FromDevice).unwrap();
 //! let first = handle.as_bytes()[0];
@@ -320,7 +320,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, FromDevice).unwrap();
 //! let first = handle.read(&device, |bytes| bytes[0]);
@@ -341,7 +341,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, FromDevice).unwrap();
 //! let kept = handle.read(&device, |bytes| bytes);
@@ -358,7 +358,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut handle = device.map(buffer, FromDevice).unwrap();
 //! let copied = handle.read(&device, |bytes| bytes.to_vec());
@@ -378,7 +378,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let handle = device.map(buffer, ToDevice).unwrap();
 //! let twin = handle.clone();
@@ -395,7 +395,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let handle = device.map(buffer, ToDevice).unwrap();
 //! let moved = handle;
@@ -417,7 +417,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let run = PageRun::new(source.id(), core::ptr::NonNull::dangling(), 0, 1);
 //! ```
@@ -434,8 +434,9 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
+//! // SAFETY: the run is dropped unused: never freed, never read.
 //! let run = unsafe { PageRun::new(source.id(), core::ptr::NonNull::dangling(), 0, 1) };
 //! # drop(run);
 //! ```
@@ -458,7 +459,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let run = source.allocate(1).unwrap();
 //! source.free(run);
@@ -475,7 +476,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let run = source.allocate(1).unwrap();
 //! // SAFETY: the run is this source's, unused and never granted.
@@ -496,7 +497,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let run = source.allocate(1).unwrap();
 //! let twin = run.clone();
@@ -513,10 +514,11 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let run = source.allocate(1).unwrap();
 //! let moved = run;
+//! # // SAFETY: the run is this source's, unused and never granted.
 //! # unsafe { source.free(moved) };
 //! ```
 //!
@@ -535,7 +537,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let posted = device.map(buffer, ToDevice).unwrap().post();
 //! posted.write(&device, |bytes| bytes.fill(1));
@@ -552,7 +554,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let posted = device.map(buffer, ToDevice).unwrap().post();
 //! let mut handle = posted.complete();
@@ -572,7 +574,7 @@
 //! # let xen = SimGrantTable::new(1, 1);
 //! # let table: RefCell<GrantTable> = RefCell::new(GrantTable::new(xen.current_entries()));
 //! # let source = SimPageSource::new(&xen);
-//! # let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+//! # let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
 //! # let buffer = DmaBuffer::allocate(&source, 64).unwrap();
 //! let mut posted = device.map(buffer, FromDevice).unwrap().post();
 //! let first = posted.read(&device, |bytes| bytes[0]);

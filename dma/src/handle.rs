@@ -1,14 +1,14 @@
 //! [`DmaHandle`]: a mapped buffer, and everything needed to sync and unmap it.
 //!
-//! `GrantDma::map` moves a buffer into a handle; the handle is the only key
+//! `DmaDevice::map` moves a buffer into a handle; the handle is the only key
 //! to the mapping. It holds the buffer (CPU address, frames, offset,
-//! length), the backend domain, the device it belongs to, and one grant
-//! reference per page the buffer touches (its own pages' grants, or in
-//! bounce mode the bounce pages' grants). Every operation reads those
-//! fields: none ever goes from a bus address back to a mapping, and there is
-//! no table of mappings to look one up in.
+//! length), the backend domain, the device it belongs to, and one bus page
+//! per page the buffer touches (what the translation gave for its own
+//! pages, grant references on Xen, or in bounce mode the bounce pages').
+//! Every operation reads those fields: none ever goes from a bus address
+//! back to a mapping, and there is no table of mappings to look one up in.
 //!
-//! The grant references of a buffer of up to five pages are stored in the
+//! The bus pages of a buffer of up to five pages are stored in the
 //! handle itself (a [`GrantList`]), so mapping and unmapping such a buffer
 //! allocates nothing; a larger one keeps them in one heap allocation. The
 //! handle is 80 bytes on 64-bit targets either way (a test holds it to that):
@@ -25,43 +25,47 @@
 
 use crate::bounce::BouncePage;
 use crate::buffer::DmaBuffer;
-use crate::device::{DeviceId, GrantDma};
+use crate::device::{DeviceId, DmaDevice};
 use crate::direction::{CpuWrites, DeviceWrites, Direction};
 use crate::grant_list::GrantList;
-use crate::grants::Grants;
 use crate::page::PageSource;
+use crate::translation::{BusPage, Translation};
 use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::ops::Range;
 use xen_pv::abi::DomainId;
-use xen_pv::abi::grant_table::GrantRef;
 
-/// The bus address of a mapping: what the backend is told. On Xen it is a
-/// grant reference and the offset of the data in that grant's page.
+/// The bus address of a mapping: what the backend is told, the bus page of
+/// the buffer's first page and the offset of the data in it. On Xen the
+/// bus page is a grant reference; under the identity translation it is the
+/// frame, and the address is the physical address.
 ///
 /// It is an output only: nothing in this crate accepts one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DmaAddress {
-    /// The grant of the buffer's first page.
-    pub grant_reference: GrantRef,
+    /// The bus page of the buffer's first page (its grant reference on Xen).
+    pub bus_page: BusPage,
     /// Where the buffer starts in that page (below 4096).
     pub offset: u16,
 }
 
 impl DmaAddress {
-    /// The address as one number, `grant_reference << 12 | offset` (the
-    /// shape Linux's grant DMA ops give a `dma_addr_t`, without their tag bit).
+    /// The address as one number, `bus_page << 12 | offset`: under the
+    /// identity translation the physical address; under the grant table
+    /// the shape Linux's grant DMA ops give a `dma_addr_t`, without their
+    /// tag bit.
     pub fn encoded(self) -> u64 {
-        (u64::from(self.grant_reference) << 12) | u64::from(self.offset)
+        (u64::from(self.bus_page) << 12) | u64::from(self.offset)
     }
 }
 
 /// One page's share of a mapped buffer: the scatter-gather entry a ring
-/// request needs (netfront's tx slot: grant, offset, size).
+/// request needs (netfront's tx slot: grant reference, offset, size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
-    /// The grant the backend uses for this page.
-    pub grant_reference: GrantRef,
+    /// The bus page the backend uses for this page (its grant reference on
+    /// Xen).
+    pub bus_page: BusPage,
     /// Where the data starts in the page.
     pub offset: u16,
     /// How many bytes of the page are the buffer's (1 to 4096); the segment
@@ -69,10 +73,10 @@ pub struct Segment {
     pub length: u16,
 }
 
-/// Which pages the backend was granted for a handle.
+/// Which pages the backend was given for a handle.
 #[derive(Debug)]
 pub(crate) enum Backing {
-    /// The buffer's own pages, one grant each, in order.
+    /// The buffer's own pages, one bus page each, in order.
     Direct(GrantList),
     /// Bounce pages lent by the device, one per buffer page, in order.
     Bounced(Vec<BouncePage>),
@@ -81,7 +85,7 @@ pub(crate) enum Backing {
 /// A buffer mapped for a backend, typed by its direction. Not `Clone`: the
 /// one owner syncs it, lends its bytes, and finally gives it to `unmap`.
 #[derive(Debug)]
-#[must_use = "a mapped buffer stays granted until it is given to unmap"]
+#[must_use = "a mapped buffer stays translated (granted) until it is given to unmap"]
 pub struct DmaHandle<D: Direction> {
     pub(crate) buffer: DmaBuffer,
     pub(crate) backing: Backing,
@@ -91,9 +95,10 @@ pub struct DmaHandle<D: Direction> {
 }
 
 impl<D: Direction> DmaHandle<D> {
-    /// The bus address: the first page's grant and the buffer's offset in it.
+    /// The bus address: the first page's bus page and the buffer's offset
+    /// in it.
     pub fn dma_addr(&self) -> DmaAddress {
-        DmaAddress { grant_reference: self.grant_reference(0), offset: self.buffer.offset() as u16 }
+        DmaAddress { bus_page: self.bus_page(0), offset: self.buffer.offset() as u16 }
     }
 
     /// The buffer's length in bytes.
@@ -106,12 +111,12 @@ impl<D: Direction> DmaHandle<D> {
         self.buffer.is_empty()
     }
 
-    /// The backend domain the pages are granted to.
+    /// The backend domain the pages are translated (granted) for.
     pub fn backend(&self) -> DomainId {
         self.backend
     }
 
-    /// How many pages (and grants) the mapping spans.
+    /// How many pages (and bus pages) the mapping spans.
     pub fn page_count(&self) -> usize {
         self.buffer.page_count()
     }
@@ -124,17 +129,17 @@ impl<D: Direction> DmaHandle<D> {
     /// The scatter-gather list: one segment per page, in buffer order.
     pub fn segments(&self) -> impl ExactSizeIterator<Item = Segment> + '_ {
         self.buffer.spans().enumerate().map(|(index, span)| Segment {
-            grant_reference: self.grant_reference(index),
+            bus_page: self.bus_page(index),
             offset: span.page_offset as u16,
             length: span.length as u16,
         })
     }
 
-    /// The grant of page `index` of the buffer.
-    fn grant_reference(&self, index: usize) -> GrantRef {
+    /// The bus page of page `index` of the buffer.
+    fn bus_page(&self, index: usize) -> BusPage {
         match &self.backing {
-            Backing::Direct(references) => references[index],
-            Backing::Bounced(pages) => pages[index].grant_reference,
+            Backing::Direct(bus_pages) => bus_pages[index],
+            Backing::Bounced(pages) => pages[index].bus_page,
         }
     }
 }
@@ -157,7 +162,7 @@ impl<D: Direction> DmaHandle<D> {
 /// arrives, or when the ring is gone (unmap then finds out whether the
 /// backend still holds it).
 #[derive(Debug)]
-#[must_use = "a posted buffer stays granted: take it back with `complete` when the device answers"]
+#[must_use = "a posted buffer stays translated (granted): take it back with `complete` when the device answers"]
 pub struct Posted<D: Direction>(DmaHandle<D>);
 
 impl<D: Direction> Posted<D> {
@@ -190,7 +195,11 @@ impl<D: Direction> Posted<D> {
 
 impl<D: DeviceWrites> DmaHandle<D> {
     /// Syncs for the CPU, then lends the bytes the device wrote.
-    pub fn read<R, G: Grants, S: PageSource>(&mut self, device: &GrantDma<G, S>, reader: impl FnOnce(&[u8]) -> R) -> R {
+    pub fn read<R, T: Translation, S: PageSource>(
+        &mut self,
+        device: &DmaDevice<T, S>,
+        reader: impl FnOnce(&[u8]) -> R,
+    ) -> R {
         device.sync_for_cpu(self);
         reader(self.buffer.as_bytes())
     }
@@ -201,9 +210,9 @@ impl<D: DeviceWrites> DmaHandle<D> {
     /// # Panics
     ///
     /// If `range` is not inside the buffer.
-    pub fn read_range<R, G: Grants, S: PageSource>(
+    pub fn read_range<R, T: Translation, S: PageSource>(
         &mut self,
-        device: &GrantDma<G, S>,
+        device: &DmaDevice<T, S>,
         range: Range<usize>,
         reader: impl FnOnce(&[u8]) -> R,
     ) -> R {
@@ -217,9 +226,9 @@ impl<D: CpuWrites> DmaHandle<D> {
     ///
     /// For a `Bidirectional` handle the bytes are the CPU's view as of its
     /// last sync; use [`DmaHandle::update`] to change what the device wrote.
-    pub fn write<R, G: Grants, S: PageSource>(
+    pub fn write<R, T: Translation, S: PageSource>(
         &mut self,
-        device: &GrantDma<G, S>,
+        device: &DmaDevice<T, S>,
         writer: impl FnOnce(&mut [u8]) -> R,
     ) -> R {
         let result = writer(self.buffer.as_bytes_mut());
@@ -233,9 +242,9 @@ impl<D: CpuWrites> DmaHandle<D> {
     /// # Panics
     ///
     /// If `range` is not inside the buffer.
-    pub fn write_range<R, G: Grants, S: PageSource>(
+    pub fn write_range<R, T: Translation, S: PageSource>(
         &mut self,
-        device: &GrantDma<G, S>,
+        device: &DmaDevice<T, S>,
         range: Range<usize>,
         writer: impl FnOnce(&mut [u8]) -> R,
     ) -> R {
@@ -248,9 +257,9 @@ impl<D: CpuWrites> DmaHandle<D> {
 impl<D: CpuWrites + DeviceWrites> DmaHandle<D> {
     /// Syncs for the CPU, lends the bytes for changing, then syncs for the
     /// device: read-modify-write of a buffer both sides write.
-    pub fn update<R, G: Grants, S: PageSource>(
+    pub fn update<R, T: Translation, S: PageSource>(
         &mut self,
-        device: &GrantDma<G, S>,
+        device: &DmaDevice<T, S>,
         updater: impl FnOnce(&mut [u8]) -> R,
     ) -> R {
         device.sync_for_cpu(self);

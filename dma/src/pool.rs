@@ -14,12 +14,12 @@
 //! either in the pool or with its user).
 
 use crate::buffer::DmaBuffer;
-use crate::device::{DeviceId, GrantDma};
+use crate::device::{DeviceId, DmaDevice};
 use crate::direction::Direction;
 use crate::error::{MapFailure, Released};
-use crate::grants::Grants;
 use crate::handle::DmaHandle;
 use crate::page::{PAGE_SIZE, PageSource};
+use crate::translation::Translation;
 use alloc::vec::Vec;
 
 /// Taking from a pool whose handles are all out: back off.
@@ -45,7 +45,7 @@ pub struct DmaPool<D: Direction> {
 
 impl<D: Direction> DmaPool<D> {
     /// Maps `buffers` zeroed page-sized buffers for `device`.
-    pub fn new<G: Grants, S: PageSource>(device: &GrantDma<G, S>, buffers: usize) -> Result<Self, PoolError> {
+    pub fn new<T: Translation, S: PageSource>(device: &DmaDevice<T, S>, buffers: usize) -> Result<Self, PoolError> {
         let mut pool = Self { idle: Vec::with_capacity(buffers), taken: 0, device: device.id() };
         for _ in 0..buffers {
             if let Err(error) = pool.add_one(device) {
@@ -56,7 +56,7 @@ impl<D: Direction> DmaPool<D> {
         Ok(pool)
     }
 
-    fn add_one<G: Grants, S: PageSource>(&mut self, device: &GrantDma<G, S>) -> Result<(), PoolError> {
+    fn add_one<T: Translation, S: PageSource>(&mut self, device: &DmaDevice<T, S>) -> Result<(), PoolError> {
         let buffer = DmaBuffer::allocate(device.source(), PAGE_SIZE).map_err(|_| PoolError::OutOfPages)?;
         match device.map(buffer, D::default()) {
             Ok(handle) => {
@@ -103,8 +103,8 @@ impl<D: Direction> DmaPool<D> {
 
     /// Unmaps and frees every buffer. Refused (the pool comes back) while
     /// handles are out. Buffers the backend still holds go to the device's
-    /// deferred queue; `GrantDma::reclaim` returns them later.
-    pub fn close<G: Grants, S: PageSource>(mut self, device: &GrantDma<G, S>) -> Result<(), Self> {
+    /// deferred queue; `DmaDevice::reclaim` returns them later.
+    pub fn close<T: Translation, S: PageSource>(mut self, device: &DmaDevice<T, S>) -> Result<(), Self> {
         if self.taken > 0 {
             return Err(self);
         }
@@ -112,7 +112,7 @@ impl<D: Direction> DmaPool<D> {
         Ok(())
     }
 
-    fn release_idle<G: Grants, S: PageSource>(&mut self, device: &GrantDma<G, S>) {
+    fn release_idle<T: Translation, S: PageSource>(&mut self, device: &DmaDevice<T, S>) {
         for handle in self.idle.drain(..) {
             if let Released::Now(buffer) = device.unmap_or_defer(handle) {
                 buffer.free(device.source());

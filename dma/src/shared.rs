@@ -2,7 +2,7 @@
 //! drivers' ring pages (Linux calls such memory "coherent").
 //!
 //! A [`SharedPage<T>`] is one zeroed page from the device's page source,
-//! granted writable to the backend and never bounced (it holds nothing but
+//! translated writable for the backend (granted, on Xen) and never bounced (it holds nothing but
 //! `T`, so XSA-403 is satisfied by construction), and seen by the CPU as a
 //! `&T`. `T` must be made for sharing: plain atomics that any bit pattern
 //! the other domain writes leaves valid ([`SharedMemory`]).
@@ -10,16 +10,17 @@
 //! Ending the share follows the same rule as `unmap`: only the device that
 //! shared the page ends the share (another device would revoke a reference
 //! that is not its own and free the page into its own source: it panics, as
-//! `unmap` does), the grant is revoked first, and while the backend still
+//! `unmap` does), the bus page is revoked first, and while the backend still
 //! maps the page the page stays owned ([`StillShared`]), to be retried
-//! later; it is freed only once revoked.
+//! later; it is freed only once revoked. (Over the identity translation the
+//! revoke cannot refuse: the driver ends a share only once the backend has
+//! let go of the ring, which netfront does by waiting for it to close.)
 
 use crate::buffer::DmaBuffer;
-use crate::device::{DeviceId, GrantDma};
-use crate::grants::Grants;
+use crate::device::{DeviceId, DmaDevice};
 use crate::page::{PAGE_SIZE, PageSource};
+use crate::translation::{BusPage, Translation};
 use core::marker::PhantomData;
-use xen_pv::abi::grant_table::GrantRef;
 use xen_pv::grant_table::GrantError;
 use xen_pv::ring::SharedRing;
 
@@ -44,15 +45,15 @@ const _: () = assert!(size_of::<SharedRing<3>>() <= PAGE_SIZE && align_of::<Shar
 pub enum ShareError {
     /// The page source is empty.
     OutOfPages,
-    /// The grant table refused (e.g. exhausted).
+    /// The translation refused (e.g. the grant table is exhausted).
     Grant(GrantError),
 }
 
-/// A page of `T` granted writable to the device's backend.
-#[must_use = "a shared page goes back with `GrantDma::unshare`; a dropped one leaks its page and grant"]
+/// A page of `T` translated (granted) writable for the device's backend.
+#[must_use = "a shared page goes back with `DmaDevice::unshare`; a dropped one leaks its page and grant"]
 pub struct SharedPage<T: SharedMemory> {
     page: DmaBuffer,
-    grant_reference: GrantRef,
+    bus_page: BusPage,
     /// The device that shared it.
     device: DeviceId,
     _contents: PhantomData<T>,
@@ -69,9 +70,11 @@ impl<T: SharedMemory> SharedPage<T> {
         unsafe { &*(self.page.pages().address().as_ptr() as *const T) }
     }
 
-    /// The grant the backend maps the page with.
-    pub fn grant_reference(&self) -> GrantRef {
-        self.grant_reference
+    /// The bus page the backend reaches the page by: the grant reference
+    /// it maps on Xen (a ring's `tx-ring-ref`), the frame under the
+    /// identity translation.
+    pub fn bus_page(&self) -> BusPage {
+        self.bus_page
     }
 }
 
@@ -84,33 +87,34 @@ impl<T: SharedMemory> core::ops::Deref for SharedPage<T> {
 }
 
 /// A page the backend still maps: it stays owned until a retry succeeds.
-#[must_use = "retry with `GrantDma::unshare_retry` later; dropping it leaks the page (safely)"]
+#[must_use = "retry with `DmaDevice::unshare_retry` later; dropping it leaks the page (safely)"]
 pub struct StillShared<T: SharedMemory>(SharedPage<T>);
 
-impl<G: Grants, S: PageSource> GrantDma<G, S> {
-    /// Allocates a zeroed page for a `T` and grants it writable to the
-    /// backend.
+impl<X: Translation, S: PageSource> DmaDevice<X, S> {
+    /// Allocates a zeroed page for a `T` and translates it writable for the
+    /// backend (grants it, on Xen).
     pub fn share<T: SharedMemory>(&self) -> Result<SharedPage<T>, ShareError> {
         let page = DmaBuffer::allocate(self.source(), PAGE_SIZE).map_err(|_| ShareError::OutOfPages)?;
         let mut reference = [0];
         let first_frame = page.frames().start;
-        if let Err(error) = self.grants().grant_run(self.backend(), first_frame, false, &mut reference) {
+        if let Err(error) = self.translation().translate_run(self.backend(), first_frame, false, &mut reference) {
             page.free(self.source());
             return Err(ShareError::Grant(error));
         }
         self.count_shared_grants(1);
-        Ok(SharedPage { page, grant_reference: reference[0], device: self.id(), _contents: PhantomData })
+        Ok(SharedPage { page, bus_page: reference[0], device: self.id(), _contents: PhantomData })
     }
 
-    /// Revokes the page's grant and frees it; if the backend still maps the
-    /// page, nothing changes and the page comes back as [`StillShared`].
+    /// Revokes the page's bus page (its grant) and frees it; if the backend
+    /// still maps the page, nothing changes and the page comes back as
+    /// [`StillShared`].
     ///
     /// # Panics
     ///
     /// If another device shared the page.
     pub fn unshare<T: SharedMemory>(&self, page: SharedPage<T>) -> Result<(), StillShared<T>> {
         assert!(page.device == self.id(), "a shared page was given to a device other than the one that shared it");
-        match self.grants().revoke(page.grant_reference) {
+        match self.translation().revoke(page.bus_page) {
             Ok(()) => {
                 self.count_shared_grants(-1);
                 page.page.free(self.source());
@@ -141,10 +145,10 @@ mod tests {
         let xen = SimXen::new(1);
         let table = RefCell::new(GrantTable::<()>::new(xen.grants().current_entries()));
         let source = SimPageSource::new(xen.grants());
-        let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+        let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
         let ring: SharedPage<SharedRing<2>> = device.share().unwrap();
         ring.get().req_prod.store(7, Ordering::Release);
-        let mapping = xen.grants().map(0, ring.grant_reference(), true).expect("backend maps the ring writable");
+        let mapping = xen.grants().map(0, ring.bus_page(), true).expect("backend maps the ring writable");
         let mut header = [0u8; 4];
         xen.grants().read(&mapping, 0, &mut header).unwrap();
         assert_eq!(u32::from_le_bytes(header), 7);
@@ -165,8 +169,8 @@ mod tests {
         let xen = SimXen::new(1);
         let table = RefCell::new(GrantTable::<()>::new(xen.grants().current_entries()));
         let source = SimPageSource::new(xen.grants());
-        let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
-        let other = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+        let device = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
+        let other = DmaDevice::new(&table, &source, 0, BackendTrust::Trusted).unwrap();
         let ring: SharedPage<SharedRing<2>> = device.share().unwrap();
         let _ = other.unshare(ring);
     }

@@ -58,7 +58,7 @@ fn a_refused_unmap_and_its_retries_allocate_nothing() {
     trusted(|fixture| {
         let device = &fixture.device;
         let handle = device.map(fixture.buffer(0, 3 * PAGE_SIZE), FromDevice).unwrap();
-        let held = handle.segments().nth(1).unwrap().grant_reference;
+        let held = handle.segments().nth(1).unwrap().bus_page;
         let mapping = fixture.backend_map(held, true);
         let mut still_in_use = None;
         let info = measure(|| {
@@ -67,7 +67,7 @@ fn a_refused_unmap_and_its_retries_allocate_nothing() {
         });
         assert_eq!(info.count_total, 0, "{info:?}");
         let still_in_use = still_in_use.unwrap();
-        assert_eq!(still_in_use.held_grant_references(), [held]);
+        assert_eq!(still_in_use.held_bus_pages(), [held]);
         fixture.xen.unmap(mapping).unwrap();
         let mut buffer = None;
         let info = measure(|| buffer = Some(device.retry_unmap(still_in_use).unwrap()));

@@ -56,7 +56,7 @@ fn check_backend_sees_only_the_buffer<D: Direction>(fixture: &Fixture<'_, '_>, d
     let handle = fixture.device.map(buffer, direction).unwrap();
     assert!(handle.is_bounced());
     let segments: Vec<_> = handle.segments().collect();
-    let references: Vec<u32> = segments.iter().map(|segment| segment.grant_reference).collect();
+    let references: Vec<u32> = segments.iter().map(|segment| segment.bus_page).collect();
     let inside = if D::CPU_WRITES { 0x42 } else { 0 };
     for (page, segment) in backend_view(fixture, &references).iter().zip(&segments) {
         let (start, end) = (usize::from(segment.offset), usize::from(segment.offset + segment.length));
@@ -77,7 +77,7 @@ fn the_canary_check_does_catch_a_leak_when_pages_are_granted_directly() {
         let mut buffer = fixture.buffer(100, 5000);
         surround_with_canary(&fixture, &mut buffer, 0x42);
         let handle = fixture.device.map(buffer, ToDevice).unwrap();
-        let references: Vec<u32> = handle.segments().map(|segment| segment.grant_reference).collect();
+        let references: Vec<u32> = handle.segments().map(|segment| segment.bus_page).collect();
         assert_eq!(backend_view(&fixture, &references)[0][..100], [CANARY; 100]);
         fixture.device.unmap(handle).unwrap().free(fixture.source);
         fixture.close_and_check();
@@ -96,7 +96,7 @@ fn a_bounce_page_goes_back_zeroed_so_the_next_buffer_never_shows_the_last() {
             let mut small = fixture.buffer(0, 10);
             small.as_bytes_mut().fill(1);
             let handle = fixture.device.map(small, ToDevice).unwrap();
-            let page = &backend_view(&fixture, &[handle.dma_addr().grant_reference])[0];
+            let page = &backend_view(&fixture, &[handle.dma_addr().bus_page])[0];
             assert_eq!(page[..10], [1; 10]);
             assert!(page[10..].iter().all(|&byte| byte == 0), "nothing of the previous buffer");
             fixture.device.unmap(handle).unwrap().free(fixture.source);
@@ -109,7 +109,7 @@ fn a_bounce_page_goes_back_zeroed_so_the_next_buffer_never_shows_the_last() {
 fn data_crosses_by_copy_at_sync_time_both_ways() {
     untrusted(|fixture| {
         let mut handle = fixture.device.map(fixture.buffer(10, 20), FromDevice).unwrap();
-        let grant_reference = handle.dma_addr().grant_reference;
+        let grant_reference = handle.dma_addr().bus_page;
         fixture.xen.copy_to_grant(BACKEND, grant_reference, 10, b"received").unwrap();
         let seen = handle.read(&fixture.device, |bytes| bytes[..8].to_vec());
         assert_eq!(seen, b"received");
@@ -128,9 +128,9 @@ fn to_device_bounce_pages_are_read_only_and_from_device_ones_writable() {
     untrusted(|fixture| {
         let to_device = fixture.device.map(fixture.buffer(0, 8), ToDevice).unwrap();
         let from_device = fixture.device.map(fixture.buffer(0, 8), FromDevice).unwrap();
-        let read_only = to_device.dma_addr().grant_reference;
+        let read_only = to_device.dma_addr().bus_page;
         assert!(fixture.xen.map(BACKEND, read_only, true).is_err());
-        let mapping = fixture.backend_map(from_device.dma_addr().grant_reference, true);
+        let mapping = fixture.backend_map(from_device.dma_addr().bus_page, true);
         fixture.xen.unmap(mapping).unwrap();
         fixture.device.unmap(to_device).unwrap().free(fixture.source);
         fixture.device.unmap(from_device).unwrap().free(fixture.source);
@@ -142,7 +142,7 @@ fn to_device_bounce_pages_are_read_only_and_from_device_ones_writable() {
 fn unmap_never_waits_for_a_backend_that_keeps_a_bounce_page_mapped() {
     untrusted(|fixture| {
         let handle = fixture.device.map(fixture.buffer(0, 64), FromDevice).unwrap();
-        let mapping = fixture.backend_map(handle.dma_addr().grant_reference, true);
+        let mapping = fixture.backend_map(handle.dma_addr().bus_page, true);
         let buffer = fixture.device.unmap(handle).expect("bounce pages are persistent grants: nothing to revoke");
         buffer.free(fixture.source);
 
@@ -178,7 +178,7 @@ fn a_bounced_pool_copies_per_packet_but_makes_no_grant() {
         let granted = fixture.table.borrow().counters().granted;
         for packet in 0..20u8 {
             let mut handle = pool.take().unwrap();
-            fixture.xen.copy_to_grant(BACKEND, handle.dma_addr().grant_reference, 0, &[packet]).unwrap();
+            fixture.xen.copy_to_grant(BACKEND, handle.dma_addr().bus_page, 0, &[packet]).unwrap();
             assert_eq!(handle.read(&fixture.device, |bytes| bytes[0]), packet);
             pool.put(handle).unwrap();
         }
@@ -195,7 +195,7 @@ fn setup_that_runs_out_of_pages_leaves_nothing_behind() {
     let xen = xen_sim::grant_table::SimGrantTable::with_memory_pages(1, 1, 6);
     let table = core::cell::RefCell::new(xen_pv::grant_table::GrantTable::<()>::new(xen.current_entries()));
     let source = dma::sim::SimPageSource::new(&xen);
-    let error = dma::GrantDma::new(&table, &source, BACKEND, BackendTrust::Untrusted(capacity)).err();
+    let error = dma::DmaDevice::new(&table, &source, BACKEND, BackendTrust::Untrusted(capacity)).err();
     assert_eq!(error, Some(dma::SetupError::OutOfPages));
     assert_eq!(table.borrow().counters().in_use, 0);
     assert_eq!(source.outstanding_pages(), 0);
@@ -213,7 +213,7 @@ fn a_range_sync_copies_only_the_range() {
         let before = fixture.device.counters().bounce_bytes;
         handle.write_range(&fixture.device, 0..60, |bytes| bytes.fill(0x5a));
         assert_eq!(fixture.device.counters().bounce_bytes - before, 60);
-        let reference = handle.segments().next().unwrap().grant_reference;
+        let reference = handle.segments().next().unwrap().bus_page;
         let page = &backend_view(&fixture, &[reference])[0];
         assert!(page[..60].iter().all(|&byte| byte == 0x5a), "the backend sees the bytes written");
         fixture.device.unmap(handle).unwrap().free(fixture.source);
@@ -222,7 +222,7 @@ fn a_range_sync_copies_only_the_range() {
         // buffer's second page; the CPU takes bytes 4000..4200 only.
         let buffer = fixture.buffer(0, 2 * PAGE_SIZE);
         let mut handle = fixture.device.map(buffer, FromDevice).unwrap();
-        let references: Vec<u32> = handle.segments().map(|segment| segment.grant_reference).collect();
+        let references: Vec<u32> = handle.segments().map(|segment| segment.bus_page).collect();
         for (index, &reference) in references.iter().enumerate() {
             let mapping = fixture.backend_map(reference, true);
             fixture.xen.write(&mapping, 0, &[0x10 + index as u8; PAGE_SIZE]).unwrap();

@@ -15,7 +15,7 @@ use xen_sim::grant_table::SimGrantError;
 fn from_device_grant_is_writable_by_the_backend() {
     trusted(|fixture| {
         let mut handle = fixture.device.map(fixture.buffer(0, 64), FromDevice).unwrap();
-        let mapping = fixture.backend_map(handle.dma_addr().grant_reference, true);
+        let mapping = fixture.backend_map(handle.dma_addr().bus_page, true);
         fixture.xen.write(&mapping, 0, b"from the backend").unwrap();
         fixture.xen.unmap(mapping).unwrap();
         let seen = handle.read(&fixture.device, |bytes| bytes[..16].to_vec());
@@ -32,7 +32,7 @@ fn to_device_grant_is_read_only_for_the_backend() {
     trusted(|fixture| {
         let mut handle = fixture.device.map(fixture.buffer(0, 64), ToDevice).unwrap();
         handle.write(&fixture.device, |bytes| bytes[..8].copy_from_slice(b"for you!"));
-        let grant_reference = handle.dma_addr().grant_reference;
+        let grant_reference = handle.dma_addr().bus_page;
         assert_eq!(fixture.xen.map(BACKEND, grant_reference, true).unwrap_err(), SimGrantError::ReadOnly);
         let mut seen = [0; 8];
         fixture.xen.copy_from_grant(BACKEND, grant_reference, 0, &mut seen).unwrap();
@@ -47,7 +47,7 @@ fn to_device_grant_is_read_only_for_the_backend() {
 fn after_unmap_the_backend_can_no_longer_reach_any_page() {
     trusted(|fixture| {
         let handle = fixture.device.map(fixture.buffer(100, 3 * PAGE_SIZE), Bidirectional).unwrap();
-        let references: Vec<u32> = handle.segments().map(|segment| segment.grant_reference).collect();
+        let references: Vec<u32> = handle.segments().map(|segment| segment.bus_page).collect();
         assert_eq!(references.len(), 4);
         assert!(references.iter().all(|&reference| fixture.backend_can_map(reference)));
         let buffer = fixture.device.unmap(handle).unwrap();
@@ -68,7 +68,7 @@ fn segments_give_one_grant_per_page_touched_and_never_cross_a_page() {
         let segments: Vec<Segment> = handle.segments().collect();
         let shape: Vec<(u16, u16)> = segments.iter().map(|segment| (segment.offset, segment.length)).collect();
         assert_eq!(shape, [(4000, 96), (0, 4096), (0, 808)]);
-        assert_eq!(handle.dma_addr().grant_reference, segments[0].grant_reference);
+        assert_eq!(handle.dma_addr().bus_page, segments[0].bus_page);
         assert_eq!(handle.dma_addr().offset, 4000);
         let gathered = gather(&fixture, &segments);
         assert_eq!(gathered, (0..5000).map(|i| i as u8).collect::<Vec<u8>>(), "the backend reads the buffer back");
@@ -82,7 +82,7 @@ fn gather(fixture: &Fixture<'_, '_>, segments: &[Segment]) -> Vec<u8> {
     let mut gathered = Vec::new();
     for segment in segments {
         let mut part = vec![0; usize::from(segment.length)];
-        fixture.xen.copy_from_grant(BACKEND, segment.grant_reference, usize::from(segment.offset), &mut part).unwrap();
+        fixture.xen.copy_from_grant(BACKEND, segment.bus_page, usize::from(segment.offset), &mut part).unwrap();
         gathered.extend(part);
     }
     gathered
@@ -92,12 +92,12 @@ fn gather(fixture: &Fixture<'_, '_>, segments: &[Segment]) -> Vec<u8> {
 fn a_held_grant_makes_unmap_fail_and_keeps_the_buffer_owned_until_released() {
     trusted(|fixture| {
         let handle = fixture.device.map(fixture.buffer(0, 3 * PAGE_SIZE), FromDevice).unwrap();
-        let references: Vec<u32> = handle.segments().map(|segment| segment.grant_reference).collect();
+        let references: Vec<u32> = handle.segments().map(|segment| segment.bus_page).collect();
         let frames = fixture.permitted_frames();
         let mapping = fixture.backend_map(references[1], true);
 
         let still_in_use = fixture.device.unmap(handle).unwrap_err();
-        assert_eq!(still_in_use.held_grant_references(), &references[1..2]);
+        assert_eq!(still_in_use.held_bus_pages(), &references[1..2]);
         assert!(!fixture.backend_can_map(references[0]) && !fixture.backend_can_map(references[2]));
         assert!(frames.iter().all(|&frame| fixture.source.is_outstanding(frame)), "no page went back");
         assert_eq!(fixture.device.counters().unmap_refusals, 1);
@@ -118,17 +118,17 @@ fn a_large_buffer_keeps_its_held_grants_in_order_until_released() {
     // 64 KiB at an offset: 17 pages, more than a handle keeps inline.
     trusted(|fixture| {
         let handle = fixture.device.map(fixture.buffer(100, 16 * PAGE_SIZE), Bidirectional).unwrap();
-        let references: Vec<u32> = handle.segments().map(|segment| segment.grant_reference).collect();
+        let references: Vec<u32> = handle.segments().map(|segment| segment.bus_page).collect();
         assert_eq!(references.len(), 17);
         let first = fixture.backend_map(references[3], true);
         let second = fixture.backend_map(references[16], false);
 
         let still_in_use = fixture.device.unmap(handle).unwrap_err();
-        assert_eq!(still_in_use.held_grant_references(), [references[3], references[16]]);
+        assert_eq!(still_in_use.held_bus_pages(), [references[3], references[16]]);
         assert_eq!(fixture.device.counters().grants_in_use, 2);
         fixture.xen.unmap(first).unwrap();
         let still_in_use = fixture.device.retry_unmap(still_in_use).unwrap_err();
-        assert_eq!(still_in_use.held_grant_references(), [references[16]]);
+        assert_eq!(still_in_use.held_bus_pages(), [references[16]]);
         fixture.device.defer(still_in_use);
         assert!(fixture.device.reclaim().is_empty(), "still held: stays queued");
         fixture.xen.unmap(second).unwrap();
@@ -144,7 +144,7 @@ fn a_large_buffer_keeps_its_held_grants_in_order_until_released() {
 fn deferred_release_returns_the_buffer_once_the_backend_lets_go() {
     trusted(|fixture| {
         let handle = fixture.device.map(fixture.buffer(0, 64), ToDevice).unwrap();
-        let mapping = fixture.backend_map(handle.dma_addr().grant_reference, false);
+        let mapping = fixture.backend_map(handle.dma_addr().bus_page, false);
         assert!(matches!(fixture.device.unmap_or_defer(handle), Released::Deferred));
         assert_eq!(fixture.device.deferred_len(), 1);
         assert!(fixture.device.reclaim().is_empty(), "still held: stays queued");
@@ -199,7 +199,7 @@ fn a_pool_reuses_its_grants_with_zero_grant_operations_per_packet() {
             let mut handle = pool.take().unwrap();
             handle.write(&fixture.device, |bytes| bytes[..3].copy_from_slice(&[packet, packet, packet]));
             let mut seen = [0; 3];
-            fixture.xen.copy_from_grant(BACKEND, handle.dma_addr().grant_reference, 0, &mut seen).unwrap();
+            fixture.xen.copy_from_grant(BACKEND, handle.dma_addr().bus_page, 0, &mut seen).unwrap();
             assert_eq!(seen, [packet; 3]);
             pool.put(handle).unwrap();
         }
@@ -245,7 +245,7 @@ fn close_is_refused_while_handles_are_live() {
 #[should_panic(expected = "a device other than the one that mapped it")]
 fn a_handle_given_to_another_device_is_refused() {
     trusted(|fixture| {
-        let other = dma::GrantDma::new(fixture.table, fixture.source, BACKEND, BackendTrust::Trusted).unwrap();
+        let other = dma::DmaDevice::new(fixture.table, fixture.source, BACKEND, BackendTrust::Trusted).unwrap();
         let handle = fixture.device.map(fixture.buffer(0, 64), ToDevice).unwrap();
         let _ = other.unmap(handle);
     });

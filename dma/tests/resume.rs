@@ -6,7 +6,7 @@
 mod common;
 
 use common::{BACKEND, BOUNCE, with_device};
-use dma::{BackendTrust, DmaPool, FromDevice, GrantDma, MapFailure, Released, ToDevice};
+use dma::{BackendTrust, DmaDevice, DmaPool, FromDevice, MapFailure, Released, ToDevice};
 use xen_pv::grant_table::GrantError;
 use xen_sim::grant_table::SimGrantError;
 
@@ -15,7 +15,7 @@ fn resume_checks(trust: BackendTrust) {
         let device = &fixture.device;
         let pool: DmaPool<FromDevice> = DmaPool::new(device, 8).unwrap();
         let handle = device.map(fixture.buffer(0, 100), ToDevice).unwrap();
-        let reference = handle.dma_addr().grant_reference;
+        let reference = handle.dma_addr().bus_page;
         let mapping = fixture.backend_map(reference, false);
         let bouncing = device.is_bouncing();
         match device.unmap_or_defer(handle) {
@@ -26,19 +26,19 @@ fn resume_checks(trust: BackendTrust) {
             _ => panic!("the backend holds the buffer's own page: its release waits"),
         }
         let granted_before = fixture.table.borrow().counters().granted;
-        assert!(!device.grants_void());
+        assert!(!device.bus_pages_void());
 
         // Restored in a new domain: Xen's table is empty, the backend gone.
         drop(mapping);
         fixture.xen.wipe();
         let owners = fixture.table.borrow_mut().reset_after_resume(fixture.xen.current_entries()).unwrap();
         assert!(owners.is_empty(), "the device keeps its own deferred queue");
-        assert!(device.grants_void());
+        assert!(device.bus_pages_void());
 
         // A device of the new domain takes the same references first.
-        let new_device = GrantDma::new(fixture.table, fixture.source, BACKEND, BackendTrust::Trusted).unwrap();
+        let new_device = DmaDevice::new(fixture.table, fixture.source, BACKEND, BackendTrust::Trusted).unwrap();
         let new_handle = new_device.map(fixture.buffer(0, 100), ToDevice).unwrap();
-        let new_reference = new_handle.dma_addr().grant_reference;
+        let new_reference = new_handle.dma_addr().bus_page;
 
         // The old device cannot grant any more ...
         let refused = device.map(fixture.buffer(0, 100), ToDevice).unwrap_err();

@@ -3,8 +3,13 @@
 //! `xenecho::http::exercise::drive` plays it against a `Connection` and
 //! panics on any broken invariant (no panic in the engine, buffers within
 //! their bound, nothing after an error response but a close, progress
-//! whenever output has drained, a close once the peer has closed). It also
-//! runs the request head parser on the raw input.
+//! whenever output has drained, a close once the peer has closed). Requests
+//! may ask for any echo option (status, delay, extra header fields, close,
+//! generated bodies, the sink, JSON, the instance's name): the driver lets
+//! the time of a delay pass and caps generated bodies at 64 KiB
+//! (`exercise::FUZZ_MAX_GENERATED_BYTES`); the rest of an input means what it
+//! did before. `fuzz/http.dict` has the options' names. It also runs the
+//! request head parser on the raw input.
 #![no_main]
 #![forbid(unsafe_code)]
 

@@ -18,7 +18,10 @@
 //!
 //! Grants of a closed link are revoked only once the backend has reached
 //! Closed (it unmaps first); anything it still holds is kept and retried on
-//! later polls, never freed early.
+//! later polls, never freed early. Over a translation that cannot refuse a
+//! revoke (the identity translation of bare metal) that wait is all that
+//! keeps the backend off freed pages, so it is kept whatever the
+//! translation.
 
 use crate::NetfrontCounters;
 use crate::link::{Link, LinkError, RxRing, TxRing};
@@ -28,7 +31,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
-use dma::{DmaPool, GrantDma, Grants, PageSource, Released, SharedPage, StillShared};
+use dma::{BusPage, DmaDevice, DmaPool, PageSource, Released, SharedPage, StillShared, Translation};
 use xen_pv::abi::DomainId;
 use xen_pv::abi::netif::{RX_WORDS, TX_WORDS};
 use xen_pv::event_channel::EventChannels;
@@ -139,9 +142,9 @@ struct Retired {
 /// domain (where its event channel goes too) and the trust it was made
 /// for. A vif of another identity is refused with
 /// [`NetfrontError::IdentityChanged`].
-pub struct Netfront<'a, H: Hypervisor, G: Grants, S: PageSource> {
+pub struct Netfront<'a, H: Hypervisor, T: Translation, S: PageSource> {
     pub(crate) events: &'a EventChannels<'a, H>,
-    pub(crate) dma: GrantDma<G, S>,
+    pub(crate) dma: DmaDevice<T, S>,
     /// The toolstack's trust in the backend when the DMA device was made.
     trusted: bool,
     config: NetfrontConfig,
@@ -160,10 +163,10 @@ pub struct Netfront<'a, H: Hypervisor, G: Grants, S: PageSource> {
     pub(crate) quiesced: Cell<bool>,
 }
 
-impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
+impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
     /// A frontend that will bind to the first vif it finds, if that vif's
     /// backend is `dma`'s and the toolstack's trust in it is `trusted`.
-    pub fn new(events: &'a EventChannels<'a, H>, dma: GrantDma<G, S>, trusted: bool, config: NetfrontConfig) -> Self {
+    pub fn new(events: &'a EventChannels<'a, H>, dma: DmaDevice<T, S>, trusted: bool, config: NetfrontConfig) -> Self {
         Self {
             events,
             dma,
@@ -205,13 +208,13 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     /// Drops a frontend of a domain that was restored in a new one. Its
     /// backend, ring grants and event channel belong to the old domain and
     /// are gone with it: nothing is revoked (the grant table was reset:
-    /// [`dma::GrantDma::grants_void`]), no port is closed (its number may
+    /// [`dma::GrantDma::bus_pages_void`]), no port is closed (its number may
     /// be another channel's in the new domain), nothing is written to
     /// xenstore (the new domain's vif is another's to connect). Every page
     /// goes back to the page source. Refused, with the frontend given back,
     /// while its DMA device's grants are not void: then they may be live.
     pub fn forget_after_resume(self: Box<Self>) -> Result<(), Box<Self>> {
-        if !self.dma.grants_void() {
+        if !self.dma.bus_pages_void() {
             return Err(self);
         }
         self.release_link();
@@ -224,7 +227,7 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     }
 
     /// The DMA device.
-    pub fn dma(&self) -> &GrantDma<G, S> {
+    pub fn dma(&self) -> &DmaDevice<T, S> {
         &self.dma
     }
 
@@ -424,8 +427,8 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
             }
         };
         let keys = [
-            ("tx-ring-ref", format!("{}", tx_ring_grant(&tx_ring))),
-            ("rx-ring-ref", format!("{}", rx_ring_grant(&rx_ring))),
+            ("tx-ring-ref", format!("{}", tx_ring_reference(&tx_ring))),
+            ("rx-ring-ref", format!("{}", rx_ring_reference(&rx_ring))),
             ("event-channel", format!("{port}")),
         ];
         let mut link = Link::new(tx_ring, rx_ring, port, tx_pool, rx_pool);
@@ -719,19 +722,21 @@ fn retry<T>(items: Vec<T>, mut attempt: impl FnMut(T) -> Result<(), T>) -> Vec<T
     items.into_iter().filter_map(|item| attempt(item).err()).collect()
 }
 
-fn tx_ring_grant(ring: &TxRing) -> u32 {
-    ring_grant(ring)
+fn tx_ring_reference(ring: &TxRing) -> BusPage {
+    ring_reference(ring)
 }
 
-fn rx_ring_grant(ring: &RxRing) -> u32 {
-    ring_grant(ring)
+fn rx_ring_reference(ring: &RxRing) -> BusPage {
+    ring_reference(ring)
 }
 
-fn ring_grant<const WORDS: usize>(ring: &FrontRing<SharedPage<SharedRing<WORDS>>, WORDS>) -> u32
+/// What the backend is told for a ring page (`tx-ring-ref`, `rx-ring-ref`):
+/// its bus page, a grant reference on Xen.
+fn ring_reference<const WORDS: usize>(ring: &FrontRing<SharedPage<SharedRing<WORDS>>, WORDS>) -> BusPage
 where
     SharedRing<WORDS>: dma::SharedMemory,
 {
-    ring.page().grant_reference()
+    ring.page().bus_page()
 }
 
 fn write_state_if_present<H: Hypervisor>(

@@ -19,6 +19,14 @@
 //! one (`xl network-attach`) is connected again. Buffers go back to their
 //! pools, and pages to the allocator, only once their grants are revoked.
 //!
+//! The driver knows the DMA layer's handle API and nothing of grant tables:
+//! it is generic over the translation (`dma::Translation`), writes into ring
+//! requests and xenstore the bus pages the handles give, and unmaps a
+//! buffer only once the backend has answered for every page of it (and the
+//! rings only once the backend has closed), so that it is correct even over
+//! a translation that cannot refuse an unmap. Its host tests run it over
+//! the grant table and over the identity translation of bare metal.
+//!
 //! This crate holds no `unsafe` code.
 #![cfg_attr(target_os = "none", no_std)]
 #![forbid(unsafe_code)]

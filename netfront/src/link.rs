@@ -1,7 +1,7 @@
 //! The data path of a connected vif: the two rings, their buffers, and the
 //! rules every backend response is checked against.
 //!
-//! Buffers come from two persistent [`DmaPool`]s (granted once when the link
+//! Buffers come from two persistent [`DmaPool`]s (mapped once when the link
 //! is made, so a packet costs no grant operation): rx pages posted on the rx
 //! ring, tx pages filled by the stack. A frame longer than a page is sent
 //! from a buffer mapped for that packet alone, one slot per page.
@@ -18,7 +18,9 @@ use crate::checksum;
 use crate::slots::{RxTable, TxTable, Violation};
 use crate::tx_plan::{self, Piece, PlanError};
 use alloc::vec::Vec;
-use dma::{DmaBuffer, DmaHandle, DmaPool, FromDevice, GrantDma, Grants, PageSource, Posted, SharedPage, ToDevice};
+use dma::{
+    DmaBuffer, DmaDevice, DmaHandle, DmaPool, FromDevice, PageSource, Posted, SharedPage, ToDevice, Translation,
+};
 use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::netif::{
     NETIF_RSP_DROPPED, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_EXTRA_INFO,
@@ -160,7 +162,7 @@ impl Link {
         let mut posted = false;
         while self.rx_ring.free_slots() > 0 {
             let Ok(handle) = self.rx_pool.take() else { break };
-            let grant = handle.dma_addr().grant_reference;
+            let bus_page = handle.dma_addr().bus_page;
             let index = self.rx_ring.next_request_index();
             let id = match self.rx_table.post(index, handle.post()) {
                 Ok(id) => id,
@@ -171,7 +173,7 @@ impl Link {
                     return Err(LinkError::Violation(Violation::NotOutstanding { id: (index % 256) as u16 }));
                 }
             };
-            let pushed = self.rx_ring.push(RxRequest { id, gref: grant }.encode());
+            let pushed = self.rx_ring.push(RxRequest { id, gref: bus_page }.encode());
             debug_assert!(pushed.is_ok(), "free_slots() was checked");
             posted = true;
         }
@@ -231,10 +233,10 @@ impl Link {
     /// itself if it did not run (no buffer: dropped, counted). The second
     /// value reports a failed notification (the frame is queued; the link is
     /// broken): `fill`'s result is never lost with it.
-    pub fn transmit<H: Hypervisor, G: Grants, S: PageSource, R, F: FnOnce(&mut [u8]) -> R>(
+    pub fn transmit<H: Hypervisor, T: Translation, S: PageSource, R, F: FnOnce(&mut [u8]) -> R>(
         &mut self,
         events: &EventChannels<'_, H>,
-        dma: &GrantDma<G, S>,
+        dma: &DmaDevice<T, S>,
         length: usize,
         counters: &mut NetfrontCounters,
         fill: F,
@@ -256,7 +258,7 @@ impl Link {
         let pieces: Vec<Piece> = handle
             .segments()
             .map(|segment| Piece {
-                grant: segment.grant_reference,
+                bus_page: segment.bus_page,
                 offset: usize::from(segment.offset),
                 length: usize::from(segment.length),
             })
@@ -285,10 +287,10 @@ impl Link {
         (Ok(result), notified)
     }
 
-    fn drop_tx<G: Grants, S: PageSource>(
+    fn drop_tx<T: Translation, S: PageSource>(
         &mut self,
         buffer: TxBuffer,
-        dma: &GrantDma<G, S>,
+        dma: &DmaDevice<T, S>,
         counters: &mut NetfrontCounters,
     ) {
         counters.tx_dropped += 1;
@@ -299,9 +301,9 @@ impl Link {
     /// `fill` back, not run, when there is neither. A buffer of its own is
     /// filled before it is mapped, so that mapping copies it once (in
     /// bounce mode) and nothing is copied twice.
-    fn fill_buffer<G: Grants, S: PageSource, R, F: FnOnce(&mut [u8]) -> R>(
+    fn fill_buffer<T: Translation, S: PageSource, R, F: FnOnce(&mut [u8]) -> R>(
         pool: &mut DmaPool<ToDevice>,
-        dma: &GrantDma<G, S>,
+        dma: &DmaDevice<T, S>,
         length: usize,
         fill: F,
     ) -> Filled<R, F> {
@@ -333,14 +335,15 @@ impl Link {
     fn queue_slots(&mut self, slots: &[tx_plan::TxSlotPlan], buffer: TxBuffer) -> Result<(), TxBuffer> {
         let ids = self.tx_table.insert_frame(buffer.post(), slots.len()).map_err(PostedTx::complete)?;
         for (slot, id) in slots.iter().zip(ids) {
-            let request = TxRequest { gref: slot.grant, offset: slot.offset, flags: slot.flags, id, size: slot.size };
+            let request =
+                TxRequest { gref: slot.bus_page, offset: slot.offset, flags: slot.flags, id, size: slot.size };
             let pushed = self.tx_ring.push(request.encode());
             debug_assert!(pushed.is_ok(), "ring room was checked");
         }
         Ok(())
     }
 
-    fn discard_tx<G: Grants, S: PageSource>(&mut self, buffer: TxBuffer, dma: &GrantDma<G, S>) {
+    fn discard_tx<T: Translation, S: PageSource>(&mut self, buffer: TxBuffer, dma: &DmaDevice<T, S>) {
         match buffer {
             TxBuffer::Pooled(handle) => self.return_tx_page(handle),
             TxBuffer::Mapped(handle) => {
@@ -352,9 +355,9 @@ impl Link {
     }
 
     /// The next received frame, if a complete one is on the ring.
-    pub fn receive<G: Grants, S: PageSource>(
+    pub fn receive<T: Translation, S: PageSource>(
         &mut self,
-        dma: &GrantDma<G, S>,
+        dma: &DmaDevice<T, S>,
         counters: &mut NetfrontCounters,
     ) -> Result<Option<ReceivedFrame>, LinkError> {
         loop {
@@ -375,10 +378,10 @@ impl Link {
     /// On a violation too every page taken off the ring goes back to the
     /// pool: a hostile backend must not make the pages leak (a pool with a
     /// page missing can never be closed, and its memory is lost).
-    fn assemble<G: Grants, S: PageSource>(
+    fn assemble<T: Translation, S: PageSource>(
         &mut self,
         first: (u32, RxResponse),
-        dma: &GrantDma<G, S>,
+        dma: &DmaDevice<T, S>,
         counters: &mut NetfrontCounters,
     ) -> Result<Option<ReceivedFrame>, LinkError> {
         let mut pieces: Vec<(DmaHandle<FromDevice>, usize, usize)> = Vec::new();
@@ -456,11 +459,11 @@ impl Link {
         Err(LinkError::Violation(Violation::FrameTooLong))
     }
 
-    fn frame_from<G: Grants, S: PageSource>(
+    fn frame_from<T: Translation, S: PageSource>(
         &mut self,
         mut pieces: Vec<(DmaHandle<FromDevice>, usize, usize)>,
         blank_checksum: bool,
-        dma: &GrantDma<G, S>,
+        dma: &DmaDevice<T, S>,
         counters: &mut NetfrontCounters,
     ) -> ReceivedFrame {
         let total: usize = pieces.iter().map(|(_, _, length)| length).sum();

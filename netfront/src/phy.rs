@@ -14,7 +14,7 @@
 use crate::control::Netfront;
 use crate::link::{LinkError, ReceivedFrame};
 use alloc::vec::Vec;
-use dma::{DmaHandle, FromDevice, Grants, PageSource};
+use dma::{DmaHandle, FromDevice, PageSource, Translation};
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::time::Instant;
 use xen_pv::hypervisor::Hypervisor;
@@ -23,17 +23,17 @@ use xen_pv::hypervisor::Hypervisor;
 const ETHERNET_HEADER: usize = 14;
 
 /// A received frame lent to smoltcp.
-pub struct NetfrontRxToken<'n, 'a, H: Hypervisor, G: Grants, S: PageSource> {
-    netfront: &'n Netfront<'a, H, G, S>,
+pub struct NetfrontRxToken<'n, 'a, H: Hypervisor, T: Translation, S: PageSource> {
+    netfront: &'n Netfront<'a, H, T, S>,
     frame: Option<ReceivedFrame>,
 }
 
 /// Room for one frame on the tx ring.
-pub struct NetfrontTxToken<'n, 'a, H: Hypervisor, G: Grants, S: PageSource> {
-    netfront: &'n Netfront<'a, H, G, S>,
+pub struct NetfrontTxToken<'n, 'a, H: Hypervisor, T: Translation, S: PageSource> {
+    netfront: &'n Netfront<'a, H, T, S>,
 }
 
-impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
+impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
     /// The next received frame, if the link is up and one is complete.
     /// A link the backend broke is not read again: `poll_control` tears
     /// it down.
@@ -47,7 +47,7 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     }
 
     /// Records a data-path failure for `poll_control` to act on.
-    fn keep<T>(&self, result: Result<T, LinkError>) -> Option<T> {
+    fn keep<V>(&self, result: Result<V, LinkError>) -> Option<V> {
         result.map_err(|error| self.broken.set(Some(error))).ok()
     }
 
@@ -140,13 +140,13 @@ impl<'a, H: Hypervisor, G: Grants, S: PageSource> Netfront<'a, H, G, S> {
     }
 }
 
-impl<H: Hypervisor, G: Grants, S: PageSource> Device for Netfront<'_, H, G, S> {
+impl<H: Hypervisor, T: Translation, S: PageSource> Device for Netfront<'_, H, T, S> {
     type RxToken<'n>
-        = NetfrontRxToken<'n, 'n, H, G, S>
+        = NetfrontRxToken<'n, 'n, H, T, S>
     where
         Self: 'n;
     type TxToken<'n>
-        = NetfrontTxToken<'n, 'n, H, G, S>
+        = NetfrontTxToken<'n, 'n, H, T, S>
     where
         Self: 'n;
 
@@ -174,13 +174,13 @@ impl<H: Hypervisor, G: Grants, S: PageSource> Device for Netfront<'_, H, G, S> {
 }
 
 /// The device's lifetimes, unified for the tokens.
-fn shorten<'n, 'a: 'n, H: Hypervisor, G: Grants, S: PageSource>(
-    netfront: &'n Netfront<'a, H, G, S>,
-) -> &'n Netfront<'n, H, G, S> {
+fn shorten<'n, 'a: 'n, H: Hypervisor, T: Translation, S: PageSource>(
+    netfront: &'n Netfront<'a, H, T, S>,
+) -> &'n Netfront<'n, H, T, S> {
     netfront
 }
 
-impl<H: Hypervisor, G: Grants, S: PageSource> RxToken for NetfrontRxToken<'_, '_, H, G, S> {
+impl<H: Hypervisor, T: Translation, S: PageSource> RxToken for NetfrontRxToken<'_, '_, H, T, S> {
     fn consume<R, F>(mut self, f: F) -> R
     where
         F: FnOnce(&[u8]) -> R,
@@ -197,7 +197,7 @@ impl<H: Hypervisor, G: Grants, S: PageSource> RxToken for NetfrontRxToken<'_, '_
     }
 }
 
-impl<H: Hypervisor, G: Grants, S: PageSource> Drop for NetfrontRxToken<'_, '_, H, G, S> {
+impl<H: Hypervisor, T: Translation, S: PageSource> Drop for NetfrontRxToken<'_, '_, H, T, S> {
     fn drop(&mut self) {
         if let Some(ReceivedFrame::InPlace { handle, .. }) = self.frame.take() {
             self.netfront.return_page(handle);
@@ -205,7 +205,7 @@ impl<H: Hypervisor, G: Grants, S: PageSource> Drop for NetfrontRxToken<'_, '_, H
     }
 }
 
-impl<H: Hypervisor, G: Grants, S: PageSource> TxToken for NetfrontTxToken<'_, '_, H, G, S> {
+impl<H: Hypervisor, T: Translation, S: PageSource> TxToken for NetfrontTxToken<'_, '_, H, T, S> {
     fn consume<R, F>(self, length: usize, f: F) -> R
     where
         F: FnOnce(&mut [u8]) -> R,

@@ -10,7 +10,14 @@
 //!   differs from its position, or that arrives for a position with no
 //!   buffer, is a protocol violation.
 //! - **tx**: ids come from a free list; the response's id names the
-//!   request. An id out of range or not outstanding is a violation.
+//!   request. An id out of range or not outstanding is a violation. A
+//!   packet of several requests gives its buffer back only when every one
+//!   of them has been answered, in whatever order: the backend may answer
+//!   the first while it still reads the later pages, and over a
+//!   translation that cannot refuse an unmap (bare metal's identity) that
+//!   is the only thing that keeps the buffer from being freed under it.
+//!   The first request's id names the packet, so it stays taken until the
+//!   packet is done.
 //!
 //! Never: hand a buffer back twice, or index outside the tables, whatever
 //! the backend writes.
@@ -109,19 +116,34 @@ impl<B> RxTable<B> {
     }
 }
 
-/// What a tx id stands for while it is in flight.
-enum TxSlot<B> {
+/// What a tx id stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxSlot {
     /// Not in flight.
     Free,
-    /// The first slot of a packet: it holds the packet's buffer.
-    Buffer(B),
-    /// A later slot of a multi-slot packet.
-    Continuation,
+    /// A request not answered yet, of the packet whose first request has
+    /// id `head`.
+    Waiting {
+        /// The id that names the packet.
+        head: u16,
+    },
+    /// A packet's first request, answered while later ones are not: the id
+    /// still names the packet, so it stays taken until they are.
+    HeadAnswered,
+}
+
+/// A packet on the tx ring: its buffer, and how many of its requests are
+/// not answered yet.
+struct InFlight<B> {
+    buffer: B,
+    unanswered: usize,
 }
 
 /// Buffers in flight on the tx ring, by request id.
 pub struct TxTable<B> {
-    slots: Vec<TxSlot<B>>,
+    slots: Vec<TxSlot>,
+    /// Packets in flight, by their first request's id.
+    packets: Vec<Option<InFlight<B>>>,
     free_ids: Vec<u16>,
 }
 
@@ -136,6 +158,7 @@ impl<B> TxTable<B> {
     pub fn new() -> Self {
         Self {
             slots: (0..RING_SLOTS).map(|_| TxSlot::Free).collect(),
+            packets: (0..RING_SLOTS).map(|_| None).collect(),
             free_ids: (0..RING_SLOTS as u16).rev().collect(),
         }
     }
@@ -145,54 +168,64 @@ impl<B> TxTable<B> {
         self.free_ids.len()
     }
 
-    /// An id for a later slot of a multi-slot packet.
-    pub fn insert_continuation(&mut self) -> Option<u16> {
-        let id = self.free_ids.pop()?;
-        self.slots[usize::from(id)] = TxSlot::Continuation;
-        Some(id)
-    }
-
-    /// Records a frame of `slots` requests: `buffer` under the first id,
-    /// continuations under the rest. All or nothing: if fewer ids are free,
-    /// nothing changes and `buffer` comes back.
+    /// Records a packet of `slots` requests holding `buffer`; returns their
+    /// ids, the first naming the packet. All or nothing: if fewer ids are
+    /// free, nothing changes and `buffer` comes back.
     pub fn insert_frame(&mut self, buffer: B, slots: usize) -> Result<Vec<u16>, B> {
         if slots == 0 || self.free_ids.len() < slots {
             return Err(buffer);
         }
         let split = self.free_ids.len() - slots;
         let ids: Vec<u16> = self.free_ids.drain(split..).rev().collect();
-        let mut buffer = Some(buffer);
+        let head = ids[0];
         for &id in &ids {
             // Ids come from this table's own free list: always in range.
-            self.slots[usize::from(id)] = match buffer.take() {
-                Some(first) => TxSlot::Buffer(first),
-                None => TxSlot::Continuation,
-            };
+            self.slots[usize::from(id)] = TxSlot::Waiting { head };
         }
+        self.packets[usize::from(head)] = Some(InFlight { buffer, unanswered: slots });
         Ok(ids)
     }
 
-    /// Records `buffer` under a fresh id, or gives it back if none is free.
+    /// Records a packet of one request holding `buffer`, or gives it back if
+    /// no id is free.
     pub fn insert(&mut self, buffer: B) -> Result<u16, B> {
-        let Some(id) = self.free_ids.pop() else { return Err(buffer) };
-        self.slots[usize::from(id)] = TxSlot::Buffer(buffer);
-        Ok(id)
+        self.insert_frame(buffer, 1).map(|ids| ids[0])
     }
 
-    /// Ends request `id`: frees it and returns its buffer (`None` for a
-    /// continuation slot).
+    /// Ends request `id`: returns its packet's buffer if it was the
+    /// packet's last unanswered request, else `None`.
     pub fn complete(&mut self, id: u16) -> Result<Option<B>, Violation> {
-        let slot = self.slots.get_mut(usize::from(id)).ok_or(Violation::IdOutOfRange { id })?;
-        let buffer = match core::mem::replace(slot, TxSlot::Free) {
-            TxSlot::Free => return Err(Violation::NotOutstanding { id }),
-            TxSlot::Buffer(buffer) => Some(buffer),
-            TxSlot::Continuation => None,
+        let slot = *self.slots.get(usize::from(id)).ok_or(Violation::IdOutOfRange { id })?;
+        let TxSlot::Waiting { head } = slot else { return Err(Violation::NotOutstanding { id }) };
+        let Some(packet) = self.packets[usize::from(head)].as_mut() else {
+            // Cannot happen: a waiting request's packet is in flight. Had
+            // the table broken, refusing the response is still safe.
+            return Err(Violation::NotOutstanding { id });
         };
-        self.free_ids.push(id);
-        Ok(buffer)
+        packet.unanswered -= 1;
+        let done = packet.unanswered == 0;
+        if id == head && !done {
+            self.slots[usize::from(id)] = TxSlot::HeadAnswered;
+            return Ok(None);
+        }
+        self.release(id);
+        if !done {
+            return Ok(None);
+        }
+        if head != id {
+            self.release(head);
+        }
+        Ok(self.packets[usize::from(head)].take().map(|packet| packet.buffer))
     }
 
-    /// Requests in flight.
+    /// Frees id `id`.
+    fn release(&mut self, id: u16) {
+        self.slots[usize::from(id)] = TxSlot::Free;
+        self.free_ids.push(id);
+    }
+
+    /// Ids taken: requests in flight, and first requests of packets still
+    /// partly in flight.
     pub fn outstanding(&self) -> usize {
         RING_SLOTS as usize - self.free_ids.len()
     }
@@ -200,13 +233,8 @@ impl<B> TxTable<B> {
     /// Takes every pending buffer and frees every id (teardown).
     pub fn drain(&mut self) -> Vec<B> {
         self.free_ids = (0..RING_SLOTS as u16).rev().collect();
-        self.slots
-            .iter_mut()
-            .filter_map(|slot| match core::mem::replace(slot, TxSlot::Free) {
-                TxSlot::Buffer(buffer) => Some(buffer),
-                _ => None,
-            })
-            .collect()
+        self.slots.iter_mut().for_each(|slot| *slot = TxSlot::Free);
+        self.packets.iter_mut().filter_map(Option::take).map(|packet| packet.buffer).collect()
     }
 }
 
@@ -246,11 +274,35 @@ mod tests {
     }
 
     #[test]
-    fn continuation_ids_complete_without_a_buffer() {
-        let mut table: TxTable<u8> = TxTable::new();
-        let id = table.insert_continuation().unwrap();
-        assert_eq!(table.complete(id), Ok(None));
-        assert_eq!(table.complete(id), Err(Violation::NotOutstanding { id }));
+    fn a_packet_s_buffer_comes_back_with_its_last_answer_in_any_order() {
+        let mut table = TxTable::new();
+        let ids = table.insert_frame("jumbo", 3).unwrap();
+        assert_eq!(table.outstanding(), 3);
+        assert_eq!(table.complete(ids[0]), Ok(None), "the first answer alone gives nothing back");
+        assert_eq!(table.complete(ids[0]), Err(Violation::NotOutstanding { id: ids[0] }), "answered twice");
+        assert_eq!(table.outstanding(), 3, "the first id names the packet until it is done");
+        assert_eq!(table.complete(ids[2]), Ok(None));
+        assert_eq!(table.outstanding(), 2);
+        assert_eq!(table.complete(ids[1]), Ok(Some("jumbo")), "the last answer gives the buffer back");
         assert_eq!(table.outstanding(), 0);
+        assert_eq!(table.complete(ids[1]), Err(Violation::NotOutstanding { id: ids[1] }));
+
+        let ids = table.insert_frame("again", 2).unwrap();
+        assert_eq!(table.complete(ids[1]), Ok(None), "a later request answered first");
+        assert_eq!(table.complete(ids[0]), Ok(Some("again")));
+        assert_eq!(table.free(), 256);
+    }
+
+    #[test]
+    fn draining_gives_back_every_packet_once() {
+        let mut table = TxTable::new();
+        let first = table.insert_frame(1, 3).unwrap();
+        table.insert_frame(2, 1).unwrap();
+        assert_eq!(table.complete(first[0]), Ok(None));
+        let mut drained = table.drain();
+        drained.sort_unstable();
+        assert_eq!(drained, [1, 2]);
+        assert_eq!(table.free(), 256);
+        assert_eq!(table.complete(first[1]), Err(Violation::NotOutstanding { id: first[1] }));
     }
 }

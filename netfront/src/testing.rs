@@ -18,6 +18,13 @@
 //! a settle), so the saved inputs keep their meaning. The same inputs run
 //! on the production loop read the same way.
 //!
+//! The rig runs over either of the DMA layer's translations, chosen by the
+//! simulated backend's [`Addressing`]: the grant table (what the guest has
+//! on Xen; the backend maps grants) or the identity translation of bare
+//! metal (the backend reaches frames directly, and nothing can be
+//! revoked). netfront is the same code over both; [`ADDRESSINGS`] lists
+//! them for tests that run over each.
+//!
 //! Never: hide a frontend failure (every check panics), or let the rig
 //! itself depend on what the input says beyond the documented actions.
 
@@ -26,14 +33,16 @@ extern crate std;
 use crate::{Netfront, NetfrontConfig};
 use core::cell::RefCell;
 use dma::sim::SimPageSource;
-use dma::{BackendTrust, BounceCapacity, GrantDma};
+use dma::{BackendTrust, BounceCapacity, BusPage, DmaDevice, IdentityTranslation, Translation};
 use smoltcp::phy::{Device, RxToken, TxToken};
 use smoltcp::time::Instant;
 use std::vec::Vec;
+use xen_pv::abi::DomainId;
 use xen_pv::abi::netif::{NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA};
 use xen_pv::event_channel::EventChannels;
-use xen_pv::grant_table::GrantTable;
+use xen_pv::grant_table::{GrantError, GrantTable, RevokeError};
 use xen_pv::xenstore::Xenstore;
+pub use xen_sim::netback::Addressing;
 use xen_sim::netback::{Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring, SimNetback, XenbusState};
 use xen_sim::{SimXen, XENSTORE_PORT};
 
@@ -57,6 +66,42 @@ const RECOVERY_ROUNDS: usize = 40;
 /// Event-loop rounds a frame gets to cross a healthy link.
 const DELIVERY_ROUNDS: usize = 4;
 
+/// Both addressings, for tests that run over each: grants first.
+pub const ADDRESSINGS: [Addressing; 2] = [Addressing::Grants, Addressing::Identity];
+
+/// The rig's DMA translation, the one the backend's [`Addressing`] reads:
+/// the guest's grant table, or the identity translation. (One type for
+/// both, so that every test body serves both; netfront itself is generic
+/// over `dma::Translation` and knows neither.)
+pub enum RigTranslation<'a, 'x> {
+    /// The grant table: a bus page is a grant reference to the backend.
+    Grants(&'a RefCell<GrantTable<'x>>),
+    /// Bus address = physical address: a bus page is the frame.
+    Identity(IdentityTranslation),
+}
+
+impl Translation for RigTranslation<'_, '_> {
+    fn translate_run(
+        &self,
+        domain: DomainId,
+        first_frame: u64,
+        readonly: bool,
+        bus_pages: &mut [BusPage],
+    ) -> Result<(), GrantError> {
+        match self {
+            RigTranslation::Grants(table) => table.translate_run(domain, first_frame, readonly, bus_pages),
+            RigTranslation::Identity(identity) => identity.translate_run(domain, first_frame, readonly, bus_pages),
+        }
+    }
+
+    fn revoke(&self, bus_page: BusPage) -> Result<(), RevokeError> {
+        match self {
+            RigTranslation::Grants(table) => table.revoke(bus_page),
+            RigTranslation::Identity(identity) => identity.revoke(bus_page),
+        }
+    }
+}
+
 /// Both ends of one vif.
 pub struct Rig<'x, 'a> {
     /// The simulated hypervisor.
@@ -66,7 +111,10 @@ pub struct Rig<'x, 'a> {
     /// The guest's xenstore client.
     pub store: Xenstore<'a, SimXen>,
     /// The frontend under test.
-    pub netfront: Netfront<'a, SimXen, &'a RefCell<GrantTable<'x>>, &'a SimPageSource<'x>>,
+    pub netfront: Netfront<'a, SimXen, RigTranslation<'a, 'x>, &'a SimPageSource<'x>>,
+    /// How the backend reads the frontend's references, and so which
+    /// translation the frontend's DMA device uses.
+    pub addressing: Addressing,
     /// The guest RAM the frontend's DMA layer takes its pages from.
     pub pages: &'a SimPageSource<'x>,
     /// The pages the guest holds with the link up and idle (rings, pools,
@@ -75,9 +123,37 @@ pub struct Rig<'x, 'a> {
     pub idle_pages: usize,
 }
 
-/// Runs `test` with a connected frontend and backend.
+/// Runs `test` with a connected frontend and backend, over grants.
 pub fn with_link(trust: BackendTrust, test: impl FnOnce(&mut Rig<'_, '_>)) {
     with_link_in(RIG_MEMORY_PAGES, trust, test);
+}
+
+/// As [`with_link`], over `addressing`.
+pub fn with_link_over(addressing: Addressing, trust: BackendTrust, test: impl FnOnce(&mut Rig<'_, '_>)) {
+    let options = NetbackOptions { addressing, ..NetbackOptions::default() };
+    with_backend(RIG_MEMORY_PAGES, trust, options, test);
+}
+
+/// Runs `test` over each of [`ADDRESSINGS`] in turn, each time with a
+/// fresh connected link (as [`with_link_over`]).
+pub fn with_each_link(trust: BackendTrust, mut test: impl FnMut(&mut Rig<'_, '_>)) {
+    for addressing in ADDRESSINGS {
+        with_link_over(addressing, trust, &mut test);
+    }
+}
+
+/// As [`with_backend`], over each of [`ADDRESSINGS`] in turn (whatever
+/// `options.addressing` says).
+pub fn with_each_backend(
+    memory_pages: usize,
+    trust: BackendTrust,
+    options: NetbackOptions,
+    mut test: impl FnMut(&mut Rig<'_, '_>),
+) {
+    for addressing in ADDRESSINGS {
+        let options = NetbackOptions { addressing, ..options.clone() };
+        with_backend(memory_pages, trust, options, &mut test);
+    }
 }
 
 /// As [`with_link`], in a guest of `memory_pages` pages.
@@ -85,22 +161,30 @@ pub fn with_link_in(memory_pages: usize, trust: BackendTrust, test: impl FnOnce(
     with_backend(memory_pages, trust, NetbackOptions::default(), test);
 }
 
-/// As [`with_link_in`], with a backend configured by `options`.
+/// As [`with_link_in`], with a backend configured by `options`; the
+/// frontend's translation follows `options.addressing`.
 pub fn with_backend(
     memory_pages: usize,
     trust: BackendTrust,
     options: NetbackOptions,
     test: impl FnOnce(&mut Rig<'_, '_>),
 ) {
+    let addressing = options.addressing;
+    // Shown with a failing test's output: which translation it ran over.
+    std::eprintln!("netfront rig: {addressing:?} addressing, {trust:?}");
     let xen = SimXen::with_memory_pages(RIG_GRANT_FRAMES, memory_pages);
     let netback = SimNetback::new(&xen, options);
     let events = EventChannels::new(&xen, xen.shared_info());
     let store = Xenstore::new(&events, xen.xenstore_ring(), XENSTORE_PORT, SimXen::clock());
     let table = RefCell::new(GrantTable::<()>::new(xen.grants().current_entries()));
+    let translation = match addressing {
+        Addressing::Grants => RigTranslation::Grants(&table),
+        Addressing::Identity => RigTranslation::Identity(IdentityTranslation),
+    };
     let pages = SimPageSource::new(xen.grants());
-    let dma = GrantDma::new(&table, &pages, 0, trust).expect("DMA set-up");
+    let dma = DmaDevice::new(translation, &pages, 0, trust).expect("DMA set-up");
     let netfront = Netfront::new(&events, dma, true, CONFIG);
-    let mut rig = Rig { xen: &xen, netback, store, netfront, pages: &pages, idle_pages: 0 };
+    let mut rig = Rig { xen: &xen, netback, store, netfront, addressing, pages: &pages, idle_pages: 0 };
     crate::watch_vifs(&mut rig.store).expect("watch device/vif");
     let _ = rig.netfront.poll_control(&mut rig.store);
     rig.settle();
@@ -264,15 +348,23 @@ fn internet_checksum(bytes: &[u8], mut sum: u32) -> u16 {
     !(sum as u16)
 }
 
-/// Runs a fuzz input: see the module documentation. The fuzz target and
-/// the regression test of saved inputs share it.
+/// Runs a fuzz input over grants: see the module documentation. The
+/// regression test of saved inputs uses it.
 pub fn run_input(data: &[u8]) {
+    run_input_over(Addressing::Grants, data);
+}
+
+/// As [`run_input`], over `addressing` (the input's configuration byte
+/// does not choose it: the production loop the same inputs run on has
+/// grants only).
+pub fn run_input_over(addressing: Addressing, data: &[u8]) {
     match data {
         [EXTENDED_MARKER, selector, script @ ..] => {
             let setup = setup_for(*selector);
-            with_backend(setup.memory_pages, setup.trust, setup.options, |rig| run_extended_script(rig, script));
+            let options = NetbackOptions { addressing, ..setup.options };
+            with_backend(setup.memory_pages, setup.trust, options, |rig| run_extended_script(rig, script));
         }
-        _ => with_link(BackendTrust::Trusted, |rig| run_script(rig, data)),
+        _ => with_link_over(addressing, BackendTrust::Trusted, |rig| run_script(rig, data)),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Turning a frame held in granted pages into tx ring slots, by netback's
+//! Turning a frame held in the backend's pages into tx ring slots, by netback's
 //! rules: one slot per page piece (no slot crosses a page boundary), the
 //! first slot's size is the whole frame's length, `NETTXF_more_data` on every
 //! slot but the last, at most [`LEGACY_SLOTS_MAX`] slots, and a first slot of
@@ -6,18 +6,18 @@
 //! rules and disables the whole interface for the hard ones, so a frame that
 //! cannot be sent by these rules is refused here, before the ring.
 
-use xen_pv::abi::grant_table::GrantRef;
+use dma::BusPage;
 use xen_pv::abi::netif::{LEGACY_SLOTS_MAX, MAX_TX_SIZE, NETTXF_MORE_DATA};
 
 /// Bytes of an Ethernet header: the least a first slot may carry.
 pub const ETHERNET_HEADER_LENGTH: usize = 14;
 const PAGE_SIZE: usize = 4096;
 
-/// One piece of a buffer inside one granted page.
+/// One piece of a buffer inside one page the backend was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece {
-    /// The page's grant.
-    pub grant: GrantRef,
+    /// The page's bus page (a grant reference, on Xen).
+    pub bus_page: BusPage,
     /// Where the piece starts in the page.
     pub offset: usize,
     /// Its length.
@@ -27,8 +27,8 @@ pub struct Piece {
 /// A tx slot to write (the id is added by the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TxSlotPlan {
-    /// Grant of the page.
-    pub grant: GrantRef,
+    /// The page's bus page: the request's `gref`.
+    pub bus_page: BusPage,
     /// Offset in the page.
     pub offset: u16,
     /// `size` field: the frame length in the first slot, else this piece's.
@@ -74,7 +74,7 @@ pub fn plan(pieces: impl IntoIterator<Item = Piece>, frame_length: usize) -> Res
             continue;
         }
         let size = if slots.is_empty() { frame_length } else { length };
-        let slot = TxSlotPlan { grant: piece.grant, offset: piece.offset as u16, size: size as u16, flags: 0 };
+        let slot = TxSlotPlan { bus_page: piece.bus_page, offset: piece.offset as u16, size: size as u16, flags: 0 };
         slots.push(slot).map_err(|()| PlanError::TooManySlots)?;
         remaining -= length;
     }
@@ -135,8 +135,8 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
-    fn page(grant: GrantRef, offset: usize, length: usize) -> Piece {
-        Piece { grant, offset, length }
+    fn page(bus_page: BusPage, offset: usize, length: usize) -> Piece {
+        Piece { bus_page, offset, length }
     }
 
     fn slots(pieces: &[Piece], frame_length: usize) -> Result<Vec<TxSlotPlan>, PlanError> {
@@ -146,7 +146,7 @@ mod tests {
     #[test]
     fn a_frame_in_one_page_is_one_slot() {
         let planned = slots(&[page(9, 0, 4096)], 60).unwrap();
-        assert_eq!(planned, [TxSlotPlan { grant: 9, offset: 0, size: 60, flags: 0 }]);
+        assert_eq!(planned, [TxSlotPlan { bus_page: 9, offset: 0, size: 60, flags: 0 }]);
     }
 
     #[test]
@@ -154,9 +154,9 @@ mod tests {
         let pieces = [page(1, 100, 3996), page(2, 0, 4096), page(3, 0, 4096)];
         let planned = slots(&pieces, 9000).unwrap();
         assert_eq!(planned.len(), 3);
-        assert_eq!(planned[0], TxSlotPlan { grant: 1, offset: 100, size: 9000, flags: NETTXF_MORE_DATA });
-        assert_eq!(planned[1], TxSlotPlan { grant: 2, offset: 0, size: 4096, flags: NETTXF_MORE_DATA });
-        assert_eq!(planned[2], TxSlotPlan { grant: 3, offset: 0, size: 908, flags: 0 });
+        assert_eq!(planned[0], TxSlotPlan { bus_page: 1, offset: 100, size: 9000, flags: NETTXF_MORE_DATA });
+        assert_eq!(planned[1], TxSlotPlan { bus_page: 2, offset: 0, size: 4096, flags: NETTXF_MORE_DATA });
+        assert_eq!(planned[2], TxSlotPlan { bus_page: 3, offset: 0, size: 908, flags: 0 });
     }
 
     #[test]
@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(slots(&[page(1, 0, 4096)], 5000), Err(PlanError::TooLong), "buffer shorter than the frame");
         assert_eq!(slots(&[page(1, 4000, 200)], 100), Err(PlanError::CrossesPage));
         assert_eq!(slots(&[page(1, 4090, 6), page(2, 0, 4096)], 100), Err(PlanError::FirstSlotTooSmall));
-        let many: Vec<Piece> = (0..19).map(|grant| page(grant, 0, 100)).collect();
+        let many: Vec<Piece> = (0..19).map(|bus_page| page(bus_page, 0, 100)).collect();
         assert_eq!(slots(&many, 1900), Err(PlanError::TooManySlots));
         assert_eq!(slots(&many, 1800).unwrap().len(), 18);
     }

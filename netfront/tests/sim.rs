@@ -1,22 +1,77 @@
 //! netfront against the simulated netback: the handshake, frames both ways
 //! (by smoltcp's token API, as the kernel uses it), event suppression, every
 //! hostile backend behaviour, and detach/attach.
+//!
+//! Every test of the driver runs twice, over each of the DMA layer's
+//! translations ([`ADDRESSINGS`]): the grant table, as on Xen, and the
+//! identity translation of bare metal, where the backend is told frame
+//! numbers and nothing can be revoked. The same netfront code passes both:
+//! it depends on the handle API, not on grants
+//! (`netfront_uses_no_grant_table_api` below checks its source for that too).
 #![forbid(unsafe_code)]
 
-use dma::{BackendTrust, BounceCapacity};
+use dma::sim::SimPageSource;
+use dma::{BackendTrust, BounceCapacity, DmaDevice, IdentityTranslation};
+use netfront::Netfront;
 use netfront::testing::{
-    CONFIG, EXTENDED_MARKER, act, act_extended, frame, ip_frame, run_input, setup_for, with_backend, with_link,
-    with_link_in,
+    ADDRESSINGS, Addressing, CONFIG, EXTENDED_MARKER, act, act_extended, frame, ip_frame, run_input_over, setup_for,
+    with_backend, with_each_backend, with_each_link, with_link_over,
 };
 use smoltcp::phy::{Device, RxToken, TxToken};
+use xen_pv::event_channel::EventChannels;
+use xen_sim::SimXen;
 use xen_sim::netback::{Detach, Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring};
 use xen_sim::random::XorShift;
 
+/// netfront's code names nothing of grant tables: no grant table type,
+/// reference type, operation or flag, outside comments. It is written
+/// against the DMA layer's handles and its translation seam alone (the test
+/// support module, which wires the simulation's grant table, aside).
+#[test]
+fn netfront_uses_no_grant_table_api() {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&source).expect("netfront/src") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|extension| extension != "rs") || path.ends_with("testing.rs") {
+            continue;
+        }
+        files += 1;
+        let text = std::fs::read_to_string(&path).expect("a source file");
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default().to_lowercase();
+            for word in ["grant", "gnttab", "gtf_"] {
+                assert!(!code.contains(word), "{}:{}: {word} in {line:?}", path.display(), number + 1);
+            }
+        }
+    }
+    assert!(files >= 8, "only {files} source files found");
+}
+
+/// The driver's type takes any translation as it is, with no adapter: here
+/// the identity translation itself, not the rig's choice of two.
+#[test]
+fn netfront_builds_over_the_identity_translation_directly() {
+    let xen = SimXen::new(1);
+    let events = EventChannels::new(&xen, xen.shared_info());
+    let pages = SimPageSource::new(xen.grants());
+    let dma = DmaDevice::new(IdentityTranslation, &pages, 0, BackendTrust::Trusted).expect("DMA set-up");
+    let netfront: Netfront<'_, SimXen, IdentityTranslation, &SimPageSource<'_>> =
+        Netfront::new(&events, dma, true, CONFIG);
+    assert!(!netfront.is_up(), "no vif yet");
+    assert!(!netfront.dma().is_bouncing());
+}
+
 #[test]
 fn handshake_writes_every_key_and_connects_both_ends() {
-    with_link(BackendTrust::Trusted, |rig| {
+    with_each_link(BackendTrust::Trusted, |rig| {
         let features = rig.netback.frontend_features().expect("the backend read the frontend's keys");
         assert!(features.receive_notify && features.scatter_gather && features.no_checksum_offload);
+        if rig.addressing == Addressing::Identity {
+            for reference in [features.transmit_ring_reference, features.receive_ring_reference] {
+                assert!(rig.pages.is_outstanding(u64::from(reference)), "ring reference {reference} is a page's frame");
+            }
+        }
         assert!(!features.gso_tcpv4 && !features.split_event_channels);
         assert_eq!(rig.netfront.port(), Some(features.transmit_port));
         assert!(rig.netback.is_connected());
@@ -28,7 +83,7 @@ fn handshake_writes_every_key_and_connects_both_ends() {
 
 #[test]
 fn frames_flow_both_ways_byte_for_byte() {
-    with_link(BackendTrust::Trusted, |rig| {
+    with_each_link(BackendTrust::Trusted, |rig| {
         let outgoing: Vec<Vec<u8>> = (0..40).map(|index| frame(60 + index * 37, index as u8)).collect();
         for frame in &outgoing {
             assert!(rig.send(frame));
@@ -55,7 +110,7 @@ fn frames_flow_both_ways_byte_for_byte() {
 
 #[test]
 fn rx_scatter_gather_reassembles_frames_larger_than_a_page() {
-    with_link(BackendTrust::Trusted, |rig| {
+    with_each_link(BackendTrust::Trusted, |rig| {
         let big = frame(9000, 7);
         assert!(rig.netback.inject(&big));
         let received = rig.receive_all();
@@ -66,7 +121,7 @@ fn rx_scatter_gather_reassembles_frames_larger_than_a_page() {
 #[test]
 fn bounce_mode_carries_the_same_frames() {
     let capacity = BounceCapacity { read_only_pages: 40, writable_pages: 40 };
-    with_link(BackendTrust::Untrusted(capacity), |rig| {
+    with_each_link(BackendTrust::Untrusted(capacity), |rig| {
         let out = frame(700, 1);
         assert!(rig.send(&out));
         rig.settle();
@@ -79,7 +134,7 @@ fn bounce_mode_carries_the_same_frames() {
 
 #[test]
 fn notifications_are_suppressed_while_the_backend_is_busy() {
-    with_link(BackendTrust::Trusted, |rig| {
+    with_each_link(BackendTrust::Trusted, |rig| {
         let before = rig.netfront.counters().notifications_sent;
         for index in 0..20 {
             assert!(rig.send(&frame(100, index)));
@@ -98,7 +153,8 @@ fn notifications_are_suppressed_while_the_backend_is_busy() {
 fn a_guest_short_of_memory_connects_with_smaller_pools() {
     // Room for the two ring pages and 2 x 16 buffers, not for the rig's 2 x 32.
     const { assert!(CONFIG.rx_buffers > netfront::MIN_POOL_BUFFERS && CONFIG.tx_buffers > netfront::MIN_POOL_BUFFERS) };
-    with_link_in(2 + 2 * netfront::MIN_POOL_BUFFERS + 8, BackendTrust::Trusted, |rig| {
+    let memory_pages = 2 + 2 * netfront::MIN_POOL_BUFFERS + 8;
+    with_each_backend(memory_pages, BackendTrust::Trusted, NetbackOptions::default(), |rig| {
         assert_eq!(rig.pages.outstanding_pages(), 2 + 2 * netfront::MIN_POOL_BUFFERS);
         let outgoing = frame(600, 1);
         assert!(rig.send(&outgoing));
@@ -113,7 +169,7 @@ fn a_guest_short_of_memory_connects_with_smaller_pools() {
 /// Makes the backend misbehave once on `ring`'s next responses, and checks
 /// the frontend disconnects, counts a violation and connects again.
 fn survives(hostility: Hostility, exercise_rx: bool) {
-    with_link(BackendTrust::Trusted, |rig| {
+    with_each_link(BackendTrust::Trusted, |rig| {
         rig.netback.misbehave(hostility, Lasting::Once);
         if exercise_rx {
             rig.netback.inject(&frame(300, 9));
@@ -147,7 +203,7 @@ fn an_unknown_rx_id_disconnects_and_reconnects() {
 /// while the teardown waited).
 #[test]
 fn a_broken_link_is_not_used_until_it_is_replaced() {
-    with_link(BackendTrust::Trusted, |rig| {
+    with_each_link(BackendTrust::Trusted, |rig| {
         rig.netback.misbehave(Hostility::UnknownId(Ring::Receive), Lasting::Once);
         for index in 0..3 {
             assert!(rig.netback.inject(&frame(200, index)));
@@ -175,7 +231,7 @@ fn an_unknown_tx_id_disconnects_and_reconnects() {
 
 #[test]
 fn a_duplicate_tx_response_disconnects_and_reconnects() {
-    with_link(BackendTrust::Trusted, |rig| {
+    with_each_link(BackendTrust::Trusted, |rig| {
         rig.netback.misbehave(Hostility::DuplicateId(Ring::Transmit), Lasting::Once);
         rig.send(&frame(100, 1));
         rig.send(&frame(100, 2));
@@ -207,7 +263,7 @@ fn a_producer_running_ahead_disconnects_and_reconnects() {
 
 #[test]
 fn delayed_responses_are_just_late() {
-    with_link(BackendTrust::Trusted, |rig| {
+    with_each_link(BackendTrust::Trusted, |rig| {
         rig.netback.misbehave(Hostility::Delay(3), Lasting::Once);
         let late = frame(500, 4);
         rig.netback.inject(&late);
@@ -222,7 +278,7 @@ fn delayed_responses_are_just_late() {
 
 #[test]
 fn detach_and_attach_bring_the_link_back_and_release_every_grant() {
-    with_link(BackendTrust::Trusted, |rig| {
+    with_each_link(BackendTrust::Trusted, |rig| {
         let grants_before = rig.xen.grants().active_mappings();
         assert!(grants_before >= 2, "the backend maps both rings");
         rig.netback.detach(Detach::Graceful);
@@ -242,7 +298,7 @@ fn detach_and_attach_bring_the_link_back_and_release_every_grant() {
 
 #[test]
 fn state_flapping_is_followed_without_loss_of_memory() {
-    with_link(BackendTrust::Trusted, |rig| {
+    with_each_link(BackendTrust::Trusted, |rig| {
         for _ in 0..3 {
             rig.netback.flap_state(xen_sim::netback::XenbusState::Closing);
             rig.settle();
@@ -254,18 +310,21 @@ fn state_flapping_is_followed_without_loss_of_memory() {
 }
 
 /// A seeded random-script run: whatever the backend does, the frontend
-/// never panics, and once the backend behaves again frames flow.
+/// never panics, and once the backend behaves again frames flow. The same
+/// scripts run over both addressings.
 #[test]
 fn random_hostile_scripts_never_break_the_frontend() {
-    let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
-    for _ in 0..40 {
-        with_link(BackendTrust::Trusted, |rig| {
-            for _ in 0..60 {
-                let value = random.next_u64();
-                act(rig, value as u8, (value >> 8) as usize % 9000);
-            }
-            rig.assert_recovers();
-        });
+    for addressing in ADDRESSINGS {
+        let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..40 {
+            with_link_over(addressing, BackendTrust::Trusted, |rig| {
+                for _ in 0..60 {
+                    let value = random.next_u64();
+                    act(rig, value as u8, (value >> 8) as usize % 9000);
+                }
+                rig.assert_recovers();
+            });
+        }
     }
 }
 
@@ -274,8 +333,10 @@ fn random_hostile_scripts_never_break_the_frontend() {
 #[test]
 fn saved_fuzz_inputs_recover() {
     for (name, input) in netfront::testing::saved_inputs() {
-        eprintln!("replaying {name}");
-        run_input(&input);
+        for addressing in ADDRESSINGS {
+            eprintln!("replaying {name} over {addressing:?}");
+            run_input_over(addressing, &input);
+        }
     }
 }
 
@@ -285,7 +346,7 @@ fn saved_fuzz_inputs_recover() {
 #[test]
 fn extra_info_slots_are_skipped_alone_or_in_chains() {
     for extras in 1..=4 {
-        with_link(BackendTrust::Trusted, |rig| {
+        with_each_link(BackendTrust::Trusted, |rig| {
             rig.netback.misbehave(Hostility::ReceiveExtraInfo(extras), Lasting::Once);
             let frames = [frame(5000, 1), frame(60, 2)];
             for frame in &frames {
@@ -309,7 +370,7 @@ fn extra_info_slots_are_skipped_alone_or_in_chains() {
 #[test]
 fn partial_checksums_the_frontend_did_not_ask_for_are_completed() {
     let options = NetbackOptions { receive_checksum: ReceiveChecksum::PartialRegardless, ..NetbackOptions::default() };
-    with_backend(1024, BackendTrust::Trusted, options, |rig| {
+    with_each_backend(1024, BackendTrust::Trusted, options, |rig| {
         let frames: Vec<Vec<u8>> = [(60, true), (1514, false), (9000, true), (6000, false)]
             .into_iter()
             .enumerate()
@@ -329,23 +390,27 @@ fn partial_checksums_the_frontend_did_not_ask_for_are_completed() {
 }
 
 /// Seeded random extended scripts (every configuration, every action):
-/// the frontend never panics and the link recovers.
+/// the frontend never panics and the link recovers. The same scripts run
+/// over both addressings.
 #[test]
 fn random_extended_scripts_never_break_the_frontend() {
-    let mut random = XorShift(0x2545_f491_4f6c_dd1d);
-    for selector in 0..64u8 {
-        let setup = setup_for(selector);
-        with_backend(setup.memory_pages, setup.trust, setup.options, |rig| {
-            for _ in 0..40 {
-                let value = random.next_u64();
-                act_extended(rig, value as u8, (value >> 8) as usize % 9000);
-            }
-            rig.assert_recovers();
-        });
+    for addressing in ADDRESSINGS {
+        let mut random = XorShift(0x2545_f491_4f6c_dd1d);
+        for selector in 0..64u8 {
+            let setup = setup_for(selector);
+            let options = NetbackOptions { addressing, ..setup.options };
+            with_backend(setup.memory_pages, setup.trust, options, |rig| {
+                for _ in 0..40 {
+                    let value = random.next_u64();
+                    act_extended(rig, value as u8, (value >> 8) as usize % 9000);
+                }
+                rig.assert_recovers();
+            });
+        }
+        // The marker's byte alone, or with a configuration and nothing else.
+        run_input_over(addressing, &[EXTENDED_MARKER]);
+        run_input_over(addressing, &[EXTENDED_MARKER, 0xff]);
     }
-    // The marker's byte alone, or with a configuration and nothing else.
-    run_input(&[EXTENDED_MARKER]);
-    run_input(&[EXTENDED_MARKER, 0xff]);
 }
 
 #[test]
@@ -355,7 +420,7 @@ fn transmit_tokens_from_the_receive_path_never_overrun_the_ring() {
     // room, but tokens handed out with received frames promise nothing: the
     // link must check for itself and drop (counted), never panic.
     let options = NetbackOptions { mtu: Some(9000), ..NetbackOptions::default() };
-    with_backend(2048, BackendTrust::Trusted, options, |rig| {
+    with_each_backend(2048, BackendTrust::Trusted, options, |rig| {
         assert_eq!(rig.netfront.device().unwrap().mtu, 9000);
         for index in 0..8 {
             assert!(rig.netback.inject(&frame(200, index)));
@@ -385,28 +450,37 @@ fn transmit_tokens_from_the_receive_path_never_overrun_the_ring() {
 }
 
 /// A frame over a page goes out from a buffer mapped for it alone, which
-/// comes back with its first slot's response. A backend may answer that
-/// slot while it still maps the later ones: the DMA layer then defers the
-/// release, and the data path must retry it, not leave it (pages and
-/// grants) for a control event a live link may never see
-/// (fuzz/regressions/netfront_backend-deferred-1).
+/// comes back only once the backend has answered every slot of it. A
+/// backend may answer the first slot while it still maps the later ones
+/// (fuzz/regressions/netfront_backend-deferred-1): over grants an unmap
+/// then would be refused, but over the identity translation nothing can
+/// refuse it and the pages would be freed under the backend. So the buffer
+/// waits for its last response, and is then unmapped and freed at once,
+/// with nothing refused or deferred, over either translation.
 #[test]
-fn a_jumbo_frame_s_buffer_is_freed_once_the_backend_lets_go_of_every_page() {
+fn a_jumbo_frame_s_buffer_is_freed_once_the_backend_has_answered_every_slot() {
     let options = NetbackOptions { mtu: Some(9000), ..NetbackOptions::default() };
-    with_backend(1024, BackendTrust::Trusted, options, |rig| {
+    with_each_backend(1024, BackendTrust::Trusted, options, |rig| {
         // The first slot's response is written two steps on, the second's
         // (and its mapping's end) three.
         rig.netback.misbehave(Hostility::Delay(2), Lasting::Once);
         rig.netback.misbehave(Hostility::Delay(3), Lasting::Once);
         assert!(rig.send(&frame(4668, 1)));
-        assert_eq!(rig.pages.outstanding_pages(), rig.idle_pages + 2, "two pages mapped for the frame");
+        let held = rig.idle_pages + 2;
+        assert_eq!(rig.pages.outstanding_pages(), held, "two pages mapped for the frame");
+        let mut first_answered_alone = false;
         for _ in 0..6 {
             rig.turn();
+            if rig.netback.counters().transmit_responses == 1 {
+                first_answered_alone = true;
+                assert_eq!(rig.pages.outstanding_pages(), held, "the buffer waits for the second slot's answer");
+            }
         }
+        assert!(first_answered_alone, "the backend answered the first slot a step before the second");
         assert_eq!(rig.netback.take_transmitted(), vec![frame(4668, 1)]);
         let dma = rig.netfront.dma_counters();
-        assert_eq!(dma.unmap_refusals, 1, "the first release was refused: a page was still mapped");
-        assert_eq!(dma.deferred_pending, 0, "and retried once the backend let go");
+        assert_eq!(dma.unmap_refusals, 0, "nothing to refuse: the backend had let go of every page");
+        assert_eq!(dma.deferred_pending, 0);
         assert_eq!(rig.pages.outstanding_pages(), rig.idle_pages, "both pages freed");
         assert_eq!(rig.netfront.counters().connects, 1, "no reconnect needed");
     });
@@ -421,7 +495,7 @@ fn a_jumbo_frame_s_buffer_is_freed_once_the_backend_lets_go_of_every_page() {
 fn bounce_mode_sends_frames_over_a_page_or_says_it_cannot() {
     let options = NetbackOptions { mtu: Some(9000), ..NetbackOptions::default() };
     let roomy = BounceCapacity { read_only_pages: CONFIG.tx_buffers + 3, writable_pages: CONFIG.rx_buffers };
-    with_backend(1024, BackendTrust::Untrusted(roomy), options.clone(), |rig| {
+    with_each_backend(1024, BackendTrust::Untrusted(roomy), options.clone(), |rig| {
         let jumbo = frame(9014, 7);
         let before = rig.netfront.dma_counters().bounce_bytes;
         assert!(rig.send(&jumbo));
@@ -431,7 +505,7 @@ fn bounce_mode_sends_frames_over_a_page_or_says_it_cannot() {
         assert_eq!(rig.netfront.counters().tx_dropped, 0);
     });
     let pools_only = BounceCapacity { read_only_pages: CONFIG.tx_buffers, writable_pages: CONFIG.rx_buffers };
-    with_backend(1024, BackendTrust::Untrusted(pools_only), options, |rig| {
+    with_each_backend(1024, BackendTrust::Untrusted(pools_only), options, |rig| {
         assert!(rig.netfront.transmit(smoltcp::time::Instant::ZERO).is_none(), "no token it could not honour");
         assert_eq!(rig.netfront.counters().tx_dropped, 0);
     });

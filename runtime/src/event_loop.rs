@@ -23,6 +23,7 @@ use crate::Service;
 use crate::address_keys::{AddressKeys, vif_number};
 use crate::announce::{Announcement, gratuitous_arp};
 use crate::data_path;
+use crate::instance::Instance;
 use crate::lease_hint::{self, LeaseHint};
 use crate::lifecycle::{Lifecycle, Request, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::netconfig::NetConfig;
@@ -35,7 +36,7 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
-use dma::{BackendTrust, BounceCapacity, DmaCounters, GrantDma};
+use dma::{BackendTrust, BounceCapacity, DmaCounters, DmaDevice};
 use netfront::{Netfront, NetfrontConfig, NetfrontCounters, NetfrontError, VifIdentity};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, TxToken};
@@ -110,9 +111,13 @@ impl RuntimeConfig {
 }
 
 /// Runs `service` on the network until the toolstack asks the domain to
-/// end; returns that request.
+/// end; returns that request. The service learns which domain it runs as
+/// first ([`Service::identify`]), then adds its sockets.
 pub fn run<'p, P: Platform<'p>, S: Service>(platform: &P, config: &RuntimeConfig, service: &mut S) -> ShutdownRequest {
     let lifecycle = start_lifecycle(platform);
+    let instance = Instance::read(&mut platform.xenstore());
+    log::info!("instance: name {:?}, domain id {:?}", instance.name, instance.domid);
+    service.identify(&instance);
     let table = RefCell::new(GrantTable::new(platform.grant_entries()));
     let mut sockets = SocketSet::new(Vec::new());
     service.start(&mut sockets);
@@ -447,7 +452,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             log::info!("backend domain {backend} is not trusted: bouncing every buffer");
             BackendTrust::Untrusted(self.config.bounce)
         };
-        let dma = GrantDma::new(self.table, self.platform.pages(), backend, trust).map_err(|error| {
+        let dma = DmaDevice::new(self.table, self.platform.pages(), backend, trust).map_err(|error| {
             log::error!("DMA set-up for domain {backend} failed: {error:?}");
             NetfrontError::Resources("DMA device")
         })?;

@@ -14,7 +14,8 @@
 //! budget of received frames ([`budget`]) through SYN cookies
 //! ([`syn_cookies`]) into smoltcp, the [`Service`], smoltcp's output, the
 //! rings' housekeeping, then a sleep until an event or the earliest deadline
-//! on the network's own clock ([`running_clock`]).
+//! on the network's own clock ([`running_clock`]). Before the first turn it
+//! tells the service which domain it runs as ([`instance`]).
 //!
 //! It reaches the machine only through the [`Platform`] seam: the xenstore
 //! client, the event channels, the grant-table entries, a page source for
@@ -34,6 +35,7 @@ pub mod announce;
 pub mod budget;
 pub mod data_path;
 mod event_loop;
+pub mod instance;
 pub mod lease_hint;
 pub mod lifecycle;
 pub mod netconfig;
@@ -45,6 +47,7 @@ pub mod syn_cookies;
 pub mod testing;
 
 pub use event_loop::{BOUNCE_PAGES, LARGE_FRAME_BOUNCE_PAGES, RuntimeConfig, run, run_without_network};
+pub use instance::Instance;
 pub use lifecycle::ShutdownRequest;
 pub use netconfig::NetConfig;
 pub use platform::{Platform, PlatformStats};
@@ -57,6 +60,11 @@ pub use xen_pv::SuspendOutcome;
 /// what arrived, calls [`Service::poll`], lets smoltcp send what the service
 /// wrote, and sleeps until the next event or the earliest deadline.
 pub trait Service {
+    /// Learns which domain it runs as (its name and domain id, read from
+    /// xenstore by the runtime; see [`instance`]), once, before
+    /// [`Service::start`]. Does nothing unless the service wants it.
+    fn identify(&mut self, _instance: &Instance) {}
+
     /// Adds the service's sockets, once, before the first poll.
     fn start(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>);
 

@@ -9,13 +9,14 @@
 //! unacknowledged while it keeps serving; and the address published
 //! where toolstacks look (`attr/vif/<dev>/ipv4/0`) beside
 //! `data/ipv4-address`, moved with the vif's number and removed with the
-//! lease.
+//! lease. The service learns the domain's name and id before it starts
+//! (from the keys the toolstack wrote, or none).
 #![forbid(unsafe_code)]
 
 use dma::sim::SimPageSource;
 use netfront::NetfrontConfig;
 use runtime::testing::{Dom0, GUEST_ADDRESS, SimPlatform, World};
-use runtime::{NetConfig, RuntimeConfig, Service, ShutdownRequest, Stats};
+use runtime::{Instance, NetConfig, RuntimeConfig, Service, ShutdownRequest, Stats};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
@@ -37,15 +38,22 @@ const SHUTDOWN_PATH: &str = "/local/domain/1/control/shutdown";
 /// The address dom0's DHCP server leases, as published.
 const LEASED: &str = "10.88.0.2";
 
-/// A TCP echo service on one socket; notes the runtime's counters each
+/// A TCP echo service on one socket; notes which instance it was told it
+/// is (and whether before it started), and the runtime's counters each
 /// time it echoes.
 #[derive(Default)]
 struct Echo {
     socket: Option<SocketHandle>,
     stats_when_echoing: Vec<Stats>,
+    identified_before_start: Option<Instance>,
 }
 
 impl Service for Echo {
+    fn identify(&mut self, instance: &Instance) {
+        assert!(self.socket.is_none(), "identified before start");
+        self.identified_before_start = Some(instance.clone());
+    }
+
     fn start(&mut self, sockets: &mut SocketSet<'static>) {
         let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
         self.socket = Some(sockets.add(socket));
@@ -265,8 +273,14 @@ fn script(xen: &SimXen, phase: Phase, move_after_first_echo: bool) -> Script<'_>
 #[test]
 fn the_production_loop_leases_serves_moves_to_a_new_backend_domain_and_shuts_down() {
     let xen = SimXen::new(4);
+    xen.with_xenstore(|store| {
+        store.write_as_dom0("/local/domain/1/name", "xenecho-sim");
+        store.write_as_dom0("/local/domain/1/domid", "1");
+    });
     let (service, request, script) = run_world(script(&xen, Phase::Lease, true), &xen);
     assert_eq!(request, ShutdownRequest::Poweroff);
+    let told = Instance { name: Some("xenecho-sim".into()), domid: Some(1) };
+    assert_eq!(service.identified_before_start, Some(told), "the toolstack's name and domain id");
     assert_eq!(script.echoed, [1, 2], "served before and after the new vif");
     assert!(script.dom0.leases >= 2, "a lease for each MAC");
     // The new vif's backend got a DMA device of its own: every live grant
@@ -284,8 +298,9 @@ fn the_production_loop_leases_serves_moves_to_a_new_backend_domain_and_shuts_dow
 #[test]
 fn a_vif_attached_after_boot_is_used() {
     let xen = SimXen::new(4);
-    let (_, request, script) = run_world(script(&xen, Phase::NoVif { attach_at: 5_000_000_000 }, false), &xen);
+    let (service, request, script) = run_world(script(&xen, Phase::NoVif { attach_at: 5_000_000_000 }, false), &xen);
     assert_eq!(request, ShutdownRequest::Poweroff);
+    assert_eq!(service.identified_before_start, Some(Instance::default()), "no keys: nothing known, still told");
     assert_eq!(script.echoed, [1], "served on the vif attached after boot");
     assert_eq!(script.granted_to, [vec![0]]);
     assert_eq!(script.dom0.leases, 1);

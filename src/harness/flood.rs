@@ -10,8 +10,8 @@ use alloc::vec;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol,
-    Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
+    TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
 };
 
 /// A SYN flood's shape.
@@ -126,44 +126,8 @@ impl SynFlood {
         let mac = self.mac();
         let Some(port) = self.port.as_mut() else { return };
         while let Some(frame) = port.receive_frame() {
-            let Some(reply) = arp_reply(&frame, mac) else { continue };
+            let Some(reply) = runtime::testing::arp_reply(&frame, super::GATEWAY_ADDRESS, mac) else { continue };
             port.send_frame(reply);
         }
     }
-}
-
-/// The reply to an ARP request for the gateway, if `frame` is one.
-fn arp_reply(frame: &[u8], mac: EthernetAddress) -> Option<alloc::vec::Vec<u8>> {
-    let ethernet = EthernetFrame::new_checked(frame).ok()?;
-    if ethernet.ethertype() != EthernetProtocol::Arp {
-        return None;
-    }
-    let request = ArpRepr::parse(&ArpPacket::new_checked(ethernet.payload()).ok()?).ok()?;
-    let ArpRepr::EthernetIpv4 {
-        operation: ArpOperation::Request,
-        source_hardware_addr,
-        source_protocol_addr,
-        target_protocol_addr,
-        ..
-    } = request
-    else {
-        return None;
-    };
-    if target_protocol_addr != super::GATEWAY_ADDRESS {
-        return None;
-    }
-    let reply = ArpRepr::EthernetIpv4 {
-        operation: ArpOperation::Reply,
-        source_hardware_addr: mac,
-        source_protocol_addr: target_protocol_addr,
-        target_hardware_addr: source_hardware_addr,
-        target_protocol_addr: source_protocol_addr,
-    };
-    let ethernet_reply =
-        EthernetRepr { src_addr: mac, dst_addr: source_hardware_addr, ethertype: EthernetProtocol::Arp };
-    let mut bytes = vec![0; ethernet_reply.buffer_len() + reply.buffer_len()];
-    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
-    ethernet_reply.emit(&mut frame);
-    reply.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
-    Some(bytes)
 }

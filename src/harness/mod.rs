@@ -48,6 +48,8 @@ pub const GATEWAY_ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 0, 254);
 const FLOOD_BURST: u64 = 12;
 /// The HTTP port the harness serves on.
 pub const HTTP_PORT: u16 = 80;
+/// The domain name the harness's appliance is told it has (domain id 1).
+pub const HARNESS_INSTANCE_NAME: &str = "xenecho-harness";
 
 /// Runs `work` without counting its allocations against the appliance (in
 /// the host tests, which count the appliance's own).
@@ -109,6 +111,8 @@ impl Network {
         let _ = interface.routes_mut().add_default_ipv4_route(GATEWAY_ADDRESS);
         let mut sockets = SocketSet::new(Vec::new());
         let mut appliance = Appliance::new(settings);
+        // As runtime::run does: the instance first, then the sockets.
+        appliance.identify(&runtime::Instance { name: Some(HARNESS_INSTANCE_NAME.into()), domid: Some(1) });
         appliance.start(&mut sockets);
         let server = Server { interface, sockets, appliance, port, cookies: SynCookies::new(0x5eed) };
         Network { now, hub, server, clients: Vec::new(), flood: None }

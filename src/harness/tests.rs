@@ -209,6 +209,46 @@ fn a_flood_in_a_tiny_heap_allocates_nothing_and_is_refused_cleanly() {
 }
 
 #[test]
+fn requests_with_echo_options_are_served_without_allocating() {
+    // Every option at once across a few clients: a seeded, chunked 200 KB
+    // body; the JSON description; the sink of a 64 KiB body; a delayed 503
+    // with extra header fields; a 204. Nothing allocates while they are
+    // served, and each gets what it asked for.
+    let mut network = Network::new(&settings());
+    network.step(STEP);
+    let mut sink = b"POST /?sink HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 65536\r\n\r\n".to_vec();
+    sink.resize(sink.len() + 65_536, b's');
+    let requests: [&[u8]; 5] = [
+        b"GET /?bytes=200000&seed=3&chunked&close HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /?format=json&instance HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        &sink,
+        b"GET /?delay=300&status=503&header=X-A:1&header=Retry-After:5 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        b"GET /?status=204 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    ];
+    let clients: Vec<_> = requests
+        .iter()
+        .map(|request| {
+            let host = network.add_host();
+            network.connect(host, Behaviour::Fetch(request.to_vec()))
+        })
+        .collect();
+    let mut all_ended = false;
+    let info = allocation_counter::measure(|| {
+        all_ended = network.run_until(Duration::from_secs(5), STEP, |network| {
+            clients.iter().all(|&client| network.outcome(client).ended_at.is_some())
+        });
+    });
+    assert_eq!(info.count_total, 0, "the appliance allocated while serving: {info:?}");
+    assert!(all_ended, "every client got its whole answer and the close");
+    let statuses: Vec<_> = clients.iter().map(|&client| network.outcome(client).status).collect();
+    assert_eq!(statuses, [Some(200), Some(200), Some(200), Some(503), Some(204)]);
+    assert!(network.outcome(clients[0]).received > 200_000, "{:?}", network.outcome(clients[0]));
+    let delayed = network.outcome(clients[3]);
+    let waited = delayed.answered_at.unwrap() - delayed.connected_at.unwrap();
+    assert!(waited >= Duration::from_millis(300), "answered after {waited}");
+}
+
+#[test]
 fn a_fast_syn_flood_meets_cookies_and_real_clients_get_through() {
     // 20 000 SYNs a second, spread over the appliance's turns: far more than
     // the backlog holds for as long as a real handshake takes. The backlog

@@ -235,7 +235,7 @@ impl ChunkedDecoder {
 
 /// A byte allowed inside a field value or chunk extension: visible ASCII,
 /// space, tab, and obs-text (RFC 9110 §5.5).
-fn is_field_byte(byte: u8) -> bool {
+pub(crate) fn is_field_byte(byte: u8) -> bool {
     byte == b'\t' || (byte >= b' ' && byte != 0x7f)
 }
 

@@ -11,11 +11,12 @@
 //! been seen and every received byte taken, and closes the socket when
 //! [`Connection::wants_close`] says how.
 //!
-//! Phases: reading a head → answering it (no body) or echoing its body →
-//! reading the next head (keep-alive) or closing. Any error becomes a
-//! *failing* phase (queue the error response, which says `Connection:
-//! close`) and then *closing*, where input is discarded; nothing leaves
-//! closing.
+//! Phases: reading a head → (a delay the request asked for) → (an interim
+//! response it asked for) → answering it (no body), echoing its body, or a
+//! shaped answer (read the body, then write what was asked for) → reading
+//! the next head (keep-alive) or closing. Any error becomes a *failing*
+//! phase (queue the error response, which says `Connection: close`) and then
+//! *closing*, where input is discarded; nothing leaves closing.
 //!
 //! Contract: never panics and never blocks; holds at most
 //! [`Limits::memory_bound`] bytes of buffers, allocated in `new`; answers
@@ -23,12 +24,15 @@
 //! that response and asks to close.
 
 use super::counters::Counters;
-use super::echo::{BodyEcho, EchoContext, EchoFailure, write_head_echo};
+use super::echo::{BodyEcho, BodyStep, EchoContext, EchoFailure, write_head_echo};
+use super::identity::{Endpoints, Identity, Instance};
 use super::limits::Limits;
 use super::output::OutputQueue;
 use super::request::{HeadBuffer, RequestFraming, RequestHead};
-use super::response::{Status, write_error_response};
+use super::response::{ConnectionHeader, ResponseFraming, ResponseHead, Shaping, Status, write_error_response};
+use super::shaped::{BodyDigest, ShapedAnswer};
 use super::time::Instant;
+use alloc::rc::Rc;
 
 /// How the caller should close the socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,12 +45,67 @@ pub enum CloseMode {
     Abort,
 }
 
+// The phase lives inline in each connection, allocated with it: boxing
+// the answer (a SHA-256 state among it) would allocate for every request.
+#[allow(clippy::large_enum_variant)]
 enum Phase {
     ReadingHead,
+    /// Waiting until `until` before answering, as the request asked.
+    Delaying {
+        until: Instant,
+        request: RequestHead,
+    },
+    /// Queuing the interim (1xx) response the request asked for.
+    Interim(RequestHead),
     AnsweringHead(RequestHead),
-    EchoingBody(BodyEcho),
-    Failing { status: Status, head_only: bool },
+    Answering(Answer),
+    Failing {
+        status: Status,
+        head_only: bool,
+    },
     Closing(CloseMode),
+}
+
+/// An answer that reads a body: the streamed echo, or a shaped answer.
+#[allow(clippy::large_enum_variant)]
+enum Answer {
+    Echo(BodyEcho),
+    Shaped(ShapedAnswer),
+}
+
+impl Answer {
+    fn request(&self) -> &RequestHead {
+        match self {
+            Answer::Echo(echo) => echo.request(),
+            Answer::Shaped(shaped) => shaped.request(),
+        }
+    }
+
+    fn is_committed(&self) -> bool {
+        match self {
+            Answer::Echo(echo) => echo.is_committed(),
+            Answer::Shaped(shaped) => shaped.is_committed(),
+        }
+    }
+
+    fn has_read_body(&self) -> bool {
+        match self {
+            Answer::Echo(echo) => echo.has_read_body(),
+            Answer::Shaped(shaped) => shaped.has_read_body(),
+        }
+    }
+
+    fn step(&mut self, input: &[u8], context: &mut EchoContext<'_>) -> Result<BodyStep, EchoFailure> {
+        match self {
+            Answer::Echo(echo) => echo.step(input, context),
+            Answer::Shaped(shaped) => shaped.step(input, context),
+        }
+    }
+}
+
+/// Whether `request` announces a body with at least one byte.
+fn expects_body(request: &RequestHead) -> bool {
+    !matches!(request.framing, RequestFraming::NoBody | RequestFraming::Length(0))
 }
 
 /// What one step of the state machine did.
@@ -120,6 +179,12 @@ pub struct Connection {
     clock: Clock,
     input_finished: bool,
     counters: Counters,
+    /// Which instance answers (shared by every connection).
+    instance: Option<Rc<Instance>>,
+    /// The connection's two ends, as the caller knows them.
+    endpoints: Endpoints,
+    /// The length and hash of the body a shaped answer reads.
+    digest: BodyDigest,
 }
 
 impl Connection {
@@ -133,7 +198,22 @@ impl Connection {
             clock: Clock::starting_at(now),
             input_finished: false,
             counters: Counters::default(),
+            instance: None,
+            endpoints: Endpoints::default(),
+            digest: BodyDigest::default(),
         }
+    }
+
+    /// Says which instance answers (for the requests that ask); kept
+    /// across [`Connection::recycle`].
+    pub fn set_instance(&mut self, instance: Rc<Instance>) {
+        self.instance = Some(instance);
+    }
+
+    /// Says who the client is and which address it reached (for the
+    /// requests that ask); forgotten by [`Connection::recycle`].
+    pub fn set_endpoints(&mut self, endpoints: Endpoints) {
+        self.endpoints = endpoints;
     }
 
     /// Makes this connection a fresh one accepted at `now`, keeping its
@@ -144,6 +224,7 @@ impl Connection {
         self.phase = Phase::ReadingHead;
         self.clock = Clock::starting_at(now);
         self.input_finished = false;
+        self.endpoints = Endpoints::default();
         core::mem::take(&mut self.counters)
     }
 
@@ -195,6 +276,11 @@ impl Connection {
         if self.wants_close().is_some() {
             return None;
         }
+        if let Phase::Delaying { until, .. } = self.phase {
+            // Neither the idle nor the head timer runs while the answer
+            // waits; the rate floor does for output still being taken.
+            return Some(self.clock.rate_deadline.map_or(until, |deadline| deadline.min(until)));
+        }
         let idle_deadline = self.clock.last_progress.saturating_add(self.limits.idle_timeout);
         let head_deadline = match (&self.phase, self.clock.head_started) {
             (Phase::ReadingHead, Some(started)) => started.saturating_add(self.limits.head_timeout),
@@ -208,6 +294,10 @@ impl Connection {
     /// abort); does nothing before the deadline.
     pub fn on_timeout(&mut self, now: Instant) {
         self.clock.observe(now);
+        if matches!(self.phase, Phase::Delaying { .. }) {
+            // A delay that is over is no timeout: the answer begins.
+            self.run(&[]);
+        }
         if self.poll_timeout().is_some_and(|deadline| deadline <= now) {
             self.counters.count_timeout();
             self.clock.progress();
@@ -226,16 +316,35 @@ impl Connection {
         match &self.phase {
             Phase::ReadingHead if self.head.is_empty() => self.phase = Phase::Closing(CloseMode::Graceful),
             Phase::ReadingHead => self.fail(Status::BadRequest, false),
-            Phase::EchoingBody(echo) if echo.has_read_body() => {}
-            Phase::EchoingBody(echo) if !echo.is_committed() => {
-                let head_only = echo.request().is_head_method;
+            Phase::Answering(answer) if answer.has_read_body() => {}
+            Phase::Answering(answer) if !answer.is_committed() => {
+                let head_only = answer.request().is_head_method;
                 self.fail(Status::BadRequest, head_only);
             }
-            Phase::EchoingBody(_) => self.cut(CloseMode::Graceful),
-            Phase::AnsweringHead(_) | Phase::Failing { .. } | Phase::Closing(_) => {}
+            Phase::Answering(_) => self.cut(CloseMode::Graceful),
+            // A delayed or interim answer has taken no body byte yet: if one
+            // was announced, it can no longer come.
+            Phase::Delaying { request, .. } | Phase::Interim(request) if expects_body(request) => {
+                let head_only = request.is_head_method;
+                self.fail(Status::BadRequest, head_only);
+            }
+            Phase::Delaying { .. }
+            | Phase::Interim(_)
+            | Phase::AnsweringHead(_)
+            | Phase::Failing { .. }
+            | Phase::Closing(_) => {}
         }
         self.run(&[]);
         self.track_rate(0);
+    }
+
+    /// While a request's answer waits out the delay it asked for: the
+    /// instant it begins.
+    pub fn waiting_until(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Delaying { until, .. } => Some(until),
+            _ => None,
+        }
     }
 
     /// Whether, and how, the caller should close the socket now.
@@ -273,7 +382,10 @@ impl Connection {
     /// answer or body is under way. Only then does the rate floor apply.
     fn transferring(&self) -> bool {
         !self.output.is_empty()
-            || matches!(self.phase, Phase::AnsweringHead(_) | Phase::EchoingBody(_) | Phase::Failing { .. })
+            || matches!(
+                self.phase,
+                Phase::Interim(_) | Phase::AnsweringHead(_) | Phase::Answering(_) | Phase::Failing { .. }
+            )
     }
 
     fn track_rate(&mut self, moved: usize) {
@@ -296,8 +408,10 @@ impl Connection {
     fn step(&mut self, input: &[u8]) -> Step {
         match self.phase {
             Phase::ReadingHead => self.read_head(input),
+            Phase::Delaying { until, .. } => self.end_delay(until),
+            Phase::Interim(_) => self.send_interim(),
             Phase::AnsweringHead(_) => self.answer_head(),
-            Phase::EchoingBody(_) => self.echo_body(input),
+            Phase::Answering(_) => self.answer(input),
             Phase::Failing { status, head_only } => self.send_error(status, head_only, input.len()),
             Phase::Closing(_) => Step::took(input.len()),
         }
@@ -326,14 +440,85 @@ impl Connection {
         self.clock.head_started = None;
         self.counters.count_request();
         let too_large = |length| self.limits.max_body_bytes.is_some_and(|max| length > max);
-        self.phase = match request.framing {
-            RequestFraming::NoBody => Phase::AnsweringHead(request),
-            RequestFraming::Length(length) if too_large(length) => {
-                let head_only = request.is_head_method;
-                return self.fail(Status::ContentTooLarge, head_only);
-            }
-            _ => Phase::EchoingBody(BodyEcho::new(request, &self.limits)),
+        if let RequestFraming::Length(length) = request.framing
+            && too_large(length)
+        {
+            let head_only = request.is_head_method;
+            return self.fail(Status::ContentTooLarge, head_only);
+        }
+        if request.options.is_plain() {
+            // The plain echo, the way it went before there were options.
+            self.phase = match request.framing {
+                RequestFraming::NoBody => Phase::AnsweringHead(request),
+                _ => Phase::Answering(Answer::Echo(BodyEcho::new(request, &self.limits))),
+            };
+            return;
+        }
+        if request.options.bytes().is_some_and(|bytes| bytes > self.limits.max_generated_bytes) {
+            let head_only = request.is_head_method;
+            return self.fail(Status::BadRequest, head_only);
+        }
+        let delay = request.options.delay();
+        if !delay.is_zero() {
+            let until = self.clock.latest.saturating_add(delay);
+            self.phase = Phase::Delaying { until, request };
+            return;
+        }
+        self.begin(request);
+    }
+
+    /// Starts answering `request` (its delay, if any, is over).
+    fn begin(&mut self, request: RequestHead) {
+        let options = &request.options;
+        self.phase = if options.is_interim() {
+            Phase::Interim(request)
+        } else if options.is_plain() && request.framing == RequestFraming::NoBody {
+            Phase::AnsweringHead(request)
+        } else if options.echoes() && request.framing != RequestFraming::NoBody {
+            Phase::Answering(Answer::Echo(BodyEcho::new(request, &self.limits)))
+        } else {
+            Phase::Answering(Answer::Shaped(ShapedAnswer::new(request, &self.limits, &mut self.digest)))
         };
+    }
+
+    /// Begins the answer once the delay is over.
+    fn end_delay(&mut self, until: Instant) -> Step {
+        if self.clock.latest < until {
+            return Step::STUCK;
+        }
+        let Phase::Delaying { request, .. } = core::mem::replace(&mut self.phase, Phase::ReadingHead) else {
+            return Step::STUCK;
+        };
+        // The timers run again from here.
+        self.clock.progress();
+        self.begin(request);
+        Step::moved(0)
+    }
+
+    /// Queues the interim response the request asked for, then answers it
+    /// as if it had not asked for a status.
+    fn send_interim(&mut self) -> Step {
+        let Phase::Interim(request) = &self.phase else { return Step::STUCK };
+        let code = request.options.status().unwrap_or(100);
+        let identity = Identity { instance: self.instance.as_deref(), local: self.endpoints.local.as_ref() };
+        let shaping = Shaping { head: self.head.bytes(), options: &request.options, identity };
+        let response = ResponseHead {
+            status: code,
+            content_type: b"",
+            framing: ResponseFraming::NoBody,
+            connection: ConnectionHeader::Omitted,
+            shaping: Some(&shaping),
+        };
+        if !self.output.write_whole(|sink| response.write(sink)) {
+            return Step::STUCK;
+        }
+        self.counters.record_requested(code);
+        let Phase::Interim(mut request) = core::mem::replace(&mut self.phase, Phase::ReadingHead) else {
+            return Step::STUCK;
+        };
+        request.options.clear_status();
+        self.begin(request);
+        Step::moved(0)
     }
 
     fn answer_head(&mut self) -> Step {
@@ -348,13 +533,21 @@ impl Connection {
         Step::moved(0)
     }
 
-    fn echo_body(&mut self, input: &[u8]) -> Step {
-        let Phase::EchoingBody(echo) = &mut self.phase else { return Step::STUCK };
-        let mut context = EchoContext { output: &mut self.output, head: &mut self.head, counters: &mut self.counters };
-        let keep_alive = echo.request().keep_alive;
-        let head_only = echo.request().is_head_method;
-        match echo.step(input, &mut context) {
+    fn answer(&mut self, input: &[u8]) -> Step {
+        let Phase::Answering(answer) = &mut self.phase else { return Step::STUCK };
+        let mut context = EchoContext {
+            output: &mut self.output,
+            head: &mut self.head,
+            counters: &mut self.counters,
+            endpoints: &self.endpoints,
+            identity: Identity { instance: self.instance.as_deref(), local: self.endpoints.local.as_ref() },
+            digest: &mut self.digest,
+        };
+        let keep_alive = answer.request().keep_alive;
+        let head_only = answer.request().is_head_method;
+        match answer.step(input, &mut context) {
             Ok(step) if step.finished => {
+                self.head.clear();
                 self.end_exchange(keep_alive);
                 Step::moved(step.consumed)
             }
@@ -411,11 +604,11 @@ impl Connection {
         match &self.phase {
             Phase::ReadingHead if self.head.is_empty() && self.output.is_empty() => self.close(CloseMode::Graceful),
             Phase::ReadingHead if !self.head.is_empty() => self.fail(Status::RequestTimeout, false),
-            Phase::EchoingBody(echo) if !echo.is_committed() => {
-                let head_only = echo.request().is_head_method;
+            Phase::Answering(answer) if !answer.is_committed() => {
+                let head_only = answer.request().is_head_method;
                 self.fail(Status::RequestTimeout, head_only);
             }
-            Phase::EchoingBody(_) => self.cut(CloseMode::Abort),
+            Phase::Answering(_) => self.cut(CloseMode::Abort),
             _ => self.close(CloseMode::Abort),
         }
         self.run(&[]);

@@ -25,6 +25,9 @@ pub struct Counters {
     /// bad chunk framing after the echo began, a stalled client).
     pub cut_responses: u64,
     responses: [u64; Status::ALL.len()],
+    /// Responses whose status the request chose (`status=`), by class:
+    /// 1xx (interim) to 5xx.
+    requested: [u64; 5],
 }
 
 impl Counters {
@@ -36,6 +39,23 @@ impl Counters {
     /// Responses sent whose code is in `class` (1 for 1xx, …, 5 for 5xx).
     pub fn responses_in_class(&self, class: u16) -> u64 {
         Status::ALL.iter().filter(|status| status.class() == class).map(|&status| self.responses(status)).sum()
+    }
+
+    /// Responses whose status the request chose, in `class` (1 for 1xx, …,
+    /// 5 for 5xx). They are not among [`Counters::responses`]: a 503 asked
+    /// for is not the appliance refusing.
+    pub fn requested_in_class(&self, class: u16) -> u64 {
+        match class {
+            1..=5 => self.requested[usize::from(class - 1)],
+            _ => 0,
+        }
+    }
+
+    /// Counts one response with the status `code` (100–599) a request chose.
+    pub(crate) fn record_requested(&mut self, code: u16) {
+        let class = usize::from(code / 100).clamp(1, 5);
+        let count = &mut self.requested[class - 1];
+        *count = count.saturating_add(1);
     }
 
     /// Counts one response with `status`; the appliance uses it for the 503s
@@ -53,6 +73,9 @@ impl Counters {
         self.timeouts = self.timeouts.saturating_add(other.timeouts);
         self.cut_responses = self.cut_responses.saturating_add(other.cut_responses);
         for (total, count) in self.responses.iter_mut().zip(other.responses) {
+            *total = total.saturating_add(count);
+        }
+        for (total, count) in self.requested.iter_mut().zip(other.requested) {
             *total = total.saturating_add(count);
         }
     }
@@ -95,5 +118,11 @@ mod tests {
         assert_eq!(total.responses_in_class(4), 2);
         assert_eq!(total.responses_in_class(5), 0);
         assert_eq!(total.bytes_received, 20);
+        one.record_requested(503);
+        one.record_requested(103);
+        total.add(&one);
+        assert_eq!((total.requested_in_class(5), total.requested_in_class(1)), (1, 1));
+        assert_eq!(total.responses_in_class(5), 0, "a status asked for is not the appliance's own");
+        assert_eq!(total.requested_in_class(6), 0);
     }
 }

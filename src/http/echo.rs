@@ -9,22 +9,30 @@
 //! queue has room. Until the commit, a bad body can still be refused with a
 //! proper status; after it, only cut short.
 //!
+//! A request that asked for options ([`super::options`]) and still echoes
+//! its body gets them here too: another status, extra header fields, the
+//! instance's fields, `Connection: close`, a chunked response.
+//!
 //! Contract: a `Content-Length` request gets a `Content-Length` response
-//! with the same length; a chunked request gets a chunked response, one
-//! chunk per piece of data as it arrived (never to an HTTP/1.0 client: such
-//! requests are refused before they get here). Data is only taken from the
+//! with the same length (unless it asked for `chunked`); a chunked request
+//! gets a chunked response, one chunk per piece of data as it arrived
+//! (never to an HTTP/1.0 client: such requests are refused before they get
+//! here). Data is only taken from the
 //! input when the queue has room for it with its framing, so the queue is the
 //! whole body window. Nothing here buffers a body.
 
 use super::body::{BodyDecoder, BodyError};
 use super::counters::Counters;
+use super::identity::{Endpoints, Identity};
 use super::limits::Limits;
+use super::options::EchoOptions;
 use super::output::{ByteSink, OutputQueue};
 use super::request::{HeadBuffer, RequestFraming, RequestHead, Version};
 use super::response::{
-    CHUNK_FRAME_BYTES, CONTINUE_RESPONSE, ConnectionHeader, LAST_CHUNK, ResponseFraming, ResponseHead, Status,
+    CHUNK_FRAME_BYTES, CONTINUE_RESPONSE, ConnectionHeader, LAST_CHUNK, ResponseFraming, ResponseHead, Shaping, Status,
     write_chunk,
 };
+use super::shaped::BodyDigest;
 
 /// The `Content-Type` of an echoed body whose request named none.
 pub const DEFAULT_BODY_TYPE: &[u8] = b"application/octet-stream";
@@ -36,10 +44,11 @@ pub const HEAD_ECHO_TYPE: &[u8] = b"text/plain";
 /// returns false, writing nothing, if the queue has no room for it yet.
 pub(crate) fn write_head_echo(output: &mut OutputQueue, head: &[u8], request: &RequestHead) -> bool {
     let response = ResponseHead {
-        status: Status::Ok,
+        status: Status::Ok.code(),
         content_type: HEAD_ECHO_TYPE,
         framing: ResponseFraming::Length(head.len() as u64),
         connection: connection_header(request),
+        shaping: None,
     };
     output.write_whole(|sink| {
         response.write(sink);
@@ -49,7 +58,17 @@ pub(crate) fn write_head_echo(output: &mut OutputQueue, head: &[u8], request: &R
     })
 }
 
-fn connection_header(request: &RequestHead) -> ConnectionHeader {
+/// Counts a final response: under its status, or among the statuses
+/// requests asked for.
+pub(crate) fn record_final(counters: &mut Counters, options: &EchoOptions) {
+    match options.status() {
+        Some(code) => counters.record_requested(code),
+        None => counters.record_response(Status::Ok),
+    }
+}
+
+/// The `Connection` field a response to `request` carries.
+pub(crate) fn connection_header(request: &RequestHead) -> ConnectionHeader {
     match (request.keep_alive, request.version) {
         (false, _) => ConnectionHeader::Close,
         (true, Version::Http10) => ConnectionHeader::KeepAlive,
@@ -57,11 +76,16 @@ fn connection_header(request: &RequestHead) -> ConnectionHeader {
     }
 }
 
-/// What a [`BodyEcho`] writes to and counts in.
+/// What a [`BodyEcho`] (or a shaped answer) writes to, counts in, and
+/// says about the connection.
 pub(crate) struct EchoContext<'a> {
     pub(crate) output: &'a mut OutputQueue,
     pub(crate) head: &'a mut HeadBuffer,
     pub(crate) counters: &'a mut Counters,
+    pub(crate) endpoints: &'a Endpoints,
+    pub(crate) identity: Identity<'a>,
+    /// The body's length and hash, for a shaped answer.
+    pub(crate) digest: &'a mut BodyDigest,
 }
 
 /// What one [`BodyEcho::step`] achieved.
@@ -88,6 +112,8 @@ pub(crate) struct BodyEcho {
     decoder: BodyDecoder,
     continue_pending: bool,
     committed: bool,
+    /// Whether the response is chunked: the request was, or asked for it.
+    chunked: bool,
 }
 
 impl BodyEcho {
@@ -95,7 +121,8 @@ impl BodyEcho {
     pub(crate) fn new(request: RequestHead, limits: &Limits) -> BodyEcho {
         let decoder = BodyDecoder::new(request.framing, limits.max_body_bytes, limits.max_head_bytes);
         let continue_pending = request.expects_continue && request.framing != RequestFraming::Length(0);
-        BodyEcho { request, decoder, continue_pending, committed: false }
+        let chunked = decoder.is_chunked() || request.options.chunked();
+        BodyEcho { request, decoder, continue_pending, committed: false, chunked }
     }
 
     /// The request being answered.
@@ -140,12 +167,16 @@ impl BodyEcho {
     /// How much data the queue can take now, with room kept for the
     /// response head (until it is committed) and a chunk frame.
     fn data_limit(&self, context: &EchoContext<'_>) -> usize {
-        let head_bytes = if self.committed { 0 } else { self.response_head(context.head.bytes()).encoded_len() };
+        let head_bytes = if self.committed {
+            0
+        } else {
+            self.with_response_head(context.head.bytes(), context.identity, |response| response.encoded_len())
+        };
         let free = context.output.free();
         if self.request.is_head_method {
             return if free >= head_bytes { usize::MAX } else { 0 };
         }
-        let frame_bytes = if self.decoder.is_chunked() { CHUNK_FRAME_BYTES } else { 0 };
+        let frame_bytes = if self.chunked { CHUNK_FRAME_BYTES } else { 0 };
         free.saturating_sub(head_bytes + frame_bytes)
     }
 
@@ -158,29 +189,43 @@ impl BodyEcho {
         if self.committed {
             return true;
         }
-        let response = self.response_head(context.head.bytes());
-        if !context.output.write_whole(|sink| response.write(sink)) {
+        let output = &mut *context.output;
+        let written = self.with_response_head(context.head.bytes(), context.identity, |response| {
+            output.write_whole(|sink| response.write(sink))
+        });
+        if !written {
             return false;
         }
         self.committed = true;
         context.head.clear();
-        context.counters.record_response(Status::Ok);
+        record_final(context.counters, &self.request.options);
         true
     }
 
-    fn response_head<'head>(&self, head: &'head [u8]) -> ResponseHead<'head> {
+    /// Calls `use_head` with the response head (the request's options
+    /// apply unless it asked for none).
+    fn with_response_head<R>(
+        &self,
+        head: &[u8],
+        identity: Identity<'_>,
+        use_head: impl FnOnce(&ResponseHead<'_>) -> R,
+    ) -> R {
         let content_type = self.request.content_type.clone().and_then(|range| head.get(range));
         let framing = match self.request.framing {
+            _ if self.chunked => ResponseFraming::Chunked,
             RequestFraming::Length(length) => ResponseFraming::Length(length),
             RequestFraming::NoBody => ResponseFraming::Length(0),
             RequestFraming::Chunked => ResponseFraming::Chunked,
         };
-        ResponseHead {
-            status: Status::Ok,
+        let options = &self.request.options;
+        let shaping = Shaping { head, options, identity };
+        use_head(&ResponseHead {
+            status: options.status().unwrap_or(Status::Ok.code()),
             content_type: content_type.unwrap_or(DEFAULT_BODY_TYPE),
             framing,
             connection: connection_header(&self.request),
-        }
+            shaping: (!options.is_plain()).then_some(&shaping),
+        })
     }
 
     /// Queues `data` (which [`BodyEcho::data_limit`] made sure fits).
@@ -188,14 +233,14 @@ impl BodyEcho {
         if data.is_empty() || self.request.is_head_method {
             return;
         }
-        let chunked = self.decoder.is_chunked();
+        let chunked = self.chunked;
         let fitted = output.write_whole(|sink| if chunked { write_chunk(sink, data) } else { sink.put(data) });
         debug_assert!(fitted, "the data limit keeps room for the data");
     }
 
     /// Queues the end of a chunked response; false if there is no room yet.
     fn finish(&self, output: &mut OutputQueue) -> bool {
-        if self.request.is_head_method || !self.decoder.is_chunked() {
+        if self.request.is_head_method || !self.chunked {
             return true;
         }
         output.write_whole(|sink| sink.put(LAST_CHUNK))

@@ -6,13 +6,19 @@
 //! of the following bytes are control bytes (each one an action: offer input
 //! in a piece of some size, drain some output, let time pass); the rest is
 //! the peer's input. Once the control bytes are used up, the rest of the input
-//! is offered with output fully drained, then the peer closes.
+//! is offered with output fully drained, then the peer closes. Whenever the
+//! connection waits out a delay its request asked for (`delay=`), the peer
+//! lets that time pass. Generated bodies (`bytes=`) are capped at
+//! [`FUZZ_MAX_GENERATED_BYTES`] in every limit set, so one input stays fast;
+//! the rest of a script's meaning is what it was before the echo options.
 //!
 //! Contract: [`drive`] panics (that is its purpose) exactly when the engine
 //! breaks an invariant: a buffer over its bound, a byte taken that was not
 //! offered, output after an error response, a close that is taken back, no
 //! progress while the output is empty, or a connection that does not ask to
-//! be closed once the peer has closed and every byte was sent. It is compiled
+//! be closed once the peer has closed and every byte was sent; a response
+//! (final status, from the engine or asked for) after an error response. It
+//! is compiled
 //! only for tests and with the `fuzzing` feature, never into the appliance.
 
 use super::connection::{CloseMode, Connection};
@@ -36,11 +42,14 @@ pub struct Outcome {
     pub peak_buffered_bytes: usize,
 }
 
+/// The most bytes a script's requests may have generated (`bytes=`).
+pub const FUZZ_MAX_GENERATED_BYTES: u64 = 64 * 1024;
+
 /// The limits a script can pick: the defaults, or small ones that make
-/// every limit easy to reach.
+/// every limit easy to reach; generated bodies are capped in both.
 pub fn limits_for(selector: u8) -> Limits {
     if selector & 1 == 0 {
-        return Limits::default();
+        return Limits { max_generated_bytes: FUZZ_MAX_GENERATED_BYTES, ..Limits::default() };
     }
     Limits {
         max_head_bytes: 96 + usize::from(selector >> 1),
@@ -50,6 +59,7 @@ pub fn limits_for(selector: u8) -> Limits {
         head_timeout: Duration::from_secs(2),
         min_rate_bytes_per_second: u32::from(selector >> 3) * 16,
         rate_grace: Duration::from_secs(3),
+        max_generated_bytes: u64::from(selector) * 64,
     }
 }
 
@@ -140,6 +150,15 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// Lets the time pass that a delayed answer waits for, if one waits;
+    /// returns whether one did.
+    fn wait_out_delay(&mut self) -> bool {
+        let Some(until) = self.connection.waiting_until() else { return false };
+        let wait = until.saturating_duration_since(self.now);
+        self.wait(wait);
+        true
+    }
+
     fn wait(&mut self, duration: Duration) {
         self.now = self.now.saturating_add(duration);
         self.connection.on_timeout(self.now);
@@ -153,12 +172,18 @@ impl<'a> Driver<'a> {
             self.drain_all();
             let before = self.position;
             self.offer(usize::MAX);
-            let progressed = self.position > before || !self.connection.pending_output().is_empty();
+            let mut progressed = self.position > before || !self.connection.pending_output().is_empty();
+            if !progressed && self.wait_out_delay() {
+                progressed = true;
+            }
             assert!(progressed, "no progress with the output queue empty");
         }
         self.connection.peer_closed(self.now);
         self.check();
         self.drain_all();
+        while self.wait_out_delay() {
+            self.drain_all();
+        }
         assert!(self.connection.wants_close().is_some(), "the peer closed and all was sent, yet the connection lives");
         Outcome {
             output: self.output,
@@ -180,7 +205,8 @@ impl<'a> Driver<'a> {
 
     fn check_error_is_last(&mut self, counters: &Counters, closing: bool) {
         let errors: u64 = Status::ALL.iter().filter(|status| status.is_error()).map(|&s| counters.responses(s)).sum();
-        let finals: u64 = (2..=5).map(|class| counters.responses_in_class(class)).sum();
+        let finals: u64 =
+            (2..=5).map(|class| counters.responses_in_class(class) + counters.requested_in_class(class)).sum();
         if errors == 0 {
             return;
         }

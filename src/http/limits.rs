@@ -10,11 +10,16 @@
 //! engine panic; nonsensical ones (a zero head buffer) only make every request
 //! fail with the proper status.
 
+use super::options::MAX_GENERATED_BYTES;
 use core::time::Duration;
 
 /// The smallest output queue, beyond the head buffer's size, that is always
-/// enough for any response head the engine writes (status line, framing and
-/// connection headers around a copied `Content-Type`) plus a chunk frame.
+/// enough for any response head the engine writes plus a chunk frame: what
+/// a head copies from the request (a `Content-Type`, extra header fields)
+/// is never longer than the request head, and the rest (status line,
+/// framing, connection, the instance's fields with a name of at most
+/// [`MAX_INSTANCE_NAME_BYTES`](super::identity::MAX_INSTANCE_NAME_BYTES)
+/// bytes) stays under 400 bytes.
 pub const RESPONSE_OVERHEAD_BYTES: usize = 512;
 
 /// What one connection may hold and how long it may wait.
@@ -49,6 +54,9 @@ pub struct Limits {
     /// `min_rate_bytes_per_second`); also the longest a transfer may stand
     /// still however fast it moved before.
     pub rate_grace: Duration,
+    /// The most bytes a request may ask to be generated (`bytes=`; more is
+    /// a 400). [`MAX_GENERATED_BYTES`] unless a test wants less.
+    pub max_generated_bytes: u64,
 }
 
 impl Limits {
@@ -75,7 +83,8 @@ impl Limits {
 
 impl Default for Limits {
     /// 8 KiB heads, no body limit, a 16 KiB output queue, 30 s idle and
-    /// 10 s head timeouts, transfers at least 1 KiB/s with 10 s of grace.
+    /// 10 s head timeouts, transfers at least 1 KiB/s with 10 s of grace,
+    /// generated bodies up to 1 GiB.
     fn default() -> Limits {
         Limits {
             max_head_bytes: 8 * 1024,
@@ -85,6 +94,7 @@ impl Default for Limits {
             head_timeout: Duration::from_secs(10),
             min_rate_bytes_per_second: 1024,
             rate_grace: Duration::from_secs(10),
+            max_generated_bytes: MAX_GENERATED_BYTES,
         }
     }
 }

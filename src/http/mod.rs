@@ -34,6 +34,15 @@
 //!   short and the connection closed ([`Counters::cut_responses`]). The `200`
 //!   is queued only when the first body byte is ready to go out, so problems
 //!   before that still get their status.
+//! - A request may ask for more of its answer with query parameters or
+//!   `X-Echo-*` header fields ([`EchoOptions`]; the table is in the
+//!   `options` module and the README): another status, a delay (the
+//!   connection's deadline is the delay's end: the caller's event loop
+//!   sleeps until it), extra header fields, a close, a generated body, the
+//!   sink (length and SHA-256 of the body), a JSON description of the
+//!   request, the instance's name ([`Instance`], [`Connection::set_instance`],
+//!   [`Connection::set_endpoints`]). A request that asks for none of it is
+//!   answered exactly as above; a value that does not parse is a 400.
 //! - A new connection that sends no request (nothing, or only empty lines)
 //!   is closed quietly after [`Limits::head_timeout`], counted from the
 //!   accept; an idle keep-alive connection between requests after
@@ -86,10 +95,15 @@ mod body;
 mod connection;
 mod counters;
 mod echo;
+pub mod generate;
+mod identity;
+mod json;
 mod limits;
+mod options;
 mod output;
 mod request;
 mod response;
+mod shaped;
 mod time;
 
 #[cfg(any(test, feature = "fuzzing"))]
@@ -102,7 +116,9 @@ pub use body::MAX_CHUNK_LINE_BYTES;
 pub use connection::{CloseMode, Connection};
 pub use counters::Counters;
 pub use echo::{DEFAULT_BODY_TYPE, HEAD_ECHO_TYPE};
+pub use identity::{Endpoints, Instance, MAX_INSTANCE_NAME_BYTES};
 pub use limits::{Limits, RESPONSE_OVERHEAD_BYTES};
+pub use options::{EchoOptions, MAX_DELAY, MAX_EXTRA_HEADERS, MAX_GENERATED_BYTES};
 pub use request::{MAX_HEADER_FIELDS, RequestFraming, RequestHead, Version, parse_head};
-pub use response::{SERVICE_UNAVAILABLE_RESPONSE, Status};
+pub use response::{SERVICE_UNAVAILABLE_RESPONSE, Status, reason_phrase};
 pub use time::Instant;

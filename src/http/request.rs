@@ -15,6 +15,7 @@
 //! `Transfer-Encoding` in HTTP/1.0, and codings not ending in `chunked` are
 //! all rejected.
 
+use super::options::{EchoOptions, OptionsBuilder};
 use super::response::Status;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -59,6 +60,9 @@ pub struct RequestHead {
     pub expects_continue: bool,
     /// Where the first `Content-Type` value lies within the head's bytes.
     pub content_type: Option<Range<usize>>,
+    /// What the request asks of its answer (query parameters, `X-Echo-*`
+    /// fields; see [`EchoOptions`]). `close` is already in `keep_alive`.
+    pub options: EchoOptions,
 }
 
 /// Checks a complete request head (its bytes up to and including the empty
@@ -75,6 +79,9 @@ pub fn parse_head(head: &[u8]) -> Result<RequestHead, Status> {
     let mut summary = FieldSummary::default();
     for field in request.headers.iter() {
         summary.add(field.name, field.value, head)?;
+    }
+    if let Some(target) = request.path.filter(|target| target.as_bytes().contains(&b'?')) {
+        summary.options.add_query(target.as_bytes())?;
     }
     summary.into_request_head(version, request.method == Some("HEAD"))
 }
@@ -120,6 +127,7 @@ struct FieldSummary {
     expects_continue: bool,
     content_type: Option<Range<usize>>,
     hosts: u32,
+    options: OptionsBuilder,
 }
 
 impl FieldSummary {
@@ -137,6 +145,8 @@ impl FieldSummary {
             self.content_type = Some(range_within(head, value));
         } else if is("host") {
             self.hosts = self.hosts.saturating_add(1);
+        } else {
+            self.options.add_field(name, value)?;
         }
         Ok(())
     }
@@ -175,17 +185,21 @@ impl FieldSummary {
         if !hosts_allowed.contains(&self.hosts) {
             return Err(Status::BadRequest);
         }
-        let keep_alive = match version {
-            Version::Http11 => !self.connection_close,
-            Version::Http10 => self.connection_keep_alive && !self.connection_close,
-        };
+        let framing = self.framing(version)?;
+        let options = self.options.finish(version)?;
+        let keep_alive = !options.close()
+            && match version {
+                Version::Http11 => !self.connection_close,
+                Version::Http10 => self.connection_keep_alive && !self.connection_close,
+            };
         Ok(RequestHead {
             version,
             is_head_method,
             keep_alive,
-            framing: self.framing(version)?,
+            framing,
             expects_continue: self.expects_continue && version == Version::Http11,
             content_type: self.content_type,
+            options,
         })
     }
 
@@ -215,13 +229,43 @@ pub(crate) fn trim(value: &[u8]) -> &[u8] {
 }
 
 /// A non-empty run of decimal digits that fits in a `u64`.
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() {
         return None;
     }
     digits.iter().try_fold(0u64, |value, &digit| {
         let digit = char::from(digit).to_digit(10)?;
         value.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// The lines of a checked head (request line first, without their line
+/// ends), up to the empty line.
+fn head_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    head.split(|&byte| byte == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .take_while(|line| !line.is_empty())
+}
+
+/// The request line's method and target, of a checked head.
+pub(crate) fn request_line(head: &[u8]) -> (&[u8], &[u8]) {
+    let line = head_lines(head).next().unwrap_or_default();
+    let mut parts = line.split(|&byte| byte == b' ');
+    (parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
+}
+
+/// The request target of a checked head.
+pub(crate) fn request_target(head: &[u8]) -> &[u8] {
+    request_line(head).1
+}
+
+/// The header fields of a checked head, in order: name, and value without
+/// the spaces around it. (Only for heads [`parse_head`] accepted: no line
+/// folding, every field line has a colon.)
+pub(crate) fn header_fields(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    head_lines(head).skip(1).map(|line| {
+        let colon = line.iter().position(|&byte| byte == b':').unwrap_or(line.len());
+        (&line[..colon], trim(line.get(colon + 1..).unwrap_or_default()))
     })
 }
 

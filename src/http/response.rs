@@ -10,6 +10,8 @@
 //! texts from here, a `Content-Type` value that `httparse` accepted, so it
 //! holds no line end); they never allocate and never panic.
 
+use super::identity::Identity;
+use super::options::{EchoOptions, ExtraHeader, extra_headers};
 use super::output::{ByteCounter, ByteSink};
 
 /// The status codes the engine (and the appliance around it) sends.
@@ -67,17 +69,7 @@ impl Status {
 
     /// The reason phrase (RFC 9110's).
     pub const fn reason(self) -> &'static str {
-        match self {
-            Status::Continue => "Continue",
-            Status::Ok => "OK",
-            Status::BadRequest => "Bad Request",
-            Status::RequestTimeout => "Request Timeout",
-            Status::ContentTooLarge => "Content Too Large",
-            Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
-            Status::NotImplemented => "Not Implemented",
-            Status::ServiceUnavailable => "Service Unavailable",
-            Status::HttpVersionNotSupported => "HTTP Version Not Supported",
-        }
+        reason_phrase(self.code())
     }
 
     /// The class: 1 for 1xx, 2 for 2xx, and so on.
@@ -93,6 +85,84 @@ impl Status {
     /// This status's position in [`Status::ALL`].
     pub(crate) const fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// The reason phrase of `code`: the registered one (IANA's HTTP Status Code
+/// Registry), or its class's name for an unregistered code.
+pub const fn reason_phrase(code: u16) -> &'static str {
+    if code == 200 {
+        return "OK"; // the echo's, without a search
+    }
+    match code {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        102 => "Processing",
+        103 => "Early Hints",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        207 => "Multi-Status",
+        208 => "Already Reported",
+        226 => "IM Used",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        305 => "Use Proxy",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        423 => "Locked",
+        424 => "Failed Dependency",
+        425 => "Too Early",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        506 => "Variant Also Negotiates",
+        507 => "Insufficient Storage",
+        508 => "Loop Detected",
+        510 => "Not Extended",
+        511 => "Network Authentication Required",
+        _ => match code / 100 {
+            1 => "Informational",
+            2 => "Success",
+            3 => "Redirection",
+            4 => "Client Error",
+            _ => "Server Error",
+        },
     }
 }
 
@@ -118,6 +188,8 @@ pub(crate) enum ResponseFraming {
     Length(u64),
     /// `Transfer-Encoding: chunked`.
     Chunked,
+    /// No body, so neither, and no `Content-Type` (1xx, 204, 304).
+    NoBody,
 }
 
 /// Which `Connection` header a response carries.
@@ -133,19 +205,29 @@ pub(crate) enum ConnectionHeader {
 
 /// A response's status line and header section.
 pub(crate) struct ResponseHead<'a> {
-    pub(crate) status: Status,
+    pub(crate) status: u16,
     pub(crate) content_type: &'a [u8],
     pub(crate) framing: ResponseFraming,
     pub(crate) connection: ConnectionHeader,
+    /// The header fields the request asked for (none for the plain echo).
+    pub(crate) shaping: Option<&'a Shaping<'a>>,
 }
 
 impl ResponseHead<'_> {
-    /// Writes the head, up to and including the empty line.
+    /// Writes the head, up to and including the empty line: status line,
+    /// `Content-Type` (unless there is no body), framing, `Connection`,
+    /// then the fields the request asked for.
     pub(crate) fn write(&self, sink: &mut impl ByteSink) {
         write_status_line(sink, self.status);
-        sink.put(b"Content-Type: ");
-        sink.put(self.content_type);
-        sink.put(b"\r\n");
+        let has_body = self.framing != ResponseFraming::NoBody;
+        if has_body {
+            sink.put(b"Content-Type: ");
+            match self.shaping.and_then(Shaping::content_type) {
+                Some(replacement) => replacement.write_value(sink),
+                None => sink.put(self.content_type),
+            }
+            sink.put(b"\r\n");
+        }
         match self.framing {
             ResponseFraming::Length(length) => {
                 sink.put(b"Content-Length: ");
@@ -153,11 +235,15 @@ impl ResponseHead<'_> {
                 sink.put(b"\r\n");
             }
             ResponseFraming::Chunked => sink.put(b"Transfer-Encoding: chunked\r\n"),
+            ResponseFraming::NoBody => {}
         }
         match self.connection {
             ConnectionHeader::Omitted => {}
             ConnectionHeader::Close => sink.put(b"Connection: close\r\n"),
             ConnectionHeader::KeepAlive => sink.put(b"Connection: keep-alive\r\n"),
+        }
+        if let Some(shaping) = self.shaping {
+            shaping.write_fields(sink, has_body);
         }
         sink.put(b"\r\n");
     }
@@ -170,12 +256,61 @@ impl ResponseHead<'_> {
     }
 }
 
+/// What a request asked to be added to its response head: the extra
+/// header fields (read from the request head again), and the instance's
+/// name if asked for.
+pub(crate) struct Shaping<'a> {
+    /// The request head the extra fields are read from.
+    pub(crate) head: &'a [u8],
+    /// What the request asked.
+    pub(crate) options: &'a EchoOptions,
+    /// Which instance answers, on which address.
+    pub(crate) identity: Identity<'a>,
+}
+
+impl Shaping<'_> {
+    /// The extra `Content-Type` that replaces the response's own (the last
+    /// one given), if any.
+    fn content_type(&self) -> Option<ExtraHeader<'_>> {
+        if !self.options.replaces_content_type() {
+            return None;
+        }
+        extra_headers(self.head).filter(ExtraHeader::is_content_type).last()
+    }
+
+    /// Writes the extra fields (a `Content-Type` only when the response has
+    /// no body, since otherwise it replaced the response's own), then the
+    /// instance's fields if asked for.
+    fn write_fields(&self, sink: &mut impl ByteSink, has_body: bool) {
+        if self.options.extra_headers() > 0 {
+            for extra in extra_headers(self.head) {
+                if has_body && extra.is_content_type() {
+                    continue;
+                }
+                extra.write_name(sink);
+                sink.put(b": ");
+                extra.write_value(sink);
+                sink.put(b"\r\n");
+            }
+        }
+        if self.options.instance() {
+            self.identity.write_fields(sink);
+        }
+    }
+}
+
 /// Writes a complete error response that closes the connection: the status,
 /// and (unless `head_only`, for HEAD requests) its reason as a text body.
 pub(crate) fn write_error_response(sink: &mut impl ByteSink, status: Status, head_only: bool) {
     let reason = status.reason().as_bytes();
     let framing = ResponseFraming::Length(reason.len() as u64 + 1);
-    let head = ResponseHead { status, content_type: b"text/plain", framing, connection: ConnectionHeader::Close };
+    let head = ResponseHead {
+        status: status.code(),
+        content_type: b"text/plain",
+        framing,
+        connection: ConnectionHeader::Close,
+        shaping: None,
+    };
     head.write(sink);
     if !head_only {
         sink.put(reason);
@@ -191,11 +326,11 @@ pub(crate) fn write_chunk(sink: &mut impl ByteSink, data: &[u8]) {
     sink.put(b"\r\n");
 }
 
-fn write_status_line(sink: &mut impl ByteSink, status: Status) {
+fn write_status_line(sink: &mut impl ByteSink, code: u16) {
     sink.put(b"HTTP/1.1 ");
-    put_decimal(sink, u64::from(status.code()));
+    put_decimal(sink, u64::from(code));
     sink.put(b" ");
-    sink.put(status.reason().as_bytes());
+    sink.put(reason_phrase(code).as_bytes());
     sink.put(b"\r\n");
 }
 
@@ -230,6 +365,18 @@ mod tests {
     use alloc::vec::Vec;
 
     #[test]
+    fn reason_phrases_are_the_registered_ones_or_the_class() {
+        assert_eq!(Status::ContentTooLarge.reason(), "Content Too Large");
+        assert_eq!(reason_phrase(418), "Client Error", "not registered");
+        assert_eq!(reason_phrase(599), "Server Error");
+        assert_eq!(reason_phrase(103), "Early Hints");
+        assert_eq!(reason_phrase(299), "Success");
+        for code in 100..=599 {
+            assert!(reason_phrase(code).bytes().all(|byte| byte == b' ' || byte.is_ascii_graphic()), "{code}");
+        }
+    }
+
+    #[test]
     fn status_table_is_in_code_order_and_indexed() {
         for (index, status) in Status::ALL.iter().enumerate() {
             assert_eq!(status.index(), index);
@@ -251,10 +398,11 @@ mod tests {
     #[test]
     fn heads_and_error_responses_are_well_formed() {
         let head = ResponseHead {
-            status: Status::Ok,
+            status: 200,
             content_type: b"image/png",
             framing: ResponseFraming::Length(5),
             connection: ConnectionHeader::KeepAlive,
+            shaping: None,
         };
         let mut text = Vec::new();
         head.write(&mut text);

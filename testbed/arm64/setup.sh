@@ -3,7 +3,7 @@
 #   - QEMU 7.2's qemu-system-aarch64 (qemu-system-arm, the amd64 build), extracted, never installed;
 #   - Xen 4.17 for arm64 (xen-hypervisor-4.17-arm64: /boot/xen-4.17-arm64, an arm64 Image);
 #   - an arm64 Linux dom0 (linux-image-*-arm64) and its initramfs built only from arm64 packages:
-#     busybox, the Xen tools and daemons, the vif hotplug script's tools, curl, wrk, the bridge,
+#     busybox, the Xen tools and daemons, the vif hotplug script's tools, curl, wrk, jq, the bridge,
 #     netback and virtio-console modules, and the same /init as the x86_64 host (testbed/dom0).
 # arm64 packages come through a private apt configuration in the cache (the host's Debian sources,
 # arm64 lists) and are extracted with dpkg-deb -x: nothing is installed on the host.

@@ -258,7 +258,7 @@ struct Model {
 
 impl Model {
     fn mapped(&self, grant_reference: GrantRef) -> bool {
-        self.mappings.iter().any(|mapping| mapping.grant_reference() == grant_reference)
+        self.mappings.iter().any(|mapping| mapping.grant_reference() == Some(grant_reference))
     }
 
     fn expected_revoke(&self, grant_reference: GrantRef, capacity: usize) -> Result<(), RevokeError> {
@@ -284,7 +284,7 @@ impl Model {
     /// Ends what the backend no longer maps; returns whether all ended.
     fn end_unmapped(&mut self, references: &mut Vec<GrantRef>) -> bool {
         references.retain(|reference| {
-            let held = self.mappings.iter().any(|mapping| mapping.grant_reference() == *reference);
+            let held = self.mappings.iter().any(|mapping| mapping.grant_reference() == Some(*reference));
             if held {
                 self.still_in_use += 1;
             } else {
@@ -409,7 +409,8 @@ impl Random<'_> {
     }
 
     fn check_entry(&self, reference: GrantRef) {
-        let writers = self.model.mappings.iter().filter(|m| m.grant_reference() == reference && m.writable()).count();
+        let writers =
+            self.model.mappings.iter().filter(|m| m.grant_reference() == Some(reference) && m.writable()).count();
         let mut expected = match self.model.in_use.get(&reference) {
             Some((true, _)) => GTF_PERMIT_ACCESS | GTF_READONLY,
             Some((false, _)) => GTF_PERMIT_ACCESS,

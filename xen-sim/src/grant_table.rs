@@ -18,6 +18,14 @@
 //! refuses to free a page that is still granted or mapped (the XSA-396
 //! mistake), giving the pages back with the reason.
 //!
+//! A device without a grant table, one on bare metal with no IOMMU, reaches
+//! memory by frame number: [`SimGrantTable::map_frame`] plays that (no
+//! grant, no domain, no permission: only the frame must be live guest RAM),
+//! and its mappings hold their frames as grant mappings do, so
+//! `free_pages` refuses a page such a device still uses. On bare metal
+//! nothing would refuse: here the refusal shows a driver freeing memory its
+//! device has not let go of.
+//!
 //! Stricter than Xen in one respect: every map re-checks the shared entry,
 //! where Xen trusts its active entry once a grant is pinned. Never: let a
 //! mapping outlive its `unmap`, or access a byte through a read-only mapping
@@ -59,7 +67,8 @@ pub enum SimGrantError {
     WrongDomain,
     /// A write, or a writable mapping, of a read-only grant.
     ReadOnly,
-    /// The granted frame is not a live page of the simulated guest RAM.
+    /// The frame (granted, or mapped directly) is not a live page of the
+    /// simulated guest RAM.
     BadFrame(u64),
     /// The mapping is not a live mapping of this table (`GNTST_bad_handle`).
     BadMapping,
@@ -91,20 +100,22 @@ pub struct FreeError {
     pub reason: SimGrantError,
 }
 
-/// A backend's mapping of one grant. Not `Clone`: [`SimGrantTable::unmap`]
-/// consumes it, so a mapping cannot be used or unmapped after its unmap.
+/// A backend's mapping of one grant, or a device's direct mapping of one
+/// frame ([`SimGrantTable::map_frame`]). Not `Clone`:
+/// [`SimGrantTable::unmap`] consumes it, so a mapping cannot be used or
+/// unmapped after its unmap.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a mapping that is never unmapped keeps the grant in use forever"]
 pub struct SimMapping {
     id: u64,
-    grant_reference: GrantRef,
+    grant_reference: Option<GrantRef>,
     frame: u64,
     writable: bool,
 }
 
 impl SimMapping {
-    /// The grant this mapping holds.
-    pub fn grant_reference(&self) -> GrantRef {
+    /// The grant this mapping holds (none for a direct mapping of a frame).
+    pub fn grant_reference(&self) -> Option<GrantRef> {
         self.grant_reference
     }
 
@@ -130,10 +141,12 @@ struct ActiveGrant {
     writers: u32,
 }
 
-/// The backend side: pinned grants and live mappings.
+/// The backend side: pinned grants, frames mapped directly (with how many
+/// mappings hold each), and live mappings.
 #[derive(Default)]
 struct BackendState {
     active: BTreeMap<GrantRef, ActiveGrant>,
+    direct: BTreeMap<u64, u32>,
     mappings: BTreeSet<u64>,
 }
 
@@ -225,27 +238,71 @@ impl SimGrantTable {
         Ok(self.pin(grant_reference, frame, writable))
     }
 
+    /// A device's access to guest frame `frame` with no grant, as a device
+    /// on bare metal without an IOMMU reaches memory by physical address.
+    /// Refused only if the frame is not live guest RAM
+    /// ([`SimGrantError::BadFrame`]): no domain, no permission is checked
+    /// (`writable` only says what the mapping may do). The frame stays held,
+    /// and [`Self::free_pages`] refuses it, until the mapping is unmapped.
+    pub fn map_frame(&self, frame: u64, writable: bool) -> Result<SimMapping, SimGrantError> {
+        if !self.memory.is_live(frame) {
+            return Err(SimGrantError::BadFrame(frame));
+        }
+        let mut backend = self.backend.borrow_mut();
+        *backend.direct.entry(frame).or_default() += 1;
+        let id = NEXT_MAPPING_ID.fetch_add(1, Ordering::Relaxed);
+        backend.mappings.insert(id);
+        Ok(SimMapping { id, grant_reference: None, frame, writable })
+    }
+
+    /// Copies `bytes` into live frame `frame` at `offset` through a direct
+    /// mapping (a bare-metal device's write by physical address).
+    pub fn copy_to_frame(&self, frame: u64, offset: usize, bytes: &[u8]) -> Result<(), SimGrantError> {
+        let mapping = self.map_frame(frame, true)?;
+        let result = self.write(&mapping, offset, bytes);
+        self.unmap(mapping)?;
+        result
+    }
+
+    /// Copies bytes out of live frame `frame` at `offset` through a direct
+    /// mapping (a bare-metal device's read by physical address).
+    pub fn copy_from_frame(&self, frame: u64, offset: usize, out: &mut [u8]) -> Result<(), SimGrantError> {
+        let mapping = self.map_frame(frame, false)?;
+        let result = self.read(&mapping, offset, out);
+        self.unmap(mapping)?;
+        result
+    }
+
     /// Ends a mapping; the last one of a grant clears `GTF_writing` (when no
-    /// writable mapping is left) and `GTF_reading` (when none is left).
+    /// writable mapping is left) and `GTF_reading` (when none is left); the
+    /// last one of a frame mapped directly lets it be freed.
     pub fn unmap(&self, mapping: SimMapping) -> Result<(), SimGrantError> {
         let mut backend = self.backend.borrow_mut();
         if !backend.mappings.remove(&mapping.id) {
             return Err(SimGrantError::BadMapping);
         }
-        let active = backend.active.get_mut(&mapping.grant_reference).expect("a live mapping has an active grant");
+        let Some(grant_reference) = mapping.grant_reference else {
+            let holds = backend.direct.get_mut(&mapping.frame).expect("a live direct mapping holds its frame");
+            *holds -= 1;
+            if *holds == 0 {
+                backend.direct.remove(&mapping.frame);
+            }
+            return Ok(());
+        };
+        let active = backend.active.get_mut(&grant_reference).expect("a live mapping has an active grant");
         if mapping.writable {
             active.writers -= 1;
         } else {
             active.readers -= 1;
         }
         let (readers, writers) = (active.readers, active.writers);
-        let flags = &self.entries[mapping.grant_reference as usize].flags;
+        let flags = &self.entries[grant_reference as usize].flags;
         if writers == 0 {
             flags.fetch_and(!GTF_WRITING, Ordering::SeqCst);
         }
         if readers + writers == 0 {
             flags.fetch_and(!GTF_READING, Ordering::SeqCst);
-            backend.active.remove(&mapping.grant_reference);
+            backend.active.remove(&grant_reference);
         }
         Ok(())
     }
@@ -301,7 +358,7 @@ impl SimGrantTable {
         result
     }
 
-    /// Live mappings, over every grant.
+    /// Live mappings, over every grant and every frame mapped directly.
     pub fn active_mappings(&self) -> usize {
         self.backend.borrow().mappings.len()
     }
@@ -312,7 +369,8 @@ impl SimGrantTable {
     }
 
     /// The guest frees pages of its RAM: refused, with the pages given back,
-    /// while a grant entry permits access to one of them or the backend maps it.
+    /// while a grant entry permits access to one of them or the backend maps
+    /// it (through a grant or directly).
     pub fn free_pages(&self, pages: SimPages) -> Result<(), FreeError> {
         if !self.memory.owns(&pages) {
             return Err(FreeError { pages, reason: SimGrantError::ForeignPages });
@@ -363,7 +421,7 @@ impl SimGrantTable {
         let frame = active.frame;
         let id = NEXT_MAPPING_ID.fetch_add(1, Ordering::Relaxed);
         backend.mappings.insert(id);
-        SimMapping { id, grant_reference, frame, writable }
+        SimMapping { id, grant_reference: Some(grant_reference), frame, writable }
     }
 
     fn check_mapping(&self, mapping: &SimMapping) -> Result<(), SimGrantError> {
@@ -372,9 +430,12 @@ impl SimGrantTable {
 
     fn check_unshared(&self, pages: &SimPages) -> Result<(), SimGrantError> {
         let frames: Range<u64> = pages.frame()..pages.frame() + pages.count() as u64;
-        if self.backend.borrow().active.values().any(|active| frames.contains(&active.frame)) {
+        let backend = self.backend.borrow();
+        let direct = backend.direct.keys().any(|frame| frames.contains(frame));
+        if direct || backend.active.values().any(|active| frames.contains(&active.frame)) {
             return Err(SimGrantError::StillMapped);
         }
+        drop(backend);
         let granted = self.current_entries().iter().position(|entry| {
             let permits = entry.flags.load(Ordering::SeqCst) & GTF_TYPE_MASK == GTF_PERMIT_ACCESS;
             permits && frames.contains(&u64::from(entry.frame.load(Ordering::SeqCst)))

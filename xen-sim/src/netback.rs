@@ -24,6 +24,17 @@
 //! (never writable) and stay mapped until their response is written;
 //! receive buffers are filled by grant copy.
 //!
+//! With [`Addressing::Identity`] the backend plays a device on bare metal
+//! instead: every reference the frontend writes (ring references, request
+//! `gref`s) is a guest frame number, reached directly
+//! ([`crate::grant_table::SimGrantTable::map_frame`]) with the same
+//! mappings held for the same time, the same bounds checks, and a frame
+//! outside the guest's live RAM counted as the same violation a bad grant
+//! is. The frontend then has no grant to revoke: a page it frees while the
+//! backend still holds it is refused by the simulated RAM (and fails a test
+//! through the DMA layer's simulated page source), the bug a real machine
+//! would not report.
+//!
 //! Notifications follow the ring rules both ways: the backend raises the
 //! guest's port only when `rsp_event` asks for it, and (unless
 //! [`NetbackOptions::notifications_required`] is off) it serves a ring only
@@ -75,11 +86,12 @@ mod tests;
 pub use connect::FrontendFeatures;
 pub use counters::{NetbackCounters, Violation};
 pub use hostile::{Hostility, Lasting, Ring};
-pub use options::{AdvertisedFeatures, NetbackOptions, ReceiveChecksum};
+pub use options::{Addressing, AdvertisedFeatures, NetbackOptions, ReceiveChecksum};
 pub use transmit::TransmittedFrame;
 pub use xenbus::{Attachment, Detach, XenbusState};
 
 use super::SimXen;
+use crate::grant_table::{SimGrantError, SimMapping};
 use connect::Connection;
 use std::collections::VecDeque;
 use std::string::String;
@@ -291,6 +303,27 @@ impl<'x> SimNetback<'x> {
             self.errors.push(std::format!("{message}; fatal error, disabling device"));
         } else {
             self.errors.push(message);
+        }
+    }
+
+    /// Maps the page the frontend named by `reference`, as
+    /// [`NetbackOptions::addressing`] reads it: a grant to the backend's
+    /// domain, or a guest frame reached directly.
+    fn map_reference(&self, reference: u32, writable: bool) -> Result<SimMapping, SimGrantError> {
+        let grants = self.xen.grants();
+        match self.options.addressing {
+            Addressing::Grants => grants.map(self.options.backend_domain, reference, writable),
+            Addressing::Identity => grants.map_frame(u64::from(reference), writable),
+        }
+    }
+
+    /// Writes `bytes` at `offset` of the page the frontend named by
+    /// `reference`: a grant copy, or a direct write of the frame.
+    fn copy_to_reference(&self, reference: u32, offset: usize, bytes: &[u8]) -> Result<(), SimGrantError> {
+        let grants = self.xen.grants();
+        match self.options.addressing {
+            Addressing::Grants => grants.copy_to_grant(self.options.backend_domain, reference, offset, bytes),
+            Addressing::Identity => grants.copy_to_frame(u64::from(reference), offset, bytes),
         }
     }
 

@@ -1,21 +1,38 @@
-//! map + sync + unmap by handle against an address-keyed design, at 1 k and
-//! 64 k live mappings (`cargo bench -p dma --bench dma_lookup`).
+//! The DMA layer's micro-benchmark (`cargo bench -p dma --bench dma_lookup`):
+//! a mapping reached through its handle, against the same mapping found by
+//! bus address in an index, which is what Linux's DMA API makes its backends
+//! do (unmap and sync are given only the address).
 //!
-//! Every design maps a one-page `ToDevice` buffer, writes a byte through the
-//! sync-bracketed accessor, and unmaps it, while `live` other mappings stay
-//! mapped. The handle design keeps its live handles in a `Vec` it never
-//! touches: its unmap reads the handle and nothing else. The address-keyed
-//! designs (a `BTreeMap`, like Linux's IOVA and p2m rbtrees, and a hash
-//! table) are given only the bus address for sync and unmap and look the
-//! mapping up; they run on the same device, so the lookup is the difference.
-//! The persistent pool (take + write + put, no grant work) is measured too,
-//! and so is the handle with one 64 KiB buffer (16 pages: more than a handle
-//! keeps inline, so its grant list is one heap allocation).
+//! What it measures, with N live one-page mappings (N = 1, 1 Ki, 64 Ki,
+//! 1 Mi), each operation on one of them picked from a seeded random sequence:
+//! - (a) the steady state of persistent mappings: a sync for the device,
+//!   operations independent (throughput), and chained (each waits for the
+//!   last: latency);
+//! - (b) a map + sync + unmap cycle: unmap one, map its buffer again (a fresh
+//!   grant, so a new address, which the address-keyed designs must record),
+//!   sync it;
+//! - (c) both with several threads (1, 2, and the number of cores if more),
+//!   the address-keyed index shared behind a lock, each thread on its own
+//!   device (see `threads.rs`), against handles, which share nothing;
+//! - besides: the persistent pool (take + sync + put) and one 64 KiB buffer
+//!   (16 pages, its grant list on the heap).
 //!
-//! Criterion prints its statistics; this program then prints each median
-//! and the ratios, and with `DMA_BENCH_REPORT=path` writes them as Markdown
-//! (a relative path is taken from the workspace root). No backend maps
-//! anything here, so every grant revokes at once.
+//! The designs (`designs.rs`, `live.rs`, `address_keyed.rs`): by handle, and
+//! by address through a `BTreeMap`, two hash tables, a two-level radix table
+//! and a flat array. All run on the same `GrantDma` code, trusted mode, no
+//! backend mapping anything, so the index is the only difference.
+//!
+//! A plain harness (`measure.rs`): `Instant` around a run of many
+//! operations, calibrated to about 5 ms, the median of 15 runs (short runs,
+//! many of them: on a shared machine the median then leaves out the runs
+//! another program interrupted), the designs taking turns, inputs through
+//! `black_box`. The whole benchmark takes a minute or two. It prints every
+//! timing as it goes, then the tables; with `DMA_BENCH_REPORT=path` it
+//! writes them as Markdown (a relative path is taken from the workspace
+//! root). Words after `--` pick designs by name (`cargo bench -p dma --bench
+//! dma_lookup -- handle BTree`); such a partial run writes no report. Run
+//! without `--bench` (as `cargo test --benches` does), it only checks that
+//! every design works, on a few mappings, and writes nothing.
 //!
 //! The build it measures is printed first and in the report: `cargo bench`
 //! builds with Cargo's `bench` profile, which inherits the workspace's
@@ -27,243 +44,217 @@
 #![deny(unsafe_code)]
 
 mod address_keyed;
+mod designs;
+mod live;
+mod measure;
+mod report;
 #[allow(unsafe_code)] // the benchmark's arena and its `unsafe impl dma::PageSource`
 mod source;
+mod threads;
 
-use address_keyed::{AddressKeyed, HashTable, MappingTable};
 use core::cell::RefCell;
-use core::sync::atomic::{AtomicU16, AtomicU32};
-use criterion::{BenchmarkId, Criterion};
+use designs::Design;
 use dma::sim::SimPageSource;
-use dma::{BackendTrust, DmaBuffer, DmaHandle, DmaPool, GrantDma, Grants, PAGE_SIZE, PageSource, ToDevice};
+use dma::{BackendTrust, DmaBuffer, DmaPool, GrantDma, PAGE_SIZE, ToDevice};
+use live::{Operation, Table, device, grant_table_entries, with_device};
+use measure::{Contender, Order, Pace, Settings, Timing, measure_in_turns, per_operation};
+use report::Results;
 use source::BenchSource;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use xen_pv::abi::grant_table::GrantEntryV1;
+use threads::Coordinator;
 use xen_pv::grant_table::GrantTable;
 use xen_sim::grant_table::SimGrantTable;
 
-/// Live mappings to measure at.
-const LIVE: [usize; 2] = [1 << 10, 1 << 16];
-/// Buffers mapped per measured operation (one), plus the pool's.
-const SPARE_PAGES: usize = 64;
-/// Criterion samples per benchmark; the report uses their median.
-const SAMPLES: usize = 20;
+/// Live mappings the single-thread measurements run at.
+const LIVE: [usize; 4] = [1, 1 << 10, 1 << 16, 1 << 20];
+/// Live mappings (all threads together) the threaded ones run at.
+const LIVE_THREADED: [usize; 3] = [1 << 10, 1 << 16, 1 << 20];
+/// The seed of the single-thread random order.
+const SEED: u64 = 0x00d1_5ea5_e5ee_d001;
 /// The large buffer: 64 KiB, 16 pages (a grant list on the heap).
 const LARGE: usize = 16 * PAGE_SIZE;
-/// The design name and live count the large buffer's median is kept under.
-const LARGE_DESIGN: (&str, usize) = ("handle 64 KiB", 0);
+/// Buffers in the pool measured.
+const POOL_BUFFERS: usize = 8;
 
-/// Medians in nanoseconds per operation, by design and live count.
-#[derive(Default)]
-struct Results {
-    samples: RefCell<BTreeMap<(&'static str, usize), Vec<f64>>>,
+/// A full run, or a smoke test of every design on a few mappings; and the
+/// designs asked for.
+struct Plan {
+    settings: Settings,
+    live: Vec<usize>,
+    live_threaded: Vec<usize>,
+    threads: Vec<usize>,
+    designs: Vec<Design>,
 }
 
-impl Results {
-    /// Keeps one sample and hands its time on to criterion.
-    fn record(&self, design: &'static str, live: usize, (iterations, elapsed): (u64, Duration)) -> Duration {
-        let per_operation = elapsed.as_nanos() as f64 / iterations.max(1) as f64;
-        self.samples.borrow_mut().entry((design, live)).or_default().push(per_operation);
-        elapsed
-    }
-
-    /// The median of the last `SAMPLES` calls (criterion's samples; the
-    /// calls before them are its warm-up).
-    fn median(&self, design: &'static str, live: usize) -> Option<f64> {
-        let samples = self.samples.borrow();
-        let all = samples.get(&(design, live))?;
-        let mut last: Vec<f64> = all[all.len().saturating_sub(SAMPLES)..].to_vec();
-        last.sort_by(f64::total_cmp);
-        (last.len() >= SAMPLES / 2).then(|| last[last.len() / 2])
+impl Plan {
+    /// `filters`: words from the command line; only designs whose name
+    /// contains one of them run (all when there is none).
+    fn new(full: bool, filters: &[String]) -> Self {
+        let threads = thread_counts();
+        let designs = designs::ALL
+            .into_iter()
+            .filter(|design| filters.is_empty() || filters.iter().any(|filter| design.name().contains(filter.as_str())))
+            .collect();
+        if full {
+            let settings = Settings { runs: 15, run_time: Duration::from_millis(5) };
+            Self { settings, live: LIVE.to_vec(), live_threaded: LIVE_THREADED.to_vec(), threads, designs }
+        } else {
+            let settings = Settings { runs: 1, run_time: Duration::from_micros(200) };
+            Self { settings, live: vec![1, 64], live_threaded: vec![64], threads, designs }
+        }
     }
 }
 
-type Table<'e> = RefCell<GrantTable<'e>>;
-type Device<'t, 'e> = GrantDma<&'t Table<'e>, &'t BenchSource>;
+/// 1, 2, and the number of cores when there are more.
+fn thread_counts() -> Vec<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut counts = vec![1, 2];
+    if cores > 2 {
+        counts.push(cores);
+    }
+    counts
+}
 
 fn main() {
-    println!("dma_lookup: {}", build_description());
-    let mut criterion = Criterion::default()
-        .sample_size(SAMPLES)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .configure_from_args();
-    let results = Results::default();
-    for live in LIVE {
-        bench_at(&mut criterion, live, &results);
+    // A panic on a worker thread would leave the others waiting at their
+    // barrier for ever: end the whole benchmark instead.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::exit(101);
+    }));
+
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let full = arguments.iter().any(|argument| argument == "--bench");
+    let filters: Vec<String> = arguments.iter().filter(|argument| !argument.starts_with('-')).cloned().collect();
+    let plan = Plan::new(full, &filters);
+    let build = build_description();
+    println!("dma_lookup: {build}");
+    if !full {
+        println!("dma_lookup: not run by `cargo bench` (no --bench): a smoke test of every design, nothing written");
     }
-    bench_large(&mut criterion, &results);
-    criterion.final_summary();
-    report(&results);
+    let started = Instant::now();
+    let mut results =
+        Results::new(build, plan.settings, plan.live.clone(), plan.live_threaded.clone(), plan.threads.clone());
+
+    for &live in &plan.live {
+        single_thread(&plan, live, &mut results);
+    }
+    for &live in &plan.live_threaded {
+        for &threads in &plan.threads {
+            threaded(&plan, live, threads, &mut results);
+        }
+    }
+    if plan.designs.contains(&Design::Handle) {
+        other_figures(&plan.settings, &mut results);
+    }
+    results.finish(started.elapsed());
+
+    if !full {
+        println!("dma_lookup: smoke test passed");
+    } else if filters.is_empty() {
+        results.publish();
+    } else {
+        results.print();
+        println!("dma_lookup: only some designs ran (a filter was given): no report written");
+    }
 }
 
-/// Benchmarks every design with `live` mappings held. Each design sets up
-/// its live mappings once, outside the measured loops, and tears them down
-/// after its benchmark.
-fn bench_at(criterion: &mut Criterion, live: usize, results: &Results) {
-    let entries: Vec<GrantEntryV1> = (0..live + SPARE_PAGES + 16).map(|_| empty_entry()).collect();
-    let table: Table<'_> = RefCell::new(GrantTable::new(&entries));
-    let source = BenchSource::new(live + SPARE_PAGES);
-    let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).expect("device");
-    let mut group = criterion.benchmark_group("map_sync_unmap");
-
-    let mut by_handle = ByHandle::new(&device, live, PAGE_SIZE);
-    group.bench_function(BenchmarkId::new("handle", live), |bencher| {
-        bencher.iter_custom(|iterations| results.record("handle", live, by_handle.run(iterations)))
-    });
-    by_handle.finish();
-
-    let mut by_btree = ByAddress::<BTreeMap<_, _>>::new(&device, live);
-    group.bench_function(BenchmarkId::new("btree", live), |bencher| {
-        bencher.iter_custom(|iterations| results.record("btree", live, by_btree.run(iterations)))
-    });
-    by_btree.finish();
-
-    let mut by_hash = ByAddress::<HashTable>::new(&device, live);
-    group.bench_function(BenchmarkId::new("hash", live), |bencher| {
-        bencher.iter_custom(|iterations| results.record("hash", live, by_hash.run(iterations)))
-    });
-    by_hash.finish();
-
-    let mut by_pool = ByPool::new(&device, live);
-    group.bench_function(BenchmarkId::new("pool", live), |bencher| {
-        bencher.iter_custom(|iterations| results.record("pool", live, by_pool.run(iterations)))
-    });
-    by_pool.finish();
-    group.finish();
+/// (a) and (b) at `live` mappings, one thread: every design on a device of
+/// its own, all set up at once and measured in turns.
+fn single_thread(plan: &Plan, live: usize, results: &mut Results) {
+    let count = plan.designs.len();
+    let entries: Vec<_> = (0..count).map(|_| grant_table_entries(live)).collect();
+    let tables: Vec<Table<'_>> = entries.iter().map(|entries| RefCell::new(GrantTable::new(entries))).collect();
+    let sources: Vec<BenchSource> = (0..count).map(|_| BenchSource::new(live)).collect();
+    let devices: Vec<_> = tables.iter().zip(&sources).map(|(table, source)| device(table, source)).collect();
+    let contenders =
+        plan.designs.iter().zip(&devices).map(|(design, device)| design.alone(device, live, SEED)).collect();
+    measure_all(plan, None, live, contenders, &[Operation::Sync, Operation::SyncChained, Operation::Cycle], results);
+    for device in devices {
+        device.close().expect("the benchmark unmapped everything");
+    }
 }
 
-fn empty_entry() -> GrantEntryV1 {
-    GrantEntryV1 { flags: AtomicU16::new(0), domid: AtomicU16::new(0), frame: AtomicU32::new(0) }
+/// (c) at `live` mappings over `threads` threads: a group of threads per
+/// design, all set up at once and measured in turns.
+fn threaded(plan: &Plan, live: usize, threads: usize, results: &mut Results) {
+    let coordinators: Vec<Coordinator> = plan.designs.iter().map(|_| Coordinator::new(live, threads)).collect();
+    std::thread::scope(|scope| {
+        for (design, coordinator) in plan.designs.iter().zip(&coordinators) {
+            design.spawn(scope, coordinator, threads);
+        }
+        let contenders =
+            coordinators.iter().map(|coordinator| Box::new(coordinator) as Box<dyn Contender + '_>).collect();
+        measure_all(plan, Some(threads), live, contenders, &[Operation::Sync, Operation::Cycle], results);
+    });
 }
 
-/// map + write-and-sync + unmap of one 64 KiB buffer by handle, nothing
-/// else live. The benchmark's own page source hands out single pages only,
-/// so this one runs over the simulation's guest RAM (the same `GrantTable`
-/// code; the source is not used inside the measured loop).
-fn bench_large(criterion: &mut Criterion, results: &Results) {
+/// Times each of `operations` on every design's contender, in turns, then
+/// tears them down.
+fn measure_all(
+    plan: &Plan,
+    threads: Option<usize>,
+    live: usize,
+    mut contenders: Vec<Box<dyn Contender + '_>>,
+    operations: &[Operation],
+    results: &mut Results,
+) {
+    for &operation in operations {
+        let timings = measure_in_turns(&plan.settings, &mut contenders, operation);
+        for (design, timing) in plan.designs.iter().zip(timings) {
+            results.add(design.name(), threads, live, operation, timing);
+        }
+    }
+    contenders.into_iter().for_each(|contender| contender.finish());
+}
+
+/// The persistent pool's take + sync + put, and map + sync + unmap of one
+/// 64 KiB buffer, by handle, nothing else live.
+fn other_figures(settings: &Settings, results: &mut Results) {
+    let pool = with_device(POOL_BUFFERS, |device| {
+        let mut pool = DmaPool::<ToDevice>::new(device, POOL_BUFFERS).expect("pool");
+        let timing = measure_alone(settings, |_| {
+            let mut handle = pool.take().expect("an idle handle");
+            device.sync_for_device(&mut handle);
+            pool.put(handle).expect("put back");
+            0
+        });
+        pool.close(device).expect("close");
+        timing
+    });
+    results.add_other("pool of 8: take + sync + put", pool);
+
+    // The benchmark's arena hands out single pages, so the large buffer
+    // comes from the simulation's guest RAM (the same grant-table code).
     let xen = SimGrantTable::with_memory_pages(1, 1, LARGE / PAGE_SIZE);
     let table: Table<'_> = RefCell::new(GrantTable::new(xen.current_entries()));
     let source = SimPageSource::new(&xen);
     let device = GrantDma::new(&table, &source, 0, BackendTrust::Trusted).expect("device");
-    let mut group = criterion.benchmark_group("map_sync_unmap_64KiB");
-    let mut by_handle = ByHandle::new(&device, 0, LARGE);
-    let (design, live) = LARGE_DESIGN;
-    group.bench_function("handle", |bencher| {
-        bencher.iter_custom(|iterations| results.record(design, live, by_handle.run(iterations)))
+    let mut spare = Some(DmaBuffer::allocate(device.source(), LARGE).expect("64 KiB buffer"));
+    let large = measure_alone(settings, |_| {
+        let mut handle = device.map(spare.take().expect("the buffer"), ToDevice).expect("map");
+        device.sync_for_device(&mut handle);
+        spare = Some(device.unmap(handle).expect("unmap"));
+        0
     });
-    by_handle.finish();
-    group.finish();
+    spare.expect("the buffer").free(device.source());
     device.close().expect("close");
+    results.add_other("one 64 KiB buffer (16 pages): map + sync + unmap", large);
 }
 
-fn page<G: Grants, S: PageSource>(device: &GrantDma<G, S>) -> DmaBuffer {
-    DmaBuffer::allocate(device.source(), PAGE_SIZE).expect("page")
-}
-
-/// `live` mapped one-page buffers, kept in a `Vec` nobody searches.
-fn map_live<G: Grants, S: PageSource>(device: &GrantDma<G, S>, live: usize) -> Vec<DmaHandle<ToDevice>> {
-    (0..live).map(|_| device.map(page(device), ToDevice).expect("map")).collect()
-}
-
-fn unmap_live<G: Grants, S: PageSource>(device: &GrantDma<G, S>, held: Vec<DmaHandle<ToDevice>>) {
-    for handle in held {
-        device.unmap(handle).expect("unmap").free(device.source());
+/// Times `operation` alone: the median of `settings.runs` runs after one
+/// untimed run that calibrates.
+fn measure_alone(settings: &Settings, mut operation: impl FnMut(usize) -> usize) -> Timing {
+    let mut order = Order::new(1, SEED);
+    let mut iterations = 1024;
+    while order.time(iterations, Pace::Independent, &mut operation) < settings.run_time / 4 && iterations < 1 << 30 {
+        iterations *= 2;
     }
-}
-
-/// The handle design: the operation touches only its own handle.
-struct ByHandle<'d, G: Grants, S: PageSource> {
-    device: &'d GrantDma<G, S>,
-    held: Vec<DmaHandle<ToDevice>>,
-    spare: Option<DmaBuffer>,
-}
-
-impl<'d, G: Grants, S: PageSource> ByHandle<'d, G, S> {
-    /// `live` one-page mappings held, and a spare buffer of `len` bytes.
-    fn new(device: &'d GrantDma<G, S>, live: usize, len: usize) -> Self {
-        let spare = DmaBuffer::allocate(device.source(), len).expect("spare buffer");
-        Self { device, held: map_live(device, live), spare: Some(spare) }
-    }
-
-    fn run(&mut self, iterations: u64) -> (u64, Duration) {
-        let device = self.device;
-        let start = Instant::now();
-        for _ in 0..iterations {
-            let mut handle = device.map(self.spare.take().expect("spare"), ToDevice).expect("map");
-            handle.write(device, |bytes| bytes[0] = bytes[0].wrapping_add(1));
-            self.spare = Some(device.unmap(handle).expect("unmap"));
-        }
-        (iterations, start.elapsed())
-    }
-
-    fn finish(self) {
-        self.spare.expect("spare").free(self.device.source());
-        unmap_live(self.device, self.held);
-    }
-}
-
-/// An address-keyed design: sync and unmap get only the bus address.
-struct ByAddress<'d, 't, 'e, T: MappingTable> {
-    keyed: AddressKeyed<'d, &'t Table<'e>, &'t BenchSource, T>,
-    device: &'d Device<'t, 'e>,
-    spare: Option<DmaBuffer>,
-}
-
-impl<'d, 't, 'e, T: MappingTable> ByAddress<'d, 't, 'e, T> {
-    fn new(device: &'d Device<'t, 'e>, live: usize) -> Self {
-        let mut keyed = AddressKeyed::new(device);
-        for _ in 0..live {
-            keyed.map(page(device));
-        }
-        Self { keyed, device, spare: Some(page(device)) }
-    }
-
-    fn run(&mut self, iterations: u64) -> (u64, Duration) {
-        let start = Instant::now();
-        for _ in 0..iterations {
-            let address = self.keyed.map(self.spare.take().expect("spare"));
-            self.keyed.write(address, |bytes| bytes[0] = bytes[0].wrapping_add(1));
-            self.spare = Some(self.keyed.unmap(address));
-        }
-        (iterations, start.elapsed())
-    }
-
-    fn finish(mut self) {
-        self.spare.take().expect("spare").free(self.device.source());
-        self.keyed.unmap_all().into_iter().for_each(|buffer| buffer.free(self.device.source()));
-    }
-}
-
-/// The persistent model: a pool mapped once, take + write + put per packet.
-struct ByPool<'d, 't, 'e> {
-    device: &'d Device<'t, 'e>,
-    held: Vec<DmaHandle<ToDevice>>,
-    pool: DmaPool<ToDevice>,
-}
-
-impl<'d, 't, 'e> ByPool<'d, 't, 'e> {
-    fn new(device: &'d Device<'t, 'e>, live: usize) -> Self {
-        let pool = DmaPool::new(device, 8).expect("pool");
-        Self { device, held: map_live(device, live), pool }
-    }
-
-    fn run(&mut self, iterations: u64) -> (u64, Duration) {
-        let start = Instant::now();
-        for _ in 0..iterations {
-            let mut handle = self.pool.take().expect("idle handle");
-            handle.write(self.device, |bytes| bytes[0] = bytes[0].wrapping_add(1));
-            self.pool.put(handle).expect("put back");
-        }
-        (iterations, start.elapsed())
-    }
-
-    fn finish(self) {
-        self.pool.close(self.device).expect("close");
-        unmap_live(self.device, self.held);
-    }
+    iterations *= 4;
+    let runs = (0..settings.runs)
+        .map(|_| per_operation(order.time(iterations, Pace::Independent, &mut operation), iterations));
+    Timing::of(runs.collect())
 }
 
 /// How this program was built: Cargo's profile family and opt-level (from
@@ -276,75 +267,4 @@ fn build_description() -> String {
         if cfg!(debug_assertions) { "on" } else { "off" },
         if cfg!(panic = "abort") { "abort" } else { "unwind" },
     )
-}
-
-/// Prints the medians and ratios; writes them to `DMA_BENCH_REPORT` if set.
-fn report(results: &Results) {
-    let Some(text) = report_text(results) else {
-        println!("dma_lookup: no complete samples (test mode or filtered run): no report");
-        return;
-    };
-    println!("\n{text}");
-    if let Some(path) = std::env::var_os("DMA_BENCH_REPORT") {
-        let path = workspace_root().join(PathBuf::from(path));
-        std::fs::write(&path, format!("{}\n", report_markdown(&text))).expect("write the benchmark report");
-        println!("dma_lookup: report written to {}", path.display());
-    }
-}
-
-/// The build, the table of medians and ratios, and the large buffer's
-/// time, or `None` if a design was not measured.
-fn report_text(results: &Results) -> Option<String> {
-    let mut lines = vec![
-        "| live mappings | by handle | address-keyed BTreeMap | address-keyed hash | pool (take+write+put) | BTreeMap / handle | hash / handle |".to_string(),
-        "|---:|---:|---:|---:|---:|---:|---:|".to_string(),
-    ];
-    for live in LIVE {
-        let handle = results.median("handle", live)?;
-        let btree = results.median("btree", live)?;
-        let hash = results.median("hash", live)?;
-        let pool = results.median("pool", live)?;
-        lines.push(format!(
-            "| {live} | {handle:.1} ns | {btree:.1} ns | {hash:.1} ns | {pool:.1} ns | {:.2}x | {:.2}x |",
-            btree / handle,
-            hash / handle
-        ));
-    }
-    let (design, live) = LARGE_DESIGN;
-    let large = results.median(design, live)?;
-    let pages = LARGE / PAGE_SIZE;
-    lines.push(String::new());
-    lines.push(format!(
-        "By handle, one 64 KiB buffer ({pages} pages, grant list on the heap), nothing else live: {large:.1} ns \
-         ({:.1} ns a page).",
-        large / pages as f64
-    ));
-    lines.push(String::new());
-    lines.push(format!("Build: {}.", build_description()));
-    Some(lines.join("\n"))
-}
-
-fn report_markdown(table: &str) -> String {
-    format!(
-        "# DMA benchmark: handle against address-keyed lookup\n\n\
-         Produced by `DMA_BENCH_REPORT=docs/benchmarks-dma.md cargo bench -p dma --bench dma_lookup` \
-         (dma/benches/dma_lookup). Median time per operation over {SAMPLES} criterion samples, on this \
-         machine ({}), host build, no backend mapping anything.\n\n\
-         One operation is map + write-and-sync + unmap of a one-page `ToDevice` buffer (two grant-table \
-         writes and fences; the handle keeps its grant reference inline, so nothing is allocated) while the \
-         other mappings stay live. \
-         \"By handle\" reads everything from the handle; the address-keyed designs run on the same device \
-         but are given only the bus address for sync and unmap and look the mapping up (BTreeMap as \
-         Linux's rbtrees do; a hash table with a cheap hasher as the best case). The pool row is the \
-         persistent model (no grant operation, sync only). Ratios above 1 are the cost of the lookup; \
-         compare ratios, not absolute times, between machines. `cargo bench` builds with the `bench` \
-         profile, which inherits the guest image's `[profile.release]` (opt-level \"s\", LTO, one codegen \
-         unit; benchmarks unwind instead of aborting): the build line below says what was used.\n\n{table}\n",
-        std::env::consts::ARCH
-    )
-}
-
-fn workspace_root() -> PathBuf {
-    let manifest_directory = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_directory.parent().map_or(manifest_directory.clone(), PathBuf::from)
 }

@@ -7,7 +7,7 @@
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
 use dma::sim::SimPageSource;
-use dma::{BackendTrust, BounceCapacity, DmaBuffer, GrantDma};
+use dma::{BackendTrust, BounceCapacity, DmaBuffer, DmaDevice};
 use xen_pv::abi::DomainId;
 use xen_pv::grant_table::GrantTable;
 use xen_sim::grant_table::{SimGrantTable, SimMapping};
@@ -19,7 +19,7 @@ pub const BACKEND: DomainId = 0;
 pub type Table<'x> = RefCell<GrantTable<'x>>;
 
 /// A device over borrowed table and source.
-pub type Device<'t, 'x> = GrantDma<&'t Table<'x>, &'t SimPageSource<'x>>;
+pub type Device<'t, 'x> = DmaDevice<&'t Table<'x>, &'t SimPageSource<'x>>;
 
 /// Bounce capacity used by the untrusted-backend tests.
 pub const BOUNCE: BounceCapacity = BounceCapacity { read_only_pages: 16, writable_pages: 16 };
@@ -43,7 +43,7 @@ pub fn with_device<R>(
     let xen = SimGrantTable::with_memory_pages(frames, frames, pages);
     let table: Table<'_> = RefCell::new(GrantTable::new(xen.current_entries()));
     let source = SimPageSource::new(&xen);
-    let device = GrantDma::new(&table, &source, BACKEND, trust).expect("device setup");
+    let device = DmaDevice::new(&table, &source, BACKEND, trust).expect("device setup");
     test(Fixture { xen: &xen, table: &table, source: &source, device })
 }
 

@@ -38,8 +38,8 @@ use smoltcp::iface::SocketSet;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet,
-    Icmpv4Repr, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv4Repr,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address,
+    Ipv4Cidr, Ipv4Packet, Ipv4Repr,
 };
 use std::format;
 use std::vec;
@@ -329,46 +329,11 @@ impl ScriptWorld<'_> {
         for sent in self.netback.take_transmitted() {
             if let Some(seq_no) = echo_reply(&sent) {
                 self.answered = self.answered.max(seq_no);
-            } else if let Some(reply) = arp_reply(&sent) {
+            } else if let Some(reply) = super::arp_reply(&sent, PEER, PEER_MAC) {
                 let _ = self.netback.inject(&reply);
             }
         }
     }
-}
-
-/// The peer's answer to an ARP request for it in `frame`.
-fn arp_reply(frame: &[u8]) -> Option<Vec<u8>> {
-    let ethernet = EthernetFrame::new_checked(frame).ok()?;
-    if ethernet.ethertype() != EthernetProtocol::Arp {
-        return None;
-    }
-    let request = ArpRepr::parse(&ArpPacket::new_checked(ethernet.payload()).ok()?).ok()?;
-    let ArpRepr::EthernetIpv4 {
-        operation: ArpOperation::Request,
-        source_hardware_addr,
-        source_protocol_addr,
-        target_protocol_addr,
-        ..
-    } = request
-    else {
-        return None;
-    };
-    if target_protocol_addr != PEER {
-        return None;
-    }
-    let reply = ArpRepr::EthernetIpv4 {
-        operation: ArpOperation::Reply,
-        source_hardware_addr: PEER_MAC,
-        source_protocol_addr: PEER,
-        target_hardware_addr: source_hardware_addr,
-        target_protocol_addr: source_protocol_addr,
-    };
-    let header = EthernetRepr { src_addr: PEER_MAC, dst_addr: source_hardware_addr, ethertype: EthernetProtocol::Arp };
-    let mut bytes = vec![0; header.buffer_len() + reply.buffer_len()];
-    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
-    header.emit(&mut frame);
-    reply.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
-    Some(bytes)
 }
 
 /// The sequence number of an ICMP echo reply to the peer in `frame`.

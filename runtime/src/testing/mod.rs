@@ -453,3 +453,39 @@ fn dhcp_reply(frame: &[u8], lease_seconds: u32) -> Option<(Vec<u8>, bool)> {
     );
     Some((bytes, message_type == DhcpMessageType::Ack))
 }
+
+/// The answer of the host at `address` (with MAC `mac`) to `frame`, if
+/// `frame` is an ARP request for `address`: a simulated peer's side of ARP.
+pub fn arp_reply(frame: &[u8], address: Ipv4Address, mac: EthernetAddress) -> Option<Vec<u8>> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Arp {
+        return None;
+    }
+    let request = ArpRepr::parse(&ArpPacket::new_checked(ethernet.payload()).ok()?).ok()?;
+    let ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Request,
+        source_hardware_addr,
+        source_protocol_addr,
+        target_protocol_addr,
+        ..
+    } = request
+    else {
+        return None;
+    };
+    if target_protocol_addr != address {
+        return None;
+    }
+    let reply = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Reply,
+        source_hardware_addr: mac,
+        source_protocol_addr: address,
+        target_hardware_addr: source_hardware_addr,
+        target_protocol_addr: source_protocol_addr,
+    };
+    let header = EthernetRepr { src_addr: mac, dst_addr: source_hardware_addr, ethertype: EthernetProtocol::Arp };
+    let mut bytes = vec![0; header.buffer_len() + reply.buffer_len()];
+    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+    header.emit(&mut frame);
+    reply.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
+    Some(bytes)
+}

@@ -7,13 +7,16 @@ use super::client::XorShift;
 use crate::http::exercise;
 use alloc::vec::Vec;
 
-const SEEDS: [&[u8]; 6] = [
+const SEEDS: [&[u8]; 9] = [
     b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
     b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Type: x/y\r\nContent-Length: 5\r\n\r\nhello",
     b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\nT: v\r\n\r\n",
     b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
     b"PUT /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
     b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    b"GET /?status=503&delay=250&header=X-A:1&instance HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /?bytes=300&seed=9&chunked HTTP/1.1\r\nHost: a\r\nX-Echo-Status: 103\r\n\r\n",
+    b"POST /?sink HTTP/1.1\r\nHost: a\r\nAccept: application/json\r\nContent-Length: 2\r\n\r\nok",
 ];
 
 /// One script: a selector byte, control bytes, then input built from seeds

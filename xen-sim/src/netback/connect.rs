@@ -5,7 +5,8 @@
 //! `connect` / `read_xenbus_vif_flags` / `connect_data_rings` do, checks
 //! every value (plain unsigned decimals; `request-rx-copy` non-zero; one
 //! queue; event channels unbound for dom0, distinct when split), and maps
-//! both ring pages writable through the simulated grant table. Any failure
+//! both ring pages writable through the simulated grant table (or, with
+//! [`super::Addressing::Identity`], maps their frames directly). Any failure
 //! is a [`ConnectFailure`] that becomes `xenbus_dev_fatal`: an error node,
 //! a counted [`Violation`], the backend in `Closing`, nothing left mapped.
 //!
@@ -285,7 +286,7 @@ impl SimNetback<'_> {
 
     fn map_ring<const WORDS: usize>(&self, reference: GrantRef) -> Result<MappedRing<WORDS>, ConnectFailure> {
         let grants = self.xen.grants();
-        let mapping = grants.map(self.options.backend_domain, reference, true).map_err(|error| {
+        let mapping = self.map_reference(reference, true).map_err(|error| {
             let message = format!("mapping shared-frame {reference}: {error:?}");
             ConnectFailure::new(Violation::BadRingReference, EINVAL, message)
         })?;

@@ -32,7 +32,8 @@ pub enum Violation {
     SlotLargerThanPacket,
     /// Packet dropped: the first slot holds less than `ETH_HLEN` (14) bytes.
     FirstSlotTooSmall,
-    /// Packet dropped: a slot's grant cannot be mapped read-only by dom0.
+    /// Packet dropped: a slot's grant cannot be mapped read-only by dom0
+    /// (with identity addressing: its frame is not live guest RAM).
     BadTransmitGrant,
     /// Counted: a packet of more than `XEN_NETIF_NR_SLOTS_MIN` (18) slots in
     /// all; Linux accepts 19, the protocol promises only 18.
@@ -48,7 +49,8 @@ pub enum Violation {
     /// Counted: a feature key whose value is neither `0` nor `1`.
     BadFeatureValue,
     /// Counted, answered with a negative `GNTST_*` status: a receive
-    /// buffer's grant cannot be written by dom0.
+    /// buffer's grant cannot be written by dom0 (with identity addressing:
+    /// its frame is not live guest RAM).
     BadReceiveGrant,
     /// Connection failed: `request-rx-copy` missing or 0.
     ReceiveCopyNotRequested,
@@ -56,7 +58,8 @@ pub enum Violation {
     MissingKey,
     /// Connection failed: a key is not a plain unsigned decimal.
     MalformedKey,
-    /// Connection failed: a ring reference cannot be mapped writable.
+    /// Connection failed: a ring reference cannot be mapped writable (with
+    /// identity addressing: its frame is not live guest RAM).
     BadRingReference,
     /// Connection failed: a ring's indices are more than a ring apart.
     BadRingIndices,

@@ -61,6 +61,23 @@ pub enum ReceiveChecksum {
     PartialRegardless,
 }
 
+/// How the backend reads what the frontend writes for a page: the ring
+/// references in xenstore (`tx-ring-ref`, `rx-ring-ref`) and the `gref` of
+/// every transmit and receive request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Addressing {
+    /// Grant references of the guest's grant table, mapped and copied with
+    /// Xen's checks (domain, permission, live entry): what netback does.
+    #[default]
+    Grants,
+    /// Guest frame numbers, reached directly: a device on bare metal
+    /// without an IOMMU, told physical addresses (`frame << 12 | offset`).
+    /// No grant, domain or permission is checked, and nothing the guest
+    /// does can take access back; a frame that is not live guest RAM is
+    /// refused, and counted as a violation, exactly where a bad grant is.
+    Identity,
+}
+
 /// The simulated vif's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetbackOptions {
@@ -86,6 +103,8 @@ pub struct NetbackOptions {
     /// Serve a ring only after the guest notified (or the backend was
     /// awake anyway), as a real backend sleeping on its event channel does.
     pub notifications_required: bool,
+    /// How the references the frontend writes are read.
+    pub addressing: Addressing,
 }
 
 impl Default for NetbackOptions {
@@ -100,6 +119,7 @@ impl Default for NetbackOptions {
             receive_checksum: ReceiveChecksum::PartialLikeDom0,
             connect_on_initialised: false,
             notifications_required: true,
+            addressing: Addressing::Grants,
         }
     }
 }

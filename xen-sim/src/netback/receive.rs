@@ -12,13 +12,16 @@
 //! mode asks, `NETRXF_extra_info` with extra-info slots after it). A frame larger than a
 //! page is dropped when the frontend has no `feature-sg`. A grant the
 //! backend cannot write gets the copy's negative `GNTST_*` status, as in
-//! netback's `xenvif_rx_copy_flush`.
+//! netback's `xenvif_rx_copy_flush` (with identity addressing the request's
+//! `gref` is a frame, written directly, and a frame that is not live guest
+//! RAM gets the same status).
 //!
 //! Every receive request the frontend publishes has its id checked against
 //! the ones still unanswered.
 //!
 //! Never: write a buffer through anything but a grant copy the simulated
-//! grant table allows, or consume a request a frame does not need.
+//! grant table allows (or, with identity addressing, a write of a live
+//! frame), or consume a request a frame does not need.
 
 use super::checksum;
 use super::connect::Connection;
@@ -138,7 +141,7 @@ impl SimNetback<'_> {
     /// Grant-copies `chunk` to the start of the request's page; the bytes
     /// written, or the copy's `GNTST_*` error.
     fn copy_to_guest(&mut self, request: RxRequest, chunk: &[u8]) -> i16 {
-        match self.xen.grants().copy_to_grant(self.options.backend_domain, request.gref, 0, chunk) {
+        match self.copy_to_reference(request.gref, 0, chunk) {
             Ok(()) => chunk.len() as i16,
             Err(error) => {
                 let message = format!("Grant copy to rx ref {} (id {}) failed: {error:?}", request.gref, request.id);

@@ -4,6 +4,7 @@
 
 mod frontend;
 mod hostile;
+mod identity;
 mod notifications;
 mod random;
 mod receive;

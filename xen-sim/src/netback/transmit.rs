@@ -16,8 +16,9 @@
 //! `ToDevice`: never mapped writable), copied into one frame for
 //! [`super::SimNetback::take_transmitted`], and answered `NETIF_RSP_OKAY`;
 //! each mapping lasts until its response is written. A slot whose grant
-//! does not map is answered `NETIF_RSP_ERROR` and the frame is lost, as in
-//! netback's `xenvif_tx_check_gop`.
+//! (or, with identity addressing, frame) does not map is answered
+//! `NETIF_RSP_ERROR` and the frame is lost, as in netback's
+//! `xenvif_tx_check_gop`.
 //!
 //! Never: read past a slot's page, or consume a slot the frontend has not
 //! published.
@@ -316,7 +317,7 @@ impl SimNetback<'_> {
     /// a violation) if the grant does not map.
     fn read_slot(&mut self, request: TxRequest, size: u16, frame: &mut Vec<u8>) -> Option<SimMapping> {
         let grants = self.xen.grants();
-        let mapping = match grants.map(self.options.backend_domain, request.gref, false) {
+        let mapping = match self.map_reference(request.gref, false) {
             Ok(mapping) => mapping,
             Err(error) => return self.bad_transmit_grant(request.gref, error),
         };

@@ -2,7 +2,8 @@
 //!
 //! Not netfront: it does the handshake with the real [`Xenstore`] client and
 //! [`EventChannels`] over [`SimXen`], grants pages of the simulated guest
-//! RAM with the real [`GrantTable`], and drives the rings the plainest way,
+//! RAM with the real [`GrantTable`] (or, for a backend with identity
+//! addressing, names pages by their frames), and drives the rings the plainest way,
 //! with levers to break every rule on purpose (any key, any slot, any
 //! request). It trusts nothing it reads and checks nothing: the tests look
 //! at what the backend wrote.
@@ -12,7 +13,7 @@
 //! simulation lends no references into its RAM.
 
 use crate::grant_table::SimMemory;
-use crate::netback::XenbusState;
+use crate::netback::{Addressing, XenbusState};
 use crate::{BACKEND_DOMAIN, SimXen, XENSTORE_PORT};
 use std::collections::BTreeMap;
 use std::format;
@@ -114,6 +115,8 @@ pub fn data(bytes: &[u8], flags: u16) -> Slot {
 /// The reference frontend.
 pub struct TestFrontend<'x> {
     pub xen: &'x SimXen,
+    /// How it names pages to the backend: grants, or frames.
+    pub addressing: Addressing,
     pub events: &'x EventChannels<'x, SimXen>,
     pub store: Xenstore<'x, SimXen>,
     pub grants: GrantTable<'x>,
@@ -122,9 +125,9 @@ pub struct TestFrontend<'x> {
     pub receive: GuestRing<RX_WORDS>,
     pub transmit_ring_reference: GrantRef,
     pub receive_ring_reference: GrantRef,
-    /// Receive id → (grant, frame) of its buffer.
+    /// Receive id → (reference, frame) of its buffer.
     pub receive_buffers: BTreeMap<u16, (GrantRef, u64)>,
-    /// Every transmit slot's grant, in the order sent.
+    /// Every transmit slot's reference, in the order sent.
     pub transmit_grants: Vec<GrantRef>,
     next_receive_id: u16,
     next_transmit_id: u16,
@@ -133,23 +136,41 @@ pub struct TestFrontend<'x> {
 impl<'x> TestFrontend<'x> {
     /// Ring pages granted to dom0 and a port unbound for it; nothing written.
     pub fn new(xen: &'x SimXen, events: &'x EventChannels<'x, SimXen>) -> Self {
-        let mut grants = GrantTable::new(xen.grants().current_entries());
+        Self::with_addressing(xen, events, Addressing::Grants)
+    }
+
+    /// As [`Self::new`], naming pages as `addressing` says: grants, or
+    /// frames (no grant is made then).
+    pub fn with_addressing(xen: &'x SimXen, events: &'x EventChannels<'x, SimXen>, addressing: Addressing) -> Self {
         let memory = xen.grants().memory();
         let (transmit_page, receive_page) = (memory.allocate(1).unwrap(), memory.allocate(1).unwrap());
-        Self {
-            transmit_ring_reference: grants.grant(BACKEND_DOMAIN, transmit_page.frame(), false).unwrap(),
-            receive_ring_reference: grants.grant(BACKEND_DOMAIN, receive_page.frame(), false).unwrap(),
+        let mut frontend = Self {
+            transmit_ring_reference: 0,
+            receive_ring_reference: 0,
             transmit: GuestRing::new(memory, transmit_page.frame()),
             receive: GuestRing::new(memory, receive_page.frame()),
             port: events.alloc_unbound(BACKEND_DOMAIN).unwrap(),
             store: Xenstore::new(events, xen.xenstore_ring(), XENSTORE_PORT, SimXen::clock()),
-            grants,
+            grants: GrantTable::new(xen.grants().current_entries()),
+            addressing,
             xen,
             events,
             receive_buffers: BTreeMap::new(),
             transmit_grants: Vec::new(),
             next_receive_id: 0,
             next_transmit_id: 0,
+        };
+        frontend.transmit_ring_reference = frontend.reference(transmit_page.frame(), false);
+        frontend.receive_ring_reference = frontend.reference(receive_page.frame(), false);
+        frontend
+    }
+
+    /// What the backend is told for the page at `frame`: a grant to dom0,
+    /// or the frame itself.
+    pub fn reference(&mut self, frame: u64, readonly: bool) -> GrantRef {
+        match self.addressing {
+            Addressing::Grants => self.grants.grant(BACKEND_DOMAIN, frame, readonly).unwrap(),
+            Addressing::Identity => GrantRef::try_from(frame).unwrap(),
         }
     }
 
@@ -250,11 +271,12 @@ impl<'x> TestFrontend<'x> {
         }
     }
 
-    /// A fresh page holding `bytes` at `offset`, granted to dom0.
+    /// A fresh page holding `bytes` at `offset`, granted to dom0 (or named
+    /// by its frame).
     pub fn page_with(&mut self, bytes: &[u8], offset: usize, readonly: bool) -> GrantRef {
         let page = self.memory().allocate(1).unwrap();
         self.memory().write(page.frame(), offset, bytes).unwrap();
-        self.grants.grant(BACKEND_DOMAIN, page.frame(), readonly).unwrap()
+        self.reference(page.frame(), readonly)
     }
 
     /// Posts `count` fresh writable buffers; returns their ids.
@@ -267,7 +289,7 @@ impl<'x> TestFrontend<'x> {
     /// Pushes one fresh buffer (read-only if asked), unpublished.
     pub fn push_receive_buffer(&mut self, readonly: bool) -> u16 {
         let page = self.memory().allocate(1).unwrap();
-        let gref = self.grants.grant(BACKEND_DOMAIN, page.frame(), readonly).unwrap();
+        let gref = self.reference(page.frame(), readonly);
         let id = self.next_receive_id;
         self.next_receive_id = self.next_receive_id.wrapping_add(1);
         self.receive_buffers.insert(id, (gref, page.frame()));
