@@ -16,6 +16,11 @@ CARGO       ?= cargo
 DOM0_SCRIPT ?=
 TIMEOUT     ?= 900
 
+# x86_64's save + restore and migrate rounds in `make test` (check-19); `make test-suspend` runs
+# that check alone with SUSPEND_ROUNDS_FULL of each.
+SUSPEND_ROUNDS      ?= 2
+SUSPEND_ROUNDS_FULL ?= 5
+
 # The e2e suite is one dom0 script: the shared helpers, then every check file.
 E2E_PARTS   := tests/e2e/lib.sh $(sort $(wildcard tests/e2e/check-*.sh)) tests/e2e/summary.sh
 E2E_SUITE   := build/e2e-suite.sh
@@ -29,7 +34,7 @@ ARM64_E2E_SUITE := build/e2e-arm64-suite.sh
 ATTACK_TOOL := build/xenecho-attack
 HOST_TARGET := x86_64-unknown-linux-gnu
 
-.PHONY: all image run test test-host test-e2e test-arm64 deps fmt clippy clippy-image doc doc-image clean attack-tool soak
+.PHONY: all image run test test-host test-e2e test-suspend test-arm64 deps fmt clippy clippy-image doc doc-image clean attack-tool soak
 
 all: image
 
@@ -98,9 +103,17 @@ clippy: deps
 # The dom0 suite on the emulated Xen host, then the image alone on plain QEMU (no Xen): its
 # fatal message must reach COM1 (tests/check-not-on-xen.sh).
 test-e2e: image attack-tool
-	cat $(E2E_PARTS) > $(E2E_SUITE)
+	{ cat tests/e2e/lib.sh; echo 'SUSPEND_ROUNDS=$(SUSPEND_ROUNDS)'; \
+	  cat $(filter-out tests/e2e/lib.sh,$(E2E_PARTS)); } > $(E2E_SUITE)
 	testbed/run.sh --timeout $(TIMEOUT) --script $(E2E_SUITE)
 	tests/check-not-on-xen.sh $(IMAGE)
+
+# x86_64: `xl save` + `xl restore` and `xl migrate` to the same host, SUSPEND_ROUNDS_FULL (5)
+# of each in a row, each with wrk running across the move (about 10 minutes).
+test-suspend: image
+	{ cat tests/e2e/lib.sh; echo 'SUSPEND_ROUNDS=$(SUSPEND_ROUNDS_FULL)'; \
+	  cat tests/e2e/check-19-suspend.sh tests/e2e/summary.sh; } > build/e2e-suspend.sh
+	testbed/run.sh --timeout $(TIMEOUT) --script build/e2e-suspend.sh
 
 clean:
 	$(CARGO) clean

@@ -4,7 +4,7 @@
 
 failed_before=$FAILED
 home=/local/domain/$GUEST_DOMID
-check "grant table frames mapped" grep -qE 'grant table: [0-9]+ frames mapped' "$boot_log"
+check "grant table frames mapped" grep -qE 'grant table: [0-9]+ frames mapped' "$(console_log "$GUEST_NAME")"
 check "xenstore: control/feature-poweroff = 1" test "$(xenstore-read "$home/control/feature-poweroff" 2>&1)" = 1
 check "xenstore: control/feature-reboot = 1" test "$(xenstore-read "$home/control/feature-reboot" 2>&1)" = 1
 # Suspend: carried out on x86_64 (check-19), not on ARM64 (Xen has no save or migration there).

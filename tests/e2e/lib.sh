@@ -64,7 +64,12 @@ wait_for_text() {
 }
 
 console_log() { echo "$CONSOLE_LOG_DIR/guest-$1.log"; }
-xl_log() { echo "/var/log/xen/xl-$1.log"; }
+# xl's log of a domain's monitor: after `xl migrate` the receiving xl watches the domain and
+# names its log after NAME--incoming, the domain's name when it started; the newer of the two.
+xl_log() {
+    local log=/var/log/xen/xl-$1.log incoming=/var/log/xen/xl-$1--incoming.log
+    if [ "$incoming" -nt "$log" ]; then echo "$incoming"; else echo "$log"; fi
+}
 
 # Shows a file's tail when a check failed, to make the failure readable.
 show() {
