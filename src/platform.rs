@@ -1,7 +1,7 @@
 //! The kernel's PV services as the network runtime's [`Platform`]: the
 //! board's wiring, nothing more (each method is one call into the kernel).
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::memory::pages::KernelPages;
 use kernel::pv;
 use runtime::{Platform, PlatformStats};
@@ -10,6 +10,10 @@ use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::grant_table::GrantEntryV1;
 use xen_pv::event_channel::EventChannels;
 use xen_pv::hypercall::Xen;
+
+/// The NMI count last logged (the kernel counts them; the log says so once
+/// the loop next waits).
+static NMIS_LOGGED: AtomicU64 = AtomicU64::new(0);
 
 /// This domain's PV services (after `pv::init`, which the kernel ran).
 pub struct KernelPlatform;
@@ -42,6 +46,10 @@ impl Platform<'static> for KernelPlatform {
     fn wait(&self, ports: &[Port], deadline: Option<u64>) {
         if let Err(error) = pv::wait(ports, deadline) {
             log::error!("waiting for events: {error:?}");
+        }
+        let nmis = kernel::nmis();
+        if NMIS_LOGGED.swap(nmis, Ordering::Relaxed) != nmis {
+            log::warn!("NMI received ({nmis} since boot; `xl trigger nmi`?): carrying on");
         }
     }
 

@@ -85,6 +85,13 @@ pub use xen_pv::abi::sched::ShutdownReason;
 #[cfg(target_os = "none")]
 pub use start::fatal;
 
+/// NMIs taken since boot (x86_64: `xl trigger NAME nmi`), each counted and
+/// returned from.
+#[cfg(target_os = "none")]
+pub fn nmis() -> u64 {
+    arch::nmis()
+}
+
 /// Heap usage now.
 #[cfg(target_os = "none")]
 pub fn heap_stats() -> memory::HeapStats {

@@ -112,6 +112,21 @@ if [ "$(uname -m)" != x86_64 ]; then
     [ "$FAILED" -eq "$failed_before" ] || { show /tmp/xl-save.out 30; show "$boot_log" 20; }
 fi
 
+# xl trigger nmi (x86_64; ARM has no NMI to send): counted, logged, and the guest carries on.
+if [ "$(uname -m)" = x86_64 ]; then
+    failed_before=$FAILED
+    nmi_domid=$(xl domid "$GUEST_NAME")
+    xl trigger "$GUEST_NAME" nmi >/tmp/xl-trigger.out 2>&1
+    nmi_status=$?
+    sed 's/^/  xl trigger: /' /tmp/xl-trigger.out
+    check "xl trigger nmi: accepted (status $nmi_status)" test "$nmi_status" -eq 0
+    check "xl trigger nmi: the guest logged it" wait_for_text "$boot_log" "NMI received (1 since boot" 10
+    check "xl trigger nmi: the same domain runs on" still_running "$GUEST_NAME" "$nmi_domid"
+    check "xl trigger nmi: the guest still answers HTTP" \
+        test "$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://$(domain_address "$nmi_domid")/")" = 200
+    [ "$FAILED" -eq "$failed_before" ] || show "$boot_log" 20
+fi
+
 # xl shutdown: a clean poweroff within 10 s.
 start=$SECONDS
 xl shutdown "$GUEST_NAME" >/tmp/xl-shutdown.out 2>&1

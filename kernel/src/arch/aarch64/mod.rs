@@ -21,6 +21,11 @@ pub const CLOCK_NAME: &str = "generic timer";
 /// Xen has no save, restore or migration on ARM.
 pub const SUSPENDS: bool = false;
 
+/// NMIs taken: none on ARM (`xl trigger nmi` is x86 only).
+pub fn nmis() -> u64 {
+    0
+}
+
 /// Never reached: an ARM domain is never suspended.
 pub fn after_resume_in_new_domain() {}
 

@@ -3,7 +3,7 @@
 mod boot;
 mod exceptions;
 
-pub use exceptions::init_exceptions;
+pub use exceptions::{init_exceptions, nmis};
 
 use x86_64::instructions::port::Port;
 use xen_pv::hypercall::SharedInfo;
