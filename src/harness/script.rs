@@ -224,7 +224,8 @@ pub fn settings_for(selector: u8) -> Settings {
     };
     Settings {
         http: HttpPlan { port: HTTP_PORT, connections, backlog, per_client, limits, bounds: TcpBounds::default() },
-        metrics_port: DEFAULT_METRICS_PORT,
+        metrics_port: Some(DEFAULT_METRICS_PORT),
+        metrics_address: None,
     }
 }
 
