@@ -17,6 +17,8 @@
 extern crate alloc;
 
 pub mod config;
+#[cfg(test)]
+mod drain_tests;
 pub mod echo;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod harness;
@@ -58,6 +60,8 @@ pub struct Appliance {
     metrics: Option<server::MetricsService>,
     /// The network as the runtime last said.
     network: runtime::NetworkState,
+    /// Connections reset at the drain's deadline.
+    cut: usize,
 }
 
 /// The appliance's settings, from the command line.
@@ -113,12 +117,18 @@ impl Appliance {
             http: server::HttpService::new(settings.http),
             metrics: settings.metrics_port.map(|port| server::MetricsService::new(port, metrics_address, bounds)),
             network: runtime::NetworkState::default(),
+            cut: 0,
         }
     }
 
     /// The HTTP service, for its counters.
     pub fn http(&self) -> &server::HttpService {
         &self.http
+    }
+
+    /// How many connections the drain's deadline cut.
+    pub fn connections_cut(&self) -> usize {
+        self.cut
     }
 
     /// The metrics page as it would be served now, with the runtime's
@@ -187,7 +197,9 @@ impl runtime::Service for Appliance {
     }
 
     fn cut(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>, now: smoltcp::time::Instant) -> usize {
-        self.http.cut(sockets, now) + self.echo.cut(sockets, now)
+        let cut = self.http.cut(sockets, now) + self.echo.cut(sockets, now);
+        self.cut += cut;
+        cut
     }
 }
 

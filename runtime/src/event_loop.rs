@@ -350,6 +350,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         // unacknowledged.
         self.lifecycle.refuse_suspend();
         self.service.drain(&mut self.sockets, now);
+        self.cookies.stop();
         let in_flight = self.service.in_flight(&self.sockets);
         let drain = smoltcp::time::Duration::from_millis(self.config.drain.as_millis() as u64);
         log::info!(
