@@ -13,7 +13,7 @@
 //! - conflicts are resolved in a fixed order: the TCP echo port (7) comes
 //!   first, then `port=`, then `metrics-port=`; a port that is 0 or taken
 //!   goes back to its default (for the metrics port, the first free port
-//!   from 9100 up). Slots come before the backlog: `connections=` beyond
+//!   from 19100 up). Slots come before the backlog: `connections=` beyond
 //!   what the heap holds is cut to that, then `backlog=` to what fits
 //!   beside them;
 //! - `ip=` that is neither `dhcp` nor an address with a prefix length, or
@@ -434,7 +434,7 @@ struct Resolver<'l, 'a> {
 impl Resolver<'_, '_> {
     /// Notes a conflict about `key`, unless its word has a warning already
     /// (one line per word). The word is the command line's, or, when the
-    /// line does not have it, the default (`metrics-port=9100 (the default)`).
+    /// line does not have it, the default (`metrics-port=19100 (the default)`).
     fn note(&mut self, key: &'static str, problem: String, ending: Ending) {
         if self.notes.iter().any(|note| note.key == Some(key)) {
             return;

@@ -371,6 +371,14 @@ impl HttpService {
             }
             Serving::Nothing => {
                 if matches!(stage, Stage::Closing { .. }) {
+                    // Draining, a request that arrives after the close will
+                    // never be answered: a reset tells the client at once
+                    // (a refused request), where silence would leave it
+                    // waiting after the domain is gone.
+                    if self.draining && socket.recv_queue() > 0 {
+                        self.pool.close(index, sockets, now, false);
+                        return None;
+                    }
                     discard_input(socket);
                 }
                 None
