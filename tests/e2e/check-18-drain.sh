@@ -24,8 +24,8 @@ body_size=$(stat -c %s /tmp/drain-body.bin)
 # The POST loop: one line per request, "<curl exit> <status> <bytes downloaded>", until
 # /tmp/drain-stop exists (and for at most 120 requests).
 post_loop() {
-    local n
-    for n in $(seq 120); do
+    local _
+    for _ in $(seq 120); do
         [ -e /tmp/drain-stop ] && break
         out=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' \
             -H 'Content-Type: application/octet-stream' --data-binary @/tmp/drain-body.bin "http://$1/" 2>/dev/null)
@@ -85,7 +85,6 @@ drain_across() {
 address=$(drain_create)
 check "drain guest has an address ($address)" test -n "$address"
 if [ -n "$address" ]; then
-    old_domid=$(xl domid "$drain")
     drain_across shutdown "$address"
     check "xl shutdown -w: accepted and waited" test "$(cat /tmp/drain-xl.status)" = 0
     check "xl shutdown: the domain is gone" wait_gone "$drain" 10
@@ -108,12 +107,7 @@ if [ -n "$address" ]; then
     old_domid=$(xl domid "$drain")
     drain_across reboot "$address"
     check "xl reboot: accepted" test "$(cat /tmp/drain-xl.status)" = 0
-    new_domid=""
-    for _ in $(seq 60); do
-        new_domid=$(xl domid "$drain" 2>/dev/null)
-        [ -n "$new_domid" ] && [ "$new_domid" != "$old_domid" ] && break
-        sleep 1
-    done
+    new_domid=$(wait_new_domid "$drain" "$old_domid" 60)
     check "xl reboot: the guest came back as a new domain ($old_domid -> $new_domid)" \
         test -n "$new_domid" -a "$new_domid" != "$old_domid"
     check "xl reboot: no non-2xx and no truncation in wrk (only connect and reset errors)" \

@@ -63,6 +63,18 @@ wait_for_text() {
     return 1
 }
 
+# wait_new_domid NAME OLD SECONDS: until domain NAME exists under another domid than OLD (after
+# `xl reboot`); prints that domid (nothing if none came).
+wait_new_domid() {
+    local domid="" _
+    for _ in $(seq "$3"); do
+        domid=$(xl domid "$1" 2>/dev/null)
+        [ -n "$domid" ] && [ "$domid" != "$2" ] && break
+        sleep 1
+    done
+    echo "$domid"
+}
+
 console_log() { echo "$CONSOLE_LOG_DIR/guest-$1.log"; }
 xl_log() { echo "/var/log/xen/xl-$1.log"; }
 
