@@ -15,13 +15,20 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=--no-dynamic-linker");
         println!("cargo:rustc-link-arg-bins=-znostart-stop-gc");
     }
-    let revision = Command::new("git")
-        .args(["describe", "--always", "--dirty", "--abbrev=12"])
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned());
+    // The revision: XENECHO_REVISION from the environment when set (a
+    // build from a source archive, or one that must not depend on the
+    // work tree), else what git says, else "unknown".
+    println!("cargo:rerun-if-env-changed=XENECHO_REVISION");
+    let revision = env::var("XENECHO_REVISION").ok().filter(|given| !given.is_empty()).unwrap_or_else(|| {
+        Command::new("git")
+            .args(["describe", "--always", "--dirty", "--abbrev=12"])
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+            .filter(|revision| !revision.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
+    });
     println!("cargo:rustc-env=XENECHO_REVISION={revision}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");

@@ -50,7 +50,7 @@ declare -A NAME=([appliance]=$APPLIANCE [peer]=$PEER)
 declare -A IP=() MEM=() CRASHES=([appliance]=0 [peer]=0) FAILED_STARTS=([appliance]=0 [peer]=0)
 LAST_CRASH_FAULT=""     # set when the last recorded crash carried the emulator fault's mark
 HAS_HTTP=unknown        # does the appliance answer HTTP on port 80 (it did not always)?
-HAS_METRICS=unknown     # and serve /metrics on port 9100?
+HAS_METRICS=unknown     # and serve /metrics on port 19100?
 
 # --- Domains -----------------------------------------------------------------------------------
 crashed_or_gone() { local s; s=$(domain_state "$1"); [ -z "$s" ] || [[ $s == *c* ]]; }
@@ -168,7 +168,7 @@ LUA
 
 # The appliance's counters as "name value" lines (labels folded into the name), or nothing.
 scrape() {
-    curl -s --max-time 5 "http://$1:9100/metrics" 2>/dev/null \
+    curl -s --max-time 5 "http://$1:19100/metrics" 2>/dev/null \
         | awk '/^xenecho_[a-z_]+(\{[^}]*\})? [0-9]+$/ {
                  gsub(/"/, "", $1); gsub(/[{}=]/, ".", $1); sub(/\.$/, "", $1); print $1, $2 }' || true
 }
@@ -189,7 +189,7 @@ run_wrk() {
         metrics_after=$(scrape "$ip")
         if [ -z "$metrics_before" ] || [ -z "$metrics_after" ]; then
             HAS_METRICS=no
-            note "the appliance has no metrics endpoint (http://$ip:9100/metrics)"
+            note "the appliance has no metrics endpoint (http://$ip:19100/metrics)"
         else
             HAS_METRICS=yes
         fi

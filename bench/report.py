@@ -632,9 +632,9 @@ def render_counters(bench):
         parts.append("No HTTP on the appliance in this run: no counters.\n")
     elif not bench.metrics_available:
         parts.append("**metrics endpoint not available**: the appliance did not answer "
-                     "`http://GUEST_IP:9100/metrics` in this run.\n")
+                     "`http://GUEST_IP:19100/metrics` in this run.\n")
     else:
-        parts.append("From the appliance's Prometheus page (`http://GUEST_IP:9100/metrics`) scraped before and after each "
+        parts.append("From the appliance's Prometheus page (`http://GUEST_IP:19100/metrics`) scraped before and after each "
                      f"surviving load run: the counter's increase summed over the runs, divided by the increase of "
                      f"`{REQUESTS_COUNTER}` (the requests the appliance itself answered). The two scrapes add one "
                      "connection each to the packet and event counters, negligible against thousands of requests. These "
@@ -777,7 +777,7 @@ def render_how(bench):
             f"xl create -q build/peer/peer.cfg memory={peer_used.get('used', '?')} vcpus={config.get('vcpus', '?')}\n"
             f"wrk -t 1 -c C -d {config.get('duration', '?')}s --timeout 10s -s bench.lua http://GUEST_IP/   "
             f"# C in {config.get('concurrencies', '?')}\n"
-            "curl -s http://GUEST_IP:9100/metrics   # before and after each xenecho run\n"
+            "curl -s http://GUEST_IP:19100/metrics   # before and after each xenecho run\n"
             "xl list                                # CPU seconds before and after each run\n"
             "```\n",
             "Options: `make bench BENCH_ARGS='--duration 5 --rounds 1 --no-memory'` (see `bench/run.sh --help`). "

@@ -13,7 +13,7 @@
 //! - conflicts are resolved in a fixed order: the TCP echo port (7) comes
 //!   first, then `port=`, then `metrics-port=`; a port that is 0 or taken
 //!   goes back to its default (for the metrics port, the first free port
-//!   from 9100 up). Slots come before the backlog: `connections=` beyond
+//!   from 19100 up). Slots come before the backlog: `connections=` beyond
 //!   what the heap holds is cut to that, then `backlog=` to what fits
 //!   beside them;
 //! - `ip=` that is neither `dhcp` nor an address with a prefix length, or
@@ -41,7 +41,16 @@ pub const APPLIANCE_WORDS: &[Word] = &[
     Word { key: "ip", form: "ip=dhcp|ADDR/LEN", help: "the address: by DHCP (default), or static (ip=10.0.0.2/24)" },
     Word { key: "gw", form: "gw=ADDR", help: "the default router, with a static ip=" },
     Word { key: "port", form: "port=N", help: "the HTTP port (80)" },
-    Word { key: "metrics-port", form: "metrics-port=N", help: "the Prometheus metrics port (9100)" },
+    Word {
+        key: "metrics-port",
+        form: "metrics-port=N|off",
+        help: "the Prometheus metrics port (19100); off: no metrics listener",
+    },
+    Word {
+        key: "metrics-address",
+        form: "metrics-address=ADDR",
+        help: "metrics only to this address of the appliance (default: any)",
+    },
     Word { key: "connections", form: "connections=N", help: "HTTP connection slots (default: what the heap holds)" },
     Word {
         key: "backlog",
@@ -54,6 +63,11 @@ pub const APPLIANCE_WORDS: &[Word] = &[
         key: "min-rate",
         form: "min-rate=SIZE|off",
         help: "the slowest a body or response may move, bytes a second (1K; 0 or off: no floor)",
+    },
+    Word {
+        key: "drain",
+        form: "drain=SECONDS",
+        help: "on xl shutdown or reboot, let connections in flight finish this long first (5; 0 to 60)",
     },
     Word { key: "untrusted-backend", form: "untrusted-backend", help: "bounce every network buffer (XSA-403)" },
     Word { key: "help", form: "help", help: "list these words at boot, then boot as the other words say" },
@@ -90,6 +104,9 @@ pub struct Config {
     pub selftest: Option<Selftest>,
     /// `help`.
     pub help: bool,
+    /// `drain=`: how long connections in flight may finish when the domain
+    /// is asked to end.
+    pub drain: core::time::Duration,
     /// The HTTP and metrics services.
     pub settings: Settings,
     /// One line per word not taken as written, in the order of the words
@@ -126,7 +143,10 @@ struct Asked<'a> {
     ip: Option<&'a str>,
     gw: Option<&'a str>,
     port: Option<u16>,
-    metrics_port: Option<u16>,
+    /// `Some(None)`: `metrics-port=off`.
+    metrics_port: Option<Option<u16>>,
+    metrics_address: Option<&'a str>,
+    drain: Option<u64>,
     connections: Option<usize>,
     backlog: Option<usize>,
     per_client: Option<Option<usize>>,
@@ -181,7 +201,8 @@ impl Config {
 
         let mut resolve = Resolver { notes, line: &line };
         let net = resolve.network(&asked);
-        let settings = resolve.settings(&asked, heap_bytes);
+        let mut settings = resolve.settings(&asked, heap_bytes);
+        settings.metrics_address = resolve.metrics_address(&asked, settings.metrics_port, net);
         if let Some(asked_heap) = kernel.heap_bytes
             && (heap_bytes as u64) < asked_heap
         {
@@ -194,6 +215,7 @@ impl Config {
             untrusted_backend: line.flag("untrusted-backend").unwrap_or(false),
             selftest: Selftest::requested(&line).ok().flatten(),
             help: line.flag("help").unwrap_or(false),
+            drain: asked.drain.map_or(runtime::DEFAULT_DRAIN, core::time::Duration::from_secs),
             settings,
             warnings: Vec::new(),
         };
@@ -229,7 +251,9 @@ impl Config {
                 _ => "none".into(),
             },
             "port" => plan.port.to_string(),
-            "metrics-port" => self.settings.metrics_port.to_string(),
+            "metrics-port" => self.settings.metrics_port.map_or("off".into(), |port| port.to_string()),
+            "metrics-address" => self.settings.metrics_address.map_or("any".into(), |address| address.to_string()),
+            "drain" => self.drain.as_secs().to_string(),
             "connections" => plan.connections.to_string(),
             "backlog" => plan.backlog.to_string(),
             "per-client" => plan.per_client.map_or("off".into(), |limit| limit.to_string()),
@@ -251,6 +275,7 @@ impl Config {
             keys.push("gw");
         }
         keys.push("untrusted-backend");
+        keys.push("drain");
         if self.kernel.ticks > 0 {
             keys.push("ticks");
         }
@@ -266,7 +291,11 @@ impl Config {
     /// The network runtime's configuration; `None` keeps the network down.
     pub fn runtime_config(&self) -> Option<runtime::RuntimeConfig> {
         let net = self.net?;
-        Some(runtime::RuntimeConfig { force_untrusted: self.untrusted_backend, ..runtime::RuntimeConfig::new(net) })
+        Some(runtime::RuntimeConfig {
+            force_untrusted: self.untrusted_backend,
+            drain: self.drain,
+            ..runtime::RuntimeConfig::new(net)
+        })
     }
 
     /// Logs the help (if asked), the warnings, then the settings, under the
@@ -322,13 +351,39 @@ fn check_word<'a>(word: &Word, value: Option<&'a str>, asked: &mut Asked<'a>) ->
             asked.gw = Some(value);
             None
         }
+        "metrics-port" if value == "off" => {
+            asked.metrics_port = Some(None);
+            None
+        }
         "port" | "metrics-port" => match cmdline::parse_number(value).and_then(|port| u16::try_from(port).ok()) {
             Some(port) if port > 0 => {
-                let slot = if key == "port" { &mut asked.port } else { &mut asked.metrics_port };
-                *slot = Some(port);
+                if key == "port" {
+                    asked.port = Some(port);
+                } else {
+                    asked.metrics_port = Some(Some(port));
+                }
                 None
             }
+            _ if key == "metrics-port" => using("not a port number (1 to 65535) or off"),
             _ => using("not a port number (1 to 65535)"),
+        },
+        "metrics-address" => match value.parse::<smoltcp::wire::Ipv4Address>() {
+            Ok(_) => {
+                asked.metrics_address = Some(value);
+                None
+            }
+            Err(_) => using("not an IPv4 address"),
+        },
+        "drain" => match cmdline::parse_number(value) {
+            None => using("not a number of seconds (0 to 60)"),
+            Some(seconds) if seconds > runtime::MAX_DRAIN.as_secs() => {
+                asked.drain = Some(runtime::MAX_DRAIN.as_secs());
+                using("at most 60")
+            }
+            Some(seconds) => {
+                asked.drain = Some(seconds);
+                None
+            }
         },
         "connections" | "backlog" => {
             let slot = if key == "connections" { &mut asked.connections } else { &mut asked.backlog };
@@ -379,7 +434,7 @@ struct Resolver<'l, 'a> {
 impl Resolver<'_, '_> {
     /// Notes a conflict about `key`, unless its word has a warning already
     /// (one line per word). The word is the command line's, or, when the
-    /// line does not have it, the default (`metrics-port=9100 (the default)`).
+    /// line does not have it, the default (`metrics-port=19100 (the default)`).
     fn note(&mut self, key: &'static str, problem: String, ending: Ending) {
         if self.notes.iter().any(|note| note.key == Some(key)) {
             return;
@@ -425,14 +480,14 @@ impl Resolver<'_, '_> {
             None => DEFAULT_HTTP_PORT,
         };
         let taken = |candidate: u16| candidate == ECHO_PORT || candidate == port;
-        let wanted_metrics = asked.metrics_port.unwrap_or(DEFAULT_METRICS_PORT);
-        let metrics_port = if taken(wanted_metrics) {
-            let holder = if wanted_metrics == ECHO_PORT { "the TCP echo service" } else { "HTTP" };
-            self.note("metrics-port", format!("{holder} has port {wanted_metrics}"), Ending::Using("metrics-port"));
+        let metrics_port = asked.metrics_port.unwrap_or(Some(DEFAULT_METRICS_PORT)).map(|wanted| {
+            if !taken(wanted) {
+                return wanted;
+            }
+            let holder = if wanted == ECHO_PORT { "the TCP echo service" } else { "HTTP" };
+            self.note("metrics-port", format!("{holder} has port {wanted}"), Ending::Using("metrics-port"));
             (DEFAULT_METRICS_PORT..=u16::MAX).find(|&candidate| !taken(candidate)).unwrap_or(DEFAULT_METRICS_PORT)
-        } else {
-            wanted_metrics
-        };
+        });
 
         let defaults = http::Limits::default();
         let limits = http::Limits {
@@ -488,6 +543,32 @@ impl Resolver<'_, '_> {
                 bounds: pool::TcpBounds::default(),
             },
             metrics_port,
+            metrics_address: None,
+        }
+    }
+
+    /// `metrics-address=`, once the metrics port and the network are
+    /// known: ignored with the metrics off, and replaced by any address
+    /// when it is not the static `ip=` (the listener would never answer).
+    /// With DHCP the address is not known yet: it is taken as given.
+    fn metrics_address(
+        &mut self,
+        asked: &Asked<'_>,
+        metrics_port: Option<u16>,
+        net: Option<NetConfig>,
+    ) -> Option<smoltcp::wire::Ipv4Address> {
+        let address: smoltcp::wire::Ipv4Address = asked.metrics_address?.parse().ok()?;
+        if metrics_port.is_none() {
+            self.note("metrics-address", String::from("the metrics are off (metrics-port=off)"), Ending::Ignored);
+            return None;
+        }
+        match net {
+            Some(NetConfig::Static { address: own, .. }) if own.address() != address => {
+                let problem = format!("not the appliance's address ({})", own.address());
+                self.note("metrics-address", problem, Ending::Using("metrics-address"));
+                None
+            }
+            _ => Some(address),
         }
     }
 }

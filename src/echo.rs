@@ -38,6 +38,27 @@ impl EchoService {
         self.pool.add_sockets(sockets, self.connections, (BUFFER_BYTES, BUFFER_BYTES), || Instant::ZERO);
     }
 
+    /// Drains: no socket listens any more, and every open connection
+    /// closes once what it has echoed is sent.
+    pub fn drain(&mut self, sockets: &mut SocketSet<'static>, now: Instant) {
+        self.pool.stop_listening(sockets);
+        for index in 0..self.pool.len() {
+            if matches!(self.pool.stage(index), Stage::Open { .. }) {
+                self.pool.close(index, sockets, now, true);
+            }
+        }
+    }
+
+    /// Connections still owed something (see [`SocketPool::in_flight`]).
+    pub fn in_flight(&self, sockets: &SocketSet<'static>) -> usize {
+        self.pool.in_flight(sockets)
+    }
+
+    /// Resets every connection still in flight; returns how many.
+    pub fn cut(&mut self, sockets: &mut SocketSet<'static>, now: Instant) -> usize {
+        self.pool.cut(sockets, now)
+    }
+
     /// Echoes what arrived, closes idle and finished connections; returns
     /// when it next needs a poll.
     pub fn poll(&mut self, sockets: &mut SocketSet<'static>, now: Instant) -> Option<Instant> {

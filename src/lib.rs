@@ -17,6 +17,8 @@
 extern crate alloc;
 
 pub mod config;
+#[cfg(test)]
+mod drain_tests;
 pub mod echo;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod harness;
@@ -41,16 +43,25 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("XENECHO
 pub const ECHO_PORT: u16 = 7;
 /// The HTTP port unless `port=` says otherwise.
 pub const DEFAULT_HTTP_PORT: u16 = 80;
-/// The metrics port unless `metrics-port=` says otherwise.
-pub const DEFAULT_METRICS_PORT: u16 = 9100;
+/// The metrics port unless `metrics-port=` says otherwise: outside the
+/// range Prometheus's exporters have taken (9100 to 9999, node_exporter's
+/// 9100 first), as Prometheus advises for an application's own metrics.
+pub const DEFAULT_METRICS_PORT: u16 = 19100;
 /// Most HTTP connections, whatever the memory.
 pub const MAX_CONNECTIONS: usize = 1024;
+
+/// The architecture the image was built for, as `xenecho_build_info` says.
+pub const ARCH: &str = if cfg!(target_arch = "aarch64") { "aarch64" } else { "x86_64" };
 
 /// What the appliance serves on the network.
 pub struct Appliance {
     echo: echo::EchoService,
     http: server::HttpService,
-    metrics: server::MetricsService,
+    metrics: Option<server::MetricsService>,
+    /// The network as the runtime last said.
+    network: runtime::NetworkState,
+    /// Connections reset at the drain's deadline.
+    cut: usize,
 }
 
 /// The appliance's settings, from the command line.
@@ -58,8 +69,11 @@ pub struct Appliance {
 pub struct Settings {
     /// The HTTP service: port, slots, backlog, limits, socket bounds.
     pub http: server::HttpPlan,
-    /// The metrics port.
-    pub metrics_port: u16,
+    /// The metrics port (`None`: no metrics listener).
+    pub metrics_port: Option<u16>,
+    /// The only local address the metrics listener accepts connections to
+    /// (`None`: any).
+    pub metrics_address: Option<smoltcp::wire::Ipv4Address>,
 }
 
 /// Heap bytes kept for everything but the HTTP service: the echo and metrics
@@ -80,10 +94,12 @@ impl Settings {
         let limits = &plan.limits;
         let per_client = plan.per_client.map_or(String::from("off"), |limit| alloc::format!("{limit}"));
         let max_body = limits.max_body_bytes.map_or(String::from("unlimited"), config::format_size);
+        let metrics_port = self.metrics_port.map_or(String::from("off"), |port| alloc::format!("{port}"));
+        let metrics_address =
+            self.metrics_address.map_or(String::new(), |address| alloc::format!(" metrics-address={address}"));
         alloc::format!(
-            "port={} metrics-port={} connections={} backlog={} per-client={per_client} max-body={max_body} min-rate={}",
+            "port={} metrics-port={metrics_port}{metrics_address} connections={} backlog={} per-client={per_client} max-body={max_body} min-rate={}",
             plan.port,
-            self.metrics_port,
             plan.connections,
             plan.backlog,
             config::format_size(limits.min_rate_bytes_per_second.into())
@@ -95,16 +111,30 @@ impl Appliance {
     /// The appliance as `settings` say (nothing allocated before `start`).
     pub fn new(settings: &Settings) -> Self {
         let bounds = settings.http.bounds;
+        let metrics_address = settings.metrics_address.map(smoltcp::wire::IpAddress::Ipv4);
         Appliance {
             echo: echo::EchoService::new(ECHO_PORT, 4, bounds),
             http: server::HttpService::new(settings.http),
-            metrics: server::MetricsService::new(settings.metrics_port, bounds),
+            metrics: settings.metrics_port.map(|port| server::MetricsService::new(port, metrics_address, bounds)),
+            network: runtime::NetworkState::default(),
+            cut: 0,
         }
     }
 
     /// The HTTP service, for its counters.
     pub fn http(&self) -> &server::HttpService {
         &self.http
+    }
+
+    /// How many connections the drain's deadline cut.
+    pub fn connections_cut(&self) -> usize {
+        self.cut
+    }
+
+    /// The metrics page as it would be served now, with the runtime's
+    /// counters `stats`.
+    pub fn render_metrics(&self, text: &mut String, stats: &runtime::Stats) {
+        render_metrics(text, stats, &self.http, self.network);
     }
 }
 
@@ -116,11 +146,14 @@ impl runtime::Service for Appliance {
     fn start(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>) {
         self.echo.start(sockets);
         self.http.start(sockets);
-        self.metrics.start(sockets);
+        if let Some(metrics) = self.metrics.as_mut() {
+            metrics.start(sockets);
+        }
         log::info!(
-            "serving TCP echo on port {ECHO_PORT}, HTTP with {} connection slots and {} sockets",
+            "serving TCP echo on port {ECHO_PORT}, HTTP with {} connection slots and {} sockets{}",
             self.http.capacity(),
-            self.http.sockets()
+            self.http.sockets(),
+            if self.metrics.is_some() { "" } else { "; no metrics (metrics-port=off)" }
         );
     }
 
@@ -132,13 +165,41 @@ impl runtime::Service for Appliance {
     ) -> Option<smoltcp::time::Instant> {
         let echo = self.echo.poll(sockets, now);
         let http_deadline = self.http.poll(sockets, now);
-        let http = &self.http;
-        let metrics = self.metrics.poll(sockets, now, &mut |text| render_metrics(text, &stats(), http));
+        let (http, network) = (&self.http, self.network);
+        let metrics = self
+            .metrics
+            .as_mut()
+            .and_then(|metrics| metrics.poll(sockets, now, &mut |text| render_metrics(text, &stats(), http, network)));
         [echo, http_deadline, metrics].into_iter().flatten().min()
     }
 
     fn syn_pressure(&self) -> bool {
-        self.http.syn_pressure()
+        // Draining, nothing listens: no SYN is worth a cookie.
+        !self.http.is_draining() && self.http.syn_pressure()
+    }
+
+    fn network(&mut self, state: runtime::NetworkState) {
+        self.network = state;
+        let readiness = http::Readiness::of(state.link_up, state.address_bound, self.http.is_draining());
+        self.http.set_readiness(readiness);
+    }
+
+    /// HTTP and TCP echo stop listening and finish what is in flight; the
+    /// metrics listener goes on serving (scrapes see the drain), and is not
+    /// waited for.
+    fn drain(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>, now: smoltcp::time::Instant) {
+        self.http.drain(sockets);
+        self.echo.drain(sockets, now);
+    }
+
+    fn in_flight(&self, sockets: &smoltcp::iface::SocketSet<'static>) -> usize {
+        self.http.in_flight(sockets) + self.echo.in_flight(sockets)
+    }
+
+    fn cut(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>, now: smoltcp::time::Instant) -> usize {
+        let cut = self.http.cut(sockets, now) + self.echo.cut(sockets, now);
+        self.cut += cut;
+        cut
     }
 }
 
@@ -158,14 +219,25 @@ fn code_label(code: u16) -> &'static str {
     }
 }
 
-/// The whole metrics page, written into `text`.
-fn render_metrics(text: &mut String, stats: &runtime::Stats, http: &server::HttpService) {
-    use metrics::{Kind, Metric};
+/// The whole metrics page, written into `text`: the build, the kernel's
+/// counters, then HTTP's (requests, responses, their durations, the
+/// connections), then the network's state and the drain.
+fn render_metrics(
+    text: &mut String,
+    stats: &runtime::Stats,
+    http: &server::HttpService,
+    network: runtime::NetworkState,
+) {
+    use metrics::{Histogram, Metric, Value};
     let counters = http.counters();
     let pool = http.pool_counters();
     let kernel = metrics::kernel_metrics(stats);
-    let counter = |name, help, value| Metric { name, help, kind: Kind::Counter, label: None, value };
-    let gauge = |name, help, value: usize| Metric { kind: Kind::Gauge, ..counter(name, help, value as u64) };
+    let build = Metric::gauge("xenecho_build_info", "The build: version, source revision, architecture.", 1)
+        .label("version", env!("CARGO_PKG_VERSION"))
+        .label("revision", env!("XENECHO_REVISION"))
+        .label("arch", ARCH);
+    let counter = Metric::counter;
+    let gauge = |name, help, value: usize| Metric::gauge(name, help, value as u64);
     let http_list = [
         counter("xenecho_http_requests_total", "HTTP requests.", counters.requests),
         counter("xenecho_http_received_bytes_total", "HTTP bytes received.", counters.bytes_received),
@@ -191,23 +263,46 @@ fn render_metrics(text: &mut String, stats: &runtime::Stats, http: &server::Http
             "Closes aborted because the peer did not finish.",
             pool.close_timeouts,
         ),
+        Metric::flag("xenecho_link_up", "Whether the vif's link is up (netfront connected).", network.link_up),
+        Metric::flag(
+            "xenecho_ipv4_address_bound",
+            "Whether the interface has an IPv4 address (a lease, or the static one).",
+            network.address_bound,
+        ),
+        Metric::flag(
+            "xenecho_draining",
+            "Whether the appliance drains before it ends (no new connection).",
+            http.is_draining(),
+        ),
     ];
-    let statuses = http::Status::ALL.map(|status| Metric {
-        label: Some(("code", code_label(status.code()))),
-        ..counter("xenecho_http_responses_total", "HTTP responses by status.", counters.responses(status))
+    let statuses = http::Status::ALL.map(|status| {
+        counter("xenecho_http_responses_total", "HTTP responses by status.", counters.responses(status))
+            .label("code", code_label(status.code()))
     });
     let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-    let requested = [1, 2, 3, 4, 5].map(|class: u16| Metric {
-        label: Some(("class", classes[usize::from(class - 1)])),
-        ..counter(
+    let requested = [1, 2, 3, 4, 5].map(|class: u16| {
+        counter(
             "xenecho_http_requested_status_responses_total",
             "HTTP responses whose status the request chose (status=), by class.",
             counters.requested_in_class(class),
         )
+        .label("class", classes[usize::from(class - 1)])
     });
-    // The responses families come right after the request counter.
+    let durations = &counters.durations;
+    let histogram = Histogram {
+        name: "xenecho_http_request_duration_seconds",
+        help: "Time from a request head complete to the last byte of its response queued.",
+        bounds: &http::DURATION_BOUNDS_LABELS,
+        buckets: durations.buckets(),
+        sum: Value::micros_as_seconds(durations.sum_micros()),
+        count: durations.count(),
+    };
+    // The responses families and the durations come right after the
+    // request counter.
     let (requests, rest) = http_list.split_at(1);
-    metrics::render(text, kernel.iter().chain(requests).chain(&statuses).chain(&requested).chain(rest));
+    metrics::render(text, core::iter::once(&build).chain(&kernel).chain(requests).chain(&statuses).chain(&requested));
+    metrics::render_histogram(text, &histogram);
+    metrics::render(text, rest);
 }
 
 /// The appliance's entry point: reports what it was given, reads the

@@ -70,6 +70,7 @@ impl Platform<'static> for KernelPlatform {
             heap_used: heap.used as u64,
             heap_free: heap.free as u64,
             console_dropped_bytes: kernel::console::DROPPED_BYTES.load(Ordering::Relaxed),
+            start_time_ns: pv::start_time_ns(),
         }
     }
 }

@@ -19,7 +19,9 @@
 //! - **closing** (the service closed; the peer has not finished: FIN-WAIT,
 //!   LAST-ACK, a final response it will not read): aborted after
 //!   `close_timeout`;
-//! - **closed** or **time-wait**: listens again at the next poll.
+//! - **closed** or **time-wait**: listens again at the next poll, unless
+//!   the pool has stopped listening ([`SocketPool::stop_listening`], the
+//!   appliance draining before it ends): then it stays closed.
 //!
 //! Contract: never panics; never allocates after [`SocketPool::add_sockets`];
 //! every socket in the pool listens again within the bounds above, whatever
@@ -31,6 +33,7 @@ use core::time::Duration;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
+use smoltcp::wire::{IpAddress, IpListenEndpoint};
 
 /// The time bounds every pooled socket lives within.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +86,8 @@ pub enum Stage {
         /// When the service closed it.
         since: Instant,
     },
+    /// Closed and not listening: the pool stopped listening.
+    Stopped,
 }
 
 /// What changed for a socket since the last poll.
@@ -115,6 +120,10 @@ struct Slot<T> {
 /// Sockets listening on one port, with per-slot service state `T`.
 pub struct SocketPool<T> {
     port: u16,
+    /// The local address it accepts connections to (`None`: any).
+    address: Option<IpAddress>,
+    /// Whether it stopped listening for good.
+    stopped: bool,
     bounds: TcpBounds,
     half_open_cap: usize,
     listen_reserve: usize,
@@ -131,6 +140,8 @@ impl<T> SocketPool<T> {
     pub fn new(port: u16, bounds: TcpBounds, half_open_cap: usize, listen_reserve: usize) -> Self {
         Self {
             port,
+            address: None,
+            stopped: false,
             bounds,
             half_open_cap: half_open_cap.max(1),
             listen_reserve,
@@ -138,6 +149,18 @@ impl<T> SocketPool<T> {
             next_order: 0,
             counters: PoolCounters::default(),
         }
+    }
+
+    /// This pool, accepting only connections to `address` (a SYN to any
+    /// other address of the interface finds no listener, and smoltcp
+    /// answers it with RST).
+    pub fn bound_to(mut self, address: Option<IpAddress>) -> Self {
+        self.address = address;
+        self
+    }
+
+    fn listen_endpoint(&self) -> IpListenEndpoint {
+        IpListenEndpoint { addr: self.address, port: self.port }
     }
 
     /// Adds `count` sockets with `rx` and `tx` bytes of buffer, each with
@@ -221,15 +244,19 @@ impl<T> SocketPool<T> {
     /// re-listens a finished socket, notes a new half-open or open one, and
     /// aborts a close that ran out of time.
     pub fn update(&mut self, index: usize, sockets: &mut SocketSet<'static>, now: Instant) -> Change {
-        let (port, bounds) = (self.port, self.bounds);
-        let slot = &mut self.slots[index];
+        let (endpoint, bounds, stopped) = (self.listen_endpoint(), self.bounds, self.stopped);
+        let (port, slot) = (endpoint.port, &mut self.slots[index]);
         let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
         if !socket.is_open() {
             let was_serving = matches!(slot.stage, Stage::Open { .. } | Stage::Closing { .. });
+            if stopped {
+                slot.stage = Stage::Stopped;
+                return if was_serving { Change::Freed } else { Change::None };
+            }
             slot.stage = Stage::Listening;
             socket.set_keep_alive(None);
             socket.set_timeout(Some(smoltcp_duration(bounds.half_open_timeout)));
-            if let Err(error) = socket.listen(port) {
+            if let Err(error) = socket.listen(endpoint) {
                 log::error!("listen on {port}: {error:?}");
             }
             return if was_serving { Change::Freed } else { Change::None };
@@ -251,9 +278,63 @@ impl<T> SocketPool<T> {
                 socket.abort();
                 self.counters.close_timeouts += 1;
             }
-            (_, Stage::Open { .. } | Stage::Closing { .. }) => {}
+            (_, Stage::Open { .. } | Stage::Closing { .. } | Stage::Stopped) => {}
         }
         Change::None
+    }
+
+    /// Stops listening for good (the appliance drains before it ends):
+    /// listening sockets close (a SYN then finds no listener and smoltcp
+    /// answers RST, so a client fails at once), half-open handshakes are
+    /// reset, and no socket listens again. Open and closing connections go
+    /// on.
+    pub fn stop_listening(&mut self, sockets: &mut SocketSet<'static>) {
+        self.stopped = true;
+        for slot in &mut self.slots {
+            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+            match slot.stage {
+                Stage::Listening => socket.close(),
+                Stage::HalfOpen { .. } => socket.abort(),
+                Stage::Open { .. } | Stage::Closing { .. } | Stage::Stopped => continue,
+            }
+            slot.stage = Stage::Stopped;
+        }
+    }
+
+    /// How many connections are still owed something: open or half-open
+    /// ones, and closing ones whose data or FIN the peer has not yet
+    /// acknowledged (once it has, the peer has the whole answer).
+    pub fn in_flight(&self, sockets: &SocketSet<'static>) -> usize {
+        (0..self.slots.len()).filter(|&index| self.owes(index, sockets)).count()
+    }
+
+    fn owes(&self, index: usize, sockets: &SocketSet<'static>) -> bool {
+        let slot = &self.slots[index];
+        match slot.stage {
+            Stage::Listening | Stage::Stopped => false,
+            Stage::HalfOpen { .. } | Stage::Open { .. } => true,
+            Stage::Closing { .. } => {
+                let socket = sockets.get::<tcp::Socket>(slot.handle);
+                let acknowledged = matches!(
+                    socket.state(),
+                    tcp::State::Closed | tcp::State::Listen | tcp::State::FinWait2 | tcp::State::TimeWait
+                );
+                !acknowledged || socket.send_queue() > 0
+            }
+        }
+    }
+
+    /// Resets every connection [`SocketPool::in_flight`] counts; returns
+    /// how many.
+    pub fn cut(&mut self, sockets: &mut SocketSet<'static>, now: Instant) -> usize {
+        let mut cut = 0;
+        for index in 0..self.slots.len() {
+            if self.owes(index, sockets) {
+                self.close(index, sockets, now, false);
+                cut += 1;
+            }
+        }
+        cut
     }
 
     /// Closes slot `index`'s connection: gracefully (FIN after what is
@@ -277,6 +358,7 @@ impl<T> SocketPool<T> {
     pub fn enforce_half_open_cap(&mut self, sockets: &mut SocketSet<'static>) -> usize {
         let mut half_open = self.count(|stage| matches!(stage, Stage::HalfOpen { .. }));
         let mut listening = self.count(|stage| matches!(stage, Stage::Listening));
+        let endpoint = self.listen_endpoint();
         let mut dropped = 0;
         while half_open > self.half_open_cap || (half_open > 0 && listening < self.listen_reserve) {
             let oldest = self
@@ -294,7 +376,7 @@ impl<T> SocketPool<T> {
             // It listens again at once, so no RST goes out (no backscatter to
             // spoofed sources); a real client's ACK will find no connection
             // and be answered with RST then.
-            let _ = socket.listen(self.port);
+            let _ = socket.listen(endpoint);
             slot.stage = Stage::Listening;
             half_open -= 1;
             listening += 1;

@@ -25,6 +25,7 @@ use alloc::rc::Rc;
 #[cfg(test)]
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::cell::Cell;
 use runtime::budget::RX_FRAMES_PER_TURN;
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
@@ -107,6 +108,10 @@ pub struct HttpService {
     /// Connections reset at once because their client address already held
     /// `per_client` of them.
     pub refused_per_client: u64,
+    /// What `/readyz` says, shared by every engine.
+    readiness: Rc<Cell<http::Readiness>>,
+    /// Whether it drains (the domain is asked to end).
+    draining: bool,
 }
 
 /// Bytes one pooled connection may use at most, for sizing the pool.
@@ -135,7 +140,50 @@ impl HttpService {
             accepted: 0,
             refused: 0,
             refused_per_client: 0,
+            readiness: Rc::new(Cell::new(http::Readiness::NoLink)),
+            draining: false,
         }
+    }
+
+    /// Says what `/readyz` answers from now on.
+    pub fn set_readiness(&self, readiness: http::Readiness) {
+        self.readiness.set(readiness);
+    }
+
+    /// What `/readyz` answers now.
+    pub fn readiness(&self) -> http::Readiness {
+        self.readiness.get()
+    }
+
+    /// Drains: no socket listens any more (a SYN gets RST), half-open
+    /// handshakes are reset, every engine takes no further request (an idle
+    /// keep-alive connection closes at once, one being answered after its
+    /// answer, which says `Connection: close` if it can still), and
+    /// `/readyz` says `draining`.
+    pub fn drain(&mut self, sockets: &mut SocketSet<'static>) {
+        self.draining = true;
+        self.set_readiness(http::Readiness::Draining);
+        self.pool.stop_listening(sockets);
+        for serving in self.pool.states() {
+            if let Serving::Engine(engine) = *serving {
+                self.engines[engine].drain();
+            }
+        }
+    }
+
+    /// Whether it drains.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Connections still owed an answer or the acknowledgement of one.
+    pub fn in_flight(&self, sockets: &SocketSet<'static>) -> usize {
+        self.pool.in_flight(sockets)
+    }
+
+    /// Resets every connection still in flight; returns how many.
+    pub fn cut(&mut self, sockets: &mut SocketSet<'static>, now: smoltcp::time::Instant) -> usize {
+        self.pool.cut(sockets, now)
     }
 
     /// Says which instance answers (before or after `start`).
@@ -153,6 +201,7 @@ impl HttpService {
             .map(|_| {
                 let mut engine = Connection::new(limits, http::Instant::ZERO);
                 engine.set_instance(self.instance.clone());
+                engine.set_readiness(self.readiness.clone());
                 engine
             })
             .collect();
@@ -248,6 +297,9 @@ impl HttpService {
                 self.engines[engine].recycle(to_http(now));
                 let endpoints = Endpoints { client: remote.map(Into::into), local: local.map(Into::into) };
                 self.engines[engine].set_endpoints(endpoints);
+                if self.draining {
+                    self.engines[engine].drain();
+                }
                 Serving::Engine(engine)
             }
             None => Serving::Refusal { queued: false },
@@ -319,6 +371,14 @@ impl HttpService {
             }
             Serving::Nothing => {
                 if matches!(stage, Stage::Closing { .. }) {
+                    // Draining, a request that arrives after the close will
+                    // never be answered: a reset tells the client at once
+                    // (a refused request), where silence would leave it
+                    // waiting after the domain is gone.
+                    if self.draining && socket.recv_queue() > 0 {
+                        self.pool.close(index, sockets, now, false);
+                        return None;
+                    }
                     discard_input(socket);
                 }
                 None
@@ -395,10 +455,11 @@ const METRICS_SOCKETS: usize = 4;
 pub const METRICS_REQUEST_TIMEOUT: core::time::Duration = core::time::Duration::from_secs(5);
 
 impl MetricsService {
-    /// A metrics server on `port`.
-    pub fn new(port: u16, bounds: TcpBounds) -> Self {
+    /// A metrics server on `port`, accepting connections to `address`
+    /// only (`None`: to any address of the interface).
+    pub fn new(port: u16, address: Option<IpAddress>, bounds: TcpBounds) -> Self {
         Self {
-            pool: SocketPool::new(port, bounds, METRICS_SOCKETS / 2, 1),
+            pool: SocketPool::new(port, bounds, METRICS_SOCKETS / 2, 1).bound_to(address),
             text: alloc::string::String::new(),
             response: alloc::string::String::new(),
         }

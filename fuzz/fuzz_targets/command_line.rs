@@ -22,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(config.warnings.iter().all(|warning| !warning.contains('\n')));
     let http = config.settings.http;
     assert!(http.connections >= 1 && http.backlog >= 1);
-    assert!(http.port != 0 && config.settings.metrics_port != 0 && http.port != config.settings.metrics_port);
+    assert!(http.port != 0);
+    if let Some(metrics_port) = config.settings.metrics_port {
+        assert!(metrics_port != 0 && metrics_port != http.port);
+    }
+    assert!(config.drain.as_secs() <= 60);
     let _ = config.describe();
 });

@@ -287,6 +287,15 @@ pub fn wall_clock() -> WallClock {
     SHARED_INFO.get().map_or_else(WallClock::default, |shared| WallClock::boot_time(*shared).after(now()))
 }
 
+/// Unix time the domain started (system time 0), in nanoseconds: Xen's
+/// wall clock, as the shared info page holds it now (0 before `init`).
+pub fn start_time_ns() -> u64 {
+    SHARED_INFO.get().map_or(0, |shared| {
+        let start = WallClock::boot_time(*shared);
+        start.seconds.saturating_mul(1_000_000_000).saturating_add(u64::from(start.nanoseconds))
+    })
+}
+
 /// Sleeps until one of `ports` is pending or system time reaches
 /// `deadline` (ns); the vCPU is idle meanwhile.
 pub fn wait(ports: &[Port], deadline: Option<u64>) -> Result<Wake, XenError> {

@@ -19,7 +19,6 @@
 //! (the same MAC), and once its link is up the appliance announces its
 //! addresses (`crate::announce`). See `docs/lifecycle.md`.
 
-use crate::Service;
 use crate::address_keys::{AddressKeys, vif_number};
 use crate::announce::{Announcement, gratuitous_arp};
 use crate::data_path;
@@ -31,6 +30,7 @@ use crate::platform::Platform;
 use crate::running_clock::RunningClock;
 use crate::stats::Stats;
 use crate::syn_cookies::SynCookies;
+use crate::{NetworkState, Service};
 use alloc::boxed::Box;
 use alloc::string::ToString;
 use alloc::vec::Vec;
@@ -80,6 +80,12 @@ const MAX_RETIRING: usize = 4;
 /// sends them again).
 const TX_DRAIN_NS: u64 = 100_000_000;
 
+/// How long the appliance drains before it ends unless the configuration
+/// says otherwise (`drain=` on the command line).
+pub const DEFAULT_DRAIN: core::time::Duration = core::time::Duration::from_secs(5);
+/// The longest drain: a shutdown should not hang on a slow client.
+pub const MAX_DRAIN: core::time::Duration = core::time::Duration::from_secs(60);
+
 /// How the runtime sets up the network.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -95,6 +101,9 @@ pub struct RuntimeConfig {
     /// How long a xenstore request may wait for xenstored once the loop
     /// serves (then it fails with `TimedOut`).
     pub xenstore_timeout_ns: u64,
+    /// How long the service may finish what is in flight once the
+    /// toolstack asks the domain to end (zero: it ends at once).
+    pub drain: core::time::Duration,
 }
 
 impl RuntimeConfig {
@@ -106,6 +115,7 @@ impl RuntimeConfig {
             netfront: NetfrontConfig::default(),
             bounce: BOUNCE_PAGES,
             xenstore_timeout_ns: DEFAULT_REQUEST_TIMEOUT_NS,
+            drain: DEFAULT_DRAIN,
         }
     }
 }
@@ -230,6 +240,18 @@ struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     address: AddressKeys,
     /// After a resume in a new domain: the gratuitous ARPs still due.
     announcement: Option<Announcement>,
+    /// Asked to end: draining until everything in flight is done or the
+    /// deadline passes.
+    ending: Option<Ending>,
+}
+
+/// A drain under way: the request to carry out after it, when it began and
+/// its deadline (on the network's clock).
+#[derive(Debug, Clone, Copy)]
+struct Ending {
+    request: ShutdownRequest,
+    started: Instant,
+    deadline: Instant,
 }
 
 impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
@@ -260,6 +282,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             release_retry_at: None,
             address: AddressKeys::default(),
             announcement: None,
+            ending: None,
         }
     }
 
@@ -281,7 +304,11 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 }
             });
             match request {
-                Some(Request::End(request)) => return request,
+                Some(Request::End(request)) => {
+                    if let Some(request) = self.end(request) {
+                        return request;
+                    }
+                }
                 Some(Request::Suspend) => {
                     self.suspend();
                     continue;
@@ -291,8 +318,83 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             if vif_changed || (self.control_owed && !self.platform.xenstore().daemon_stalled()) {
                 self.control();
             }
-            let deadline = self.turn();
+            let mut deadline = self.turn();
+            if let Some(ending) = self.ending {
+                if let Some(request) = self.drained(ending) {
+                    return request;
+                }
+                deadline = Some(deadline.map_or(ending.deadline, |deadline| deadline.min(ending.deadline)));
+            }
             self.sleep(deadline);
+        }
+    }
+
+    /// The toolstack asked the domain to end (acknowledged already): with
+    /// a drain configured, the service stops taking connections and the
+    /// loop goes on until what is in flight is done or the deadline passes
+    /// ([`Self::drained`]); without one, the request is carried out at
+    /// once. A further request during the drain ends it at once, as that
+    /// one says. Returns the request to carry out now, if any.
+    fn end(&mut self, request: ShutdownRequest) -> Option<ShutdownRequest> {
+        let now = self.now();
+        if let Some(ending) = self.ending.as_mut() {
+            log::warn!("drain: asked again ({request:?}): ending now");
+            ending.request = request;
+            ending.deadline = now;
+            return None;
+        }
+        if self.config.drain.is_zero() {
+            return Some(request);
+        }
+        // From now on a suspend would not be carried out: it is left
+        // unacknowledged.
+        self.lifecycle.refuse_suspend();
+        self.service.drain(&mut self.sockets, now);
+        self.cookies.stop();
+        let in_flight = self.service.in_flight(&self.sockets);
+        let drain = smoltcp::time::Duration::from_millis(self.config.drain.as_millis() as u64);
+        log::info!(
+            "drain: {request:?} requested: no new connections; {in_flight} in flight, {} s to finish",
+            drain.secs()
+        );
+        self.ending = Some(Ending { request, started: now, deadline: now + drain });
+        None
+    }
+
+    /// While draining, after a turn: once nothing is in flight, or at the
+    /// deadline (what is still in flight is then reset), the last FINs and
+    /// resets go out (the transmit ring gets [`TX_DRAIN_NS`] to empty) and
+    /// the request is returned.
+    fn drained(&mut self, ending: Ending) -> Option<ShutdownRequest> {
+        let now = self.now();
+        let in_flight = self.service.in_flight(&self.sockets);
+        if in_flight > 0 && now < ending.deadline {
+            return None;
+        }
+        let cut = if in_flight > 0 { self.service.cut(&mut self.sockets, now) } else { 0 };
+        self.turn();
+        let unsent = self.flush_transmit();
+        log::info!(
+            "drain: done after {} ms: {cut} connections cut at the deadline ({unsent} frames unsent); {:?}",
+            (now - ending.started).total_millis(),
+            ending.request
+        );
+        Some(ending.request)
+    }
+
+    /// Gives the frames on the frontend's transmit ring [`TX_DRAIN_NS`] to
+    /// leave; returns how many are still there.
+    fn flush_transmit(&self) -> usize {
+        let Some(netfront) = self.netfront.as_ref() else { return 0 };
+        let deadline = self.platform.now().saturating_add(TX_DRAIN_NS);
+        loop {
+            netfront.poll_rings();
+            let Some(port) = netfront.port().filter(|_| netfront.tx_in_flight() > 0) else { return 0 };
+            if self.platform.now() >= deadline {
+                return netfront.tx_in_flight();
+            }
+            self.platform.wait(&[port], Some(deadline));
+            netfront.take_notification();
         }
     }
 
@@ -303,17 +405,10 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         log::info!("suspending: the toolstack asked (a save or a migration)");
         if let Some(netfront) = self.netfront.as_ref() {
             netfront.quiesce();
-            let deadline = self.platform.now().saturating_add(TX_DRAIN_NS);
-            loop {
-                netfront.poll_rings();
-                let Some(port) = netfront.port().filter(|_| netfront.tx_in_flight() > 0) else { break };
-                if self.platform.now() >= deadline {
-                    log::info!("suspending with {} frames unsent", netfront.tx_in_flight());
-                    break;
-                }
-                self.platform.wait(&[port], Some(deadline));
-                netfront.take_notification();
-            }
+        }
+        let unsent = self.flush_transmit();
+        if unsent > 0 {
+            log::info!("suspending with {unsent} frames unsent");
         }
         match self.platform.suspend() {
             SuspendOutcome::Cancelled => {
@@ -528,6 +623,8 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         }
         let (platform, table, dhcp) = (self.platform, self.table, self.dhcp);
         let address = &mut self.address;
+        self.service
+            .network(NetworkState { link_up: netfront.is_up(), address_bound: !interface.ip_addrs().is_empty() });
         let pass = data_path::pass(
             interface,
             netfront,
@@ -712,6 +809,7 @@ fn gather_stats<'p, P: Platform<'p>>(platform: &P, table: &Table<'p>, cookies: &
     let own = platform.stats();
     Stats {
         uptime_ns: platform.now(),
+        start_time_ns: own.start_time_ns,
         hypercalls: own.hypercalls,
         events_sent: events.sent.load(Ordering::Relaxed),
         events_received: events.received.load(Ordering::Relaxed),

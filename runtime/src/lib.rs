@@ -47,6 +47,7 @@ pub mod syn_cookies;
 pub mod testing;
 
 pub use event_loop::{BOUNCE_PAGES, LARGE_FRAME_BOUNCE_PAGES, RuntimeConfig, run, run_without_network};
+pub use event_loop::{DEFAULT_DRAIN, MAX_DRAIN};
 pub use instance::Instance;
 pub use lifecycle::ShutdownRequest;
 pub use netconfig::NetConfig;
@@ -83,4 +84,38 @@ pub trait Service {
     fn syn_pressure(&self) -> bool {
         false
     }
+
+    /// Learns the state of the network (the link, the address), each turn
+    /// before [`Service::poll`]. Does nothing unless the service wants it.
+    fn network(&mut self, _state: NetworkState) {}
+
+    /// The toolstack asked the domain to end and the runtime drains: the
+    /// service stops taking new connections and lets the ones in flight
+    /// finish. Called once; [`Service::poll`] goes on as before.
+    fn drain(&mut self, _sockets: &mut smoltcp::iface::SocketSet<'static>, _now: smoltcp::time::Instant) {}
+
+    /// While draining: how many connections are still owed something
+    /// (an answer, or the acknowledgement of what was sent); 0 ends the
+    /// drain.
+    fn in_flight(&self, _sockets: &smoltcp::iface::SocketSet<'static>) -> usize {
+        0
+    }
+
+    /// The drain's deadline passed: resets every connection still in
+    /// flight; returns how many.
+    fn cut(&mut self, _sockets: &mut smoltcp::iface::SocketSet<'static>, _now: smoltcp::time::Instant) -> usize {
+        0
+    }
+}
+
+/// What the runtime knows of the network, told to the service each turn
+/// ([`Service::network`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetworkState {
+    /// Whether the vif's frontend is connected to its backend (the link is
+    /// up).
+    pub link_up: bool,
+    /// Whether the interface has an IPv4 address (a DHCP lease, or the
+    /// static one).
+    pub address_bound: bool,
 }

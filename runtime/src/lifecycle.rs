@@ -155,6 +155,13 @@ impl Lifecycle {
         store.watch(SHUTDOWN_KEY, SHUTDOWN_TOKEN)
     }
 
+    /// From now on `suspend` is not carried out (the domain is ending: it
+    /// drains): it is left unacknowledged and said once, as where suspend
+    /// is not supported. The feature key is left as it was.
+    pub fn refuse_suspend(&mut self) {
+        self.suspend_supported = false;
+    }
+
     /// Whether [`SHUTDOWN_KEY`] must be read again (without a watch event)
     /// because the last read timed out.
     pub fn check_owed(&self) -> bool {

@@ -78,4 +78,7 @@ pub struct PlatformStats {
     pub heap_free: u64,
     /// Console bytes dropped because the console daemon did not drain.
     pub console_dropped_bytes: u64,
+    /// Unix time the domain started, in nanoseconds (Xen's wall clock at
+    /// system time 0; 0 if unknown).
+    pub start_time_ns: u64,
 }

@@ -16,6 +16,9 @@ use xen_pv::grant_table::GrantCounters;
 pub struct Stats {
     /// Xen system time (ns since the domain started).
     pub uptime_ns: u64,
+    /// Unix time the domain started, in nanoseconds (Xen's wall clock at
+    /// system time 0; 0 when the platform does not know it).
+    pub start_time_ns: u64,
     /// Hypercalls made.
     pub hypercalls: u64,
     /// Event-channel notifications sent.

@@ -182,6 +182,15 @@ impl SynCookies {
         self.state.pressure = self.state.pressure_until.is_some_and(|until| now < until);
     }
 
+    /// Answers no SYN with a cookie from now on, until pressure is noted
+    /// again (the service stopped listening: a SYN should meet smoltcp's
+    /// RST, not a handshake that leads nowhere). Connections already
+    /// proxied go on.
+    pub fn stop(&mut self) {
+        self.state.pressure_until = None;
+        self.state.pressure = false;
+    }
+
     /// What SYN cookies did so far.
     pub fn counters(&self) -> SynCookieCounters {
         let proxied = self.state.table.iter().flatten().count() as u64;

@@ -25,7 +25,9 @@ fn the_defaults_say_nothing() {
     assert!(!config.untrusted_backend && !config.help);
     assert_eq!(config.selftest, None);
     assert_eq!(config.settings.http.port, 80);
-    assert_eq!(config.settings.metrics_port, 9100);
+    assert_eq!(config.settings.metrics_port, Some(19100));
+    assert_eq!(config.settings.metrics_address, None);
+    assert_eq!(config.drain, runtime::DEFAULT_DRAIN);
     assert_eq!(config.settings.http.per_client, None);
     assert_eq!(config.settings.http.limits.max_body_bytes, None);
     assert_eq!(config.settings.http.limits.min_rate_bytes_per_second, 1024);
@@ -141,35 +143,38 @@ fn heap_warnings_show_the_heap_the_kernel_made() {
 fn ports_conflict_in_a_fixed_order() {
     let ports = |line: &str| {
         let config = read(line);
-        (config.settings.http.port, config.settings.metrics_port, config.warnings)
+        (config.settings.http.port, config.settings.metrics_port.unwrap_or(0), config.warnings)
     };
     assert_eq!(ports("port=8080 metrics-port=9200"), (8080, 9200, vec![]));
-    assert_eq!(ports("port=http"), (80, 9100, vec!["port=http: not a port number (1 to 65535): using port=80".into()]));
-    assert_eq!(ports("port=0"), (80, 9100, vec!["port=0: not a port number (1 to 65535): using port=80".into()]));
+    assert_eq!(
+        ports("port=http"),
+        (80, 19100, vec!["port=http: not a port number (1 to 65535): using port=80".into()])
+    );
+    assert_eq!(ports("port=0"), (80, 19100, vec!["port=0: not a port number (1 to 65535): using port=80".into()]));
     assert_eq!(
         ports("port=65536"),
-        (80, 9100, vec!["port=65536: not a port number (1 to 65535): using port=80".into()])
+        (80, 19100, vec!["port=65536: not a port number (1 to 65535): using port=80".into()])
     );
-    assert_eq!(ports("port=7"), (80, 9100, vec!["port=7: the TCP echo service has port 7: using port=80".into()]));
+    assert_eq!(ports("port=7"), (80, 19100, vec!["port=7: the TCP echo service has port 7: using port=80".into()]));
     assert_eq!(
         ports("port=8080 metrics-port=8080"),
-        (8080, 9100, vec!["metrics-port=8080: HTTP has port 8080: using metrics-port=9100".into()])
+        (8080, 19100, vec!["metrics-port=8080: HTTP has port 8080: using metrics-port=19100".into()])
     );
     assert_eq!(
         ports("metrics-port=7"),
-        (80, 9100, vec!["metrics-port=7: the TCP echo service has port 7: using metrics-port=9100".into()])
+        (80, 19100, vec!["metrics-port=7: the TCP echo service has port 7: using metrics-port=19100".into()])
     );
     assert_eq!(
         ports("metrics-port=80"),
-        (80, 9100, vec!["metrics-port=80: HTTP has port 80: using metrics-port=9100".into()])
+        (80, 19100, vec!["metrics-port=80: HTTP has port 80: using metrics-port=19100".into()])
     );
     assert_eq!(
-        ports("port=9100"),
-        (9100, 9101, vec!["metrics-port (the default): HTTP has port 9100: using metrics-port=9101".into()])
+        ports("port=19100"),
+        (19100, 19101, vec!["metrics-port (the default): HTTP has port 19100: using metrics-port=19101".into()])
     );
     assert_eq!(
-        ports("port=9100 metrics-port=0"),
-        (9100, 9101, vec!["metrics-port=0: not a port number (1 to 65535): using metrics-port=9101".into()])
+        ports("port=19100 metrics-port=0"),
+        (19100, 19101, vec!["metrics-port=0: not a port number (1 to 65535) or off: using metrics-port=19101".into()])
     );
 }
 
@@ -323,21 +328,21 @@ fn the_settings_are_described_as_words_the_line_takes() {
     assert_eq!(
         config.describe(),
         [
-            "settings: loglevel=info heap=16M debugport=off ip=10.0.0.2/24 gw=10.0.0.1 untrusted-backend=off ticks=2",
-            "settings: port=80 metrics-port=9100 connections=20 backlog=50 per-client=3 max-body=1000 min-rate=0",
+            "settings: loglevel=info heap=16M debugport=off ip=10.0.0.2/24 gw=10.0.0.1 untrusted-backend=off drain=5 ticks=2",
+            "settings: port=80 metrics-port=19100 connections=20 backlog=50 per-client=3 max-body=1000 min-rate=0",
         ]
     );
     let config = Config::read("loglevel=debug debugport max-body=10M connections=4 backlog=8", 20 * MIB + 8192);
     assert_eq!(
         config.describe(),
         [
-            "settings: loglevel=debug heap=20488K debugport=on ip=dhcp untrusted-backend=off",
-            "settings: port=80 metrics-port=9100 connections=4 backlog=8 per-client=off max-body=10M min-rate=1K",
+            "settings: loglevel=debug heap=20488K debugport=on ip=dhcp untrusted-backend=off drain=5",
+            "settings: port=80 metrics-port=19100 connections=4 backlog=8 per-client=off max-body=10M min-rate=1K",
         ]
     );
     assert_eq!(
         read("ip=junk selftest=panic").describe()[0],
-        "settings: loglevel=info heap=64M debugport=off ip=none untrusted-backend=off selftest=panic"
+        "settings: loglevel=info heap=64M debugport=off ip=none untrusted-backend=off drain=5 selftest=panic"
     );
 }
 
@@ -452,8 +457,11 @@ proptest! {
         prop_assert!((1..=MAX_CONNECTIONS).contains(&http.connections));
         prop_assert!(http.backlog >= 1);
         prop_assert!(http.port != 0 && http.port != ECHO_PORT);
-        prop_assert!(config.settings.metrics_port != 0 && config.settings.metrics_port != ECHO_PORT);
-        prop_assert!(config.settings.metrics_port != http.port);
+        if let Some(metrics_port) = config.settings.metrics_port {
+            prop_assert!(metrics_port != 0 && metrics_port != ECHO_PORT);
+            prop_assert!(metrics_port != http.port);
+        }
+        prop_assert!(config.drain <= runtime::MAX_DRAIN);
         prop_assert!(config.kernel.ticks <= cmdline::MAX_TICKS);
         prop_assert_eq!(config.kernel, KernelSettings::read(&CommandLine::new(&text)), "as the kernel read it");
     }
@@ -485,6 +493,42 @@ proptest! {
         prop_assert_eq!(again.kernel.log_level, first.kernel.log_level);
         prop_assert_eq!(again.kernel.debug_port, first.kernel.debug_port);
     }
+}
+
+/// The metrics listener can be turned off and bound to one address; the
+/// drain is read in seconds, within its bound; each with its warning.
+#[test]
+fn metrics_words_and_the_drain() {
+    let off = read("metrics-port=off");
+    assert_eq!((off.settings.metrics_port, off.warnings.len()), (None, 0));
+    assert_eq!(
+        off.describe()[1],
+        "settings: port=80 metrics-port=off connections=789 backlog=394 per-client=off max-body=unlimited min-rate=1K"
+    );
+    let bound = read("metrics-address=10.0.0.2 ip=10.0.0.2/24");
+    assert_eq!(bound.settings.metrics_address, Some(smoltcp::wire::Ipv4Address::new(10, 0, 0, 2)));
+    assert!(bound.describe()[1].starts_with("settings: port=80 metrics-port=19100 metrics-address=10.0.0.2 "));
+    assert_eq!(bound.warnings, Vec::<String>::new());
+    let dhcp = read("metrics-address=10.0.0.9");
+    assert_eq!(dhcp.settings.metrics_address, Some(smoltcp::wire::Ipv4Address::new(10, 0, 0, 9)), "not known yet");
+    warns(
+        "metrics-address=10.0.0.9 ip=10.0.0.2/24",
+        &["metrics-address=10.0.0.9: not the appliance's address (10.0.0.2): using metrics-address=any"],
+    );
+    warns("metrics-address=here", &["metrics-address=here: not an IPv4 address: using metrics-address=any"]);
+    warns(
+        "metrics-port=off metrics-address=10.0.0.2",
+        &["metrics-address=10.0.0.2: the metrics are off (metrics-port=off): ignored"],
+    );
+    warns("metrics-port=of", &["metrics-port=of: not a port number (1 to 65535) or off: using metrics-port=19100"]);
+    assert_eq!(read("drain=0").drain, core::time::Duration::ZERO);
+    assert_eq!(read("drain=30").runtime_config().expect("a network").drain, core::time::Duration::from_secs(30));
+    let long = read("drain=600");
+    assert_eq!(
+        (long.drain.as_secs(), long.warnings.as_slice()),
+        (60, &["drain=600: at most 60: using drain=60".to_string()][..])
+    );
+    warns("drain=5s", &["drain=5s: not a number of seconds (0 to 60): using drain=5"]);
 }
 
 /// xl.cfg's comments and README's table name every word.
@@ -525,12 +569,12 @@ fn the_end_to_end_guest_line() {
             "per-client=lots: not a number or off: using per-client=off",
             "connections=0: at least 1: using connections=1",
             "min-rate=fast: not a size (bytes a second, or a number with k, M or G) or off: using min-rate=1K",
-            "metrics-port=8080: HTTP has port 8080: using metrics-port=9100",
+            "metrics-port=8080: HTTP has port 8080: using metrics-port=19100",
         ]
     );
     assert_eq!(
         config.describe()[1],
-        "settings: port=8080 metrics-port=9100 connections=1 backlog=1 per-client=off max-body=2K min-rate=1K"
+        "settings: port=8080 metrics-port=19100 connections=1 backlog=1 per-client=off max-body=2K min-rate=1K"
     );
-    assert_eq!(help_lines().len(), 17, "the check counts 17 help lines");
+    assert_eq!(help_lines().len(), 19, "the check counts 19 help lines");
 }

@@ -23,6 +23,8 @@ mod hub;
 pub mod script;
 
 #[cfg(test)]
+mod operations;
+#[cfg(test)]
 mod tests;
 
 pub use clients::{Behaviour, Outcome};
@@ -114,8 +116,35 @@ impl Network {
         // As runtime::run does: the instance first, then the sockets.
         appliance.identify(&runtime::Instance { name: Some(HARNESS_INSTANCE_NAME.into()), domid: Some(1) });
         appliance.start(&mut sockets);
+        // The harness's link is up and its address bound from the start.
+        appliance.network(runtime::NetworkState { link_up: true, address_bound: true });
         let server = Server { interface, sockets, appliance, port, cookies: SynCookies::new(0x5eed) };
         Network { now, hub, server, clients: Vec::new(), flood: None }
+    }
+
+    /// Tells the appliance the network is as `state` says (as the runtime
+    /// does every turn).
+    pub fn set_network(&mut self, state: runtime::NetworkState) {
+        self.server.appliance.network(state);
+    }
+
+    /// Makes the appliance drain, as the runtime does when the domain is
+    /// asked to end.
+    pub fn drain(&mut self) {
+        self.server.appliance.drain(&mut self.server.sockets, self.now);
+    }
+
+    /// How many of the appliance's connections are still in flight.
+    pub fn in_flight(&self) -> usize {
+        self.server.appliance.in_flight(&self.server.sockets)
+    }
+
+    /// The metrics page as a scrape would get it now (without the
+    /// runtime's counters, which the harness does not have).
+    pub fn metrics_page(&self) -> alloc::string::String {
+        let mut text = alloc::string::String::new();
+        self.server.appliance.render_metrics(&mut text, &runtime::Stats::default());
+        text
     }
 
     /// The simulated time now.

@@ -17,7 +17,7 @@
 //! | low bits | action | high bits | bytes that follow |
 //! |---|---|---|---|
 //! | 0 | add a host | | |
-//! | 1, 2, 3 | connect to HTTP (80), metrics (9100), echo (7) | host | a behaviour ([`Behaviour`]) |
+//! | 1, 2, 3 | connect to HTTP (80), metrics (19100), echo (7) | host | a behaviour ([`Behaviour`]) |
 //! | 4 | unplug a host (it vanishes) | host | |
 //! | 5 | start a SYN flood (replacing a running one) | rate and port | how many SYNs |
 //! | 6 | stop the flood | | |
@@ -95,7 +95,7 @@ const RAW_REQUEST_MAX: usize = 64;
 pub enum Service {
     /// HTTP, port 80.
     Http,
-    /// Metrics, port 9100.
+    /// Metrics, port 19100.
     Metrics,
     /// TCP echo, port 7.
     Echo,
@@ -224,7 +224,8 @@ pub fn settings_for(selector: u8) -> Settings {
     };
     Settings {
         http: HttpPlan { port: HTTP_PORT, connections, backlog, per_client, limits, bounds: TcpBounds::default() },
-        metrics_port: DEFAULT_METRICS_PORT,
+        metrics_port: Some(DEFAULT_METRICS_PORT),
+        metrics_address: None,
     }
 }
 

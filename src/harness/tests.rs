@@ -11,7 +11,7 @@ use crate::server::HttpPlan;
 
 const STEP: Duration = Duration::from_millis(10);
 
-fn settings() -> Settings {
+pub(super) fn settings() -> Settings {
     Settings {
         http: HttpPlan {
             port: HTTP_PORT,
@@ -21,7 +21,8 @@ fn settings() -> Settings {
             limits: Limits::default(),
             bounds: TcpBounds::default(),
         },
-        metrics_port: crate::DEFAULT_METRICS_PORT,
+        metrics_port: Some(crate::DEFAULT_METRICS_PORT),
+        metrics_address: None,
     }
 }
 

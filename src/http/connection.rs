@@ -25,6 +25,7 @@
 
 use super::counters::Counters;
 use super::echo::{BodyEcho, BodyStep, EchoContext, EchoFailure, write_head_echo};
+use super::health::Readiness;
 use super::identity::{Endpoints, Identity, Instance};
 use super::limits::Limits;
 use super::output::OutputQueue;
@@ -33,6 +34,7 @@ use super::response::{ConnectionHeader, ResponseFraming, ResponseHead, Shaping, 
 use super::shaped::{BodyDigest, ShapedAnswer};
 use super::time::Instant;
 use alloc::rc::Rc;
+use core::cell::Cell;
 
 /// How the caller should close the socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,13 +138,16 @@ struct Clock {
     last_progress: Instant,
     head_started: Option<Instant>,
     rate_deadline: Option<Instant>,
+    /// When the head of the request being answered was complete (for the
+    /// request-duration histogram).
+    answer_started: Option<Instant>,
 }
 
 impl Clock {
     fn starting_at(now: Instant) -> Clock {
         // The first head's timer runs from the accept: a client that sends
         // nothing, or only empty lines, meets it.
-        Clock { latest: now, last_progress: now, head_started: Some(now), rate_deadline: None }
+        Clock { latest: now, last_progress: now, head_started: Some(now), rate_deadline: None, answer_started: None }
     }
 
     fn observe(&mut self, now: Instant) {
@@ -185,6 +190,11 @@ pub struct Connection {
     endpoints: Endpoints,
     /// The length and hash of the body a shaped answer reads.
     digest: BodyDigest,
+    /// What `/readyz` says (shared by every connection; ready without it).
+    readiness: Option<Rc<Cell<Readiness>>>,
+    /// The appliance is draining: no request after the one being read or
+    /// answered, which says `Connection: close`.
+    draining: bool,
 }
 
 impl Connection {
@@ -201,6 +211,34 @@ impl Connection {
             instance: None,
             endpoints: Endpoints::default(),
             digest: BodyDigest::default(),
+            readiness: None,
+            draining: false,
+        }
+    }
+
+    /// Says where to read what `/readyz` answers (kept across
+    /// [`Connection::recycle`]).
+    pub fn set_readiness(&mut self, readiness: Rc<Cell<Readiness>>) {
+        self.readiness = Some(readiness);
+    }
+
+    /// The appliance is draining: this connection takes no further request.
+    /// Between requests (no byte of a next head, no output waiting) it asks
+    /// to close at once; a request being read or answered is answered, with
+    /// `Connection: close` if its response head is not queued yet, and the
+    /// connection closes after it. Forgotten by [`Connection::recycle`].
+    pub fn drain(&mut self) {
+        self.draining = true;
+        match &mut self.phase {
+            Phase::ReadingHead if self.head.is_empty() && self.output.is_empty() => {
+                self.phase = Phase::Closing(CloseMode::Graceful);
+            }
+            Phase::Delaying { request, .. } | Phase::Interim(request) | Phase::AnsweringHead(request) => {
+                request.keep_alive = false;
+            }
+            Phase::Answering(Answer::Echo(echo)) => echo.request_mut().keep_alive = false,
+            Phase::Answering(Answer::Shaped(shaped)) => shaped.request_mut().keep_alive = false,
+            Phase::ReadingHead | Phase::Failing { .. } | Phase::Closing(_) => {}
         }
     }
 
@@ -225,6 +263,7 @@ impl Connection {
         self.clock = Clock::starting_at(now);
         self.input_finished = false;
         self.endpoints = Endpoints::default();
+        self.draining = false;
         core::mem::take(&mut self.counters)
     }
 
@@ -436,8 +475,10 @@ impl Connection {
         }
     }
 
-    fn accept(&mut self, request: RequestHead) {
+    fn accept(&mut self, mut request: RequestHead) {
         self.clock.head_started = None;
+        self.clock.answer_started = Some(self.clock.latest);
+        request.keep_alive &= !self.draining;
         self.counters.count_request();
         let too_large = |length| self.limits.max_body_bytes.is_some_and(|max| length > max);
         if let RequestFraming::Length(length) = request.framing
@@ -445,6 +486,11 @@ impl Connection {
         {
             let head_only = request.is_head_method;
             return self.fail(Status::ContentTooLarge, head_only);
+        }
+        if request.probe.is_some() {
+            // A probe: its body (if any) read and dropped, then the answer.
+            self.phase = Phase::Answering(Answer::Shaped(ShapedAnswer::new(request, &self.limits, &mut self.digest)));
+            return;
         }
         if request.options.is_plain() {
             // The plain echo, the way it went before there were options.
@@ -542,6 +588,7 @@ impl Connection {
             endpoints: &self.endpoints,
             identity: Identity { instance: self.instance.as_deref(), local: self.endpoints.local.as_ref() },
             digest: &mut self.digest,
+            readiness: self.readiness.as_ref().map_or(Readiness::Ready, |readiness| readiness.get()),
         };
         let keep_alive = answer.request().keep_alive;
         let head_only = answer.request().is_head_method;
@@ -568,13 +615,15 @@ impl Connection {
             return Step::took(discarded);
         }
         self.counters.record_response(status);
+        self.answered();
         self.phase = Phase::Closing(CloseMode::Graceful);
         Step::moved(discarded)
     }
 
     /// After a complete response: the next request, or the end.
     fn end_exchange(&mut self, keep_alive: bool) {
-        let more = keep_alive && !self.input_finished;
+        self.answered();
+        let more = keep_alive && !self.input_finished && !self.draining;
         self.phase = if more { Phase::ReadingHead } else { Phase::Closing(CloseMode::Graceful) };
     }
 
@@ -585,8 +634,18 @@ impl Connection {
         self.phase = Phase::Failing { status, head_only };
     }
 
+    /// The answer to the request whose head was complete is all in the
+    /// output queue: the histogram counts how long that took.
+    fn answered(&mut self) {
+        if let Some(started) = self.clock.answer_started.take() {
+            let took = self.clock.latest.saturating_duration_since(started);
+            self.counters.durations.record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        }
+    }
+
     /// Abandons a response that has begun.
     fn cut(&mut self, mode: CloseMode) {
+        self.clock.answer_started = None;
         self.counters.count_cut_response();
         self.close(mode);
     }

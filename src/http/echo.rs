@@ -23,6 +23,7 @@
 
 use super::body::{BodyDecoder, BodyError};
 use super::counters::Counters;
+use super::health::Readiness;
 use super::identity::{Endpoints, Identity};
 use super::limits::Limits;
 use super::options::EchoOptions;
@@ -86,6 +87,8 @@ pub(crate) struct EchoContext<'a> {
     pub(crate) identity: Identity<'a>,
     /// The body's length and hash, for a shaped answer.
     pub(crate) digest: &'a mut BodyDigest,
+    /// What `/readyz` says now.
+    pub(crate) readiness: Readiness,
 }
 
 /// What one [`BodyEcho::step`] achieved.
@@ -128,6 +131,11 @@ impl BodyEcho {
     /// The request being answered.
     pub(crate) fn request(&self) -> &RequestHead {
         &self.request
+    }
+
+    /// The request being answered, to end the connection after it.
+    pub(crate) fn request_mut(&mut self) -> &mut RequestHead {
+        &mut self.request
     }
 
     /// Whether the response head has been queued.

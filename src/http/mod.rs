@@ -96,6 +96,7 @@ mod connection;
 mod counters;
 mod echo;
 pub mod generate;
+mod health;
 mod identity;
 mod json;
 mod limits;
@@ -114,8 +115,9 @@ mod tests;
 
 pub use body::MAX_CHUNK_LINE_BYTES;
 pub use connection::{CloseMode, Connection};
-pub use counters::Counters;
+pub use counters::{Counters, DURATION_BOUNDS_LABELS, DURATION_BOUNDS_MICROS, Durations};
 pub use echo::{DEFAULT_BODY_TYPE, HEAD_ECHO_TYPE};
+pub use health::{Probe, Readiness};
 pub use identity::{Endpoints, Instance, MAX_INSTANCE_NAME_BYTES};
 pub use limits::{Limits, RESPONSE_OVERHEAD_BYTES};
 pub use options::{EchoOptions, MAX_DELAY, MAX_EXTRA_HEADERS, MAX_GENERATED_BYTES};

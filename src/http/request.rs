@@ -15,6 +15,7 @@
 //! `Transfer-Encoding` in HTTP/1.0, and codings not ending in `chunked` are
 //! all rejected.
 
+use super::health::Probe;
 use super::options::{EchoOptions, OptionsBuilder};
 use super::response::Status;
 use alloc::vec::Vec;
@@ -63,6 +64,9 @@ pub struct RequestHead {
     /// What the request asks of its answer (query parameters, `X-Echo-*`
     /// fields; see [`EchoOptions`]). `close` is already in `keep_alive`.
     pub options: EchoOptions,
+    /// The probe its target names (`/healthz`, `/readyz`): answered as a
+    /// probe, whatever the options say.
+    pub probe: Option<Probe>,
 }
 
 /// Checks a complete request head (its bytes up to and including the empty
@@ -83,7 +87,9 @@ pub fn parse_head(head: &[u8]) -> Result<RequestHead, Status> {
     if let Some(target) = request.path.filter(|target| target.as_bytes().contains(&b'?')) {
         summary.options.add_query(target.as_bytes())?;
     }
-    summary.into_request_head(version, request.method == Some("HEAD"))
+    let mut facts = summary.into_request_head(version, request.method == Some("HEAD"))?;
+    facts.probe = request.path.and_then(|target| Probe::of(target.as_bytes()));
+    Ok(facts)
 }
 
 /// Checks an incomplete head as far as it goes: `Err` if what has arrived can
@@ -200,6 +206,7 @@ impl FieldSummary {
             expects_continue: self.expects_continue && version == Version::Http11,
             content_type: self.content_type,
             options,
+            probe: None,
         })
     }
 

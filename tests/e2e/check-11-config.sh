@@ -28,17 +28,17 @@ check "log lines start with the time since boot" grep -qE "${STAMP}INFO  xenecho
     "$boot_log"
 check "log time stamps never go back" stamps_never_go_back "$boot_log"
 check "settings as key=value: kernel and network" grep -qE \
-    "${STAMP}INFO  xenecho: settings: loglevel=info heap=[0-9]+[KMG]? debugport=off ip=dhcp untrusted-backend=off" \
+    "${STAMP}INFO  xenecho: settings: loglevel=info heap=[0-9]+[KMG]? debugport=off ip=dhcp untrusted-backend=off drain=5" \
     "$boot_log"
 check "settings as key=value: the services" grep -qE \
-    "${STAMP}INFO  xenecho: settings: port=80 metrics-port=9100 connections=[0-9]+ backlog=[0-9]+ per-client=off max-body=unlimited min-rate=1K" \
+    "${STAMP}INFO  xenecho: settings: port=80 metrics-port=19100 connections=[0-9]+ backlog=[0-9]+ per-client=off max-body=unlimited min-rate=1K" \
     "$boot_log"
 check "xl.cfg's own command line gives no warning" test "$(grep -c ' WARN  xenecho: ' "$boot_log")" -eq 0
 [ "$FAILED" -eq "$failed_before" ] || show "$boot_log" 30
 
 # Misspelt, malformed, repeated and conflicting words: one warning each, naming the value used;
 # the guest serves as the settings line says (HTTP on 8080 with a 2K body limit, metrics moved
-# off 8080 to 9100, one connection slot).
+# off 8080 to 19100, one connection slot).
 name=xenecho-config
 log=$(console_log "$name")
 failed_before=$FAILED
@@ -53,12 +53,12 @@ for warning in \
     'per-client=lots: not a number or off: using per-client=off' \
     'connections=0: at least 1: using connections=1' \
     'min-rate=fast: not a size (bytes a second, or a number with k, M or G) or off: using min-rate=1K' \
-    'metrics-port=8080: HTTP has port 8080: using metrics-port=9100'; do
+    'metrics-port=8080: HTTP has port 8080: using metrics-port=19100'; do
     check "config guest warns once: $warning" test "$(grep -cF " WARN  xenecho: $warning" "$log")" -eq 1
 done
 check "config guest: seven warnings, no more" test "$(grep -c ' WARN  xenecho: ' "$log")" -eq 7
 check "config guest: the settings in effect" grep -qF \
-    'settings: port=8080 metrics-port=9100 connections=1 backlog=1 per-client=off max-body=2K min-rate=1K' "$log"
+    'settings: port=8080 metrics-port=19100 connections=1 backlog=1 per-client=off max-body=2K min-rate=1K' "$log"
 config_ip=$(guest_address "$name" 60)
 check "config guest has an address ($config_ip)" test -n "$config_ip"
 status_of() { curl -sS -m 10 -o /dev/null -w '%{http_code}' "$@"; }
@@ -70,8 +70,8 @@ check "config guest: a 2000-byte body is echoed (max-body=2K)" \
 check "config guest: a 3000-byte body gets 413 (max-body=2K)" \
     test "$(status_of --data-binary @/tmp/config-body.bin "http://$config_ip:8080/")" = 413
 check "config guest: nothing on port 80" test "$(status_of "http://$config_ip/" 2>/dev/null)" = 000
-check "config guest: metrics on 9100, one slot" \
-    eval "curl -sS -m 10 'http://$config_ip:9100/metrics' | grep -qx 'xenecho_http_connection_slots 1'"
+check "config guest: metrics on 19100, one slot" \
+    eval "curl -sS -m 10 'http://$config_ip:19100/metrics' | grep -qx 'xenecho_http_connection_slots 1'"
 [ "$FAILED" -eq "$failed_before" ] || show "$log" 40
 xl destroy "$name" 2>/dev/null
 
@@ -81,9 +81,9 @@ log=$(console_log "$name")
 failed_before=$FAILED
 xl create -q xl.cfg "name=\"$name\"" 'extra="help"' >/dev/null
 check "help guest: logged its settings" wait_for_text "$log" "settings: port=80 " 60
-check "help guest: 17 help lines (a heading and 16 words)" \
-    test "$(grep -cE "${STAMP}INFO  xenecho: help: " "$log")" -eq 17
-for key in loglevel heap debugport ticks selftest ip gw port metrics-port connections backlog per-client \
+check "help guest: 19 help lines (a heading and 18 words)" \
+    test "$(grep -cE "${STAMP}INFO  xenecho: help: " "$log")" -eq 19
+for key in loglevel heap debugport ticks selftest ip gw port metrics-port metrics-address connections backlog per-client drain \
     max-body min-rate untrusted-backend help; do
     check "help lists $key" grep -qE "INFO  xenecho: help: ${key}[= ]" "$log"
 done

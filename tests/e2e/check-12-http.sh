@@ -64,10 +64,23 @@ check "wrk -t2 -c256 -d10s: no socket errors, no non-2xx" wrk_check 256 10
 check "still serving after the load" test "$(status_of "$url/after-load")" = 200
 check "the domain is still running (domid $GUEST_DOMID)" still_running "$GUEST_NAME" "$GUEST_DOMID"
 
-curl -sS -m 10 "$url:9100/metrics" >/tmp/metrics.out
-check "metrics: Prometheus text on port 9100" grep -q '^# TYPE xenecho_http_requests_total counter' /tmp/metrics.out
-grep -E '^xenecho_(http_requests|http_responses_total\{code="200"\}|hypercalls|netfront_notifications|grants_total|dma_syncs)' \
+curl -sS -m 10 "$url:19100/metrics" >/tmp/metrics.out
+check "metrics: Prometheus text on port 19100" grep -q '^# TYPE xenecho_http_requests_total counter' /tmp/metrics.out
+grep -E '^xenecho_(build_info|start_time|http_requests|http_responses_total\{code="200"\}|hypercalls|netfront_notifications|grants_total|dma_syncs|link_up|ipv4_address_bound|draining)' \
     /tmp/metrics.out | sed 's/^/  /'
+check "metrics: a real scrape is valid exposition text" check_exposition /tmp/metrics.out
+check "metrics: build info names the architecture" grep -qE "^xenecho_build_info\{version=\"[^\"]+\",revision=\"[^\"]+\",arch=\"$(uname -m | sed 's/arm64/aarch64/')\"\} 1$" /tmp/metrics.out
+check "metrics: link up and address bound" grep -qx 'xenecho_link_up 1' /tmp/metrics.out
+check "metrics: the request durations counted" \
+    awk '$1 == "xenecho_http_request_duration_seconds_count" { exit !($2 > 0) } END { if (NR == 0) exit 1 }' /tmp/metrics.out
+start_time=$(awk '$1 == "xenecho_start_time_seconds" { print int($2) }' /tmp/metrics.out)
+check "metrics: start time within a day of dom0's clock ($start_time)" \
+    test "${start_time:-0}" -gt $(($(date +%s) - 86400)) -a "${start_time:-0}" -le "$(date +%s)"
+check "metrics: /metricsfoo is 404" test "$(status_of "$url:19100/metricsfoo")" = 404
+check "metrics: /metrics?x=1 is 200" test "$(status_of "$url:19100/metrics?x=1")" = 200
+check "health: /healthz is 200 ok" test "$(curl -sS -m 10 "$url/healthz")" = ok
+check "health: /readyz is 200 ok" test "$(curl -sS -m 10 -w ' %{http_code}' "$url/readyz")" = "ok 200"
+check "health: /healthzz is echoed" grep -q '^GET /healthzz HTTP/1.1' <(curl -sS -m 10 "$url/healthzz")
 
 # Limits on a second guest: a body maximum (413) and a pool of 2 connections (503 beyond).
 limits=xenecho-limits

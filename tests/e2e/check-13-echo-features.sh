@@ -131,7 +131,7 @@ check "instance: X-Echo-Instance is the name xl list shows ($listed_name)" insta
 check "instance: X-Echo-Domid is $GUEST_DOMID" test "$(field X-Echo-Domid)" = "$GUEST_DOMID"
 check "instance: X-Echo-Address is $GUEST_IP" test "$(field X-Echo-Address)" = "$GUEST_IP"
 
-curl -sS -m 10 "$url:9100/metrics" >/tmp/echo-metrics.out
+curl -sS -m 10 "$url:19100/metrics" >/tmp/echo-metrics.out
 check "metrics: the statuses asked for are counted by class" \
     grep -qE '^xenecho_http_requested_status_responses_total\{class="5xx"\} [1-9]' /tmp/echo-metrics.out
 check "still serving the plain echo" test "$(code_of "$url/after-options")" = 200

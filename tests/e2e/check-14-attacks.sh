@@ -21,7 +21,7 @@ check "attack target has an address ($target_ip)" test -n "$target_ip"
 ip addr add "$attacker/24" dev xenbr0
 
 # gauge NAME: the value of a metric of the target, or nothing.
-gauge() { curl -s -m 5 "http://$target_ip:9100/metrics" | awk -v name="$1" '$1 == name { print $2 }'; }
+gauge() { curl -s -m 5 "http://$target_ip:19100/metrics" | awk -v name="$1" '$1 == name { print $2 }'; }
 
 # fresh_client WHEN: a new connection from dom0's own address gets 200 within 2 s.
 fresh_client() {
@@ -124,7 +124,7 @@ check "xl pause 5 s under load: every new connection answered ($(grep -c '^ok' /
     eval '! grep -q "^failed" /tmp/pause-churn.out && grep -q "^ok" /tmp/pause-churn.out'
 
 check "the attacked guest is still running (domid $target_domid)" still_running "$target" "$target_domid"
-curl -s -m 5 "http://$target_ip:9100/metrics" | grep -E '^xenecho_http_(timeouts|close_timeouts|half_open_dropped|refused|connections)_total' | sed 's/^/  /'
+curl -s -m 5 "http://$target_ip:19100/metrics" | grep -E '^xenecho_http_(timeouts|close_timeouts|half_open_dropped|refused|connections)_total' | sed 's/^/  /'
 [ "$FAILED" -eq "$failed_before" ] || show "$(console_log "$target")" 30
 xl destroy "$target" 2>/dev/null
 ip addr del "$attacker/24" dev xenbr0 2>/dev/null

@@ -29,7 +29,7 @@ if [ -n "$bounce_ip" ]; then
     # moved: one copy each way is 1.0; a whole page per frame would be
     # several times that for this mix of small and full frames.
     bounce_ratio() {
-        curl -sS -m 10 "http://$bounce_ip:9100/metrics" >/tmp/bounce-metrics.out || return 1
+        curl -sS -m 10 "http://$bounce_ip:19100/metrics" >/tmp/bounce-metrics.out || return 1
         awk '$1 == "xenecho_dma_bounce_bytes_total" { bounce = $2 }
              $1 == "xenecho_rx_bytes_total" || $1 == "xenecho_tx_bytes_total" { frames += $2 }
              END { ratio = frames ? bounce / frames : 99

@@ -59,12 +59,7 @@ xl create -q xl.cfg "name=\"$life\"" "kernel=\"$PWD/$kernel_path\"" >/dev/null
 check "rebootable guest booted" wait_for_text "$life_log" "heap check passed" 60
 old_domid=$(xl domid "$life")
 xl reboot "$life" | sed 's/^/  xl reboot: /'
-new_domid=""
-for _ in $(seq 60); do
-    new_domid=$(xl domid "$life" 2>/dev/null)
-    [ -n "$new_domid" ] && [ "$new_domid" != "$old_domid" ] && break
-    sleep 1
-done
+new_domid=$(wait_new_domid "$life" "$old_domid" 60)
 check "xl reboot: guest came back as a new domain ($old_domid -> $new_domid)" \
     test -n "$new_domid" -a "$new_domid" != "$old_domid"
 check "xl reboot: the guest logged the request" grep -qF "shutdown requested (Reboot)" "$life_log"

@@ -63,6 +63,18 @@ wait_for_text() {
     return 1
 }
 
+# wait_new_domid NAME OLD SECONDS: until domain NAME exists under another domid than OLD (after
+# `xl reboot`); prints that domid (nothing if none came).
+wait_new_domid() {
+    local domid="" _
+    for _ in $(seq "$3"); do
+        domid=$(xl domid "$1" 2>/dev/null)
+        [ -n "$domid" ] && [ "$domid" != "$2" ] && break
+        sleep 1
+    done
+    echo "$domid"
+}
+
 console_log() { echo "$CONSOLE_LOG_DIR/guest-$1.log"; }
 # xl's log of a domain's monitor: after `xl migrate` the receiving xl watches the domain and
 # names its log after NAME--incoming, the domain's name when it started; the newer of the two.
@@ -75,4 +87,99 @@ xl_log() {
 show() {
     echo "----- $1 (last ${2:-40} lines)"
     tail -n "${2:-40}" "$1" 2>/dev/null | sed 's/^/  | /'
+}
+
+# check_exposition FILE: FILE is valid Prometheus text (0.0.4). With promtool in dom0, `promtool
+# check metrics` judges it; dom0 has none (Debian's prometheus package is 96 MB installed), so
+# this awk program applies the rules the host tests' checker applies (src/metrics/exposition.rs):
+# only HELP and TYPE comments, each once per family and before its samples, a family's lines
+# together, names [a-zA-Z_:][a-zA-Z0-9_:]*, label names [a-zA-Z_][a-zA-Z0-9_]*, label values with
+# only the \\ \" \n escapes, no series twice, counters named *_total, a histogram's buckets with
+# ascending le and cumulative counts ending in +Inf equal to its _count, and a _sum. Prints the
+# first problem.
+check_exposition() {
+    if command -v promtool >/dev/null 2>&1; then
+        echo "  exposition checked by promtool"
+        promtool check metrics <"$1"
+        return
+    fi
+    echo "  exposition checked by the awk rules (no promtool in dom0)"
+    awk '
+    function bad(why) { printf "  line %d: %s: %s\n", NR, why, $0; failed = 1; exit 1 }
+    function declare(name) {
+        if (name !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*$/) bad("bad name")
+        if (name != family) {
+            if (name in declared) bad("family declared again, apart from its first lines")
+            family = name; declared[name] = 1
+        }
+        if (samples[name] > 0) bad("HELP or TYPE after the samples")
+    }
+    function number(text) { if (text == "+Inf") return 1e308 * 10; if (text == "-Inf") return -1e308 * 10; return text + 0 }
+    /^# HELP / { declare($3); if (help[$3]++) bad("HELP twice"); next }
+    /^# TYPE / {
+        declare($3)
+        if (type[$3] != "") bad("TYPE twice")
+        if ($4 !~ /^(counter|gauge|histogram|summary|untyped)$/) bad("unknown type")
+        if ($4 == "counter" && $3 !~ /_total$/) bad("a counter not named *_total")
+        type[$3] = $4; next
+    }
+    /^#/ { bad("a comment that is not HELP or TYPE") }
+    /^$/ { bad("an empty line") }
+    {
+        line = $0; brace = index(line, "{")
+        if (brace > 0) {
+            name = substr(line, 1, brace - 1); rest = substr(line, brace + 1); labels = ""; le = ""
+            while (substr(rest, 1, 1) != "}") {
+                if (!match(rest, /^[a-zA-Z_][a-zA-Z0-9_]*="/)) bad("bad label")
+                key = substr(rest, 1, RLENGTH - 2); rest = substr(rest, RLENGTH + 1); value = ""
+                while (1) {
+                    c = substr(rest, 1, 1)
+                    if (c == "") bad("unterminated label value")
+                    if (c == "\"") break
+                    if (c == "\\") {
+                        e = substr(rest, 2, 1)
+                        if (e != "\\" && e != "\"" && e != "n") bad("bad escape in a label value")
+                        value = value c e; rest = substr(rest, 3); continue
+                    }
+                    value = value c; rest = substr(rest, 2)
+                }
+                if (index("," labels, "," key "=") > 0) bad("label twice")
+                labels = labels key "=" value ","
+                if (key == "le") le = value
+                rest = substr(rest, 2); if (substr(rest, 1, 1) == ",") rest = substr(rest, 2)
+            }
+            rest = substr(rest, 2)
+            if (substr(rest, 1, 1) != " ") bad("no space before the value")
+            val = substr(rest, 2); series = name "{" labels "}"
+        } else {
+            name = $1; val = $2; labels = ""; le = ""; series = name
+            if (NF != 2) bad("not NAME VALUE")
+        }
+        if (name !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*$/) bad("bad name")
+        if (val !~ /^([-+]?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|[-+]Inf|NaN)$/) bad("bad value")
+        if (series in seen) bad("the same series twice"); seen[series] = 1
+        if (family == "" || type[family] == "" || !help[family]) bad("a sample without HELP and TYPE before it")
+        t = type[family]
+        if (name == family && t != "histogram") { samples[family]++; next }
+        if (t == "histogram" && name == family "_bucket") {
+            if (le == "") bad("a bucket without le")
+            if (have_le[family] && number(le) <= last_le[family]) bad("le not ascending")
+            if (have_le[family] && val + 0 < last_bucket[family]) bad("buckets not cumulative")
+            have_le[family] = 1; last_le[family] = number(le); last_bucket[family] = val + 0; last_le_text[family] = le
+            samples[family]++; next
+        }
+        if (t == "histogram" && name == family "_sum") { sums[family] = 1; samples[family]++; next }
+        if (t == "histogram" && name == family "_count") {
+            if (last_le_text[family] != "+Inf" || last_bucket[family] != val + 0) bad("+Inf bucket missing or not the count")
+            counts[family] = 1; samples[family]++; next
+        }
+        bad("a sample of another family than " family)
+    }
+    END {
+        if (failed) exit 1
+        for (name in declared) {
+            if (!samples[name]) { print "  " name ": no sample"; exit 1 }
+            if (type[name] == "histogram" && !(sums[name] && counts[name])) { print "  " name ": no _sum or _count"; exit 1 }
+        }
+    }' "$1"
 }

@@ -23,7 +23,7 @@ xl create -q xl.cfg "name=\"$name\"" 'extra="per-client=64"' >/dev/null
 ip=$(guest_address "$name" 60) || { echo "SOAK error=no-address"; exit 1; }
 ip addr add "$attacker/24" dev xenbr0
 
-metric() { curl -s -m 10 "http://$ip:9100/metrics" | awk -v name="$1" '$1 == name { print $2 }'; }
+metric() { curl -s -m 10 "http://$ip:19100/metrics" | awk -v name="$1" '$1 == name { print $2 }'; }
 snapshot() {
     echo "SOAK phase=$1 heap_used=$(metric xenecho_heap_used_bytes) grants_in_use=$(metric xenecho_grants_in_use)" \
         "open=$(metric xenecho_http_open_connections) half_open=$(metric xenecho_http_half_open_connections)" \
@@ -102,5 +102,5 @@ echo "SOAK ran seconds=$((SECONDS - started))"
 sleep 60
 snapshot after
 echo "SOAK guest state=$(domain_state "$name")"
-curl -s -m 10 "http://$ip:9100/metrics" | grep -E '^xenecho_http_(responses_total|timeouts_total|close_timeouts_total|half_open_dropped_total|refused_total|per_client_refused_total|connections_total)' \
+curl -s -m 10 "http://$ip:19100/metrics" | grep -E '^xenecho_http_(responses_total|timeouts_total|close_timeouts_total|half_open_dropped_total|refused_total|per_client_refused_total|connections_total)' \
     | sed 's/^/SOAK metric /'

@@ -6,6 +6,7 @@
 
 mod client;
 mod limits;
+mod operations;
 mod options;
 mod properties;
 mod scenarios;
