@@ -460,6 +460,10 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 log::error!("netfront: cannot watch device/vif again: {error:?}");
             }
             self.address.resumed(&mut store);
+            // A new domain id (and the name the toolstack gave it).
+            let instance = Instance::read(&mut store);
+            log::info!("instance: name {:?}, domain id {:?}", instance.name, instance.domid);
+            self.service.identify(&instance);
         }
         self.release_retry_at = None;
         self.announcement = Some(Announcement::new());

@@ -3,11 +3,12 @@
 //!
 //! The toolstack (libxl) writes `name` and `domid` under the domain's home
 //! path (`/local/domain/<domid>/`), where the domain itself may read them.
-//! [`crate::run`] reads both once, before the service starts, and hands
-//! them to it ([`crate::Service::identify`]), so that a service can say
-//! which instance answered. A key that cannot be read (missing, refused,
-//! not a number) is `None`; nothing is read again later (an `xl rename`
-//! after boot is not seen).
+//! [`crate::run`] reads both before the service starts, and again after a
+//! resume in a new domain (its domain id is new), and hands them to it
+//! ([`crate::Service::identify`]), so that a service can say which instance
+//! answered. A key that cannot be read (missing, refused, not a number) is
+//! `None`; nothing is read at other times (an `xl rename` after boot is not
+//! seen until the next move).
 //!
 //! Never: trust the values further than a string of bytes (a name may hold
 //! anything xenstore allows; a service sanitises it before it writes it

@@ -62,8 +62,10 @@ pub use xen_pv::SuspendOutcome;
 /// wrote, and sleeps until the next event or the earliest deadline.
 pub trait Service {
     /// Learns which domain it runs as (its name and domain id, read from
-    /// xenstore by the runtime; see [`instance`]), once, before
-    /// [`Service::start`]. Does nothing unless the service wants it.
+    /// xenstore by the runtime; see [`instance`]): before
+    /// [`Service::start`], and again after a resume in a new domain (a
+    /// restore or a migration gives the guest a new domain id). Does nothing
+    /// unless the service wants it.
     fn identify(&mut self, _instance: &Instance) {}
 
     /// Adds the service's sockets, once, before the first poll.

@@ -11,7 +11,7 @@
 use dma::sim::SimPageSource;
 use netfront::NetfrontConfig;
 use runtime::testing::{Dom0, GUEST_ADDRESS, SimPlatform, World};
-use runtime::{NetConfig, RuntimeConfig, Service, ShutdownRequest, Stats};
+use runtime::{Instance, NetConfig, RuntimeConfig, Service, ShutdownRequest, Stats};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
@@ -35,9 +35,15 @@ const LINGER_NS: u64 = 4_000_000_000;
 struct Echo {
     socket: Option<SocketHandle>,
     stats: Vec<Stats>,
+    /// What the runtime said about the domain, each time.
+    identified: Vec<Instance>,
 }
 
 impl Service for Echo {
+    fn identify(&mut self, instance: &Instance) {
+        self.identified.push(instance.clone());
+    }
+
     fn start(&mut self, sockets: &mut SocketSet<'static>) {
         let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
         self.socket = Some(sockets.add(socket));
@@ -148,7 +154,14 @@ impl World for Script<'_, '_> {
         self.seen.suspended_at = Some(xen.now());
         self.seen.acknowledged = xen.with_xenstore(|store| store.read_as_dom0("/local/domain/1/control/shutdown"));
         match self.toolstack {
-            Toolstack::RestoreInNewDomain => self.dom0.restore_in_new_domain(),
+            Toolstack::RestoreInNewDomain => {
+                self.dom0.restore_in_new_domain();
+                // The toolstack's keys for the new domain, as libxl writes them.
+                xen.with_xenstore(|store| {
+                    store.write_as_dom0("/local/domain/1/name", "xenecho-sim");
+                    store.write_as_dom0("/local/domain/1/domid", "7");
+                });
+            }
             Toolstack::CancelReported => xen.cancel_next_suspend(true),
             Toolstack::CancelUnreported => xen.cancel_next_suspend(false),
         }
@@ -252,6 +265,12 @@ fn a_connection_survives_a_restore_in_a_new_domain() {
     assert_eq!(seen.pages_after, seen.pages_before, "the old link's pages were freed, the new link has as many");
     assert!(after.netfront.connects >= 2, "counters carry over");
 
+    // The service told which domain it now runs as (the echo server's
+    // instance headers name the new domain id).
+    let new_domain = Instance { name: Some("xenecho-sim".into()), domid: Some(7) };
+    assert_eq!(service.identified.len(), 2, "{:?}", service.identified);
+    assert_eq!(service.identified.last(), Some(&new_domain));
+
     // Announced: three gratuitous ARPs from the same MAC for the address,
     // after the resume, a second apart.
     let suspended_at = seen.suspended_at.expect("suspended");
@@ -274,6 +293,7 @@ fn a_cancelled_suspend_resumes_in_place() {
         let after = service.stats.last().expect("echoed after");
         assert_eq!((after.grants.forgotten, after.netfront.connects), (0, 1), "{toolstack:?}: nothing forgotten");
         assert!(dom0.announcements.is_empty(), "{toolstack:?}: nothing to announce");
+        assert_eq!(service.identified.len(), 1, "{toolstack:?}: the same domain, not told again");
         assert_eq!(seen.pages_after, seen.pages_before, "{toolstack:?}");
     }
 }

@@ -65,6 +65,8 @@ after_move() {
         test -n "$domid" -a "$domid" != "$old_domid"
     check "$what: the guest keeps its address" test "$(guest_address "$GUEST_NAME" 60)" = "$address"
     check "$what: the guest serves" test "$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "$url/after")" = 200
+    check "$what: X-Echo-Domid names the new domain" \
+        bash -c "curl -sS -m 10 -D - -o /dev/null '$url/?instance' | tr -d '\r' | grep -qx 'X-Echo-Domid: $domid'"
     check "$what: wrk -c16 across the move: no socket errors, no non-2xx" wrk_ok
     probe_stop
     echo "  $what: longest blackout $(longest_blackout) s"
