@@ -79,7 +79,7 @@ check "metrics: start time within a day of dom0's clock ($start_time)" \
 check "metrics: /metricsfoo is 404" test "$(status_of "$url:19100/metricsfoo")" = 404
 check "metrics: /metrics?x=1 is 200" test "$(status_of "$url:19100/metrics?x=1")" = 200
 check "health: /healthz is 200 ok" test "$(curl -sS -m 10 "$url/healthz")" = ok
-check "health: /readyz is 200 ok" test "$(curl -sS -m 10 -w ' %{http_code}' "$url/readyz")" = "ok 200"
+check "health: /readyz is 200 ok" test "$(curl -sS -m 10 -w '%{http_code}' "$url/readyz" | tr '\n' ' ')" = "ok 200"
 check "health: /healthzz is echoed" grep -q '^GET /healthzz HTTP/1.1' <(curl -sS -m 10 "$url/healthzz")
 
 # Limits on a second guest: a body maximum (413) and a pool of 2 connections (503 beyond).

@@ -27,7 +27,7 @@ post_loop() {
     local _
     for _ in $(seq 120); do
         [ -e /tmp/drain-stop ] && break
-        out=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{size_download}' \
+        out=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code} %{size_download} %{time_connect}' \
             -H 'Content-Type: application/octet-stream' --data-binary @/tmp/drain-body.bin "http://$1/" 2>/dev/null)
         echo "$? $out"
         sleep 0.2
@@ -35,25 +35,30 @@ post_loop() {
 }
 
 # Every POST answered whole (200 and the body's size) or refused without a byte (curl 7: refused,
-# 52: empty reply, 56: reset); prints the counts.
+# 52: empty reply, 56: reset; 28, a timeout, only if it never connected: the domain was gone and
+# nothing answered its SYN); prints the counts.
 posts_whole_or_refused() {
     awk -v size="$body_size" '
         $1 == 0 && $2 == 200 && $3 == size { whole++; next }
         ($1 == 7 || $1 == 52 || $1 == 56) && $3 == 0 { refused++; next }
+        $1 == 28 && $3 == 0 && $4 + 0 == 0 { refused++; next }
         { bad++; print "  a POST neither whole nor refused: curl " $1 ", status " $2 ", " $3 " bytes" }
         END { printf "  POSTs: %d whole, %d refused, %d neither\n", whole, refused, bad; exit !(whole > 0 && bad == 0) }
     ' /tmp/drain-posts.log
 }
 
-# wrk saw no non-2xx, and of socket errors only connect and read (reset) errors: no write error and
-# no timeout.
+# wrk saw no non-2xx and no timeout. Its other socket errors are the ends of connections: a read
+# error for each of its 16 connections cut when the domain ended (wrk cannot tell a reset from an
+# answer cut short, so at most one per connection), and connect and write errors for its attempts
+# to reconnect to a domain that no longer takes connections or is gone. Truncation itself is the
+# POST loop's check.
 wrk_clean_across() {
     sed 's/^/  wrk: /' "$1"
     ! grep -q 'Non-2xx' "$1" || return 1
     local errors
     errors=$(grep -E 'Socket errors:' "$1")
     [ -z "$errors" ] && return 0
-    echo "$errors" | grep -qE 'write 0, timeout 0$'
+    echo "$errors" | awk '{ gsub(",", ""); exit !($6 <= 16 && $10 == 0) }'
 }
 
 # drain_across ACTION ADDRESS: wrk, the POST loop and one delayed request running, then
@@ -88,7 +93,7 @@ if [ -n "$address" ]; then
     drain_across shutdown "$address"
     check "xl shutdown -w: accepted and waited" test "$(cat /tmp/drain-xl.status)" = 0
     check "xl shutdown: the domain is gone" wait_gone "$drain" 10
-    check "xl shutdown: no non-2xx and no truncation in wrk (only connect and reset errors)" \
+    check "xl shutdown: wrk saw no non-2xx, no timeout, at most one read error per connection" \
         wrk_clean_across /tmp/drain-wrk.out
     check "xl shutdown: every POST whole or refused, never truncated" posts_whole_or_refused
     check "xl shutdown: the delayed request in flight was answered (200)" \
@@ -110,7 +115,7 @@ if [ -n "$address" ]; then
     new_domid=$(wait_new_domid "$drain" "$old_domid" 60)
     check "xl reboot: the guest came back as a new domain ($old_domid -> $new_domid)" \
         test -n "$new_domid" -a "$new_domid" != "$old_domid"
-    check "xl reboot: no non-2xx and no truncation in wrk (only connect and reset errors)" \
+    check "xl reboot: wrk saw no non-2xx, no timeout, at most one read error per connection" \
         wrk_clean_across /tmp/drain-wrk.out
     check "xl reboot: every POST whole or refused, never truncated" posts_whole_or_refused
     check "xl reboot: the delayed request in flight was answered (200)" \
