@@ -41,6 +41,9 @@ use super::response::put_decimal;
 pub(crate) struct BodySummary<'a> {
     pub(crate) length: u64,
     pub(crate) sha256: &'a [u8; 32],
+    /// The body itself, when it was kept whole (for the HTML page; the
+    /// JSON never includes it).
+    pub(crate) kept: Option<&'a [u8]>,
 }
 
 /// Everything the description is written from.
