@@ -31,8 +31,10 @@ DOM0_WHOLE_PACKAGES=(xen-utils-4.17 xen-utils-common xenstore-utils netbase)
 # and calls flock, `stat -L -c` and iproute2's ip, which busybox's versions do not cover. jq is the
 # JSON parser the e2e checks read the appliance's JSON answers with (its libraries, libjq1 and
 # libonig5, come with it: the resolver follows lib* dependencies, the initramfs build DT_NEEDED).
-DOM0_PROGRAM_PACKAGES=(busybox-static bash util-linux coreutils iproute2 curl wrk jq)
-DOM0_PROGRAMS=(/bin/bash /usr/bin/flock /usr/bin/stat /bin/ip /sbin/bridge /usr/bin/curl /usr/bin/wrk /usr/bin/jq)
+# socat passes the forwarded loopback ports on to the guest (testbed/dom0/init).
+DOM0_PROGRAM_PACKAGES=(busybox-static bash util-linux coreutils iproute2 curl wrk jq socat)
+DOM0_PROGRAMS=(/bin/bash /usr/bin/flock /usr/bin/stat /bin/ip /sbin/bridge /usr/bin/curl /usr/bin/wrk /usr/bin/jq
+               /usr/bin/socat)
 # Module dependencies are added automatically (modinfo).
 DOM0_MODULES=(xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc llc stp bridge xen-netback)
 # Where under the kernel package's lib/modules/*/kernel/ those modules are looked for.
