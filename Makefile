@@ -114,11 +114,14 @@ clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(TARGET) -p xenecho -- -D warnings
 
-# The dom0 suite on the emulated Xen host, then the image alone on plain QEMU (no Xen): its
-# fatal message must reach COM1 (tests/check-not-on-xen.sh).
+# The dom0 suite on the emulated Xen host, with the host-side checks (tests/e2e-host/: Python's
+# http.client and a headless Chromium on this machine, through forwarded ports) run when the
+# suite asks; then the image alone on plain QEMU (no Xen): its fatal message must reach COM1
+# (tests/check-not-on-xen.sh).
 test-e2e: image attack-tool
 	cat $(E2E_PARTS) > $(E2E_SUITE)
-	testbed/run.sh --timeout $(TIMEOUT) --script $(E2E_SUITE)
+	testbed/run.sh --timeout $(TIMEOUT) --script $(E2E_SUITE) --http-port auto --metrics-port auto \
+	    --host-script tests/e2e-host/run.sh $(VERBOSE_OPTION)
 	tests/check-not-on-xen.sh $(IMAGE)
 
 clean:
