@@ -220,8 +220,10 @@ results=$run_dir/results
 if [ "$mode" = shell ]; then
     # shellcheck disable=SC2054  # QEMU's options are comma-separated
     console_serial=(-chardev stdio,id=console,mux=on,signal=off -serial chardev:console)
+    console_help="dom0's shell follows: exit (or Ctrl-D) powers the test host off; Ctrl-A x stops QEMU at once"
 else
     console_serial=(-serial stdio)
+    console_help="its console follows: Ctrl-] leaves it and powers the test host off; Ctrl-C stops QEMU at once"
 fi
 # No host network, or the user-mode network of the forwarded ports and nothing else.
 if [ -n "$http_port" ]; then
@@ -397,12 +399,7 @@ read_results() {
                      progress "xl create xl.cfg failed with status $create_status (see $log)"
                  fi ;;
         ADDRESS) progress "${guest:-the guest} has address $argument after $((SECONDS - started)) s" ;;
-        CONSOLE) if [ "$mode" = shell ]; then
-                     progress "dom0's shell follows: exit (or Ctrl-D) powers the test host off; Ctrl-A x stops QEMU at once"
-                 else
-                     progress "its console follows: Ctrl-] leaves it and powers the test host off; Ctrl-C stops QEMU at once"
-                 fi
-                 start_watching ;;
+        CONSOLE) progress "$console_help"; start_watching ;;
         HOSTCHECK) run_host_checks ;;
         BEGIN) section=script ;;
         END) section=""; end_status=$argument ;;

@@ -23,8 +23,8 @@
 //! window on the output queue, as it does the JSON); it allocates nothing.
 
 use super::identity::put_display;
-use super::json::{Facts, put_hex};
-use super::output::ByteSink;
+use super::json::Facts;
+use super::output::{ByteSink, Escape, put_escaped, put_hex};
 use super::request::{RequestFraming, Version, header_fields, request_line};
 use super::response::put_decimal;
 
@@ -180,43 +180,26 @@ fn is_text(bytes: &[u8]) -> bool {
 /// byte but tab, CR and LF as `\xHH`; the rest as it is.
 pub(crate) fn put_text(sink: &mut impl ByteSink, bytes: &[u8]) {
     for chunk in bytes.utf8_chunks() {
-        put_escaped(sink, chunk.valid().as_bytes());
+        put_escaped(sink, chunk.valid().as_bytes(), escape);
         for &byte in chunk.invalid() {
-            put_byte(sink, byte);
+            sink.put(b"\\x");
+            put_hex(sink, &[byte]);
         }
     }
 }
 
-/// Writes valid UTF-8 escaped as [`put_text`] says; runs that need no
-/// escape go out whole.
-fn put_escaped(sink: &mut impl ByteSink, text: &[u8]) {
-    let mut plain_start = 0;
-    for (index, &byte) in text.iter().enumerate() {
-        let reference: &[u8] = match byte {
-            b'&' => b"&amp;",
-            b'<' => b"&lt;",
-            b'>' => b"&gt;",
-            b'"' => b"&quot;",
-            b'\'' => b"&#39;",
-            b'\t' | b'\r' | b'\n' => continue,
-            0x00..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
-        sink.put(&text[plain_start..index]);
-        plain_start = index + 1;
-        if reference.is_empty() {
-            put_byte(sink, byte);
-        } else {
-            sink.put(reference);
-        }
+/// How the page writes a byte of valid UTF-8 (see [`put_text`]).
+fn escape(byte: u8) -> Escape {
+    match byte {
+        b'&' => Escape::As(b"&amp;"),
+        b'<' => Escape::As(b"&lt;"),
+        b'>' => Escape::As(b"&gt;"),
+        b'"' => Escape::As(b"&quot;"),
+        b'\'' => Escape::As(b"&#39;"),
+        b'\t' | b'\r' | b'\n' => Escape::Plain,
+        0x00..=0x1f | 0x7f => Escape::Hex(b"\\x"),
+        _ => Escape::Plain,
     }
-    sink.put(&text[plain_start..]);
-}
-
-/// Writes one byte as `\xHH`.
-fn put_byte(sink: &mut impl ByteSink, byte: u8) {
-    sink.put(b"\\x");
-    put_hex(sink, &[byte]);
 }
 
 #[cfg(test)]

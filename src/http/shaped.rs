@@ -32,7 +32,7 @@ use super::identity::{Endpoints, Identity};
 use super::json::{self, BodySummary, Facts};
 use super::limits::Limits;
 use super::options::status_forbids_body;
-use super::output::{ByteCounter, ByteSink, OutputQueue};
+use super::output::{ByteCounter, ByteSink, OutputQueue, put_hex};
 use super::request::{RequestFraming, RequestHead};
 use super::response::{
     CHUNK_FRAME_BYTES, CONTINUE_RESPONSE, LAST_CHUNK, ResponseFraming, ResponseHead, Shaping, Status, put_decimal,
@@ -272,7 +272,7 @@ impl ShapedAnswer {
                 sink.put(b"length=");
                 put_decimal(sink, sources.digest.length);
                 sink.put(b"\nsha256=");
-                json::put_hex(sink, &sources.digest.sha256);
+                put_hex(sink, &sources.digest.sha256);
                 sink.put(b"\n");
             }
             Content::Json | Content::Html => {
