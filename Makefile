@@ -15,6 +15,17 @@ endif
 CARGO       ?= cargo
 DOM0_SCRIPT ?=
 TIMEOUT     ?= 900
+# `make shell` has no time limit unless given one (seconds).
+SHELL_TIMEOUT ?= 0
+# The ports on this machine's 127.0.0.1 that `make run` and `make shell` forward to the
+# appliance's HTTP and metrics ports (`auto`: free ones). `make test` picks free ones itself, so
+# that it runs beside an open `make shell`.
+HTTP_PORT_LOCAL    ?= 8080
+METRICS_PORT_LOCAL ?= 8081
+# VERBOSE=1: the whole serial console (Xen's and dom0's boot too) as it comes.
+VERBOSE     ?=
+VERBOSE_OPTION := $(if $(filter 1 yes true,$(VERBOSE)),--verbose)
+RUN_OPTIONS  = --arch $(ARCH) --http-port $(HTTP_PORT_LOCAL) --metrics-port $(METRICS_PORT_LOCAL) $(VERBOSE_OPTION)
 
 # x86_64's save + restore and migrate rounds in `make test` (check-19); `make test-suspend` runs
 # that check alone with SUSPEND_ROUNDS_FULL of each.
@@ -34,7 +45,7 @@ ARM64_E2E_SUITE := build/e2e-arm64-suite.sh
 ATTACK_TOOL := build/xenecho-attack
 HOST_TARGET := x86_64-unknown-linux-gnu
 
-.PHONY: all image run test test-host test-e2e test-suspend test-arm64 deps fmt clippy clippy-image doc doc-image clean attack-tool soak
+.PHONY: all image run shell test test-host test-e2e test-suspend test-arm64 deps fmt clippy clippy-image doc doc-image clean attack-tool soak
 
 all: image
 
@@ -58,11 +69,19 @@ attack-tool:
 	@mkdir -p build
 	cp target/$(HOST_TARGET)/release/xenecho-attack $(ATTACK_TOOL)
 
-# Boots the emulated Xen host and starts the appliance with `xl create xl.cfg`.
-# With DOM0_SCRIPT=path, runs that script in dom0 once the guest is up and
-# exits with its status.
+# Boots the emulated Xen host and starts the appliance with `xl create xl.cfg`:
+# progress lines, then its console (Ctrl-] leaves). With DOM0_SCRIPT=path, runs
+# that script in dom0 once the guest is up and exits with its status
+# (examples/ has some). The appliance's ports are forwarded to this machine's
+# 127.0.0.1 (HTTP_PORT_LOCAL, METRICS_PORT_LOCAL).
 run: image $(if $(filter x86_64,$(ARCH)),attack-tool)
-	testbed/run.sh --arch $(ARCH) --timeout $(TIMEOUT) $(if $(DOM0_SCRIPT),--script $(DOM0_SCRIPT))
+	testbed/run.sh $(RUN_OPTIONS) --timeout $(TIMEOUT) $(if $(DOM0_SCRIPT),--script $(DOM0_SCRIPT))
+
+# Boots the emulated Xen host, starts the appliance, and leaves you in an
+# interactive dom0 shell (GUEST_IP set; curl, wrk, xl console); `exit` powers
+# the test host off.
+shell: image $(if $(filter x86_64,$(ARCH)),attack-tool)
+	testbed/run.sh $(RUN_OPTIONS) --shell --timeout $(SHELL_TIMEOUT)
 
 test: test-host test-e2e
 
@@ -100,12 +119,15 @@ clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --release --target $(TARGET) -p xenecho -- -D warnings
 
-# The dom0 suite on the emulated Xen host, then the image alone on plain QEMU (no Xen): its
-# fatal message must reach COM1 (tests/check-not-on-xen.sh).
+# The dom0 suite on the emulated Xen host, with the host-side checks (tests/e2e-host/: Python's
+# http.client and a headless Chromium on this machine, through forwarded ports) run when the
+# suite asks; then the image alone on plain QEMU (no Xen): its fatal message must reach COM1
+# (tests/check-not-on-xen.sh).
 test-e2e: image attack-tool
 	{ cat tests/e2e/lib.sh; echo 'SUSPEND_ROUNDS=$(SUSPEND_ROUNDS)'; \
 	  cat $(filter-out tests/e2e/lib.sh,$(E2E_PARTS)); } > $(E2E_SUITE)
-	testbed/run.sh --timeout $(TIMEOUT) --script $(E2E_SUITE)
+	testbed/run.sh --timeout $(TIMEOUT) --script $(E2E_SUITE) --http-port auto --metrics-port auto \
+	    --host-script tests/e2e-host/run.sh $(VERBOSE_OPTION)
 	tests/check-not-on-xen.sh $(IMAGE)
 
 # x86_64: `xl save` + `xl restore` and `xl migrate` to the same host, SUSPEND_ROUNDS_FULL (5)

@@ -36,3 +36,20 @@ qemu_command() {
         "QEMU_MODULE_DIR=$QEMU_ROOT/usr/lib/x86_64-linux-gnu/qemu"
         "$QEMU_BIN" -L "$QEMU_ROOT/usr/share/qemu" -L "$QEMU_ROOT/usr/share/seabios")
 }
+
+# The headless browser of the host-side checks (tests/e2e-host/browser.sh): $CHROMIUM if set, else
+# the first of chromium (Debian's package), chromium-headless-shell, chromium-browser and
+# google-chrome on PATH. Ubuntu's chromium-browser package is only a shim that starts a snap
+# (whose confinement keeps it from writing the screenshot under build/): snap launchers are skipped.
+chromium_command() {
+    local candidate path resolved
+    for candidate in ${CHROMIUM:-} chromium chromium-headless-shell chromium-browser google-chrome-stable google-chrome; do
+        path=$(command -v "$candidate" 2>/dev/null) || continue
+        resolved=$(readlink -f "$path")
+        case $resolved in */snap|/snap/*) continue ;; esac
+        if [ "$(head -c 2 "$resolved")" = "#!" ] && grep -q 'snap' "$resolved"; then continue; fi
+        echo "$path"
+        return 0
+    done
+    return 1
+}

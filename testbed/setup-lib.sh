@@ -31,8 +31,10 @@ DOM0_WHOLE_PACKAGES=(xen-utils-4.17 xen-utils-common xenstore-utils netbase)
 # and calls flock, `stat -L -c` and iproute2's ip, which busybox's versions do not cover. jq is the
 # JSON parser the e2e checks read the appliance's JSON answers with (its libraries, libjq1 and
 # libonig5, come with it: the resolver follows lib* dependencies, the initramfs build DT_NEEDED).
-DOM0_PROGRAM_PACKAGES=(busybox-static bash util-linux coreutils iproute2 curl wrk jq)
-DOM0_PROGRAMS=(/bin/bash /usr/bin/flock /usr/bin/stat /bin/ip /sbin/bridge /usr/bin/curl /usr/bin/wrk /usr/bin/jq)
+# socat passes the forwarded loopback ports on to the guest (testbed/dom0/init).
+DOM0_PROGRAM_PACKAGES=(busybox-static bash util-linux coreutils iproute2 curl wrk jq socat)
+DOM0_PROGRAMS=(/bin/bash /usr/bin/flock /usr/bin/stat /bin/ip /sbin/bridge /usr/bin/curl /usr/bin/wrk /usr/bin/jq
+               /usr/bin/socat)
 # Module dependencies are added automatically (modinfo).
 DOM0_MODULES=(xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc llc stp bridge xen-netback)
 # Where under the kernel package's lib/modules/*/kernel/ those modules are looked for.
@@ -176,9 +178,45 @@ download_debs() {
         [ -f "$(deb_file "$package" "$version" "$arch")" ] || missing+=("$package:$arch=$version")
     done < <(sort -u "$@")
     [ ${#missing[@]} -eq 0 ] && return 0
-    log "${LOG_PREFIX}downloading ${#missing[@]} Debian packages into $DEBS_DIR"
-    (cd "$DEBS_DIR" && "$getter" -q download "${missing[@]}" >/dev/null)
+    # Each file's size, from apt's lists (--print-uris downloads nothing): 'URI' FILE SIZE HASH.
+    local sizes=$DEBS_DIR/.sizes total
+    (cd "$DEBS_DIR" && "$getter" -q --print-uris download "${missing[@]}" 2>/dev/null) \
+        | awk '{ split($2, part, "_"); sub(/[.]deb$/, "", part[3]); print part[1] ":" part[3], $3 }' > "$sizes"
+    total=$(awk '{ total += $2 } END { print total + 0 }' "$sizes")
+    log "${LOG_PREFIX}fetching ${#missing[@]} Debian packages, $(megabytes "$total"), into $DEBS_DIR"
+    (cd "$DEBS_DIR" && "$getter" -q download "${missing[@]}") | show_fetches "${#missing[@]}" "$total" "$sizes"
+    local status=${PIPESTATUS[0]}
+    rm -f "$sizes"
+    return "$status"
 }
+
+# show_fetches COUNT BYTES SIZES: reads apt-get download's "Get:N URI SUITE ARCH PACKAGE ARCH VERSION
+# [SIZE]" lines and shows how far the download is: on a terminal, one line rewritten for each
+# package; otherwise a line at every tenth of the bytes. SIZES has "package:arch bytes" lines.
+show_fetches() {
+    local terminal=0
+    [ -t 2 ] && terminal=1
+    awk -v count="$1" -v total="$2" -v terminal="$terminal" -v prefix="testbed: ${LOG_PREFIX}  " '
+        FILENAME == ARGV[1] { size[$1] = $2; next }
+        /^Get:/ {
+            fetched++; bytes += size[$5 ":" $6]
+            percent = total ? int(100 * bytes / total) : int(100 * fetched / count)
+            line = sprintf("%s%d of %d packages, %s of %s (%d%%): %s %s", prefix, fetched, count,
+                           megabytes(bytes), megabytes(total), percent, $5, $7)
+            if (terminal) { printf "\r\033[K%s", line > "/dev/stderr" }
+            else if (percent >= next_step || fetched == count) {
+                print line > "/dev/stderr"; next_step = (int(percent / 10) + 1) * 10
+            }
+            next
+        }
+        { print > "/dev/stderr" }
+        END { if (terminal && fetched) printf "\n" > "/dev/stderr" }
+        '"$MEGABYTES_AWK" "$3" -
+}
+
+# BYTES in megabytes, for a person: "0.4 MB", "118 MB".
+MEGABYTES_AWK='function megabytes(b) { return sprintf(b < 1e7 ? "%.1f MB" : "%.0f MB", b / 1e6) }'
+megabytes() { awk -v b="$1" "$MEGABYTES_AWK"' BEGIN { print megabytes(b) }'; }
 
 # Extracts every package of a manifest into DEST (replaced atomically).
 extract_list() {

@@ -10,10 +10,14 @@
 # Only what changed is redone; the initramfs is rebuilt whenever testbed/setup.sh, lib.sh,
 # setup-lib.sh or anything under testbed/dom0/ changes (stamp by hash). Nothing is downloaded twice.
 #
-# usage: testbed/setup.sh [--peer]
-#   --peer  also build the benchmark peer (`make bench`): a Linux PVH domU from the same Debian
-#           kernel with an initramfs holding busybox and nginx, into <cache>/peer/ (vmlinuz,
-#           initramfs.cpio.gz). Only when asked, so that `make test` never pays for it.
+# usage: testbed/setup.sh [--peer] [--host-checks]
+#   --peer         also build the benchmark peer (`make bench`): a Linux PVH domU from the same
+#                  Debian kernel with an initramfs holding busybox and nginx, into <cache>/peer/
+#                  (vmlinuz, initramfs.cpio.gz). Only when asked, so that `make test` never pays
+#                  for it.
+#   --host-checks  only make sure this machine has what the host-side e2e checks run
+#                  (tests/e2e-host/): python3, and a headless Chromium (Debian's chromium package,
+#                  installed with apt-get when none is found; see chromium_command in lib.sh).
 set -euo pipefail
 # shellcheck source=testbed/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,6 +30,9 @@ MACHINE_APT_CACHE=apt-cache             # the host's own: the emulated machine i
 XEN_PACKAGE=xen-hypervisor-4.17-amd64
 XEN_FILE=boot/xen-4.17-amd64.gz
 KERNEL_METAPACKAGE=linux-image-amd64
+# The NIC of the forwarded loopback ports (run.sh --http-port): QEMU's e1000.
+DOM0_MODULES+=(e1000)
+KERNEL_MODULE_DIRS+=(drivers/net/ethernet/intel/e1000)
 LIBDIR=usr/lib/x86_64-linux-gnu
 LIBRARY_DIRS=(lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib64 usr/lib64 usr/lib/xen-4.17/lib)
 LOADER=lib64/ld-linux-x86-64.so.2
@@ -59,6 +66,17 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
+# apt-get install of the packages named, its chatter kept in a file that is shown only if the
+# install fails (after one apt-get update).
+install_packages() {
+    local output; output=$(mktemp)
+    if ! apt_install "$@" > "$output" 2>&1; then
+        apt_update_once
+        apt_install "$@" > "$output" 2>&1 || { cat "$output" >&2; rm -f "$output"; die "cannot install $*"; }
+    fi
+    rm -f "$output"
+}
+
 # Host programs the build needs; installed with apt-get only when missing.
 prepare_host() {
     local missing=() tool package
@@ -70,13 +88,20 @@ prepare_host() {
     [ ${#missing[@]} -eq 0 ] && return 0
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     log "installing host tools: ${missing[*]}"
-    # apt's chatter goes to a file, shown only if the install fails (after one apt-get update).
-    local output; output=$(mktemp)
-    if ! apt_install "${missing[@]}" > "$output" 2>&1; then
-        apt_update_once
-        apt_install "${missing[@]}" > "$output" 2>&1 || { cat "$output" >&2; die "cannot install ${missing[*]}"; }
-    fi
-    rm -f "$output"
+    install_packages "${missing[@]}"
+}
+
+# What the host-side e2e checks need: python3 (its standard library only) and a headless
+# Chromium, installed with apt-get when missing.
+setup_host_checks() {
+    local missing=()
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    chromium_command >/dev/null || missing+=(chromium)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing for the host-side checks: ${missing[*]} (about 300 MB for chromium)"
+    install_packages "${missing[@]}"
+    chromium_command >/dev/null \
+        || die "no headless Chromium found after installing ${missing[*]}: set CHROMIUM=/path/to/chromium"
 }
 
 # The host's apt lists, refreshed once if they do not know the Xen tools yet.
@@ -195,8 +220,9 @@ main() {
     while [ $# -gt 0 ]; do
         case $1 in
         --peer) peer=1; shift ;;
+        --host-checks) setup_host_checks; return ;;
         -h|--help) sed -n '/^# usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 0 ;;
-        *) die "unknown argument: $1 (usage: testbed/setup.sh [--peer])" ;;
+        *) die "unknown argument: $1 (usage: testbed/setup.sh [--peer] [--host-checks])" ;;
         esac
     done
     setup_test_host

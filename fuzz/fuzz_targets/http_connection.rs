@@ -5,11 +5,12 @@
 //! their bound, nothing after an error response but a close, progress
 //! whenever output has drained, a close once the peer has closed). Requests
 //! may ask for any echo option (status, delay, extra header fields, close,
-//! generated bodies, the sink, JSON, the instance's name): the driver lets
+//! generated bodies, the sink, JSON, HTML, the instance's name): the driver lets
 //! the time of a delay pass and caps generated bodies at 64 KiB
 //! (`exercise::FUZZ_MAX_GENERATED_BYTES`); the rest of an input means what it
 //! did before. `fuzz/http.dict` has the options' names. It also runs the
-//! request head parser on the raw input.
+//! request head parser on the raw input, and writes the raw input as the
+//! HTML page writes a request's bytes, checking that it cannot be markup.
 #![no_main]
 #![forbid(unsafe_code)]
 
@@ -18,5 +19,6 @@ use xenecho::http::{exercise, parse_head};
 
 fuzz_target!(|data: &[u8]| {
     let _ = parse_head(data);
+    exercise::check_html_text(data);
     exercise::drive(data);
 });

@@ -414,7 +414,7 @@ impl Connection {
     /// Bytes it holds now: the head being read plus queued output. Never
     /// more than [`Limits::memory_bound`].
     pub fn buffered_bytes(&self) -> usize {
-        self.head.bytes().len() + self.output.len()
+        self.head.held() + self.output.len()
     }
 
     /// Whether a request is being answered: output waits, or a request's

@@ -63,6 +63,28 @@ pub fn limits_for(selector: u8) -> Limits {
     }
 }
 
+/// Checks that `bytes`, written as HTML text (as the HTML page writes
+/// every byte of a request), can be no markup: valid UTF-8 without `<`,
+/// `>`, `"` or `'`, every `&` the start of one of the five character
+/// references used, no control character but tab, CR and LF.
+pub fn check_html_text(bytes: &[u8]) {
+    let mut written = Vec::new();
+    super::html::put_text(&mut written, bytes);
+    let text = core::str::from_utf8(&written).expect("HTML text is UTF-8");
+    assert!(!text.contains(['<', '>', '"', '\'']), "markup in {text:?}");
+    for (index, _) in text.match_indices('&') {
+        let rest = &text[index..];
+        assert!(
+            ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"].iter().any(|reference| rest.starts_with(reference)),
+            "a bare & in {text:?}"
+        );
+    }
+    assert!(
+        !text.chars().any(|character| character.is_ascii_control() && !"\t\r\n".contains(character)),
+        "a control byte in {text:?}"
+    );
+}
+
 /// Runs the script in `data` (see the module documentation).
 pub fn drive(data: &[u8]) -> Outcome {
     let Some((&selector, rest)) = data.split_first() else {

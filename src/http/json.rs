@@ -33,7 +33,7 @@
 //! it allocates nothing.
 
 use super::identity::{Endpoints, Identity, put_display};
-use super::output::ByteSink;
+use super::output::{ByteSink, Escape, put_escaped, put_hex};
 use super::request::{RequestFraming, RequestHead, Version, header_fields, request_line};
 use super::response::put_decimal;
 
@@ -41,6 +41,9 @@ use super::response::put_decimal;
 pub(crate) struct BodySummary<'a> {
     pub(crate) length: u64,
     pub(crate) sha256: &'a [u8; 32],
+    /// The body itself, when it was kept whole (for the HTML page; the
+    /// JSON never includes it).
+    pub(crate) kept: Option<&'a [u8]>,
 }
 
 /// Everything the description is written from.
@@ -133,20 +136,12 @@ fn put_number_or_null(sink: &mut impl ByteSink, number: Option<u64>) {
     }
 }
 
-/// Writes `bytes` in lower-case hexadecimal.
-pub(crate) fn put_hex(sink: &mut impl ByteSink, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for &byte in bytes {
-        sink.put(&[DIGITS[usize::from(byte >> 4)], DIGITS[usize::from(byte & 15)]]);
-    }
-}
-
 /// Writes `bytes` as a JSON string: valid UTF-8 as it is (escaped where
 /// JSON asks), each invalid sequence as U+FFFD.
 pub(crate) fn put_string(sink: &mut impl ByteSink, bytes: &[u8]) {
     sink.put(b"\"");
     for chunk in bytes.utf8_chunks() {
-        put_escaped(sink, chunk.valid().as_bytes());
+        put_escaped(sink, chunk.valid().as_bytes(), escape);
         if !chunk.invalid().is_empty() {
             sink.put(b"\\ufffd");
         }
@@ -154,32 +149,20 @@ pub(crate) fn put_string(sink: &mut impl ByteSink, bytes: &[u8]) {
     sink.put(b"\"");
 }
 
-/// Writes valid UTF-8 with quotes, backslashes, control bytes and DEL
-/// escaped; runs that need no escape go out whole.
-fn put_escaped(sink: &mut impl ByteSink, text: &[u8]) {
-    let mut plain_start = 0;
-    for (index, &byte) in text.iter().enumerate() {
-        let escape: &[u8] = match byte {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
-        sink.put(&text[plain_start..index]);
-        plain_start = index + 1;
-        if escape.is_empty() {
-            sink.put(b"\\u00");
-            put_hex(sink, &[byte]);
-        } else {
-            sink.put(escape);
-        }
+/// How JSON writes a byte of valid UTF-8: quotes, backslashes, control
+/// bytes and DEL escaped.
+fn escape(byte: u8) -> Escape {
+    match byte {
+        b'"' => Escape::As(b"\\\""),
+        b'\\' => Escape::As(b"\\\\"),
+        b'\n' => Escape::As(b"\\n"),
+        b'\r' => Escape::As(b"\\r"),
+        b'\t' => Escape::As(b"\\t"),
+        0x08 => Escape::As(b"\\b"),
+        0x0c => Escape::As(b"\\f"),
+        0x00..=0x1f | 0x7f => Escape::Hex(b"\\u00"),
+        _ => Escape::Plain,
     }
-    sink.put(&text[plain_start..]);
 }
 
 #[cfg(test)]

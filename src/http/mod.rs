@@ -40,7 +40,8 @@
 //!   connection's deadline is the delay's end: the caller's event loop
 //!   sleeps until it), extra header fields, a close, a generated body, the
 //!   sink (length and SHA-256 of the body), a JSON description of the
-//!   request, the instance's name ([`Instance`], [`Connection::set_instance`],
+//!   request or an HTML page describing it (for a browser, whose `Accept`
+//!   prefers `text/html`), the instance's name ([`Instance`], [`Connection::set_instance`],
 //!   [`Connection::set_endpoints`]). A request that asks for none of it is
 //!   answered exactly as above; a value that does not parse is a 400.
 //! - A new connection that sends no request (nothing, or only empty lines)
@@ -97,6 +98,7 @@ mod counters;
 mod echo;
 pub mod generate;
 mod health;
+mod html;
 mod identity;
 mod json;
 mod limits;
@@ -118,6 +120,7 @@ pub use connection::{CloseMode, Connection};
 pub use counters::{Counters, DURATION_BOUNDS_LABELS, DURATION_BOUNDS_MICROS, Durations};
 pub use echo::{DEFAULT_BODY_TYPE, HEAD_ECHO_TYPE};
 pub use health::{Probe, Readiness};
+pub use html::MAX_HTML_BODY_BYTES;
 pub use identity::{Endpoints, Instance, MAX_INSTANCE_NAME_BYTES};
 pub use limits::{Limits, RESPONSE_OVERHEAD_BYTES};
 pub use options::{EchoOptions, MAX_DELAY, MAX_EXTRA_HEADERS, MAX_GENERATED_BYTES};

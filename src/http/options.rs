@@ -12,6 +12,7 @@
 //! | `chunked` | `X-Echo-Chunked: 1` | frame the answer chunked, not with `Content-Length` |
 //! | `sink` | `X-Echo-Sink: 1` | read and discard the body; answer with its length and SHA-256 |
 //! | `format=json` | `X-Echo-Format: json` (or `Accept: application/json`) | answer with a JSON description of the request |
+//! | `format=html` | `X-Echo-Format: html` (or an `Accept` that prefers `text/html`) | answer with an HTML page describing the request |
 //! | `instance` | `X-Echo-Instance: 1` | name the instance in `X-Echo-Instance`, `X-Echo-Domid` and `X-Echo-Address` |
 //!
 //! Query values are percent-decoded (`+` is a space); names are compared as
@@ -21,7 +22,7 @@
 //! `off`. Query parameters are read after the header fields: where both set
 //! the same thing, the query wins, and a later one wins over an earlier
 //! one; extra header fields add up, header fields' first. `format=text`
-//! turns the JSON of an `Accept: application/json` off. Other parameters
+//! turns the JSON or HTML an `Accept` field asks for off. Other parameters
 //! and `X-Echo-*` fields are ignored; a value that does not parse, or
 //! breaks a rule below, is a 400.
 //!
@@ -38,6 +39,12 @@
 //! request head and are read again from there when the answer is written
 //! ([`extra_headers`]). A request without a query string or `X-Echo-*` or
 //! `Accept` field costs a few comparisons per header field.
+//!
+//! `Accept` is read as a browser means it: HTML when it lists `text/html`
+//! with a quality (`q=`) above zero, above that of `application/json` and
+//! not below that of `*/*`; else JSON when it lists `application/json`
+//! with a quality above zero. curl's `Accept: */*` asks for neither: the
+//! plain echo. Items with a malformed quality count as not acceptable.
 
 use super::request::{Version, header_fields, parse_decimal, request_target, trim};
 use super::response::Status;
@@ -66,22 +73,25 @@ pub struct EchoOptions {
     /// 0: none asked for.
     status: u16,
     delay_ms: u16,
+    flags: u16,
     extra_headers: u8,
-    flags: u8,
 }
+
+const _: () = assert!(core::mem::size_of::<EchoOptions>() == 24);
 
 // The delay is kept in milliseconds, in 16 bits.
 const _: () = assert!(MAX_DELAY.as_millis() <= u16::MAX as u128);
 
 /// [`EchoOptions::flags`]: which switches are on, and which numbers were given.
-const HAS_BYTES: u8 = 1;
-const HAS_SEED: u8 = 1 << 1;
-const CLOSE: u8 = 1 << 2;
-const CHUNKED: u8 = 1 << 3;
-const SINK: u8 = 1 << 4;
-const JSON: u8 = 1 << 5;
-const INSTANCE: u8 = 1 << 6;
-const CONTENT_TYPE: u8 = 1 << 7;
+const HAS_BYTES: u16 = 1;
+const HAS_SEED: u16 = 1 << 1;
+const CLOSE: u16 = 1 << 2;
+const CHUNKED: u16 = 1 << 3;
+const SINK: u16 = 1 << 4;
+const JSON: u16 = 1 << 5;
+const INSTANCE: u16 = 1 << 6;
+const CONTENT_TYPE: u16 = 1 << 7;
+const HTML: u16 = 1 << 8;
 
 impl EchoOptions {
     /// Whether nothing is asked: the plain echo.
@@ -140,6 +150,12 @@ impl EchoOptions {
         self.flags & JSON != 0
     }
 
+    /// Whether the answer describes the request in an HTML page
+    /// (`format=html`, or a browser's `Accept`).
+    pub fn html(&self) -> bool {
+        self.flags & HTML != 0
+    }
+
     /// Whether the answer names the instance (`instance`).
     pub fn instance(&self) -> bool {
         self.flags & INSTANCE != 0
@@ -157,9 +173,9 @@ impl EchoOptions {
     }
 
     /// Whether the answer echoes the request (its body, or its head): no
-    /// generated body, sink or JSON, and a status that allows a body.
+    /// generated body, sink, JSON or HTML, and a status that allows a body.
     pub fn echoes(&self) -> bool {
-        self.flags & (HAS_BYTES | SINK | JSON) == 0 && !self.forbids_body()
+        self.flags & (HAS_BYTES | SINK | JSON | HTML) == 0 && !self.forbids_body()
     }
 
     /// Forgets the status asked for (once its interim response is sent).
@@ -167,7 +183,7 @@ impl EchoOptions {
         self.status = 0;
     }
 
-    fn set_flag(&mut self, flag: u8, on: bool) {
+    fn set_flag(&mut self, flag: u16, on: bool) {
         if on {
             self.flags |= flag;
         } else {
@@ -316,12 +332,97 @@ fn hex_value(digit: u8) -> u8 {
     char::from(digit).to_digit(16).unwrap_or(0) as u8
 }
 
+/// What an answer's body describes the request in: the format a request
+/// names (`format=`), or the one its `Accept` fields prefer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// The plain answer (`format=text`).
+    Text,
+    Json,
+    Html,
+}
+
+/// The qualities (in thousandths) an `Accept` gives the media ranges the
+/// answer's format depends on: the highest given to each, if any.
+#[derive(Clone, Copy, Debug, Default)]
+struct Preferences {
+    json: Option<u16>,
+    html: Option<u16>,
+    anything: Option<u16>,
+}
+
+impl Preferences {
+    /// Reads one `Accept` value. Most have neither a `j` nor an `h` (curl's
+    /// `*/*` is too short to hold either name): they are ruled out at once.
+    fn add(&mut self, value: &[u8]) {
+        if value.len() < b"text/html".len() || !(has_letter(value, b'j') || has_letter(value, b'h')) {
+            return;
+        }
+        for item in value.split(|&byte| byte == b',') {
+            let mut parts = item.split(|&byte| byte == b';');
+            let media_type = trim(parts.next().unwrap_or_default());
+            let slot = if media_type.eq_ignore_ascii_case(b"application/json") {
+                &mut self.json
+            } else if media_type.eq_ignore_ascii_case(b"text/html") {
+                &mut self.html
+            } else if media_type == b"*/*" {
+                &mut self.anything
+            } else {
+                continue;
+            };
+            let quality = parts
+                .map(trim)
+                .find_map(|parameter| {
+                    let (name, value) = parameter.split_at_checked(2)?;
+                    name.eq_ignore_ascii_case(b"q=").then_some(value)
+                })
+                .map_or(Some(1000), parse_quality)
+                .unwrap_or(0);
+            *slot = Some(slot.map_or(quality, |earlier| earlier.max(quality)));
+        }
+    }
+
+    /// The format these preferences ask for: HTML when `text/html` is
+    /// acceptable, preferred to JSON and not less wanted than anything;
+    /// else JSON when it is acceptable.
+    fn format(&self) -> Format {
+        let html = self.html.unwrap_or(0);
+        let json = self.json.unwrap_or(0);
+        if html > 0 && html > json && html >= self.anything.unwrap_or(0) {
+            Format::Html
+        } else if json > 0 {
+            Format::Json
+        } else {
+            Format::Text
+        }
+    }
+}
+
+/// A quality value (RFC 9110 §12.4.2: `0`, `1`, `0.` and up to three
+/// digits, `1.` and up to three zeros) in thousandths.
+fn parse_quality(text: &[u8]) -> Option<u16> {
+    let (whole, fraction) = match text.iter().position(|&byte| byte == b'.') {
+        Some(point) => (&text[..point], &text[point + 1..]),
+        None => (text, &[][..]),
+    };
+    if fraction.len() > 3 || !fraction.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let thousandths =
+        fraction.iter().chain(b"000").take(3).fold(0, |value, &digit| value * 10 + u16::from(digit - b'0'));
+    match whole {
+        b"0" => Some(thousandths),
+        b"1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
 /// Gathers a request's options while its head is checked.
 #[derive(Default)]
 pub(crate) struct OptionsBuilder {
     options: EchoOptions,
-    format_json: Option<bool>,
-    accepts_json: bool,
+    format: Option<Format>,
+    preferences: Preferences,
 }
 
 impl OptionsBuilder {
@@ -335,7 +436,7 @@ impl OptionsBuilder {
                 None => Ok(()),
             },
             Some(b'a' | b'A') if name.eq_ignore_ascii_case("accept") => {
-                self.accepts_json |= lists_json(value);
+                self.preferences.add(value);
                 Ok(())
             }
             _ => Ok(()),
@@ -354,7 +455,9 @@ impl OptionsBuilder {
 
     /// The options, checked against the request's version.
     pub(crate) fn finish(mut self, version: Version) -> Result<EchoOptions, Status> {
-        self.options.set_flag(JSON, self.format_json.unwrap_or(self.accepts_json));
+        let format = self.format.unwrap_or_else(|| self.preferences.format());
+        self.options.set_flag(JSON, format == Format::Json);
+        self.options.set_flag(HTML, format == Format::Html);
         let options = self.options;
         if version == Version::Http10 && (options.is_interim() || options.chunked()) {
             return Err(Status::BadRequest);
@@ -390,7 +493,7 @@ impl OptionsBuilder {
                 options.seed = parse_number(value)?;
                 options.set_flag(HAS_SEED, true);
             }
-            Knob::Format => self.format_json = Some(parse_format(value)?),
+            Knob::Format => self.format = Some(parse_format(value)?),
             Knob::Close | Knob::Chunked | Knob::Sink | Knob::Instance => {}
         }
         Ok(())
@@ -398,7 +501,7 @@ impl OptionsBuilder {
 }
 
 /// The flag a switch knob sets.
-fn switch_flag(knob: Knob) -> Option<u8> {
+fn switch_flag(knob: Knob) -> Option<u16> {
     match knob {
         Knob::Close => Some(CLOSE),
         Knob::Chunked => Some(CHUNKED),
@@ -458,44 +561,34 @@ fn parse_delay_ms(value: RawValue<'_>) -> Result<u16, Status> {
     u16::try_from(milliseconds).map_err(|_| Status::BadRequest)
 }
 
-/// `json` or `text`: whether the answer is JSON.
-fn parse_format(value: RawValue<'_>) -> Result<bool, Status> {
+/// `json`, `html` or `text`: the format of the answer.
+fn parse_format(value: RawValue<'_>) -> Result<Format, Status> {
     let (text, length) = value.decode_into::<8>().ok_or(Status::BadRequest)?;
     match &text[..length] {
-        word if word.eq_ignore_ascii_case(b"json") => Ok(true),
-        word if word.eq_ignore_ascii_case(b"text") => Ok(false),
+        word if word.eq_ignore_ascii_case(b"json") => Ok(Format::Json),
+        word if word.eq_ignore_ascii_case(b"html") => Ok(Format::Html),
+        word if word.eq_ignore_ascii_case(b"text") => Ok(Format::Text),
         _ => Err(Status::BadRequest),
     }
 }
 
-/// Whether an `Accept` value lists `application/json` (parameters ignored).
-/// Most `Accept` values have no `j` at all: they are ruled out in one pass.
-fn lists_json(value: &[u8]) -> bool {
-    if value.len() < b"application/json".len() || !has_letter_j(value) {
-        return false;
-    }
-    value.split(|&byte| byte == b',').any(|item| {
-        let media_type = item.split(|&byte| byte == b';').next().unwrap_or(item);
-        trim(media_type).eq_ignore_ascii_case(b"application/json")
-    })
-}
-
-/// Whether `bytes` holds a `j` or a `J`, looked for eight bytes at a time
-/// (a byte equal to `j` once the case bit is set is a zero byte of `word ^
-/// jjjjjjjj`, which the borrow of the subtraction finds).
-fn has_letter_j(bytes: &[u8]) -> bool {
+/// Whether `bytes` holds `letter` (a lower-case letter) in either case,
+/// looked for eight bytes at a time (a byte equal to the letter once the
+/// case bit is set is a zero byte of `word ^ letters`, which the borrow of
+/// the subtraction finds).
+fn has_letter(bytes: &[u8], letter: u8) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
     let chunks = bytes.chunks_exact(8);
     let tail = chunks.remainder();
     for chunk in chunks {
         let word = u64::from_ne_bytes(chunk.try_into().unwrap_or_default()) | (ONES * 0x20);
-        let difference = word ^ (ONES * u64::from(b'j'));
+        let difference = word ^ (ONES * u64::from(letter));
         if difference.wrapping_sub(ONES) & !difference & HIGH_BITS != 0 {
             return true;
         }
     }
-    tail.iter().any(|&byte| byte | 0x20 == b'j')
+    tail.iter().any(|&byte| byte | 0x20 == letter)
 }
 
 /// The parameters of `target`'s query string, in order: name, and value
@@ -677,17 +770,80 @@ mod tests {
     }
 
     #[test]
-    fn the_letter_j_is_found_anywhere() {
-        for length in 0..40 {
-            for position in 0..length {
-                for letter in [b'j', b'J'] {
-                    let mut bytes = alloc::vec![b'i'; length];
-                    bytes[position] = letter;
-                    assert!(has_letter_j(&bytes), "{length} {position}");
+    fn a_letter_is_found_anywhere_in_either_case() {
+        for wanted in [b'j', b'h'] {
+            for length in 0..40 {
+                for position in 0..length {
+                    for letter in [wanted, wanted.to_ascii_uppercase()] {
+                        let mut bytes = alloc::vec![b'i'; length];
+                        bytes[position] = letter;
+                        assert!(has_letter(&bytes, wanted), "{length} {position}");
+                    }
                 }
+                let others: Vec<u8> = (0..=255u8).filter(|byte| byte | 0x20 != wanted).cycle().take(length).collect();
+                assert!(!has_letter(&others, wanted), "{length}");
             }
-            let others: Vec<u8> = (0..=255u8).filter(|byte| byte | 0x20 != b'j').cycle().take(length).collect();
-            assert!(!has_letter_j(&others), "{length}");
+        }
+    }
+
+    #[test]
+    fn accept_picks_html_as_a_browser_means_it() {
+        let format = |accept: &str| {
+            let options = options("/", &[("Accept", accept)]).unwrap();
+            match (options.json(), options.html()) {
+                (false, false) => "text",
+                (true, false) => "json",
+                (false, true) => "html",
+                (true, true) => "both",
+            }
+        };
+        let chromium = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
+        let firefox = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        for (accept, expected) in [
+            ("*/*", "text"),
+            (chromium, "html"),
+            (firefox, "html"),
+            ("TEXT/HTML", "html"),
+            ("text/html;q=0", "text"),
+            ("text/html;q=0.5, */*", "text"),
+            ("text/html;level=1;q=0.9, */*;q=0.9", "html"),
+            ("text/html;q=1.0", "html"),
+            ("text/html;q=1.5", "text"),
+            ("text/html;q=0.1234", "text"),
+            ("text/html;q=x", "text"),
+            ("text/htmlx, text/htm", "text"),
+            ("application/json", "json"),
+            ("application/json;q=0", "text"),
+            ("text/html, application/json;q=0.9", "html"),
+            ("application/json, text/html;q=0.9", "json"),
+            ("application/json, text/html", "json"),
+            ("text/html;q=0.2, application/json;q=0.1, */*;q=0.3", "json"),
+            ("text/plain, text/*;q=0.5", "text"),
+        ] {
+            assert_eq!(format(accept), expected, "{accept}");
+        }
+        let two_fields = options("/", &[("Accept", "text/html;q=0.1"), ("Accept", "text/html")]).unwrap();
+        assert!(two_fields.html(), "the highest quality given counts");
+    }
+
+    #[test]
+    fn qualities_are_read_in_thousandths() {
+        for (text, expected) in [
+            ("0", Some(0)),
+            ("1", Some(1000)),
+            ("0.5", Some(500)),
+            ("0.05", Some(50)),
+            ("0.123", Some(123)),
+            ("1.000", Some(1000)),
+            ("0.", Some(0)),
+            ("1.001", None),
+            ("0.1234", None),
+            ("2", None),
+            ("", None),
+            (".5", None),
+            ("0.a", None),
+        ] {
+            assert_eq!(parse_quality(text.as_bytes()), expected, "{text}");
         }
     }
 
@@ -696,8 +852,14 @@ mod tests {
         let both = options("/?status=201&close=0", &[("X-Echo-Status", "500"), ("X-Echo-Close", "1")]).unwrap();
         assert_eq!((both.status(), both.close()), (Some(201), false));
         assert_eq!(options("/?status=201&status=202", &[]).unwrap().status(), Some(202));
-        assert!(options("/", &[("Accept", "text/html, Application/JSON;q=0.9")]).unwrap().json());
+        assert!(options("/", &[("Accept", "text/html;q=0.8, Application/JSON;q=0.9")]).unwrap().json());
         assert!(!options("/?format=text", &[("Accept", "application/json")]).unwrap().json());
+        let text = options("/?format=text", &[("Accept", "text/html")]).unwrap();
+        assert!(!text.html() && !text.json() && text.is_plain(), "format=text wins over Accept");
+        let html = options("/?format=html", &[("Accept", "application/json")]).unwrap();
+        assert!(html.html() && !html.json() && !html.echoes());
+        assert!(options("/", &[("X-Echo-Format", "HTML")]).unwrap().html());
+        assert!(options("/?format=json", &[("X-Echo-Format", "html")]).unwrap().json(), "the query wins");
         assert!(!options("/", &[("Accept", "application/jsonx")]).unwrap().json());
         assert_eq!(options("/?header=A:1&header=B:2", &[("X-Echo-Header", "C: 3")]).unwrap().extra_headers(), 3);
         assert_eq!(options("/?bytes=0", &[]).unwrap().bytes(), Some(0), "zero bytes is asked for too");

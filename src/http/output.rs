@@ -29,7 +29,49 @@ impl ByteSink for ByteCounter {
     }
 }
 
-#[cfg(test)]
+/// Writes `bytes` in lower-case hexadecimal.
+pub(crate) fn put_hex(sink: &mut impl ByteSink, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &byte in bytes {
+        sink.put(&[DIGITS[usize::from(byte >> 4)], DIGITS[usize::from(byte & 15)]]);
+    }
+}
+
+/// How [`put_escaped`] writes one byte of text.
+pub(crate) enum Escape {
+    /// As it is.
+    Plain,
+    /// As these bytes instead.
+    As(&'static [u8]),
+    /// As this prefix and the byte's two hexadecimal digits.
+    Hex(&'static [u8]),
+}
+
+/// Writes `text` with each byte written as `escape` says; runs of plain
+/// bytes go out whole. (The JSON and the HTML escape their text this way,
+/// each with its own table.)
+pub(crate) fn put_escaped(sink: &mut impl ByteSink, text: &[u8], escape: impl Fn(u8) -> Escape) {
+    let mut plain_start = 0;
+    for (index, &byte) in text.iter().enumerate() {
+        let replacement = escape(byte);
+        if let Escape::Plain = replacement {
+            continue;
+        }
+        sink.put(&text[plain_start..index]);
+        plain_start = index + 1;
+        match replacement {
+            Escape::As(bytes) => sink.put(bytes),
+            Escape::Hex(prefix) => {
+                sink.put(prefix);
+                put_hex(sink, &[byte]);
+            }
+            Escape::Plain => {}
+        }
+    }
+    sink.put(&text[plain_start..]);
+}
+
+#[cfg(any(test, feature = "fuzzing"))]
 impl ByteSink for Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);

@@ -283,7 +283,9 @@ fn range_within(outer: &[u8], inner: &[u8]) -> Range<usize> {
 }
 
 /// A request head being gathered: at most `capacity` bytes, ending at the
-/// first empty line.
+/// first empty line. Once the head is complete, the room it leaves can keep
+/// the start of its body ([`HeadBuffer::keep_body`]), for an answer that
+/// shows a small body: no memory beyond the head buffer's.
 pub(crate) struct HeadBuffer {
     bytes: Vec<u8>,
     capacity: usize,
@@ -291,6 +293,10 @@ pub(crate) struct HeadBuffer {
     complete: bool,
     saw_line_end: bool,
     overflowed: bool,
+    /// Where the head ends and the kept body begins, once body bytes are kept.
+    head_end: Option<usize>,
+    /// Whether body bytes were offered that were not kept.
+    body_cut: bool,
 }
 
 impl HeadBuffer {
@@ -303,12 +309,36 @@ impl HeadBuffer {
             complete: false,
             saw_line_end: false,
             overflowed: false,
+            head_end: None,
+            body_cut: false,
         }
     }
 
     /// The head's bytes so far.
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.bytes[..self.head_end.unwrap_or(self.bytes.len())]
+    }
+
+    /// Every byte it holds: the head, and the body bytes kept.
+    pub(crate) fn held(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Keeps `data`, the next bytes of a complete head's body, as far as
+    /// the body kept stays within `limit` bytes and the buffer's capacity;
+    /// the rest is forgotten (and [`HeadBuffer::body`] says so).
+    pub(crate) fn keep_body(&mut self, data: &[u8], limit: usize) {
+        let head_end = *self.head_end.get_or_insert(self.bytes.len());
+        let room = limit.saturating_sub(self.bytes.len() - head_end).min(self.capacity - self.bytes.len());
+        let kept = data.len().min(room);
+        self.bytes.extend_from_slice(&data[..kept]);
+        self.body_cut |= kept < data.len();
+    }
+
+    /// The body bytes kept, if every body byte offered was kept.
+    pub(crate) fn body(&self) -> Option<&[u8]> {
+        let kept = &self.bytes[self.head_end.unwrap_or(self.bytes.len())..];
+        (!self.body_cut).then_some(kept)
     }
 
     /// Whether no byte of a head has arrived.
@@ -323,6 +353,8 @@ impl HeadBuffer {
         self.complete = false;
         self.saw_line_end = false;
         self.overflowed = false;
+        self.head_end = None;
+        self.body_cut = false;
     }
 
     /// Takes bytes from `input` up to the end of the head (empty lines before
@@ -448,5 +480,28 @@ mod tests {
         buffer.clear();
         assert_eq!(buffer.absorb(b"GET / HTTP/1.0\n\nNEXT"), 16);
         assert!(buffer.check().unwrap().is_some());
+    }
+
+    #[test]
+    fn the_start_of_a_body_is_kept_in_the_room_the_head_leaves() {
+        let head = b"POST / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut buffer = HeadBuffer::new(head.len() + 8);
+        assert_eq!(buffer.absorb(head), head.len());
+        assert_eq!(buffer.body(), Some(&b""[..]), "nothing offered, nothing cut");
+        buffer.keep_body(b"abc", 5);
+        buffer.keep_body(b"de", 5);
+        assert_eq!((buffer.bytes(), buffer.body()), (&head[..], Some(&b"abcde"[..])));
+        buffer.keep_body(b"f", 5);
+        assert_eq!(buffer.body(), None, "over the limit");
+        assert_eq!(buffer.held(), head.len() + 5);
+        buffer.clear();
+        assert_eq!(buffer.absorb(head), head.len());
+        buffer.keep_body(b"0123456789", 100);
+        assert_eq!((buffer.body(), buffer.held()), (None, head.len() + 8), "over the buffer's capacity");
+        assert_eq!(buffer.bytes.capacity(), head.len() + 8, "never grown");
+        buffer.clear();
+        let next = b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(buffer.absorb(next), next.len());
+        assert!(buffer.check().unwrap().is_some(), "a cleared buffer reads the next head");
     }
 }

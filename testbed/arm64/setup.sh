@@ -26,9 +26,10 @@ MACHINE_APT_CACHE=apt_cache_arm64
 XEN_PACKAGE=xen-hypervisor-4.17-arm64
 XEN_FILE=boot/xen-4.17-arm64
 KERNEL_METAPACKAGE=linux-image-arm64
-# virtio_mmio + virtio_console carry the results line (/dev/hvc1); dependencies come with modinfo.
-DOM0_MODULES+=(virtio_mmio virtio_console)
-KERNEL_MODULE_DIRS+=(drivers/virtio drivers/char)
+# virtio_mmio + virtio_console carry the results line (/dev/hvc1), virtio_net the forwarded
+# loopback ports (run.sh --http-port); dependencies come with modinfo.
+DOM0_MODULES+=(virtio_mmio virtio_console virtio_net)
+KERNEL_MODULE_DIRS+=(drivers/virtio drivers/char drivers/net)
 LIBDIR=usr/lib/aarch64-linux-gnu
 LIBRARY_DIRS=(lib/aarch64-linux-gnu usr/lib/aarch64-linux-gnu usr/lib/xen-4.17/lib)
 LOADER=lib/ld-linux-aarch64.so.1
@@ -55,9 +56,10 @@ setup_private_apt() {
     # The host's Debian sources (those signed with Debian's archive keys), nothing else.
     local file found=0
     for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -f "$file" ] && grep -q 'debian-archive-keyring\|^deb .*/debian' "$file" || continue
-        cp "$file" "$ARM64_APT/etc/apt/sources.list.d/"
-        found=1
+        if [ -f "$file" ] && grep -q 'debian-archive-keyring\|^deb .*/debian' "$file"; then
+            cp "$file" "$ARM64_APT/etc/apt/sources.list.d/"
+            found=1
+        fi
     done
     [ "$found" = 1 ] || die "no Debian apt sources on this host to take arm64 packages from"
     apt_arm64 -q update >/dev/null || die "apt-get update (arm64) failed"

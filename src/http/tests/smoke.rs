@@ -7,7 +7,7 @@ use super::client::XorShift;
 use crate::http::exercise;
 use alloc::vec::Vec;
 
-const SEEDS: [&[u8]; 9] = [
+const SEEDS: [&[u8]; 10] = [
     b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
     b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Type: x/y\r\nContent-Length: 5\r\n\r\nhello",
     b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\nT: v\r\n\r\n",
@@ -17,6 +17,7 @@ const SEEDS: [&[u8]; 9] = [
     b"GET /?status=503&delay=250&header=X-A:1&instance HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /?bytes=300&seed=9&chunked HTTP/1.1\r\nHost: a\r\nX-Echo-Status: 103\r\n\r\n",
     b"POST /?sink HTTP/1.1\r\nHost: a\r\nAccept: application/json\r\nContent-Length: 2\r\n\r\nok",
+    b"POST /?q=<i> HTTP/1.1\r\nHost: a\r\nAccept: text/html,*/*;q=0.8\r\nX-A: <b>'\"&\r\nContent-Length: 3\r\n\r\n<p>",
 ];
 
 /// One script: a selector byte, control bytes, then input built from seeds
@@ -58,7 +59,9 @@ fn fuzz_smoke_many_seeded_inputs_keep_every_invariant() {
     let mut random = XorShift(0xf0cc_ac1a_5eed_0042);
     let mut closed_with_error = 0u64;
     for _ in 0..inputs {
-        let outcome = exercise::drive(&script(&mut random));
+        let script = script(&mut random);
+        exercise::check_html_text(&script);
+        let outcome = exercise::drive(&script);
         closed_with_error += u64::from(outcome.counters.responses_in_class(4) > 0);
     }
     assert!(closed_with_error > inputs / 10, "the mutations reach the error paths: {closed_with_error}");

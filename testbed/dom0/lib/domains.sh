@@ -4,6 +4,31 @@
 # /usr/local/lib/testbed/domains.sh (testbed/setup-lib.sh puts it there). Sourced, never run; fit
 # for `set -euo pipefail` and for scripts without it.
 
+# The appliance's HTTP and metrics ports when its command line sets none (port=, metrics-port=).
+XENECHO_HTTP_PORT=80
+XENECHO_METRICS_PORT=19100
+
+# guest_port WORD: the port the command line in /xenecho/xl.cfg (extra = "...") sets with WORD=N
+# (port or metrics-port), or the appliance's default for WORD; as the appliance reads it, the last
+# one counts and a value that is not a port leaves the default.
+guest_port() {
+    local word port="" default
+    case $1 in
+    port) default=$XENECHO_HTTP_PORT ;;
+    metrics-port) default=$XENECHO_METRICS_PORT ;;
+    *) return 1 ;;
+    esac
+    local extra words=()
+    extra=$(sed -n 's/^[[:space:]]*extra[[:space:]]*=[[:space:]]*["'\'']\([^"'\'']*\)["'\''].*/\1/p' \
+        "${XENECHO_DIR:-/xenecho}/xl.cfg" 2>/dev/null | tail -n 1)
+    read -ra words <<< "$extra"
+    for word in "${words[@]}"; do
+        case $word in "$1="*) port=${word#*=} ;; esac
+    done
+    [[ $port =~ ^[0-9]{1,5}$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || port=$default
+    echo "$port"
+}
+
 # domain_address DOMID: the IPv4 address domain DOMID published in xenstore (data/ipv4-address);
 # status 1 while it has published none.
 domain_address() { xenstore-read "/local/domain/$1/data/ipv4-address" 2>/dev/null; }
