@@ -1,5 +1,5 @@
 # Suspend and resume (x86_64): `xl save` + `xl restore`, then `xl migrate` to this same host, each
-# SUSPEND_ROUNDS times in a row (5; `make test` runs 2, `make test-suspend` 5), with `wrk -c16` running across every move: it must see no
+# SUSPEND_ROUNDS times in a row (5; `make test` runs 1, `make test-suspend` 5), with `wrk -c16` running across every move: it must see no
 # socket error and no non-2xx; the guest keeps its address and serves after each move; the longest
 # blackout a curl loop saw (one request every 0.1 s, 1 s timeout each) is reported per move. Runs
 # before check-20, which ends the guest; sets GUEST_DOMID to the domain the guest is at the end.
