@@ -15,11 +15,10 @@
 
 use dma::sim::SimPageSource;
 use netfront::NetfrontConfig;
-use runtime::testing::{Dom0, GUEST_ADDRESS, SimPlatform, World};
-use runtime::{Instance, NetConfig, RuntimeConfig, Service, ShutdownRequest, Stats};
-use smoltcp::iface::{SocketHandle, SocketSet};
+use runtime::testing::{Dom0, ECHO_PORT, EchoService, GUEST_ADDRESS, SimPlatform, World};
+use runtime::{Instance, NetConfig, RuntimeConfig, ShutdownRequest};
+use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
-use smoltcp::time::Instant;
 use smoltcp::wire::{IpAddress, Ipv4Address, Ipv4Cidr};
 use std::sync::atomic::Ordering;
 use xen_pv::abi::DomainId;
@@ -27,8 +26,6 @@ use xen_pv::event_channel::EventChannels;
 use xen_sim::SimXen;
 use xen_sim::netback::{Attachment, Detach, NetbackOptions};
 
-/// The port the test service echoes on.
-const ECHO_PORT: u16 = 7;
 /// Simulated time after which the world gives up and asks the guest to end.
 const GIVE_UP_NS: u64 = 120_000_000_000;
 /// The driver domain the vif is attached to the second time.
@@ -37,45 +34,6 @@ const DRIVER_DOMAIN: DomainId = 2;
 const SHUTDOWN_PATH: &str = "/local/domain/1/control/shutdown";
 /// The address dom0's DHCP server leases, as published.
 const LEASED: &str = "10.88.0.2";
-
-/// A TCP echo service on one socket; notes which instance it was told it
-/// is (and whether before it started), and the runtime's counters each
-/// time it echoes.
-#[derive(Default)]
-struct Echo {
-    socket: Option<SocketHandle>,
-    stats_when_echoing: Vec<Stats>,
-    identified_before_start: Option<Instance>,
-}
-
-impl Service for Echo {
-    fn identify(&mut self, instance: &Instance) {
-        assert!(self.socket.is_none(), "identified before start");
-        self.identified_before_start = Some(instance.clone());
-    }
-
-    fn start(&mut self, sockets: &mut SocketSet<'static>) {
-        let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
-        self.socket = Some(sockets.add(socket));
-    }
-
-    fn poll(&mut self, sockets: &mut SocketSet<'static>, _: Instant, stats: &dyn Fn() -> Stats) -> Option<Instant> {
-        let socket = sockets.get_mut::<tcp::Socket>(self.socket.expect("started"));
-        if !socket.is_open() {
-            socket.listen(ECHO_PORT).expect("listen");
-        }
-        while socket.can_recv() && socket.can_send() {
-            let mut buffer = [0; 512];
-            let read = socket.recv_slice(&mut buffer).expect("recv");
-            socket.send_slice(&buffer[..read]).expect("send");
-            self.stats_when_echoing.push(stats());
-        }
-        if socket.state() == tcp::State::CloseWait {
-            socket.close();
-        }
-        None
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -227,7 +185,7 @@ impl log::Log for StderrLog {
 /// Runs the production loop, addressed as `net` says, against `world`;
 /// returns the service, the request the run ended with (acknowledged), and
 /// the world.
-fn run_loop<W: World>(world: W, xen: &SimXen, net: NetConfig) -> (Echo, ShutdownRequest, W) {
+fn run_loop<W: World>(world: W, xen: &SimXen, net: NetConfig) -> (EchoService, ShutdownRequest, W) {
     if std::env::var_os("TRACE_WORLD").is_some() {
         let _ = log::set_logger(&StderrLog).map(|()| log::set_max_level(log::LevelFilter::Debug));
     }
@@ -236,7 +194,7 @@ fn run_loop<W: World>(world: W, xen: &SimXen, net: NetConfig) -> (Echo, Shutdown
     let platform = SimPlatform::new(xen, &events, &pages, world);
     let config =
         RuntimeConfig { netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 }, ..RuntimeConfig::new(net) };
-    let mut service = Echo::default();
+    let mut service = EchoService::default();
     let request = runtime::run(&platform, &config, &mut service);
     let world = platform.into_world();
     assert_eq!(
@@ -249,7 +207,7 @@ fn run_loop<W: World>(world: W, xen: &SimXen, net: NetConfig) -> (Echo, Shutdown
 
 /// Runs the production loop against `script`; returns the service, the
 /// request the run ended with, and the script.
-fn run_world<'x>(mut script: Script<'x>, xen: &'x SimXen) -> (Echo, ShutdownRequest, Script<'x>) {
+fn run_world<'x>(mut script: Script<'x>, xen: &'x SimXen) -> (EchoService, ShutdownRequest, Script<'x>) {
     if let Phase::NoVif { .. } = script.phase {
         script.dom0.netback.detach(Detach::Forced);
     }
@@ -280,14 +238,15 @@ fn the_production_loop_leases_serves_moves_to_a_new_backend_domain_and_shuts_dow
     let (service, request, script) = run_world(script(&xen, Phase::Lease, true), &xen);
     assert_eq!(request, ShutdownRequest::Poweroff);
     let told = Instance { name: Some("xenecho-sim".into()), domid: Some(1) };
-    assert_eq!(service.identified_before_start, Some(told), "the toolstack's name and domain id");
+    assert!(service.identified_before_start, "told before it started");
+    assert_eq!(service.identified, [told], "the toolstack's name and domain id");
     assert_eq!(script.echoed, [1, 2], "served before and after the new vif");
     assert!(script.dom0.leases >= 2, "a lease for each MAC");
     // The new vif's backend got a DMA device of its own: every live grant
     // is for the driver domain (the first device, granting to dom0, is
     // closed), and it bounces, as the toolstack said it is untrusted.
     assert_eq!(script.granted_to, [vec![0], vec![DRIVER_DOMAIN]], "the domains granted to, at each echo");
-    let (first, last) = (&service.stats_when_echoing[0], service.stats_when_echoing.last().expect("echoed"));
+    let (first, last) = (&service.stats[0], service.stats.last().expect("echoed"));
     assert_eq!(first.dma.bounce_copies, 0, "the first backend is trusted");
     assert!(last.dma.bounce_copies > 0, "the untrusted backend's device bounces");
     assert!(last.netfront.connects >= 2 && last.netfront.rx_frames > first.netfront.rx_frames, "counters carry over");
@@ -300,7 +259,7 @@ fn a_vif_attached_after_boot_is_used() {
     let xen = SimXen::new(4);
     let (service, request, script) = run_world(script(&xen, Phase::NoVif { attach_at: 5_000_000_000 }, false), &xen);
     assert_eq!(request, ShutdownRequest::Poweroff);
-    assert_eq!(service.identified_before_start, Some(Instance::default()), "no keys: nothing known, still told");
+    assert_eq!(service.identified, [Instance::default()], "no keys: nothing known, still told");
     assert_eq!(script.echoed, [1], "served on the vif attached after boot");
     assert_eq!(script.granted_to, [vec![0]]);
     assert_eq!(script.dom0.leases, 1);
@@ -372,7 +331,7 @@ fn a_ring_the_backend_held_is_freed_within_a_second_of_its_release() {
         netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 },
         ..RuntimeConfig::new(NetConfig::Dhcp)
     };
-    assert_eq!(runtime::run(&platform, &config, &mut Echo::default()), ShutdownRequest::Poweroff);
+    assert_eq!(runtime::run(&platform, &config, &mut EchoService::default()), ShutdownRequest::Poweroff);
     let world = platform.into_world();
     let (released, freed) = (world.released_at.expect("held and released"), world.freed_at.expect("ended"));
     assert!(freed < GIVE_UP_NS, "every page freed");

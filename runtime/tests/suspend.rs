@@ -10,59 +10,22 @@
 
 use dma::sim::SimPageSource;
 use netfront::NetfrontConfig;
-use runtime::testing::{Dom0, GUEST_ADDRESS, SimPlatform, World};
-use runtime::{Instance, NetConfig, RuntimeConfig, Service, ShutdownRequest, Stats};
-use smoltcp::iface::{SocketHandle, SocketSet};
+use runtime::testing::{Dom0, ECHO_PORT, EchoService, GUEST_ADDRESS, SimPlatform, World};
+use runtime::{Instance, NetConfig, RuntimeConfig, ShutdownRequest};
+use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
-use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, IpAddress};
 use xen_pv::abi::vcpu::VIRQ_TIMER;
 use xen_pv::event_channel::EventChannels;
 use xen_sim::netback::NetbackOptions;
 use xen_sim::{Binding, SimXen, XENSTORE_PORT};
 
-const ECHO_PORT: u16 = 7;
 const GIVE_UP_NS: u64 = 120_000_000_000;
 const LEASED: &str = "10.88.0.2";
 /// How long the toolstack takes between the suspend and the resume.
 const SUSPENDED_NS: u64 = 3_000_000_000;
 /// How long the world runs on once the guest served after the suspend.
 const LINGER_NS: u64 = 4_000_000_000;
-
-/// A TCP echo service on one socket, noting the runtime's counters at each
-/// echo.
-#[derive(Default)]
-struct Echo {
-    socket: Option<SocketHandle>,
-    stats: Vec<Stats>,
-    /// What the runtime said about the domain, each time.
-    identified: Vec<Instance>,
-}
-
-impl Service for Echo {
-    fn identify(&mut self, instance: &Instance) {
-        self.identified.push(instance.clone());
-    }
-
-    fn start(&mut self, sockets: &mut SocketSet<'static>) {
-        let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
-        self.socket = Some(sockets.add(socket));
-    }
-
-    fn poll(&mut self, sockets: &mut SocketSet<'static>, _: Instant, stats: &dyn Fn() -> Stats) -> Option<Instant> {
-        let socket = sockets.get_mut::<tcp::Socket>(self.socket.expect("started"));
-        if !socket.is_open() {
-            socket.listen(ECHO_PORT).expect("listen");
-        }
-        while socket.can_recv() && socket.can_send() {
-            let mut buffer = [0; 512];
-            let read = socket.recv_slice(&mut buffer).expect("recv");
-            socket.send_slice(&buffer[..read]).expect("send");
-            self.stats.push(stats());
-        }
-        None
-    }
-}
 
 /// What the toolstack does with the suspended domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +171,7 @@ fn connect(dom0: &mut Dom0<'_>) -> SocketHandle {
 
 /// Runs the loop through one suspend; returns what was seen, the echo
 /// service, dom0, and the port the guest's timer is bound to at the end.
-fn run_through_suspend(xen: &SimXen, toolstack: Toolstack) -> (Seen, Echo, Dom0<'_>, u32) {
+fn run_through_suspend(xen: &SimXen, toolstack: Toolstack) -> (Seen, EchoService, Dom0<'_>, u32) {
     let events = EventChannels::new(xen, xen.shared_info());
     let pages = SimPageSource::new(xen.grants());
     let world = Script {
@@ -224,7 +187,7 @@ fn run_through_suspend(xen: &SimXen, toolstack: Toolstack) -> (Seen, Echo, Dom0<
         netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 },
         ..RuntimeConfig::new(NetConfig::Dhcp)
     };
-    let mut service = Echo::default();
+    let mut service = EchoService::default();
     let request = runtime::run(&platform, &config, &mut service);
     assert_eq!(request, ShutdownRequest::Poweroff);
     assert!(xen.now() < GIVE_UP_NS, "done in time");

@@ -28,6 +28,9 @@
 extern crate std;
 
 pub mod backend_script;
+mod echo_service;
+
+pub use echo_service::{ECHO_PORT, EchoService};
 
 use crate::address_keys::{ADDRESS_KEY, vif_address_key};
 use crate::platform::{Platform, PlatformStats};
