@@ -77,7 +77,13 @@ drain_across() {
     local delayed=$!
     sleep 0.5
     local start=$SECONDS
-    if [ "$action" = shutdown ]; then xl shutdown -w "$drain" >/tmp/drain-xl.out 2>&1; else xl reboot "$drain" >/tmp/drain-xl.out 2>&1; fi
+    if [ "$action" = shutdown ]; then xl shutdown -w "$drain" >/tmp/drain-xl.out 2>&1; else xl reboot "$drain" >/tmp/drain-xl.out 2>&1; fi &
+    local xl_pid=$!
+    # A readiness probe 1 s into the drain (the delayed answer keeps it going 2 s longer): a new
+    # connection is refused (000) or, were it taken, told 503; never 200.
+    sleep 1
+    curl -sS -m 3 -o /dev/null -w '%{http_code}' "http://$address/readyz" >/tmp/drain-readyz.status 2>/dev/null
+    wait "$xl_pid"
     echo "$?" >/tmp/drain-xl.status
     echo "  xl $action took $((SECONDS - start)) s"
     wait "$delayed"
@@ -98,6 +104,8 @@ if [ -n "$address" ]; then
     check "xl shutdown: every POST whole or refused, never truncated" posts_whole_or_refused
     check "xl shutdown: the delayed request in flight was answered (200)" \
         test "$(cat /tmp/drain-delayed.status)" = 200
+    check "xl shutdown: /readyz during the drain is not ready ($(cat /tmp/drain-readyz.status))" \
+        grep -qxE '000|503' /tmp/drain-readyz.status
     check "xl shutdown: the drain began" grep -qF "drain: Poweroff requested: no new connections" "$drain_log"
     check "xl shutdown: the drain ended, saying what it cut" \
         grep -qE "drain: done after [0-9]+ ms: [0-9]+ connections cut at the deadline" "$drain_log"
