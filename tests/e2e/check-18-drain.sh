@@ -47,18 +47,19 @@ posts_whole_or_refused() {
     ' /tmp/drain-posts.log
 }
 
-# wrk saw no non-2xx and no timeout. Its other socket errors are the ends of connections: a read
-# error for each of its 16 connections cut when the domain ended (wrk cannot tell a reset from an
-# answer cut short, so at most one per connection), and connect and write errors for its attempts
-# to reconnect to a domain that no longer takes connections or is gone. Truncation itself is the
-# POST loop's check.
+# wrk saw no non-2xx and no timeout. Its other socket errors are connections ending without an
+# answer: wrk cannot tell a reset or a close from an answer cut short, and cannot be held to one
+# per connection (during the drain it reconnects, and a connection taken just before the listener
+# closed is then closed idle, as the drain closes every idle one), nor can its connect and write
+# errors (it retries a domain that takes no connections, then is gone). Truncation itself is the
+# POST loop's check, byte for byte; wrk's read errors are printed.
 wrk_clean_across() {
     sed 's/^/  wrk: /' "$1"
     ! grep -q 'Non-2xx' "$1" || return 1
     local errors
     errors=$(grep -E 'Socket errors:' "$1")
     [ -z "$errors" ] && return 0
-    echo "$errors" | awk '{ gsub(",", ""); exit !($6 <= 16 && $10 == 0) }'
+    echo "$errors" | awk '{ gsub(",", ""); exit !($10 == 0) }'
 }
 
 # drain_across ACTION ADDRESS: wrk, the POST loop and one delayed request running, then
@@ -99,7 +100,7 @@ if [ -n "$address" ]; then
     drain_across shutdown "$address"
     check "xl shutdown -w: accepted and waited" test "$(cat /tmp/drain-xl.status)" = 0
     check "xl shutdown: the domain is gone" wait_gone "$drain" 10
-    check "xl shutdown: wrk saw no non-2xx, no timeout, at most one read error per connection" \
+    check "xl shutdown: wrk saw no non-2xx and no timeout" \
         wrk_clean_across /tmp/drain-wrk.out
     check "xl shutdown: every POST whole or refused, never truncated" posts_whole_or_refused
     check "xl shutdown: the delayed request in flight was answered (200)" \
@@ -123,7 +124,7 @@ if [ -n "$address" ]; then
     new_domid=$(wait_new_domid "$drain" "$old_domid" 60)
     check "xl reboot: the guest came back as a new domain ($old_domid -> $new_domid)" \
         test -n "$new_domid" -a "$new_domid" != "$old_domid"
-    check "xl reboot: wrk saw no non-2xx, no timeout, at most one read error per connection" \
+    check "xl reboot: wrk saw no non-2xx and no timeout" \
         wrk_clean_across /tmp/drain-wrk.out
     check "xl reboot: every POST whole or refused, never truncated" posts_whole_or_refused
     check "xl reboot: the delayed request in flight was answered (200)" \
