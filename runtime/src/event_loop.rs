@@ -86,6 +86,12 @@ pub const DEFAULT_DRAIN: core::time::Duration = core::time::Duration::from_secs(
 /// The longest drain: a shutdown should not hang on a slow client.
 pub const MAX_DRAIN: core::time::Duration = core::time::Duration::from_secs(60);
 
+/// How long DHCP waits for an offer before it sends DISCOVER again (as
+/// busybox's udhcpc does). smoltcp's default is 10 s, and the first
+/// DISCOVER goes out as the link comes up, when the host's bridge may not
+/// yet pass it on: one lost DISCOVER then cost 10 s of start-up.
+pub const DHCP_DISCOVER_RETRY: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(3);
+
 /// How the runtime sets up the network.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -603,7 +609,11 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 self.address.set_address(&mut self.platform.xenstore(), Some(&address.address().to_string()));
             }
             NetConfig::Dhcp => {
-                self.dhcp = Some(self.sockets.add(dhcpv4::Socket::new()));
+                let mut dhcp = dhcpv4::Socket::new();
+                let mut retry = dhcpv4::RetryConfig::default();
+                retry.discover_timeout = DHCP_DISCOVER_RETRY;
+                dhcp.set_retry_config(retry);
+                self.dhcp = Some(self.sockets.add(dhcp));
                 self.lease_hint = Some(LeaseHint::new(now));
                 log::info!("network: asking for an address by DHCP");
             }
