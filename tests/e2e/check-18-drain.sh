@@ -72,11 +72,13 @@ drain_across() {
     post_loop "$address" &
     local posts=$!
     sleep 5
-    # Asked for 3 s before the request: in flight when the drain begins, answered in it.
-    curl -sS --max-time 15 -o /tmp/drain-delayed.out -w '%{http_code}' "http://$address/?delay=3s" \
+    # Asked for 4 s, 1.5 s before the request: in flight when the drain begins (its head must have
+    # arrived: a connection with no whole request is idle, and the drain closes it; 0.5 s was too
+    # little for a busy ARM64 dom0 once), and answered in the drain's 5 s.
+    curl -sS --max-time 15 -o /tmp/drain-delayed.out -w '%{http_code}' "http://$address/?delay=4s" \
         >/tmp/drain-delayed.status 2>/dev/null &
     local delayed=$!
-    sleep 0.5
+    sleep 1.5
     local start=$SECONDS
     if [ "$action" = shutdown ]; then xl shutdown -w "$drain" >/tmp/drain-xl.out 2>&1; else xl reboot "$drain" >/tmp/drain-xl.out 2>&1; fi &
     local xl_pid=$!
