@@ -1,6 +1,7 @@
 //! The data path of one turn of the event loop, in one place: at most a
 //! budget of frames in ([`crate::budget`]) through the SYN cookies
-//! ([`crate::syn_cookies`]); what the caller does with what arrived (the
+//! ([`crate::syn_cookies`]) and the IPv4 fragment screen
+//! ([`crate::fragments`]); what the caller does with what arrived (the
 //! loop reads DHCP's events there); the service; the stack's output through
 //! the cookies; the service's SYN pressure noted.
 //!
@@ -10,6 +11,7 @@
 
 use crate::Service;
 use crate::budget::Budgeted;
+use crate::fragments::{FragmentCounters, Screened};
 use crate::stats::Stats;
 use crate::syn_cookies::{Guarded, SynCookies};
 use smoltcp::iface::{Interface, SocketSet};
@@ -27,26 +29,29 @@ pub struct Pass {
 
 /// One pass over the data path at `now` (see the module documentation).
 /// `after_ingress` runs once the frames are in; `stats` gathers the
-/// counters for a metrics request, from the device and the cookies.
+/// counters for a metrics request, from the device, the cookies and the
+/// fragment screen's `fragments`.
 #[allow(clippy::too_many_arguments)] // the pieces of one turn, borrowed apart
 pub fn pass<D: Device, S: Service + ?Sized>(
     interface: &mut Interface,
     device: &mut D,
     cookies: &mut SynCookies,
+    fragments: &mut FragmentCounters,
     sockets: &mut SocketSet<'static>,
     service: &mut S,
     now: Instant,
     after_ingress: impl FnOnce(&mut Interface, &mut SocketSet<'static>),
-    stats: impl Fn(&D, &SynCookies) -> Stats,
+    stats: impl Fn(&D, &SynCookies, &FragmentCounters) -> Stats,
 ) -> Pass {
-    let mut guarded = Guarded::new(&mut *device, &mut *cookies);
+    let mut screened = Screened::new(&mut *device, &mut *fragments);
+    let mut guarded = Guarded::new(&mut screened, &mut *cookies);
     let mut budgeted = Budgeted::new(&mut guarded);
     interface.poll(now, &mut budgeted, sockets);
     let frames_left = budgeted.exhausted();
     after_ingress(interface, sockets);
     let service_deadline = {
-        let (device, cookies) = (&*device, &*cookies);
-        service.poll(sockets, now, &|| stats(device, cookies))
+        let (device, cookies, fragments) = (&*device, &*cookies, &*fragments);
+        service.poll(sockets, now, &|| stats(device, cookies, fragments))
     };
     interface.poll_egress(now, &mut Guarded::new(&mut *device, &mut *cookies), sockets);
     cookies.note_pressure(service.syn_pressure(), now);

@@ -236,6 +236,8 @@ struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     /// SYN cookies in front of smoltcp (on while the service reports SYN
     /// pressure).
     cookies: SynCookies,
+    /// What the IPv4 fragment screen counted.
+    fragments: crate::fragments::FragmentCounters,
     /// The network's time: system time less pauses.
     clock: RunningClock,
     /// When the frontend's held buffers are next offered back, while it has
@@ -284,6 +286,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             lease_hint: None,
             control_owed: false,
             cookies: SynCookies::new(platform.secret_seed()),
+            fragments: crate::fragments::FragmentCounters::default(),
             clock: RunningClock::default(),
             release_retry_at: None,
             address: AddressKeys::default(),
@@ -597,6 +600,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         let now = self.now();
         let netfront = self.netfront.as_mut()?;
         let mut interface = Interface::new(Config::new(HardwareAddress::Ethernet(mac)), netfront, now);
+        crate::fragments::configure(&mut interface);
         match self.config.net {
             NetConfig::Static { address, gateway } => {
                 interface.update_ip_addrs(|addresses| {
@@ -643,12 +647,14 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             interface,
             netfront,
             &mut self.cookies,
+            &mut self.fragments,
             &mut self.sockets,
             &mut *self.service,
             now,
             |interface, sockets| dhcp_events(platform, dhcp, address, interface, sockets),
-            |netfront, cookies| {
+            |netfront, cookies, fragments| {
                 let mut stats = gather_stats(platform, table, cookies);
+                stats.fragments = *fragments;
                 stats.netfront = earlier_counters;
                 stats.netfront += netfront.counters();
                 stats.dma = earlier_dma;
@@ -835,5 +841,6 @@ fn gather_stats<'p, P: Platform<'p>>(platform: &P, table: &Table<'p>, cookies: &
         dma: DmaCounters::default(),
         grants: table.borrow().counters(),
         syn_cookies: cookies.counters(),
+        fragments: crate::fragments::FragmentCounters::default(),
     }
 }

@@ -35,6 +35,7 @@ pub mod announce;
 pub mod budget;
 pub mod data_path;
 mod event_loop;
+pub mod fragments;
 pub mod instance;
 pub mod lease_hint;
 pub mod lifecycle;

@@ -4,8 +4,8 @@
 //! A snapshot is assembled only when the appliance asks (a metrics request),
 //! from counters that live where the work happens: hypercalls, the heap and
 //! the console on the platform ([`crate::PlatformStats`]), event channels,
-//! the netfront link, the DMA device, the grant table and the SYN cookies
-//! here.
+//! the netfront link, the DMA device, the grant table, the SYN cookies and the IPv4
+//! fragment screen here.
 
 use dma::DmaCounters;
 use netfront::NetfrontCounters;
@@ -41,4 +41,6 @@ pub struct Stats {
     pub grants: GrantCounters,
     /// SYN cookies in front of the stack.
     pub syn_cookies: crate::syn_cookies::SynCookieCounters,
+    /// IPv4 fragments in front of the stack.
+    pub fragments: crate::fragments::FragmentCounters,
 }

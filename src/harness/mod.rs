@@ -73,6 +73,7 @@ struct Server {
     appliance: Appliance,
     port: Port,
     cookies: SynCookies,
+    fragments: runtime::fragments::FragmentCounters,
 }
 
 /// The simulated network: the appliance, the clients, the flood, the hub.
@@ -110,6 +111,7 @@ impl Network {
         let mut hub = Hub::default();
         let mut port = hub.plug(EthernetAddress([0x02, 0, 0, 0, 0, 1]));
         let mut interface = interface_for(port.mac(), SERVER_ADDRESS, &mut port, now);
+        runtime::fragments::configure(&mut interface);
         let _ = interface.routes_mut().add_default_ipv4_route(GATEWAY_ADDRESS);
         let mut sockets = SocketSet::new(Vec::new());
         let mut appliance = Appliance::new(settings);
@@ -118,7 +120,14 @@ impl Network {
         appliance.start(&mut sockets);
         // The harness's link is up and its address bound from the start.
         appliance.network(runtime::NetworkState { link_up: true, address_bound: true });
-        let server = Server { interface, sockets, appliance, port, cookies: SynCookies::new(0x5eed) };
+        let server = Server {
+            interface,
+            sockets,
+            appliance,
+            port,
+            cookies: SynCookies::new(0x5eed),
+            fragments: Default::default(),
+        };
         Network { now, hub, server, clients: Vec::new(), flood: None }
     }
 
@@ -256,11 +265,12 @@ impl Network {
                 &mut server.interface,
                 &mut server.port,
                 &mut server.cookies,
+                &mut server.fragments,
                 &mut server.sockets,
                 &mut server.appliance,
                 now,
                 |_, _| {},
-                |_, _| runtime::Stats::default(),
+                |_, _, _| runtime::Stats::default(),
             );
             uncounted(|| {
                 self.hub.deliver();
