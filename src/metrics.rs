@@ -143,7 +143,7 @@ pub struct Histogram<'a> {
 }
 
 /// The kernel's share of the metrics.
-pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 31] {
+pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 33] {
     let net = &stats.netfront;
     let dma = &stats.dma;
     [
@@ -190,6 +190,16 @@ pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 31] {
             "xenecho_syn_cookie_connections",
             "Connections proxied after a SYN cookie now.",
             stats.syn_cookies.proxied,
+        ),
+        counter(
+            "xenecho_ipv4_fragments_received_total",
+            "IPv4 fragments received (more-fragments set or a non-zero offset).",
+            stats.fragments.received,
+        ),
+        counter(
+            "xenecho_ipv4_fragments_oversized_total",
+            "IPv4 fragments dropped because their datagram would exceed the reassembly bound.",
+            stats.fragments.oversized,
         ),
     ]
 }
@@ -343,6 +353,8 @@ mod tests {
         stats.netfront.rx_frames = 9;
         stats.netfront.connects = 3;
         stats.dma.bounce_copies = 4;
+        stats.fragments.received = 12;
+        stats.fragments.oversized = 5;
         let metrics = kernel_metrics(&stats);
         let value = |name: &str| metrics.iter().find(|metric| metric.name == name).map(|metric| metric.value);
         assert_eq!(value("xenecho_hypercalls_total"), Some(Value::Whole(42)));
@@ -351,6 +363,8 @@ mod tests {
         assert_eq!(value("xenecho_rx_packets_total"), Some(Value::Whole(9)));
         assert_eq!(value("xenecho_netfront_reconnects_total"), Some(Value::Whole(2)));
         assert_eq!(value("xenecho_dma_bounce_copies_total"), Some(Value::Whole(4)));
+        assert_eq!(value("xenecho_ipv4_fragments_received_total"), Some(Value::Whole(12)));
+        assert_eq!(value("xenecho_ipv4_fragments_oversized_total"), Some(Value::Whole(5)));
         let mut names: alloc::vec::Vec<&str> = metrics.iter().map(|metric| metric.name).collect();
         names.sort_unstable();
         names.dedup();
