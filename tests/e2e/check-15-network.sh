@@ -27,6 +27,14 @@ ping -c 20 -i 0.2 -W 2 "$GUEST_IP" >/tmp/ping.out 2>&1
 tail -n 2 /tmp/ping.out | sed 's/^/  /'
 check "ping -c 20: 0% packet loss" grep -q ' 0% packet loss' /tmp/ping.out
 
+# Echo requests larger than the MTU: dom0 sends them in fragments, the guest
+# reassembles them and sends its reply in fragments too (at most 16 KiB).
+for size in 4000 8000; do
+    ping -c 3 -s "$size" -W 2 "$GUEST_IP" >/tmp/ping-frag.out 2>&1
+    tail -n 2 /tmp/ping-frag.out | sed 's/^/  /'
+    check "ping -c 3 -s $size (fragmented both ways): 0% packet loss" grep -q ' 0% packet loss' /tmp/ping-frag.out
+done
+
 echo_check() {
     local expected reply
     expected="hello xenecho $(date +%s)"
