@@ -143,7 +143,7 @@ pub struct Histogram<'a> {
 }
 
 /// The kernel's share of the metrics.
-pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 33] {
+pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 36] {
     let net = &stats.netfront;
     let dma = &stats.dma;
     [
@@ -200,6 +200,21 @@ pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 33] {
             "xenecho_ipv4_fragments_oversized_total",
             "IPv4 fragments dropped because their datagram would exceed the reassembly bound.",
             stats.fragments.oversized,
+        ),
+        counter(
+            "xenecho_ipv4_fragments_no_slot_total",
+            "IPv4 fragments dropped because every reassembly slot held another datagram.",
+            stats.fragments.no_slot,
+        ),
+        counter(
+            "xenecho_ipv4_datagrams_reassembled_total",
+            "Fragmented IPv4 datagrams whose fragments all arrived.",
+            stats.fragments.reassembled,
+        ),
+        counter(
+            "xenecho_ipv4_reassembly_timeouts_total",
+            "Fragmented IPv4 datagrams given up with fragments missing when their time ran out.",
+            stats.fragments.timed_out,
         ),
     ]
 }
@@ -355,6 +370,9 @@ mod tests {
         stats.dma.bounce_copies = 4;
         stats.fragments.received = 12;
         stats.fragments.oversized = 5;
+        stats.fragments.no_slot = 6;
+        stats.fragments.reassembled = 7;
+        stats.fragments.timed_out = 8;
         let metrics = kernel_metrics(&stats);
         let value = |name: &str| metrics.iter().find(|metric| metric.name == name).map(|metric| metric.value);
         assert_eq!(value("xenecho_hypercalls_total"), Some(Value::Whole(42)));
@@ -365,6 +383,9 @@ mod tests {
         assert_eq!(value("xenecho_dma_bounce_copies_total"), Some(Value::Whole(4)));
         assert_eq!(value("xenecho_ipv4_fragments_received_total"), Some(Value::Whole(12)));
         assert_eq!(value("xenecho_ipv4_fragments_oversized_total"), Some(Value::Whole(5)));
+        assert_eq!(value("xenecho_ipv4_fragments_no_slot_total"), Some(Value::Whole(6)));
+        assert_eq!(value("xenecho_ipv4_datagrams_reassembled_total"), Some(Value::Whole(7)));
+        assert_eq!(value("xenecho_ipv4_reassembly_timeouts_total"), Some(Value::Whole(8)));
         let mut names: alloc::vec::Vec<&str> = metrics.iter().map(|metric| metric.name).collect();
         names.sort_unstable();
         names.dedup();

@@ -11,7 +11,7 @@
 
 use crate::Service;
 use crate::budget::Budgeted;
-use crate::fragments::{FragmentCounters, Screened};
+use crate::fragments::{FragmentCounters, FragmentScreen, MAX_FRAGMENTS_PER_REPLY, Screened};
 use crate::stats::Stats;
 use crate::syn_cookies::{Guarded, SynCookies};
 use smoltcp::iface::{Interface, SocketSet};
@@ -36,7 +36,7 @@ pub fn pass<D: Device, S: Service + ?Sized>(
     interface: &mut Interface,
     device: &mut D,
     cookies: &mut SynCookies,
-    fragments: &mut FragmentCounters,
+    fragments: &mut FragmentScreen,
     sockets: &mut SocketSet<'static>,
     service: &mut S,
     now: Instant,
@@ -47,13 +47,24 @@ pub fn pass<D: Device, S: Service + ?Sized>(
     let mut guarded = Guarded::new(&mut screened, &mut *cookies);
     let mut budgeted = Budgeted::new(&mut guarded);
     interface.poll(now, &mut budgeted, sockets);
-    let frames_left = budgeted.exhausted();
+    let frames_left = budgeted.exhausted() || screened.closed();
     after_ingress(interface, sockets);
     let service_deadline = {
-        let (device, cookies, fragments) = (&*device, &*cookies, &*fragments);
-        service.poll(sockets, now, &|| stats(device, cookies, fragments))
+        let counters = fragments.counters();
+        let (device, cookies) = (&*device, &*cookies);
+        service.poll(sockets, now, &|| stats(device, cookies, &counters))
     };
-    interface.poll_egress(now, &mut Guarded::new(&mut *device, &mut *cookies), sockets);
+    // The stack's output; then the rest of a fragmented datagram (one
+    // fragment goes out per egress poll), so that it is whole before a
+    // later frame can complete another; not while the ring takes none.
+    for _ in 0..=MAX_FRAGMENTS_PER_REPLY {
+        let sent = fragments.fragments_sent();
+        let mut screened = Screened::new(&mut *device, &mut *fragments);
+        interface.poll_egress(now, &mut Guarded::new(&mut screened, &mut *cookies), sockets);
+        if !fragments.sending() || fragments.fragments_sent() == sent {
+            break;
+        }
+    }
     cookies.note_pressure(service.syn_pressure(), now);
     Pass { frames_left, service_deadline }
 }

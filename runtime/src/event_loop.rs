@@ -237,7 +237,7 @@ struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     /// pressure).
     cookies: SynCookies,
     /// What the IPv4 fragment screen counted.
-    fragments: crate::fragments::FragmentCounters,
+    fragments: crate::fragments::FragmentScreen,
     /// The network's time: system time less pauses.
     clock: RunningClock,
     /// When the frontend's held buffers are next offered back, while it has
@@ -286,7 +286,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             lease_hint: None,
             control_owed: false,
             cookies: SynCookies::new(platform.secret_seed()),
-            fragments: crate::fragments::FragmentCounters::default(),
+            fragments: crate::fragments::FragmentScreen::default(),
             clock: RunningClock::default(),
             release_retry_at: None,
             address: AddressKeys::default(),
@@ -600,7 +600,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         let now = self.now();
         let netfront = self.netfront.as_mut()?;
         let mut interface = Interface::new(Config::new(HardwareAddress::Ethernet(mac)), netfront, now);
-        crate::fragments::configure(&mut interface);
+        crate::fragments::configure(&mut interface, &mut self.fragments);
         match self.config.net {
             NetConfig::Static { address, gateway } => {
                 interface.update_ip_addrs(|addresses| {

@@ -73,7 +73,7 @@ struct Server {
     appliance: Appliance,
     port: Port,
     cookies: SynCookies,
-    fragments: runtime::fragments::FragmentCounters,
+    fragments: runtime::fragments::FragmentScreen,
 }
 
 /// The simulated network: the appliance, the clients, the flood, the hub.
@@ -111,7 +111,8 @@ impl Network {
         let mut hub = Hub::default();
         let mut port = hub.plug(EthernetAddress([0x02, 0, 0, 0, 0, 1]));
         let mut interface = interface_for(port.mac(), SERVER_ADDRESS, &mut port, now);
-        runtime::fragments::configure(&mut interface);
+        let mut fragments = runtime::fragments::FragmentScreen::default();
+        runtime::fragments::configure(&mut interface, &mut fragments);
         let _ = interface.routes_mut().add_default_ipv4_route(GATEWAY_ADDRESS);
         let mut sockets = SocketSet::new(Vec::new());
         let mut appliance = Appliance::new(settings);
@@ -120,14 +121,7 @@ impl Network {
         appliance.start(&mut sockets);
         // The harness's link is up and its address bound from the start.
         appliance.network(runtime::NetworkState { link_up: true, address_bound: true });
-        let server = Server {
-            interface,
-            sockets,
-            appliance,
-            port,
-            cookies: SynCookies::new(0x5eed),
-            fragments: Default::default(),
-        };
+        let server = Server { interface, sockets, appliance, port, cookies: SynCookies::new(0x5eed), fragments };
         Network { now, hub, server, clients: Vec::new(), flood: None }
     }
 

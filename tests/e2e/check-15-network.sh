@@ -29,11 +29,35 @@ check "ping -c 20: 0% packet loss" grep -q ' 0% packet loss' /tmp/ping.out
 
 # Echo requests larger than the MTU: dom0 sends them in fragments, the guest
 # reassembles them and sends its reply in fragments too (at most 16 KiB).
+fragment_metric() { curl -s -m 5 "http://$GUEST_IP:19100/metrics" | awk -v name="$1" '$1 == name { print $2 }'; }
+reassembled_before=$(fragment_metric xenecho_ipv4_datagrams_reassembled_total)
 for size in 4000 8000; do
     ping -c 3 -s "$size" -W 2 "$GUEST_IP" >/tmp/ping-frag.out 2>&1
     tail -n 2 /tmp/ping-frag.out | sed 's/^/  /'
     check "ping -c 3 -s $size (fragmented both ways): 0% packet loss" grep -q ' 0% packet loss' /tmp/ping-frag.out
 done
+# Two pingers at once: their datagrams complete close together, and the
+# guest has one fragmentation buffer; both are answered in full.
+ping -c 10 -i 0.2 -s 8000 -W 2 "$GUEST_IP" >/tmp/ping-frag-a.out 2>&1 &
+pinger=$!
+ping -c 10 -i 0.2 -s 6000 -W 2 "$GUEST_IP" >/tmp/ping-frag-b.out 2>&1
+wait "$pinger"
+for out in /tmp/ping-frag-a.out /tmp/ping-frag-b.out; do
+    tail -n 2 "$out" | sed 's/^/  /'
+    check "two fragmented pingers at once: 0% packet loss ($(basename "$out"))" grep -q ' 0% packet loss' "$out"
+done
+reassembled_after=$(fragment_metric xenecho_ipv4_datagrams_reassembled_total)
+check "metrics: 26 more datagrams reassembled ($reassembled_before -> $reassembled_after)" \
+    test "$((reassembled_after - reassembled_before))" -ge 26
+# Beyond the reassembly bound (16,364 bytes of payload): no answer, and the
+# fragment past the bound is counted.
+oversized_before=$(fragment_metric xenecho_ipv4_fragments_oversized_total)
+ping -c 1 -s 20000 -W 2 "$GUEST_IP" >/tmp/ping-big.out 2>&1
+check "ping -s 20000 (beyond the bound) is not answered" grep -q ' 100% packet loss' /tmp/ping-big.out
+oversized_after=$(fragment_metric xenecho_ipv4_fragments_oversized_total)
+check "metrics: fragments beyond the bound counted ($oversized_before -> $oversized_after)" \
+    test "$oversized_after" -gt "$oversized_before"
+check "the guest still answers a plain ping after" ping -c 1 -W 2 "$GUEST_IP"
 
 echo_check() {
     local expected reply

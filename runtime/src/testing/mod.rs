@@ -212,6 +212,9 @@ pub struct Dom0<'x> {
     /// The gratuitous ARPs the guest sent (an ARP request for its own
     /// address), as (sender MAC, address), at the simulation's time.
     pub announcements: Vec<(EthernetAddress, Ipv4Address, u64)>,
+    /// When `Some`, a copy of every frame the guest sends (a test's tap on
+    /// the bridge).
+    pub capture: Option<Vec<Vec<u8>>>,
 }
 
 impl<'x> Dom0<'x> {
@@ -229,6 +232,7 @@ impl<'x> Dom0<'x> {
             lease_seconds: LEASE_SECONDS,
             answers_dhcp: true,
             announcements: Vec::new(),
+            capture: None,
         }
     }
 
@@ -239,6 +243,9 @@ impl<'x> Dom0<'x> {
         let now = Instant::from_micros((xen.now() / 1000) as i64);
         self.netback.step();
         for frame in self.netback.take_transmitted() {
+            if let Some(capture) = self.capture.as_mut() {
+                capture.push(frame.clone());
+            }
             if let Some((mac, address)) = gratuitous_arp_of(&frame) {
                 self.announcements.push((mac, address, xen.now()));
             }
