@@ -24,7 +24,7 @@
 //! translation.
 
 use crate::NetfrontCounters;
-use crate::link::{Link, LinkError, RxRing, TxRing};
+use crate::link::{Link, LinkError, Malformed, RxRing, RxRules, TxRing};
 use crate::xenbus::{MacAddress, XenbusState, parse_domain_id, parse_mtu};
 use alloc::boxed::Box;
 use alloc::format;
@@ -46,20 +46,37 @@ const TRANSACTION_ATTEMPTS: u32 = 8;
 /// The MTU when the toolstack does not say.
 const DEFAULT_MTU: u16 = 1500;
 
-/// Sizes of the buffer pools.
+/// Sizes of the buffer pools, and whether to ask for large segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetfrontConfig {
     /// rx pages kept posted (at most 256, the ring's size).
     pub rx_buffers: usize,
     /// tx pages (at most 256).
     pub tx_buffers: usize,
+    /// Ask the backend for received TCPv4 segments of up to 64 KiB
+    /// (`feature-gso-tcpv4`, which needs checksum offload: see
+    /// [`Netfront`]'s keys), when the rx pool has at least
+    /// [`LARGE_SEGMENT_RX_BUFFERS`] pages.
+    pub large_segments: bool,
 }
 
 impl Default for NetfrontConfig {
     fn default() -> Self {
-        Self { rx_buffers: 256, tx_buffers: 256 }
+        Self { rx_buffers: 256, tx_buffers: 256, large_segments: true }
     }
 }
+
+/// rx slots the largest segment takes: 17 pages of data (65 535 bytes of
+/// IPv4 packet and the Ethernet header) and its GSO extra-info slot, what
+/// Linux netback waits for before it sends one.
+pub const LARGE_SEGMENT_SLOTS: usize = 18;
+
+/// The fewest rx pages with which large segments are asked for: one
+/// largest segment on the ring leaves 14 pages posted for other frames
+/// (the pages come back as soon as the frame is copied out, so a segment
+/// delays other frames, never starves them). A smaller pool (a guest short
+/// of memory) asks for none: the backend then cuts segments to the MTU.
+pub const LARGE_SEGMENT_RX_BUFFERS: usize = 32;
 
 /// Who serves a vif, as the toolstack says: what a frontend's DMA device
 /// and event channel are made for. Read in one place ([`find_vif`] and the
@@ -261,6 +278,17 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
         self.dma.counters()
     }
 
+    /// What the current link negotiated about received frames (none
+    /// without a link).
+    pub fn rx_rules(&self) -> Option<RxRules> {
+        self.link.borrow().as_ref().map(Link::rules)
+    }
+
+    /// Why the current link last dropped a malformed received frame.
+    pub fn last_malformed(&self) -> Option<Malformed> {
+        self.link.borrow().as_ref().and_then(Link::last_malformed)
+    }
+
     /// Counters so far.
     pub fn counters(&self) -> NetfrontCounters {
         *self.counters.borrow()
@@ -426,12 +454,21 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
                 return Err(error);
             }
         };
+        let mtu = self.device.as_ref().map_or(DEFAULT_MTU, |device| device.mtu);
+        let large_segments = self.config.large_segments && rx_pool.available() >= LARGE_SEGMENT_RX_BUFFERS;
+        let flag = |on: bool| String::from(if on { "1" } else { "0" });
         let keys = [
             ("tx-ring-ref", format!("{}", tx_ring_reference(&tx_ring))),
             ("rx-ring-ref", format!("{}", rx_ring_reference(&rx_ring))),
             ("event-channel", format!("{port}")),
+            // Linux netback turns TSO on for the vif only with checksum
+            // offload (`netdev_fix_features` drops TSO without IP_CSUM), so
+            // large segments mean partial checksums, completed here.
+            ("feature-gso-tcpv4", flag(large_segments)),
+            ("feature-no-csum-offload", flag(!large_segments)),
         ];
-        let mut link = Link::new(tx_ring, rx_ring, port, tx_pool, rx_pool);
+        let rules = RxRules { large_segments, mtu };
+        let mut link = Link::new(tx_ring, rx_ring, port, tx_pool, rx_pool, rules);
         if let Err(error) = self.write_keys(store, &keys) {
             let _ = self.events.close(port);
             self.link.replace(Some(link));
@@ -510,12 +547,7 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
 
     fn write_keys(&self, store: &mut Xenstore<'_, H>, keys: &[(&str, String)]) -> Result<(), NetfrontError> {
         let path = self.path();
-        let fixed = [
-            ("request-rx-copy", "1"),
-            ("feature-rx-notify", "1"),
-            ("feature-no-csum-offload", "1"),
-            ("feature-sg", "1"),
-        ];
+        let fixed = [("request-rx-copy", "1"), ("feature-rx-notify", "1"), ("feature-sg", "1")];
         store.transaction(TRANSACTION_ATTEMPTS, |transaction| {
             for (key, value) in keys.iter().map(|(key, value)| (*key, value.as_str())).chain(fixed) {
                 transaction.write(&format!("{path}/{key}"), value)?;

@@ -44,8 +44,8 @@ pub mod tx_plan;
 pub mod xenbus;
 
 pub use control::{
-    MIN_POOL_BUFFERS, Netfront, NetfrontConfig, NetfrontError, VifDevice, VifIdentity, WATCH_TOKEN, find_vif,
-    watch_vifs,
+    LARGE_SEGMENT_RX_BUFFERS, LARGE_SEGMENT_SLOTS, MIN_POOL_BUFFERS, Netfront, NetfrontConfig, NetfrontError,
+    VifDevice, VifIdentity, WATCH_TOKEN, find_vif, watch_vifs,
 };
 
 /// What the frontend counted. Per-request costs in the metrics come from
@@ -62,6 +62,12 @@ pub struct NetfrontCounters {
     pub rx_checksums_completed: u64,
     /// Blank-checksum frames that could not be completed.
     pub rx_checksums_unsupported: u64,
+    /// Large segments (frames with a GSO extra) received and handed to the
+    /// stack whole.
+    pub rx_large_segments: u64,
+    /// Frames dropped because their extra information or length broke the
+    /// rules (`link::Malformed`); the link stays up.
+    pub rx_malformed: u64,
     /// Frames queued for sending.
     pub tx_frames: u64,
     /// Bytes in those frames.
@@ -95,6 +101,8 @@ impl core::ops::AddAssign for NetfrontCounters {
             rx_dropped,
             rx_checksums_completed,
             rx_checksums_unsupported,
+            rx_large_segments,
+            rx_malformed,
             tx_frames,
             tx_bytes,
             tx_dropped,
@@ -111,6 +119,8 @@ impl core::ops::AddAssign for NetfrontCounters {
         self.rx_dropped += rx_dropped;
         self.rx_checksums_completed += rx_checksums_completed;
         self.rx_checksums_unsupported += rx_checksums_unsupported;
+        self.rx_large_segments += rx_large_segments;
+        self.rx_malformed += rx_malformed;
         self.tx_frames += tx_frames;
         self.tx_bytes += tx_bytes;
         self.tx_dropped += tx_dropped;

@@ -23,8 +23,9 @@ use dma::{
 };
 use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::netif::{
-    NETIF_RSP_DROPPED, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_EXTRA_INFO,
-    NETRXF_MORE_DATA, RX_WORDS, RxRequest, RxResponse, TX_WORDS, TxRequest, TxResponse,
+    EXTRA_TYPE_GSO, EXTRA_TYPE_MAX, EXTRA_TYPE_NONE, ExtraInfo, GSO_TYPE_TCPV4, NETIF_RSP_DROPPED, NETIF_RSP_ERROR,
+    NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, RX_WORDS, RxRequest,
+    RxResponse, TX_WORDS, TxRequest, TxResponse,
 };
 use xen_pv::event_channel::EventChannels;
 use xen_pv::hypervisor::Hypervisor;
@@ -32,13 +33,72 @@ use xen_pv::ring::{FrontRing, RingError, SharedRing};
 
 /// Bytes in a page, and so in a pooled buffer.
 pub const PAGE_SIZE: usize = 4096;
-/// Largest frame reassembled from several rx slots.
+/// Largest frame reassembled from several rx slots: the largest IPv4
+/// packet (a 64 KiB segment, netif's `XEN_NETIF_MAX_TX_SIZE` too) and its
+/// Ethernet header. A longer one is dropped as [`Malformed::TooLong`].
 pub const MAX_FRAME: usize = 65_535 + 14;
-/// `XEN_NETIF_EXTRA_FLAG_MORE`: another extra-info slot follows.
-const EXTRA_FLAG_MORE: u8 = 1;
 /// Most extra-info slots behind one rx slot: one of each type
-/// (`XEN_NETIF_EXTRA_TYPE_MAX` is 6, type 0 being none).
-const MAX_EXTRA_SLOTS: usize = 5;
+/// (`XEN_NETIF_EXTRA_TYPE_MAX` is 6, type 0 being none). A longer chain is
+/// a [`Violation::ExtraInfoChainTooLong`].
+const MAX_EXTRA_SLOTS: usize = (EXTRA_TYPE_MAX - 1) as usize;
+/// Bytes of IPv4 and TCP headers at least: a GSO segment size above the
+/// MTU less these cannot come from a sender that obeyed the MSS.
+const IPV4_TCP_HEADERS: u16 = 40;
+
+/// What the frontend negotiated about received frames: the rules the
+/// backend's extra information is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxRules {
+    /// `feature-gso-tcpv4` was written as 1: the backend may send TCPv4
+    /// segments larger than the MTU, with a GSO extra-info slot.
+    pub large_segments: bool,
+    /// The vif's MTU: a GSO segment size must be at least 1 and at most
+    /// this less the IPv4 and TCP headers.
+    pub mtu: u16,
+}
+
+/// Why a received frame was dropped although the ring was in order: its
+/// extra information or its length broke the rules. Counted
+/// (`rx_malformed`), the pages reposted, the link kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    /// An extra-info slot of type 0 (none) or of a type netif does not
+    /// define.
+    UnknownExtraType(u8),
+    /// Two extra-info slots of the same type behind one slot.
+    DuplicateExtraType(u8),
+    /// `NETRXF_extra_info` on a slot other than a frame's first.
+    ExtraInfoNotFirst,
+    /// A GSO extra although the frontend did not ask for large segments.
+    GsoNotNegotiated,
+    /// A GSO segment size of 0, or above the MTU less the headers.
+    GsoSize(u16),
+    /// A GSO type other than TCPv4 (the only one advertised).
+    GsoType(u8),
+    /// A GSO extra on a frame that is not a well-formed IPv4 TCP segment
+    /// (its IP lengths inside the frame).
+    GsoNotTcpIpv4,
+    /// A frame longer than [`MAX_FRAME`].
+    TooLong(usize),
+}
+
+/// What a frame's extra-info slots said.
+#[derive(Debug, Default)]
+struct Extras {
+    gso: Option<ExtraInfo>,
+    problem: Option<Malformed>,
+}
+
+/// A frame's slots, taken off the ring.
+#[derive(Debug, Default)]
+struct Slots {
+    /// The backend reported an error on one of them.
+    dropped: bool,
+    /// The first rule the frame broke, if any.
+    problem: Option<Malformed>,
+    /// Its GSO extra, if any.
+    gso: Option<ExtraInfo>,
+}
 
 /// The tx ring's page and indices.
 pub type TxRing = FrontRing<SharedPage<SharedRing<TX_WORDS>>, TX_WORDS>;
@@ -138,6 +198,8 @@ pub struct Link {
     pub tx_pool: DmaPool<ToDevice>,
     /// Idle rx pages, not posted.
     pub rx_pool: DmaPool<FromDevice>,
+    rules: RxRules,
+    last_malformed: Option<Malformed>,
 }
 
 impl Link {
@@ -148,8 +210,29 @@ impl Link {
         port: Port,
         tx_pool: DmaPool<ToDevice>,
         rx_pool: DmaPool<FromDevice>,
+        rules: RxRules,
     ) -> Self {
-        Self { tx_ring, rx_ring, port, tx_table: TxTable::new(), rx_table: RxTable::new(), tx_pool, rx_pool }
+        Self {
+            tx_ring,
+            rx_ring,
+            port,
+            tx_table: TxTable::new(),
+            rx_table: RxTable::new(),
+            tx_pool,
+            rx_pool,
+            rules,
+            last_malformed: None,
+        }
+    }
+
+    /// What the frontend negotiated about received frames.
+    pub fn rules(&self) -> RxRules {
+        self.rules
+    }
+
+    /// Why the last malformed frame was dropped, if one was.
+    pub fn last_malformed(&self) -> Option<Malformed> {
+        self.last_malformed
     }
 
     /// Posts every idle rx page the ring has room for; notifies the backend
@@ -374,10 +457,11 @@ impl Link {
     }
 
     /// Collects the slots of one frame starting at `first`; `None` if the
-    /// frame was dropped (error status), with every page back in the pool.
-    /// On a violation too every page taken off the ring goes back to the
-    /// pool: a hostile backend must not make the pages leak (a pool with a
-    /// page missing can never be closed, and its memory is lost).
+    /// frame was dropped (error status, or malformed: see [`Malformed`]),
+    /// with every page back in the pool. On a violation too every page
+    /// taken off the ring goes back to the pool: a hostile backend must not
+    /// make the pages leak (a pool with a page missing can never be closed,
+    /// and its memory is lost).
     fn assemble<T: Translation, S: PageSource>(
         &mut self,
         first: (u32, RxResponse),
@@ -385,35 +469,72 @@ impl Link {
         counters: &mut NetfrontCounters,
     ) -> Result<Option<ReceivedFrame>, LinkError> {
         let mut pieces: Vec<(DmaHandle<FromDevice>, usize, usize)> = Vec::new();
-        let dropped = match self.collect_slots(first, &mut pieces) {
-            Ok(dropped) => dropped,
+        let mut slots = match self.collect_slots(first, &mut pieces) {
+            Ok(slots) => slots,
             Err(error) => {
                 self.return_rx_pages(pieces);
                 return Err(error);
             }
         };
-        if dropped || pieces.is_empty() {
+        if slots.dropped || pieces.is_empty() {
             counters.rx_dropped += 1;
             self.return_rx_pages(pieces);
             return Ok(None);
         }
-        counters.rx_frames += 1;
+        let total: usize = pieces.iter().map(|(_, _, length)| length).sum();
+        if total > MAX_FRAME {
+            slots.problem = slots.problem.or(Some(Malformed::TooLong(total)));
+        }
+        if let Some(problem) = slots.problem.or_else(|| slots.gso.and_then(|gso| self.check_gso(&gso))) {
+            return Ok(self.drop_malformed(problem, pieces, counters));
+        }
         let blank_checksum = first.1.flags & NETRXF_CSUM_BLANK != 0;
-        Ok(Some(self.frame_from(pieces, blank_checksum, dma, counters)))
+        Ok(self.frame_from(pieces, total, blank_checksum, slots.gso.is_some(), dma, counters))
+    }
+
+    /// Counts and drops a frame that broke the rules; its pages go back.
+    fn drop_malformed(
+        &mut self,
+        problem: Malformed,
+        pieces: Vec<(DmaHandle<FromDevice>, usize, usize)>,
+        counters: &mut NetfrontCounters,
+    ) -> Option<ReceivedFrame> {
+        log::debug!("netfront: dropping a received frame: {problem:?}");
+        counters.rx_malformed += 1;
+        self.last_malformed = Some(problem);
+        self.return_rx_pages(pieces);
+        None
+    }
+
+    /// The rule a GSO extra breaks, if any (its frame's bytes are checked
+    /// once they are copied out: [`is_ipv4_tcp`]).
+    fn check_gso(&self, gso: &ExtraInfo) -> Option<Malformed> {
+        if !self.rules.large_segments {
+            return Some(Malformed::GsoNotNegotiated);
+        }
+        if gso.gso_type != GSO_TYPE_TCPV4 {
+            return Some(Malformed::GsoType(gso.gso_type));
+        }
+        if gso.gso_size == 0 || gso.gso_size > self.rules.mtu.saturating_sub(IPV4_TCP_HEADERS) {
+            return Some(Malformed::GsoSize(gso.gso_size));
+        }
+        None
     }
 
     /// Takes one frame's slots off the ring into `pieces` (the pages of slots
-    /// with data); returns whether the backend reported an error on any of
-    /// them (the frame is dropped). Pages of error slots go straight back to
-    /// the pool; on a violation the caller returns `pieces`.
+    /// with data), with the extra-info slots behind its first slot. Pages of
+    /// error slots go straight back to the pool; on a violation the caller
+    /// returns `pieces`.
     fn collect_slots(
         &mut self,
         (mut index, mut slot): (u32, RxResponse),
         pieces: &mut Vec<(DmaHandle<FromDevice>, usize, usize)>,
-    ) -> Result<bool, LinkError> {
-        let mut dropped = false;
+    ) -> Result<Slots, LinkError> {
+        let mut slots = Slots::default();
+        let mut taken = 0;
         loop {
             let handle = self.rx_table.complete(index, Some(slot.id)).map_err(LinkError::Violation)?.complete();
+            taken += 1;
             match check_rx_status(&slot) {
                 Ok(length) => pieces.push((handle, usize::from(slot.offset), length)),
                 Err(Some(violation)) => {
@@ -421,28 +542,37 @@ impl Link {
                     return Err(LinkError::Violation(violation));
                 }
                 Err(None) => {
-                    dropped = true;
+                    slots.dropped = true;
                     self.return_rx_page(handle);
                 }
             }
             if slot.flags & NETRXF_EXTRA_INFO != 0 {
-                self.skip_extra_info()?;
+                let extras = self.read_extra_info()?;
+                let misplaced = (taken > 1).then_some(Malformed::ExtraInfoNotFirst);
+                slots.problem = slots.problem.or(misplaced).or(extras.problem);
+                slots.gso = slots.gso.or(extras.gso);
             }
             if slot.flags & NETRXF_MORE_DATA == 0 {
-                return Ok(dropped);
+                return Ok(slots);
             }
-            if pieces.len() >= xen_pv::abi::netif::LEGACY_SLOTS_MAX {
+            if taken >= xen_pv::abi::netif::LEGACY_SLOTS_MAX {
                 return Err(LinkError::Violation(Violation::FrameTooLong));
             }
             (index, slot) = self.next_rx_response()?.ok_or(LinkError::Violation(Violation::FrameTooLong))?;
         }
     }
 
-    /// Skips the extra-info slots behind a slot flagged `NETRXF_extra_info`:
+    /// Reads the extra-info slots behind a slot flagged `NETRXF_extra_info`:
     /// one, and another while the last one's `XEN_NETIF_EXTRA_FLAG_MORE` is
-    /// set (as Linux's `xennet_get_extras` reads them), at most one of each
-    /// extra type. Each took a posted buffer, which goes back to the pool.
-    fn skip_extra_info(&mut self) -> Result<(), LinkError> {
+    /// set (as Linux's netfront reads them), at most one of each extra
+    /// type. Each took a posted buffer, which goes back to the pool. A
+    /// chain the ring does not hold (the producer stops inside it) or one
+    /// longer than there are types is a violation: the frame's end cannot
+    /// be found. A type unknown or seen twice makes the frame malformed;
+    /// the chain is still followed to its end, so the ring stays in step.
+    fn read_extra_info(&mut self) -> Result<Extras, LinkError> {
+        let mut extras = Extras::default();
+        let mut seen = 0u8;
         for _ in 0..MAX_EXTRA_SLOTS {
             let index = self.rx_ring.next_response_index();
             let Some(words) = self.rx_ring.take()? else {
@@ -450,40 +580,70 @@ impl Link {
             };
             let handle = self.rx_table.complete(index, None).map_err(LinkError::Violation)?.complete();
             self.return_rx_page(handle);
-            // `struct netif_extra_info`: the type, then the flags byte.
-            let flags = words[0].to_le_bytes()[1];
-            if flags & EXTRA_FLAG_MORE == 0 {
-                return Ok(());
+            let extra = ExtraInfo::decode(words);
+            let problem = if extra.kind == EXTRA_TYPE_NONE || extra.kind >= EXTRA_TYPE_MAX {
+                Some(Malformed::UnknownExtraType(extra.kind))
+            } else if seen & (1 << extra.kind) != 0 {
+                Some(Malformed::DuplicateExtraType(extra.kind))
+            } else {
+                seen |= 1 << extra.kind;
+                if extra.kind == EXTRA_TYPE_GSO {
+                    extras.gso = Some(extra);
+                }
+                None
+            };
+            extras.problem = extras.problem.or(problem);
+            if !extra.more() {
+                return Ok(extras);
             }
         }
-        Err(LinkError::Violation(Violation::FrameTooLong))
+        Err(LinkError::Violation(Violation::ExtraInfoChainTooLong))
     }
 
+    /// The frame for the stack: in place when it is one slot the CPU need
+    /// not change, else copied out (several slots, a checksum to complete,
+    /// a large segment to check). `None` when the copy has no memory (the
+    /// frame is dropped, counted) or a large segment is not IPv4 TCP.
     fn frame_from<T: Translation, S: PageSource>(
         &mut self,
         mut pieces: Vec<(DmaHandle<FromDevice>, usize, usize)>,
+        total: usize,
         blank_checksum: bool,
+        large_segment: bool,
         dma: &DmaDevice<T, S>,
         counters: &mut NetfrontCounters,
-    ) -> ReceivedFrame {
-        let total: usize = pieces.iter().map(|(_, _, length)| length).sum();
-        counters.rx_bytes += total as u64;
-        if pieces.len() == 1 && !blank_checksum {
+    ) -> Option<ReceivedFrame> {
+        if pieces.len() == 1 && !blank_checksum && !large_segment {
+            counters.rx_frames += 1;
+            counters.rx_bytes += total as u64;
             let (handle, offset, length) = pieces.remove(0);
-            return ReceivedFrame::InPlace { handle, offset, length };
+            return Some(ReceivedFrame::InPlace { handle, offset, length });
         }
-        let mut frame = Vec::with_capacity(total);
+        let mut frame = Vec::new();
+        if frame.try_reserve_exact(total).is_err() {
+            // Out of heap for the copy (a small guest and a large segment):
+            // backpressure, not a crash.
+            counters.rx_dropped += 1;
+            self.return_rx_pages(pieces);
+            return None;
+        }
         for (handle, offset, length) in &mut pieces {
             handle.read(dma, |bytes| frame.extend_from_slice(&bytes[*offset..*offset + *length]));
         }
+        if large_segment && !is_ipv4_tcp(&frame) {
+            return self.drop_malformed(Malformed::GsoNotTcpIpv4, pieces, counters);
+        }
         self.return_rx_pages(pieces);
+        counters.rx_frames += 1;
+        counters.rx_bytes += total as u64;
+        counters.rx_large_segments += u64::from(large_segment);
         if blank_checksum {
             counters.rx_checksums_completed += 1;
             if checksum::complete(&mut frame) == checksum::Completion::Unsupported {
                 counters.rx_checksums_unsupported += 1;
             }
         }
-        ReceivedFrame::Copied(frame)
+        Some(ReceivedFrame::Copied(frame))
     }
 
     /// Gives a page the stack has read back to the rx pool.
@@ -531,6 +691,24 @@ impl Link {
         }
         mapped
     }
+}
+
+/// Whether `frame` is an Ethernet II frame carrying an IPv4 TCP segment
+/// whose IP header and total length lie inside the frame: what a GSO extra
+/// of type TCPv4 promises.
+fn is_ipv4_tcp(frame: &[u8]) -> bool {
+    const ETHERNET_HEADER: usize = 14;
+    let Some(ip) = frame.get(ETHERNET_HEADER..) else { return false };
+    if frame[12..14] != [0x08, 0x00] || ip.len() < 20 {
+        return false;
+    }
+    let header_length = usize::from(ip[0] & 0x0f) * 4;
+    let total_length = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    ip[0] >> 4 == 4
+        && ip[9] == 6
+        && header_length >= 20
+        && total_length >= header_length + 20
+        && total_length <= ip.len()
 }
 
 /// The bytes an rx slot holds, or why it holds none: `Err(None)` for an

@@ -61,6 +61,9 @@ pub enum Violation {
     ProducerOverflow,
     /// A frame made of more slots than were ever posted, or too long.
     FrameTooLong,
+    /// A chain of extra-info slots longer than there are extra types (its
+    /// end, and so the frame's, cannot be found).
+    ExtraInfoChainTooLong,
 }
 
 /// Buffers posted on the rx ring, by ring position.

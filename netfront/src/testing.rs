@@ -47,7 +47,7 @@ use xen_sim::netback::{Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring
 use xen_sim::{SimXen, XENSTORE_PORT};
 
 /// Small pools keep the simulation quick.
-pub const CONFIG: NetfrontConfig = NetfrontConfig { rx_buffers: 32, tx_buffers: 32 };
+pub const CONFIG: NetfrontConfig = NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true };
 
 /// One grant frame (512 entries) holds the rings, both pools and the
 /// bounce pages of [`BackendTrust::Untrusted`] tests; it can grow.
@@ -169,6 +169,17 @@ pub fn with_backend(
     options: NetbackOptions,
     test: impl FnOnce(&mut Rig<'_, '_>),
 ) {
+    with_config(memory_pages, trust, options, CONFIG, test);
+}
+
+/// As [`with_backend`], with the frontend configured by `config`.
+pub fn with_config(
+    memory_pages: usize,
+    trust: BackendTrust,
+    options: NetbackOptions,
+    config: NetfrontConfig,
+    test: impl FnOnce(&mut Rig<'_, '_>),
+) {
     let addressing = options.addressing;
     // Shown with a failing test's output: which translation it ran over.
     std::eprintln!("netfront rig: {addressing:?} addressing, {trust:?}");
@@ -183,7 +194,7 @@ pub fn with_backend(
     };
     let pages = SimPageSource::new(xen.grants());
     let dma = DmaDevice::new(translation, &pages, 0, trust).expect("DMA set-up");
-    let netfront = Netfront::new(&events, dma, true, CONFIG);
+    let netfront = Netfront::new(&events, dma, true, config);
     let mut rig = Rig { xen: &xen, netback, store, netfront, addressing, pages: &pages, idle_pages: 0 };
     crate::watch_vifs(&mut rig.store).expect("watch device/vif");
     let _ = rig.netfront.poll_control(&mut rig.store);

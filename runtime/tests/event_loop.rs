@@ -192,8 +192,10 @@ fn run_loop<W: World>(world: W, xen: &SimXen, net: NetConfig) -> (EchoService, S
     let events = EventChannels::new(xen, xen.shared_info());
     let pages = SimPageSource::new(xen.grants());
     let platform = SimPlatform::new(xen, &events, &pages, world);
-    let config =
-        RuntimeConfig { netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 }, ..RuntimeConfig::new(net) };
+    let config = RuntimeConfig {
+        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true },
+        ..RuntimeConfig::new(net)
+    };
     let mut service = EchoService::default();
     let request = runtime::run(&platform, &config, &mut service);
     let world = platform.into_world();
@@ -328,7 +330,7 @@ fn a_ring_the_backend_held_is_freed_within_a_second_of_its_release() {
     };
     let platform = SimPlatform::new(&xen, &events, &pages, world);
     let config = RuntimeConfig {
-        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 },
+        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true },
         ..RuntimeConfig::new(NetConfig::Dhcp)
     };
     assert_eq!(runtime::run(&platform, &config, &mut EchoService::default()), ShutdownRequest::Poweroff);

@@ -85,7 +85,7 @@ mod tests;
 
 pub use connect::FrontendFeatures;
 pub use counters::{NetbackCounters, Violation};
-pub use hostile::{Hostility, Lasting, Ring};
+pub use hostile::{GsoFault, Hostility, Lasting, Ring};
 pub use options::{Addressing, AdvertisedFeatures, NetbackOptions, ReceiveChecksum};
 pub use transmit::TransmittedFrame;
 pub use xenbus::{Attachment, Detach, XenbusState};
@@ -169,9 +169,11 @@ impl<'x> SimNetback<'x> {
     /// Queues `frame` for the guest, as a packet reaching the vif from dom0.
     /// Returns false, counting it dropped, when the vif is not connected or
     /// is disabled (netback's carrier is off then). Panics on an empty
-    /// frame or one longer than 65535 bytes (a broken test).
+    /// frame or one longer than 65 549 bytes, the largest IPv4 packet with
+    /// its Ethernet header (a broken test).
     pub fn inject(&mut self, frame: &[u8]) -> bool {
-        assert!(!frame.is_empty() && frame.len() <= 0xffff, "simulated netback: a frame of {} bytes", frame.len());
+        let longest = 0xffff + 14;
+        assert!(!frame.is_empty() && frame.len() <= longest, "simulated netback: a frame of {} bytes", frame.len());
         if self.connection.is_none() || self.disabled {
             self.counters.receive_dropped_disconnected += 1;
             return false;

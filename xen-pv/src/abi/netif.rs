@@ -96,6 +96,90 @@ pub struct RxResponse {
     pub status: i16,
 }
 
+/// `XEN_NETIF_EXTRA_TYPE_NONE`: no extra information (never valid in a slot).
+pub const EXTRA_TYPE_NONE: u8 = 0;
+/// `XEN_NETIF_EXTRA_TYPE_GSO`: segmentation offload (`u.gso`).
+pub const EXTRA_TYPE_GSO: u8 = 1;
+/// `XEN_NETIF_EXTRA_TYPE_MCAST_ADD`: a multicast address to add (`u.mcast`).
+pub const EXTRA_TYPE_MCAST_ADD: u8 = 2;
+/// `XEN_NETIF_EXTRA_TYPE_MCAST_DEL`: a multicast address to remove (`u.mcast`).
+pub const EXTRA_TYPE_MCAST_DEL: u8 = 3;
+/// `XEN_NETIF_EXTRA_TYPE_HASH`: the packet's hash (`u.hash`).
+pub const EXTRA_TYPE_HASH: u8 = 4;
+/// `XEN_NETIF_EXTRA_TYPE_XDP`: XDP headroom (`u.xdp`).
+pub const EXTRA_TYPE_XDP: u8 = 5;
+/// `XEN_NETIF_EXTRA_TYPE_MAX`: every known type is below it.
+pub const EXTRA_TYPE_MAX: u8 = 6;
+/// `XEN_NETIF_EXTRA_FLAG_MORE`: another extra-info slot follows this one.
+pub const EXTRA_FLAG_MORE: u8 = 1 << 0;
+/// `XEN_NETIF_GSO_TYPE_NONE`
+pub const GSO_TYPE_NONE: u8 = 0;
+/// `XEN_NETIF_GSO_TYPE_TCPV4`: TCP segments over IPv4.
+pub const GSO_TYPE_TCPV4: u8 = 1;
+/// `XEN_NETIF_GSO_TYPE_TCPV6`: TCP segments over IPv6.
+pub const GSO_TYPE_TCPV6: u8 = 2;
+
+/// `struct netif_extra_info`, in the view of its `u.gso` member: an
+/// extra-info slot that follows a request or response flagged
+/// `NET{TX,RX}F_extra_info` and takes a whole ring slot. For the other
+/// types the three `gso_*` fields hold the union's other members' bytes
+/// (`u.mcast.addr`, `u.hash`, `u.xdp`), kept as they are.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExtraInfo {
+    /// `type`: `XEN_NETIF_EXTRA_TYPE_*`.
+    pub kind: u8,
+    /// `flags`: `XEN_NETIF_EXTRA_FLAG_*`.
+    pub flags: u8,
+    /// `u.gso.size`: the segment size (MSS) the packet is cut into.
+    pub gso_size: u16,
+    /// `u.gso.type`: `XEN_NETIF_GSO_TYPE_*`.
+    pub gso_type: u8,
+    /// `u.gso.pad`.
+    pub gso_pad: u8,
+    /// `u.gso.features`: `XEN_NETIF_GSO_FEAT_*` (none are defined).
+    pub gso_features: u16,
+}
+
+crate::assert_abi_size!(ExtraInfo, 8);
+crate::assert_abi_offset!(ExtraInfo, kind, 0);
+crate::assert_abi_offset!(ExtraInfo, flags, 1);
+crate::assert_abi_offset!(ExtraInfo, gso_size, 2);
+crate::assert_abi_offset!(ExtraInfo, gso_type, 4);
+crate::assert_abi_offset!(ExtraInfo, gso_pad, 5);
+crate::assert_abi_offset!(ExtraInfo, gso_features, 6);
+// An extra-info slot fills an rx slot exactly (and the first 8 bytes of a tx slot).
+const _: () = assert!(core::mem::size_of::<ExtraInfo>() == RX_WORDS * 4);
+
+impl ExtraInfo {
+    /// The slot words of an rx slot (a tx slot's first two words).
+    pub fn encode(&self) -> [u32; RX_WORDS] {
+        [
+            u32::from_le_bytes([self.kind, self.flags, self.gso_size as u8, (self.gso_size >> 8) as u8]),
+            u32::from_le_bytes([self.gso_type, self.gso_pad, self.gso_features as u8, (self.gso_features >> 8) as u8]),
+        ]
+    }
+
+    /// From an rx slot's words (or a tx slot's first two).
+    pub fn decode(words: [u32; RX_WORDS]) -> Self {
+        let [kind, flags, size_low, size_high] = words[0].to_le_bytes();
+        let [gso_type, gso_pad, features_low, features_high] = words[1].to_le_bytes();
+        Self {
+            kind,
+            flags,
+            gso_size: u16::from_le_bytes([size_low, size_high]),
+            gso_type,
+            gso_pad,
+            gso_features: u16::from_le_bytes([features_low, features_high]),
+        }
+    }
+
+    /// Whether another extra-info slot follows.
+    pub fn more(&self) -> bool {
+        self.flags & EXTRA_FLAG_MORE != 0
+    }
+}
+
 fn pair(low: u16, high: u16) -> u32 {
     u32::from(low) | (u32::from(high) << 16)
 }
@@ -172,6 +256,15 @@ mod tests {
         let request = TxRequest { gref: 0x0403_0201, offset: 0x0605, flags: 0x0807, id: 0x0a09, size: 0x0c0b };
         assert_eq!(bytes(request.encode()), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
         assert_eq!(TxRequest::decode(request.encode()), request);
+    }
+
+    #[test]
+    fn extra_info_matches_the_c_layout() {
+        let extra = ExtraInfo { kind: 1, flags: 2, gso_size: 0x0403, gso_type: 5, gso_pad: 6, gso_features: 0x0807 };
+        assert_eq!(bytes(extra.encode()), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(ExtraInfo::decode(extra.encode()), extra);
+        assert!(!extra.more());
+        assert!(ExtraInfo { flags: EXTRA_FLAG_MORE, ..extra }.more());
     }
 
     #[test]

@@ -68,6 +68,12 @@ pub(super) fn make_partial(frame: &mut [u8]) -> bool {
     true
 }
 
+/// Whether the frame is an unfragmented IPv4 TCP segment: what netback
+/// would hand over as a GSO packet of type TCPv4.
+pub(super) fn is_ipv4_tcp(frame: &[u8]) -> bool {
+    ipv4_transport(frame).is_some_and(|transport| transport.protocol == TCP)
+}
+
 /// Whether the frame is TCP or UDP over IPv4 or IPv6 (without extension headers).
 pub(super) fn is_tcp_or_udp(frame: &[u8]) -> bool {
     let ipv6 = big_endian(frame, 12) == Some(ETHERTYPE_IPV6)

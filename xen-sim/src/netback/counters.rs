@@ -108,6 +108,10 @@ pub struct NetbackCounters {
     pub received_frames: u64,
     /// Their bytes.
     pub received_bytes: u64,
+    /// Of those frames, the ones sent as large segments: TCPv4 frames
+    /// longer than the MTU, with a GSO extra-info slot, to a frontend that
+    /// asked for them.
+    pub received_large_segments: u64,
     /// Frames dropped because the vif was not connected or was disabled.
     pub receive_dropped_disconnected: u64,
     /// Frames larger than a page dropped because the frontend has no `feature-sg`.

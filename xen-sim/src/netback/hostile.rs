@@ -52,11 +52,46 @@ pub enum Hostility {
     /// last slot, `csum_blank` on a frame that is not TCP or UDP).
     ReceiveFlags(u16),
     /// The next frame for the guest is sent as netback sends one with
-    /// extra information (GSO, hash): its first slot flagged
-    /// `NETRXF_extra_info` and followed by this many extra-info slots (at
-    /// least one), each taking a receive request, all but the last flagged
-    /// `XEN_NETIF_EXTRA_FLAG_MORE`; then its other data slots.
+    /// extra information: its first slot flagged `NETRXF_extra_info` and
+    /// followed by this many extra-info slots (1 to 4; 0 is read as 1 and
+    /// more as 4), each taking a receive request, all but the last flagged
+    /// `XEN_NETIF_EXTRA_FLAG_MORE`; then its other data slots. The slots
+    /// are well formed and of types the frontend has no use for (hash,
+    /// XDP, multicast add and delete, in that order), after the GSO one if
+    /// the frame is a large segment.
     ReceiveExtraInfo(u8),
+    /// The next frame for the guest carries a GSO extra-info slot broken
+    /// this way (whether or not it is a large segment).
+    BadGso(GsoFault),
+}
+
+/// How [`Hostility::BadGso`] breaks a frame's GSO information.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GsoFault {
+    /// A well-formed GSO extra slot, on whatever frame comes next (a lie
+    /// when the frame is not IPv4 TCP, or the frontend did not ask).
+    OnAnyFrame,
+    /// The extra slot's type is none of netif's (9).
+    UnknownType,
+    /// The segment size is 0.
+    SizeZero,
+    /// The segment size is 65535, far above any MTU.
+    SizeHuge,
+    /// The GSO type is TCPv6, which the frontend did not ask for.
+    TypeTcpv6,
+    /// Two GSO extra slots in the chain.
+    DuplicateType,
+    /// Six extra slots, each flagged `XEN_NETIF_EXTRA_FLAG_MORE` but the
+    /// last: longer than there are extra types.
+    ChainTooLong,
+    /// `NETRXF_extra_info` on the first slot, and no extra slot behind it.
+    MissingExtraSlot,
+    /// The extra slots come after the frame's second data slot, flagged
+    /// there (a frame of one slot gets them after its first).
+    NotOnFirstSlot,
+    /// A page of zeros after the frame's data: more than 65 535 bytes of
+    /// IP packet (give it a frame of 61 440 bytes or more).
+    TooLong,
 }
 
 /// How long a [`Hostility`] stays in force.
@@ -137,13 +172,26 @@ impl Active {
     /// uses the mode up only if `take`.
     pub fn receive_extras(&mut self, take: bool) -> u32 {
         let pick = |mode| match mode {
-            Hostility::ReceiveExtraInfo(count) => Some(u32::from(count.max(1))),
+            Hostility::ReceiveExtraInfo(count) => Some(u32::from(count.clamp(1, 4))),
             _ => None,
         };
         if take {
             return self.use_first(pick).unwrap_or(0);
         }
         self.modes.iter().find_map(|(mode, _)| pick(*mode)).unwrap_or(0)
+    }
+
+    /// The GSO fault the next frame for the guest carries; uses the mode
+    /// up only if `take`.
+    pub fn gso_fault(&mut self, take: bool) -> Option<GsoFault> {
+        let pick = |mode| match mode {
+            Hostility::BadGso(fault) => Some(fault),
+            _ => None,
+        };
+        if take {
+            return self.use_first(pick);
+        }
+        self.modes.iter().find_map(|(mode, _)| pick(*mode))
     }
 
     /// How many steps the next response is held.

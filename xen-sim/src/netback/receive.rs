@@ -10,7 +10,19 @@
 //! `NETRXF_more_data` on all but the last slot, and on the first slot the
 //! checksum flags [`super::ReceiveChecksum`] chooses (and, when a hostile
 //! mode asks, `NETRXF_extra_info` with extra-info slots after it). A frame larger than a
-//! page is dropped when the frontend has no `feature-sg`. A grant the
+//! page is dropped when the frontend has no `feature-sg`.
+//!
+//! Large segments, as netback's `xenvif_rx_skb` sends a GSO packet: when
+//! the frontend wrote `feature-gso-tcpv4` and `feature-sg` and did not
+//! turn checksum offload off (Linux keeps TSO off a vif without IP
+//! checksum offload), an IPv4 TCP frame longer than the MTU goes as one
+//! packet: its first slot flagged `NETRXF_extra_info` and
+//! `NETRXF_csum_blank | NETRXF_data_validated` (a GSO packet's checksum is
+//! always partial), a GSO extra-info slot after it (type TCPv4, segment
+//! size the MTU less 40 bytes of headers), then its other data slots. It
+//! waits until the guest has posted a request for every one of those slots.
+//! A frontend that did not ask gets such frames as they are, multi-slot
+//! (the simulation does not segment them as Linux's stack would). A grant the
 //! backend cannot write gets the copy's negative `GNTST_*` status, as in
 //! netback's `xenvif_rx_copy_flush` (with identity addressing the request's
 //! `gref` is a frame, written directly, and a frame that is not live guest
@@ -25,6 +37,7 @@
 
 use super::checksum;
 use super::connect::Connection;
+use super::hostile::GsoFault;
 use super::hostile::Ring;
 use super::options::ReceiveChecksum;
 use super::{SimNetback, Violation};
@@ -32,7 +45,11 @@ use crate::grant_table::SimGrantError;
 use std::format;
 use std::vec::Vec;
 use xen_pv::abi::PAGE_SIZE;
-use xen_pv::abi::netif::{NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, RxRequest};
+use xen_pv::abi::netif::{
+    EXTRA_FLAG_MORE, EXTRA_TYPE_GSO, EXTRA_TYPE_HASH, EXTRA_TYPE_MCAST_ADD, EXTRA_TYPE_MCAST_DEL, EXTRA_TYPE_XDP,
+    ExtraInfo, GSO_TYPE_TCPV4, GSO_TYPE_TCPV6, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED, NETRXF_EXTRA_INFO,
+    NETRXF_MORE_DATA, RxRequest,
+};
 use xen_pv::ring::RING_SLOTS;
 
 /// `GNTST_general_error`
@@ -51,6 +68,35 @@ fn grant_status(error: SimGrantError) -> i16 {
         SimGrantError::ReadOnly => GNTST_PERMISSION_DENIED,
         SimGrantError::BadFrame(_) => GNTST_BAD_PAGE,
         _ => GNTST_GENERAL_ERROR,
+    }
+}
+
+/// The MTU when the toolstack wrote none.
+const DEFAULT_MTU: u16 = 1500;
+/// IPv4 and TCP headers without options: the MTU less these is the
+/// segment size of a large segment.
+const IPV4_TCP_HEADERS: u16 = 40;
+/// The types of the well-formed extra slots [`super::Hostility::ReceiveExtraInfo`] adds.
+const HOSTILE_EXTRA_TYPES: [u8; 4] = [EXTRA_TYPE_HASH, EXTRA_TYPE_XDP, EXTRA_TYPE_MCAST_ADD, EXTRA_TYPE_MCAST_DEL];
+
+/// How a frame goes on the receive ring.
+struct Layout {
+    /// Sent as a large segment (a GSO extra, a partial checksum).
+    large_segment: bool,
+    /// The extra-info slots, in order.
+    chain: Vec<ExtraInfo>,
+    /// Flag `NETRXF_extra_info` even with no extra slot behind it.
+    flag_without_extras: bool,
+    /// The data slot the extra slots follow (0: the first).
+    extras_after: usize,
+    /// Bytes of zeros added after the frame's data.
+    padding: usize,
+}
+
+impl Layout {
+    /// Receive requests the frame uses up.
+    fn slots(&self, length: usize) -> u32 {
+        ((length + self.padding).div_ceil(PAGE_SIZE) + self.chain.len()) as u32
     }
 }
 
@@ -77,8 +123,9 @@ impl SimNetback<'_> {
                 self.counters.receive_dropped_no_scatter_gather += 1;
                 continue;
             }
-            let extras = self.hostility.receive_extras(false);
-            match self.receive_room(connection, length.div_ceil(PAGE_SIZE) as u32 + extras) {
+            let ipv4_tcp = self.receive_queue.front().is_some_and(|head| checksum::is_ipv4_tcp(head));
+            let needed = self.layout(connection, length, ipv4_tcp, false).slots(length);
+            match self.receive_room(connection, needed) {
                 Room::Enough => {}
                 Room::Waiting => {
                     self.counters.receive_waits += 1;
@@ -87,7 +134,8 @@ impl SimNetback<'_> {
                 Room::Broken => return,
             }
             let frame = self.receive_queue.pop_front().expect("a front was just seen");
-            self.receive_frame(connection, frame);
+            let layout = self.layout(connection, frame.len(), checksum::is_ipv4_tcp(&frame), true);
+            self.receive_frame(connection, frame, layout);
         }
     }
 
@@ -113,29 +161,87 @@ impl SimNetback<'_> {
         }
     }
 
+    /// How a frame of `length` bytes (an IPv4 TCP one if `ipv4_tcp`) goes on the ring: as a large segment or not, with the
+    /// extra slots and faults the hostile modes in force ask for (used up
+    /// only if `take`: the same call without it counts the slots first).
+    fn layout(&mut self, connection: &Connection, length: usize, ipv4_tcp: bool, take: bool) -> Layout {
+        let features = &connection.features;
+        let mtu = self.options.mtu.unwrap_or(DEFAULT_MTU);
+        let offload = features.scatter_gather && features.gso_tcpv4 && !features.no_checksum_offload;
+        let large_segment = offload && length > usize::from(mtu) + 14 && ipv4_tcp;
+        let fault = self.hostility.gso_fault(take);
+        let gso = ExtraInfo {
+            kind: EXTRA_TYPE_GSO,
+            gso_size: mtu.saturating_sub(IPV4_TCP_HEADERS),
+            gso_type: GSO_TYPE_TCPV4,
+            ..ExtraInfo::default()
+        };
+        let mut layout = Layout {
+            large_segment,
+            chain: if large_segment || fault.is_some() { std::vec![gso] } else { Vec::new() },
+            flag_without_extras: false,
+            extras_after: 0,
+            padding: 0,
+        };
+        match fault {
+            None | Some(GsoFault::OnAnyFrame) => {}
+            Some(GsoFault::UnknownType) => layout.chain[0].kind = 9,
+            Some(GsoFault::SizeZero) => layout.chain[0].gso_size = 0,
+            Some(GsoFault::SizeHuge) => layout.chain[0].gso_size = u16::MAX,
+            Some(GsoFault::TypeTcpv6) => layout.chain[0].gso_type = GSO_TYPE_TCPV6,
+            Some(GsoFault::DuplicateType) => layout.chain.push(gso),
+            Some(GsoFault::ChainTooLong) => {
+                let kinds =
+                    [EXTRA_TYPE_GSO, EXTRA_TYPE_HASH, EXTRA_TYPE_XDP, EXTRA_TYPE_MCAST_ADD, EXTRA_TYPE_MCAST_DEL];
+                let extra = |kind| ExtraInfo { kind, ..gso };
+                layout.chain = kinds.into_iter().chain([EXTRA_TYPE_HASH]).map(extra).collect();
+            }
+            Some(GsoFault::MissingExtraSlot) => {
+                layout.chain.clear();
+                layout.flag_without_extras = true;
+            }
+            Some(GsoFault::NotOnFirstSlot) => layout.extras_after = usize::from(length > PAGE_SIZE),
+            Some(GsoFault::TooLong) => layout.padding = PAGE_SIZE,
+        }
+        let extras = self.hostility.receive_extras(take) as usize;
+        let hostile = HOSTILE_EXTRA_TYPES.iter().take(extras).map(|&kind| ExtraInfo { kind, ..ExtraInfo::default() });
+        layout.chain.extend(hostile);
+        let last = layout.chain.len().saturating_sub(1);
+        for (index, extra) in layout.chain.iter_mut().enumerate() {
+            extra.flags = if index < last { EXTRA_FLAG_MORE } else { 0 };
+        }
+        layout
+    }
+
     /// Copies one frame into as many requests' pages as it needs, with the
-    /// extra-info slots a [`super::Hostility::ReceiveExtraInfo`] asks for
-    /// after its first slot.
-    fn receive_frame(&mut self, connection: &mut Connection, mut frame: Vec<u8>) {
-        let flags = self.checksum_flags(connection, &mut frame);
-        let extras = self.hostility.receive_extras(true);
-        let extra_flag = if extras > 0 { NETRXF_EXTRA_INFO } else { 0 };
+    /// extra-info slots `layout` puts after one of its data slots.
+    fn receive_frame(&mut self, connection: &mut Connection, mut frame: Vec<u8>, layout: Layout) {
+        let flags = if layout.large_segment && checksum::make_partial(&mut frame) {
+            NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED
+        } else {
+            self.checksum_flags(connection, &mut frame)
+        };
+        let length = frame.len();
+        frame.resize(length + layout.padding, 0);
+        let extra_flag = if !layout.chain.is_empty() || layout.flag_without_extras { NETRXF_EXTRA_INFO } else { 0 };
         let slots = frame.len().div_ceil(PAGE_SIZE);
         for (index, chunk) in frame.chunks(PAGE_SIZE).enumerate() {
             let request = RxRequest::decode(connection.receive.take(self.xen.grants()));
             self.counters.receive_requests += 1;
             let status = self.copy_to_guest(request, chunk);
             let more = if index + 1 < slots { NETRXF_MORE_DATA } else { 0 };
-            let first = if index == 0 { flags | extra_flag } else { 0 };
-            self.answer_receive(connection, request, status, more | first);
-            for extra in (0..extras).filter(|_| index == 0) {
+            let first = if index == 0 { flags } else { 0 };
+            let extras_here = index == layout.extras_after;
+            self.answer_receive(connection, request, status, more | first | if extras_here { extra_flag } else { 0 });
+            for extra in layout.chain.iter().filter(|_| extras_here) {
                 let request = RxRequest::decode(connection.receive.take(self.xen.grants()));
                 self.counters.receive_requests += 1;
-                self.answer_receive_extra(connection, request, extra + 1 < extras);
+                self.answer_receive_extra(connection, request, *extra);
             }
         }
         self.counters.received_frames += 1;
-        self.counters.received_bytes += frame.len() as u64;
+        self.counters.received_bytes += length as u64;
+        self.counters.received_large_segments += u64::from(layout.large_segment);
     }
 
     /// Grant-copies `chunk` to the start of the request's page; the bytes

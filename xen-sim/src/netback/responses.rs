@@ -14,11 +14,10 @@
 use super::connect::{Connection, IdTracker};
 use super::hostile::{Held, Ring};
 use super::ring::MappedRing;
-use super::transmit::{EXTRA_FLAG_MORE, EXTRA_GSO};
 use super::{SimNetback, Violation};
 use crate::grant_table::{SimGrantTable, SimMapping};
 use std::collections::VecDeque;
-use xen_pv::abi::netif::{NETIF_RSP_NULL, RxRequest, RxResponse, TxResponse};
+use xen_pv::abi::netif::{ExtraInfo, NETIF_RSP_NULL, RxRequest, RxResponse, TxResponse};
 
 /// A transmit response writes `id` and `status` only.
 const TRANSMIT_MASK: [u32; 3] = [u32::MAX, 0, 0];
@@ -97,13 +96,10 @@ impl SimNetback<'_> {
         connection.held_receive.push_back(held);
     }
 
-    /// Queues an extra-info slot (`struct netif_extra_info`, a GSO one: TCPv4
-    /// segments of 1448 bytes) in the place of receive `request`, which it
-    /// uses up; `more`: another extra-info slot follows.
-    pub(super) fn answer_receive_extra(&mut self, connection: &mut Connection, request: RxRequest, more: bool) {
-        let flags = if more { EXTRA_FLAG_MORE } else { 0 };
-        let [size_low, size_high] = 1448u16.to_le_bytes();
-        let words = [u32::from_le_bytes([EXTRA_GSO, flags, size_low, size_high]), u32::from_le_bytes([1, 0, 0, 0])];
+    /// Queues an extra-info slot (`struct netif_extra_info`) in the place
+    /// of receive `request`, which it uses up.
+    pub(super) fn answer_receive_extra(&mut self, connection: &mut Connection, request: RxRequest, extra: ExtraInfo) {
+        let words = extra.encode();
         let release_at = self.step_number + self.hostility.delay();
         let held = Held { words, mask: RECEIVE_MASK, release_at, mapping: None, request_id: Some(request.id) };
         connection.held_receive.push_back(held);

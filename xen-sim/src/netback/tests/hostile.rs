@@ -121,12 +121,12 @@ fn extra_info_hostility_puts_extra_slots_after_a_frame_s_first() {
     netback.step();
     let responses = frontend.receive_responses();
     // An extra-info slot read as a response: type and flags where the id
-    // is, the GSO size where the offset is, the GSO type where the flags are.
-    let gso = |more: u16| RxResponse { id: 1 | more << 8, offset: 1448, flags: 1, status: 0 };
+    // is, the rest zero for these (hash, then XDP) types.
+    let extra = |kind: u16, more: u16| RxResponse { id: kind | more << 8, offset: 0, flags: 0, status: 0 };
     let expected = [
         RxResponse { id: ids[0], offset: 0, flags: NETRXF_MORE_DATA | NETRXF_EXTRA_INFO, status: 4096 },
-        gso(1),
-        gso(0),
+        extra(4, 1),
+        extra(5, 0),
         RxResponse { id: ids[3], offset: 0, flags: 0, status: 904 },
         RxResponse { id: ids[4], offset: 0, flags: 0, status: 100 },
     ];

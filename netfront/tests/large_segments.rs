@@ -1,0 +1,209 @@
+//! Large segments (`feature-gso-tcpv4`) against the simulated netback:
+//! 64 KiB TCPv4 segments over many rx slots with a GSO extra-info slot,
+//! received whole and accepted by smoltcp; extra-info chains that break the
+//! rules dropped and counted, the link kept; the same over bounce buffers
+//! and at MTU 9000.
+#![forbid(unsafe_code)]
+
+use dma::{BackendTrust, BounceCapacity};
+use netfront::link::{MAX_FRAME, Malformed};
+use netfront::testing::{CONFIG, Rig, frame, ip_frame, with_config};
+use netfront::{LARGE_SEGMENT_SLOTS, NetfrontConfig};
+use xen_sim::netback::{GsoFault, Hostility, Lasting, NetbackOptions, ReceiveChecksum};
+
+/// Guest RAM for these tests: the pools, bounce pages and 64 KiB frames.
+const MEMORY_PAGES: usize = 1024;
+
+/// Both trusts: pages granted to the backend, and bounce buffers.
+fn trusts() -> [BackendTrust; 2] {
+    [BackendTrust::Trusted, BackendTrust::Untrusted(BounceCapacity { read_only_pages: 160, writable_pages: 160 })]
+}
+
+/// Runs `test` over both trusts and both addressings, with `options`.
+fn each_rig(options: NetbackOptions, config: NetfrontConfig, mut test: impl FnMut(&mut Rig<'_, '_>)) {
+    for trust in trusts() {
+        for addressing in netfront::testing::ADDRESSINGS {
+            let options = NetbackOptions { addressing, ..options.clone() };
+            with_config(MEMORY_PAGES, trust, options, config, &mut test);
+        }
+    }
+}
+
+/// Takes frames for a few turns of the loop.
+fn receive_for_a_while(rig: &mut Rig<'_, '_>) -> Vec<Vec<u8>> {
+    let mut received = Vec::new();
+    for _ in 0..6 {
+        received.extend(rig.turn());
+    }
+    received
+}
+
+#[test]
+fn a_64_kib_segment_over_eighteen_slots_reaches_the_stack_whole() {
+    each_rig(NetbackOptions::default(), CONFIG, |rig| {
+        let rules = rig.netfront.rx_rules().expect("a link");
+        assert!(rules.large_segments && rules.mtu == 1500);
+        // The largest IPv4 packet: 65 535 bytes, 17 pages with its header.
+        let segment = ip_frame(MAX_FRAME, true, 3);
+        let small = ip_frame(600, true, 4);
+        let requests_before = rig.netback.counters().receive_requests;
+        assert!(rig.netback.inject(&segment) && rig.netback.inject(&small));
+        let received = receive_for_a_while(rig);
+        assert!(
+            received == [segment.clone(), small.clone()],
+            "{} frames, {:?}",
+            received.len(),
+            rig.netfront.counters()
+        );
+        let backend = rig.netback.counters();
+        assert_eq!(backend.received_large_segments, 1, "sent as one large segment");
+        assert_eq!(
+            backend.receive_requests - requests_before,
+            LARGE_SEGMENT_SLOTS as u64 + 1,
+            "17 data slots and the GSO slot, then the small frame's one"
+        );
+        let counters = rig.netfront.counters();
+        assert_eq!((counters.rx_large_segments, counters.rx_malformed, counters.violations), (1, 0, 0));
+        // Both came with partial checksums (offload is on), completed here.
+        assert_eq!(counters.rx_checksums_completed, 2);
+        assert!(rig.netback.errors().is_empty(), "{:?}", rig.netback.errors());
+        for _ in 0..4 {
+            rig.turn();
+        }
+        assert_eq!(rig.pages.outstanding_pages(), rig.idle_pages, "every rx page came home");
+    });
+}
+
+#[test]
+fn jumbo_mtu_9000_carries_full_frames_and_larger_segments() {
+    let options = NetbackOptions { mtu: Some(9000), ..NetbackOptions::default() };
+    each_rig(options, CONFIG, |rig| {
+        assert_eq!(rig.netfront.rx_rules().map(|rules| rules.mtu), Some(9000));
+        let jumbo = ip_frame(9014, true, 5);
+        let segment = ip_frame(40_000, true, 6);
+        let udp = ip_frame(9014, false, 7);
+        for frame in [&jumbo, &segment, &udp] {
+            assert!(rig.netback.inject(frame));
+        }
+        let received = receive_for_a_while(rig);
+        assert!(received == [jumbo.clone(), segment.clone(), udp.clone()], "{} frames arrived", received.len());
+        assert_eq!(rig.netback.counters().received_large_segments, 1, "only the frame over the MTU");
+        let counters = rig.netfront.counters();
+        assert_eq!((counters.rx_large_segments, counters.rx_malformed, counters.violations), (1, 0, 0));
+    });
+}
+
+/// A guest that does not ask (configured off, or an rx pool too small for
+/// a segment and other traffic) keeps `feature-no-csum-offload=1` and gets
+/// no GSO slots; a GSO slot sent anyway is dropped as not negotiated.
+#[test]
+fn without_large_segments_no_gso_is_asked_for_or_accepted() {
+    let off = NetfrontConfig { large_segments: false, ..CONFIG };
+    let small_pool = NetfrontConfig { rx_buffers: 16, ..CONFIG };
+    for config in [off, small_pool] {
+        each_rig(NetbackOptions::default(), config, |rig| {
+            let features = rig.netback.frontend_features().expect("connected");
+            assert!(!features.gso_tcpv4 && features.no_checksum_offload, "{config:?}");
+            let big = ip_frame(12_000, true, 8);
+            assert!(rig.netback.inject(&big));
+            assert_eq!(receive_for_a_while(rig), [big.clone()], "multi-slot, no GSO slot");
+            assert_eq!(rig.netback.counters().received_large_segments, 0);
+            rig.netback.misbehave(Hostility::BadGso(GsoFault::OnAnyFrame), Lasting::Once);
+            assert!(rig.netback.inject(&big));
+            assert!(receive_for_a_while(rig).is_empty());
+            assert_eq!(rig.netfront.last_malformed(), Some(Malformed::GsoNotNegotiated));
+            let counters = rig.netfront.counters();
+            assert_eq!((counters.rx_malformed, counters.violations, counters.rx_large_segments), (1, 0, 0));
+        });
+    }
+}
+
+/// Every way a well-delimited extra-info chain can break the rules: the
+/// frame is dropped and counted with its reason, its pages come home, the
+/// link stays up and the next frame arrives.
+#[test]
+fn malformed_gso_information_is_dropped_and_counted() {
+    let segment = || ip_frame(20_000, true, 9);
+    let cases: [(GsoFault, Vec<u8>, fn(Malformed) -> bool); 8] = [
+        (GsoFault::UnknownType, segment(), |reason| reason == Malformed::UnknownExtraType(9)),
+        (GsoFault::SizeZero, segment(), |reason| reason == Malformed::GsoSize(0)),
+        (GsoFault::SizeHuge, segment(), |reason| reason == Malformed::GsoSize(u16::MAX)),
+        (GsoFault::TypeTcpv6, segment(), |reason| reason == Malformed::GsoType(2)),
+        (GsoFault::DuplicateType, segment(), |reason| reason == Malformed::DuplicateExtraType(1)),
+        (GsoFault::NotOnFirstSlot, segment(), |reason| reason == Malformed::ExtraInfoNotFirst),
+        (GsoFault::TooLong, ip_frame(MAX_FRAME, true, 10), |reason| reason == Malformed::TooLong(MAX_FRAME + 4096)),
+        // A UDP frame and an untyped one under a GSO slot of type TCPv4.
+        (GsoFault::OnAnyFrame, ip_frame(3000, false, 11), |reason| reason == Malformed::GsoNotTcpIpv4),
+    ];
+    for (fault, bad, expected) in cases {
+        each_rig(NetbackOptions::default(), CONFIG, |rig| {
+            rig.netback.misbehave(Hostility::BadGso(fault), Lasting::Once);
+            let good = ip_frame(1514, true, 12);
+            assert!(rig.netback.inject(&bad) && rig.netback.inject(&good));
+            let received = receive_for_a_while(rig);
+            assert!(received == [good.clone()], "{fault:?}: {} frames arrived", received.len());
+            let reason = rig.netfront.last_malformed();
+            assert!(reason.is_some_and(expected), "{fault:?}: dropped as {reason:?}");
+            let counters = rig.netfront.counters();
+            assert_eq!((counters.rx_malformed, counters.violations, counters.connects), (1, 0, 1), "{fault:?}");
+            assert_eq!(rig.pages.outstanding_pages(), rig.idle_pages, "{fault:?}: every page came home");
+        });
+    }
+    each_rig(NetbackOptions::default(), CONFIG, |rig| {
+        rig.netback.misbehave(Hostility::BadGso(GsoFault::OnAnyFrame), Lasting::Once);
+        assert!(rig.netback.inject(&frame(6000, 13)));
+        assert!(receive_for_a_while(rig).is_empty());
+        assert_eq!(rig.netfront.last_malformed(), Some(Malformed::GsoNotTcpIpv4));
+    });
+}
+
+/// `NETRXF_extra_info` with no extra slot behind it: the next data slot is
+/// read in its place, and (its id, a ring position past the extra types,
+/// read as the type) fails as an unknown type; the frame is dropped.
+#[test]
+fn a_missing_extra_slot_drops_the_frame() {
+    each_rig(NetbackOptions::default(), CONFIG, |rig| {
+        for index in 0..8 {
+            assert!(rig.netback.inject(&frame(60, index)));
+        }
+        assert_eq!(receive_for_a_while(rig).len(), 8);
+        rig.netback.misbehave(Hostility::BadGso(GsoFault::MissingExtraSlot), Lasting::Once);
+        let good = ip_frame(100, true, 14);
+        assert!(rig.netback.inject(&ip_frame(12_000, true, 15)) && rig.netback.inject(&good));
+        assert_eq!(receive_for_a_while(rig), [good.clone()]);
+        let reason = rig.netfront.last_malformed();
+        assert!(matches!(reason, Some(Malformed::UnknownExtraType(kind)) if kind >= 6), "{reason:?}");
+        let counters = rig.netfront.counters();
+        assert_eq!((counters.rx_malformed, counters.violations), (1, 0));
+    });
+}
+
+/// A chain longer than there are extra types: where the frame ends cannot
+/// be known, so it is a violation: the link is torn down, counted, and
+/// comes back.
+#[test]
+fn an_extra_info_chain_too_long_breaks_the_link_which_recovers() {
+    each_rig(NetbackOptions::default(), CONFIG, |rig| {
+        rig.netback.misbehave(Hostility::BadGso(GsoFault::ChainTooLong), Lasting::Once);
+        assert!(rig.netback.inject(&ip_frame(20_000, true, 16)));
+        assert!(receive_for_a_while(rig).is_empty());
+        let counters = rig.netfront.counters();
+        assert_eq!((counters.violations, counters.disconnects), (1, 1));
+        rig.assert_recovers();
+    });
+}
+
+/// The backend's checksum flags on large segments: a validated (not
+/// partial) segment's checksum is left as it is; a partial one completed.
+#[test]
+fn large_segments_arrive_under_every_checksum_mode() {
+    for receive_checksum in [ReceiveChecksum::PartialLikeDom0, ReceiveChecksum::Validated, ReceiveChecksum::Unflagged] {
+        let options = NetbackOptions { receive_checksum, ..NetbackOptions::default() };
+        each_rig(options, CONFIG, |rig| {
+            let segment = ip_frame(30_000, true, 17);
+            assert!(rig.netback.inject(&segment));
+            assert_eq!(receive_for_a_while(rig), [segment.clone()], "{receive_checksum:?}");
+            assert_eq!(rig.netfront.counters().rx_large_segments, 1);
+        });
+    }
+}
