@@ -143,7 +143,7 @@ pub struct Histogram<'a> {
 }
 
 /// The kernel's share of the metrics.
-pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 36] {
+pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 38] {
     let net = &stats.netfront;
     let dma = &stats.dma;
     [
@@ -160,6 +160,16 @@ pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 36] {
         counter("xenecho_rx_packets_total", "Frames received.", net.rx_frames),
         counter("xenecho_rx_bytes_total", "Bytes received.", net.rx_bytes),
         counter("xenecho_rx_dropped_total", "Frames dropped on receive.", net.rx_dropped),
+        counter(
+            "xenecho_rx_large_segments_total",
+            "TCP segments over the MTU received whole (GSO from netback).",
+            net.rx_large_segments,
+        ),
+        counter(
+            "xenecho_rx_malformed_total",
+            "Received frames dropped for bad extra information or length (the link kept).",
+            net.rx_malformed,
+        ),
         counter("xenecho_tx_packets_total", "Frames sent.", net.tx_frames),
         counter("xenecho_tx_bytes_total", "Bytes sent.", net.tx_bytes),
         counter("xenecho_tx_dropped_total", "Frames that could not be queued.", net.tx_dropped),
@@ -367,6 +377,8 @@ mod tests {
         };
         stats.netfront.rx_frames = 9;
         stats.netfront.connects = 3;
+        stats.netfront.rx_large_segments = 5;
+        stats.netfront.rx_malformed = 6;
         stats.dma.bounce_copies = 4;
         stats.fragments.received = 12;
         stats.fragments.oversized = 5;
@@ -380,6 +392,8 @@ mod tests {
         assert_eq!(value("xenecho_start_time_seconds"), Some(Value::Fixed { units: 1_700_000_000_123, decimals: 3 }));
         assert_eq!(value("xenecho_rx_packets_total"), Some(Value::Whole(9)));
         assert_eq!(value("xenecho_netfront_reconnects_total"), Some(Value::Whole(2)));
+        assert_eq!(value("xenecho_rx_large_segments_total"), Some(Value::Whole(5)));
+        assert_eq!(value("xenecho_rx_malformed_total"), Some(Value::Whole(6)));
         assert_eq!(value("xenecho_dma_bounce_copies_total"), Some(Value::Whole(4)));
         assert_eq!(value("xenecho_ipv4_fragments_received_total"), Some(Value::Whole(12)));
         assert_eq!(value("xenecho_ipv4_fragments_oversized_total"), Some(Value::Whole(5)));

@@ -207,3 +207,155 @@ fn large_segments_arrive_under_every_checksum_mode() {
         });
     }
 }
+
+mod through_smoltcp {
+    //! A TCP receiver in smoltcp over the frontend, and a peer written
+    //! here that sends it one 64 KiB segment.
+
+    use super::*;
+    use smoltcp::iface::{Config, Interface, SocketSet};
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::socket::tcp;
+    use smoltcp::time::Instant;
+    use smoltcp::wire::{
+        ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress,
+        IpCidr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    };
+
+    const GUEST_MAC: EthernetAddress = EthernetAddress([0x00, 0x16, 0x3e, 0x00, 0x00, 0x01]);
+    const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x02]);
+    const GUEST_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+    const PEER_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
+    const PEER_PORT: u16 = 40_000;
+    const PORT: u16 = 80;
+
+    fn ethernet(ethertype: EthernetProtocol, payload_length: usize) -> (Vec<u8>, EthernetRepr) {
+        let repr = EthernetRepr { src_addr: PEER_MAC, dst_addr: GUEST_MAC, ethertype };
+        (vec![0; repr.buffer_len() + payload_length], repr)
+    }
+
+    fn arp_request() -> Vec<u8> {
+        let arp = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: PEER_MAC,
+            source_protocol_addr: PEER_IP,
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: GUEST_IP,
+        };
+        let (mut bytes, repr) = ethernet(EthernetProtocol::Arp, arp.buffer_len());
+        let mut frame = EthernetFrame::new_unchecked(&mut bytes);
+        repr.emit(&mut frame);
+        arp.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
+        bytes
+    }
+
+    /// The peer's segment, checksums complete.
+    fn segment(tcp: &TcpRepr<'_>) -> Vec<u8> {
+        let ip = Ipv4Repr {
+            src_addr: PEER_IP,
+            dst_addr: GUEST_IP,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp.buffer_len(),
+            hop_limit: 64,
+        };
+        let (mut bytes, repr) = ethernet(EthernetProtocol::Ipv4, ip.buffer_len() + tcp.buffer_len());
+        let mut frame = EthernetFrame::new_unchecked(&mut bytes);
+        repr.emit(&mut frame);
+        let checksums = ChecksumCapabilities::default();
+        let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+        ip.emit(&mut packet, &checksums);
+        let mut tcp_packet = TcpPacket::new_unchecked(packet.payload_mut());
+        tcp.emit(&mut tcp_packet, &PEER_IP.into(), &GUEST_IP.into(), &checksums);
+        bytes
+    }
+
+    /// The TCP segments among the frames the guest sent: (seq, ack, flags).
+    fn segments_sent(frames: &[Vec<u8>]) -> Vec<(TcpSeqNumber, Option<TcpSeqNumber>, TcpControl)> {
+        let mut found = Vec::new();
+        for bytes in frames {
+            let Ok(frame) = EthernetFrame::new_checked(bytes) else { continue };
+            if frame.ethertype() != EthernetProtocol::Ipv4 {
+                continue;
+            }
+            let ip = Ipv4Packet::new_checked(frame.payload()).expect("the guest sends whole IPv4 packets");
+            let tcp = TcpPacket::new_checked(ip.payload()).expect("and whole TCP segments");
+            let checksums = ChecksumCapabilities::default();
+            let repr =
+                TcpRepr::parse(&tcp, &IpAddress::Ipv4(ip.src_addr()), &IpAddress::Ipv4(ip.dst_addr()), &checksums)
+                    .expect("a valid segment");
+            found.push((repr.seq_number, repr.ack_number, repr.control));
+        }
+        found
+    }
+
+    fn repr(control: TcpControl, seq: i32, ack: Option<TcpSeqNumber>, payload: &[u8]) -> TcpRepr<'_> {
+        TcpRepr {
+            src_port: PEER_PORT,
+            dst_port: PORT,
+            control,
+            seq_number: TcpSeqNumber(seq),
+            ack_number: ack,
+            window_len: 65_535,
+            window_scale: None,
+            max_seg_size: (control == TcpControl::Syn).then_some(1460),
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload,
+        }
+    }
+
+    /// smoltcp takes a 65 495-byte TCP segment (the largest in an IPv4
+    /// packet), which arrived as one GSO packet of 18 slots with a partial
+    /// checksum, whole: every byte reaches the socket and one ACK covers
+    /// them all.
+    #[test]
+    fn smoltcp_accepts_a_64_kib_segment_whole() {
+        each_rig(NetbackOptions::default(), CONFIG, |rig| {
+            let mut interface = Interface::new(Config::new(GUEST_MAC.into()), &mut rig.netfront, Instant::ZERO);
+            interface.update_ip_addrs(|addresses| addresses.push(IpCidr::new(GUEST_IP.into(), 24)).unwrap());
+            let mut sockets = SocketSet::new(Vec::new());
+            let socket =
+                tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 65_535]), tcp::SocketBuffer::new(vec![0; 4096]));
+            let handle = sockets.add(socket);
+            sockets.get_mut::<tcp::Socket>(handle).listen(PORT).unwrap();
+            let mut now = 0;
+            let mut exchange = |rig: &mut Rig<'_, '_>, frames: &[Vec<u8>]| {
+                for frame in frames {
+                    assert!(rig.netback.inject(frame));
+                }
+                let mut sent = Vec::new();
+                for _ in 0..6 {
+                    now += 10;
+                    rig.netback.step();
+                    rig.netfront.take_notification();
+                    interface.poll(Instant::from_millis(now), &mut rig.netfront, &mut sockets);
+                    rig.netfront.poll_rings();
+                    rig.netback.step();
+                    sent.extend(rig.netback.take_transmitted());
+                }
+                sent
+            };
+            exchange(rig, &[arp_request()]);
+            let syn_ack = segments_sent(&exchange(rig, &[segment(&repr(TcpControl::Syn, 1000, None, &[]))]));
+            let [(guest_seq, Some(ack), TcpControl::Syn)] = syn_ack[..] else { panic!("no SYN-ACK: {syn_ack:?}") };
+            assert_eq!(ack, TcpSeqNumber(1001));
+            let guest_next = Some(guest_seq + 1);
+            let payload: Vec<u8> = (0..65_495u32).map(|index| (index % 251) as u8).collect();
+            let data = segment(&repr(TcpControl::Psh, 1001, guest_next, &payload));
+            assert_eq!(data.len(), MAX_FRAME, "the largest IPv4 packet");
+            let acks = segments_sent(&exchange(rig, &[segment(&repr(TcpControl::None, 1001, guest_next, &[])), data]));
+            assert_eq!(rig.netback.counters().received_large_segments, 1, "sent as one large segment");
+            assert_eq!(rig.netfront.counters().rx_large_segments, 1, "received as one");
+            let end = TcpSeqNumber(1001) + payload.len();
+            assert!(acks.iter().any(|(_, ack, _)| *ack == Some(end)), "every byte acknowledged: {acks:?}");
+            let mut read = vec![0; payload.len() + 1];
+            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            let mut got = 0;
+            while let Ok(count @ 1..) = socket.recv_slice(&mut read[got..]) {
+                got += count;
+            }
+            assert!(got == payload.len() && read[..got] == payload[..], "{got} bytes read of {}", payload.len());
+        });
+    }
+}
