@@ -43,7 +43,7 @@ use xen_pv::event_channel::EventChannels;
 use xen_pv::grant_table::{GrantError, GrantTable, RevokeError};
 use xen_pv::xenstore::Xenstore;
 pub use xen_sim::netback::Addressing;
-use xen_sim::netback::{Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring, SimNetback, XenbusState};
+use xen_sim::netback::{GsoFault, Hostility, Lasting, NetbackOptions, ReceiveChecksum, Ring, SimNetback, XenbusState};
 use xen_sim::{SimXen, XENSTORE_PORT};
 
 /// Small pools keep the simulation quick.
@@ -438,8 +438,9 @@ pub fn run_extended_script(rig: &mut Rig<'_, '_>, data: &[u8]) {
 ///   token handed out with it, with a frame of about `size` bytes (tokens
 ///   that promise nothing: the link must check for room itself);
 /// - 14: the next received frame (about `size` bytes) comes with extra-info
-///   slots (a chain of 1 to 4) or, if bit 4 of `byte` is clear, with stray
-///   `NETRXF_*` flags taken from `size`;
+///   slots (a chain of 1 to 4; with bit 7 of `byte` set too, a broken GSO
+///   slot) or, if bit 4 of `byte` is clear, with stray `NETRXF_*` flags
+///   taken from `size`;
 /// - 15: an IPv4 TCP or UDP frame of about `size` bytes arrives, its
 ///   headers sometimes broken (the backend makes a good one's checksum
 ///   partial when the configuration says so).
@@ -461,9 +462,25 @@ pub fn act_extended(rig: &mut Rig<'_, '_>, byte: u8, size: usize) {
 }
 
 /// Extended action 14's misbehaviour: extra-info slots (a chain of 1 to
-/// 4) or, if bit 4 of `byte` is clear, stray `NETRXF_*` flags from `size`.
+/// 4), or, if bit 7 of `byte` is set too, a broken GSO slot
+/// ([`GsoFault`], picked by `size`), or, if bit 4 of `byte` is clear, stray
+/// `NETRXF_*` flags from `size`.
 pub fn receive_slot_hostility(byte: u8, size: usize) -> Hostility {
-    if byte & 0x10 != 0 {
+    if byte & 0x90 == 0x90 {
+        let faults = [
+            GsoFault::OnAnyFrame,
+            GsoFault::UnknownType,
+            GsoFault::SizeZero,
+            GsoFault::SizeHuge,
+            GsoFault::TypeTcpv6,
+            GsoFault::DuplicateType,
+            GsoFault::ChainTooLong,
+            GsoFault::MissingExtraSlot,
+            GsoFault::NotOnFirstSlot,
+            GsoFault::TooLong,
+        ];
+        Hostility::BadGso(faults[(size / 36) % faults.len()])
+    } else if byte & 0x10 != 0 {
         Hostility::ReceiveExtraInfo(1 + (byte >> 5) % 4)
     } else {
         let flags = [NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, NETRXF_CSUM_BLANK, NETRXF_DATA_VALIDATED];
