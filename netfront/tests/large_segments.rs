@@ -106,7 +106,7 @@ fn without_large_segments_no_gso_is_asked_for_or_accepted() {
             assert!(!features.gso_tcpv4 && features.no_checksum_offload, "{config:?}");
             let big = ip_frame(12_000, true, 8);
             assert!(rig.netback.inject(&big));
-            assert_eq!(receive_for_a_while(rig), [big.clone()], "multi-slot, no GSO slot");
+            assert_eq!(receive_for_a_while(rig), [big.as_slice()], "multi-slot, no GSO slot");
             assert_eq!(rig.netback.counters().received_large_segments, 0);
             rig.netback.misbehave(Hostility::BadGso(GsoFault::OnAnyFrame), Lasting::Once);
             assert!(rig.netback.inject(&big));
@@ -118,13 +118,16 @@ fn without_large_segments_no_gso_is_asked_for_or_accepted() {
     }
 }
 
+/// A broken GSO slot, the frame it comes on, and the reason expected.
+type Case = (GsoFault, Vec<u8>, fn(Malformed) -> bool);
+
 /// Every way a well-delimited extra-info chain can break the rules: the
 /// frame is dropped and counted with its reason, its pages come home, the
 /// link stays up and the next frame arrives.
 #[test]
 fn malformed_gso_information_is_dropped_and_counted() {
     let segment = || ip_frame(20_000, true, 9);
-    let cases: [(GsoFault, Vec<u8>, fn(Malformed) -> bool); 8] = [
+    let cases: [Case; 8] = [
         (GsoFault::UnknownType, segment(), |reason| reason == Malformed::UnknownExtraType(9)),
         (GsoFault::SizeZero, segment(), |reason| reason == Malformed::GsoSize(0)),
         (GsoFault::SizeHuge, segment(), |reason| reason == Malformed::GsoSize(u16::MAX)),
@@ -170,7 +173,7 @@ fn a_missing_extra_slot_drops_the_frame() {
         rig.netback.misbehave(Hostility::BadGso(GsoFault::MissingExtraSlot), Lasting::Once);
         let good = ip_frame(100, true, 14);
         assert!(rig.netback.inject(&ip_frame(12_000, true, 15)) && rig.netback.inject(&good));
-        assert_eq!(receive_for_a_while(rig), [good.clone()]);
+        assert_eq!(receive_for_a_while(rig), [good.as_slice()]);
         let reason = rig.netfront.last_malformed();
         assert!(matches!(reason, Some(Malformed::UnknownExtraType(kind)) if kind >= 6), "{reason:?}");
         let counters = rig.netfront.counters();
@@ -202,7 +205,7 @@ fn large_segments_arrive_under_every_checksum_mode() {
         each_rig(options, CONFIG, |rig| {
             let segment = ip_frame(30_000, true, 17);
             assert!(rig.netback.inject(&segment));
-            assert_eq!(receive_for_a_while(rig), [segment.clone()], "{receive_checksum:?}");
+            assert_eq!(receive_for_a_while(rig), [segment.as_slice()], "{receive_checksum:?}");
             assert_eq!(rig.netfront.counters().rx_large_segments, 1);
         });
     }
