@@ -515,7 +515,7 @@ impl Link {
         if gso.gso_type != GSO_TYPE_TCPV4 {
             return Some(Malformed::GsoType(gso.gso_type));
         }
-        if gso.gso_size == 0 || gso.gso_size > self.rules.mtu.saturating_sub(IPV4_TCP_HEADERS) {
+        if gso.gso_size == 0 || gso.gso_size > u16::MAX - IPV4_TCP_HEADERS {
             return Some(Malformed::GsoSize(gso.gso_size));
         }
         None
