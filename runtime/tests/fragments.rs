@@ -286,7 +286,7 @@ fn fragmented_echo_requests_are_answered_and_reassembly_stays_bounded() {
     let world = Pinger { dom0, phase: Phase::Lease, mac: None, before_timeout: None };
     let platform = SimPlatform::new(xen, events, pages, world);
     let config = RuntimeConfig {
-        netfront: NetfrontConfig { rx_buffers: 64, tx_buffers: 64 },
+        netfront: NetfrontConfig { rx_buffers: 64, tx_buffers: 64, ..NetfrontConfig::default() },
         ..RuntimeConfig::new(NetConfig::Dhcp)
     };
     assert_eq!(runtime::run(&platform, &config, &mut Watcher), ShutdownRequest::Poweroff);
