@@ -627,8 +627,10 @@ impl Link {
             self.return_rx_pages(pieces);
             return None;
         }
+        // Only each piece's bytes are synced for the CPU (a bounce backend's
+        // copy is the frame's length, not whole pages).
         for (handle, offset, length) in &mut pieces {
-            handle.read(dma, |bytes| frame.extend_from_slice(&bytes[*offset..*offset + *length]));
+            handle.read_range(dma, *offset..*offset + *length, |bytes| frame.extend_from_slice(bytes));
         }
         if large_segment && !is_ipv4_tcp(&frame) {
             return self.drop_malformed(Malformed::GsoNotTcpIpv4, pieces, counters);
