@@ -19,6 +19,9 @@
 //! - `ip=` that is neither `dhcp` nor an address with a prefix length, or
 //!   `gw=` that is not an address, keeps the network down (the appliance
 //!   never guesses an address); `gw=` without a static `ip=` is ignored.
+//!   The same for `ip6=` that is not an IPv6 address with a prefix length
+//!   and `gw6=` that is not an IPv6 address (both unicast); `gw6=` alone
+//!   is taken (a router for the addresses router advertisements bring).
 //!
 //! The kernel read its own words ([`KERNEL_WORDS`]) before the log existed:
 //! the warnings about them come from here, with the kernel's own parsers, and
@@ -33,13 +36,23 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use kernel::cmdline::{self, CommandLine, KERNEL_WORDS, KernelSettings, Word};
 use kernel::selftest::Selftest;
-use runtime::NetConfig;
 use runtime::netconfig::NetConfigError;
+use runtime::{Ipv6Static, NetConfig};
 
 /// The words the appliance reads (the kernel's are [`KERNEL_WORDS`]).
 pub const APPLIANCE_WORDS: &[Word] = &[
     Word { key: "ip", form: "ip=dhcp|ADDR/LEN", help: "the address: by DHCP (default), or static (ip=10.0.0.2/24)" },
     Word { key: "gw", form: "gw=ADDR", help: "the default router, with a static ip=" },
+    Word {
+        key: "ip6",
+        form: "ip6=ADDR/LEN",
+        help: "a static IPv6 address (ip6=fd00::2/64), beside the link-local one and SLAAC's",
+    },
+    Word {
+        key: "gw6",
+        form: "gw6=ADDR",
+        help: "the IPv6 default router (gw6=fe80::1; default: from router advertisements)",
+    },
     Word { key: "port", form: "port=N", help: "the HTTP port (80)" },
     Word {
         key: "metrics-port",
@@ -98,6 +111,8 @@ pub struct Config {
     pub heap_bytes: usize,
     /// How the interface gets its address; `None`: the network stays down.
     pub net: Option<NetConfig>,
+    /// `ip6=` and `gw6=`.
+    pub ipv6: Ipv6Static,
     /// `untrusted-backend`.
     pub untrusted_backend: bool,
     /// `selftest=`.
@@ -142,6 +157,8 @@ struct Note {
 struct Asked<'a> {
     ip: Option<&'a str>,
     gw: Option<&'a str>,
+    ip6: Option<&'a str>,
+    gw6: Option<&'a str>,
     port: Option<u16>,
     /// `Some(None)`: `metrics-port=off`.
     metrics_port: Option<Option<u16>>,
@@ -201,6 +218,9 @@ impl Config {
 
         let mut resolve = Resolver { notes, line: &line };
         let net = resolve.network(&asked);
+        let ipv6 = resolve.ipv6(&asked);
+        let net = net.filter(|_| ipv6.is_some());
+        let ipv6 = ipv6.unwrap_or_default();
         let mut settings = resolve.settings(&asked, heap_bytes);
         settings.metrics_address = resolve.metrics_address(&asked, settings.metrics_port, net);
         if let Some(asked_heap) = kernel.heap_bytes
@@ -212,6 +232,7 @@ impl Config {
             kernel,
             heap_bytes,
             net,
+            ipv6,
             untrusted_backend: line.flag("untrusted-backend").unwrap_or(false),
             selftest: Selftest::requested(&line).ok().flatten(),
             help: line.flag("help").unwrap_or(false),
@@ -250,6 +271,8 @@ impl Config {
                 Some(NetConfig::Static { gateway: Some(gateway), .. }) => gateway.to_string(),
                 _ => "none".into(),
             },
+            "ip6" => self.ipv6.address.map_or("none".into(), |address| address.to_string()),
+            "gw6" => self.ipv6.gateway.map_or("none".into(), |gateway| gateway.to_string()),
             "port" => plan.port.to_string(),
             "metrics-port" => self.settings.metrics_port.map_or("off".into(), |port| port.to_string()),
             "metrics-address" => self.settings.metrics_address.map_or("any".into(), |address| address.to_string()),
@@ -274,6 +297,12 @@ impl Config {
         if matches!(self.net, Some(NetConfig::Static { gateway: Some(_), .. })) {
             keys.push("gw");
         }
+        if self.ipv6.address.is_some() {
+            keys.push("ip6");
+        }
+        if self.ipv6.gateway.is_some() {
+            keys.push("gw6");
+        }
         keys.push("untrusted-backend");
         keys.push("drain");
         if self.kernel.ticks > 0 {
@@ -292,6 +321,7 @@ impl Config {
     pub fn runtime_config(&self) -> Option<runtime::RuntimeConfig> {
         let net = self.net?;
         Some(runtime::RuntimeConfig {
+            ipv6: self.ipv6,
             force_untrusted: self.untrusted_backend,
             drain: self.drain,
             ..runtime::RuntimeConfig::new(net)
@@ -349,6 +379,14 @@ fn check_word<'a>(word: &Word, value: Option<&'a str>, asked: &mut Asked<'a>) ->
         }
         "gw" => {
             asked.gw = Some(value);
+            None
+        }
+        "ip6" => {
+            asked.ip6 = Some(value);
+            None
+        }
+        "gw6" => {
+            asked.gw6 = Some(value);
             None
         }
         "metrics-port" if value == "off" => {
@@ -464,6 +502,24 @@ impl Resolver<'_, '_> {
             }
             Err(NetConfigError::BadGateway(_)) => {
                 self.note("gw", String::from("not an IPv4 address"), Ending::NetworkDown);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// `ip6=` and `gw6=`; `None`: a value that does not parse (the network
+    /// stays down).
+    fn ipv6(&mut self, asked: &Asked<'_>) -> Option<Ipv6Static> {
+        match Ipv6Static::parse(asked.ip6, asked.gw6) {
+            Ok(config) => Some(config),
+            Err(NetConfigError::BadIpv6Gateway(_)) => {
+                self.note("gw6", String::from("not a unicast IPv6 address"), Ending::NetworkDown);
+                None
+            }
+            Err(_) => {
+                let problem = String::from("not a unicast IPv6 ADDRESS/LEN (e.g. fd00::2/64)");
+                self.note("ip6", problem, Ending::NetworkDown);
                 None
             }
         }

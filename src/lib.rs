@@ -180,7 +180,10 @@ impl runtime::Service for Appliance {
 
     fn network(&mut self, state: runtime::NetworkState) {
         self.network = state;
-        let readiness = http::Readiness::of(state.link_up, state.address_bound, self.http.is_draining());
+        // Reachable at an address a client can be given: an IPv4 one, or an
+        // IPv6 one beyond the link-local.
+        let addressed = state.address_bound || state.ipv6_address_bound;
+        let readiness = http::Readiness::of(state.link_up, addressed, self.http.is_draining());
         self.http.set_readiness(readiness);
     }
 
@@ -268,6 +271,26 @@ fn render_metrics(
             "xenecho_ipv4_address_bound",
             "Whether the interface has an IPv4 address (a lease, or the static one).",
             network.address_bound,
+        ),
+        Metric::flag(
+            "xenecho_ipv6_address_bound",
+            "Whether the interface has an IPv6 address beyond the link-local one (ip6=, or SLAAC).",
+            network.ipv6_address_bound,
+        ),
+        gauge(
+            "xenecho_ipv6_addresses",
+            "IPv6 addresses on the interface, the link-local one included.",
+            network.ipv6_addresses,
+        ),
+        Metric::flag(
+            "xenecho_ipv6_default_router",
+            "Whether there is an IPv6 default router (gw6=, or from a router advertisement).",
+            network.ipv6_default_router,
+        ),
+        counter(
+            "xenecho_ipv6_router_advertisements_total",
+            "Router advertisements taken in (valid ones, for SLAAC).",
+            network.router_advertisements,
         ),
         Metric::flag(
             "xenecho_draining",

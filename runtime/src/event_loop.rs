@@ -25,9 +25,10 @@ use crate::data_path;
 use crate::instance::Instance;
 use crate::lease_hint::{self, LeaseHint};
 use crate::lifecycle::{Lifecycle, Request, SHUTDOWN_TOKEN, ShutdownRequest};
-use crate::netconfig::NetConfig;
+use crate::netconfig::{Ipv6Static, NetConfig};
 use crate::platform::Platform;
 use crate::running_clock::RunningClock;
+use crate::slaac::{self, Slaac, Solicitation, Watched};
 use crate::stats::Stats;
 use crate::syn_cookies::SynCookies;
 use crate::{NetworkState, Service};
@@ -42,7 +43,7 @@ use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, TxToken};
 use smoltcp::socket::dhcpv4;
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv6Cidr};
 use xen_pv::SuspendOutcome;
 use xen_pv::grant_table::GrantTable;
 use xen_pv::xenstore::{DEFAULT_REQUEST_TIMEOUT_NS, XenstoreError};
@@ -97,6 +98,9 @@ pub const DHCP_DISCOVER_RETRY: smoltcp::time::Duration = smoltcp::time::Duration
 pub struct RuntimeConfig {
     /// How the interface gets its address.
     pub net: NetConfig,
+    /// A static IPv6 address and default router, beside the link-local
+    /// address and those router advertisements bring.
+    pub ipv6: Ipv6Static,
     /// Bounce every buffer even when the toolstack says the backend is
     /// trusted (`untrusted-backend` on the command line).
     pub force_untrusted: bool,
@@ -117,6 +121,7 @@ impl RuntimeConfig {
     pub fn new(net: NetConfig) -> Self {
         Self {
             net,
+            ipv6: Ipv6Static::default(),
             force_untrusted: false,
             netfront: NetfrontConfig::default(),
             bounce: BOUNCE_PAGES,
@@ -248,6 +253,10 @@ struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     address: AddressKeys,
     /// After a resume in a new domain: the gratuitous ARPs still due.
     announcement: Option<Announcement>,
+    /// IPv6 addresses and routers from router advertisements.
+    slaac: Slaac,
+    /// The router solicitations still to send.
+    solicitation: Solicitation,
     /// Asked to end: draining until everything in flight is done or the
     /// deadline passes.
     ending: Option<Ending>,
@@ -291,6 +300,8 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             release_retry_at: None,
             address: AddressKeys::default(),
             announcement: None,
+            slaac: Slaac::default(),
+            solicitation: Solicitation::default(),
             ending: None,
         }
     }
@@ -476,6 +487,8 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         }
         self.release_retry_at = None;
         self.announcement = Some(Announcement::new());
+        // Perhaps another host, another link: ask its routers.
+        self.solicitation = Solicitation::default();
         self.control();
     }
 
@@ -518,6 +531,13 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 if let Some(handle) = self.dhcp {
                     self.sockets.get_mut::<dhcpv4::Socket>(handle).reset();
                 }
+                // The IPv6 addresses were made of the old MAC: a new
+                // link-local one now, and new ones from the next
+                // advertisement, asked for at once.
+                self.slaac.forget();
+                self.slaac.take_changed();
+                self.solicitation = Solicitation::default();
+                apply_ipv6(self.platform, &self.config.ipv6, &self.slaac, interface, &mut self.address);
             }
             Some(_) => {}
         }
@@ -622,6 +642,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 log::info!("network: asking for an address by DHCP");
             }
         }
+        apply_ipv6(self.platform, &self.config.ipv6, &self.slaac, &mut interface, &mut self.address);
         Some(interface)
     }
 
@@ -641,18 +662,20 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         }
         let (platform, table, dhcp) = (self.platform, self.table, self.dhcp);
         let address = &mut self.address;
-        self.service
-            .network(NetworkState { link_up: netfront.is_up(), address_bound: !interface.ip_addrs().is_empty() });
+        self.service.network(network_state(interface, netfront.is_up(), &self.config.ipv6, &self.slaac));
+        let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
+        let advertisements = self.slaac.advertisements();
         let pass = data_path::pass(
             interface,
-            netfront,
+            &mut Watched::new(netfront, &mut self.slaac, mac),
             &mut self.cookies,
             &mut self.fragments,
             &mut self.sockets,
             &mut *self.service,
             now,
             |interface, sockets| dhcp_events(platform, dhcp, address, interface, sockets),
-            |netfront, cookies, fragments| {
+            |watched, cookies, fragments| {
+                let netfront = watched.device();
                 let mut stats = gather_stats(platform, table, cookies);
                 stats.fragments = *fragments;
                 stats.netfront = earlier_counters;
@@ -662,9 +685,20 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 stats
             },
         );
+        if self.slaac.advertisements() != advertisements {
+            self.solicitation.answered();
+        }
+        self.slaac.expire(now);
+        if self.slaac.take_changed() {
+            apply_ipv6(platform, &self.config.ipv6, &self.slaac, interface, &mut self.address);
+        }
+        if self.solicitation.due(now, netfront.is_up()) {
+            solicit_routers::<P>(interface, netfront, now);
+        }
+        let slaac_deadline = [self.slaac.deadline(), self.solicitation.deadline()].into_iter().flatten().min();
         let announce_deadline = announce::<P>(&mut self.announcement, interface, netfront, now);
         let hint_deadline = if self.dhcp.is_some() {
-            tend_lease_hint(&mut self.lease_hint, now, !interface.ip_addrs().is_empty(), netfront.is_up())
+            tend_lease_hint(&mut self.lease_hint, now, has_ipv4(interface), netfront.is_up())
         } else {
             None
         };
@@ -689,10 +723,18 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             // events bring the link back; until then, look now and then.
             stack_deadline = stack_deadline.map(|deadline| deadline.max(now + LINK_DOWN_POLL));
         }
-        [pass.service_deadline, stack_deadline, retire_deadline, release_deadline, hint_deadline, announce_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            pass.service_deadline,
+            stack_deadline,
+            retire_deadline,
+            release_deadline,
+            hint_deadline,
+            announce_deadline,
+            slaac_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Sleeps until an event on the xenstore or vif port, or the deadline.
@@ -741,8 +783,7 @@ fn announce<'p, 't, P: Platform<'p>>(
         .iter()
         .filter_map(|cidr| match cidr.address() {
             IpAddress::Ipv4(address) => Some(address),
-            #[allow(unreachable_patterns, reason = "IPv6 is not built in today")]
-            _ => None,
+            IpAddress::Ipv6(_) => None,
         })
         .collect();
     let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
@@ -765,6 +806,100 @@ fn announce<'p, 't, P: Platform<'p>>(
         *announcement = None;
     }
     deadline
+}
+
+/// Whether the interface has an IPv4 address.
+fn has_ipv4(interface: &Interface) -> bool {
+    interface.ip_addrs().iter().any(|cidr| matches!(cidr, IpCidr::Ipv4(_)))
+}
+
+/// The network's state as the service hears it.
+fn network_state(interface: &Interface, link_up: bool, config: &Ipv6Static, slaac: &Slaac) -> NetworkState {
+    let ipv6 = || {
+        interface.ip_addrs().iter().filter_map(|cidr| match cidr {
+            IpCidr::Ipv6(cidr) => Some(cidr.address()),
+            IpCidr::Ipv4(_) => None,
+        })
+    };
+    NetworkState {
+        link_up,
+        address_bound: has_ipv4(interface),
+        ipv6_addresses: ipv6().count(),
+        ipv6_address_bound: ipv6().any(|address| !address.is_unicast_link_local()),
+        ipv6_default_router: config.gateway.or(slaac.router()).is_some(),
+        router_advertisements: slaac.advertisements(),
+    }
+}
+
+/// Gives the interface its IPv6 addresses (the link-local one of its MAC,
+/// the static `ip6=`, those from router advertisements) and default router
+/// (`gw6=`, else the first an advertisement named), leaving its IPv4
+/// address alone; logs what came and went, and publishes the addresses in
+/// xenstore, in that order.
+fn apply_ipv6<'p, P: Platform<'p>>(
+    platform: &P,
+    config: &Ipv6Static,
+    slaac: &Slaac,
+    interface: &mut Interface,
+    keys: &mut AddressKeys,
+) {
+    let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
+    let mut wanted: Vec<Ipv6Cidr> = Vec::from([slaac::link_local(mac)]);
+    for cidr in config.address.into_iter().chain(slaac.addresses()) {
+        if !wanted.contains(&cidr) {
+            wanted.push(cidr);
+        }
+    }
+    let had: Vec<Ipv6Cidr> = interface
+        .ip_addrs()
+        .iter()
+        .filter_map(|cidr| match cidr {
+            IpCidr::Ipv6(cidr) => Some(*cidr),
+            IpCidr::Ipv4(_) => None,
+        })
+        .collect();
+    let mut kept = Vec::with_capacity(wanted.len());
+    interface.update_ip_addrs(|addresses| {
+        addresses.retain(|cidr| !matches!(cidr, IpCidr::Ipv6(_)));
+        for cidr in &wanted {
+            match addresses.push(IpCidr::Ipv6(*cidr)) {
+                Ok(()) => kept.push(*cidr),
+                Err(_) => log::warn!("network: no room on the interface for IPv6 address {cidr}"),
+            }
+        }
+    });
+    for cidr in kept.iter().filter(|cidr| !had.contains(cidr)) {
+        log::info!("network: IPv6 address {cidr}");
+    }
+    for cidr in had.iter().filter(|cidr| !kept.contains(cidr)) {
+        log::info!("network: IPv6 address {cidr} is gone");
+    }
+    let router = config.gateway.or(slaac.router());
+    let routes = interface.routes_mut();
+    let old = routes.remove_default_ipv6_route().map(|route| route.via_router);
+    if let Some(router) = router {
+        let _ = routes.add_default_ipv6_route(router);
+    }
+    if old != router.map(IpAddress::Ipv6) {
+        match router {
+            Some(router) => log::info!("network: IPv6 default router {router}"),
+            None => log::info!("network: no IPv6 default router"),
+        }
+    }
+    keys.set_ipv6(&mut platform.xenstore(), kept.iter().map(|cidr| cidr.address().to_string()).collect());
+}
+
+/// Sends a router solicitation from the interface's link-local address.
+fn solicit_routers<'p, 't, P: Platform<'p>>(interface: &Interface, netfront: &mut Frontend<'p, 't, P>, now: Instant) {
+    let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
+    let frame = slaac::router_solicitation(mac, slaac::link_local(mac).address());
+    match netfront.transmit(now) {
+        Some(token) => {
+            token.consume(frame.len(), |buffer| buffer.copy_from_slice(&frame));
+            log::debug!("network: router solicitation sent");
+        }
+        None => log::debug!("network: no room for a router solicitation"),
+    }
 }
 
 /// Keeps the DHCP hint's schedule: none while there is a lease, a new one
@@ -800,7 +935,7 @@ fn dhcp_events<'p, P: Platform<'p>>(
         None => {}
         Some(dhcpv4::Event::Configured(config)) => {
             interface.update_ip_addrs(|addresses| {
-                addresses.clear();
+                addresses.retain(|cidr| !matches!(cidr, IpCidr::Ipv4(_)));
                 let _ = addresses.push(IpCidr::Ipv4(config.address));
             });
             match config.router {
@@ -811,8 +946,8 @@ fn dhcp_events<'p, P: Platform<'p>>(
             address.set_address(&mut platform.xenstore(), Some(&config.address.address().to_string()));
         }
         Some(dhcpv4::Event::Deconfigured) => {
-            let had_address = !interface.ip_addrs().is_empty();
-            interface.update_ip_addrs(|addresses| addresses.clear());
+            let had_address = has_ipv4(interface);
+            interface.update_ip_addrs(|addresses| addresses.retain(|cidr| !matches!(cidr, IpCidr::Ipv4(_))));
             interface.routes_mut().remove_default_ipv4_route();
             if had_address {
                 log::warn!("network: DHCP lease lost");

@@ -42,6 +42,7 @@ pub mod lifecycle;
 pub mod netconfig;
 mod platform;
 pub mod running_clock;
+pub mod slaac;
 pub mod stats;
 pub mod syn_cookies;
 #[cfg(feature = "test-utils")]
@@ -51,7 +52,7 @@ pub use event_loop::{BOUNCE_PAGES, LARGE_FRAME_BOUNCE_PAGES, RuntimeConfig, run,
 pub use event_loop::{DEFAULT_DRAIN, MAX_DRAIN};
 pub use instance::Instance;
 pub use lifecycle::ShutdownRequest;
-pub use netconfig::NetConfig;
+pub use netconfig::{Ipv6Static, NetConfig};
 pub use platform::{Platform, PlatformStats};
 pub use stats::Stats;
 pub use xen_pv::SuspendOutcome;
@@ -121,4 +122,14 @@ pub struct NetworkState {
     /// Whether the interface has an IPv4 address (a DHCP lease, or the
     /// static one).
     pub address_bound: bool,
+    /// IPv6 addresses on the interface, the link-local one included.
+    pub ipv6_addresses: usize,
+    /// Whether the interface has an IPv6 address beyond the link-local one
+    /// (the static `ip6=`, or one from a router advertisement).
+    pub ipv6_address_bound: bool,
+    /// Whether there is an IPv6 default router (`gw6=`, or one a router
+    /// advertisement named).
+    pub ipv6_default_router: bool,
+    /// Router advertisements taken in so far.
+    pub router_advertisements: u64,
 }

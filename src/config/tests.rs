@@ -320,6 +320,45 @@ fn addresses_never_guess() {
 }
 
 #[test]
+fn ipv6_words_are_read_and_bad_ones_keep_the_network_down() {
+    use core::net::Ipv6Addr;
+    use smoltcp::wire::Ipv6Cidr;
+    let config = read("ip6=fd00:88::9/64 gw6=fe80::1");
+    assert_eq!(config.warnings, Vec::<String>::new());
+    assert_eq!(config.ipv6.address, Some(Ipv6Cidr::new(Ipv6Addr::new(0xfd00, 0x88, 0, 0, 0, 0, 0, 9), 64)));
+    assert_eq!(config.ipv6.gateway, Some(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1)));
+    let runtime = config.runtime_config().expect("a network");
+    assert_eq!(runtime.ipv6, config.ipv6);
+    assert_eq!(runtime.net, NetConfig::Dhcp, "IPv4 as before");
+    assert_eq!(
+        config.describe()[0],
+        "settings: loglevel=info heap=64M debugport=off ip=dhcp ip6=fd00:88::9/64 gw6=fe80::1 untrusted-backend=off drain=5"
+    );
+    // gw6= alone: a router for SLAAC's addresses.
+    let router = read("gw6=2001:db8::1");
+    assert_eq!((router.warnings.len(), router.ipv6.address, router.ipv6.gateway.is_some()), (0, None, true));
+    for (line, warning) in [
+        ("ip6=fd00::9", "ip6=fd00::9: not a unicast IPv6 ADDRESS/LEN (e.g. fd00::2/64): the network stays down"),
+        (
+            "ip6=10.0.0.2/24",
+            "ip6=10.0.0.2/24: not a unicast IPv6 ADDRESS/LEN (e.g. fd00::2/64): the network stays down",
+        ),
+        ("ip6=ff02::1/64", "ip6=ff02::1/64: not a unicast IPv6 ADDRESS/LEN (e.g. fd00::2/64): the network stays down"),
+        (
+            "ip6=fd00::9/129",
+            "ip6=fd00::9/129: not a unicast IPv6 ADDRESS/LEN (e.g. fd00::2/64): the network stays down",
+        ),
+        ("gw6=router", "gw6=router: not a unicast IPv6 address: the network stays down"),
+        ("gw6=ff02::2", "gw6=ff02::2: not a unicast IPv6 address: the network stays down"),
+    ] {
+        let down = read(&format!("ip=10.0.0.2/24 {line}"));
+        assert_eq!(down.warnings, [warning], "{line}");
+        assert_eq!(down.net, None, "{line}");
+        assert!(down.runtime_config().is_none(), "{line}");
+    }
+}
+
+#[test]
 fn the_settings_are_described_as_words_the_line_takes() {
     let config = Config::read(
         "ip=10.0.0.2/24 gw=10.0.0.1 connections=20 backlog=50 per-client=3 max-body=1000 min-rate=0 ticks=2",
@@ -483,13 +522,14 @@ proptest! {
         if let Some(limit) = per_client { line.push_str(&format!(" per-client={limit}")); }
         if let Some(bytes) = max_body { line.push_str(&format!(" max-body={bytes}")); }
         if flags.0 { line.push_str(" debugport"); }
-        if flags.1 { line.push_str(" ip=10.1.2.3/16 gw=10.1.0.1"); }
+        if flags.1 { line.push_str(" ip=10.1.2.3/16 gw=10.1.0.1 ip6=fd00:1::3/64 gw6=fe80::1"); }
         let first = Config::read(&line, 64 * MIB);
         let again_line = first.describe().map(|text| text.trim_start_matches("settings:").to_string()).join(" ");
         let again = Config::read(&again_line, 64 * MIB);
         prop_assert_eq!(&again.warnings, &Vec::<String>::new(), "{}", again_line);
         prop_assert_eq!(again.settings, first.settings);
         prop_assert_eq!(again.net, first.net);
+        prop_assert_eq!(again.ipv6, first.ipv6);
         prop_assert_eq!(again.kernel.log_level, first.kernel.log_level);
         prop_assert_eq!(again.kernel.debug_port, first.kernel.debug_port);
     }
@@ -576,5 +616,5 @@ fn the_end_to_end_guest_line() {
         config.describe()[1],
         "settings: port=8080 metrics-port=19100 connections=1 backlog=1 per-client=off max-body=2K min-rate=1K"
     );
-    assert_eq!(help_lines().len(), 19, "the check counts 19 help lines");
+    assert_eq!(help_lines().len(), 21, "the check counts 21 help lines");
 }

@@ -120,7 +120,7 @@ impl Network {
         appliance.identify(&runtime::Instance { name: Some(HARNESS_INSTANCE_NAME.into()), domid: Some(1) });
         appliance.start(&mut sockets);
         // The harness's link is up and its address bound from the start.
-        appliance.network(runtime::NetworkState { link_up: true, address_bound: true });
+        appliance.network(runtime::NetworkState { link_up: true, address_bound: true, ..Default::default() });
         let server = Server { interface, sockets, appliance, port, cookies: SynCookies::new(0x5eed), fragments };
         Network { now, hub, server, clients: Vec::new(), flood: None }
     }

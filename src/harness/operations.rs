@@ -67,10 +67,13 @@ fn the_metrics_page_is_valid_exposition_text_and_times_answers_on_the_simulated_
 fn readyz_follows_the_link_and_the_address_and_healthz_stays_ok() {
     let mut network = network();
     let states = [
-        (NetworkState { link_up: true, address_bound: true }, 200),
-        (NetworkState { link_up: false, address_bound: true }, 503),
-        (NetworkState { link_up: true, address_bound: false }, 503),
-        (NetworkState { link_up: false, address_bound: false }, 503),
+        (NetworkState { link_up: true, address_bound: true, ..NetworkState::default() }, 200),
+        (NetworkState { link_up: false, address_bound: true, ..NetworkState::default() }, 503),
+        (NetworkState { link_up: true, address_bound: false, ..NetworkState::default() }, 503),
+        (NetworkState { link_up: false, address_bound: false, ..NetworkState::default() }, 503),
+        // An IPv6 address beyond the link-local one is an address too.
+        (ipv6_only(true), 200),
+        (ipv6_only(false), 503),
     ];
     for (state, ready) in states {
         network.set_network(state);
@@ -79,6 +82,28 @@ fn readyz_follows_the_link_and_the_address_and_healthz_stays_ok() {
         let text = network.metrics_page();
         assert_eq!(sample(&text, "xenecho_link_up"), Some(if state.link_up { "1" } else { "0" }));
         assert_eq!(sample(&text, "xenecho_ipv4_address_bound"), Some(if state.address_bound { "1" } else { "0" }));
+        let flag = |on: bool| Some(if on { "1" } else { "0" });
+        assert_eq!(sample(&text, "xenecho_ipv6_address_bound"), flag(state.ipv6_address_bound));
+        assert_eq!(sample(&text, "xenecho_ipv6_default_router"), flag(state.ipv6_default_router));
+        assert_eq!(sample(&text, "xenecho_ipv6_addresses"), Some(state.ipv6_addresses.to_string().as_str()));
+        assert_eq!(
+            sample(&text, "xenecho_ipv6_router_advertisements_total"),
+            Some(state.router_advertisements.to_string().as_str())
+        );
+    }
+}
+
+/// The link up with no IPv4 address, and IPv6 as a router advertisement
+/// left it: a SLAAC address (`global`) beside the link-local one, or only
+/// the link-local one.
+fn ipv6_only(global: bool) -> NetworkState {
+    NetworkState {
+        link_up: true,
+        address_bound: false,
+        ipv6_addresses: 1 + usize::from(global),
+        ipv6_address_bound: global,
+        ipv6_default_router: global,
+        router_advertisements: 3,
     }
 }
 

@@ -44,7 +44,8 @@ pub enum Readiness {
     Ready,
     /// The vif's link is down (no backend connected).
     NoLink,
-    /// No IPv4 address (no DHCP lease yet, or it was lost).
+    /// No address but the IPv6 link-local one: no IPv4 address (no DHCP
+    /// lease yet, or it was lost) and no static or SLAAC IPv6 address.
     NoAddress,
     /// Asked to end: finishing what is in flight.
     Draining,

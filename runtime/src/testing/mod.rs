@@ -20,7 +20,10 @@
 //! ([`SimNetback`]), a smoltcp interface for dom0 on the bridge
 //! ([`DOM0_ADDRESS`]), and a DHCP server that leases [`GUEST_ADDRESS`] to
 //! whichever MAC asks, for [`Dom0::lease_seconds`], while
-//! [`Dom0::answers_dhcp`].
+//! [`Dom0::answers_dhcp`]. Dom0's stack has IPv6 too ([`DOM0_ADDRESS6`] and
+//! its link-local address); it answers the guest's router solicitations
+//! with the advertisement [`Dom0::advertises`] describes, if any, and keeps
+//! the ICMPv6 frames the guest sent ([`Dom0::icmpv6_from_guest`]).
 //!
 //! Never: let the world see the guest's state other than through what a
 //! real dom0 sees (frames on the vif, xenstore).
@@ -32,7 +35,7 @@ mod echo_service;
 
 pub use echo_service::{ECHO_PORT, EchoService};
 
-use crate::address_keys::{ADDRESS_KEY, vif_address_key};
+use crate::address_keys::{ADDRESS_KEY, vif_address_key, vif_ipv6_key};
 use crate::platform::{Platform, PlatformStats};
 use core::cell::{Cell, RefCell, RefMut};
 use dma::sim::SimPageSource;
@@ -41,8 +44,9 @@ use smoltcp::phy::{ChecksumCapabilities, Device, DeviceCapabilities, Medium, RxT
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame,
-    EthernetProtocol, EthernetRepr, IpAddress, IpCidr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket,
-    UdpRepr,
+    EthernetProtocol, EthernetRepr, HardwareAddress, Icmpv6Message, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr,
+    IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, Ipv6Address, Ipv6Cidr, Ipv6Packet, Ipv6Repr, NdiscPrefixInfoFlags,
+    NdiscPrefixInformation, NdiscRepr, NdiscRouterFlags, UdpPacket, UdpRepr,
 };
 use std::collections::VecDeque;
 use std::vec;
@@ -70,6 +74,11 @@ pub const DOM0_ADDRESS: Ipv4Address = Ipv4Address::new(10, 88, 0, 1);
 pub const GUEST_ADDRESS: Ipv4Address = Ipv4Address::new(10, 88, 0, 2);
 /// Dom0's MAC on the bridge.
 pub const DOM0_MAC: EthernetAddress = EthernetAddress([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff]);
+/// Dom0's IPv6 address on the bridge (beside its link-local one).
+pub const DOM0_ADDRESS6: Ipv6Address = Ipv6Address::new(0xfd00, 0x88, 0, 0, 0, 0, 0, 1);
+/// The prefix dom0's advertisements offer unless a test says otherwise:
+/// [`DOM0_ADDRESS6`]'s.
+pub const PREFIX6: Ipv6Cidr = Ipv6Cidr::new(Ipv6Address::new(0xfd00, 0x88, 0, 0, 0, 0, 0, 0), 64);
 /// How long a lease lasts unless a test says otherwise (an hour).
 pub const LEASE_SECONDS: u32 = 3600;
 
@@ -215,6 +224,32 @@ pub struct Dom0<'x> {
     /// When `Some`, a copy of every frame the guest sends (a test's tap on
     /// the bridge).
     pub capture: Option<Vec<Vec<u8>>>,
+    /// What dom0 answers a router solicitation with (none: it does not).
+    pub advertises: Option<Advertised>,
+    /// The router solicitations the guest sent, at the simulation's time.
+    pub router_solicitations: Vec<u64>,
+    /// The ICMPv6 frames the guest sent (the first [`MAX_KEPT_FRAMES`]).
+    pub icmpv6_from_guest: Vec<Vec<u8>>,
+}
+
+/// The most ICMPv6 frames of the guest [`Dom0`] keeps.
+pub const MAX_KEPT_FRAMES: usize = 1000;
+
+/// A router advertisement's content, as dom0 sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advertised {
+    /// The prefix offered for autoconfiguration (64 bits).
+    pub prefix: Ipv6Cidr,
+    /// Its valid lifetime, in seconds.
+    pub valid_seconds: u32,
+    /// How long dom0 is a default router, in seconds (0: it is not).
+    pub router_seconds: u16,
+}
+
+impl Default for Advertised {
+    fn default() -> Self {
+        Self { prefix: PREFIX6, valid_seconds: 3600, router_seconds: 1800 }
+    }
 }
 
 impl<'x> Dom0<'x> {
@@ -233,7 +268,27 @@ impl<'x> Dom0<'x> {
             answers_dhcp: true,
             announcements: Vec::new(),
             capture: None,
+            advertises: None,
+            router_solicitations: Vec::new(),
+            icmpv6_from_guest: Vec::new(),
         }
+    }
+
+    /// Sends `frame` to the guest, as a host on the bridge would.
+    pub fn inject(&mut self, frame: &[u8]) {
+        self.netback.inject(frame);
+    }
+
+    /// The IPv6 addresses the guest published for vif number `vif`
+    /// (`attr/vif/<vif>/ipv6/<n>`, from 0 to the first missing).
+    pub fn published_ipv6(&self, xen: &SimXen, vif: u32) -> Vec<std::string::String> {
+        (0..)
+            .map_while(|index| {
+                xen.with_xenstore(|store| {
+                    store.read_as_dom0(&std::format!("{GUEST_HOME}/{}", vif_ipv6_key(vif, index)))
+                })
+            })
+            .collect()
     }
 
     /// One moment of dom0: the backend runs, frames cross the bridge (DHCP
@@ -248,6 +303,17 @@ impl<'x> Dom0<'x> {
             }
             if let Some((mac, address)) = gratuitous_arp_of(&frame) {
                 self.announcements.push((mac, address, xen.now()));
+            }
+            if let Some((message, _)) = icmpv6_of(&frame) {
+                if self.icmpv6_from_guest.len() < MAX_KEPT_FRAMES {
+                    self.icmpv6_from_guest.push(frame.clone());
+                }
+                if message == Icmpv6Message::RouterSolicit {
+                    self.router_solicitations.push(xen.now());
+                    if let Some(advertised) = self.advertises {
+                        self.netback.inject(&router_advertisement(advertised));
+                    }
+                }
             }
             match dhcp_reply(&frame, self.lease_seconds) {
                 Some(_) if !self.answers_dhcp => {}
@@ -314,8 +380,83 @@ fn dom0_interface(bridge: &mut Bridge, now: Instant) -> Interface {
     let mut interface = Interface::new(Config::new(DOM0_MAC.into()), bridge, now);
     interface.update_ip_addrs(|addresses| {
         let _ = addresses.push(IpCidr::new(IpAddress::Ipv4(DOM0_ADDRESS), 24));
+        let _ = addresses.push(IpCidr::Ipv6(crate::slaac::link_local(DOM0_MAC)));
+        let _ = addresses.push(IpCidr::Ipv6(Ipv6Cidr::new(DOM0_ADDRESS6, 64)));
     });
     interface
+}
+
+/// The ICMPv6 message type of `frame` and its IPv6 source, if it is ICMPv6.
+pub fn icmpv6_of(frame: &[u8]) -> Option<(Icmpv6Message, Ipv6Address)> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Ipv6 {
+        return None;
+    }
+    let ip = Ipv6Packet::new_checked(ethernet.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Icmpv6 {
+        return None;
+    }
+    Some((Icmpv6Packet::new_checked(ip.payload()).ok()?.msg_type(), ip.src_addr()))
+}
+
+/// An Ethernet frame carrying the ICMPv6 message `icmp` from dom0 (`source`,
+/// [`DOM0_MAC`]) to `destination` at MAC `mac`, with hop limit 255 (what
+/// neighbour discovery asks).
+pub fn icmpv6_frame(
+    source: Ipv6Address,
+    destination: Ipv6Address,
+    mac: EthernetAddress,
+    icmp: &Icmpv6Repr<'_>,
+) -> Vec<u8> {
+    let ip = Ipv6Repr {
+        src_addr: source,
+        dst_addr: destination,
+        next_header: IpProtocol::Icmpv6,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 255,
+    };
+    let ethernet = EthernetRepr { src_addr: DOM0_MAC, dst_addr: mac, ethertype: EthernetProtocol::Ipv6 };
+    let mut bytes = vec![0; ethernet.buffer_len() + ip.buffer_len() + icmp.buffer_len()];
+    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+    ethernet.emit(&mut frame);
+    let mut packet = Ipv6Packet::new_unchecked(frame.payload_mut());
+    ip.emit(&mut packet);
+    icmp.emit(
+        &source,
+        &destination,
+        &mut Icmpv6Packet::new_unchecked(packet.payload_mut()),
+        &ChecksumCapabilities::default(),
+    );
+    bytes
+}
+
+/// Dom0's router advertisement of `advertised`, from its link-local
+/// address to all nodes (ff02::1), as radvd sends them.
+pub fn router_advertisement(advertised: Advertised) -> Vec<u8> {
+    let all_nodes = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+    let valid = smoltcp::time::Duration::from_secs(advertised.valid_seconds.into());
+    let icmp = Icmpv6Repr::Ndisc(NdiscRepr::RouterAdvert {
+        hop_limit: 64,
+        flags: NdiscRouterFlags::empty(),
+        router_lifetime: smoltcp::time::Duration::from_secs(advertised.router_seconds.into()),
+        reachable_time: smoltcp::time::Duration::ZERO,
+        retrans_time: smoltcp::time::Duration::ZERO,
+        lladdr: Some(HardwareAddress::Ethernet(DOM0_MAC).into()),
+        mtu: None,
+        prefix_info: Some(NdiscPrefixInformation {
+            prefix_len: 64,
+            flags: NdiscPrefixInfoFlags::ADDRCONF | NdiscPrefixInfoFlags::ON_LINK,
+            valid_lifetime: valid,
+            preferred_lifetime: valid,
+            prefix: advertised.prefix.address(),
+        }),
+    });
+    icmpv6_frame(
+        crate::slaac::link_local(DOM0_MAC).address(),
+        all_nodes,
+        EthernetAddress([0x33, 0x33, 0, 0, 0, 1]),
+        &icmp,
+    )
 }
 
 /// Dom0's side of the bridge, as a smoltcp device.
