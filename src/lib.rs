@@ -22,6 +22,8 @@ mod drain_tests;
 pub mod echo;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod harness;
+#[cfg(test)]
+mod ipv6_tests;
 pub mod metrics;
 #[cfg(target_os = "none")]
 pub mod platform;
