@@ -64,6 +64,8 @@ struct Script<'x> {
     granted_to: Vec<Vec<DomainId>>,
     /// After the first echo, move the vif to the driver domain (else end).
     move_after_first_echo: bool,
+    /// The IPv6 addresses published for vif 0, at each echo.
+    ipv6_published: Vec<Vec<String>>,
 }
 
 const GREETING: &[u8] = b"hello from dom0";
@@ -89,6 +91,7 @@ impl World for Script<'_> {
                 if echoed {
                     self.echoed.push(round);
                     self.granted_to.push(live_grant_domains(xen));
+                    self.ipv6_published.push(self.dom0.published_ipv6(xen, 0));
                     if round == 1 && self.move_after_first_echo {
                         self.dom0.netback.detach(Detach::Graceful);
                         self.phase = Phase::Detaching;
@@ -227,6 +230,7 @@ fn script(xen: &SimXen, phase: Phase, move_after_first_echo: bool) -> Script<'_>
         leases_before_reattach: 0,
         granted_to: Vec::new(),
         move_after_first_echo,
+        ipv6_published: Vec::new(),
     }
 }
 
@@ -252,6 +256,14 @@ fn the_production_loop_leases_serves_moves_to_a_new_backend_domain_and_shuts_dow
     assert_eq!(first.dma.bounce_copies, 0, "the first backend is trusted");
     assert!(last.dma.bounce_copies > 0, "the untrusted backend's device bounces");
     assert!(last.netfront.connects >= 2 && last.netfront.rx_frames > first.netfront.rx_frames, "counters carry over");
+    // The new MAC gives a new link-local address, published in place of
+    // the old one.
+    let new_link_local =
+        runtime::slaac::link_local(smoltcp::wire::EthernetAddress([0x00, 0x16, 0x3e, 0x00, 0x00, 0x02])).address();
+    assert_eq!(script.ipv6_published.len(), 2);
+    assert_eq!(script.ipv6_published[1], [new_link_local.to_string()], "the new MAC's link-local address");
+    assert_eq!(script.ipv6_published[0].len(), 1);
+    assert_ne!(script.ipv6_published[0], script.ipv6_published[1], "the old MAC's before");
 }
 
 /// A domain started with no vif waits for one, and serves once one is
