@@ -695,7 +695,10 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         if self.solicitation.due(now, netfront.is_up()) {
             solicit_routers::<P>(interface, netfront, now);
         }
-        let slaac_deadline = [self.slaac.deadline(), self.solicitation.deadline()].into_iter().flatten().min();
+        // A solicitation due while the link is down waits for the link (a
+        // vif event), not for its time: that would be a busy loop.
+        let solicit_deadline = self.solicitation.deadline().filter(|_| netfront.is_up());
+        let slaac_deadline = [self.slaac.deadline(), solicit_deadline].into_iter().flatten().min();
         let announce_deadline = announce::<P>(&mut self.announcement, interface, netfront, now);
         let hint_deadline = if self.dhcp.is_some() {
             tend_lease_hint(&mut self.lease_hint, now, has_ipv4(interface), netfront.is_up())

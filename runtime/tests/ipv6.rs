@@ -5,7 +5,8 @@
 //! `attr/vif/0/ipv6/0`; the guest solicits routers three times, 4 s apart,
 //! when none answers; a router advertisement brings a SLAAC address, its
 //! key and TCP service on it, until its valid lifetime ends; a static
-//! `ip6=` is configured, published and served.
+//! `ip6=` is configured, published and served; a solicitation that falls
+//! due while the link is down waits for the link.
 #![forbid(unsafe_code)]
 
 use dma::sim::SimPageSource;
@@ -298,4 +299,62 @@ fn a_static_ip6_address_is_configured_published_and_served() {
     let (_, keys) = world.published.expect("published");
     assert_eq!(keys[1], "fd00:88::9", "attr/vif/0/ipv6/1 is ip6='s address");
     assert!(world.echoed, "TCP echo over the static address");
+}
+
+/// The vif goes away right after the guest's first router solicitation
+/// and comes back 10 s later.
+struct Flap<'x> {
+    dom0: Dom0<'x>,
+    detached_at: Option<u64>,
+    attached_again_at: Option<u64>,
+    done: bool,
+}
+
+impl World for Flap<'_> {
+    fn step(&mut self, xen: &SimXen) {
+        self.dom0.step(xen);
+        if self.done {
+            return;
+        }
+        let now = xen.now();
+        let attachment = self.dom0.netback.attachment();
+        if self.detached_at.is_none() && self.dom0.router_solicitations.len() == 1 {
+            self.dom0.netback.detach(xen_sim::netback::Detach::Graceful);
+            self.detached_at = Some(now);
+        }
+        if let Some(detached) = self.detached_at
+            && self.attached_again_at.is_none()
+            && now >= detached + 10_000_000_000
+            && attachment == xen_sim::netback::Attachment::Detached
+        {
+            self.dom0.netback.attach();
+            self.attached_again_at = Some(now);
+        }
+        if self.dom0.router_solicitations.len() == 3 || now > GIVE_UP_NS {
+            self.dom0.request_shutdown(xen);
+            self.done = true;
+        }
+    }
+}
+
+/// A solicitation that falls due while the link is down waits for the
+/// link: the loop sleeps meanwhile (a deadline in the past would be a busy
+/// loop, in which the simulated time would stand still and this test never
+/// end), and the other two go once the vif is back.
+#[test]
+fn solicitations_wait_for_a_link_that_went_down() {
+    let xen = SimXen::new(4);
+    let world = Flap {
+        dom0: Dom0::new(&xen, NetbackOptions::default()),
+        detached_at: None,
+        attached_again_at: None,
+        done: false,
+    };
+    let (request, world) = run(world, &xen, Ipv6Static::default());
+    assert_eq!(request, ShutdownRequest::Poweroff);
+    assert!(xen.now() < GIVE_UP_NS, "done in time");
+    let back = world.attached_again_at.expect("attached again");
+    let solicitations = &world.dom0.router_solicitations;
+    assert_eq!(solicitations.len(), 3, "{solicitations:?}");
+    assert!(solicitations[1] >= back, "the second once the link came back: {solicitations:?}, back at {back}");
 }
