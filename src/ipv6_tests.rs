@@ -1,7 +1,8 @@
 //! The real appliance over IPv6 on the production event loop
 //! (`runtime::run`), on the simulated Xen: dom0's router advertisement
 //! brings a SLAAC address and `ip6=` a static one; a GET over TCP/IPv6 to
-//! the static address gets the echo, and the metrics, asked for over the
+//! the static address gets the echo (naming that address as the one the
+//! client reached), and the metrics, asked for over the
 //! SLAAC address, say what IPv6 has.
 
 use crate::{Appliance, Settings};
@@ -20,7 +21,7 @@ use xen_sim::netback::NetbackOptions;
 /// Simulated time after which the world gives up.
 const GIVE_UP_NS: u64 = 60_000_000_000;
 const STATIC: Ipv6Address = Ipv6Address::new(0xfd00, 0x88, 0, 0, 0, 0, 0, 0x99);
-const GET: &[u8] = b"GET /over-ipv6 HTTP/1.1\r\nHost: v6\r\nConnection: close\r\n\r\n";
+const GET: &[u8] = b"GET /over-ipv6?instance HTTP/1.1\r\nHost: v6\r\nConnection: close\r\n\r\n";
 const METRICS: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: v6\r\nConnection: close\r\n\r\n";
 
 /// A request to `address`:`port`, and what came back until the close.
@@ -123,6 +124,7 @@ fn http_and_the_metrics_answer_over_ipv6() {
     let answer = String::from_utf8_lossy(&http.received);
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(answer.ends_with(core::str::from_utf8(GET).unwrap()), "the request's head echoed: {answer}");
+    assert!(answer.contains("\r\nX-Echo-Address: fd00:88::99\r\n"), "the IPv6 address the client reached: {answer}");
     let text = String::from_utf8_lossy(&metrics.received);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     for (series, value) in [

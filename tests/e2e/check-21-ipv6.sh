@@ -92,6 +92,9 @@ check "curl -6 GET to the static address: 200" \
     test "$(get6 -o /dev/null -w '%{http_code}' "http://[$v6static]/")" = 200
 check "curl -6 GET to the link-local address (zone xenbr0): 200" \
     test "$(get6 -o /dev/null -w '%{http_code}' "http://[$v6ll%25xenbr0]/")" = 200
+get6 -D /tmp/ipv6-head.out -o /dev/null "http://[$v6slaac]/?instance" 2>&1
+check "curl -6 ?instance: X-Echo-Address names the SLAAC address" \
+    grep -qiF "X-Echo-Address: $v6slaac" /tmp/ipv6-head.out
 # /readyz over IPv6 too.
 check "curl -6 /readyz: ok" test "$(get6 "http://[$v6slaac]/readyz")" = ok
 
