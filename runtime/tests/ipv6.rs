@@ -36,7 +36,7 @@ fn run<W: World>(world: W, xen: &SimXen, ipv6: Ipv6Static) -> (ShutdownRequest, 
     let pages = SimPageSource::new(xen.grants());
     let platform = SimPlatform::new(xen, &events, &pages, world);
     let config = RuntimeConfig {
-        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32 },
+        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, ..NetfrontConfig::default() },
         ipv6,
         ..RuntimeConfig::new(NetConfig::Dhcp)
     };
