@@ -695,6 +695,9 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         if self.solicitation.due(now, netfront.is_up()) {
             solicit_routers::<P>(interface, netfront, now);
         }
+        if let Some(router) = self.slaac.take_router_to_solicit() {
+            solicit_neighbour::<P>(interface, netfront, router, now);
+        }
         // A solicitation due while the link is down waits for the link (a
         // vif event), not for its time: that would be a busy loop.
         let solicit_deadline = self.solicitation.deadline().filter(|_| netfront.is_up());
@@ -902,6 +905,27 @@ fn solicit_routers<'p, 't, P: Platform<'p>>(interface: &Interface, netfront: &mu
             log::debug!("network: router solicitation sent");
         }
         None => log::debug!("network: no room for a router solicitation"),
+    }
+}
+
+/// Sends a neighbour solicitation for `target` from the interface's
+/// link-local address (see [`Slaac::take_router_to_solicit`]). With no room
+/// on the ring it is not sent: smoltcp asks itself when it first needs the
+/// address.
+fn solicit_neighbour<'p, 't, P: Platform<'p>>(
+    interface: &Interface,
+    netfront: &mut Frontend<'p, 't, P>,
+    target: smoltcp::wire::Ipv6Address,
+    now: Instant,
+) {
+    let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
+    let frame = slaac::neighbour_solicitation(mac, slaac::link_local(mac).address(), target);
+    match netfront.transmit(now) {
+        Some(token) => {
+            token.consume(frame.len(), |buffer| buffer.copy_from_slice(&frame));
+            log::debug!("network: neighbour solicitation sent to {target}");
+        }
+        None => log::debug!("network: no room for a neighbour solicitation"),
     }
 }
 

@@ -181,6 +181,9 @@ pub struct Slaac {
     changed: bool,
     /// Advertisements taken in, for the metrics.
     advertisements: u64,
+    /// A router newly heard, whose link-layer address the interface should
+    /// learn now ([`Self::take_router_to_solicit`]).
+    to_solicit: Option<Ipv6Address>,
 }
 
 /// A tiny fixed-capacity list (no heap: frames are handled without
@@ -272,7 +275,12 @@ impl Slaac {
             let until = now + advertisement.router_lifetime;
             match self.routers.find_mut(|known| known.address == router) {
                 Some(known) => known.until = until,
-                None => self.changed |= self.routers.push(Router { address: router, until }),
+                None => {
+                    if self.routers.push(Router { address: router, until }) {
+                        self.changed = true;
+                        self.to_solicit = Some(router);
+                    }
+                }
             }
         }
     }
@@ -292,6 +300,16 @@ impl Slaac {
     pub fn deadline(&self) -> Option<Instant> {
         let addresses = self.addresses.iter().filter_map(|learned| learned.valid_until);
         addresses.chain(self.routers.iter().map(|router| router.until)).min()
+    }
+
+    /// A router heard for the first time since the last call: the loop
+    /// sends it a neighbour solicitation ([`neighbour_solicitation`]).
+    /// smoltcp learns no link-layer address from an advertisement, and a
+    /// router that learned the guest's from its router solicitation never
+    /// solicits it; without this the guest's first answer to the router
+    /// (a ping from it, say) would be dropped while smoltcp asks.
+    pub fn take_router_to_solicit(&mut self) -> Option<Ipv6Address> {
+        self.to_solicit.take()
     }
 
     /// The addresses learned, in the order they came.
@@ -314,6 +332,7 @@ impl Slaac {
     pub fn forget(&mut self) {
         self.changed |= self.addresses.clear();
         self.changed |= self.routers.clear();
+        self.to_solicit = None;
     }
 }
 
@@ -373,6 +392,43 @@ pub fn router_solicitation(mac: EthernetAddress, source: Ipv6Address) -> alloc::
     ip.emit(&mut ip_packet);
     let mut icmp_packet = Icmpv6Packet::new_unchecked(ip_packet.payload_mut());
     icmp.emit(&source, &ALL_ROUTERS, &mut icmp_packet, &smoltcp::phy::ChecksumCapabilities::default());
+    frame
+}
+
+/// A neighbour solicitation from `mac` at link-local `source` for `target`,
+/// to its solicited-node multicast group, with the source's link-layer
+/// address (RFC 4861, 4.3), as an Ethernet frame. The answer (a neighbour
+/// advertisement with the target's link-layer address) fills smoltcp's
+/// neighbour cache.
+pub fn neighbour_solicitation(mac: EthernetAddress, source: Ipv6Address, target: Ipv6Address) -> alloc::vec::Vec<u8> {
+    let icmp = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+        target_addr: target,
+        lladdr: Some(HardwareAddress::Ethernet(mac).into()),
+    });
+    // ff02::1:ff00:0/104 and the target's last 24 bits (RFC 4291, 2.7.1).
+    let low = target.octets();
+    let group =
+        Ipv6Address::from([0xff02, 0, 0, 0, 0, 1, 0xff00 | u16::from(low[13]), u16::from_be_bytes([low[14], low[15]])]);
+    let ip = Ipv6Repr {
+        src_addr: source,
+        dst_addr: group,
+        next_header: IpProtocol::Icmpv6,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 255,
+    };
+    let octets = group.octets();
+    let ethernet = EthernetRepr {
+        src_addr: mac,
+        dst_addr: EthernetAddress([0x33, 0x33, octets[12], octets[13], octets[14], octets[15]]),
+        ethertype: EthernetProtocol::Ipv6,
+    };
+    let mut frame = alloc::vec![0; ethernet.buffer_len() + ip.buffer_len() + icmp.buffer_len()];
+    let mut ethernet_frame = EthernetFrame::new_unchecked(&mut frame[..]);
+    ethernet.emit(&mut ethernet_frame);
+    let mut ip_packet = Ipv6Packet::new_unchecked(ethernet_frame.payload_mut());
+    ip.emit(&mut ip_packet);
+    let mut icmp_packet = Icmpv6Packet::new_unchecked(ip_packet.payload_mut());
+    icmp.emit(&source, &group, &mut icmp_packet, &smoltcp::phy::ChecksumCapabilities::default());
     frame
 }
 

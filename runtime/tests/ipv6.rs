@@ -12,7 +12,7 @@
 use dma::sim::SimPageSource;
 use netfront::NetfrontConfig;
 use runtime::testing::{
-    Advertised, DOM0_ADDRESS6, Dom0, ECHO_PORT, EchoService, PREFIX6, SimPlatform, World, icmpv6_frame,
+    Advertised, DOM0_ADDRESS6, DOM0_MAC, Dom0, ECHO_PORT, EchoService, PREFIX6, SimPlatform, World, icmpv6_frame,
 };
 use runtime::{Ipv6Static, NetConfig, RuntimeConfig, ShutdownRequest};
 use smoltcp::iface::SocketHandle;
@@ -281,6 +281,20 @@ fn a_router_advertisement_brings_an_address_its_key_and_service_until_its_lifeti
     assert_eq!(slaac.octets()[8..], link_local.octets()[8..], "the same EUI-64 interface identifier");
     assert!(world.echoed, "TCP echo over the SLAAC address");
     assert_eq!(world.dom0.router_solicitations.len(), 1, "answered at once: no more solicitations");
+    // The router heard is asked for its link-layer address at once, to its
+    // solicited-node group, with the guest's own: smoltcp learns none from
+    // the advertisement, and a reply to the router would wait for it.
+    let router = runtime::slaac::link_local(DOM0_MAC).address();
+    let (group, _) = solicited_node(router);
+    let solicitations = guest_messages(&world.dom0, |source, destination, repr| match repr {
+        Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, lladdr: Some(_) })
+            if *target_addr == router && destination == group && source == link_local =>
+        {
+            Some(())
+        }
+        _ => None,
+    });
+    assert_eq!(solicitations.len(), 1, "one neighbour solicitation for the new router");
     let gone_at = world.gone_at.expect("the address went");
     let held_ms = (gone_at - published_at) / 1_000_000;
     assert!((19_000..=20_500).contains(&held_ms), "gone {held_ms} ms after it came, for a 20 s lifetime");
