@@ -257,6 +257,10 @@ struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     slaac: Slaac,
     /// The router solicitations still to send.
     solicitation: Solicitation,
+    /// The interface's addresses as last seen: smoltcp empties its
+    /// neighbour cache whenever they change, and the router is then asked
+    /// for its link-layer address again ([`Slaac::solicit_router_again`]).
+    addresses_seen: Vec<IpCidr>,
     /// Asked to end: draining until everything in flight is done or the
     /// deadline passes.
     ending: Option<Ending>,
@@ -302,6 +306,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             announcement: None,
             slaac: Slaac::default(),
             solicitation: Solicitation::default(),
+            addresses_seen: Vec::new(),
             ending: None,
         }
     }
@@ -694,6 +699,10 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         }
         if self.solicitation.due(now, netfront.is_up()) {
             solicit_routers::<P>(interface, netfront, now);
+        }
+        if interface.ip_addrs() != self.addresses_seen.as_slice() {
+            self.addresses_seen = interface.ip_addrs().to_vec();
+            self.slaac.solicit_router_again();
         }
         if let Some(router) = self.slaac.take_router_to_solicit() {
             solicit_neighbour::<P>(interface, netfront, router, now);

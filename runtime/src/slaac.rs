@@ -302,7 +302,8 @@ impl Slaac {
         addresses.chain(self.routers.iter().map(|router| router.until)).min()
     }
 
-    /// A router heard for the first time since the last call: the loop
+    /// A router heard for the first time since the last call, or asked for
+    /// again ([`Self::solicit_router_again`]): the loop
     /// sends it a neighbour solicitation ([`neighbour_solicitation`]).
     /// smoltcp learns no link-layer address from an advertisement, and a
     /// router that learned the guest's from its router solicitation never
@@ -310,6 +311,14 @@ impl Slaac {
     /// (a ping from it, say) would be dropped while smoltcp asks.
     pub fn take_router_to_solicit(&mut self) -> Option<Ipv6Address> {
         self.to_solicit.take()
+    }
+
+    /// Asks for the router known, if any, to be solicited again: smoltcp
+    /// empties its neighbour cache whenever the interface's addresses
+    /// change (a DHCP lease, a SLAAC address), the router's link-layer
+    /// address with it.
+    pub fn solicit_router_again(&mut self) {
+        self.to_solicit = self.router();
     }
 
     /// The addresses learned, in the order they came.

@@ -73,7 +73,8 @@ check "ipv6 guest: logged dom0 as its IPv6 default router" grep -qF "network: IP
 ping6_ok() {
     local out=/tmp/ping6.out
     if ! ping -6 -c 3 -w 15 "$@" >"$out" 2>&1; then
-        tail -n 3 "$out" | sed 's/^/  /'
+        sed 's/^/  /' "$out"
+        ip -6 neigh show dev xenbr0 | sed 's/^/  neighbour: /'
         return 1
     fi
     tail -n 2 "$out" | sed 's/^/  /'
