@@ -908,19 +908,11 @@ fn apply_ipv6<'p, P: Platform<'p>>(
 fn solicit_routers<'p, 't, P: Platform<'p>>(interface: &Interface, netfront: &mut Frontend<'p, 't, P>, now: Instant) {
     let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
     let frame = slaac::router_solicitation(mac, slaac::link_local(mac).address());
-    match netfront.transmit(now) {
-        Some(token) => {
-            token.consume(frame.len(), |buffer| buffer.copy_from_slice(&frame));
-            log::debug!("network: router solicitation sent");
-        }
-        None => log::debug!("network: no room for a router solicitation"),
-    }
+    send_frame::<P>(netfront, &frame, "router solicitation", now);
 }
 
 /// Sends a neighbour solicitation for `target` from the interface's
-/// link-local address (see [`Slaac::take_router_to_solicit`]). With no room
-/// on the ring it is not sent: smoltcp asks itself when it first needs the
-/// address.
+/// link-local address (see [`Slaac::take_router_to_solicit`]).
 fn solicit_neighbour<'p, 't, P: Platform<'p>>(
     interface: &Interface,
     netfront: &mut Frontend<'p, 't, P>,
@@ -929,12 +921,19 @@ fn solicit_neighbour<'p, 't, P: Platform<'p>>(
 ) {
     let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
     let frame = slaac::neighbour_solicitation(mac, slaac::link_local(mac).address(), target);
+    send_frame::<P>(netfront, &frame, "neighbour solicitation", now);
+}
+
+/// Sends `frame` (a `what`) if the ring has room; if not, it is not sent
+/// (a router solicitation's schedule sends another; smoltcp asks for a
+/// neighbour itself when it first needs one).
+fn send_frame<'p, 't, P: Platform<'p>>(netfront: &mut Frontend<'p, 't, P>, frame: &[u8], what: &str, now: Instant) {
     match netfront.transmit(now) {
         Some(token) => {
-            token.consume(frame.len(), |buffer| buffer.copy_from_slice(&frame));
-            log::debug!("network: neighbour solicitation sent to {target}");
+            token.consume(frame.len(), |buffer| buffer.copy_from_slice(frame));
+            log::debug!("network: {what} sent");
         }
-        None => log::debug!("network: no room for a neighbour solicitation"),
+        None => log::debug!("network: no room for a {what}"),
     }
 }
 

@@ -382,26 +382,7 @@ impl Solicitation {
 /// frame.
 pub fn router_solicitation(mac: EthernetAddress, source: Ipv6Address) -> alloc::vec::Vec<u8> {
     let icmp = Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit { lladdr: Some(HardwareAddress::Ethernet(mac).into()) });
-    let ip = Ipv6Repr {
-        src_addr: source,
-        dst_addr: ALL_ROUTERS,
-        next_header: IpProtocol::Icmpv6,
-        payload_len: icmp.buffer_len(),
-        hop_limit: 255,
-    };
-    let ethernet = EthernetRepr {
-        src_addr: mac,
-        dst_addr: EthernetAddress([0x33, 0x33, 0, 0, 0, 2]),
-        ethertype: EthernetProtocol::Ipv6,
-    };
-    let mut frame = alloc::vec![0; ethernet.buffer_len() + ip.buffer_len() + icmp.buffer_len()];
-    let mut ethernet_frame = EthernetFrame::new_unchecked(&mut frame[..]);
-    ethernet.emit(&mut ethernet_frame);
-    let mut ip_packet = Ipv6Packet::new_unchecked(ethernet_frame.payload_mut());
-    ip.emit(&mut ip_packet);
-    let mut icmp_packet = Icmpv6Packet::new_unchecked(ip_packet.payload_mut());
-    icmp.emit(&source, &ALL_ROUTERS, &mut icmp_packet, &smoltcp::phy::ChecksumCapabilities::default());
-    frame
+    neighbour_discovery_frame(mac, source, ALL_ROUTERS, &icmp)
 }
 
 /// A neighbour solicitation from `mac` at link-local `source` for `target`,
@@ -418,6 +399,18 @@ pub fn neighbour_solicitation(mac: EthernetAddress, source: Ipv6Address, target:
     let low = target.octets();
     let group =
         Ipv6Address::from([0xff02, 0, 0, 0, 0, 1, 0xff00 | u16::from(low[13]), u16::from_be_bytes([low[14], low[15]])]);
+    neighbour_discovery_frame(mac, source, group, &icmp)
+}
+
+/// `icmp` (a neighbour-discovery message) from `mac` at `source` to the
+/// multicast group `group` (Ethernet 33:33 and the group's last 32 bits),
+/// hop limit 255 as RFC 4861 asks, as an Ethernet frame.
+fn neighbour_discovery_frame(
+    mac: EthernetAddress,
+    source: Ipv6Address,
+    group: Ipv6Address,
+    icmp: &Icmpv6Repr<'_>,
+) -> alloc::vec::Vec<u8> {
     let ip = Ipv6Repr {
         src_addr: source,
         dst_addr: group,
