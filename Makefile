@@ -93,6 +93,7 @@ test-host: fmt clippy doc image
 	tests/check-image.sh $(IMAGE)
 	$(MAKE) --no-print-directory ARCH=aarch64 image clippy-image doc-image
 	tests/check-image-arm64.sh build/xenecho-arm64.img
+	python3 bench/fleet-report.py --check
 
 # The kernel image's target only (the host part of `clippy` is shared).
 clippy-image: deps
@@ -161,3 +162,13 @@ bench:
 	@python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet matplotlib \
 	    || echo "bench: matplotlib could not be installed: the chart will be an SVG"
 	bench/run.sh $(BENCH_ARGS)
+
+# `make bench-fleet` (x86_64): appliances started one `xl create` at a time on one boot of the
+# emulated Xen host, each with its own name, MAC and address and each checked to answer, to 128
+# or until the host's memory runs out; then Linux + nginx guests the same way; writes
+# docs/fleet.md (see bench/fleet.sh: FLEET_ARGS='--sizes "1 8 32" --no-linux' for a short one).
+FLEET_ARGS ?=
+.PHONY: bench-fleet
+bench-fleet:
+	$(MAKE) --no-print-directory ARCH=x86_64 image
+	bench/fleet.sh $(FLEET_ARGS)

@@ -574,7 +574,9 @@ def render_header(bench):
              "do not edit by hand (bench/report.py writes it). Both guests ran on one emulated Xen host "
              "(QEMU TCG → Xen → Debian dom0), in one boot of it, alternating run by run. The host is about a thousand "
              "times slower than hardware and every domain shares one emulated core with dom0, which runs wrk: "
-             "**read the ratios and the counters, not the absolute numbers.**\n"]
+             "**read the ratios and the counters, not the absolute numbers.**\n",
+             "How many appliances the same host serves at once, against how many Linux + nginx guests, is "
+             "[fleet.md](fleet.md) (`make bench-fleet`).\n"]
     if bench.end is None:
         parts.append("> **This run did not finish** (the test host stopped or timed out): what follows is what came out "
                      "before that.\n")

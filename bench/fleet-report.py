@@ -1,0 +1,554 @@
+#!/usr/bin/env python3
+"""Writes docs/fleet.md from what `make bench-fleet` measured.
+
+Input: the output of bench/fleet-dom0.sh ("FLEET <kind> key=value ..." lines, see there) and the
+facts bench/fleet.sh gathered on the host (info.txt, key=value lines). Python 3 standard library
+only. Every figure in the report comes from those lines; nothing is carried over from another run.
+
+`bench/fleet-report.py --check` runs the generator on bench/fleet-sample.txt (a hand-made run,
+not a measurement) and checks what it writes; `make test-host` runs it.
+"""
+
+import argparse
+import math
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+
+KINDS = ("appliance", "peer")
+LABEL = {"appliance": "xenecho", "peer": "Linux + nginx"}
+GOAL_GUESTS = 100
+GOAL_RATIO = 2.0
+
+
+# --- Reading ---------------------------------------------------------------------------------
+def parse_results(path):
+    """The FLEET lines as (kind, {key: value}) in order."""
+    records = []
+    # newline="\n": a console line quoted in a crash message may carry a CR, not a line end.
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as results:
+        for line in results:
+            line = line.replace("\r", "").rstrip("\n")
+            if not line.startswith("FLEET "):
+                continue
+            try:
+                words = shlex.split(line[len("FLEET "):])
+            except ValueError:  # an unbalanced quote in a crash message: take what splits
+                words = line[len("FLEET "):].split()
+            if not words:
+                continue
+            fields = {}
+            for word in words[1:]:
+                key, _, value = word.partition("=")
+                fields[key] = value
+            records.append((words[0], fields))
+    return records
+
+
+def parse_info(path):
+    """bench/fleet.sh's key=value lines as a dict (empty when there is no such file)."""
+    info = {}
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                key, _, value = line.rstrip("\n").partition("=")
+                if key:
+                    info[key] = value
+    return info
+
+
+def number(value):
+    """A float, or None for anything else (including "nan" for what was not there)."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(result) else result
+
+
+def pair_delta(pair):
+    """'12.3/14.5' (before/after) -> 2.2, or None."""
+    if not pair or "/" not in pair:
+        return None
+    before, after = (number(part) for part in pair.split("/", 1))
+    if before is None or after is None:
+        return None
+    return max(after - before, 0.0)
+
+
+class Phase:
+    """One kind of guest's fleet: its boots, checkpoints, crashes and end."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.start = None       # the "phase" line
+        self.boots = []         # every "boot" line, in order
+        self.checkpoints = []
+        self.crashes = []
+        self.stop = None
+        self.teardown = None
+
+    def answered_boot(self, index):
+        """The boot line with which guest INDEX first answered, or None."""
+        for boot in self.boots:
+            if boot.get("status") == "ok" and boot.get("i") == str(index):
+                return boot
+        return None
+
+    def http_ms(self, index):
+        boot = self.answered_boot(index)
+        return number(boot.get("http_ms")) if boot else None
+
+    def times_up_to(self, n):
+        """Create-to-answer times (ms) of guests 1..N, those that answered."""
+        return [t for t in (self.http_ms(i) for i in range(1, n + 1)) if t is not None]
+
+    def reached(self):
+        """The number of guests started (the stop line's n, else the last guest that answered)."""
+        if self.stop:
+            return int(number(self.stop.get("n")) or 0)
+        indices = [int(b["i"]) for b in self.boots if b.get("status") == "ok" and b.get("i", "").isdigit()]
+        return max(indices, default=0)
+
+
+class Fleet:
+    """Everything the run printed, sorted by kind."""
+
+    def __init__(self, records, info):
+        self.info = info
+        self.host, self.config, self.end, self.errors = {}, {}, None, []
+        self.phases = {kind: Phase(kind) for kind in KINDS}
+        for kind, fields in records:
+            phase = self.phases.get(fields.get("kind"))
+            if kind == "host":
+                self.host = fields
+            elif kind == "config":
+                self.config = fields
+            elif kind == "end":
+                self.end = fields
+            elif kind == "error":
+                self.errors.append(fields)
+            elif phase is None:
+                continue
+            elif kind == "phase":
+                phase.start = fields
+            elif kind == "boot":
+                phase.boots.append(fields)
+            elif kind == "checkpoint":
+                phase.checkpoints.append(fields)
+            elif kind == "crash":
+                phase.crashes.append(fields)
+            elif kind == "stop":
+                phase.stop = fields
+            elif kind == "teardown":
+                phase.teardown = fields
+
+    def ran(self, kind):
+        return self.phases[kind].start is not None
+
+    def memory(self, kind):
+        key = "appliance_memory" if kind == "appliance" else "peer_memory"
+        return (self.phases[kind].start or {}).get("memory") or self.config.get(key, "?")
+
+
+# --- Formatting ----------------------------------------------------------------------------------
+def fmt(value, digits=0, unit=""):
+    """A number with thousands separators, or an en dash for nothing."""
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def table(header, rows, align=None):
+    """A Markdown table; ALIGN is each column's alignment row cell (default: right)."""
+    align = align or ["---:"] * len(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def wrk_errors(fields):
+    """The sample wrk's errors (connect, read, write, timeout, non-2xx), or None without a run."""
+    if "err_connect" not in fields:
+        return None
+    return sum(int(number(fields.get(key)) or 0)
+               for key in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
+
+
+def wrk_rate(fields):
+    requests, micros = number(fields.get("requests")), number(fields.get("duration_us"))
+    if not requests or not micros:
+        return None
+    return requests / (micros / 1e6)
+
+
+def percent(pair, seconds, guests=1):
+    """CPU share over the idle window, in % of one CPU (per guest when GUESTS > 1)."""
+    delta, seconds = pair_delta(pair), number(seconds)
+    if delta is None or not seconds or not guests:
+        return None
+    return 100.0 * delta / seconds / guests
+
+
+# --- Analysis ------------------------------------------------------------------------------------
+def goal(fleet):
+    """(met, serving, first_ms, last_ms, ratio, last_index) for the appliances."""
+    phase = fleet.phases["appliance"]
+    serving = max((int(number(c.get("answered")) or 0) for c in phase.checkpoints), default=0)
+    last_index = phase.reached()
+    first_ms, last_ms = phase.http_ms(1), phase.http_ms(last_index) if last_index else None
+    ratio = last_ms / first_ms if first_ms and last_ms is not None else None
+    met = serving >= GOAL_GUESTS and ratio is not None and ratio <= GOAL_RATIO
+    return met, serving, first_ms, last_ms, ratio, last_index
+
+
+def stop_words(phase):
+    """What stopped the growth, in words."""
+    stop = phase.stop
+    if stop is None:
+        return "the run ended before this fleet stopped growing (the test host stopped or timed out)"
+    reason, why = stop.get("reason", "?"), stop.get("why", "")
+    if reason == "limit":
+        return f"nothing: it reached the largest size asked for ({stop.get('n', '?')})"
+    if reason == "create-failed":
+        return f"`xl create` of guest {int(number(stop.get('n')) or 0) + 1} failed: `{why}`"
+    if reason == "no-answer":
+        return f"a guest that did not answer: {why}"
+    if reason == "time-budget":
+        return "the run's time budget was spent (`--timeout`)"
+    return f"{reason}: {why}"
+
+
+def memory_per_guest(phase):
+    """Xen's free memory taken per guest (MB), from the phase's start to its largest checkpoint."""
+    if not phase.start or not phase.checkpoints:
+        return None
+    last = phase.checkpoints[-1]
+    before, after, n = number(phase.start.get("free_mb")), number(last.get("free_mb")), number(last.get("n"))
+    if before is None or after is None or not n:
+        return None
+    return (before - after) / n
+
+
+# --- The report: sections ------------------------------------------------------------------------
+def render_header(fleet):
+    info = fleet.info
+    parts = ["# Fleet: how many appliances one Xen host serves at once\n",
+             f"Generated by `make bench-fleet` on {info.get('date', '?')} from revision "
+             f"`{info.get('revision', '?')}`; do not edit by hand (bench/fleet-report.py writes it). One boot of "
+             "the emulated Xen host (QEMU TCG → Xen 4.17 → Debian dom0, 3 GB, dom0 1 GB, 2 CPUs) starts "
+             "appliances one `xl create` at a time, each with its own name, MAC and DHCP address, each verified "
+             "to answer before the next; then Linux + nginx guests the same way, for the comparison. The host is "
+             "about a thousand times slower than hardware: **read the counts, the memory and the trends, not the "
+             "absolute times.** The other benchmarks are in [benchmarks.md](benchmarks.md).\n"]
+    if fleet.end is None:
+        parts.append("> **This run did not finish** (the test host stopped or timed out): what follows is what came "
+                     "out before that.\n")
+    for error in fleet.errors:
+        parts.append(f"> The dom0 script stopped on an error (line {error.get('line', '?')}, status "
+                     f"{error.get('status', '?')}).\n")
+    return parts
+
+
+def render_summary(fleet):
+    met, serving, first_ms, last_ms, ratio, last_index = goal(fleet)
+    lines = []
+    if fleet.ran("appliance"):
+        lines.append(
+            f"- **Goal** (at least {GOAL_GUESTS} appliances serving at once, the last one's time from `xl create` "
+            f"to its first answer within {GOAL_RATIO:g}× the first's): **{'met' if met else 'not met'}**. "
+            f"{serving} appliances answered at once at the most; guest 1 answered {fmt(first_ms)} ms after its "
+            f"`xl create`, guest {last_index} (the last) {fmt(last_ms)} ms"
+            + (f" ({ratio:.2f}×)." if ratio is not None else "."))
+    else:
+        lines.append("- **Goal**: not measured (the appliances' fleet did not run).")
+    for kind in KINDS:
+        phase = fleet.phases[kind]
+        if not fleet.ran(kind):
+            if kind == "peer":
+                lines.append(f"- {LABEL[kind]}: not run" + (" (`--no-linux`)." if fleet.config.get("peers") == "no"
+                                                             else "."))
+            continue
+        last = phase.checkpoints[-1] if phase.checkpoints else {}
+        per_guest = memory_per_guest(phase)
+        lines.append(
+            f"- {LABEL[kind]} ({fleet.memory(kind)} MB each): {phase.reached()} started, "
+            f"{last.get('answered', '–')} of {last.get('running', '–')} running answered at the last checkpoint; "
+            f"Xen's free memory went down {fmt(per_guest, 1)} MB a guest; growth stopped by {stop_words(phase)}. "
+            f"Crashes: {len(phase.crashes)}"
+            + (f" ({sum(1 for c in phase.crashes if c.get('why', '').startswith('emulator-fault'))} with the "
+               "emulator fault's mark)." if phase.crashes else "."))
+    return ["## Summary\n", "\n".join(lines) + "\n"]
+
+
+def checkpoint_rows(phase):
+    rows = []
+    for point in phase.checkpoints:
+        n = int(number(point.get("n")) or 0)
+        times = phase.times_up_to(n)
+        rate, errors = wrk_rate(point), wrk_errors(point)
+        wrk_cell = "–"
+        if rate is not None or errors is not None:
+            wrk_cell = f"{fmt(rate)} req/s, {fmt(errors)} errors, p99 {fmt((number(point.get('p99_us')) or 0) / 1000, 1)} ms"
+        if point.get("wrk_status") == "crashed":
+            wrk_cell += " (the guest crashed)"
+        label = f"{n}" + (" (last)" if point.get("final") == "yes" else "")
+        rows.append([label, f"{point.get('answered', '–')}/{point.get('running', '–')}",
+                     fmt(phase.http_ms(1)), fmt(phase.http_ms(n)), fmt(median(times)),
+                     fmt(number(point.get("dom0_cpu")), 1), fmt(number(point.get("xenstored_cpu")), 2),
+                     fmt(number(point.get("free_mb"))), fmt(number(point.get("dom0_avail_mb"))),
+                     f"{wrk_cell} ({point.get('sample', '–')})"])
+    return rows
+
+
+def cost_rows(phase):
+    """Per checkpoint: what each guest added since the previous one cost dom0 and xenstored, and the
+    fleet at rest."""
+    rows = []
+    previous_n, previous_dom0, previous_xs = 0, None, None
+    if phase.start:
+        previous_dom0, previous_xs = number(phase.start.get("dom0_cpu")), number(phase.start.get("xenstored_cpu"))
+    for point in phase.checkpoints:
+        n = int(number(point.get("n")) or 0)
+        added = n - previous_n
+        dom0, xs = number(point.get("dom0_cpu")), number(point.get("xenstored_cpu"))
+        dom0_each = (dom0 - previous_dom0) / added if added > 0 and dom0 is not None and previous_dom0 is not None else None
+        xs_each = (xs - previous_xs) / added if added > 0 and xs is not None and previous_xs is not None else None
+        running = int(number(point.get("running")) or 0)
+        idle = point.get("idle_s")
+        rows.append([str(n), fmt(dom0_each, 2), fmt(xs_each, 3), fmt(number(point.get("sweep_ms"))),
+                     fmt(percent(point.get("idle_guests_cpu"), idle), 1),
+                     fmt(percent(point.get("idle_guests_cpu"), idle, running), 2),
+                     fmt(percent(point.get("idle_dom0_cpu"), idle), 1),
+                     fmt(percent(point.get("idle_xenstored_cpu"), idle), 1)])
+        # The next interval starts after this checkpoint's own requests.
+        previous_n = n
+        previous_dom0 = number(point.get("dom0_cpu_after"))
+        previous_xs = number(point.get("xenstored_cpu_after"))
+    return rows
+
+
+def trend_rows(phase, bucket=16):
+    """Create-to-answer by groups of BUCKET guests, in order of creation."""
+    answered = [b for b in phase.boots if b.get("status") == "ok" and b.get("i", "").isdigit()]
+    rows = []
+    for low in range(1, max((int(b["i"]) for b in answered), default=0) + 1, bucket):
+        group = [b for b in answered if low <= int(b["i"]) < low + bucket]
+        if not group:
+            continue
+        high = max(int(b["i"]) for b in group)
+        rows.append([f"{low}–{high}" if high > low else str(low), str(len(group)),
+                     fmt(median(number(b.get("create_ms")) for b in group)),
+                     fmt(median(number(b.get("address_ms")) for b in group)),
+                     fmt(median(number(b.get("http_ms")) for b in group)),
+                     fmt(max(number(b.get("http_ms")) or 0 for b in group)),
+                     fmt(median(number(b.get("free_mb")) for b in group))])
+    return rows
+
+
+def render_phase(fleet, kind):
+    phase = fleet.phases[kind]
+    config = fleet.config
+    title = f"## {LABEL[kind]} ({fleet.memory(kind)} MB each)\n"
+    if not fleet.ran(kind):
+        return [title, "Not run.\n"]
+    start = phase.start
+    parts = [title,
+             f"Grown one guest at a time towards {start.get('limit', '?')} (checkpoints at "
+             f"{config.get('sizes', '?')}, and at the last size reached); Xen had {fmt(number(start.get('free_mb')))} MB "
+             f"free and dom0 {fmt(number(start.get('dom0_avail_mb')))} MB available before the first. Growth stopped by "
+             f"{stop_words(phase)}.\n",
+             "At each checkpoint: every running guest is asked for `GET /` (a second try after 3 s); the create-to-"
+             "answer times are those of guest 1, of guest N and the median of guests 1 to N (from just before `xl "
+             "create` to the first HTTP 200 at the address the guest published); dom0's CPU seconds (`xl list`) and "
+             "xenstored's (user + system, `/proc/PID/stat`) are totals since dom0 booted, taken before the "
+             "checkpoint's own requests; then "
+             f"`wrk -t{config.get('wrk_threads', '?')} -c{config.get('wrk_connections', '?')} "
+             f"-d{config.get('wrk_seconds', '?')}s` against the newest guest (named in brackets).\n",
+             table(["N", "answered / running", "guest 1 ms", "guest N ms", "median ms", "dom0 CPU s",
+                    "xenstored CPU s", "Xen free MB", "dom0 available MB", "wrk sample"],
+                   checkpoint_rows(phase)) + "\n",
+             "What the guests added since the previous checkpoint cost, per guest (creating it and polling it "
+             f"until it answered), and the fleet at rest: CPU over {config.get('idle_seconds', '?')} s of quiet "
+             "after the sweep, in % of one CPU (Xen's accounting, 0.1 s resolution per domain), and how long the "
+             "sweep of every guest took.\n",
+             table(["N", "dom0 CPU s per guest added", "xenstored CPU s per guest added", "sweep ms",
+                    "idle: fleet CPU %", "idle: per guest %", "idle: dom0 CPU %", "idle: xenstored CPU %"],
+                   cost_rows(phase)) + "\n",
+             "Create-to-answer along the growth (medians by groups of guests; `xl create` returned, the address "
+             "known, the first HTTP 200; Xen's free memory once the guest answered):\n",
+             table(["guests", "answered", "`xl create` ms", "address ms", "first 200 ms", "slowest 200 ms",
+                    "Xen free MB"], trend_rows(phase)) + "\n"]
+    failed = [b for b in phase.boots if b.get("status") != "ok"]
+    if failed:
+        parts.append("Starts that did not answer:\n")
+        parts.append("\n".join(
+            f"- guest {b.get('i', '?')} (try {b.get('attempt', '?')}, {b.get('running', '?')} running): "
+            f"{b.get('status', '?')}" + (f" – `{b['why']}`" if b.get("why") else "")
+            + (f", Xen free {b.get('free_mb')} MB" if b.get("free_mb") not in (None, "nan") else "")
+            for b in failed) + "\n")
+    if phase.crashes:
+        parts.append("Crashes (each counted, destroyed and not replaced):\n")
+        parts.append("\n".join(
+            f"- {c.get('name', '?')} during {c.get('phase', '?')} ({c.get('running', '?')} running, state "
+            f"{c.get('state', '?')}): `{c.get('why', '?')}`" for c in phase.crashes) + "\n")
+    if phase.teardown:
+        parts.append(f"Teardown: `xl destroy` of the {phase.teardown.get('guests', '?')} running guests took "
+                     f"{fmt(number(phase.teardown.get('ms')))} ms.\n")
+    return parts
+
+
+def render_discussion(fleet):
+    """What the figures say, in words computed from them; the rules of reading them."""
+    lines = []
+    appliance, peer = fleet.phases["appliance"], fleet.phases["peer"]
+    met, serving, first_ms, last_ms, ratio, last_index = goal(fleet)
+    if fleet.ran("appliance"):
+        lines.append(f"- The appliances: {serving} answered at once at the most, each in "
+                     f"{fleet.memory('appliance')} MB. Growth stopped by {stop_words(appliance)}.")
+        times = appliance.times_up_to(last_index)
+        if len(times) >= 16:
+            head, tail = median(times[:8]), median(times[-8:])
+            lines.append(f"- Guest 1 against guest {last_index} is one boot against one: the median of the first 8 "
+                         f"boots was {fmt(head)} ms, of the last 8 {fmt(tail)} ms"
+                         + (f" ({tail / head:.2f}×)." if head and tail else "."))
+    if fleet.ran("appliance") and fleet.ran("peer"):
+        a_each, p_each = memory_per_guest(appliance), memory_per_guest(peer)
+        if a_each and p_each:
+            lines.append(f"- Memory: each appliance took {fmt(a_each, 1)} MB of Xen's free memory, each Linux guest "
+                         f"{fmt(p_each, 1)} MB ({p_each / a_each:.1f}×): on the same host {appliance.reached()} "
+                         f"appliances against {peer.reached()} Linux guests.")
+        a_first, p_first = appliance.http_ms(1), peer.http_ms(1)
+        if a_first and p_first:
+            lines.append(f"- The first guest answered {fmt(a_first)} ms after `xl create` (xenecho) against "
+                         f"{fmt(p_first)} ms (Linux + nginx).")
+    if peer.crashes:
+        faults = sum(1 for c in peer.crashes if c.get("why", "").startswith("emulator-fault"))
+        lines.append(f"- {len(peer.crashes)} Linux guest{'s' if len(peer.crashes) != 1 else ''} crashed ({faults} with the emulator fault's mark: QEMU 7.2's "
+                     "SVM emulation re-injects the event-channel upcall until the stack overflows, see "
+                     "[event-loop.md](event-loop.md)); a crashed guest is not replaced, so the Linux fleet can "
+                     "serve fewer guests than it started.")
+    lines.append("- Every domain shares the emulated host's two CPUs with dom0, which runs `xl`, the hotplug "
+                 "scripts, udhcpd and the polling `curl`: the times grow with whatever dom0 and xenstored do per "
+                 "domain as much as with the guests. The counts and the memory per guest are the host's own; the "
+                 "times are the emulator's.")
+    return ["## Discussion\n", "\n".join(lines) + "\n"]
+
+
+def render_how(fleet):
+    info, config, host = fleet.info, fleet.config, fleet.host
+    return ["## How it was run\n",
+            "```sh\n"
+            "make bench-fleet            # = make image, then:\n"
+            f"{info.get('command', 'bench/fleet.sh')}\n"
+            "#   testbed/setup.sh --peer    (test host + peer image, cached)\n"
+            "#   testbed/run.sh --guest-dir build/testbed/fleet/guest --script bench/fleet-dom0.sh --timeout ...\n"
+            "#   bench/fleet-report.py ...  (this file)\n"
+            "# in dom0, for guest I (NNN = I in three digits, XX:YY = I in two bytes):\n"
+            f"xl create -q xl.cfg name=\"xenecho-fleet-NNN\" memory={config.get('appliance_memory', '?')} "
+            "vif=['bridge=xenbr0,mac=00:16:3e:fe:XX:YY'] on_crash=\"preserve\"\n"
+            f"xl create -q build/peer/peer.cfg name=\"peer-fleet-NNN\" memory={config.get('peer_memory', '?')} "
+            "vif=['bridge=xenbr0,mac=00:16:3e:fd:XX:YY'] on_crash=\"preserve\"\n"
+            "curl -s http://GUEST_IP/     # every 0.25 s until a 200; once per guest at each checkpoint\n"
+            f"wrk -t{config.get('wrk_threads', '?')} -c{config.get('wrk_connections', '?')} "
+            f"-d{config.get('wrk_seconds', '?')}s --timeout 5s http://SAMPLE_IP/\n"
+            "```\n",
+            f"Options: `make bench-fleet FLEET_ARGS='--sizes \"1 8 32\" --no-linux'` (see `bench/fleet.sh --help`). "
+            "The appliance's memory is `--memory` (8 MB unless given: the smallest with which `make bench`'s wrk probe "
+            "passes, where xl.cfg has 64 MB), the Linux guest's `--linux-memory` "
+            "(112 MB unless given: the smallest `make bench` found to serve); both have xl.cfg's one vCPU. Every "
+            "guest gets its address from dom0's udhcpd, whose pool is "
+            f"{host.get('dhcp_pool', '?')}; a guest's address is what it publishes (xenecho in xenstore "
+            "`data/ipv4-address`, the peer on its console).\n"]
+
+
+def render_machine(fleet):
+    info, host = fleet.info, fleet.host
+    rows = [["host CPU", info.get("cpu", "?")], ["host cores (`nproc`)", info.get("nproc", "?")],
+            ["host memory (`free -h`)", info.get("memory", "?")],
+            ["QEMU", info.get("qemu", "?") + " (TCG, `-smp 2 -m 3072`)"],
+            ["Xen", f"{host.get('xen', '?')} ({info.get('package.xen-hypervisor-4.17-amd64', '?')}), "
+                    f"{host.get('xen_cpus', '?')} CPUs, {host.get('total_mb', '?')} MB"],
+            ["dom0", f"Linux {host.get('dom0_kernel', '?')}, {host.get('dom0_vcpus', '?')} vCPUs, "
+                     f"{host.get('dom0_mem_mb', '?')} MB; {host.get('xenstored', '?')}; {host.get('wrk', 'wrk')}"],
+            ["peer", f"{info.get('package.linux-image', '?')}, {info.get('package.nginx', '?')}"],
+            ["whole `make bench-fleet`", f"{info.get('host_seconds', '?')} s (dom0 script: "
+                                         f"{(fleet.end or {}).get('seconds', '?')} s)"]]
+    return ["## The machine\n", table(["", ""], rows, [":---", ":---"]) + "\n"]
+
+
+def render(fleet):
+    return (render_header(fleet) + render_summary(fleet) + render_phase(fleet, "appliance")
+            + render_phase(fleet, "peer") + render_discussion(fleet) + render_how(fleet) + render_machine(fleet))
+
+
+def write_report(path, parts):
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("\n".join(parts))
+
+
+# --- The check ---------------------------------------------------------------------------------------
+def check():
+    """The generator on bench/fleet-sample.txt: it must write the report with the sample's figures."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    fleet = Fleet(parse_results(os.path.join(here, "fleet-sample.txt")),
+                  {"date": "sample", "revision": "sample", "command": "bench/fleet.sh"})
+    with tempfile.TemporaryDirectory() as directory:
+        out = os.path.join(directory, "fleet.md")
+        write_report(out, render(fleet))
+        with open(out, encoding="utf-8") as written:
+            text = written.read()
+    expected = [
+        "**Goal** (at least 100 appliances serving at once",   # the goal line
+        "**met**",                                             # 130 answered, 7,400 / 6,000 ms = 1.23×
+        "130 appliances answered at once at the most",
+        "(1.23×)",
+        "| 128 | 128/128 | 6,000 | 7,300 |",                    # a checkpoint row: guest 1 and guest 128
+        "| 130 (last) | 130/130 |",                            # the last size reached gets its row
+        "`xl create` of guest 131 failed: `libxl: error: cannot allocate memory`",
+        "emulator-fault",                                      # the peer's crash is listed
+        "Linux + nginx (112 MB each): 2 started",
+        "guest 3 (try 1, 2 running): died",
+    ]
+    missing = [piece for piece in expected if piece not in text]
+    for piece in missing:
+        print(f"fleet-report.py --check: missing from the report: {piece!r}", file=sys.stderr)
+    if "nan" in text.replace("nanoseconds", ""):
+        print("fleet-report.py --check: a 'nan' reached the report", file=sys.stderr)
+        missing.append("nan")
+    if missing:
+        return 1
+    print("fleet-report.py --check: the report of bench/fleet-sample.txt has what it must", file=sys.stderr)
+    return 0
+
+
+def parse_arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", help="the output of bench/fleet-dom0.sh (FLEET lines)")
+    parser.add_argument("--info", help="bench/fleet.sh's key=value facts")
+    parser.add_argument("--out", default="docs/fleet.md", help="the report to write")
+    parser.add_argument("--check", action="store_true", help="check the generator on bench/fleet-sample.txt")
+    args = parser.parse_args()
+    if not args.check and not args.results:
+        parser.error("--results is required (or --check)")
+    return args
+
+
+def main():
+    args = parse_arguments()
+    if args.check:
+        sys.exit(check())
+    fleet = Fleet(parse_results(args.results), parse_info(args.info))
+    write_report(args.out, render(fleet))
+    print(f"fleet-report.py: wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
