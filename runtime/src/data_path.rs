@@ -43,6 +43,7 @@ pub fn pass<D: Device, S: Service + ?Sized>(
     after_ingress: impl FnOnce(&mut Interface, &mut SocketSet<'static>),
     stats: impl Fn(&D, &SynCookies, &FragmentCounters) -> Stats,
 ) -> Pass {
+    fragments.expire(now);
     let mut screened = Screened::new(&mut *device, &mut *fragments);
     let mut guarded = Guarded::new(&mut screened, &mut *cookies);
     let mut budgeted = Budgeted::new(&mut guarded);

@@ -170,8 +170,10 @@ impl FragmentScreen {
     }
 
     /// Gives up the slots whose time ran out by `now`, as the interface
-    /// does at the start of a poll.
-    fn expire(&mut self, now: Instant) {
+    /// does at the start of a poll (the data path calls it there, so a
+    /// timeout is counted when it happens, not when the next fragment
+    /// comes).
+    pub fn expire(&mut self, now: Instant) {
         for slot in &mut self.slots {
             if slot.is_some_and(|held| held.since + REASSEMBLY_TIMEOUT < now) {
                 *slot = None;
