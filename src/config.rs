@@ -64,6 +64,11 @@ pub const APPLIANCE_WORDS: &[Word] = &[
         form: "metrics-address=ADDR",
         help: "metrics only to this address of the appliance (default: any)",
     },
+    Word {
+        key: "metrics-vif",
+        form: "metrics-vif=N|main",
+        help: "metrics, /healthz and /readyz on vif N alone (default: main, beside HTTP)",
+    },
     Word { key: "connections", form: "connections=N", help: "HTTP connection slots (default: what the heap holds)" },
     Word {
         key: "backlog",
@@ -86,6 +91,25 @@ pub const APPLIANCE_WORDS: &[Word] = &[
     Word { key: "help", form: "help", help: "list these words at boot, then boot as the other words say" },
 ];
 
+/// The words for one vif's own interface (`vif1.ip=10.89.0.2/24`): `N`
+/// is its device number, up to [`MAX_VIF_NUMBER`].
+pub const VIF_WORDS: &[Word] = &[
+    Word { key: "ip", form: "vifN.ip=dhcp|ADDR/LEN", help: "vif N gets an interface of its own, with this address" },
+    Word { key: "gw", form: "vifN.gw=ADDR", help: "its default router, with a static vifN.ip=" },
+    Word { key: "ip6", form: "vifN.ip6=ADDR/LEN", help: "its static IPv6 address" },
+    Word { key: "gw6", form: "vifN.gw6=ADDR", help: "its IPv6 default router" },
+];
+
+/// The highest vif device number the `vifN.` words and `metrics-vif=` take.
+pub const MAX_VIF_NUMBER: u32 = 31;
+
+/// The vif number and word of a `vifN.` key (`vif1.ip`: 1 and `ip`).
+fn vif_word(key: &str) -> Option<(u32, &'static Word)> {
+    let (vif, word) = key.strip_prefix("vif")?.split_once('.')?;
+    let number = vif.parse::<u32>().ok().filter(|&number| number <= MAX_VIF_NUMBER && vif == number.to_string())?;
+    Some((number, VIF_WORDS.iter().find(|known| known.key == word)?))
+}
+
 /// Every word the command line takes: the kernel's, then the appliance's.
 pub fn known_words() -> impl Iterator<Item = &'static Word> + Clone {
     KERNEL_WORDS.iter().chain(APPLIANCE_WORDS)
@@ -97,7 +121,7 @@ pub fn help_lines() -> Vec<String> {
     lines.push(String::from(
         "help: the words extra= takes (a repeated key: the last counts; sizes: a number, or one with k, M or G):",
     ));
-    lines.extend(known_words().map(|word| format!("help: {:<26} {}", word.form, word.help)));
+    lines.extend(known_words().chain(VIF_WORDS).map(|word| format!("help: {:<26} {}", word.form, word.help)));
     lines
 }
 
@@ -113,6 +137,9 @@ pub struct Config {
     pub net: Option<NetConfig>,
     /// `ip6=` and `gw6=`.
     pub ipv6: Ipv6Static,
+    /// The vifs with an interface of their own (`vifN.` words, and
+    /// `metrics-vif=`), by device number.
+    pub vifs: Vec<runtime::VifConfig>,
     /// `untrusted-backend`.
     pub untrusted_backend: bool,
     /// `selftest=`.
@@ -163,6 +190,10 @@ struct Asked<'a> {
     /// `Some(None)`: `metrics-port=off`.
     metrics_port: Option<Option<u16>>,
     metrics_address: Option<&'a str>,
+    /// `Some(None)`: `metrics-vif=main`.
+    metrics_vif: Option<Option<u32>>,
+    /// The `vifN.` words, by vif (only `ip`, `gw`, `ip6` and `gw6` used).
+    vifs: Vec<(u32, Asked<'a>)>,
     drain: Option<u64>,
     connections: Option<usize>,
     backlog: Option<usize>,
@@ -191,12 +222,34 @@ impl Config {
             let (key, _) = cmdline::split_word(word);
             match last.iter_mut().find(|(known, _)| *known == key) {
                 Some(entry) => entry.1 = index,
-                None if known_words().any(|known| known.key == key) => last.push((key, index)),
+                None if known_words().any(|known| known.key == key) || vif_word(key).is_some() => {
+                    last.push((key, index))
+                }
                 None => {}
             }
         }
         for (index, &word) in words.iter().enumerate() {
             let (key, value) = cmdline::split_word(word);
+            let effective = last.iter().find(|(name, _)| *name == key).map_or(index, |&(_, at)| at);
+            if let Some((number, known)) = vif_word(key) {
+                if effective != index {
+                    let problem = format!("repeated later (the last one, {}, counts)", shown(words[effective]));
+                    notes.push(Note { key: None, word: shown(word), problem, ending: Ending::Ignored });
+                } else if value.is_none() {
+                    let problem = format!("needs a value ({})", known.form);
+                    notes.push(Note { key: None, word: shown(word), problem, ending: Ending::Ignored });
+                } else {
+                    let position = match asked.vifs.iter().position(|(vif, _)| *vif == number) {
+                        Some(position) => position,
+                        None => {
+                            asked.vifs.push((number, Asked::default()));
+                            asked.vifs.len() - 1
+                        }
+                    };
+                    check_word(known, value, &mut asked.vifs[position].1);
+                }
+                continue;
+            }
             let Some(known) = known_words().find(|known| known.key == key) else {
                 let problem = match closest(key, known_words().map(|known| known.key)) {
                     Some(suggestion) => format!("unknown word (did you mean {suggestion}?)"),
@@ -205,7 +258,6 @@ impl Config {
                 notes.push(Note { key: None, word: shown(word), problem, ending: Ending::Ignored });
                 continue;
             };
-            let effective = last.iter().find(|(name, _)| *name == key).map_or(index, |&(_, at)| at);
             if effective != index {
                 let problem = format!("repeated later (the last one, {}, counts)", shown(words[effective]));
                 notes.push(Note { key: None, word: shown(word), problem, ending: Ending::Ignored });
@@ -219,10 +271,13 @@ impl Config {
         let mut resolve = Resolver { notes, line: &line };
         let net = resolve.network(&asked);
         let ipv6 = resolve.ipv6(&asked);
-        let net = net.filter(|_| ipv6.is_some());
+        let vifs = resolve.vifs(&asked, &words);
+        let net = net.filter(|_| ipv6.is_some() && vifs.is_some());
         let ipv6 = ipv6.unwrap_or_default();
         let mut settings = resolve.settings(&asked, heap_bytes);
         settings.metrics_address = resolve.metrics_address(&asked, settings.metrics_port, net);
+        let mut vifs = vifs.unwrap_or_default();
+        settings.metrics_vif = resolve.metrics_vif(&asked, settings.metrics_port, &mut vifs);
         if let Some(asked_heap) = kernel.heap_bytes
             && (heap_bytes as u64) < asked_heap
         {
@@ -233,6 +288,7 @@ impl Config {
             heap_bytes,
             net,
             ipv6,
+            vifs,
             untrusted_backend: line.flag("untrusted-backend").unwrap_or(false),
             selftest: Selftest::requested(&line).ok().flatten(),
             help: line.flag("help").unwrap_or(false),
@@ -276,6 +332,7 @@ impl Config {
             "port" => plan.port.to_string(),
             "metrics-port" => self.settings.metrics_port.map_or("off".into(), |port| port.to_string()),
             "metrics-address" => self.settings.metrics_address.map_or("any".into(), |address| address.to_string()),
+            "metrics-vif" => self.settings.metrics_vif.map_or("main".into(), |vif| vif.to_string()),
             "drain" => self.drain.as_secs().to_string(),
             "connections" => plan.connections.to_string(),
             "backlog" => plan.backlog.to_string(),
@@ -314,6 +371,24 @@ impl Config {
         for key in keys {
             first.push_str(&format!(" {key}={}", self.value(key)));
         }
+        for vif in &self.vifs {
+            let number = vif.number;
+            match vif.net {
+                NetConfig::Dhcp => first.push_str(&format!(" vif{number}.ip=dhcp")),
+                NetConfig::Static { address, gateway } => {
+                    first.push_str(&format!(" vif{number}.ip={address}"));
+                    if let Some(gateway) = gateway {
+                        first.push_str(&format!(" vif{number}.gw={gateway}"));
+                    }
+                }
+            }
+            if let Some(address) = vif.ipv6.address {
+                first.push_str(&format!(" vif{number}.ip6={address}"));
+            }
+            if let Some(gateway) = vif.ipv6.gateway {
+                first.push_str(&format!(" vif{number}.gw6={gateway}"));
+            }
+        }
         [first, format!("settings: {}", self.settings.describe())]
     }
 
@@ -322,6 +397,7 @@ impl Config {
         let net = self.net?;
         Some(runtime::RuntimeConfig {
             ipv6: self.ipv6,
+            vifs: self.vifs.clone(),
             force_untrusted: self.untrusted_backend,
             drain: self.drain,
             ..runtime::RuntimeConfig::new(net)
@@ -404,6 +480,17 @@ fn check_word<'a>(word: &Word, value: Option<&'a str>, asked: &mut Asked<'a>) ->
             }
             _ if key == "metrics-port" => using("not a port number (1 to 65535) or off"),
             _ => using("not a port number (1 to 65535)"),
+        },
+        "metrics-vif" if value == "main" => {
+            asked.metrics_vif = Some(None);
+            None
+        }
+        "metrics-vif" => match cmdline::parse_number(value).and_then(|vif| u32::try_from(vif).ok()) {
+            Some(vif) if vif <= MAX_VIF_NUMBER => {
+                asked.metrics_vif = Some(Some(vif));
+                None
+            }
+            _ => using(&format!("not a vif number (0 to {MAX_VIF_NUMBER}) or main")),
         },
         "metrics-address" => match value.parse::<smoltcp::wire::Ipv4Address>() {
             Ok(_) => {
@@ -600,7 +687,83 @@ impl Resolver<'_, '_> {
             },
             metrics_port,
             metrics_address: None,
+            metrics_vif: None,
         }
+    }
+
+    /// The `vifN.` words, each vif's as `ip=` and friends are read; `None`:
+    /// a value that does not parse (the network stays down). Vifs beyond
+    /// [`runtime::MAX_NUMBERED_VIFS`] are ignored.
+    fn vifs(&mut self, asked: &Asked<'_>, words: &[&str]) -> Option<Vec<runtime::VifConfig>> {
+        let mut vifs = Vec::new();
+        let mut down = false;
+        let mut sorted: Vec<&(u32, Asked<'_>)> = asked.vifs.iter().collect();
+        sorted.sort_by_key(|(number, _)| *number);
+        for &(number, ref words_of) in sorted {
+            let word = |sub: &str| {
+                let key = format!("vif{number}.{sub}");
+                words.iter().rev().find(|word| cmdline::split_word(word).0 == key).map_or(key, |word| shown(word))
+            };
+            let mut down_because = |sub: &str, problem: String| {
+                self.notes.push(Note { key: None, word: word(sub), problem, ending: Ending::NetworkDown });
+                down = true;
+            };
+            let net = match NetConfig::parse(words_of.ip, words_of.gw) {
+                Ok(net) => net,
+                Err(NetConfigError::BadGateway(_)) => {
+                    down_because("gw", String::from("not an IPv4 address"));
+                    continue;
+                }
+                Err(_) => {
+                    down_because("ip", String::from("not dhcp or ADDRESS/LEN (e.g. 10.0.0.2/24)"));
+                    continue;
+                }
+            };
+            let ipv6 = match Ipv6Static::parse(words_of.ip6, words_of.gw6) {
+                Ok(ipv6) => ipv6,
+                Err(NetConfigError::BadIpv6Gateway(_)) => {
+                    down_because("gw6", String::from("not a unicast IPv6 address"));
+                    continue;
+                }
+                Err(_) => {
+                    down_because("ip6", String::from("not a unicast IPv6 ADDRESS/LEN (e.g. fd00::2/64)"));
+                    continue;
+                }
+            };
+            if vifs.len() == runtime::MAX_NUMBERED_VIFS {
+                let problem = format!("more than {} vifs with their own interface", runtime::MAX_NUMBERED_VIFS);
+                self.notes.push(Note { key: None, word: word("ip"), problem, ending: Ending::Ignored });
+                continue;
+            }
+            vifs.push(runtime::VifConfig { number, net, ipv6 });
+        }
+        (!down).then_some(vifs)
+    }
+
+    /// `metrics-vif=`, once the metrics port and the numbered vifs are
+    /// known: ignored with the metrics off; otherwise the vif gets an
+    /// interface of its own (by DHCP, unless its `vifN.` words say more).
+    fn metrics_vif(
+        &mut self,
+        asked: &Asked<'_>,
+        metrics_port: Option<u16>,
+        vifs: &mut Vec<runtime::VifConfig>,
+    ) -> Option<u32> {
+        let vif = asked.metrics_vif.flatten()?;
+        if metrics_port.is_none() {
+            self.note("metrics-vif", String::from("the metrics are off (metrics-port=off)"), Ending::Ignored);
+            return None;
+        }
+        if !vifs.iter().any(|numbered| numbered.number == vif) {
+            if vifs.len() == runtime::MAX_NUMBERED_VIFS {
+                let problem = format!("more than {} vifs with their own interface", runtime::MAX_NUMBERED_VIFS);
+                self.note("metrics-vif", problem, Ending::Using("metrics-vif"));
+                return None;
+            }
+            vifs.push(runtime::VifConfig::dhcp(vif));
+            vifs.sort_by_key(|numbered| numbered.number);
+        }
+        Some(vif)
     }
 
     /// `metrics-address=`, once the metrics port and the network are

@@ -60,7 +60,9 @@ pub struct Appliance {
     echo: echo::EchoService,
     http: server::HttpService,
     metrics: Option<server::MetricsService>,
-    /// The network as the runtime last said.
+    /// The interface the metrics listener is on.
+    metrics_on: runtime::InterfaceId,
+    /// The main interface as the runtime last said.
     network: runtime::NetworkState,
     /// Connections reset at the drain's deadline.
     cut: usize,
@@ -76,6 +78,9 @@ pub struct Settings {
     /// The only local address the metrics listener accepts connections to
     /// (`None`: any).
     pub metrics_address: Option<smoltcp::wire::Ipv4Address>,
+    /// The vif whose interface alone carries the metrics and the probes
+    /// (`metrics-vif=`; `None`: the main interface, beside HTTP).
+    pub metrics_vif: Option<u32>,
 }
 
 /// Heap bytes kept for everything but the HTTP service: the echo and metrics
@@ -99,8 +104,9 @@ impl Settings {
         let metrics_port = self.metrics_port.map_or(String::from("off"), |port| alloc::format!("{port}"));
         let metrics_address =
             self.metrics_address.map_or(String::new(), |address| alloc::format!(" metrics-address={address}"));
+        let metrics_vif = self.metrics_vif.map_or(String::new(), |vif| alloc::format!(" metrics-vif={vif}"));
         alloc::format!(
-            "port={} metrics-port={metrics_port}{metrics_address} connections={} backlog={} per-client={per_client} max-body={max_body} min-rate={}",
+            "port={} metrics-port={metrics_port}{metrics_address}{metrics_vif} connections={} backlog={} per-client={per_client} max-body={max_body} min-rate={}",
             plan.port,
             plan.connections,
             plan.backlog,
@@ -118,6 +124,7 @@ impl Appliance {
             echo: echo::EchoService::new(ECHO_PORT, 4, bounds),
             http: server::HttpService::new(settings.http),
             metrics: settings.metrics_port.map(|port| server::MetricsService::new(port, metrics_address, bounds)),
+            metrics_on: settings.metrics_vif.map_or(runtime::InterfaceId::Main, runtime::InterfaceId::Vif),
             network: runtime::NetworkState::default(),
             cut: 0,
         }
@@ -145,42 +152,63 @@ impl runtime::Service for Appliance {
         self.http.set_instance(http::Instance::new(instance.name.as_deref(), instance.domid));
     }
 
-    fn start(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>) {
-        self.echo.start(sockets);
-        self.http.start(sockets);
-        if let Some(metrics) = self.metrics.as_mut() {
-            metrics.start(sockets);
+    /// On the main interface: TCP echo, HTTP, and the metrics unless
+    /// `metrics-vif=` puts them on their own interface.
+    fn start(&mut self, interface: runtime::InterfaceId, sockets: &mut smoltcp::iface::SocketSet<'static>) {
+        if interface == runtime::InterfaceId::Main {
+            self.echo.start(sockets);
+            self.http.start(sockets);
+            log::info!(
+                "serving TCP echo on port {ECHO_PORT}, HTTP with {} connection slots and {} sockets{}",
+                self.http.capacity(),
+                self.http.sockets(),
+                match (&self.metrics, self.metrics_on) {
+                    (None, _) => "; no metrics (metrics-port=off)",
+                    (Some(_), runtime::InterfaceId::Main) => "",
+                    (Some(_), runtime::InterfaceId::Vif(_)) => "; metrics and probes on their own vif",
+                }
+            );
         }
-        log::info!(
-            "serving TCP echo on port {ECHO_PORT}, HTTP with {} connection slots and {} sockets{}",
-            self.http.capacity(),
-            self.http.sockets(),
-            if self.metrics.is_some() { "" } else { "; no metrics (metrics-port=off)" }
-        );
+        if interface == self.metrics_on
+            && let Some(metrics) = self.metrics.as_mut()
+        {
+            metrics.start(sockets);
+            if let runtime::InterfaceId::Vif(vif) = interface {
+                log::info!("serving metrics, /healthz and /readyz on vif {vif} alone (metrics-vif={vif})");
+            }
+        }
     }
 
     fn poll(
         &mut self,
+        interface: runtime::InterfaceId,
         sockets: &mut smoltcp::iface::SocketSet<'static>,
         now: smoltcp::time::Instant,
         stats: &dyn Fn() -> runtime::Stats,
     ) -> Option<smoltcp::time::Instant> {
-        let echo = self.echo.poll(sockets, now);
-        let http_deadline = self.http.poll(sockets, now);
-        let (http, network) = (&self.http, self.network);
-        let metrics = self
-            .metrics
-            .as_mut()
-            .and_then(|metrics| metrics.poll(sockets, now, &mut |text| render_metrics(text, &stats(), http, network)));
-        [echo, http_deadline, metrics].into_iter().flatten().min()
+        let mut deadlines = [None; 3];
+        if interface == runtime::InterfaceId::Main {
+            deadlines[0] = self.echo.poll(sockets, now);
+            deadlines[1] = self.http.poll(sockets, now);
+        }
+        if interface == self.metrics_on {
+            let (http, network) = (&self.http, self.network);
+            deadlines[2] = self.metrics.as_mut().and_then(|metrics| {
+                metrics.poll(sockets, now, http.readiness(), &mut |text| render_metrics(text, &stats(), http, network))
+            });
+        }
+        deadlines.into_iter().flatten().min()
     }
 
-    fn syn_pressure(&self) -> bool {
+    fn syn_pressure(&self, interface: runtime::InterfaceId) -> bool {
         // Draining, nothing listens: no SYN is worth a cookie.
-        !self.http.is_draining() && self.http.syn_pressure()
+        interface == runtime::InterfaceId::Main && !self.http.is_draining() && self.http.syn_pressure()
     }
 
-    fn network(&mut self, state: runtime::NetworkState) {
+    fn network(&mut self, interface: runtime::InterfaceId, state: runtime::NetworkState) {
+        if interface != runtime::InterfaceId::Main {
+            return;
+        }
         self.network = state;
         // Reachable at an address a client can be given: an IPv4 one, or an
         // IPv6 one beyond the link-local.
@@ -192,16 +220,34 @@ impl runtime::Service for Appliance {
     /// HTTP and TCP echo stop listening and finish what is in flight; the
     /// metrics listener goes on serving (scrapes see the drain), and is not
     /// waited for.
-    fn drain(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>, now: smoltcp::time::Instant) {
-        self.http.drain(sockets);
-        self.echo.drain(sockets, now);
+    fn drain(
+        &mut self,
+        interface: runtime::InterfaceId,
+        sockets: &mut smoltcp::iface::SocketSet<'static>,
+        now: smoltcp::time::Instant,
+    ) {
+        if interface == runtime::InterfaceId::Main {
+            self.http.drain(sockets);
+            self.echo.drain(sockets, now);
+        }
     }
 
-    fn in_flight(&self, sockets: &smoltcp::iface::SocketSet<'static>) -> usize {
-        self.http.in_flight(sockets) + self.echo.in_flight(sockets)
+    fn in_flight(&self, interface: runtime::InterfaceId, sockets: &smoltcp::iface::SocketSet<'static>) -> usize {
+        match interface {
+            runtime::InterfaceId::Main => self.http.in_flight(sockets) + self.echo.in_flight(sockets),
+            runtime::InterfaceId::Vif(_) => 0,
+        }
     }
 
-    fn cut(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>, now: smoltcp::time::Instant) -> usize {
+    fn cut(
+        &mut self,
+        interface: runtime::InterfaceId,
+        sockets: &mut smoltcp::iface::SocketSet<'static>,
+        now: smoltcp::time::Instant,
+    ) -> usize {
+        if interface != runtime::InterfaceId::Main {
+            return 0;
+        }
         let cut = self.http.cut(sockets, now) + self.echo.cut(sockets, now);
         self.cut += cut;
         cut

@@ -143,7 +143,7 @@ pub struct Histogram<'a> {
 }
 
 /// The kernel's share of the metrics.
-pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 38] {
+pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 39] {
     let net = &stats.netfront;
     let dma = &stats.dma;
     [
@@ -178,8 +178,13 @@ pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 38] {
         counter("xenecho_netfront_violations_total", "Backend protocol violations.", net.violations),
         counter(
             "xenecho_netfront_reconnects_total",
-            "Handshakes with a backend after the first (a vif attached again, a new backend, a resume).",
-            net.connects.saturating_sub(1),
+            "Handshakes with a backend after each interface's first (a vif attached again, a new backend, a resume).",
+            net.connects.saturating_sub(stats.interfaces),
+        ),
+        gauge(
+            "xenecho_interfaces",
+            "Network interfaces: the main one and each vif's own (metrics-vif=, vifN. words), once its vif was found.",
+            stats.interfaces,
         ),
         counter("xenecho_grants_total", "Grants made.", stats.grants.granted),
         counter("xenecho_grant_revokes_total", "Grants revoked.", stats.grants.revoked),
@@ -377,6 +382,7 @@ mod tests {
         };
         stats.netfront.rx_frames = 9;
         stats.netfront.connects = 3;
+        stats.interfaces = 1;
         stats.netfront.rx_large_segments = 5;
         stats.netfront.rx_malformed = 6;
         stats.dma.bounce_copies = 4;
@@ -392,6 +398,7 @@ mod tests {
         assert_eq!(value("xenecho_start_time_seconds"), Some(Value::Fixed { units: 1_700_000_000_123, decimals: 3 }));
         assert_eq!(value("xenecho_rx_packets_total"), Some(Value::Whole(9)));
         assert_eq!(value("xenecho_netfront_reconnects_total"), Some(Value::Whole(2)));
+        assert_eq!(value("xenecho_interfaces"), Some(Value::Whole(1)));
         assert_eq!(value("xenecho_rx_large_segments_total"), Some(Value::Whole(5)));
         assert_eq!(value("xenecho_rx_malformed_total"), Some(Value::Whole(6)));
         assert_eq!(value("xenecho_dma_bounce_copies_total"), Some(Value::Whole(4)));

@@ -436,9 +436,11 @@ fn peer_finished(socket: &tcp::Socket<'_>) -> bool {
     fin_received && socket.recv_queue() == 0
 }
 
-/// The metrics server: `GET /metrics` gets the text, anything else 404.
-/// Each connection has [`METRICS_REQUEST_TIMEOUT`] to send its request;
-/// the text is rendered into a buffer reserved once.
+/// The metrics server: `GET /metrics` gets the text, `GET /healthz` and
+/// `GET /readyz` what the HTTP port's probes answer (so a management
+/// interface can carry them alone), anything else 404. Each connection has
+/// [`METRICS_REQUEST_TIMEOUT`] to send its request; the text is rendered
+/// into a buffer reserved once.
 pub struct MetricsService {
     pool: SocketPool<()>,
     text: alloc::string::String,
@@ -472,12 +474,14 @@ impl MetricsService {
         self.response.reserve(METRICS_RESPONSE_BYTES / 2);
     }
 
-    /// Answers complete requests with the text `render` writes; returns
-    /// when it next needs a poll.
+    /// Answers complete requests: the metrics with the text `render`
+    /// writes, the probes as `readiness` says; returns when it next needs
+    /// a poll.
     pub fn poll(
         &mut self,
         sockets: &mut SocketSet<'static>,
         now: smoltcp::time::Instant,
+        readiness: http::Readiness,
         render: &mut dyn FnMut(&mut alloc::string::String),
     ) -> Option<smoltcp::time::Instant> {
         let mut deadline = None;
@@ -489,13 +493,13 @@ impl MetricsService {
             let request_done = socket.peek(METRICS_REQUEST_BYTES).is_ok_and(ends_head);
             let full = socket.recv_queue() >= METRICS_REQUEST_BYTES || !socket.may_recv();
             if request_done || full {
-                let is_metrics = socket.peek(METRICS_REQUEST_BYTES).is_ok_and(asks_for_metrics);
+                let asked = socket.peek(METRICS_REQUEST_BYTES).map_or(Asked::Other, Asked::of);
                 let _ = socket.recv(|bytes| (bytes.len(), ()));
                 self.text.clear();
-                if is_metrics {
+                if asked == Asked::Metrics {
                     render(&mut self.text);
                 }
-                metrics_response(&mut self.response, is_metrics, &self.text);
+                metrics_response(&mut self.response, asked, readiness, &self.text);
                 let _ = socket.send_slice(self.response.as_bytes());
                 self.pool.close(index, sockets, now, true);
             } else if now >= since + request_timeout {
@@ -509,21 +513,43 @@ impl MetricsService {
     }
 }
 
-/// Whether a request head asks for exactly `/metrics` (a query allowed).
-fn asks_for_metrics(head: &[u8]) -> bool {
-    head.strip_prefix(b"GET /metrics").is_some_and(|rest| matches!(rest.first(), Some(b' ' | b'?')))
+/// What a request to the metrics server asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asked {
+    /// `GET /metrics` (a query allowed).
+    Metrics,
+    /// `GET /healthz` or `GET /readyz` (a query allowed).
+    Probe(http::Probe),
+    /// Anything else.
+    Other,
+}
+
+impl Asked {
+    fn of(head: &[u8]) -> Asked {
+        let Some(rest) = head.strip_prefix(b"GET ") else { return Asked::Other };
+        let Some(end) = rest.iter().position(|&byte| byte == b' ') else { return Asked::Other };
+        let target = &rest[..end];
+        match http::Probe::of(target) {
+            Some(probe) => Asked::Probe(probe),
+            None if target.split(|&byte| byte == b'?').next() == Some(b"/metrics") => Asked::Metrics,
+            None => Asked::Other,
+        }
+    }
 }
 
 fn ends_head(bytes: &[u8]) -> bool {
     bytes.windows(4).any(|window| window == b"\r\n\r\n")
 }
 
-fn metrics_response(response: &mut alloc::string::String, is_metrics: bool, text: &str) {
+fn metrics_response(response: &mut alloc::string::String, asked: Asked, readiness: http::Readiness, text: &str) {
     use core::fmt::Write;
-    let (status, kind, body) = if is_metrics {
-        ("200 OK", "text/plain; version=0.0.4", text)
-    } else {
-        ("404 Not Found", "text/plain", "try /metrics\n")
+    let (status, kind, body) = match asked {
+        Asked::Metrics => ("200 OK", "text/plain; version=0.0.4", text),
+        Asked::Probe(probe) => match probe.answer(readiness) {
+            (200, body) => ("200 OK", "text/plain", core::str::from_utf8(body).unwrap_or_default()),
+            (_, body) => ("503 Service Unavailable", "text/plain", core::str::from_utf8(body).unwrap_or_default()),
+        },
+        Asked::Other => ("404 Not Found", "text/plain", "try /metrics, /healthz or /readyz\n"),
     };
     response.clear();
     let _ = write!(
@@ -539,25 +565,35 @@ mod tests {
 
     #[test]
     fn metrics_responses_are_well_formed() {
+        let ready = http::Readiness::Ready;
         let mut ok = String::new();
-        metrics_response(&mut ok, true, "xenecho_requests_total 3\n");
+        metrics_response(&mut ok, Asked::Metrics, ready, "xenecho_requests_total 3\n");
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(ok.contains("Content-Length: 25\r\n"));
         assert!(ok.ends_with("\r\n\r\nxenecho_requests_total 3\n"));
         let mut missing = String::new();
-        metrics_response(&mut missing, false, "");
+        metrics_response(&mut missing, Asked::Other, ready, "");
         assert!(missing.starts_with("HTTP/1.1 404 Not Found\r\n"));
+        let mut probe = String::new();
+        metrics_response(&mut probe, Asked::Probe(http::Probe::Ready), http::Readiness::NoAddress, "");
+        assert!(probe.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{probe}");
+        assert!(probe.ends_with("\r\n\r\nno address\n"), "{probe}");
+        metrics_response(&mut probe, Asked::Probe(http::Probe::Health), http::Readiness::NoAddress, "");
+        assert!(probe.starts_with("HTTP/1.1 200 OK\r\n") && probe.ends_with("\r\n\r\nok\n"), "{probe}");
         assert!(ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
         assert!(!ends_head(b"GET / HTTP/1.1\r\nHost: x\r\n"));
     }
 
     #[test]
-    fn only_the_metrics_path_is_metrics() {
-        assert!(asks_for_metrics(b"GET /metrics HTTP/1.1\r\n"));
-        assert!(asks_for_metrics(b"GET /metrics?name=x HTTP/1.1\r\n"));
-        assert!(!asks_for_metrics(b"GET /metricsfoo HTTP/1.1\r\n"));
-        assert!(!asks_for_metrics(b"GET /metrics"));
-        assert!(!asks_for_metrics(b"POST /metrics HTTP/1.1\r\n"));
+    fn only_the_metrics_and_probe_paths_are_served() {
+        assert_eq!(Asked::of(b"GET /metrics HTTP/1.1\r\n"), Asked::Metrics);
+        assert_eq!(Asked::of(b"GET /metrics?name=x HTTP/1.1\r\n"), Asked::Metrics);
+        assert_eq!(Asked::of(b"GET /metricsfoo HTTP/1.1\r\n"), Asked::Other);
+        assert_eq!(Asked::of(b"GET /metrics"), Asked::Other);
+        assert_eq!(Asked::of(b"POST /metrics HTTP/1.1\r\n"), Asked::Other);
+        assert_eq!(Asked::of(b"GET /healthz HTTP/1.1\r\n"), Asked::Probe(http::Probe::Health));
+        assert_eq!(Asked::of(b"GET /readyz?x HTTP/1.1\r\n"), Asked::Probe(http::Probe::Ready));
+        assert_eq!(Asked::of(b"GET /readyzz HTTP/1.1\r\n"), Asked::Other);
     }
 
     #[test]

@@ -165,6 +165,8 @@ pub struct Netfront<'a, H: Hypervisor, T: Translation, S: PageSource> {
     /// The toolstack's trust in the backend when the DMA device was made.
     trusted: bool,
     config: NetfrontConfig,
+    /// Which vif it binds to.
+    choice: VifChoice,
     device: Option<VifDevice>,
     phase: Phase,
     /// While closing: `Closed` was written since the backend last wrote its
@@ -184,11 +186,24 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
     /// A frontend that will bind to the first vif it finds, if that vif's
     /// backend is `dma`'s and the toolstack's trust in it is `trusted`.
     pub fn new(events: &'a EventChannels<'a, H>, dma: DmaDevice<T, S>, trusted: bool, config: NetfrontConfig) -> Self {
+        Self::for_vif(events, dma, trusted, config, VifChoice::default())
+    }
+
+    /// A frontend that will bind to the vif `choice` names, if that vif's
+    /// backend is `dma`'s and the toolstack's trust in it is `trusted`.
+    pub fn for_vif(
+        events: &'a EventChannels<'a, H>,
+        dma: DmaDevice<T, S>,
+        trusted: bool,
+        config: NetfrontConfig,
+        choice: VifChoice,
+    ) -> Self {
         Self {
             events,
             dma,
             trusted,
             config,
+            choice,
             device: None,
             phase: Phase::Absent,
             said_closed: false,
@@ -321,6 +336,7 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
             dma,
             trusted,
             config,
+            choice,
             device,
             phase,
             said_closed,
@@ -337,6 +353,7 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
                 dma: *error.device,
                 trusted,
                 config,
+                choice,
                 device,
                 phase,
                 said_closed,
@@ -402,7 +419,7 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
 
     /// Finds a vif and reads its description; false if there is none.
     fn bind(&mut self, store: &mut Xenstore<'_, H>) -> Result<bool, NetfrontError> {
-        let Some(path) = first_vif(store)? else { return Ok(false) };
+        let Some(path) = chosen_vif(store, &self.choice)? else { return Ok(false) };
         let device = read_device(store, &path)?;
         if device.identity != self.identity() {
             return Err(NetfrontError::IdentityChanged(device.identity));
@@ -709,24 +726,56 @@ pub fn watch_vifs<H: Hypervisor>(store: &mut Xenstore<'_, H>) -> Result<(), Netf
     Ok(())
 }
 
-/// The first vif (lowest device number) and who serves it; none if the
-/// domain has no vif.
-pub fn find_vif<H: Hypervisor>(store: &mut Xenstore<'_, H>) -> Result<Option<VifIdentity>, NetfrontError> {
-    match first_vif(store)? {
+/// Which vif a frontend binds to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VifChoice {
+    /// The lowest-numbered vif but those listed (vifs other frontends
+    /// bind to by number): when it goes, the next one found.
+    Lowest {
+        /// Device numbers left to other frontends.
+        except: Vec<u32>,
+    },
+    /// `device/vif/<n>` only.
+    Number(u32),
+}
+
+impl Default for VifChoice {
+    fn default() -> Self {
+        VifChoice::Lowest { except: Vec::new() }
+    }
+}
+
+impl VifChoice {
+    /// Whether device number `number` is this choice's to take, among
+    /// the device numbers there are.
+    fn takes(&self, number: u32) -> bool {
+        match self {
+            VifChoice::Lowest { except } => !except.contains(&number),
+            VifChoice::Number(wanted) => *wanted == number,
+        }
+    }
+}
+
+/// The vif `choice` names and who serves it; none if there is no such vif.
+pub fn find_vif<H: Hypervisor>(
+    store: &mut Xenstore<'_, H>,
+    choice: &VifChoice,
+) -> Result<Option<VifIdentity>, NetfrontError> {
+    match chosen_vif(store, choice)? {
         Some(path) => read_identity(store, &path).map(Some),
         None => Ok(None),
     }
 }
 
-/// The first vif's directory (`device/vif/<lowest number>`).
-fn first_vif<H: Hypervisor>(store: &mut Xenstore<'_, H>) -> Result<Option<String>, NetfrontError> {
+/// The directory of the vif `choice` names (`device/vif/<n>`).
+fn chosen_vif<H: Hypervisor>(store: &mut Xenstore<'_, H>, choice: &VifChoice) -> Result<Option<String>, NetfrontError> {
     let names = match store.directory("device/vif") {
         Ok(names) => names,
         Err(XenstoreError::NotFound) => return Ok(None),
         Err(error) => return Err(error.into()),
     };
-    let first = names.into_iter().min_by_key(|name| name.parse::<u32>().unwrap_or(u32::MAX));
-    Ok(first.map(|name| format!("device/vif/{name}")))
+    let chosen = names.iter().filter_map(|name| name.parse::<u32>().ok()).filter(|&number| choice.takes(number)).min();
+    Ok(chosen.map(|number| format!("device/vif/{number}")))
 }
 
 /// Who serves the vif at `path`.

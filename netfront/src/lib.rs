@@ -45,7 +45,7 @@ pub mod xenbus;
 
 pub use control::{
     LARGE_SEGMENT_RX_BUFFERS, LARGE_SEGMENT_SLOTS, MIN_POOL_BUFFERS, Netfront, NetfrontConfig, NetfrontError,
-    VifDevice, VifIdentity, WATCH_TOKEN, find_vif, watch_vifs,
+    VifChoice, VifDevice, VifIdentity, WATCH_TOKEN, find_vif, watch_vifs,
 };
 
 /// What the frontend counted. Per-request costs in the metrics come from

@@ -74,9 +74,18 @@ pub struct AddressKeys {
     address: Option<String>,
     ipv6: Vec<String>,
     vif: Option<u32>,
+    /// The vif's keys only, not [`ADDRESS_KEY`] (an interface beside the
+    /// main one).
+    vif_only: bool,
 }
 
 impl AddressKeys {
+    /// Keys for an interface beside the main one: its vif's keys only;
+    /// [`ADDRESS_KEY`] is the main interface's.
+    pub fn for_vif_only() -> Self {
+        Self { vif_only: true, ..Self::default() }
+    }
+
     /// The address published, if any.
     pub fn address(&self) -> Option<&str> {
         self.address.as_deref()
@@ -93,7 +102,7 @@ impl AddressKeys {
     /// (an old vif number's key removed before the new one is written).
     pub fn changes(&self, address: Option<&str>, vif: Option<u32>) -> Vec<Change> {
         let mut changes = Vec::new();
-        if self.address.as_deref() != address {
+        if !self.vif_only && self.address.as_deref() != address {
             changes.push(match address {
                 Some(address) => Change::Write { key: ADDRESS_KEY.to_string(), value: address.to_string() },
                 None => Change::Remove { key: ADDRESS_KEY.to_string() },
@@ -214,15 +223,28 @@ mod tests {
     }
 
     fn published(address: Option<&str>, vif: Option<u32>) -> AddressKeys {
-        AddressKeys { address: address.map(String::from), ipv6: Vec::new(), vif }
+        AddressKeys { address: address.map(String::from), ipv6: Vec::new(), vif, vif_only: false }
     }
 
     fn published6(addresses: &[&str], vif: Option<u32>) -> AddressKeys {
-        AddressKeys { address: None, ipv6: addresses.iter().map(|address| address.to_string()).collect(), vif }
+        AddressKeys {
+            address: None,
+            ipv6: addresses.iter().map(|address| address.to_string()).collect(),
+            vif,
+            vif_only: false,
+        }
     }
 
     fn list(addresses: &[&str]) -> Vec<String> {
         addresses.iter().map(|address| address.to_string()).collect()
+    }
+
+    #[test]
+    fn an_interface_beside_the_main_one_publishes_its_vifs_key_only() {
+        let keys = AddressKeys { vif: Some(1), ..AddressKeys::for_vif_only() };
+        assert_eq!(keys.changes(Some("10.89.0.2"), Some(1)), [write("attr/vif/1/ipv4/0", "10.89.0.2")]);
+        let leased = AddressKeys { address: Some("10.89.0.2".into()), ..keys };
+        assert_eq!(leased.changes(None, Some(1)), [remove("attr/vif/1/ipv4/0")]);
     }
 
     #[test]

@@ -9,11 +9,11 @@
 //! the same function over a simulated Ethernet hub, so the turn its
 //! hostile-client scenarios and fuzz target drive is the guest's.
 
-use crate::Service;
 use crate::budget::Budgeted;
 use crate::fragments::{FragmentCounters, FragmentScreen, MAX_FRAGMENTS_PER_REPLY, Screened};
 use crate::stats::Stats;
 use crate::syn_cookies::{Guarded, SynCookies};
+use crate::{InterfaceId, Service};
 use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::time::Instant;
@@ -27,7 +27,8 @@ pub struct Pass {
     pub service_deadline: Option<Instant>,
 }
 
-/// One pass over the data path at `now` (see the module documentation).
+/// One pass over interface `id`'s data path at `now` (see the module
+/// documentation).
 /// `after_ingress` runs once the frames are in; `stats` gathers the
 /// counters for a metrics request, from the device, the cookies and the
 /// fragment screen's `fragments`.
@@ -39,6 +40,7 @@ pub fn pass<D: Device, S: Service + ?Sized>(
     fragments: &mut FragmentScreen,
     sockets: &mut SocketSet<'static>,
     service: &mut S,
+    id: InterfaceId,
     now: Instant,
     after_ingress: impl FnOnce(&mut Interface, &mut SocketSet<'static>),
     stats: impl Fn(&D, &SynCookies, &FragmentCounters) -> Stats,
@@ -53,7 +55,7 @@ pub fn pass<D: Device, S: Service + ?Sized>(
     let service_deadline = {
         let counters = fragments.counters();
         let (device, cookies) = (&*device, &*cookies);
-        service.poll(sockets, now, &|| stats(device, cookies, &counters))
+        service.poll(id, sockets, now, &|| stats(device, cookies, &counters))
     };
     // The stack's output; then the rest of a fragmented datagram (one
     // fragment goes out per egress poll), so that it is whole before a
@@ -66,6 +68,6 @@ pub fn pass<D: Device, S: Service + ?Sized>(
             break;
         }
     }
-    cookies.note_pressure(service.syn_pressure(), now);
+    cookies.note_pressure(service.syn_pressure(id), now);
     Pass { frames_left, service_deadline }
 }

@@ -19,39 +19,28 @@
 //! (the same MAC), and once its link is up the appliance announces its
 //! addresses (`crate::announce`). See `docs/lifecycle.md`.
 
-use crate::address_keys::{AddressKeys, vif_number};
-use crate::announce::{Announcement, gratuitous_arp};
-use crate::data_path;
 use crate::instance::Instance;
-use crate::lease_hint::{self, LeaseHint};
 use crate::lifecycle::{Lifecycle, Request, SHUTDOWN_TOKEN, ShutdownRequest};
 use crate::netconfig::{Ipv6Static, NetConfig};
 use crate::platform::Platform;
 use crate::running_clock::RunningClock;
-use crate::slaac::{self, Slaac, Solicitation, Watched};
-use crate::stats::Stats;
-use crate::syn_cookies::SynCookies;
-use crate::{NetworkState, Service};
+use crate::vif::{Shared, Totals, Vif};
+use crate::{InterfaceId, Service};
 use alloc::boxed::Box;
-use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::cell::RefCell;
-use core::sync::atomic::Ordering;
-use dma::{BackendTrust, BounceCapacity, DmaCounters, DmaDevice};
-use netfront::{Netfront, NetfrontConfig, NetfrontCounters, NetfrontError, VifIdentity};
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{Device, TxToken};
-use smoltcp::socket::dhcpv4;
+use dma::BounceCapacity;
+use netfront::{Netfront, NetfrontConfig};
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv6Cidr};
 use xen_pv::SuspendOutcome;
 use xen_pv::grant_table::GrantTable;
-use xen_pv::xenstore::{DEFAULT_REQUEST_TIMEOUT_NS, XenstoreError};
+use xen_pv::xenstore::DEFAULT_REQUEST_TIMEOUT_NS;
 
 /// The grant table the DMA devices allocate references from.
-type Table<'p> = RefCell<GrantTable<'p>>;
+pub(crate) type Table<'p> = RefCell<GrantTable<'p>>;
 /// A vif's frontend, with the DMA device for its backend.
-type Frontend<'p, 't, P> = Netfront<'t, <P as Platform<'p>>::Hypervisor, &'t Table<'p>, <P as Platform<'p>>::Pages>;
+pub(crate) type Frontend<'p, 't, P> =
+    Netfront<'t, <P as Platform<'p>>::Hypervisor, &'t Table<'p>, <P as Platform<'p>>::Pages>;
 
 /// Bounce pages for an untrusted backend: one per ring slot each way for
 /// the pools, and [`LARGE_FRAME_BOUNCE_PAGES`] more for sending frames
@@ -66,16 +55,16 @@ pub const BOUNCE_PAGES: BounceCapacity =
 pub const LARGE_FRAME_BOUNCE_PAGES: usize = 32;
 
 /// How often the stack is polled while the vif has no link.
-const LINK_DOWN_POLL: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(100);
+pub(crate) const LINK_DOWN_POLL: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(100);
 /// How often frontends replaced by one for another backend are asked to
 /// close, while their old backend still holds pages.
 const RETIRE_POLL: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(1);
 /// How often buffers and ring pages a backend still held are offered back
 /// to it, with no event to prompt it.
-const RELEASE_RETRY: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(1);
+pub(crate) const RELEASE_RETRY: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(1);
 /// At most this many replaced frontends wait for their old backends; a
 /// further change of backend waits until one of them has closed.
-const MAX_RETIRING: usize = 4;
+pub(crate) const MAX_RETIRING: usize = 4;
 /// How long the frames on the transmit ring may take to leave before the
 /// domain suspends (those still there are lost with the old domain; TCP
 /// sends them again).
@@ -93,14 +82,22 @@ pub const MAX_DRAIN: core::time::Duration = core::time::Duration::from_secs(60);
 /// yet pass it on: one lost DISCOVER then cost 10 s of start-up.
 pub const DHCP_DISCOVER_RETRY: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(3);
 
+/// The most interfaces beside the main one ([`RuntimeConfig::vifs`]).
+pub const MAX_NUMBERED_VIFS: usize = 7;
+
 /// How the runtime sets up the network.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// How the interface gets its address.
+    /// How the main interface gets its address.
     pub net: NetConfig,
-    /// A static IPv6 address and default router, beside the link-local
-    /// address and those router advertisements bring.
+    /// A static IPv6 address and default router for the main interface,
+    /// beside the link-local address and those router advertisements
+    /// bring.
     pub ipv6: Ipv6Static,
+    /// The vifs with an interface of their own (at most
+    /// [`MAX_NUMBERED_VIFS`]); the main interface takes the
+    /// lowest-numbered vif not among them.
+    pub vifs: Vec<VifConfig>,
     /// Bounce every buffer even when the toolstack says the backend is
     /// trusted (`untrusted-backend` on the command line).
     pub force_untrusted: bool,
@@ -122,6 +119,7 @@ impl RuntimeConfig {
         Self {
             net,
             ipv6: Ipv6Static::default(),
+            vifs: Vec::new(),
             force_untrusted: false,
             netfront: NetfrontConfig::default(),
             bounce: BOUNCE_PAGES,
@@ -131,18 +129,35 @@ impl RuntimeConfig {
     }
 }
 
+/// A vif with an interface of its own, beside the main one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VifConfig {
+    /// Its device number (`device/vif/<number>`).
+    pub number: u32,
+    /// How its interface gets its address.
+    pub net: NetConfig,
+    /// Its static IPv6 settings.
+    pub ipv6: Ipv6Static,
+}
+
+impl VifConfig {
+    /// Vif `number`, by DHCP and router advertisements.
+    pub fn dhcp(number: u32) -> Self {
+        Self { number, net: NetConfig::Dhcp, ipv6: Ipv6Static::default() }
+    }
+}
+
 /// Runs `service` on the network until the toolstack asks the domain to
 /// end; returns that request. The service learns which domain it runs as
-/// first ([`Service::identify`]), then adds its sockets.
+/// first ([`Service::identify`]), then adds its sockets to each interface
+/// ([`Service::start`]).
 pub fn run<'p, P: Platform<'p>, S: Service>(platform: &P, config: &RuntimeConfig, service: &mut S) -> ShutdownRequest {
     let lifecycle = start_lifecycle(platform);
     let instance = Instance::read(&mut platform.xenstore());
     log::info!("instance: name {:?}, domain id {:?}", instance.name, instance.domid);
     service.identify(&instance);
     let table = RefCell::new(GrantTable::new(platform.grant_entries()));
-    let mut sockets = SocketSet::new(Vec::new());
-    service.start(&mut sockets);
-    EventLoop::new(platform, &table, config, sockets, service, lifecycle).run()
+    EventLoop::new(platform, &table, config, service, lifecycle).run()
 }
 
 /// Runs no network, and waits until the toolstack asks the domain to end
@@ -186,7 +201,7 @@ fn wait_for_shutdown<'p, P: Platform<'p>>(platform: &P, lifecycle: &mut Lifecycl
 }
 
 /// Drains the xenstore watch events: a shutdown request, and whether the
-/// vif's nodes changed (each of their paths goes to `vif_event`). However many events came, `control/shutdown` is
+/// vifs' nodes changed (each of their paths goes to `vif_event`). However many events came, `control/shutdown` is
 /// read at most once.
 fn route_watch_events<'p, P: Platform<'p>>(
     platform: &P,
@@ -219,48 +234,18 @@ fn route_watch_events<'p, P: Platform<'p>>(
 struct EventLoop<'p, 't, P: Platform<'p>, S: Service> {
     platform: &'t P,
     table: &'t Table<'p>,
-    /// The frontend of the first vif, once there is one.
-    netfront: Option<Frontend<'p, 't, P>>,
+    /// The main interface first, then one per numbered vif.
+    vifs: Vec<Vif<'p, 't, P>>,
     /// Frontends replaced by one for another backend (or trust), kept until
     /// their old backend lets go of what it holds ([`Netfront::close`]).
     retiring: Vec<Box<Frontend<'p, 't, P>>>,
     /// What closed frontends counted, for the metrics.
-    closed_counters: (NetfrontCounters, DmaCounters),
-    interface: Option<Interface>,
-    sockets: SocketSet<'static>,
+    closed: Totals,
     service: &'t mut S,
     config: RuntimeConfig,
     lifecycle: Lifecycle,
-    dhcp: Option<SocketHandle>,
-    /// While DHCP has brought no lease: when to say so
-    /// ([`crate::lease_hint`]).
-    lease_hint: Option<LeaseHint>,
-    /// A handshake step timed out: take it again once xenstored answers
-    /// (no watch event will ask).
-    control_owed: bool,
-    /// SYN cookies in front of smoltcp (on while the service reports SYN
-    /// pressure).
-    cookies: SynCookies,
-    /// What the IPv4 fragment screen counted.
-    fragments: crate::fragments::FragmentScreen,
     /// The network's time: system time less pauses.
     clock: RunningClock,
-    /// When the frontend's held buffers are next offered back, while it has
-    /// any.
-    release_retry_at: Option<Instant>,
-    /// The interface's address as published in xenstore, and the vif
-    /// number it is published under.
-    address: AddressKeys,
-    /// After a resume in a new domain: the gratuitous ARPs still due.
-    announcement: Option<Announcement>,
-    /// IPv6 addresses and routers from router advertisements.
-    slaac: Slaac,
-    /// The router solicitations still to send.
-    solicitation: Solicitation,
-    /// The interface's addresses as last seen: smoltcp empties its
-    /// neighbour cache whenever they change, and the router is then asked
-    /// for its link-layer address again ([`Slaac::solicit_router_again`]).
-    addresses_seen: Vec<IpCidr>,
     /// Asked to end: draining until everything in flight is done or the
     /// deadline passes.
     ending: Option<Ending>,
@@ -280,33 +265,26 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         platform: &'t P,
         table: &'t Table<'p>,
         config: &RuntimeConfig,
-        sockets: SocketSet<'static>,
         service: &'t mut S,
         lifecycle: Lifecycle,
     ) -> Self {
+        let seed = platform.secret_seed();
+        let numbered = config.vifs.iter().take(MAX_NUMBERED_VIFS).map(|vif| InterfaceId::Vif(vif.number));
+        let vifs = core::iter::once(InterfaceId::Main)
+            .chain(numbered)
+            .enumerate()
+            .map(|(index, id)| Vif::new(id, config, seed.wrapping_add(index as u64), &mut *service))
+            .collect();
         Self {
             platform,
             table,
-            netfront: None,
+            vifs,
             retiring: Vec::new(),
-            closed_counters: Default::default(),
-            interface: None,
-            sockets,
+            closed: Totals::default(),
             service,
             config: config.clone(),
             lifecycle,
-            dhcp: None,
-            lease_hint: None,
-            control_owed: false,
-            cookies: SynCookies::new(platform.secret_seed()),
-            fragments: crate::fragments::FragmentScreen::default(),
             clock: RunningClock::default(),
-            release_retry_at: None,
-            address: AddressKeys::default(),
-            announcement: None,
-            slaac: Slaac::default(),
-            solicitation: Solicitation::default(),
-            addresses_seen: Vec::new(),
             ending: None,
         }
     }
@@ -316,15 +294,15 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             log::error!("netfront: cannot watch device/vif: {error:?}");
         }
         self.control();
-        if self.netfront.is_none() {
+        if self.vifs[0].netfront.is_none() {
             log::warn!("no network device (device/vif) yet: waiting for one (xl network-attach)");
         }
         // Serving from now on: a stalled xenstored may hold a turn this long.
         self.platform.xenstore().set_request_timeout(self.config.xenstore_timeout_ns);
         loop {
-            let netfront = &mut self.netfront;
+            let vifs = &mut self.vifs;
             let (request, vif_changed) = route_watch_events(self.platform, &mut self.lifecycle, &mut |path| {
-                if let Some(netfront) = netfront.as_mut() {
+                for netfront in vifs.iter_mut().filter_map(|vif| vif.netfront.as_mut()) {
                     netfront.watch_event(path);
                 }
             });
@@ -340,7 +318,8 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
                 }
                 None => {}
             }
-            if vif_changed || (self.control_owed && !self.platform.xenstore().daemon_stalled()) {
+            let owed = self.vifs.iter().any(|vif| vif.control_owed);
+            if vif_changed || (owed && !self.platform.xenstore().daemon_stalled()) {
                 self.control();
             }
             let mut deadline = self.turn();
@@ -374,9 +353,11 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         // From now on a suspend would not be carried out: it is left
         // unacknowledged.
         self.lifecycle.refuse_suspend();
-        self.service.drain(&mut self.sockets, now);
-        self.cookies.stop();
-        let in_flight = self.service.in_flight(&self.sockets);
+        for vif in &mut self.vifs {
+            self.service.drain(vif.id, &mut vif.sockets, now);
+            vif.cookies.stop();
+        }
+        let in_flight = self.in_flight();
         let drain = smoltcp::time::Duration::from_millis(self.config.drain.as_millis() as u64);
         log::info!(
             "drain: {request:?} requested: no new connections; {in_flight} in flight, {} s to finish",
@@ -386,17 +367,27 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         None
     }
 
+    /// Connections still owed something, on every interface.
+    fn in_flight(&self) -> usize {
+        self.vifs.iter().map(|vif| self.service.in_flight(vif.id, &vif.sockets)).sum()
+    }
+
     /// While draining, after a turn: once nothing is in flight, or at the
     /// deadline (what is still in flight is then reset), the last FINs and
-    /// resets go out (the transmit ring gets [`TX_DRAIN_NS`] to empty) and
+    /// resets go out (the transmit rings get [`TX_DRAIN_NS`] to empty) and
     /// the request is returned.
     fn drained(&mut self, ending: Ending) -> Option<ShutdownRequest> {
         let now = self.now();
-        let in_flight = self.service.in_flight(&self.sockets);
+        let in_flight = self.in_flight();
         if in_flight > 0 && now < ending.deadline {
             return None;
         }
-        let cut = if in_flight > 0 { self.service.cut(&mut self.sockets, now) } else { 0 };
+        let mut cut = 0;
+        if in_flight > 0 {
+            for vif in &mut self.vifs {
+                cut += self.service.cut(vif.id, &mut vif.sockets, now);
+            }
+        }
         self.turn();
         let unsent = self.flush_transmit();
         log::info!(
@@ -407,28 +398,36 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         Some(ending.request)
     }
 
-    /// Gives the frames on the frontend's transmit ring [`TX_DRAIN_NS`] to
+    /// Gives the frames on the frontends' transmit rings [`TX_DRAIN_NS`] to
     /// leave; returns how many are still there.
     fn flush_transmit(&self) -> usize {
-        let Some(netfront) = self.netfront.as_ref() else { return 0 };
         let deadline = self.platform.now().saturating_add(TX_DRAIN_NS);
+        let frontends = || self.vifs.iter().filter_map(|vif| vif.netfront.as_ref());
         loop {
-            netfront.poll_rings();
-            let Some(port) = netfront.port().filter(|_| netfront.tx_in_flight() > 0) else { return 0 };
-            if self.platform.now() >= deadline {
-                return netfront.tx_in_flight();
+            let mut ports = Vec::new();
+            for netfront in frontends() {
+                netfront.poll_rings();
+                ports.extend(netfront.port().filter(|_| netfront.tx_in_flight() > 0));
             }
-            self.platform.wait(&[port], Some(deadline));
-            netfront.take_notification();
+            if ports.is_empty() {
+                return 0;
+            }
+            if self.platform.now() >= deadline {
+                return frontends().map(Netfront::tx_in_flight).sum();
+            }
+            self.platform.wait(&ports, Some(deadline));
+            for netfront in frontends() {
+                netfront.take_notification();
+            }
         }
     }
 
-    /// Carries out an acknowledged `suspend`: the frontend stops receiving,
-    /// sending and posting, the frames on its transmit ring are given
+    /// Carries out an acknowledged `suspend`: the frontends stop receiving,
+    /// sending and posting, the frames on their transmit rings are given
     /// [`TX_DRAIN_NS`] to leave, and the platform suspends the domain.
     fn suspend(&mut self) {
         log::info!("suspending: the toolstack asked (a save or a migration)");
-        if let Some(netfront) = self.netfront.as_ref() {
+        for netfront in self.vifs.iter().filter_map(|vif| vif.netfront.as_ref()) {
             netfront.quiesce();
         }
         let unsent = self.flush_transmit();
@@ -438,7 +437,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         match self.platform.suspend() {
             SuspendOutcome::Cancelled => {
                 log::info!("suspend cancelled: carrying on in the same domain");
-                if let Some(netfront) = self.netfront.as_ref() {
+                for netfront in self.vifs.iter().filter_map(|vif| vif.netfront.as_ref()) {
                     netfront.resume_in_place();
                 }
             }
@@ -452,16 +451,14 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         self.clock.resumed(self.platform.now());
         log::info!("resumed in a new domain: connecting the network again");
         let reset = self.table.borrow_mut().reset_after_resume(self.platform.grant_entries());
+        let current = self.vifs.iter_mut().filter_map(|vif| vif.netfront.take()).map(Box::new);
+        let old: Vec<_> = current.chain(core::mem::take(&mut self.retiring)).collect();
         match reset {
             Ok(_) => {
-                let old = self.netfront.take().map(Box::new).into_iter().chain(core::mem::take(&mut self.retiring));
                 for frontend in old {
-                    let counted = (frontend.counters(), frontend.dma_counters());
+                    let counted = frontend_totals::<P>(&frontend);
                     match frontend.forget_after_resume() {
-                        Ok(()) => {
-                            self.closed_counters.0 += counted.0;
-                            self.closed_counters.1 += counted.1;
-                        }
+                        Ok(()) => self.closed += counted,
                         Err(frontend) => {
                             log::error!("network: a frontend of the old domain could not be dropped");
                             self.retiring.push(frontend);
@@ -471,9 +468,9 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             }
             Err(refused) => {
                 // Xen still shows a grant of the old domain: it was not made
-                // anew after all. Let the frontend go the careful way.
+                // anew after all. Let the frontends go the careful way.
                 log::error!("grant table: grant {} is still live after a resume: not forgotten", refused.still_granted);
-                self.retire_frontend();
+                self.retiring.extend(old);
             }
         }
         {
@@ -484,283 +481,77 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             if let Err(error) = netfront::watch_vifs(&mut store) {
                 log::error!("netfront: cannot watch device/vif again: {error:?}");
             }
-            self.address.resumed(&mut store);
+            for vif in &mut self.vifs {
+                vif.resumed(&mut store);
+            }
             // A new domain id (and the name the toolstack gave it).
             let instance = Instance::read(&mut store);
             log::info!("instance: name {:?}, domain id {:?}", instance.name, instance.domid);
             self.service.identify(&instance);
         }
-        self.release_retry_at = None;
-        self.announcement = Some(Announcement::new());
-        // Perhaps another host, another link: ask its routers.
-        self.solicitation = Solicitation::default();
         self.control();
     }
 
-    /// Moves the vif handshake on (making the frontend the vif's backend
-    /// needs first); brings the interface up the first time.
+    /// Moves every vif's handshake on (see [`Vif::control`]).
     fn control(&mut self) {
         self.close_retiring();
-        let mut outcome = self.poll_frontend();
-        if let Err(NetfrontError::IdentityChanged(identity)) = outcome {
-            log::info!("network: the vif is now served by domain {} (trusted: {})", identity.backend, identity.trusted);
-            self.retire_frontend();
-            outcome = self.poll_frontend();
+        let now = self.now();
+        let mut shared =
+            Shared { platform: self.platform, table: self.table, config: &self.config, retiring: &mut self.retiring };
+        for vif in &mut self.vifs {
+            vif.control(&mut shared, now);
         }
-        // A timed-out step is taken again once xenstored answers; a vif with
-        // no frontend yet, once a replaced one has closed.
-        self.control_owed = outcome == Err(NetfrontError::Xenstore(XenstoreError::TimedOut))
-            || (self.netfront.is_none() && !self.retiring.is_empty());
-        if let Err(error) = outcome {
-            log::error!("netfront: {error:?}");
-        }
-        let Some((mac, vif)) = self
-            .netfront
-            .as_ref()
-            .and_then(Netfront::device)
-            .map(|device| (EthernetAddress(device.mac.0), vif_number(&device.path)))
-        else {
-            return;
-        };
-        // The address, if any, is published under the vif's current number.
-        if let Some(vif) = vif {
-            self.address.set_vif(&mut self.platform.xenstore(), vif);
-        }
-        match self.interface.as_mut() {
-            None => self.interface = self.make_interface(mac),
-            Some(interface) if interface.hardware_addr() != HardwareAddress::Ethernet(mac) => {
-                // A new vif (xl network-attach) brings a new address: use it,
-                // and ask for a lease for it.
-                log::info!("network: the interface's address is now {mac}");
-                interface.set_hardware_addr(HardwareAddress::Ethernet(mac));
-                if let Some(handle) = self.dhcp {
-                    self.sockets.get_mut::<dhcpv4::Socket>(handle).reset();
-                }
-                // The IPv6 addresses were made of the old MAC: a new
-                // link-local one now, and new ones from the next
-                // advertisement, asked for at once.
-                self.slaac.forget();
-                self.slaac.take_changed();
-                self.solicitation = Solicitation::default();
-                apply_ipv6(self.platform, &self.config.ipv6, &self.slaac, interface, &mut self.address);
-            }
-            Some(_) => {}
-        }
-    }
-
-    /// Polls the frontend's control plane; makes one for the vif when there
-    /// is none (the first vif, or one with a new backend).
-    fn poll_frontend(&mut self) -> Result<(), NetfrontError> {
-        if self.netfront.is_none() {
-            if self.retiring.len() >= MAX_RETIRING {
-                return Err(NetfrontError::Resources("frontends of earlier backends still held"));
-            }
-            let found = netfront::find_vif(&mut self.platform.xenstore())?;
-            let Some(identity) = found else { return Ok(()) };
-            self.netfront = Some(self.open_frontend(identity)?);
-        }
-        match self.netfront.as_mut() {
-            Some(netfront) => netfront.poll_control(&mut self.platform.xenstore()),
-            None => Ok(()),
-        }
-    }
-
-    /// The vif is now served by another backend (or with another trust):
-    /// the frontend retires, and closes at once if its backend holds
-    /// nothing (its grants free for the new device); otherwise it waits in
-    /// `retiring` until the old backend lets go.
-    fn retire_frontend(&mut self) {
-        let old = self.netfront.take();
-        self.retiring.extend(old.map(Box::new));
         self.close_retiring();
-    }
-
-    /// A frontend for a vif served as `identity` says, with its own DMA
-    /// device: granting to that backend, bouncing unless it is trusted.
-    fn open_frontend(&self, identity: VifIdentity) -> Result<Frontend<'p, 't, P>, NetfrontError> {
-        let backend = identity.backend;
-        let trust = if identity.trusted && !self.config.force_untrusted {
-            BackendTrust::Trusted
-        } else {
-            log::info!("backend domain {backend} is not trusted: bouncing every buffer");
-            BackendTrust::Untrusted(self.config.bounce)
-        };
-        let dma = DmaDevice::new(self.table, self.platform.pages(), backend, trust).map_err(|error| {
-            log::error!("DMA set-up for domain {backend} failed: {error:?}");
-            NetfrontError::Resources("DMA device")
-        })?;
-        log::info!("network: a DMA device for backend domain {backend}");
-        Ok(Netfront::new(self.platform.events(), dma, identity.trusted, self.config.netfront))
     }
 
     /// Closes the replaced frontends whose old backend has let go.
     fn close_retiring(&mut self) {
         for old in core::mem::take(&mut self.retiring) {
-            let counted = (old.counters(), old.dma_counters());
+            let counted = frontend_totals::<P>(&old);
             let backend = old.dma().backend();
             match old.close() {
                 Ok(()) => {
                     log::info!("network: the DMA device for backend domain {backend} is closed");
-                    self.closed_counters.0 += counted.0;
-                    self.closed_counters.1 += counted.1;
+                    self.closed += counted;
                 }
                 Err(old) => self.retiring.push(old),
             }
         }
     }
 
-    /// The counters of the frontends the vif had before the current one.
-    fn earlier_counters(&self) -> (NetfrontCounters, DmaCounters) {
-        let (mut netfront, mut dma) = self.closed_counters;
-        for frontend in &self.retiring {
-            netfront += frontend.counters();
-            dma += frontend.dma_counters();
-        }
-        (netfront, dma)
-    }
-
-    /// The interface on the first vif, with its address or asking for one.
-    /// It outlives the vif's frontends: a later one only changes its MAC.
-    fn make_interface(&mut self, mac: EthernetAddress) -> Option<Interface> {
-        let now = self.now();
-        let netfront = self.netfront.as_mut()?;
-        let mut interface = Interface::new(Config::new(HardwareAddress::Ethernet(mac)), netfront, now);
-        crate::fragments::configure(&mut interface, &mut self.fragments);
-        match self.config.net {
-            NetConfig::Static { address, gateway } => {
-                interface.update_ip_addrs(|addresses| {
-                    let _ = addresses.push(IpCidr::Ipv4(address));
-                });
-                if let Some(gateway) = gateway {
-                    let _ = interface.routes_mut().add_default_ipv4_route(gateway);
-                }
-                log::info!("network: static address {address}");
-                self.address.set_address(&mut self.platform.xenstore(), Some(&address.address().to_string()));
-            }
-            NetConfig::Dhcp => {
-                let mut dhcp = dhcpv4::Socket::new();
-                let mut retry = dhcpv4::RetryConfig::default();
-                retry.discover_timeout = DHCP_DISCOVER_RETRY;
-                dhcp.set_retry_config(retry);
-                self.dhcp = Some(self.sockets.add(dhcp));
-                self.lease_hint = Some(LeaseHint::new(now));
-                log::info!("network: asking for an address by DHCP");
-            }
-        }
-        apply_ipv6(self.platform, &self.config.ipv6, &self.slaac, &mut interface, &mut self.address);
-        Some(interface)
-    }
-
-    /// One pass over the data path; returns the earliest deadline.
+    /// One pass over every interface's data path; returns the earliest
+    /// deadline.
     fn turn(&mut self) -> Option<Instant> {
         let now = self.now();
         let retire_deadline = (!self.retiring.is_empty()).then(|| {
             self.close_retiring();
             now + RETIRE_POLL
         });
-        let (earlier_counters, earlier_dma) = self.earlier_counters();
-        let (Some(interface), Some(netfront)) = (self.interface.as_mut(), self.netfront.as_mut()) else {
-            return retire_deadline;
-        };
-        if netfront.take_notification() {
-            log::trace!("netfront: notified");
-        }
-        let (platform, table, dhcp) = (self.platform, self.table, self.dhcp);
-        let address = &mut self.address;
-        self.service.network(network_state(interface, netfront.is_up(), &self.config.ipv6, &self.slaac));
-        let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
-        let advertisements = self.slaac.advertisements();
-        let pass = data_path::pass(
-            interface,
-            &mut Watched::new(netfront, &mut self.slaac, mac),
-            &mut self.cookies,
-            &mut self.fragments,
-            &mut self.sockets,
-            &mut *self.service,
-            now,
-            |interface, sockets| dhcp_events(platform, dhcp, address, interface, sockets),
-            |watched, cookies, fragments| {
-                let netfront = watched.device();
-                let mut stats = gather_stats(platform, table, cookies);
-                stats.fragments = *fragments;
-                stats.netfront = earlier_counters;
-                stats.netfront += netfront.counters();
-                stats.dma = earlier_dma;
-                stats.dma += netfront.dma_counters();
-                stats
-            },
-        );
-        if self.slaac.advertisements() != advertisements {
-            self.solicitation.answered();
-        }
-        self.slaac.expire(now);
-        if self.slaac.take_changed() {
-            apply_ipv6(platform, &self.config.ipv6, &self.slaac, interface, &mut self.address);
-        }
-        if self.solicitation.due(now, netfront.is_up()) {
-            solicit_routers::<P>(interface, netfront, now);
-        }
-        if interface.ip_addrs() != self.addresses_seen.as_slice() {
-            self.addresses_seen = interface.ip_addrs().to_vec();
-            self.slaac.solicit_router_again();
-        }
-        if let Some(router) = self.slaac.take_router_to_solicit() {
-            solicit_neighbour::<P>(interface, netfront, router, now);
-        }
-        // A solicitation due while the link is down waits for the link (a
-        // vif event), not for its time: that would be a busy loop.
-        let solicit_deadline = self.solicitation.deadline().filter(|_| netfront.is_up());
-        let slaac_deadline = [self.slaac.deadline(), solicit_deadline].into_iter().flatten().min();
-        let announce_deadline = announce::<P>(&mut self.announcement, interface, netfront, now);
-        let hint_deadline = if self.dhcp.is_some() {
-            tend_lease_hint(&mut self.lease_hint, now, has_ipv4(interface), netfront.is_up())
-        } else {
-            None
-        };
-        let release_deadline = if netfront.releases_pending() {
-            let due = *self.release_retry_at.get_or_insert(now + RELEASE_RETRY);
-            if now >= due {
-                netfront.retry_releases();
-                self.release_retry_at = netfront.releases_pending().then(|| now + RELEASE_RETRY);
+        let mut deadline = retire_deadline;
+        for index in 0..self.vifs.len() {
+            // What the rest of the network counted, for a metrics request.
+            let mut others = self.closed;
+            for frontend in &self.retiring {
+                others += frontend_totals::<P>(frontend);
             }
-            self.release_retry_at
-        } else {
-            self.release_retry_at = None;
-            None
-        };
-        if netfront.poll_rings() || pass.frames_left || self.cookies.has_replay() {
-            return Some(now);
+            for (_, vif) in self.vifs.iter().enumerate().filter(|(other, _)| *other != index) {
+                others += vif.totals();
+            }
+            let vif_deadline = self.vifs[index].turn(self.platform, self.table, &mut *self.service, others, now);
+            deadline = [deadline, vif_deadline].into_iter().flatten().min();
         }
-        let mut stack_deadline = interface.poll_at(now, &self.sockets);
-        if !netfront.is_up() {
-            // Nothing can be sent: a retransmission due now would be due
-            // again at once, a busy loop until the link is back. Xenstore
-            // events bring the link back; until then, look now and then.
-            stack_deadline = stack_deadline.map(|deadline| deadline.max(now + LINK_DOWN_POLL));
-        }
-        [
-            pass.service_deadline,
-            stack_deadline,
-            retire_deadline,
-            release_deadline,
-            hint_deadline,
-            announce_deadline,
-            slaac_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        deadline
     }
 
-    /// Sleeps until an event on the xenstore or vif port, or the deadline.
+    /// Sleeps until an event on the xenstore or a vif port, or the deadline.
     fn sleep(&mut self, deadline: Option<Instant>) {
-        if self.netfront.as_ref().is_some_and(Netfront::broken_link) {
+        if self.vifs.iter().filter_map(|vif| vif.netfront.as_ref()).any(Netfront::broken_link) {
             self.control();
             return;
         }
         // Requests made this turn may have taken the xenstore port's pending
         // bit and queued watch events: route them before sleeping.
-        let mut ports = Vec::with_capacity(2);
+        let mut ports = Vec::with_capacity(1 + self.vifs.len());
         {
             let store = self.platform.xenstore();
             if store.queued_watch_events() > 0 {
@@ -768,7 +559,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
             }
             ports.push(store.port());
         }
-        ports.extend(self.netfront.as_ref().and_then(Netfront::port));
+        ports.extend(self.vifs.iter().filter_map(|vif| vif.netfront.as_ref().and_then(Netfront::port)));
         let deadline_ns =
             deadline.map(|instant| self.clock.system_time_of(instant.total_micros().max(0) as u64 * 1000));
         self.clock.sleeping(deadline_ns);
@@ -782,235 +573,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
     }
 }
 
-/// Sends the gratuitous ARPs due after a resume (one per IPv4 address of
-/// the interface) once the link is up; returns when the next is due. An
-/// interface with no address has nothing to announce: DHCP's own exchange
-/// will show where it is.
-fn announce<'p, 't, P: Platform<'p>>(
-    announcement: &mut Option<Announcement>,
-    interface: &Interface,
-    netfront: &mut Frontend<'p, 't, P>,
-    now: Instant,
-) -> Option<Instant> {
-    let schedule = announcement.as_mut()?;
-    let addresses: Vec<_> = interface
-        .ip_addrs()
-        .iter()
-        .filter_map(|cidr| match cidr.address() {
-            IpAddress::Ipv4(address) => Some(address),
-            IpAddress::Ipv6(_) => None,
-        })
-        .collect();
-    let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
-    if addresses.is_empty() {
-        *announcement = None;
-        return None;
-    }
-    if schedule.due(now, netfront.is_up()) {
-        for address in addresses {
-            let frame = gratuitous_arp(mac, address);
-            match netfront.transmit(now) {
-                Some(token) => token.consume(frame.len(), |buffer| buffer.copy_from_slice(&frame)),
-                None => log::debug!("network: no room to announce {address}"),
-            }
-        }
-        log::info!("network: announced {mac} after the resume");
-    }
-    let deadline = schedule.deadline();
-    if schedule.is_done() {
-        *announcement = None;
-    }
-    deadline
-}
-
-/// Whether the interface has an IPv4 address.
-fn has_ipv4(interface: &Interface) -> bool {
-    interface.ip_addrs().iter().any(|cidr| matches!(cidr, IpCidr::Ipv4(_)))
-}
-
-/// The network's state as the service hears it.
-fn network_state(interface: &Interface, link_up: bool, config: &Ipv6Static, slaac: &Slaac) -> NetworkState {
-    let ipv6 = || {
-        interface.ip_addrs().iter().filter_map(|cidr| match cidr {
-            IpCidr::Ipv6(cidr) => Some(cidr.address()),
-            IpCidr::Ipv4(_) => None,
-        })
-    };
-    NetworkState {
-        link_up,
-        address_bound: has_ipv4(interface),
-        ipv6_addresses: ipv6().count(),
-        ipv6_address_bound: ipv6().any(|address| !address.is_unicast_link_local()),
-        ipv6_default_router: config.gateway.or(slaac.router()).is_some(),
-        router_advertisements: slaac.advertisements(),
-    }
-}
-
-/// Gives the interface its IPv6 addresses (the link-local one of its MAC,
-/// the static `ip6=`, those from router advertisements) and default router
-/// (`gw6=`, else the first an advertisement named), leaving its IPv4
-/// address alone; logs what came and went, and publishes the addresses in
-/// xenstore, in that order.
-fn apply_ipv6<'p, P: Platform<'p>>(
-    platform: &P,
-    config: &Ipv6Static,
-    slaac: &Slaac,
-    interface: &mut Interface,
-    keys: &mut AddressKeys,
-) {
-    let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
-    let mut wanted: Vec<Ipv6Cidr> = Vec::from([slaac::link_local(mac)]);
-    for cidr in config.address.into_iter().chain(slaac.addresses()) {
-        if !wanted.contains(&cidr) {
-            wanted.push(cidr);
-        }
-    }
-    let had: Vec<Ipv6Cidr> = interface
-        .ip_addrs()
-        .iter()
-        .filter_map(|cidr| match cidr {
-            IpCidr::Ipv6(cidr) => Some(*cidr),
-            IpCidr::Ipv4(_) => None,
-        })
-        .collect();
-    let mut kept = Vec::with_capacity(wanted.len());
-    interface.update_ip_addrs(|addresses| {
-        addresses.retain(|cidr| !matches!(cidr, IpCidr::Ipv6(_)));
-        for cidr in &wanted {
-            match addresses.push(IpCidr::Ipv6(*cidr)) {
-                Ok(()) => kept.push(*cidr),
-                Err(_) => log::warn!("network: no room on the interface for IPv6 address {cidr}"),
-            }
-        }
-    });
-    for cidr in kept.iter().filter(|cidr| !had.contains(cidr)) {
-        log::info!("network: IPv6 address {cidr}");
-    }
-    for cidr in had.iter().filter(|cidr| !kept.contains(cidr)) {
-        log::info!("network: IPv6 address {cidr} is gone");
-    }
-    let router = config.gateway.or(slaac.router());
-    let routes = interface.routes_mut();
-    let old = routes.remove_default_ipv6_route().map(|route| route.via_router);
-    if let Some(router) = router {
-        let _ = routes.add_default_ipv6_route(router);
-    }
-    if old != router.map(IpAddress::Ipv6) {
-        match router {
-            Some(router) => log::info!("network: IPv6 default router {router}"),
-            None => log::info!("network: no IPv6 default router"),
-        }
-    }
-    keys.set_ipv6(&mut platform.xenstore(), kept.iter().map(|cidr| cidr.address().to_string()).collect());
-}
-
-/// Sends a router solicitation from the interface's link-local address.
-fn solicit_routers<'p, 't, P: Platform<'p>>(interface: &Interface, netfront: &mut Frontend<'p, 't, P>, now: Instant) {
-    let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
-    let frame = slaac::router_solicitation(mac, slaac::link_local(mac).address());
-    send_frame::<P>(netfront, &frame, "router solicitation", now);
-}
-
-/// Sends a neighbour solicitation for `target` from the interface's
-/// link-local address (see [`Slaac::take_router_to_solicit`]).
-fn solicit_neighbour<'p, 't, P: Platform<'p>>(
-    interface: &Interface,
-    netfront: &mut Frontend<'p, 't, P>,
-    target: smoltcp::wire::Ipv6Address,
-    now: Instant,
-) {
-    let HardwareAddress::Ethernet(mac) = interface.hardware_addr();
-    let frame = slaac::neighbour_solicitation(mac, slaac::link_local(mac).address(), target);
-    send_frame::<P>(netfront, &frame, "neighbour solicitation", now);
-}
-
-/// Sends `frame` (a `what`) if the ring has room; if not, it is not sent
-/// (a router solicitation's schedule sends another; smoltcp asks for a
-/// neighbour itself when it first needs one).
-fn send_frame<'p, 't, P: Platform<'p>>(netfront: &mut Frontend<'p, 't, P>, frame: &[u8], what: &str, now: Instant) {
-    match netfront.transmit(now) {
-        Some(token) => {
-            token.consume(frame.len(), |buffer| buffer.copy_from_slice(frame));
-            log::debug!("network: {what} sent");
-        }
-        None => log::debug!("network: no room for a {what}"),
-    }
-}
-
-/// Keeps the DHCP hint's schedule: none while there is a lease, a new one
-/// from `now` when there is none (the first request, a lost lease, a new
-/// MAC asking afresh); logs the hint when it is due and the link is up (a
-/// link that is down has said so itself). Returns when the next is due.
-fn tend_lease_hint(hint: &mut Option<LeaseHint>, now: Instant, leased: bool, link_up: bool) -> Option<Instant> {
-    if leased {
-        *hint = None;
-        return None;
-    }
-    let hint = hint.get_or_insert_with(|| LeaseHint::new(now));
-    if let Some(waited) = hint.due(now)
-        && link_up
-    {
-        log::warn!("{}", lease_hint::hint(waited));
-    }
-    Some(hint.deadline())
-}
-
-/// Acts on the DHCP socket's events: a lease configures the interface and
-/// is published in xenstore; a lost one unconfigures it and is removed
-/// from xenstore.
-fn dhcp_events<'p, P: Platform<'p>>(
-    platform: &P,
-    dhcp: Option<SocketHandle>,
-    address: &mut AddressKeys,
-    interface: &mut Interface,
-    sockets: &mut SocketSet<'static>,
-) {
-    let Some(handle) = dhcp else { return };
-    match sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
-        None => {}
-        Some(dhcpv4::Event::Configured(config)) => {
-            interface.update_ip_addrs(|addresses| {
-                addresses.retain(|cidr| !matches!(cidr, IpCidr::Ipv4(_)));
-                let _ = addresses.push(IpCidr::Ipv4(config.address));
-            });
-            match config.router {
-                Some(router) => drop(interface.routes_mut().add_default_ipv4_route(router)),
-                None => interface.routes_mut().remove_default_ipv4_route().map_or((), drop),
-            }
-            log::info!("network: DHCP address {} (router {:?})", config.address, config.router);
-            address.set_address(&mut platform.xenstore(), Some(&config.address.address().to_string()));
-        }
-        Some(dhcpv4::Event::Deconfigured) => {
-            let had_address = has_ipv4(interface);
-            interface.update_ip_addrs(|addresses| addresses.retain(|cidr| !matches!(cidr, IpCidr::Ipv4(_))));
-            interface.routes_mut().remove_default_ipv4_route();
-            if had_address {
-                log::warn!("network: DHCP lease lost");
-            }
-            address.set_address(&mut platform.xenstore(), None);
-        }
-    }
-}
-
-/// The counters now, but the vif's (which the caller adds: every frontend
-/// the vif had).
-fn gather_stats<'p, P: Platform<'p>>(platform: &P, table: &Table<'p>, cookies: &SynCookies) -> Stats {
-    let events = platform.events().counters();
-    let own = platform.stats();
-    Stats {
-        uptime_ns: platform.now(),
-        start_time_ns: own.start_time_ns,
-        hypercalls: own.hypercalls,
-        events_sent: events.sent.load(Ordering::Relaxed),
-        events_received: events.received.load(Ordering::Relaxed),
-        polls: events.polls.load(Ordering::Relaxed),
-        heap_used: own.heap_used,
-        heap_free: own.heap_free,
-        console_dropped_bytes: own.console_dropped_bytes,
-        netfront: NetfrontCounters::default(),
-        dma: DmaCounters::default(),
-        grants: table.borrow().counters(),
-        syn_cookies: cookies.counters(),
-        fragments: crate::fragments::FragmentCounters::default(),
-    }
+/// What a frontend counted.
+fn frontend_totals<'p, 't, P: Platform<'p>>(frontend: &Frontend<'p, 't, P>) -> Totals {
+    Totals { netfront: frontend.counters(), dma: frontend.dma_counters(), ..Totals::default() }
 }

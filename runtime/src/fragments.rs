@@ -81,6 +81,16 @@ pub struct FragmentCounters {
     pub timed_out: u64,
 }
 
+impl core::ops::AddAssign for FragmentCounters {
+    fn add_assign(&mut self, other: Self) {
+        self.received += other.received;
+        self.oversized += other.oversized;
+        self.no_slot += other.no_slot;
+        self.reassembled += other.reassembled;
+        self.timed_out += other.timed_out;
+    }
+}
+
 /// Bytes of datagram data one slot's account covers, in 8-byte units.
 const UNITS: usize = MAX_REASSEMBLED_PAYLOAD.div_ceil(8);
 

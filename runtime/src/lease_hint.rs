@@ -10,6 +10,7 @@
 //!
 //! Pure arithmetic on the running clock's instants: no logging here.
 
+use crate::InterfaceId;
 use alloc::format;
 use alloc::string::String;
 use smoltcp::time::{Duration, Instant};
@@ -19,10 +20,14 @@ pub const FIRST_HINT: Duration = Duration::from_secs(30);
 /// The longest time between two hints.
 pub const LONGEST_GAP: Duration = Duration::from_secs(600);
 
-/// The hint for a wait of `waited` without a lease.
-pub fn hint(waited: Duration) -> String {
+/// The hint for a wait of `waited` without a lease on interface `id`.
+pub fn hint(id: InterfaceId, waited: Duration) -> String {
+    let (tag, words) = match id {
+        InterfaceId::Main => (String::from("network"), String::new()),
+        InterfaceId::Vif(number) => (format!("network (vif {number})"), format!("vif{number}.")),
+    };
     format!(
-        "network: no DHCP lease after {} s: is there a DHCP server on the bridge? or set ip=ADDR/LEN gw=ADDR",
+        "{tag}: no DHCP lease after {} s: is there a DHCP server on the bridge? or set {words}ip=ADDR/LEN {words}gw=ADDR",
         waited.secs()
     )
 }
@@ -101,8 +106,12 @@ mod tests {
     #[test]
     fn the_hint_says_what_to_check() {
         assert_eq!(
-            hint(Duration::from_millis(30_400)),
+            hint(InterfaceId::Main, Duration::from_millis(30_400)),
             "network: no DHCP lease after 30 s: is there a DHCP server on the bridge? or set ip=ADDR/LEN gw=ADDR"
+        );
+        assert_eq!(
+            hint(InterfaceId::Vif(1), Duration::from_secs(60)),
+            "network (vif 1): no DHCP lease after 60 s: is there a DHCP server on the bridge? or set vif1.ip=ADDR/LEN vif1.gw=ADDR"
         );
     }
 }

@@ -1,10 +1,12 @@
 //! xenecho's network runtime: everything between the netfront driver and
 //! the appliance's services, and nothing that touches the machine.
 //!
-//! [`run`] is the appliance's event loop: it finds the vif in xenstore (or
-//! waits for one), decides whether its backend is trusted, builds the DMA
-//! device and the netfront that owns it (a new pair when the vif comes back
-//! with another backend domain or trust), brings up the smoltcp interface (DHCP or a static
+//! [`run`] is the appliance's event loop. For each of its interfaces (the
+//! main one, and one per vif the configuration numbers: [`InterfaceId`]) it
+//! finds the vif in xenstore (or waits for one), decides whether its backend
+//! is trusted, builds the DMA device and the netfront that owns it (a new
+//! pair when the vif comes back with another backend domain or trust),
+//! brings up the smoltcp interface, with its own sockets (DHCP or a static
 //! address, published in xenstore where dom0's tools and toolstacks look:
 //! [`address_keys`]; while DHCP brings no lease it says so, with a hint:
 //! [`lease_hint`]), and turns: xenstore watch events (the toolstack's
@@ -47,8 +49,11 @@ pub mod stats;
 pub mod syn_cookies;
 #[cfg(feature = "test-utils")]
 pub mod testing;
+mod vif;
 
-pub use event_loop::{BOUNCE_PAGES, LARGE_FRAME_BOUNCE_PAGES, RuntimeConfig, run, run_without_network};
+pub use event_loop::{
+    BOUNCE_PAGES, LARGE_FRAME_BOUNCE_PAGES, MAX_NUMBERED_VIFS, RuntimeConfig, VifConfig, run, run_without_network,
+};
 pub use event_loop::{DEFAULT_DRAIN, MAX_DRAIN};
 pub use instance::Instance;
 pub use lifecycle::ShutdownRequest;
@@ -57,11 +62,24 @@ pub use platform::{Platform, PlatformStats};
 pub use stats::Stats;
 pub use xen_pv::SuspendOutcome;
 
+/// One of the runtime's interfaces, as the service is told: each has its
+/// own sockets (see [`Service::start`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum InterfaceId {
+    /// The main interface: on the lowest-numbered vif no other interface
+    /// is for (the first vif, unless the configuration numbers it), and on
+    /// the next one found when that one goes.
+    Main,
+    /// The interface on vif `n` alone ([`RuntimeConfig::vifs`]).
+    Vif(u32),
+}
+
 /// A network service the runtime runs on its TCP/IP stack.
 ///
-/// The runtime owns the event loop: on every turn it lets smoltcp process
-/// what arrived, calls [`Service::poll`], lets smoltcp send what the service
-/// wrote, and sleeps until the next event or the earliest deadline.
+/// The runtime owns the event loop: on every turn, for each interface, it
+/// lets smoltcp process what arrived, calls [`Service::poll`] with that
+/// interface's sockets, lets smoltcp send what the service wrote; then it
+/// sleeps until the next event or the earliest deadline.
 pub trait Service {
     /// Learns which domain it runs as (its name and domain id, read from
     /// xenstore by the runtime; see [`instance`]): before
@@ -70,44 +88,62 @@ pub trait Service {
     /// unless the service wants it.
     fn identify(&mut self, _instance: &Instance) {}
 
-    /// Adds the service's sockets, once, before the first poll.
-    fn start(&mut self, sockets: &mut smoltcp::iface::SocketSet<'static>);
+    /// Adds the service's sockets for interface `interface` (none, if it
+    /// serves nothing there), once per interface, before the first poll.
+    /// smoltcp sends each socket through the interface whose set holds it,
+    /// so a socket serves one interface.
+    fn start(&mut self, interface: InterfaceId, sockets: &mut smoltcp::iface::SocketSet<'static>);
 
-    /// Serves the sockets; returns the latest time it wants to be polled
-    /// again (`None`: only when something happens). `stats` gathers the
-    /// runtime's and the platform's counters, for a metrics request.
+    /// Serves the sockets of `interface`; returns the latest time it wants
+    /// to be polled again (`None`: only when something happens). `stats`
+    /// gathers the runtime's and the platform's counters, for a metrics
+    /// request.
     fn poll(
         &mut self,
+        interface: InterfaceId,
         sockets: &mut smoltcp::iface::SocketSet<'static>,
         now: smoltcp::time::Instant,
         stats: &dyn Fn() -> Stats,
     ) -> Option<smoltcp::time::Instant>;
 
-    /// Whether half-open handshakes crowd the service's backlog, so that
-    /// SYNs should be answered with cookies (see [`syn_cookies`]).
-    fn syn_pressure(&self) -> bool {
+    /// Whether half-open handshakes crowd the service's backlog on
+    /// `interface`, so that SYNs should be answered with cookies there (see
+    /// [`syn_cookies`]).
+    fn syn_pressure(&self, _interface: InterfaceId) -> bool {
         false
     }
 
-    /// Learns the state of the network (the link, the address), each turn
+    /// Learns the state of `interface` (the link, the addresses), each turn
     /// before [`Service::poll`]. Does nothing unless the service wants it.
-    fn network(&mut self, _state: NetworkState) {}
+    fn network(&mut self, _interface: InterfaceId, _state: NetworkState) {}
 
     /// The toolstack asked the domain to end and the runtime drains: the
-    /// service stops taking new connections and lets the ones in flight
-    /// finish. Called once; [`Service::poll`] goes on as before.
-    fn drain(&mut self, _sockets: &mut smoltcp::iface::SocketSet<'static>, _now: smoltcp::time::Instant) {}
+    /// service stops taking new connections on `interface` and lets the
+    /// ones in flight finish. Called once per interface; [`Service::poll`]
+    /// goes on as before.
+    fn drain(
+        &mut self,
+        _interface: InterfaceId,
+        _sockets: &mut smoltcp::iface::SocketSet<'static>,
+        _now: smoltcp::time::Instant,
+    ) {
+    }
 
-    /// While draining: how many connections are still owed something
-    /// (an answer, or the acknowledgement of what was sent); 0 ends the
-    /// drain.
-    fn in_flight(&self, _sockets: &smoltcp::iface::SocketSet<'static>) -> usize {
+    /// While draining: how many connections on `interface` are still owed
+    /// something (an answer, or the acknowledgement of what was sent); 0 on
+    /// every interface ends the drain.
+    fn in_flight(&self, _interface: InterfaceId, _sockets: &smoltcp::iface::SocketSet<'static>) -> usize {
         0
     }
 
     /// The drain's deadline passed: resets every connection still in
-    /// flight; returns how many.
-    fn cut(&mut self, _sockets: &mut smoltcp::iface::SocketSet<'static>, _now: smoltcp::time::Instant) -> usize {
+    /// flight on `interface`; returns how many.
+    fn cut(
+        &mut self,
+        _interface: InterfaceId,
+        _sockets: &mut smoltcp::iface::SocketSet<'static>,
+        _now: smoltcp::time::Instant,
+    ) -> usize {
         0
     }
 }

@@ -33,7 +33,10 @@ pub struct Stats {
     pub heap_free: u64,
     /// Console bytes dropped because the console daemon did not drain.
     pub console_dropped_bytes: u64,
-    /// The network frontend.
+    /// Interfaces made: the main one and each vif's own, once its vif was
+    /// first found.
+    pub interfaces: u64,
+    /// The network frontends (every one the interfaces had).
     pub netfront: NetfrontCounters,
     /// The DMA layer.
     pub dma: DmaCounters,

@@ -120,6 +120,14 @@ pub struct SynCookieCounters {
     pub proxied: u64,
 }
 
+impl core::ops::AddAssign for SynCookieCounters {
+    fn add_assign(&mut self, other: Self) {
+        self.cookies_sent += other.cookies_sent;
+        self.cookies_accepted += other.cookies_accepted;
+        self.proxied += other.proxied;
+    }
+}
+
 /// The state SYN cookies keep between turns.
 pub struct SynCookies {
     state: State,

@@ -15,11 +15,10 @@
 
 use dma::sim::SimPageSource;
 use netfront::NetfrontConfig;
-use runtime::testing::{Dom0, ECHO_PORT, EchoService, GUEST_ADDRESS, SimPlatform, World};
+use runtime::testing::{Dom0, EchoService, SimPlatform, World};
 use runtime::{Instance, NetConfig, RuntimeConfig, ShutdownRequest};
 use smoltcp::iface::SocketHandle;
-use smoltcp::socket::tcp;
-use smoltcp::wire::{IpAddress, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 use std::sync::atomic::Ordering;
 use xen_pv::abi::DomainId;
 use xen_pv::event_channel::EventChannels;
@@ -87,7 +86,7 @@ impl World for Script<'_> {
                 self.connect(1);
             }
             Phase::Echo { round, .. } => {
-                let echoed = exchange_greeting(&mut self.dom0, self.client.expect("connected"));
+                let echoed = self.dom0.greet(self.client.expect("connected"), GREETING);
                 if echoed {
                     self.echoed.push(round);
                     self.granted_to.push(live_grant_domains(xen));
@@ -123,39 +122,9 @@ impl World for Script<'_> {
 
 impl Script<'_> {
     fn connect(&mut self, round: u32) {
-        self.client = Some(connect(&mut self.dom0, round));
+        self.client = Some(self.dom0.connect_to_echo(40_000 + round as u16));
         self.phase = Phase::Echo { round };
     }
-}
-
-/// A client of dom0's connecting to the guest's echo port (from local port
-/// 40 000 + `round`).
-fn connect(dom0: &mut Dom0<'_>, round: u32) -> SocketHandle {
-    let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
-    let handle = dom0.sockets.add(socket);
-    let context = dom0.interface.context();
-    dom0.sockets
-        .get_mut::<tcp::Socket>(handle)
-        .connect(context, (IpAddress::Ipv4(GUEST_ADDRESS), ECHO_PORT), 40_000 + round as u16)
-        .expect("connect");
-    handle
-}
-
-/// One step of `client`'s exchange: sends the greeting while nothing is in
-/// flight; once the echo is back (and checked), closes and returns true.
-fn exchange_greeting(dom0: &mut Dom0<'_>, client: SocketHandle) -> bool {
-    let socket = dom0.sockets.get_mut::<tcp::Socket>(client);
-    if socket.recv_queue() >= GREETING.len() {
-        let mut answer = [0; 64];
-        let read = socket.recv_slice(&mut answer).expect("recv");
-        assert_eq!(&answer[..read], GREETING, "the echo");
-        socket.close();
-        return true;
-    }
-    if socket.can_send() && socket.send_queue() == 0 && socket.recv_queue() == 0 {
-        let _ = socket.send_slice(GREETING);
-    }
-    false
 }
 
 /// The domains the guest's live grants are for, each once, in order.
@@ -386,7 +355,7 @@ impl World for Unsupported<'_> {
         let a_second_on = now >= self.written_at + 1_000_000_000;
         match self.client {
             Some(client) => {
-                let echoed = exchange_greeting(&mut self.dom0, client);
+                let echoed = self.dom0.greet(client, GREETING);
                 if echoed {
                     self.served = true;
                     self.end(xen);
@@ -398,7 +367,7 @@ impl World for Unsupported<'_> {
                 if self.written < UNSUPPORTED.len() {
                     self.ask(xen);
                 } else {
-                    self.client = Some(connect(&mut self.dom0, 1));
+                    self.client = Some(self.dom0.connect_to_echo(40_001));
                 }
             }
             None => {}

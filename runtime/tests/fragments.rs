@@ -42,8 +42,14 @@ thread_local! {
 struct Watcher;
 
 impl Service for Watcher {
-    fn start(&mut self, _: &mut SocketSet<'static>) {}
-    fn poll(&mut self, _: &mut SocketSet<'static>, _: Instant, stats: &dyn Fn() -> Stats) -> Option<Instant> {
+    fn start(&mut self, _: runtime::InterfaceId, _: &mut SocketSet<'static>) {}
+    fn poll(
+        &mut self,
+        _: runtime::InterfaceId,
+        _: &mut SocketSet<'static>,
+        _: Instant,
+        stats: &dyn Fn() -> Stats,
+    ) -> Option<Instant> {
         COUNTERS.with(|counters| counters.set(stats().fragments));
         None
     }

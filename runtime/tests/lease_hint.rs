@@ -7,10 +7,8 @@
 
 use dma::sim::SimPageSource;
 use netfront::NetfrontConfig;
-use runtime::testing::{Dom0, SimPlatform, TICK_NS, World};
-use runtime::{NetConfig, RuntimeConfig, Service, ShutdownRequest, Stats};
-use smoltcp::iface::SocketSet;
-use smoltcp::time::Instant;
+use runtime::testing::{Dom0, NoService, SimPlatform, TICK_NS, World};
+use runtime::{NetConfig, RuntimeConfig, ShutdownRequest};
 use std::cell::RefCell;
 use xen_pv::event_channel::EventChannels;
 use xen_sim::SimXen;
@@ -41,16 +39,6 @@ impl log::Log for Capture {
 }
 
 static CAPTURE: Capture = Capture;
-
-/// A service with nothing to serve: the loop alone is under test.
-struct Idle;
-
-impl Service for Idle {
-    fn start(&mut self, _: &mut SocketSet<'static>) {}
-    fn poll(&mut self, _: &mut SocketSet<'static>, _: Instant, _: &dyn Fn() -> Stats) -> Option<Instant> {
-        None
-    }
-}
 
 /// Dom0, whose DHCP server starts answering at `server_at`; the run ends
 /// at `end_at`. Every line the guest logs is stamped with the simulated
@@ -101,7 +89,7 @@ fn run(server_at: u64, end_at: u64) -> Bridge<'static> {
         netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true },
         ..RuntimeConfig::new(NetConfig::Dhcp)
     };
-    assert_eq!(runtime::run(&platform, &config, &mut Idle), ShutdownRequest::Poweroff);
+    assert_eq!(runtime::run(&platform, &config, &mut NoService), ShutdownRequest::Poweroff);
     let mut world = platform.into_world();
     LOGGED.with(|logged| world.lines.extend(logged.borrow_mut().drain(..).map(|line| (xen.now(), line))));
     world

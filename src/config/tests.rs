@@ -388,7 +388,7 @@ fn the_settings_are_described_as_words_the_line_takes() {
 #[test]
 fn help_lists_every_word_once() {
     let lines = help_lines();
-    assert_eq!(lines.len(), 1 + KERNEL_WORDS.len() + APPLIANCE_WORDS.len());
+    assert_eq!(lines.len(), 1 + KERNEL_WORDS.len() + APPLIANCE_WORDS.len() + VIF_WORDS.len());
     assert!(lines.iter().all(|line| line.starts_with("help: ") && !line.contains('\n')));
     assert_eq!(lines[1], "help: loglevel=off|error|warn|info|debug|trace the log level (info)");
     assert!(lines.contains(&"help: max-body=SIZE|unlimited    the largest request body (unlimited)".to_string()));
@@ -616,5 +616,62 @@ fn the_end_to_end_guest_line() {
         config.describe()[1],
         "settings: port=8080 metrics-port=19100 connections=1 backlog=1 per-client=off max-body=2K min-rate=1K"
     );
-    assert_eq!(help_lines().len(), 21, "the check counts 21 help lines");
+    assert_eq!(help_lines().len(), 26, "the check counts 26 help lines");
+}
+
+#[test]
+fn vif_words_give_vifs_their_own_interfaces() {
+    let config = read("metrics-vif=1 vif1.ip=10.89.0.2/24 vif1.gw=10.89.0.1 vif2.ip6=fd00:89::5/64 ip=dhcp");
+    assert_eq!(config.warnings, Vec::<String>::new());
+    let static1 = NetConfig::parse(Some("10.89.0.2/24"), Some("10.89.0.1")).unwrap();
+    let ipv6_2 = Ipv6Static::parse(Some("fd00:89::5/64"), None).unwrap();
+    assert_eq!(
+        config.vifs,
+        [
+            runtime::VifConfig { number: 1, net: static1, ipv6: Ipv6Static::default() },
+            runtime::VifConfig { number: 2, net: NetConfig::Dhcp, ipv6: ipv6_2 },
+        ]
+    );
+    assert_eq!(config.settings.metrics_vif, Some(1));
+    assert_eq!(config.net, Some(NetConfig::Dhcp), "ip= is the main interface's");
+    assert_eq!(config.runtime_config().unwrap().vifs, config.vifs);
+    let [first, second] = config.describe();
+    assert!(first.ends_with(" vif1.ip=10.89.0.2/24 vif1.gw=10.89.0.1 vif2.ip=dhcp vif2.ip6=fd00:89::5/64"), "{first}");
+    assert!(second.contains(" metrics-vif=1 "), "{second}");
+    // The lines pasted back give the same settings.
+    let again = read(&format!("{} {}", &first["settings: ".len()..], &second["settings: ".len()..]));
+    assert_eq!((again.vifs, again.settings.metrics_vif), (config.vifs, Some(1)));
+}
+
+#[test]
+fn metrics_vif_alone_asks_its_vif_for_a_lease() {
+    let config = read("metrics-vif=3");
+    assert_eq!(config.vifs, [runtime::VifConfig::dhcp(3)]);
+    assert_eq!(config.settings.metrics_vif, Some(3));
+    assert_eq!(read("metrics-vif=main").settings.metrics_vif, None);
+    let off = read("metrics-port=off metrics-vif=1");
+    assert_eq!((off.settings.metrics_vif, off.vifs.len()), (None, 0));
+    assert_eq!(off.warnings, ["metrics-vif=1: the metrics are off (metrics-port=off): ignored"]);
+}
+
+#[test]
+fn bad_vif_words_are_said_and_keep_the_network_down() {
+    let bad = read("vif1.ip=junk");
+    assert_eq!(bad.net, None);
+    assert_eq!(bad.warnings, ["vif1.ip=junk: not dhcp or ADDRESS/LEN (e.g. 10.0.0.2/24): the network stays down"]);
+    assert_eq!(read("vif2.gw6=ff02::1").net, None);
+    assert_eq!(
+        warnings("metrics-vif=99 vif40.ip=dhcp vif1.ip vif01.ip=dhcp vif1.ip=dhcp vif1.ip=10.89.0.2/24"),
+        [
+            "metrics-vif=99: not a vif number (0 to 31) or main: using metrics-vif=main",
+            "vif40.ip=dhcp: unknown word (help lists the words): ignored",
+            "vif1.ip: repeated later (the last one, vif1.ip=10.89.0.2/24, counts): ignored",
+            "vif01.ip=dhcp: unknown word (help lists the words): ignored",
+            "vif1.ip=dhcp: repeated later (the last one, vif1.ip=10.89.0.2/24, counts): ignored",
+        ]
+    );
+    let many: Vec<String> = (1..=8).map(|vif| format!("vif{vif}.ip=dhcp")).collect();
+    let config = read(&many.join(" "));
+    assert_eq!(config.vifs.len(), runtime::MAX_NUMBERED_VIFS);
+    assert_eq!(config.warnings, ["vif8.ip=dhcp: more than 7 vifs with their own interface: ignored"]);
 }

@@ -118,9 +118,12 @@ impl Network {
         let mut appliance = Appliance::new(settings);
         // As runtime::run does: the instance first, then the sockets.
         appliance.identify(&runtime::Instance { name: Some(HARNESS_INSTANCE_NAME.into()), domid: Some(1) });
-        appliance.start(&mut sockets);
+        appliance.start(runtime::InterfaceId::Main, &mut sockets);
         // The harness's link is up and its address bound from the start.
-        appliance.network(runtime::NetworkState { link_up: true, address_bound: true, ..Default::default() });
+        appliance.network(
+            runtime::InterfaceId::Main,
+            runtime::NetworkState { link_up: true, address_bound: true, ..Default::default() },
+        );
         let server = Server { interface, sockets, appliance, port, cookies: SynCookies::new(0x5eed), fragments };
         Network { now, hub, server, clients: Vec::new(), flood: None }
     }
@@ -128,18 +131,18 @@ impl Network {
     /// Tells the appliance the network is as `state` says (as the runtime
     /// does every turn).
     pub fn set_network(&mut self, state: runtime::NetworkState) {
-        self.server.appliance.network(state);
+        self.server.appliance.network(runtime::InterfaceId::Main, state);
     }
 
     /// Makes the appliance drain, as the runtime does when the domain is
     /// asked to end.
     pub fn drain(&mut self) {
-        self.server.appliance.drain(&mut self.server.sockets, self.now);
+        self.server.appliance.drain(runtime::InterfaceId::Main, &mut self.server.sockets, self.now);
     }
 
     /// How many of the appliance's connections are still in flight.
     pub fn in_flight(&self) -> usize {
-        self.server.appliance.in_flight(&self.server.sockets)
+        self.server.appliance.in_flight(runtime::InterfaceId::Main, &self.server.sockets)
     }
 
     /// The metrics page as a scrape would get it now (without the
@@ -262,6 +265,7 @@ impl Network {
                 &mut server.fragments,
                 &mut server.sockets,
                 &mut server.appliance,
+                runtime::InterfaceId::Main,
                 now,
                 |_, _| {},
                 |_, _, _| runtime::Stats::default(),

@@ -226,6 +226,7 @@ pub fn settings_for(selector: u8) -> Settings {
         http: HttpPlan { port: HTTP_PORT, connections, backlog, per_client, limits, bounds: TcpBounds::default() },
         metrics_port: Some(DEFAULT_METRICS_PORT),
         metrics_address: None,
+        metrics_vif: None,
     }
 }
 

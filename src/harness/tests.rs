@@ -23,6 +23,7 @@ pub(super) fn settings() -> Settings {
         },
         metrics_port: Some(crate::DEFAULT_METRICS_PORT),
         metrics_address: None,
+        metrics_vif: None,
     }
 }
 

@@ -27,16 +27,14 @@
 
 extern crate std;
 
-use super::{SimPlatform, World};
-use crate::{NetConfig, RuntimeConfig, Service, ShutdownRequest, Stats};
+use super::{NoService, SimPlatform, World};
+use crate::{NetConfig, RuntimeConfig, ShutdownRequest};
 use dma::BackendTrust;
 use dma::sim::SimPageSource;
 use netfront::testing::{
     CONFIG, EXTENDED_MARKER, frame, ip_frame, mangled_ip_frame, receive_slot_hostility, setup_for,
 };
-use smoltcp::iface::SocketSet;
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address,
     Ipv4Cidr, Ipv4Packet, Ipv4Repr,
@@ -116,18 +114,6 @@ pub fn run_input(data: &[u8]) -> Vec<u16> {
     assert_eq!(request, ShutdownRequest::Poweroff, "the run ends on the world's request");
     assert_eq!(world.phase, Phase::Done, "the script ran to its end");
     world.domains
-}
-
-/// A service with no sockets: the stack alone answers pings and refuses
-/// TCP with resets.
-struct NoService;
-
-impl Service for NoService {
-    fn start(&mut self, _: &mut SocketSet<'static>) {}
-
-    fn poll(&mut self, _: &mut SocketSet<'static>, _: Instant, _: &dyn Fn() -> Stats) -> Option<Instant> {
-        None
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,9 @@
-//! A TCP echo service on one socket for the production loop's tests: it
-//! notes what the runtime told it about the domain (and whether that came
-//! before it started) and the runtime's counters each time it echoes.
+//! A TCP echo service on one socket per interface for the production
+//! loop's tests: it notes what the runtime told it about the domain (and
+//! whether that came before it started), and the runtime's counters and
+//! the interface each time it echoes.
 
-use crate::{Instance, Service, Stats};
+use crate::{Instance, InterfaceId, Service, Stats};
 use alloc::vec;
 use alloc::vec::Vec;
 use smoltcp::iface::{SocketHandle, SocketSet};
@@ -15,9 +16,13 @@ pub const ECHO_PORT: u16 = 7;
 /// See the module's comment.
 #[derive(Default)]
 pub struct EchoService {
-    socket: Option<SocketHandle>,
+    sockets: Vec<(InterfaceId, SocketHandle)>,
     /// The runtime's counters at each echo.
     pub stats: Vec<Stats>,
+    /// The interface of each echo.
+    pub echoed_on: Vec<InterfaceId>,
+    /// The interfaces it was started on, in order.
+    pub interfaces: Vec<InterfaceId>,
     /// What the runtime said about the domain, each time.
     pub identified: Vec<Instance>,
     /// Whether the first [`Service::identify`] came before [`Service::start`].
@@ -27,18 +32,26 @@ pub struct EchoService {
 impl Service for EchoService {
     fn identify(&mut self, instance: &Instance) {
         if self.identified.is_empty() {
-            self.identified_before_start = self.socket.is_none();
+            self.identified_before_start = self.sockets.is_empty();
         }
         self.identified.push(instance.clone());
     }
 
-    fn start(&mut self, sockets: &mut SocketSet<'static>) {
+    fn start(&mut self, interface: InterfaceId, sockets: &mut SocketSet<'static>) {
         let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
-        self.socket = Some(sockets.add(socket));
+        self.sockets.push((interface, sockets.add(socket)));
+        self.interfaces.push(interface);
     }
 
-    fn poll(&mut self, sockets: &mut SocketSet<'static>, _: Instant, stats: &dyn Fn() -> Stats) -> Option<Instant> {
-        let socket = sockets.get_mut::<tcp::Socket>(self.socket.expect("started"));
+    fn poll(
+        &mut self,
+        interface: InterfaceId,
+        sockets: &mut SocketSet<'static>,
+        _: Instant,
+        stats: &dyn Fn() -> Stats,
+    ) -> Option<Instant> {
+        let handle = self.sockets.iter().find(|(id, _)| *id == interface).expect("started on the interface").1;
+        let socket = sockets.get_mut::<tcp::Socket>(handle);
         if !socket.is_open() {
             socket.listen(ECHO_PORT).expect("listen");
         }
@@ -47,10 +60,29 @@ impl Service for EchoService {
             let read = socket.recv_slice(&mut buffer).expect("recv");
             socket.send_slice(&buffer[..read]).expect("send");
             self.stats.push(stats());
+            self.echoed_on.push(interface);
         }
         if socket.state() == tcp::State::CloseWait {
             socket.close();
         }
+        None
+    }
+}
+
+/// A service with no sockets: the loop and the stack alone are under test
+/// (the stack answers pings and refuses TCP with resets).
+pub struct NoService;
+
+impl Service for NoService {
+    fn start(&mut self, _: InterfaceId, _: &mut SocketSet<'static>) {}
+
+    fn poll(
+        &mut self,
+        _: InterfaceId,
+        _: &mut SocketSet<'static>,
+        _: Instant,
+        _: &dyn Fn() -> Stats,
+    ) -> Option<Instant> {
         None
     }
 }

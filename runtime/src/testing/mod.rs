@@ -33,7 +33,7 @@ extern crate std;
 pub mod backend_script;
 mod echo_service;
 
-pub use echo_service::{ECHO_PORT, EchoService};
+pub use echo_service::{ECHO_PORT, EchoService, NoService};
 
 use crate::address_keys::{ADDRESS_KEY, vif_address_key, vif_ipv6_key};
 use crate::platform::{Platform, PlatformStats};
@@ -289,6 +289,38 @@ impl<'x> Dom0<'x> {
                 })
             })
             .collect()
+    }
+
+    /// A client of dom0's connecting to the guest's echo port
+    /// ([`ECHO_PORT`] at [`GUEST_ADDRESS`]) from `local_port`.
+    pub fn connect_to_echo(&mut self, local_port: u16) -> smoltcp::iface::SocketHandle {
+        use smoltcp::socket::tcp;
+        let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
+        let handle = self.sockets.add(socket);
+        let context = self.interface.context();
+        self.sockets
+            .get_mut::<tcp::Socket>(handle)
+            .connect(context, (IpAddress::Ipv4(GUEST_ADDRESS), ECHO_PORT), local_port)
+            .expect("connect");
+        handle
+    }
+
+    /// One step of `client`'s exchange with the echo service: sends
+    /// `greeting` while nothing is in flight; once as many bytes are back,
+    /// checks they are the greeting, closes, and returns true.
+    pub fn greet(&mut self, client: smoltcp::iface::SocketHandle, greeting: &[u8]) -> bool {
+        let socket = self.sockets.get_mut::<smoltcp::socket::tcp::Socket>(client);
+        if socket.recv_queue() >= greeting.len() {
+            let mut answer = vec![0; greeting.len()];
+            let read = socket.recv_slice(&mut answer).expect("recv");
+            assert_eq!(&answer[..read], greeting, "the echo");
+            socket.close();
+            return true;
+        }
+        if socket.can_send() && socket.send_queue() == 0 && socket.recv_queue() == 0 {
+            let _ = socket.send_slice(greeting);
+        }
+        false
     }
 
     /// One moment of dom0: the backend runs, frames cross the bridge (DHCP
