@@ -76,6 +76,11 @@ pub const APPLIANCE_WORDS: &[Word] = &[
         help: "spare sockets for handshakes and refusals (default: half the slots, at least 64)",
     },
     Word { key: "per-client", form: "per-client=N|off", help: "most connections one client address may hold (off)" },
+    Word {
+        key: "socket-buffer",
+        form: "socket-buffer=SIZE",
+        help: "each connection's socket buffer each way (16K; 4K to 256K): more, faster bulk; fewer slots",
+    },
     Word { key: "max-body", form: "max-body=SIZE|unlimited", help: "the largest request body (unlimited)" },
     Word {
         key: "min-rate",
@@ -198,6 +203,7 @@ struct Asked<'a> {
     connections: Option<usize>,
     backlog: Option<usize>,
     per_client: Option<Option<usize>>,
+    socket_bytes: Option<usize>,
     max_body: Option<Option<u64>>,
     min_rate: Option<u32>,
 }
@@ -337,6 +343,7 @@ impl Config {
             "connections" => plan.connections.to_string(),
             "backlog" => plan.backlog.to_string(),
             "per-client" => plan.per_client.map_or("off".into(), |limit| limit.to_string()),
+            "socket-buffer" => format_size(plan.socket_bytes as u64),
             "max-body" => plan.limits.max_body_bytes.map_or("unlimited".into(), format_size),
             "min-rate" => format_size(plan.limits.min_rate_bytes_per_second.into()),
             "untrusted-backend" => on_off(self.untrusted_backend),
@@ -529,6 +536,20 @@ fn check_word<'a>(word: &Word, value: Option<&'a str>, asked: &mut Asked<'a>) ->
                 if value == "off" { Some(None) } else { number().map(|limit| (limit > 0).then_some(limit)) };
             if asked.per_client.is_some() { None } else { using("not a number or off") }
         }
+        "socket-buffer" => {
+            let (min, max) = (server::MIN_SOCKET_BYTES, server::MAX_SOCKET_BYTES);
+            match cmdline::parse_size(value).map(|bytes| usize::try_from(bytes).unwrap_or(usize::MAX)) {
+                None => using("not a size (bytes, or a number with k, M or G)"),
+                Some(bytes) if bytes < min || bytes > max => {
+                    asked.socket_bytes = Some(bytes.clamp(min, max));
+                    using(&format!("from {} to {}", format_size(min as u64), format_size(max as u64)))
+                }
+                Some(bytes) => {
+                    asked.socket_bytes = Some(bytes);
+                    None
+                }
+            }
+        }
         "max-body" => {
             asked.max_body = if value == "unlimited" { Some(None) } else { cmdline::parse_size(value).map(Some) };
             if asked.max_body.is_some() {
@@ -639,7 +660,9 @@ impl Resolver<'_, '_> {
             ..defaults
         };
         let budget = crate::http_heap_budget(heap_bytes);
-        let fits = |connections, backlog| server::HttpPlan::heap_bytes(connections, backlog, &limits) <= budget;
+        let socket_bytes = asked.socket_bytes.unwrap_or(server::DEFAULT_SOCKET_BYTES);
+        let fits =
+            |connections, backlog| server::HttpPlan::heap_bytes(connections, backlog, socket_bytes, &limits) <= budget;
         // Slots come first: they are sized with the backlog they would
         // default to (or the one asked for, if smaller); the backlog then
         // gets what is left.
@@ -684,6 +707,7 @@ impl Resolver<'_, '_> {
                 per_client: asked.per_client.unwrap_or(None),
                 limits,
                 bounds: pool::TcpBounds::default(),
+                socket_bytes,
             },
             metrics_port,
             metrics_address: None,

@@ -105,8 +105,13 @@ impl Settings {
         let metrics_address =
             self.metrics_address.map_or(String::new(), |address| alloc::format!(" metrics-address={address}"));
         let metrics_vif = self.metrics_vif.map_or(String::new(), |vif| alloc::format!(" metrics-vif={vif}"));
+        let socket_buffer = if plan.socket_bytes == server::DEFAULT_SOCKET_BYTES {
+            String::new()
+        } else {
+            alloc::format!(" socket-buffer={}", config::format_size(plan.socket_bytes as u64))
+        };
         alloc::format!(
-            "port={} metrics-port={metrics_port}{metrics_address}{metrics_vif} connections={} backlog={} per-client={per_client} max-body={max_body} min-rate={}",
+            "port={} metrics-port={metrics_port}{metrics_address}{metrics_vif} connections={} backlog={} per-client={per_client} max-body={max_body} min-rate={}{socket_buffer}",
             plan.port,
             plan.connections,
             plan.backlog,

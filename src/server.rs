@@ -31,10 +31,15 @@ use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 use smoltcp::wire::IpAddress;
 
-/// Socket receive buffer per connection.
-pub const SOCKET_RX_BYTES: usize = 16 * 1024;
-/// Socket send buffer per connection.
-pub const SOCKET_TX_BYTES: usize = 16 * 1024;
+/// Each connection's socket buffer, each way, unless `socket-buffer=` says
+/// otherwise: the most a connection has in flight each way, so a bulk
+/// transfer moves at most this much per round trip.
+pub const DEFAULT_SOCKET_BYTES: usize = 16 * 1024;
+/// The smallest socket buffer `socket-buffer=` takes.
+pub const MIN_SOCKET_BYTES: usize = 4 * 1024;
+/// The largest socket buffer `socket-buffer=` takes (smoltcp scales the
+/// window beyond 64 KiB).
+pub const MAX_SOCKET_BYTES: usize = 256 * 1024;
 /// How long a refused connection (503 sent, FIN queued) may take to finish
 /// closing before it is reset: refusals happen under overload, when sockets
 /// are scarce.
@@ -56,6 +61,8 @@ pub struct HttpPlan {
     pub limits: Limits,
     /// The socket bounds.
     pub bounds: TcpBounds,
+    /// Each connection's socket buffer, each way (receive and send).
+    pub socket_bytes: usize,
 }
 
 impl HttpPlan {
@@ -73,10 +80,12 @@ impl HttpPlan {
         RX_FRAMES_PER_TURN.min(self.backlog / 2)
     }
 
-    /// Heap bytes the service takes for `connections` slots and `backlog`.
-    pub fn heap_bytes(connections: usize, backlog: usize, limits: &Limits) -> usize {
-        let spare_socket = SOCKET_RX_BYTES + SOCKET_TX_BYTES;
-        connections.saturating_mul(bytes_per_connection(limits)).saturating_add(backlog.saturating_mul(spare_socket))
+    /// Heap bytes the service takes for `connections` slots and `backlog`,
+    /// with socket buffers of `socket_bytes` each way.
+    pub fn heap_bytes(connections: usize, backlog: usize, socket_bytes: usize, limits: &Limits) -> usize {
+        let spare_socket = 2 * socket_bytes;
+        let per_connection = bytes_per_connection(limits, socket_bytes);
+        connections.saturating_mul(per_connection).saturating_add(backlog.saturating_mul(spare_socket))
     }
 }
 
@@ -114,9 +123,10 @@ pub struct HttpService {
     draining: bool,
 }
 
-/// Bytes one pooled connection may use at most, for sizing the pool.
-pub fn bytes_per_connection(limits: &Limits) -> usize {
-    SOCKET_RX_BYTES + SOCKET_TX_BYTES + limits.memory_bound()
+/// Bytes one pooled connection may use at most, for sizing the pool, with
+/// socket buffers of `socket_bytes` each way.
+pub fn bytes_per_connection(limits: &Limits, socket_bytes: usize) -> usize {
+    2 * socket_bytes + limits.memory_bound()
 }
 
 fn to_http(now: smoltcp::time::Instant) -> http::Instant {
@@ -196,7 +206,7 @@ impl HttpService {
 
     /// Allocates the engines and the pool's sockets.
     pub fn start(&mut self, sockets: &mut SocketSet<'static>) {
-        let HttpPlan { connections, backlog, limits, .. } = self.plan;
+        let HttpPlan { connections, backlog, limits, socket_bytes, .. } = self.plan;
         self.engines = (0..connections)
             .map(|_| {
                 let mut engine = Connection::new(limits, http::Instant::ZERO);
@@ -206,7 +216,7 @@ impl HttpService {
             })
             .collect();
         self.free_engines = (0..connections).rev().collect();
-        self.pool.add_sockets(sockets, connections + backlog, (SOCKET_RX_BYTES, SOCKET_TX_BYTES), || Serving::Nothing);
+        self.pool.add_sockets(sockets, connections + backlog, (socket_bytes, socket_bytes), || Serving::Nothing);
     }
 
     /// Connection slots.
@@ -598,7 +608,8 @@ mod tests {
 
     #[test]
     fn a_connection_costs_a_bounded_number_of_bytes() {
-        assert_eq!(bytes_per_connection(&Limits::default()), 32 * 1024 + 24 * 1024);
+        assert_eq!(bytes_per_connection(&Limits::default(), DEFAULT_SOCKET_BYTES), 32 * 1024 + 24 * 1024);
+        assert_eq!(bytes_per_connection(&Limits::default(), 64 * 1024), 128 * 1024 + 24 * 1024);
     }
 }
 
@@ -634,6 +645,7 @@ mod loopback_tests {
                 per_client: None,
                 limits: Limits::default(),
                 bounds: TcpBounds::default(),
+                socket_bytes: DEFAULT_SOCKET_BYTES,
             };
             let mut service = HttpService::new(plan);
             service.start(&mut sockets);

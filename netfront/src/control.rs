@@ -393,7 +393,8 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
             (Phase::Connecting, Some(XenbusState::Connected)) => {
                 self.phase = Phase::Connected;
                 self.counters.borrow_mut().connects += 1;
-                log::info!("netfront: {} connected (mac {})", self.path(), self.mac());
+                let mtu = self.device.as_ref().map_or(DEFAULT_MTU, |device| device.mtu);
+                log::info!("netfront: {} connected (mac {}, mtu {mtu})", self.path(), self.mac());
                 Ok(())
             }
             (Phase::Connecting | Phase::Connected, Some(XenbusState::Connected | XenbusState::InitWait)) => Ok(()),
@@ -853,4 +854,18 @@ fn read_device<H: Hypervisor>(store: &mut Xenstore<'_, H>, path: &str) -> Result
         Err(error) => return Err(error.into()),
     };
     Ok(VifDevice { path: String::from(path), backend_path, identity, mac, mtu })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VifChoice;
+
+    #[test]
+    fn a_choice_takes_its_vifs_only() {
+        let main = VifChoice::Lowest { except: alloc::vec![1, 3] };
+        assert_eq!([0, 1, 2, 3, 4].map(|number| main.takes(number)), [true, false, true, false, true]);
+        let numbered = VifChoice::Number(1);
+        assert_eq!([0, 1, 2].map(|number| numbered.takes(number)), [false, true, false]);
+        assert!(VifChoice::default().takes(7), "the default takes any vif");
+    }
 }

@@ -495,11 +495,12 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
     /// Moves every vif's handshake on (see [`Vif::control`]).
     fn control(&mut self) {
         self.close_retiring();
-        let now = self.now();
+        let (platform, clock) = (self.platform, &mut self.clock);
+        let mut now = || network_now(clock, platform);
         let mut shared =
-            Shared { platform: self.platform, table: self.table, config: &self.config, retiring: &mut self.retiring };
+            Shared { platform, table: self.table, config: &self.config, retiring: &mut self.retiring, now: &mut now };
         for vif in &mut self.vifs {
-            vif.control(&mut shared, now);
+            vif.control(&mut shared);
         }
         self.close_retiring();
     }
@@ -569,8 +570,14 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
     /// smoltcp's and the service's clock: system time less the time the
     /// domain did not run (`crate::running_clock`).
     fn now(&mut self) -> Instant {
-        Instant::from_micros((self.clock.now(self.platform.now()) / 1000) as i64)
+        network_now(&mut self.clock, self.platform)
     }
+}
+
+/// The network's clock now: system time less the time the domain did not
+/// run.
+fn network_now<'p, P: Platform<'p>>(clock: &mut RunningClock, platform: &P) -> Instant {
+    Instant::from_micros((clock.now(platform.now()) / 1000) as i64)
 }
 
 /// What a frontend counted.

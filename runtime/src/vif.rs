@@ -66,6 +66,8 @@ pub(crate) struct Shared<'a, 'p, 't, P: Platform<'p>> {
     pub config: &'a RuntimeConfig,
     /// Frontends replaced by one for another backend (any interface's).
     pub retiring: &'a mut Vec<Box<Frontend<'p, 't, P>>>,
+    /// The network's clock (see `crate::running_clock`).
+    pub now: &'a mut dyn FnMut() -> Instant,
 }
 
 /// One interface (see the module documentation).
@@ -187,7 +189,7 @@ impl<'p, 't, P: Platform<'p>> Vif<'p, 't, P> {
 
     /// Moves the vif handshake on (making the frontend the vif's backend
     /// needs first); brings the interface up the first time.
-    pub fn control(&mut self, shared: &mut Shared<'_, 'p, 't, P>, now: Instant) {
+    pub fn control(&mut self, shared: &mut Shared<'_, 'p, 't, P>) {
         let mut outcome = self.poll_frontend(shared);
         if let Err(NetfrontError::IdentityChanged(identity)) = outcome {
             log::info!(
@@ -220,7 +222,7 @@ impl<'p, 't, P: Platform<'p>> Vif<'p, 't, P> {
             self.address.set_vif(&mut platform.xenstore(), vif);
         }
         match self.interface.as_mut() {
-            None => self.interface = self.make_interface(platform, mac, now),
+            None => self.interface = self.make_interface(platform, mac, (shared.now)()),
             Some(interface) if interface.hardware_addr() != HardwareAddress::Ethernet(mac) => {
                 // A new vif (xl network-attach) brings a new address: use it,
                 // and ask for a lease for it.

@@ -184,8 +184,8 @@ fn connections_are_clamped_to_what_the_heap_holds() {
     let heap = 16 * MIB;
     let plan = settings("", heap).http;
     let budget = crate::http_heap_budget(heap);
-    assert!(server::HttpPlan::heap_bytes(plan.connections, plan.backlog, &plan.limits) <= budget);
-    assert!(server::HttpPlan::heap_bytes(plan.connections + 1, plan.backlog, &plan.limits) > budget);
+    assert!(server::HttpPlan::heap_bytes(plan.connections, plan.backlog, plan.socket_bytes, &plan.limits) <= budget);
+    assert!(server::HttpPlan::heap_bytes(plan.connections + 1, plan.backlog, plan.socket_bytes, &plan.limits) > budget);
     let clamped = Config::read("connections=100000", heap);
     assert_eq!(clamped.settings.http.connections, plan.connections, "clamped, not crashed");
     assert_eq!(
@@ -616,7 +616,7 @@ fn the_end_to_end_guest_line() {
         config.describe()[1],
         "settings: port=8080 metrics-port=19100 connections=1 backlog=1 per-client=off max-body=2K min-rate=1K"
     );
-    assert_eq!(help_lines().len(), 26, "the check counts 26 help lines");
+    assert_eq!(help_lines().len(), 27, "the check counts 27 help lines");
 }
 
 #[test]
@@ -674,4 +674,21 @@ fn bad_vif_words_are_said_and_keep_the_network_down() {
     let config = read(&many.join(" "));
     assert_eq!(config.vifs.len(), runtime::MAX_NUMBERED_VIFS);
     assert_eq!(config.warnings, ["vif8.ip=dhcp: more than 7 vifs with their own interface: ignored"]);
+}
+
+#[test]
+fn the_socket_buffer_sizes_the_slots() {
+    let default = read("");
+    assert_eq!(default.settings.http.socket_bytes, server::DEFAULT_SOCKET_BYTES);
+    let large = read("socket-buffer=64K");
+    assert_eq!(large.warnings, Vec::<String>::new());
+    assert_eq!(large.settings.http.socket_bytes, 64 * 1024);
+    assert!(large.settings.http.connections < default.settings.http.connections, "fewer slots fit");
+    assert!(large.describe()[1].ends_with(" min-rate=1K socket-buffer=64K"), "{}", large.describe()[1]);
+    assert_eq!(warnings("socket-buffer=1K"), ["socket-buffer=1K: from 4K to 256K: using socket-buffer=4K"]);
+    assert_eq!(warnings("socket-buffer=1G"), ["socket-buffer=1G: from 4K to 256K: using socket-buffer=256K"]);
+    assert_eq!(
+        warnings("socket-buffer=big"),
+        ["socket-buffer=big: not a size (bytes, or a number with k, M or G): using socket-buffer=16K"]
+    );
 }

@@ -223,7 +223,15 @@ pub fn settings_for(selector: u8) -> Settings {
         ..defaults
     };
     Settings {
-        http: HttpPlan { port: HTTP_PORT, connections, backlog, per_client, limits, bounds: TcpBounds::default() },
+        http: HttpPlan {
+            port: HTTP_PORT,
+            connections,
+            backlog,
+            per_client,
+            limits,
+            bounds: TcpBounds::default(),
+            socket_bytes: crate::server::DEFAULT_SOCKET_BYTES,
+        },
         metrics_port: Some(DEFAULT_METRICS_PORT),
         metrics_address: None,
         metrics_vif: None,

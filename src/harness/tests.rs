@@ -20,6 +20,7 @@ pub(super) fn settings() -> Settings {
             per_client: Some(4),
             limits: Limits::default(),
             bounds: TcpBounds::default(),
+            socket_bytes: crate::server::DEFAULT_SOCKET_BYTES,
         },
         metrics_port: Some(crate::DEFAULT_METRICS_PORT),
         metrics_address: None,

@@ -81,9 +81,9 @@ log=$(console_log "$name")
 failed_before=$FAILED
 xl create -q xl.cfg "name=\"$name\"" 'extra="help"' >/dev/null
 check "help guest: logged its settings" wait_for_text "$log" "settings: port=80 " 60
-check "help guest: 26 help lines (a heading, 21 words and 4 per-vif words)" \
-    test "$(grep -cE "${STAMP}INFO  xenecho: help: " "$log")" -eq 26
-for key in loglevel heap debugport ticks selftest ip gw ip6 gw6 port metrics-port metrics-address metrics-vif vifN.ip connections backlog per-client drain \
+check "help guest: 27 help lines (a heading, 22 words and 4 per-vif words)" \
+    test "$(grep -cE "${STAMP}INFO  xenecho: help: " "$log")" -eq 27
+for key in loglevel heap debugport ticks selftest ip gw ip6 gw6 port metrics-port metrics-address metrics-vif vifN.ip connections backlog per-client socket-buffer drain \
     max-body min-rate untrusted-backend help; do
     check "help lists $key" grep -qE "INFO  xenecho: help: ${key}[= ]" "$log"
 done
@@ -99,7 +99,7 @@ log=$(console_log "$nodhcp")
 failed_before=$FAILED
 hint='network: no DHCP lease after 30 s: is there a DHCP server on the bridge? or set ip=ADDR/LEN gw=ADDR'
 check "no DHCP server: the guest asked for a lease" wait_for_text "$log" "network: asking for an address by DHCP" 60
-check "no DHCP server: the hint after 30 s" wait_for_text "$log" " WARN  runtime::event_loop: $hint" 90
+check "no DHCP server: the hint after 30 s" wait_for_text "$log" " WARN  runtime::vif: $hint" 90
 # seconds_between FILE FIRST SECOND: the guest's time from FIRST's line to SECOND's (fixed strings).
 seconds_between() {
     awk -v first="$2" -v second="$3" '
