@@ -94,6 +94,7 @@ test-host: fmt clippy doc image
 	$(MAKE) --no-print-directory ARCH=aarch64 image clippy-image doc-image
 	tests/check-image-arm64.sh build/xenecho-arm64.img
 	python3 bench/fleet-report.py --check
+	python3 bench/report.py --check
 
 # The kernel image's target only (the host part of `clippy` is shared).
 clippy-image: deps

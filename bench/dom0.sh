@@ -6,7 +6,10 @@
 #   1. boot: time from `xl create` to the first HTTP 200 on GET / (curl every 0.25 s);
 #   2. load: wrk on GET / at each concurrency, ROUNDS times, appliance then peer; around each run
 #      `xl list` CPU seconds of both guests and dom0, and the appliance's /metrics counters;
-#   3. memory: the smallest `memory =` (of a list) with which each boots and passes a short wrk.
+#   3. bulk: one curl download and one upload of each size in BULK_SIZES (MiB), BULK_ROUNDS times,
+#      appliance then peer, timed, with the `xl list` CPU seconds around each; then the appliance
+#      echoes a 32 MiB body, compared with what was sent (skipped when BULK=no);
+#   4. memory: the smallest `memory =` (of a list) with which each boots and passes a short wrk.
 # Linux PVH guests die at random under load here (the emulator fault: docs/event-loop.md): a crashed
 # peer is counted, destroyed and started again, and the run it died in is marked, not used.
 #
@@ -19,6 +22,10 @@ set -euo pipefail
 cd "${XENECHO_DIR:-/xenecho}"
 # shellcheck source=/dev/null
 source build/bench.conf
+# The bulk phase's settings, for a bench.conf written before it existed.
+BULK=${BULK:-yes}
+BULK_SIZES=${BULK_SIZES:-1 64}
+BULK_ROUNDS=${BULK_ROUNDS:-2}
 # domain_address, domain_state and wait_gone: dom0's, shared with its /init and the e2e suite.
 # shellcheck source=testbed/dom0/lib/domains.sh
 source /usr/local/lib/testbed/domains.sh
@@ -31,6 +38,7 @@ BOOT_TIMEOUT_PEER=${BOOT_TIMEOUT_PEER:-180}
 # The emulator fault's marks on a Linux guest's console (the upcall re-injected at its own first
 # instruction until the stack overflows) or in Xen's log (a triple fault).
 FAULT_PATTERN='asm_sysvec_xen_hvm_callback|stack guard page|[Ss]tack overflow|Triple fault'
+BULK_ECHO_MIB=32        # the size of the appliance's echo in the bulk phase
 
 emit() { printf 'BENCH %s\n' "$*"; }
 note() { printf '# %s\n' "$*"; }
@@ -227,6 +235,123 @@ ensure_running() {
     return 1
 }
 
+# --- Bulk transfers ----------------------------------------------------------------------------
+# curl's options for every bulk transfer: after each transfer it prints "STATUS DOWN UP" (the HTTP
+# status, then the bytes it received and sent). A transfer of 64 MiB takes tens of seconds here, so
+# the limit on the whole is generous; a guest that died mid-transfer leaves the connection silent,
+# and curl gives up after 30 s below 1 KiB/s instead of waiting for that limit.
+BULK_CURL=(-sS --connect-timeout 30 --speed-limit 1024 --speed-time 30 --max-time 600
+           -w '%{http_code} %{size_download} %{size_upload}\n')
+
+# bulk_body SIZE: writes /tmp/bulk-SIZEM, SIZE MiB of random bytes, the body of the uploads and of
+# the echo. /tmp is a tmpfs in dom0's 1 GB: the caller removes it after its last use.
+bulk_body() {
+    head -c $(( $1 * 1048576 )) /dev/urandom > "/tmp/bulk-$1M"
+}
+
+# seconds_between T0 T1: the time between two now_us readings, as seconds with three decimals.
+seconds_between() {
+    local us=$(( $2 - $1 ))
+    printf '%d.%03d' $(( us / 1000000 )) $(( us / 1000 % 1000 ))
+}
+
+# bulk_curl KIND DIRECTION SIZE: the transfer itself, curl's lines in /tmp/bulk.out.
+#   down:   the appliance generates the body (bytes=N, README "Echo options"); nginx sends a file.
+#   up:     the body from /tmp/bulk-SIZEM, to the appliance's sink (X-Echo-Sink: 1: it reads the
+#           body to its end and answers its length and SHA-256) or to nginx's /sink (it answers
+#           204 at once and reads the body afterwards). Either way a GET / follows on the same
+#           connection (--next reuses it), and a server answers it only once it has read the
+#           whole body: the time is that of the body's arrival, not of curl's last write.
+#   echo:   the appliance sends the body back; the answer goes to /tmp/bulk-echo.
+# -T sends the file as it reads it (--data-binary would load it all first, inside the timing);
+# -X POST makes that a POST, and an empty Expect: drops curl's 100-continue exchange (up to a
+# second's wait, for a server that sends no 100 Continue) for both guests alike. The appliance's
+# URLs have a path because -T adds the file's name to a URL that ends in /; the echo options apply
+# on any path.
+bulk_curl() {
+    local kind=$1 direction=$2 size=$3 ip=${IP[$1]} body=/tmp/bulk-$3M
+    rm -f /tmp/bulk-answer /tmp/bulk-echo   # curl leaves an old file as it was when nothing comes
+    case $kind/$direction in
+    appliance/down)
+        curl "${BULK_CURL[@]}" -o /dev/null "http://$ip/?bytes=$(( size * 1048576 ))" ;;
+    peer/down)
+        curl "${BULK_CURL[@]}" -o /dev/null "http://$ip/bulk/${size}M" ;;
+    appliance/up)
+        curl "${BULK_CURL[@]}" -X POST -T "$body" -H 'Expect:' -H 'X-Echo-Sink: 1' -o /tmp/bulk-answer \
+            "http://$ip/upload" --next "${BULK_CURL[@]}" -o /dev/null "http://$ip/" ;;
+    peer/up)
+        curl "${BULK_CURL[@]}" -X POST -T "$body" -H 'Expect:' -o /tmp/bulk-answer \
+            "http://$ip/sink" --next "${BULK_CURL[@]}" -o /dev/null "http://$ip/" ;;
+    appliance/echo)
+        curl "${BULK_CURL[@]}" -X POST -T "$body" -H 'Expect:' -o /tmp/bulk-echo "http://$ip/echo" ;;
+    esac > /tmp/bulk.out 2> /tmp/bulk.err
+}
+
+# bulk_status KIND DIRECTION SIZE: what bulk_curl's transfer came to: ok (the status expected and
+# every byte), http-CODE (another status; 000 when curl got none), short (the status, but bytes
+# missing, the sink counting fewer, or the GET after an upload unanswered) or differs (an echo
+# that is not the body).
+bulk_status() {
+    local kind=$1 direction=$2 bytes=$(( $3 * 1048576 )) code down up next_code
+    read -r code down up <<< "$(sed -n 1p /tmp/bulk.out)"
+    read -r next_code _ <<< "$(sed -n 2p /tmp/bulk.out)"
+    case $kind/$direction/${code:-000} in
+    */down/200|*/echo/200|appliance/up/200|peer/up/204|peer/up/200) ;;
+    *) echo "http-${code:-000}"; return ;;
+    esac
+    case $direction in
+    down) [ "$down" = "$bytes" ] || { echo short; return; } ;;
+    up) if [ "$up" != "$bytes" ] || [ "${next_code:-000}" != 200 ]; then echo short; return; fi
+        if [ "$kind" = appliance ] && [ "$(sed -n 1p /tmp/bulk-answer)" != "length=$bytes" ]; then
+            echo short; return
+        fi ;;
+    echo) [ "$down" = "$bytes" ] || { echo short; return; }
+          cmp -s "/tmp/bulk-$3M" /tmp/bulk-echo || { echo differs; return; } ;;
+    esac
+    echo ok
+}
+
+# bulk_transfer KIND DIRECTION SIZE ROUND: one timed transfer of SIZE MiB; emits a "bulk" line
+# (bytes: received for down and echo, sent for up). Status 1 if the guest crashed in it.
+bulk_transfer() {
+    local kind=$1 direction=$2 size=$3 round=$4 name=${NAME[$1]} before after t0 t1 status down up bytes
+    before=$(cpu_table)
+    t0=$(now_us)
+    bulk_curl "$kind" "$direction" "$size" || true
+    t1=$(now_us)
+    after=$(cpu_table)
+    if crashed_or_gone "$name"; then status=crashed; else status=$(bulk_status "$kind" "$direction" "$size"); fi
+    read -r _ down up <<< "$(sed -n 1p /tmp/bulk.out)"
+    bytes=$down
+    if [ "$direction" = up ]; then bytes=$up; fi
+    emit "bulk guest=$kind dir=$direction size_mib=$size round=$round status=$status" \
+         "seconds=$(seconds_between "$t0" "$t1") bytes=${bytes:-0}" \
+         "cpu_guest=$(cpu_in "$before" "$name")/$(cpu_in "$after" "$name")" \
+         "cpu_dom0=$(cpu_in "$before" Domain-0)/$(cpu_in "$after" Domain-0)"
+    if [ "$status" != ok ] && [ "$status" != crashed ]; then
+        note "bulk $kind $direction $size MiB: $status" \
+             "(curl printed: $(tr '\n' ' ' < /tmp/bulk.out)$(tail -n 1 /tmp/bulk.err | cut -c1-100))"
+    fi
+    if [ "$status" = crashed ]; then
+        record_crash "$kind" "bulk-$direction-${size}M"
+        return 1
+    fi
+}
+
+# bulk_run KIND DIRECTION SIZE ROUND: one measured transfer; one the guest died in is counted, and
+# made once more after a restart (as load_run does). Status 0 if a transfer survived.
+bulk_run() {
+    local kind=$1 direction=$2 size=$3 round=$4 attempt
+    for attempt in 1 2; do
+        if ! ensure_running "$kind" bulk; then
+            emit "bulk guest=$kind dir=$direction size_mib=$size round=$round status=not-running"
+            return 1
+        fi
+        bulk_transfer "$kind" "$direction" "$size" "$round" && return 0
+    done
+    return 1
+}
+
 # --- Memory ----------------------------------------------------------------------------------
 # probe KIND MEMORY: boots with MEMORY and passes a short wrk (no errors, still running).
 # A peer killed by the emulator fault says nothing about memory: such a probe is tried again,
@@ -283,7 +408,8 @@ emit "host xen=$(xl info | awk -F': ' '/^xen_version/ { print $2 }') xen_cpus=$(
      "dom0_vcpus=$(nproc) dom0_mem_mb=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)" \
      "xen_free_mb=$(xl info | awk -F': ' '/^free_memory/ { print $2 }') wrk=\"$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')\""
 emit "config memory=$MEMORY vcpus=$VCPUS duration=$DURATION rounds=$ROUNDS concurrencies=\"$CONCURRENCIES\"" \
-     "boot_rounds=$BOOT_ROUNDS mem_duration=$MEM_DURATION mem_connections=$MEM_CONNECTIONS"
+     "boot_rounds=$BOOT_ROUNDS mem_duration=$MEM_DURATION mem_connections=$MEM_CONNECTIONS" \
+     "bulk=$BULK bulk_sizes=\"$BULK_SIZES\" bulk_rounds=$BULK_ROUNDS bulk_echo_mib=$BULK_ECHO_MIB"
 # dom0's init started the appliance already; it is timed from its own `xl create` below.
 destroy "$APPLIANCE"
 
@@ -347,6 +473,30 @@ done
 note "load phase done after $((SECONDS - started)) s"
 [ "$HAS_HTTP" = no ] && emit "appliance http=no"
 [ "$HAS_METRICS" = no ] && emit "appliance metrics=no"
+
+if [ "$BULK" = yes ]; then
+    note "bulk: download and upload of $BULK_SIZES MiB, $BULK_ROUNDS rounds, alternating; a $BULK_ECHO_MIB MiB echo"
+    for size in $BULK_SIZES; do
+        bulk_body "$size"   # made once per size, before any timing
+        for round in $(seq "$BULK_ROUNDS"); do
+            for kind in appliance peer; do
+                if [ "$kind" = appliance ] && [ "$HAS_HTTP" = no ]; then continue; fi
+                bulk_run "$kind" down "$size" "$round" || true
+                bulk_run "$kind" up "$size" "$round" || true
+            done
+        done
+        rm -f "/tmp/bulk-${size}M"
+    done
+    if [ "$HAS_HTTP" != no ]; then
+        bulk_body "$BULK_ECHO_MIB"
+        for round in $(seq "$BULK_ROUNDS"); do
+            bulk_run appliance echo "$BULK_ECHO_MIB" "$round" || true
+        done
+        rm -f "/tmp/bulk-${BULK_ECHO_MIB}M" /tmp/bulk-echo
+    fi
+    rm -f /tmp/bulk-answer /tmp/bulk.out /tmp/bulk.err
+    note "bulk phase done after $((SECONDS - started)) s"
+fi
 
 destroy "$APPLIANCE"
 destroy "$PEER"

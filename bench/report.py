@@ -8,14 +8,19 @@ else an SVG written here.
 
 Every figure in the report is computed from the runs the guest survived: a run a guest crashed in
 is listed and counted, never averaged in, and a ratio is given only where both guests survived.
+
+`bench/report.py --check` runs the generator on bench/report-sample.txt (a hand-made run, not a
+measurement), with and without its bulk lines, and checks what it writes; `make test-host` runs it.
 """
 
 import argparse
 import math
 import os
+import re
 import shlex
 import statistics
 import sys
+import tempfile
 from collections import defaultdict
 
 GUESTS = ("appliance", "peer")
@@ -41,6 +46,13 @@ COUNTERS = [
     ("xenecho_tx_packets_total", "frames sent"),
 ]
 REQUESTS_COUNTER = "xenecho_http_requests_total"
+
+# The bulk phase: its directions as the report names them, the unit, and the issue's goals (at least
+# twice nginx's rate and at most 0.3 times its guest CPU per byte moved, both directions).
+DIRECTIONS = (("down", "download"), ("up", "upload"))
+MIB = 1 << 20
+RATE_GOAL = 2.0
+CPU_GOAL = 0.3
 
 
 # --- Reading ---------------------------------------------------------------------------------
@@ -129,10 +141,39 @@ class Run:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
+class Transfer:
+    """One bulk transfer: a download, an upload or the appliance's echo."""
+
+    def __init__(self, fields):
+        self.fields = fields
+        self.guest = fields.get("guest")
+        self.direction = fields.get("dir")
+        self.size = int(number(fields.get("size_mib")) or 0)
+        self.round = fields.get("round")
+        self.status = fields.get("status")
+        self.seconds = number(fields.get("seconds"))
+        self.bytes = int(number(fields.get("bytes")) or 0)
+        self.cpu_guest = cpu_delta(fields.get("cpu_guest"))
+        self.cpu_dom0 = cpu_delta(fields.get("cpu_dom0"))
+
+    @property
+    def ok(self):
+        return self.status == "ok" and bool(self.seconds) and self.bytes > 0
+
+    @property
+    def mib(self):
+        return self.bytes / MIB
+
+    @property
+    def rate(self):
+        """MiB per second, or None without a time."""
+        return self.mib / self.seconds if self.seconds else None
+
+
 def collect(records):
     """The records sorted by kind: wrk runs (with their metrics), boots, crashes, memory probes, memory
-    results by guest, and the single-line kinds (host, config, ...) by kind."""
-    runs, boots, crashes, probes, memory, misc = [], [], [], [], {}, {}
+    results by guest, the single-line kinds (host, config, ...) by kind, and the bulk transfers."""
+    runs, boots, crashes, probes, memory, misc, bulk = [], [], [], [], {}, {}, []
     metrics_by_key = {}
     for kind, fields in records:
         if kind == "metrics":
@@ -153,7 +194,9 @@ def collect(records):
             memory[fields.get("guest")] = fields
         elif kind in ("host", "config", "peer_memory", "end", "appliance"):
             misc.setdefault(kind, {}).update(fields)
-    return runs, boots, crashes, probes, memory, misc
+        elif kind == "bulk":
+            bulk.append(Transfer(fields))
+    return runs, boots, crashes, probes, memory, misc, bulk
 
 
 # --- Figures -----------------------------------------------------------------------------------
@@ -207,6 +250,31 @@ class Cell:
     @property
     def ok(self):
         return bool(self.runs)
+
+
+class BulkCell:
+    """One guest's transfers of one direction and size: the median rate of those that were ok, and
+    the CPU time per MiB over them (summed seconds over summed MiB)."""
+
+    def __init__(self, transfers):
+        self.all = transfers
+        self.transfers = [transfer for transfer in transfers if transfer.ok]
+        self.rate = median(transfer.rate for transfer in self.transfers)
+        self.seconds = median(transfer.seconds for transfer in self.transfers)
+        mib = sum(transfer.mib for transfer in self.transfers)
+        guest = [transfer.cpu_guest for transfer in self.transfers]
+        dom0 = [transfer.cpu_dom0 for transfer in self.transfers]
+        self.cpu_guest = sum(guest) / mib if mib and None not in guest else None
+        self.cpu_dom0 = sum(dom0) / mib if mib and None not in dom0 else None
+
+    @property
+    def ok(self):
+        return bool(self.transfers)
+
+    @property
+    def rounds(self):
+        """The transfers that were ok, of all made: "2/3"."""
+        return f"{len(self.transfers)}/{len(self.all)}"
 
 
 def table(header, rows, align=None):
@@ -298,13 +366,17 @@ def chart_svg(path, concurrencies, cells):
 
 # --- The report: inputs -----------------------------------------------------------------------------
 def parse_arguments():
-    """The command line: --results (required), --info, --dma and --out (required)."""
+    """The command line: --results and --out (both required unless --check), --info and --dma."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", required=True)
-    parser.add_argument("--info")
-    parser.add_argument("--dma")
-    parser.add_argument("--out", required=True)
-    return parser.parse_args()
+    parser.add_argument("--results", help="the output of bench/dom0.sh (BENCH lines)")
+    parser.add_argument("--info", help="bench/run.sh's key=value facts")
+    parser.add_argument("--dma", help="the DMA micro-benchmark's report")
+    parser.add_argument("--out", help="the report to write (its chart goes beside it)")
+    parser.add_argument("--check", action="store_true", help="check the generator on bench/report-sample.txt")
+    args = parser.parse_args()
+    if not args.check and not (args.results and args.out):
+        parser.error("--results and --out are required (or --check)")
+    return args
 
 
 def is_fault(crash):
@@ -313,12 +385,13 @@ def is_fault(crash):
 
 
 def is_stability(crash):
-    """A crash that says something about stability: under load, or with the emulator fault's mark.
+    """A crash that says something about stability: under load or in a bulk transfer, or with the
+    emulator fault's mark.
 
     A start that died of too little memory (boot or memory probe, no such mark) says something about
     memory and is reported there.
     """
-    return crash.get("phase", "").startswith("load") or is_fault(crash)
+    return crash.get("phase", "").startswith(("load", "bulk")) or is_fault(crash)
 
 
 class Bench:
@@ -326,7 +399,7 @@ class Bench:
 
     def __init__(self, records, info):
         self.info = info
-        self.runs, self.boots, self.crashes, self.probes, self.memory, misc = collect(records)
+        self.runs, self.boots, self.crashes, self.probes, self.memory, misc, self.transfers = collect(records)
         self.config = misc.get("config", {})
         self.host = misc.get("host", {})
         self.end = misc.get("end")
@@ -346,6 +419,21 @@ class Bench:
         self.fault_count = {guest: sum(1 for crash in self.stability if crash.get("guest") == guest and is_fault(crash))
                             for guest in GUESTS}
         self.load_runs = {guest: [run for run in self.load if run.guest == guest] for guest in GUESTS}
+        # The bulk phase: the sizes asked for (or, from a line without them, those measured), each
+        # guest's transfers by direction and size, and the appliance's echo.
+        self.bulk_sizes = [int(size) for size in self.config.get("bulk_sizes", "").split() if size.isdigit()] or \
+            sorted({transfer.size for transfer in self.transfers if transfer.direction != "echo"})
+        self.bulk_cells = {}
+        for direction, _ in DIRECTIONS:
+            for size in self.bulk_sizes:
+                self.bulk_cells[direction, size] = {
+                    guest: BulkCell([transfer for transfer in self.transfers if transfer.guest == guest
+                                     and transfer.direction == direction and transfer.size == size])
+                    for guest in GUESTS}
+        self.echo = BulkCell([transfer for transfer in self.transfers
+                              if transfer.guest == "appliance" and transfer.direction == "echo"])
+        self.echo_size = int(number(self.config.get("bulk_echo_mib")) or 0) or \
+            next((transfer.size for transfer in self.echo.all), 0)
 
     def at_most(self, guest):
         """The prefix "≤ " when GUEST's smallest size tried passed: its real minimum may be lower."""
@@ -401,10 +489,12 @@ def summary_lines(bench):
     if sizes.get("appliance") and peer_size:
         summary.append(f"- Image on disk: {fmt(sizes['appliance'] / 1024)} KiB against {fmt(peer_size / 1024)} KiB "
                        f"(kernel + initramfs; {ratio(sizes['appliance'], peer_size, 3)}).")
+    summary.extend(bulk_summary_lines(bench))
     load_runs = bench.load_runs
     summary.append("- Crashes: " + "; ".join(
         f"{LABEL[g]} {bench.crash_count[g]} ({bench.fault_count[g]} with the emulator fault's mark; it died in "
-        f"{sum(1 for run in load_runs[g] if run.status == 'crashed')} of its {len(load_runs[g])} load runs)"
+        f"{sum(1 for run in load_runs[g] if run.status == 'crashed')} of its {len(load_runs[g])} load runs"
+        + bulk_crash_text(bench, g) + ")"
         for g in GUESTS) + ". Figures above come from the runs that survived; see [Crashes](#crashes).")
     if not bench.appliance_http:
         summary.append("- **The appliance did not answer HTTP on port 80** in this run: no throughput figures for it.")
@@ -416,6 +506,96 @@ def summary_lines(bench):
                        + (f" (`{why}`)" if why else "") + f"; it ran with {peer_used.get('used')} MB, the smallest "
                        f"size of the memory list it started with (the appliance kept {peer_used.get('wanted')} MB).")
     return summary
+
+
+def bulk_comparisons(bench, direction):
+    """Per size, smallest first, where both guests have an ok transfer in DIRECTION: (size, both
+    cells, the MiB/s ratio, the guest CPU per MiB ratio); a ratio is None where it cannot be formed."""
+    comparisons = []
+    for size in bench.bulk_sizes:
+        a, p = bench.bulk_cells[direction, size]["appliance"], bench.bulk_cells[direction, size]["peer"]
+        if not (a.ok and p.ok):
+            continue
+        rate = a.rate / p.rate if a.rate and p.rate else None
+        cpu = a.cpu_guest / p.cpu_guest if a.cpu_guest is not None and p.cpu_guest else None
+        comparisons.append((size, a, p, rate, cpu))
+    return comparisons
+
+
+def bulk_summary_lines(bench):
+    """The summary's bulk points: per direction, the ratios at the largest size both guests moved."""
+    lines = []
+    if not bench.transfers:
+        return lines
+    for direction, name in DIRECTIONS:
+        comparisons = bulk_comparisons(bench, direction)
+        if not comparisons:
+            lines.append(f"- Bulk {name}: no comparison (no size with an ok transfer of both guests).")
+            continue
+        size, a, p, _, _ = comparisons[-1]
+        lines.append(f"- Bulk {name} of {size} MiB: xenecho moves **{ratio(a.rate, p.rate, 1)}** the MiB/s of "
+                     f"Linux + nginx ({fmt(a.rate, 2)} vs {fmt(p.rate, 2)} MiB/s), guest CPU time per MiB "
+                     f"{ratio(a.cpu_guest, p.cpu_guest, 3)}; see [Bulk transfers](#bulk-transfers).")
+    return lines
+
+
+def bulk_crash_text(bench, guest):
+    """The summary's crash line's " and in N of its M bulk transfers", or nothing without any."""
+    transfers = [transfer for transfer in bench.transfers if transfer.guest == guest]
+    if not transfers:
+        return ""
+    crashed = sum(1 for transfer in transfers if transfer.status == "crashed")
+    return f" and in {crashed} of its {len(transfers)} bulk transfers"
+
+
+def bulk_goal(bench, direction, which):
+    """Whether the issue's goal WHICH ("rate": at least RATE_GOAL times nginx's MiB/s; "cpu": at most
+    CPU_GOAL times its guest CPU per MiB) is met in DIRECTION. Judged at the largest size with the
+    figure for both guests; the smaller sizes' ratios follow in brackets. "not measured" without one."""
+    figures = []
+    for size, _, _, rate, cpu in bulk_comparisons(bench, direction):
+        value = rate if which == "rate" else cpu
+        if value is not None:
+            figures.append((size, value))
+    if not figures:
+        return "not measured"
+    digits = 2 if which == "rate" else 3
+    size, value = figures[-1]
+    met = value >= RATE_GOAL if which == "rate" else value <= CPU_GOAL
+    others = "".join(f"; {other} MiB: {other_value:.{digits}f}×" for other, other_value in figures[:-1])
+    return f"**{'met' if met else 'not met'}** at {size} MiB ({value:.{digits}f}×{others})"
+
+
+def per_mib_ms(seconds_per_mib):
+    """CPU seconds per MiB in milliseconds (None stays None)."""
+    return None if seconds_per_mib is None else seconds_per_mib * 1e3
+
+
+def bulk_rows(bench):
+    """Per direction and size: both guests' median MiB/s (ok transfers of all), the ratio, and the guest
+    and dom0 CPU ms per MiB with the guest's ratio; ratios only where both guests have an ok transfer."""
+    rows = []
+    for direction, name in DIRECTIONS:
+        for size in bench.bulk_sizes:
+            a, p = bench.bulk_cells[direction, size]["appliance"], bench.bulk_cells[direction, size]["peer"]
+            comparable = a.ok and p.ok
+            rows.append([name, size, f"{fmt(a.rate, 2)} ({a.rounds})", f"{fmt(p.rate, 2)} ({p.rounds})",
+                         ratio(a.rate, p.rate) if comparable else "–",
+                         fmt(per_mib_ms(a.cpu_guest), 1), fmt(per_mib_ms(p.cpu_guest), 1),
+                         ratio(a.cpu_guest, p.cpu_guest, 3) if comparable else "–",
+                         fmt(per_mib_ms(a.cpu_dom0), 1), fmt(per_mib_ms(p.cpu_dom0), 1)])
+    return rows
+
+
+def transfer_rows(bench):
+    """Every bulk transfer, in order, with its figures."""
+    names = dict(DIRECTIONS, echo="echo")
+    rows = []
+    for transfer in bench.transfers:
+        rows.append([LABEL.get(transfer.guest, transfer.guest), names.get(transfer.direction, transfer.direction),
+                     transfer.size, transfer.round, transfer.status, fmt(transfer.seconds, 3), transfer.bytes,
+                     fmt(transfer.rate, 2), fmt(transfer.cpu_guest, 1), fmt(transfer.cpu_dom0, 1)])
+    return rows
 
 
 def throughput_rows(bench):
@@ -532,7 +712,8 @@ def crash_rows(bench):
                 by_phase[crash.get("phase", "?").split("-")[0]] += 1
         guest_runs = bench.load_runs[guest]
         rows.append([LABEL[guest], bench.crash_count[guest], bench.fault_count[guest], by_phase.get("load", 0),
-                     by_phase.get("mem", 0), sum(v for k, v in by_phase.items() if k.startswith("boot")),
+                     by_phase.get("bulk", 0), by_phase.get("mem", 0),
+                     sum(v for k, v in by_phase.items() if k.startswith("boot")),
                      f"{sum(1 for run in guest_runs if run.status == 'crashed')}/{len(guest_runs)}"])
     return rows
 
@@ -627,6 +808,66 @@ def render_cpu(bench):
     return parts
 
 
+def render_bulk(bench):
+    """## Bulk transfers: how they ran, the table, the issue's goals and the appliance's echo; "not
+    measured" without bulk lines."""
+    config = bench.config
+    parts = ["## Bulk transfers\n"]
+    if not bench.transfers:
+        why = "`--no-bulk`" if config.get("bulk") == "no" else \
+            "no bulk transfer in the results: a run from before the bulk phase, or one that stopped before it"
+        parts.append(f"Not measured in this run ({why}).\n")
+    else:
+        parts.append(
+            f"One transfer at a time from dom0 with curl, {config.get('bulk_rounds', '?')} rounds per guest, size and "
+            "direction, alternating xenecho and Linux round by round (a transfer the guest crashed in is made once more "
+            "after a restart). **Download**: xenecho generates the body (`GET /?bytes=N`); nginx sends a file with "
+            "sendfile (`GET /bulk/<N>M`, a sparse file on a tmpfs: zero pages from the page cache). **Upload**: a `POST` "
+            "of N random bytes (`curl -T` from a file in dom0's tmpfs, read as it is sent) to xenecho's sink "
+            "(`X-Echo-Sink: 1`: it reads the body to its end, then answers its length and SHA-256) or to nginx's "
+            "`/sink` (`return 204`, `client_max_body_size 0`: nginx answers at once, then reads the body and drops "
+            "it); a `GET /` follows on the same connection, and its answer, which a server gives only once it has "
+            "read the whole body, ends the timing. A transfer is ok when its status is 200 (204 from nginx's sink) and "
+            "every byte arrived (for xenecho's sink, the length it answers too).\n")
+        parts.append(
+            "**MiB/s**: the bytes moved over the wall-clock time around curl (bash's `$EPOCHREALTIME`), with "
+            "1 MiB = 2^20 bytes everywhere in this section; the median over the ok transfers, with the ok transfers of "
+            "all made in brackets. **CPU**: each domain's `xl list` seconds before and after each transfer (0.1 s "
+            "resolution), summed over the ok transfers and divided by the MiB they moved; a transfer of a second or "
+            "less carries mostly rounding, so read the largest size.\n")
+        parts.append(table(["direction", "MiB", "xenecho MiB/s (ok)", "Linux MiB/s (ok)", "MiB/s ratio",
+                            "xenecho guest CPU ms / MiB", "Linux guest CPU ms / MiB", "guest CPU ratio",
+                            "xenecho dom0 CPU ms / MiB", "Linux dom0 CPU ms / MiB"],
+                           bulk_rows(bench), [":---"] + ["---:"] * 9) + "\n")
+    parts.append("**Goals** (from the issue): ≥ 2× Linux + nginx in MB/s and ≤ 0.3× its guest CPU per MB, both "
+                 "directions. Judged in MiB (a ratio does not depend on the unit) at the largest size with figures for "
+                 "both guests; the smaller sizes' ratios are in brackets.\n")
+    parts.append("\n".join([
+        "- MiB/s at least 2× Linux + nginx's: " + "; ".join(
+            f"{name} {bulk_goal(bench, direction, 'rate')}" for direction, name in DIRECTIONS) + ".",
+        "- Guest CPU per MiB at most 0.3× Linux + nginx's: " + "; ".join(
+            f"{name} {bulk_goal(bench, direction, 'cpu')}" for direction, name in DIRECTIONS) + "."]) + "\n")
+    echo, size = bench.echo, bench.echo_size
+    if not echo.all:
+        parts.append("xenecho's echo of a large body: not measured.\n")
+    elif echo.ok:
+        parts.append(f"xenecho's echo of {size} MiB (`POST /echo`, the answer compared with the body by `cmp`): "
+                     f"**{fmt(echo.rate, 2)} MiB/s each way** ({size} MiB up and {size} MiB back in "
+                     f"{fmt(echo.seconds, 2)} s; the median of {echo.rounds} ok rounds), guest CPU "
+                     f"{fmt(per_mib_ms(echo.cpu_guest), 1)} ms and dom0 CPU {fmt(per_mib_ms(echo.cpu_dom0), 1)} ms per "
+                     "MiB echoed.\n")
+    else:
+        parts.append(f"xenecho's echo of {size} MiB (`POST /echo`, the answer compared with the body by `cmp`): "
+                     f"no round was ok ({', '.join(transfer.status or '?' for transfer in echo.all)}).\n")
+    failed = [transfer for transfer in bench.transfers if not transfer.ok]
+    if failed:
+        names = dict(DIRECTIONS, echo="echo")
+        parts.append("Transfers not counted: " + "; ".join(
+            f"{LABEL.get(t.guest, t.guest)} {names.get(t.direction, t.direction)} of {t.size} MiB, round {t.round}: "
+            f"{t.status}" for t in failed) + ".\n")
+    return parts
+
+
 def render_counters(bench):
     """## Per-request counters of the appliance, or why there are none."""
     parts = ["## Per-request counters of the appliance\n"]
@@ -695,12 +936,13 @@ def render_crashes(bench):
              "injects the event-channel upcall vector again at the first instruction of its own handler until the "
              "stack overflows (see docs/event-loop.md). xenecho takes no upcall (it blocks in "
              "`SCHEDOP_poll`), so it does not meet it. A crashed guest (`xl list` state `c`, or gone) is counted, "
-             "destroyed and started again; the run it died in is left out of every figure above and run once more.\n",
+             "destroyed and started again; the run or bulk transfer it died in is left out of every figure above and "
+             "made once more.\n",
              "Crashes of a start that had too little memory (during the timed boots or the memory probes, without "
              "the fault's mark: an out-of-memory panic, say) are not counted here but listed below and in the memory "
              "section.\n",
-             table(["guest", "crashes", "with the fault's mark", "in load runs", "in memory probes", "while booting",
-                    "load runs crashed"], crash_rows(bench), [":---"] + ["---:"] * 6) + "\n"]
+             table(["guest", "crashes", "with the fault's mark", "in load runs", "in bulk transfers", "in memory probes",
+                    "while booting", "load runs crashed"], crash_rows(bench), [":---"] + ["---:"] * 7) + "\n"]
     if bench.crashes:
         parts.append("Every crash, with the mark that identifies it (the emulator fault's stack overflow in the upcall "
                      "handler, a panic message, or the console's last line):\n")
@@ -716,6 +958,15 @@ def render_runs(bench):
             table(["guest", "phase", "conn.", "round", "MB", "status", "requests", "req/s", "p50 ms", "p99 ms",
                    "errors", "guest CPU s", "dom0 CPU s", "other guest CPU s"], run_rows(bench),
                   [":---", ":---"] + ["---:"] * 3 + [":---"] + ["---:"] * 8) + "\n"]
+
+
+def render_transfers(bench):
+    """## Every bulk transfer, in order (nothing when there was none)."""
+    if not bench.transfers:
+        return []
+    return ["## Every bulk transfer, in order\n",
+            table(["guest", "direction", "MiB", "round", "status", "seconds", "bytes", "MiB/s", "guest CPU s",
+                   "dom0 CPU s"], transfer_rows(bench), [":---", ":---", "---:", "---:", ":---"] + ["---:"] * 5) + "\n"]
 
 
 def dma_sections(text):
@@ -780,12 +1031,24 @@ def render_how(bench):
             f"wrk -t 1 -c C -d {config.get('duration', '?')}s --timeout 10s -s bench.lua http://GUEST_IP/   "
             f"# C in {config.get('concurrencies', '?')}\n"
             "curl -s http://GUEST_IP:19100/metrics   # before and after each xenecho run\n"
-            "xl list                                # CPU seconds before and after each run\n"
+            + (bulk_commands(bench) if bench.transfers else "") +
+            "xl list                                # CPU seconds before and after each run and transfer\n"
             "```\n",
-            "Options: `make bench BENCH_ARGS='--duration 5 --rounds 1 --no-memory'` (see `bench/run.sh --help`). "
+            "Options: `make bench BENCH_ARGS='--duration 5 --rounds 1 --no-memory'`; `--no-bulk` skips the bulk "
+            "transfers, `--bulk-sizes \"1 64\"` sets their sizes in MiB (see `bench/run.sh --help`). "
             "The peer is built by `testbed/setup.sh --peer` from Debian bookworm packages: the dom0 kernel as a PVH "
             "domU, an initramfs with busybox and nginx (`testbed/peer/`: its `/init`, `nginx.conf` and xl config); "
             "it asks dom0's udhcpd for its address with busybox udhcpc.\n"]
+
+
+def bulk_commands(bench):
+    """The bulk phase's curl commands, for the "How it was run" block."""
+    sizes = " ".join(str(size) for size in bench.bulk_sizes) or "?"
+    return ("# bulk, N = S MiB for S in " + sizes + " (Linux: GET /bulk/<S>M, POST /sink without X-Echo-Sink):\n"
+            "curl -o /dev/null 'http://GUEST_IP/?bytes=N'\n"
+            "curl -X POST -T BODY -H 'Expect:' -H 'X-Echo-Sink: 1' http://GUEST_IP/upload --next http://GUEST_IP/\n"
+            f"curl -X POST -T BODY -H 'Expect:' -o ECHOED http://GUEST_IP/echo   # {bench.echo_size or '?'} MiB; "
+            "cmp BODY ECHOED\n")
 
 
 def render_machine(bench):
@@ -802,15 +1065,81 @@ def write_report(path, parts):
         out.write("\n".join(parts))
 
 
-def main():
-    """Reads the inputs, writes the chart and then the report, section by section."""
-    args = parse_arguments()
-    bench = Bench(parse_results(args.results), parse_info(args.info))
-    chart = write_chart(args.out, bench)
+def render(bench, out, dma_path):
+    """Writes the chart beside the report OUT; returns the chart's file name and the report's parts,
+    section by section."""
+    chart = write_chart(out, bench)
     parts = (render_header(bench) + render_summary(bench, chart) + render_throughput(bench) + render_cpu(bench)
-             + render_counters(bench) + render_boot(bench) + render_memory(bench) + render_size(bench)
-             + render_crashes(bench) + render_runs(bench) + render_dma(bench, args.dma) + render_how(bench)
-             + render_machine(bench))
+             + render_bulk(bench) + render_counters(bench) + render_boot(bench) + render_memory(bench)
+             + render_size(bench) + render_crashes(bench) + render_runs(bench) + render_transfers(bench)
+             + render_dma(bench, dma_path) + render_how(bench) + render_machine(bench))
+    return chart, parts
+
+
+# --- The check ---------------------------------------------------------------------------------------
+def check():
+    """The generator on bench/report-sample.txt, and on its lines without the bulk ones (a run from
+    before the bulk phase): each report must have what the sample's figures give, and no "nan"."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    records = parse_results(os.path.join(here, "report-sample.txt"))
+    info = {"date": "sample", "revision": "sample", "command.bench": "bench/run.sh"}
+    cases = [
+        ("bench/report-sample.txt", records, [
+            "## Bulk transfers",
+            # 64 MiB download: medians 6.11 and 2.61 MiB/s; guest CPU 2.5 s and 16.2 s over 128 MiB.
+            "| download | 64 | 6.11 (2/2) | 2.61 (2/2) | 2.34× | 19.5 | 126.6 | 0.154× |",
+            # 1 MiB upload: the peer crashed once, made again after its restart.
+            "| upload | 1 | 3.92 (2/2) | 3.08 (2/3) | 1.27× |",
+            "- MiB/s at least 2× Linux + nginx's: download **met** at 64 MiB (2.34×; 1 MiB: 2.16×); "
+            "upload **not met** at 64 MiB (1.59×; 1 MiB: 1.27×).",
+            "- Guest CPU per MiB at most 0.3× Linux + nginx's: download **met** at 64 MiB (0.154×",
+            "upload **met** at 64 MiB (0.220×",
+            "**2.98 MiB/s each way** (32 MiB up and 32 MiB back in 10.75 s; the median of 2/2 ok rounds)",
+            "Transfers not counted: Linux + nginx upload of 1 MiB, round 1: crashed.",
+            "- Bulk download of 64 MiB: xenecho moves **2.3×** the MiB/s of Linux + nginx (6.11 vs 2.61 MiB/s)",
+            "and in 1 of its 9 bulk transfers",
+            "| Linux + nginx | 2 | 2 | 1 | 1 | 0 | 0 | 1/5 |",          # one crash in load, one in bulk
+            "## Every bulk transfer, in order",
+            "| Linux + nginx | upload | 1 | 1 | crashed | 0.150 | 393216 |",
+            "curl -o /dev/null 'http://GUEST_IP/?bytes=N'",
+        ]),
+        ("bench/report-sample.txt without its bulk lines", [r for r in records if r[0] != "bulk"], [
+            "## Bulk transfers",
+            "Not measured in this run (no bulk transfer in the results",
+            "- MiB/s at least 2× Linux + nginx's: download not measured; upload not measured.",
+            "- Guest CPU per MiB at most 0.3× Linux + nginx's: download not measured; upload not measured.",
+            "xenecho's echo of a large body: not measured.",
+            "## Throughput and latency",
+        ]),
+    ]
+    failed = False
+    with tempfile.TemporaryDirectory() as directory:
+        for name, case_records, expected in cases:
+            out = os.path.join(directory, "benchmarks.md")
+            _, parts = render(Bench(case_records, info), out, None)
+            write_report(out, parts)
+            with open(out, encoding="utf-8") as written:
+                text = written.read()
+            missing = [piece for piece in expected if piece not in text]
+            if re.search(r"\bnan\b", text):
+                missing.append("(no 'nan')")
+            for piece in missing:
+                print(f"report.py --check: {name}: missing from the report: {piece!r}", file=sys.stderr)
+            failed = failed or bool(missing)
+    if failed:
+        return 1
+    print("report.py --check: the reports of bench/report-sample.txt, with and without its bulk lines, have what "
+          "they must", file=sys.stderr)
+    return 0
+
+
+def main():
+    """Reads the inputs, writes the chart and then the report, section by section (or --check)."""
+    args = parse_arguments()
+    if args.check:
+        sys.exit(check())
+    bench = Bench(parse_results(args.results), parse_info(args.info))
+    chart, parts = render(bench, args.out, args.dma)
     write_report(args.out, parts)
     print(f"report.py: wrote {args.out} and {chart}", file=sys.stderr)
 

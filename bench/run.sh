@@ -8,11 +8,16 @@
 # The DMA benchmark runs before QEMU, never beside it: both want the same two cores.
 #
 # usage: bench/run.sh [--duration S] [--rounds N] [--concurrency "1 16 64"] [--boot-rounds N]
-#                     [--no-memory] [--no-dma] [--timeout S] [--report FILE]
+#                     [--bulk-sizes "1 64"] [--bulk-rounds N] [--no-bulk] [--no-memory] [--no-dma]
+#                     [--timeout S] [--report FILE]
 #   --duration S       seconds per wrk run (default 10)
 #   --rounds N         wrk runs per guest and concurrency, alternating guests (default 2)
 #   --concurrency L    wrk connection counts (default "1 16 64")
 #   --boot-rounds N    timed boots per guest (default 3)
+#   --bulk-sizes L     MiB per bulk download and upload (default "1 64"); each one of
+#                      1 2 4 8 16 32 64 128 256, the files the peer has (testbed/peer/init)
+#   --bulk-rounds N    bulk transfers per guest, size and direction, alternating guests (default 2)
+#   --no-bulk          skip the bulk transfers (downloads, uploads and the appliance's echo)
 #   --no-memory        skip the smallest-memory search (about a third of the time)
 #   --no-dma           skip the DMA micro-benchmark (the report links the last one)
 #   --timeout S        stop the test host after S seconds (default 2400)
@@ -29,6 +34,7 @@ usage() { sed -n '/^# usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# 
 
 arguments=$(printf ' %q' "$@")   # for the report, quoted as typed
 duration=10 rounds=2 concurrency="1 16 64" boot_rounds=3 memory=yes dma=yes timeout=2400
+bulk=yes bulk_sizes="1 64" bulk_rounds=2
 report=$REPO_ROOT/docs/benchmarks.md
 while [ $# -gt 0 ]; do
     case $1 in
@@ -36,6 +42,9 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=${2:?}; shift 2 ;;
     --concurrency) concurrency=${2:?}; shift 2 ;;
     --boot-rounds) boot_rounds=${2:?}; shift 2 ;;
+    --bulk-sizes) bulk_sizes=${2:?}; shift 2 ;;
+    --bulk-rounds) bulk_rounds=${2:?}; shift 2 ;;
+    --no-bulk) bulk=no; shift ;;
     --no-memory) memory=no; shift ;;
     --no-dma) dma=no; shift ;;
     --timeout) timeout=${2:?}; shift 2 ;;
@@ -44,9 +53,19 @@ while [ $# -gt 0 ]; do
     *) echo "bench/run.sh: unknown argument: $1" >&2; usage ;;
     esac
 done
-for number in "$duration" "$rounds" "$boot_rounds" "$timeout" $concurrency; do
+for number in "$duration" "$rounds" "$boot_rounds" "$bulk_rounds" "$timeout" $concurrency; do
     [[ $number =~ ^[1-9][0-9]*$ ]] || die "not a positive whole number: '$number'"
 done
+# The peer serves a file of each of these sizes and no other (testbed/peer/init makes them), and
+# the largest upload body still fits dom0's /tmp (half of its 1 GB).
+peer_bulk_sizes="1 2 4 8 16 32 64 128 256"
+for size in $bulk_sizes; do
+    case " $peer_bulk_sizes " in
+    *" $size "*) ;;
+    *) die "--bulk-sizes: $size is not one of $peer_bulk_sizes (MiB)" ;;
+    esac
+done
+[ -n "${bulk_sizes// }" ] || die "--bulk-sizes: no size given (--no-bulk skips the bulk transfers)"
 image=$REPO_ROOT/build/xenecho.elf
 [ -f "$image" ] || die "no $image: run make first (make bench does)"
 
@@ -92,6 +111,9 @@ MEM_DURATION=5
 MEM_CONNECTIONS=16
 APPLIANCE_MEMORY_SIZES="4 8 12 16 24 32 48 64 96 128"
 PEER_MEMORY_SIZES="64 96 112 128 192 256 384 512"
+BULK=$bulk
+BULK_SIZES="$bulk_sizes"
+BULK_ROUNDS=$bulk_rounds
 CONF
 
 # What the report says about the machine and the software (key=value, one a line).
