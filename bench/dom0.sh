@@ -26,6 +26,8 @@ source build/bench.conf
 BULK=${BULK:-yes}
 BULK_SIZES=${BULK_SIZES:-1 64}
 BULK_ROUNDS=${BULK_ROUNDS:-2}
+# The appliance's own words for the bulk phase (a bulk appliance sets its socket buffers larger).
+BULK_APPLIANCE=${BULK_APPLIANCE:-}
 # domain_address, domain_state and wait_gone: dom0's, shared with its /init and the e2e suite.
 # shellcheck source=testbed/dom0/lib/domains.sh
 source /usr/local/lib/testbed/domains.sh
@@ -56,6 +58,8 @@ VCPUS=$(cfg_value "$APPLIANCE_CFG" vcpus)
 declare -A CFG=([appliance]=$APPLIANCE_CFG [peer]=$PEER_CFG)
 declare -A NAME=([appliance]=$APPLIANCE [peer]=$PEER)
 declare -A IP=() MEM=() CRASHES=([appliance]=0 [peer]=0) FAILED_STARTS=([appliance]=0 [peer]=0)
+# Words for a guest's command line beyond its xl config's (`extra=`; empty: the config's own).
+declare -A EXTRA=([appliance]="" [peer]="")
 LAST_CRASH_FAULT=""     # set when the last recorded crash carried the emulator fault's mark
 HAS_HTTP=unknown        # does the appliance answer HTTP on port 80 (it did not always)?
 HAS_METRICS=unknown     # and serve /metrics on port 19100?
@@ -124,7 +128,9 @@ start_guest() {
     local timeout=$BOOT_TIMEOUT_APPLIANCE
     [ "$kind" = peer ] && timeout=$BOOT_TIMEOUT_PEER
     t0=$(now_us)
-    if ! xl create -q "${CFG[$kind]}" "memory=$mem" "vcpus=$VCPUS" > /tmp/xl-create.out 2>&1; then
+    local extra=()
+    [ -z "${EXTRA[$kind]}" ] || extra=("extra=\"${EXTRA[$kind]}\"")
+    if ! xl create -q "${CFG[$kind]}" "memory=$mem" "vcpus=$VCPUS" "${extra[@]}" > /tmp/xl-create.out 2>&1; then
         # xl's first complaint says why (the last one is about cleaning up).
         emit "boot guest=$kind phase=$phase mem=$mem status=create-failed why=\"$(grep -m 1 -iE 'error|fail|panic' \
             /tmp/xl-create.out | tr -d '"' | cut -c1-160)\""
@@ -409,7 +415,8 @@ emit "host xen=$(xl info | awk -F': ' '/^xen_version/ { print $2 }') xen_cpus=$(
      "xen_free_mb=$(xl info | awk -F': ' '/^free_memory/ { print $2 }') wrk=\"$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')\""
 emit "config memory=$MEMORY vcpus=$VCPUS duration=$DURATION rounds=$ROUNDS concurrencies=\"$CONCURRENCIES\"" \
      "boot_rounds=$BOOT_ROUNDS mem_duration=$MEM_DURATION mem_connections=$MEM_CONNECTIONS" \
-     "bulk=$BULK bulk_sizes=\"$BULK_SIZES\" bulk_rounds=$BULK_ROUNDS bulk_echo_mib=$BULK_ECHO_MIB"
+     "bulk=$BULK bulk_sizes=\"$BULK_SIZES\" bulk_rounds=$BULK_ROUNDS bulk_echo_mib=$BULK_ECHO_MIB" \
+     "bulk_appliance=\"$BULK_APPLIANCE\""
 # dom0's init started the appliance already; it is timed from its own `xl create` below.
 destroy "$APPLIANCE"
 
@@ -476,6 +483,14 @@ note "load phase done after $((SECONDS - started)) s"
 
 if [ "$BULK" = yes ]; then
     note "bulk: download and upload of $BULK_SIZES MiB, $BULK_ROUNDS rounds, alternating; a $BULK_ECHO_MIB MiB echo"
+    if [ -n "$BULK_APPLIANCE" ] && [ "$HAS_HTTP" != no ]; then
+        # A new boot with the bulk phase's words (its restarts keep them), given to the
+        # config's own (loglevel).
+        EXTRA[appliance]="$(cfg_value "$APPLIANCE_CFG" extra | tr -d '"') $BULK_APPLIANCE"
+        destroy "$APPLIANCE"
+        IP[appliance]=""
+        note "bulk: the appliance starts again with extra=\"${EXTRA[appliance]}\""
+    fi
     for size in $BULK_SIZES; do
         bulk_body "$size"   # made once per size, before any timing
         for round in $(seq "$BULK_ROUNDS"); do
@@ -495,6 +510,7 @@ if [ "$BULK" = yes ]; then
         rm -f "/tmp/bulk-${BULK_ECHO_MIB}M" /tmp/bulk-echo
     fi
     rm -f /tmp/bulk-answer /tmp/bulk.out /tmp/bulk.err
+    EXTRA[appliance]=""   # the memory phase measures the defaults
     note "bulk phase done after $((SECONDS - started)) s"
 fi
 

@@ -818,6 +818,11 @@ def render_bulk(bench):
             "no bulk transfer in the results: a run from before the bulk phase, or one that stopped before it"
         parts.append(f"Not measured in this run ({why}).\n")
     else:
+        if config.get("bulk_appliance"):
+            parts.append(
+                f"xenecho runs this phase with `{config['bulk_appliance']}` on its command line, in a new boot (the "
+                "load phase's guest runs with the defaults; docs/netfront.md says what the socket buffer buys, and "
+                "what it costs in connection slots).\n")
         parts.append(
             f"One transfer at a time from dom0 with curl, {config.get('bulk_rounds', '?')} rounds per guest, size and "
             "direction, alternating xenecho and Linux round by round (a transfer the guest crashed in is made once more "

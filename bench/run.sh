@@ -8,7 +8,8 @@
 # The DMA benchmark runs before QEMU, never beside it: both want the same two cores.
 #
 # usage: bench/run.sh [--duration S] [--rounds N] [--concurrency "1 16 64"] [--boot-rounds N]
-#                     [--bulk-sizes "1 64"] [--bulk-rounds N] [--no-bulk] [--no-memory] [--no-dma]
+#                     [--bulk-sizes "1 64"] [--bulk-rounds N] [--bulk-appliance WORDS] [--no-bulk]
+#                     [--no-memory] [--no-dma]
 #                     [--timeout S] [--report FILE]
 #   --duration S       seconds per wrk run (default 10)
 #   --rounds N         wrk runs per guest and concurrency, alternating guests (default 2)
@@ -17,6 +18,8 @@
 #   --bulk-sizes L     MiB per bulk download and upload (default "1 64"); each one of
 #                      1 2 4 8 16 32 64 128 256, the files the peer has (testbed/peer/init)
 #   --bulk-rounds N    bulk transfers per guest, size and direction, alternating guests (default 2)
+#   --bulk-appliance W the appliance's command-line words for the bulk transfers, beside xl.cfg's
+#                      (default "socket-buffer=128K": a bulk appliance's buffers; "" for none)
 #   --no-bulk          skip the bulk transfers (downloads, uploads and the appliance's echo)
 #   --no-memory        skip the smallest-memory search (about a third of the time)
 #   --no-dma           skip the DMA micro-benchmark (the report links the last one)
@@ -34,7 +37,7 @@ usage() { sed -n '/^# usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# 
 
 arguments=$(printf ' %q' "$@")   # for the report, quoted as typed
 duration=10 rounds=2 concurrency="1 16 64" boot_rounds=3 memory=yes dma=yes timeout=2400
-bulk=yes bulk_sizes="1 64" bulk_rounds=2
+bulk=yes bulk_sizes="1 64" bulk_rounds=2 bulk_appliance="socket-buffer=128K"
 report=$REPO_ROOT/docs/benchmarks.md
 while [ $# -gt 0 ]; do
     case $1 in
@@ -44,6 +47,7 @@ while [ $# -gt 0 ]; do
     --boot-rounds) boot_rounds=${2:?}; shift 2 ;;
     --bulk-sizes) bulk_sizes=${2:?}; shift 2 ;;
     --bulk-rounds) bulk_rounds=${2:?}; shift 2 ;;
+    --bulk-appliance) bulk_appliance=${2?}; shift 2 ;;
     --no-bulk) bulk=no; shift ;;
     --no-memory) memory=no; shift ;;
     --no-dma) dma=no; shift ;;
@@ -114,6 +118,7 @@ PEER_MEMORY_SIZES="64 96 112 128 192 256 384 512"
 BULK=$bulk
 BULK_SIZES="$bulk_sizes"
 BULK_ROUNDS=$bulk_rounds
+BULK_APPLIANCE="$bulk_appliance"
 CONF
 
 # What the report says about the machine and the software (key=value, one a line).
