@@ -825,8 +825,9 @@ def render_bulk(bench):
                 "what it costs in connection slots).\n")
         parts.append(
             f"One transfer at a time from dom0 with curl, {config.get('bulk_rounds', '?')} rounds per guest, size and "
-            "direction, alternating xenecho and Linux round by round (a transfer the guest crashed in is made once more "
-            "after a restart). **Download**: xenecho generates the body (`GET /?bytes=N`); nginx sends a file with "
+            "direction, alternating xenecho and Linux round by round, the other guest paused meanwhile (an idle Linux "
+            "guest's timer interrupts cost this emulated host far more than hardware; a transfer the guest crashed in "
+            "is made once more after a restart). **Download**: xenecho generates the body (`GET /?bytes=N`); nginx sends a file with "
             "sendfile (`GET /bulk/<N>M`, a sparse file on a tmpfs: zero pages from the page cache). **Upload**: a `POST` "
             "of N random bytes (`curl -T` from a file in dom0's tmpfs, read as it is sent) to xenecho's sink "
             "(`X-Echo-Sink: 1`: it reads the body to its end, then answers its length and SHA-256) or to nginx's "
