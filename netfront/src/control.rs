@@ -53,9 +53,10 @@ pub struct NetfrontConfig {
     pub rx_buffers: usize,
     /// tx pages (at most 256).
     pub tx_buffers: usize,
-    /// Ask the backend for received TCPv4 segments of up to 64 KiB
-    /// (`feature-gso-tcpv4`, which needs checksum offload: see
-    /// [`Netfront`]'s keys), when the rx pool has at least
+    /// Ask the backend for received TCP segments over IPv4 and IPv6 of up
+    /// to 64 KiB (`feature-gso-tcpv4` and `feature-gso-tcpv6`, which need
+    /// checksum offload: `feature-no-csum-offload=0` and
+    /// `feature-ipv6-csum-offload=1`), when the rx pool has at least
     /// [`LARGE_SEGMENT_RX_BUFFERS`] pages.
     pub large_segments: bool,
 }
@@ -480,10 +481,13 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
             ("rx-ring-ref", format!("{}", rx_ring_reference(&rx_ring))),
             ("event-channel", format!("{port}")),
             // Linux netback turns TSO on for the vif only with checksum
-            // offload (`netdev_fix_features` drops TSO without IP_CSUM), so
-            // large segments mean partial checksums, completed here.
+            // offload (`netdev_fix_features` drops TSO without IP_CSUM, and
+            // TSO6 without IPV6_CSUM), so large segments mean partial
+            // checksums, completed here, for IPv4 and IPv6 alike.
             ("feature-gso-tcpv4", flag(large_segments)),
             ("feature-no-csum-offload", flag(!large_segments)),
+            ("feature-gso-tcpv6", flag(large_segments)),
+            ("feature-ipv6-csum-offload", flag(large_segments)),
         ];
         let rules = RxRules { large_segments, mtu };
         let mut link = Link::new(tx_ring, rx_ring, port, tx_pool, rx_pool, rules);

@@ -8,10 +8,14 @@
 //! `smoltcp::phy::Device` ([`phy`]) so a received page is lent to smoltcp by
 //! handle, without a copy.
 //!
-//! Checksums: the frontend writes `feature-no-csum-offload=1`, so netback
-//! hands over complete checksums (Linux computes them before the vif when the
-//! frontend cannot take partial ones). A frame marked `NETRXF_csum_blank`
-//! anyway is completed in software ([`checksum`]) and counted.
+//! Large segments and checksums: with [`NetfrontConfig::large_segments`]
+//! (the default) the frontend asks for received TCP segments of up to
+//! 64 KiB over IPv4 and IPv6 (`feature-gso-tcpv4`, `feature-gso-tcpv6`) and
+//! so takes partial checksums (`feature-no-csum-offload=0`,
+//! `feature-ipv6-csum-offload=1`: Linux netback turns segmentation offload
+//! on only with checksum offload); without, it asks for neither, and netback
+//! hands over complete checksums. A frame marked `NETRXF_csum_blank` is
+//! completed in software ([`checksum`]) and counted.
 //!
 //! The backend is untrusted input: a violation (bad id, size, status,
 //! producer index) tears the link down and logs it; a backend that closes

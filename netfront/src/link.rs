@@ -23,9 +23,9 @@ use dma::{
 };
 use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::netif::{
-    EXTRA_TYPE_GSO, EXTRA_TYPE_MAX, EXTRA_TYPE_NONE, ExtraInfo, GSO_TYPE_TCPV4, NETIF_RSP_DROPPED, NETIF_RSP_ERROR,
-    NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, RX_WORDS, RxRequest,
-    RxResponse, TX_WORDS, TxRequest, TxResponse,
+    EXTRA_TYPE_GSO, EXTRA_TYPE_MAX, EXTRA_TYPE_NONE, ExtraInfo, GSO_TYPE_TCPV4, GSO_TYPE_TCPV6, NETIF_RSP_DROPPED,
+    NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, RX_WORDS,
+    RxRequest, RxResponse, TX_WORDS, TxRequest, TxResponse,
 };
 use xen_pv::event_channel::EventChannels;
 use xen_pv::hypervisor::Hypervisor;
@@ -35,25 +35,31 @@ use xen_pv::ring::{FrontRing, RingError, SharedRing};
 pub const PAGE_SIZE: usize = 4096;
 /// Largest frame reassembled from several rx slots: the largest IPv4
 /// packet (a 64 KiB segment, netif's `XEN_NETIF_MAX_TX_SIZE` too) and its
-/// Ethernet header. A longer one is dropped as [`Malformed::TooLong`].
+/// Ethernet header. A longer one is dropped as [`Malformed::TooLong`]. An
+/// IPv6 packet is held to the same 65 535 bytes, its fixed header
+/// included: Linux builds segments within its 64 KiB GSO limit, which
+/// netback leaves as it is.
 pub const MAX_FRAME: usize = 65_535 + 14;
 /// Most extra-info slots behind one rx slot: one of each type
 /// (`XEN_NETIF_EXTRA_TYPE_MAX` is 6, type 0 being none). A longer chain is
 /// a [`Violation::ExtraInfoChainTooLong`].
 const MAX_EXTRA_SLOTS: usize = (EXTRA_TYPE_MAX - 1) as usize;
-/// Bytes of IPv4 and TCP headers at least: a GSO segment size above the
-/// MTU less these cannot come from a sender that obeyed the MSS.
-const IPV4_TCP_HEADERS: u16 = 40;
+/// Bytes of IPv4 and TCP headers at least: a TCPv4 GSO segment size
+/// above 65 535 less these cannot be cut from any IPv4 packet.
+const IPV4_TCP_HEADERS: u16 = 20 + 20;
+/// The same for TCPv6: the fixed IPv6 header and the TCP header.
+const IPV6_TCP_HEADERS: u16 = 40 + 20;
 
 /// What the frontend negotiated about received frames: the rules the
 /// backend's extra information is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxRules {
-    /// `feature-gso-tcpv4` was written as 1: the backend may send TCPv4
-    /// segments larger than the MTU, with a GSO extra-info slot.
+    /// `feature-gso-tcpv4` and `feature-gso-tcpv6` were written as 1: the
+    /// backend may send TCP segments over IPv4 and IPv6 larger than the
+    /// MTU, with a GSO extra-info slot.
     pub large_segments: bool,
-    /// The vif's MTU: a GSO segment size must be at least 1 and at most
-    /// this less the IPv4 and TCP headers.
+    /// The vif's MTU (a GSO segment size is not held to it: see
+    /// [`Malformed::GsoSize`]).
     pub mtu: u16,
 }
 
@@ -71,13 +77,19 @@ pub enum Malformed {
     ExtraInfoNotFirst,
     /// A GSO extra although the frontend did not ask for large segments.
     GsoNotNegotiated,
-    /// A GSO segment size of 0, or above the MTU less the headers.
+    /// A GSO segment size of 0, or above 65 535 less the IP and TCP
+    /// headers of its type (40 bytes for TCPv4, 60 for TCPv6).
     GsoSize(u16),
-    /// A GSO type other than TCPv4 (the only one advertised).
+    /// A GSO type other than TCPv4 and TCPv6 (the ones advertised).
     GsoType(u8),
-    /// A GSO extra on a frame that is not a well-formed IPv4 TCP segment
-    /// (its IP lengths inside the frame).
+    /// A GSO extra of type TCPv4 on a frame that is not a well-formed IPv4
+    /// TCP segment (its IP lengths inside the frame): an IPv6 one included.
     GsoNotTcpIpv4,
+    /// A GSO extra of type TCPv6 on a frame that is not a well-formed IPv6
+    /// TCP segment (its payload length inside the frame, the TCP header
+    /// found behind at most [`checksum::MAX_EXTENSION_HEADERS`] hop-by-hop,
+    /// routing or destination options headers): an IPv4 one included.
+    GsoNotTcpIpv6,
     /// A frame longer than [`MAX_FRAME`].
     TooLong(usize),
 }
@@ -485,11 +497,12 @@ impl Link {
         if total > MAX_FRAME {
             slots.problem = slots.problem.or(Some(Malformed::TooLong(total)));
         }
-        if let Some(problem) = slots.problem.or_else(|| slots.gso.and_then(|gso| self.check_gso(&gso))) {
+        if let Some(problem) = slots.problem.or_else(|| slots.gso.and_then(|gso| check_gso(self.rules, &gso))) {
             return Ok(self.drop_malformed(problem, pieces, counters));
         }
         let blank_checksum = first.1.flags & NETRXF_CSUM_BLANK != 0;
-        Ok(self.frame_from(pieces, total, blank_checksum, slots.gso.is_some(), dma, counters))
+        let gso_type = slots.gso.map(|gso| gso.gso_type);
+        Ok(self.frame_from(pieces, total, blank_checksum, gso_type, dma, counters))
     }
 
     /// Counts and drops a frame that broke the rules; its pages go back.
@@ -503,21 +516,6 @@ impl Link {
         counters.rx_malformed += 1;
         self.last_malformed = Some(problem);
         self.return_rx_pages(pieces);
-        None
-    }
-
-    /// The rule a GSO extra breaks, if any (its frame's bytes are checked
-    /// once they are copied out: [`is_ipv4_tcp`]).
-    fn check_gso(&self, gso: &ExtraInfo) -> Option<Malformed> {
-        if !self.rules.large_segments {
-            return Some(Malformed::GsoNotNegotiated);
-        }
-        if gso.gso_type != GSO_TYPE_TCPV4 {
-            return Some(Malformed::GsoType(gso.gso_type));
-        }
-        if gso.gso_size == 0 || gso.gso_size > u16::MAX - IPV4_TCP_HEADERS {
-            return Some(Malformed::GsoSize(gso.gso_size));
-        }
         None
     }
 
@@ -602,17 +600,20 @@ impl Link {
 
     /// The frame for the stack: in place when it is one slot the CPU need
     /// not change, else copied out (several slots, a checksum to complete,
-    /// a large segment to check). `None` when the copy has no memory (the
-    /// frame is dropped, counted) or a large segment is not IPv4 TCP.
+    /// a large segment to check). `gso_type` is the GSO extra's type, for
+    /// a large segment (one [`check_gso`] passed). `None` when the
+    /// copy has no memory (the frame is dropped, counted) or a large
+    /// segment is not the TCP segment its GSO type says.
     fn frame_from<T: Translation, S: PageSource>(
         &mut self,
         mut pieces: Vec<(DmaHandle<FromDevice>, usize, usize)>,
         total: usize,
         blank_checksum: bool,
-        large_segment: bool,
+        gso_type: Option<u8>,
         dma: &DmaDevice<T, S>,
         counters: &mut NetfrontCounters,
     ) -> Option<ReceivedFrame> {
+        let large_segment = gso_type.is_some();
         if pieces.len() == 1 && !blank_checksum && !large_segment {
             counters.rx_frames += 1;
             counters.rx_bytes += total as u64;
@@ -632,8 +633,8 @@ impl Link {
         for (handle, offset, length) in &mut pieces {
             handle.read_range(dma, *offset..*offset + *length, |bytes| frame.extend_from_slice(bytes));
         }
-        if large_segment && !is_ipv4_tcp(&frame) {
-            return self.drop_malformed(Malformed::GsoNotTcpIpv4, pieces, counters);
+        if let Some(problem) = gso_type.and_then(|gso_type| gso_frame_problem(&frame, gso_type)) {
+            return self.drop_malformed(problem, pieces, counters);
         }
         self.return_rx_pages(pieces);
         counters.rx_frames += 1;
@@ -695,6 +696,48 @@ impl Link {
     }
 }
 
+/// The rule a GSO extra breaks under `rules`, if any (its frame's bytes
+/// are checked once they are copied out: [`gso_frame_problem`]).
+fn check_gso(rules: RxRules, gso: &ExtraInfo) -> Option<Malformed> {
+    if !rules.large_segments {
+        return Some(Malformed::GsoNotNegotiated);
+    }
+    let headers = match gso.gso_type {
+        GSO_TYPE_TCPV4 => IPV4_TCP_HEADERS,
+        GSO_TYPE_TCPV6 => IPV6_TCP_HEADERS,
+        other => return Some(Malformed::GsoType(other)),
+    };
+    if gso.gso_size == 0 || gso.gso_size > u16::MAX - headers {
+        return Some(Malformed::GsoSize(gso.gso_size));
+    }
+    None
+}
+
+/// What is wrong with a large segment's bytes for its GSO type, if
+/// anything: a TCPv4 extra promises an IPv4 TCP segment ([`is_ipv4_tcp`]),
+/// a TCPv6 one an IPv6 TCP segment ([`is_ipv6_tcp`]). A mismatch (either
+/// type on the other version's frame) is malformed.
+fn gso_frame_problem(frame: &[u8], gso_type: u8) -> Option<Malformed> {
+    match gso_type {
+        GSO_TYPE_TCPV4 if is_ipv4_tcp(frame) => None,
+        GSO_TYPE_TCPV4 => Some(Malformed::GsoNotTcpIpv4),
+        GSO_TYPE_TCPV6 if is_ipv6_tcp(frame) => None,
+        GSO_TYPE_TCPV6 => Some(Malformed::GsoNotTcpIpv6),
+        // `check_gso` lets no other type through.
+        other => Some(Malformed::GsoType(other)),
+    }
+}
+
+/// Whether `frame` is an Ethernet II frame carrying an IPv6 TCP segment
+/// whose payload length lies inside the frame, its TCP header (20 bytes at
+/// least) found directly or behind the extension headers
+/// [`checksum`] walks: what a GSO extra of type TCPv6 promises.
+fn is_ipv6_tcp(frame: &[u8]) -> bool {
+    checksum::transport(frame).is_some_and(|transport| {
+        transport.is_ipv6() && transport.protocol == 6 && transport.end - transport.start >= 20
+    })
+}
+
 /// Whether `frame` is an Ethernet II frame carrying an IPv4 TCP segment
 /// whose IP header and total length lie inside the frame: what a GSO extra
 /// of type TCPv4 promises.
@@ -747,5 +790,68 @@ mod tests {
         assert_eq!(check_rx_status(&RxResponse { status: NETIF_RSP_ERROR, ..ok }), Err(None));
         assert_eq!(check_rx_status(&RxResponse { status: -7, ..ok }), Err(Some(Violation::BadStatus { status: -7 })));
         assert_eq!(check_rx_status(&RxResponse { status: 0, ..ok }), Err(Some(Violation::BadStatus { status: 0 })));
+    }
+
+    fn gso(gso_type: u8, gso_size: u16) -> ExtraInfo {
+        ExtraInfo { kind: EXTRA_TYPE_GSO, gso_type, gso_size, ..ExtraInfo::default() }
+    }
+
+    #[test]
+    fn gso_sizes_are_bounded_by_the_headers_of_their_type() {
+        let on = RxRules { large_segments: true, mtu: 1500 };
+        assert_eq!(check_gso(on, &gso(GSO_TYPE_TCPV4, 1460)), None);
+        assert_eq!(check_gso(on, &gso(GSO_TYPE_TCPV6, 1440)), None);
+        assert_eq!(check_gso(on, &gso(GSO_TYPE_TCPV4, 65_495)), None, "65 535 less 40");
+        assert_eq!(check_gso(on, &gso(GSO_TYPE_TCPV4, 65_496)), Some(Malformed::GsoSize(65_496)));
+        assert_eq!(check_gso(on, &gso(GSO_TYPE_TCPV6, 65_475)), None, "65 535 less 60");
+        assert_eq!(check_gso(on, &gso(GSO_TYPE_TCPV6, 65_476)), Some(Malformed::GsoSize(65_476)));
+        assert_eq!(check_gso(on, &gso(GSO_TYPE_TCPV6, 0)), Some(Malformed::GsoSize(0)));
+        assert_eq!(check_gso(on, &gso(3, 1000)), Some(Malformed::GsoType(3)));
+        let off = RxRules { large_segments: false, ..on };
+        assert_eq!(check_gso(off, &gso(GSO_TYPE_TCPV6, 1440)), Some(Malformed::GsoNotNegotiated));
+    }
+
+    /// An Ethernet frame carrying a 20-byte TCP header over IPv4, or over
+    /// IPv6 behind the extension headers `extensions` (next-header values,
+    /// 8 bytes each); `protocol` 6 for TCP.
+    fn segment(ipv6: bool, extensions: &[u8], protocol: u8) -> Vec<u8> {
+        let mut frame = vec![0u8; 14];
+        if ipv6 {
+            frame[12..14].copy_from_slice(&[0x86, 0xdd]);
+            let payload = (extensions.len() * 8 + 20) as u16;
+            let first = extensions.first().copied().unwrap_or(protocol);
+            frame.extend_from_slice(&[0x60, 0, 0, 0]);
+            frame.extend_from_slice(&payload.to_be_bytes());
+            frame.extend_from_slice(&[first, 64]);
+            frame.extend_from_slice(&[0; 32]);
+            for index in 0..extensions.len() {
+                let next = extensions.get(index + 1).copied().unwrap_or(protocol);
+                frame.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
+            }
+        } else {
+            frame[12..14].copy_from_slice(&[0x08, 0x00]);
+            frame.extend_from_slice(&[0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, protocol, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1]);
+        }
+        frame.extend_from_slice(&[0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0x20, 0, 0, 0, 0, 0]);
+        frame
+    }
+
+    #[test]
+    fn a_gso_type_must_match_its_frame() {
+        let (v4, v6) = (segment(false, &[], 6), segment(true, &[], 6));
+        assert_eq!(gso_frame_problem(&v4, GSO_TYPE_TCPV4), None);
+        assert_eq!(gso_frame_problem(&v6, GSO_TYPE_TCPV6), None);
+        assert_eq!(gso_frame_problem(&v4, GSO_TYPE_TCPV6), Some(Malformed::GsoNotTcpIpv6));
+        assert_eq!(gso_frame_problem(&v6, GSO_TYPE_TCPV4), Some(Malformed::GsoNotTcpIpv4));
+        // Behind a hop-by-hop and a destination options header: still TCP.
+        assert_eq!(gso_frame_problem(&segment(true, &[0, 60], 6), GSO_TYPE_TCPV6), None);
+        // UDP, a fragment header, a cut TCP header: not a TCPv6 segment.
+        assert_eq!(gso_frame_problem(&segment(true, &[], 17), GSO_TYPE_TCPV6), Some(Malformed::GsoNotTcpIpv6));
+        assert_eq!(gso_frame_problem(&segment(true, &[44], 6), GSO_TYPE_TCPV6), Some(Malformed::GsoNotTcpIpv6));
+        let mut cut = v6.clone();
+        cut[18..20].copy_from_slice(&19u16.to_be_bytes());
+        assert_eq!(gso_frame_problem(&cut, GSO_TYPE_TCPV6), Some(Malformed::GsoNotTcpIpv6));
+        assert_eq!(gso_frame_problem(&segment(false, &[], 17), GSO_TYPE_TCPV4), Some(Malformed::GsoNotTcpIpv4));
+        assert_eq!(gso_frame_problem(&v6[..40], GSO_TYPE_TCPV6), Some(Malformed::GsoNotTcpIpv6));
     }
 }

@@ -348,6 +348,64 @@ pub fn ip_frame(length: usize, tcp: bool, seed: u8) -> Vec<u8> {
     frame
 }
 
+/// The IPv6 addresses of [`ipv6_frame`]'s frames: the sender's (fd00::2),
+/// then the guest's (fd00::216:3eff:fe00:1, from its MAC).
+pub const IPV6_ADDRESSES: [[u8; 16]; 2] = [
+    [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+    [0xfd, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x16, 0x3e, 0xff, 0xfe, 0, 0, 1],
+];
+
+/// An IPv6 frame of `length` bytes (at least 14) to the guest carrying TCP
+/// (`tcp`) or UDP with correct checksums, behind a hop-by-hop options
+/// header of 8 bytes (padding only) if `hop_by_hop`, its payload a pattern
+/// from `seed`; cut short if `length` leaves no room for the headers, and
+/// its IPv6 payload held to 65 535 bytes.
+pub fn ipv6_frame(length: usize, tcp: bool, hop_by_hop: bool, seed: u8) -> Vec<u8> {
+    let length = length.max(14);
+    let mut frame = frame(length, seed);
+    frame[..12].copy_from_slice(&ETHERNET_ADDRESSES);
+    frame[12..14].copy_from_slice(&[0x86, 0xdd]);
+    let protocol = if tcp { 6 } else { 17 };
+    let extension = if hop_by_hop { 8 } else { 0 };
+    let transport_header = if tcp { 20 } else { 8 };
+    if length < 14 + 40 + extension + transport_header {
+        return frame;
+    }
+    let payload_length = (length - 54).min(usize::from(u16::MAX)) as u16;
+    frame.truncate(54 + usize::from(payload_length));
+    let header = &mut frame[14..54];
+    header[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    header[4..6].copy_from_slice(&payload_length.to_be_bytes());
+    header[6..8].copy_from_slice(&[if hop_by_hop { 0 } else { protocol }, 64]);
+    header[8..24].copy_from_slice(&IPV6_ADDRESSES[0]);
+    header[24..40].copy_from_slice(&IPV6_ADDRESSES[1]);
+    if hop_by_hop {
+        // Next header, length 0 (8 bytes), then a PadN option of 4 bytes.
+        frame[54..62].copy_from_slice(&[protocol, 0, 1, 4, 0, 0, 0, 0]);
+    }
+    let segment = &mut frame[54 + extension..];
+    let segment_length = segment.len() as u16;
+    segment[..4].copy_from_slice(&[0x30, 0x39, 0x00, 0x50]);
+    if tcp {
+        segment[12] = 5 << 4; // data offset: 20 bytes
+        segment[16..18].fill(0);
+    } else {
+        segment[4..6].copy_from_slice(&segment_length.to_be_bytes());
+        segment[6..8].fill(0);
+    }
+    let field = if tcp { 16 } else { 6 };
+    let addresses = IPV6_ADDRESSES.as_flattened();
+    let pseudo_sum = addresses.chunks(2).map(|pair| u32::from(u16::from_be_bytes([pair[0], pair[1]]))).sum::<u32>()
+        + u32::from(protocol)
+        + u32::from(segment_length);
+    let mut sum = internet_checksum(segment, pseudo_sum);
+    if !tcp && sum == 0 {
+        sum = 0xffff;
+    }
+    segment[field..field + 2].copy_from_slice(&sum.to_be_bytes());
+    frame
+}
+
 /// The Internet checksum of `bytes`, starting from `sum`.
 fn internet_checksum(bytes: &[u8], mut sum: u32) -> u16 {
     for pair in bytes.chunks(2) {

@@ -12,11 +12,11 @@
 
 use dma::sim::SimPageSource;
 use dma::{BackendTrust, BounceCapacity, DmaDevice, IdentityTranslation};
-use netfront::Netfront;
 use netfront::testing::{
-    ADDRESSINGS, Addressing, CONFIG, EXTENDED_MARKER, act, act_extended, frame, ip_frame, run_input_over, setup_for,
-    with_backend, with_each_backend, with_each_link, with_link_over,
+    ADDRESSINGS, Addressing, CONFIG, EXTENDED_MARKER, Rig, act, act_extended, frame, ip_frame, ipv6_frame,
+    run_input_over, setup_for, with_backend, with_config, with_each_backend, with_each_link, with_link_over,
 };
+use netfront::{Netfront, NetfrontConfig};
 use smoltcp::phy::{Device, RxToken, TxToken};
 use xen_pv::event_channel::EventChannels;
 use xen_sim::SimXen;
@@ -66,10 +66,11 @@ fn netfront_builds_over_the_identity_translation_directly() {
 fn handshake_writes_every_key_and_connects_both_ends() {
     with_each_link(BackendTrust::Trusted, |rig| {
         let features = rig.netback.frontend_features().expect("the backend read the frontend's keys");
-        // Large segments asked for, and so checksum offload left on (Linux
-        // netback keeps TSO off a vif without it); IPv6 segments not.
-        assert!(features.receive_notify && features.scatter_gather && features.gso_tcpv4);
-        assert!(!features.no_checksum_offload && !features.gso_tcpv6);
+        // Large segments asked for over IPv4 and IPv6, and so checksum
+        // offload on for both (Linux netback keeps TSO off a vif without IP
+        // checksum offload, TSO6 off one without IPv6's).
+        assert!(features.receive_notify && features.scatter_gather && features.gso_tcpv4 && features.gso_tcpv6);
+        assert!(!features.no_checksum_offload && features.ipv6_checksum_offload);
         if rig.addressing == Addressing::Identity {
             for reference in [features.transmit_ring_reference, features.receive_ring_reference] {
                 assert!(rig.pages.is_outstanding(u64::from(reference)), "ring reference {reference} is a page's frame");
@@ -368,28 +369,41 @@ fn extra_info_slots_are_skipped_alone_or_in_chains() {
 }
 
 /// A backend that sends partial checksums although the frontend asked for
-/// complete ones: TCP and UDP frames, one slot or several, reach the stack
-/// with their checksums completed, byte for byte as sent.
+/// complete ones: TCP and UDP frames over IPv4 and IPv6 (some behind a
+/// hop-by-hop header), one slot or several, reach the stack with their
+/// checksums completed, byte for byte as sent.
 #[test]
 fn partial_checksums_the_frontend_did_not_ask_for_are_completed() {
     let options = NetbackOptions { receive_checksum: ReceiveChecksum::PartialRegardless, ..NetbackOptions::default() };
-    with_each_backend(1024, BackendTrust::Trusted, options, |rig| {
-        let frames: Vec<Vec<u8>> = [(60, true), (1514, false), (9000, true), (6000, false)]
-            .into_iter()
-            .enumerate()
-            .map(|(index, (length, tcp))| ip_frame(length, tcp, index as u8))
-            .collect();
-        for frame in &frames {
-            assert!(rig.netback.inject(frame));
-        }
-        let mut received = Vec::new();
-        for _ in 0..4 {
-            received.extend(rig.turn());
-        }
-        assert!(received == frames, "{} of {} frames arrived as sent", received.len(), frames.len());
-        let counters = rig.netfront.counters();
-        assert_eq!((counters.rx_checksums_completed, counters.rx_checksums_unsupported), (4, 0));
-    });
+    let config = NetfrontConfig { large_segments: false, ..CONFIG };
+    for addressing in ADDRESSINGS {
+        let options = NetbackOptions { addressing, ..options.clone() };
+        with_config(1024, BackendTrust::Trusted, options, config, partial_checksums_are_completed);
+    }
+}
+
+fn partial_checksums_are_completed(rig: &mut Rig<'_, '_>) {
+    let features = rig.netback.frontend_features().expect("connected");
+    assert!(features.no_checksum_offload && !features.ipv6_checksum_offload, "complete checksums asked for");
+    let mut frames: Vec<Vec<u8>> = [(60, true), (1514, false), (9000, true), (6000, false)]
+        .into_iter()
+        .enumerate()
+        .map(|(index, (length, tcp))| ip_frame(length, tcp, index as u8))
+        .collect();
+    frames.extend(
+        [(80, true, false), (1514, false, true), (9000, true, true), (6000, false, false)]
+            .map(|(length, tcp, hop_by_hop)| ipv6_frame(length, tcp, hop_by_hop, length as u8)),
+    );
+    for frame in &frames {
+        assert!(rig.netback.inject(frame));
+    }
+    let mut received = Vec::new();
+    for _ in 0..4 {
+        received.extend(rig.turn());
+    }
+    assert!(received == frames, "{} of {} frames arrived as sent", received.len(), frames.len());
+    let counters = rig.netfront.counters();
+    assert_eq!((counters.rx_checksums_completed, counters.rx_checksums_unsupported), (8, 0));
 }
 
 /// Seeded random extended scripts (every configuration, every action):

@@ -73,11 +73,13 @@ ls -l /tmp/echo-out.bin | awk '{ print "  echoed " $5 " bytes" }'
 
 frontend=/local/domain/$GUEST_DOMID/device/vif/0
 xenstore-ls -f "$frontend" | grep -E 'request-rx-copy|feature-|ring-ref|event-channel' | sed 's/^/  /'
-for key in request-rx-copy feature-rx-notify feature-sg feature-gso-tcpv4; do
+for key in request-rx-copy feature-rx-notify feature-sg feature-gso-tcpv4 feature-gso-tcpv6 \
+    feature-ipv6-csum-offload; do
     check "xenstore: $key = 1" test "$(xenstore-read "$frontend/$key" 2>&1)" = 1
 done
 # Large segments need checksum offload (Linux's netback turns segmentation offload on only for a
-# frontend that takes partial checksums): the guest completes blank checksums itself.
+# frontend that takes partial checksums: TSO with IPv4's, TSO6 with IPv6's): the guest completes
+# blank checksums itself.
 check "xenstore: feature-no-csum-offload = 0" test "$(xenstore-read "$frontend/feature-no-csum-offload" 2>&1)" = 0
 check "xenstore: frontend and backend Connected (4)" \
     test "$(xenstore-read "$frontend/state")$(xenstore-read "$(xenstore-read "$frontend/backend")/state")" = 44

@@ -69,7 +69,9 @@ pub enum Hostility {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GsoFault {
     /// A well-formed GSO extra slot, on whatever frame comes next (a lie
-    /// when the frame is not IPv4 TCP, or the frontend did not ask).
+    /// when the frame is not TCP over the IP version of its type, TCPv4
+    /// unless the frame is an IPv6 TCP one the frontend may get segments
+    /// of, or when the frontend did not ask).
     OnAnyFrame,
     /// The extra slot's type is none of netif's (9).
     UnknownType,
@@ -77,13 +79,16 @@ pub enum GsoFault {
     SizeZero,
     /// The segment size is 65535, far above any MTU.
     SizeHuge,
-    /// The GSO type is TCPv6, which the frontend did not ask for.
+    /// The GSO type is TCPv6 (a lie on an IPv4 frame; on any frame when
+    /// the frontend did not ask for TCPv6 segments).
     TypeTcpv6,
     /// Two GSO extra slots in the chain.
     DuplicateType,
     /// Six extra slots, each flagged `XEN_NETIF_EXTRA_FLAG_MORE` but the
     /// last: longer than there are extra types.
     ChainTooLong,
+    /// The GSO type is TCPv4 (a lie on an IPv6 frame).
+    TypeTcpv4,
     /// `NETRXF_extra_info` on the first slot, and no extra slot behind it.
     MissingExtraSlot,
     /// The extra slots come after the frame's second data slot, flagged

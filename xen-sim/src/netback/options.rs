@@ -46,8 +46,11 @@ pub enum ReceiveChecksum {
     /// As traffic dom0 itself sends: unless the frontend wrote
     /// `feature-no-csum-offload=1`, IPv4 TCP and UDP frames arrive with a
     /// partial checksum (the pseudo-header sum, Linux's `CHECKSUM_PARTIAL`)
-    /// and `NETRXF_csum_blank | NETRXF_data_validated`; other frames, and
-    /// every frame when offload is off, arrive as injected with no flag.
+    /// and `NETRXF_csum_blank | NETRXF_data_validated`; IPv6 TCP and UDP
+    /// frames (behind hop-by-hop, routing and destination options headers
+    /// or none) the same if it wrote `feature-ipv6-csum-offload=1`; other
+    /// frames, and every frame of a version whose offload is off, arrive as
+    /// injected with no flag.
     PartialLikeDom0,
     /// Every frame arrives as injected with `NETRXF_data_validated`
     /// (bridged from a NIC that checked it).
@@ -55,7 +58,8 @@ pub enum ReceiveChecksum {
     /// Every frame arrives as injected with no flag.
     Unflagged,
     /// As [`Self::PartialLikeDom0`] whatever the frontend wrote: a backend
-    /// that ignores `feature-no-csum-offload=1`, so that IPv4 TCP and UDP
+    /// that ignores `feature-no-csum-offload=1` (and a missing
+    /// `feature-ipv6-csum-offload`), so that IPv4 and IPv6 TCP and UDP
     /// frames reach a frontend that asked for complete checksums with
     /// partial ones.
     PartialRegardless,

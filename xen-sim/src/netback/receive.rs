@@ -13,14 +13,17 @@
 //! page is dropped when the frontend has no `feature-sg`.
 //!
 //! Large segments, as netback's `xenvif_rx_skb` sends a GSO packet: when
-//! the frontend wrote `feature-gso-tcpv4` and `feature-sg` and did not
-//! turn checksum offload off (Linux keeps TSO off a vif without IP
-//! checksum offload), an IPv4 TCP frame longer than the MTU goes as one
-//! packet: its first slot flagged `NETRXF_extra_info` and
+//! the frontend wrote `feature-sg` and `feature-gso-tcpv4` and did not turn
+//! checksum offload off (Linux keeps TSO off a vif without IP checksum
+//! offload), an IPv4 TCP frame longer than the MTU goes as one packet; so
+//! does an IPv6 TCP frame when it wrote `feature-gso-tcpv6` and
+//! `feature-ipv6-csum-offload` (TSO6 needs IPv6 checksum offload the same
+//! way). Such a packet has its first slot flagged `NETRXF_extra_info` and
 //! `NETRXF_csum_blank | NETRXF_data_validated` (a GSO packet's checksum is
-//! always partial), a GSO extra-info slot after it (type TCPv4, segment
-//! size the MTU less 40 bytes of headers), then its other data slots. It
-//! waits until the guest has posted a request for every one of those slots.
+//! always partial), a GSO extra-info slot after it (type TCPv4 or TCPv6,
+//! segment size the MTU less 40 or 60 bytes of headers), then its other
+//! data slots. It waits until the guest has posted a request for every one
+//! of those slots.
 //! A frontend that did not ask gets such frames as they are, multi-slot
 //! (the simulation does not segment them as Linux's stack would). A grant the
 //! backend cannot write gets the copy's negative `GNTST_*` status, as in
@@ -35,7 +38,7 @@
 //! grant table allows (or, with identity addressing, a write of a live
 //! frame), or consume a request a frame does not need.
 
-use super::checksum;
+use super::checksum::{self, IpVersion};
 use super::connect::Connection;
 use super::hostile::GsoFault;
 use super::hostile::Ring;
@@ -74,8 +77,10 @@ fn grant_status(error: SimGrantError) -> i16 {
 /// The MTU when the toolstack wrote none.
 const DEFAULT_MTU: u16 = 1500;
 /// IPv4 and TCP headers without options: the MTU less these is the
-/// segment size of a large segment.
+/// segment size of a TCPv4 large segment.
 const IPV4_TCP_HEADERS: u16 = 40;
+/// The same over IPv6 (its fixed header is 40 bytes).
+const IPV6_TCP_HEADERS: u16 = 60;
 /// The types of the well-formed extra slots [`super::Hostility::ReceiveExtraInfo`] adds.
 const HOSTILE_EXTRA_TYPES: [u8; 4] = [EXTRA_TYPE_HASH, EXTRA_TYPE_XDP, EXTRA_TYPE_MCAST_ADD, EXTRA_TYPE_MCAST_DEL];
 
@@ -123,8 +128,8 @@ impl SimNetback<'_> {
                 self.counters.receive_dropped_no_scatter_gather += 1;
                 continue;
             }
-            let ipv4_tcp = self.receive_queue.front().is_some_and(|head| checksum::is_ipv4_tcp(head));
-            let needed = self.layout(connection, length, ipv4_tcp, false).slots(length);
+            let tcp = self.receive_queue.front().and_then(|head| checksum::tcp_version(head));
+            let needed = self.layout(connection, length, tcp, false).slots(length);
             match self.receive_room(connection, needed) {
                 Room::Enough => {}
                 Room::Waiting => {
@@ -134,7 +139,7 @@ impl SimNetback<'_> {
                 Room::Broken => return,
             }
             let frame = self.receive_queue.pop_front().expect("a front was just seen");
-            let layout = self.layout(connection, frame.len(), checksum::is_ipv4_tcp(&frame), true);
+            let layout = self.layout(connection, frame.len(), checksum::tcp_version(&frame), true);
             self.receive_frame(connection, frame, layout);
         }
     }
@@ -161,19 +166,31 @@ impl SimNetback<'_> {
         }
     }
 
-    /// How a frame of `length` bytes (an IPv4 TCP one if `ipv4_tcp`) goes on the ring: as a large segment or not, with the
-    /// extra slots and faults the hostile modes in force ask for (used up
-    /// only if `take`: the same call without it counts the slots first).
-    fn layout(&mut self, connection: &Connection, length: usize, ipv4_tcp: bool, take: bool) -> Layout {
+    /// How a frame of `length` bytes (a TCP one over `tcp`, if any) goes on
+    /// the ring: as a large segment or not, with the extra slots and faults
+    /// the hostile modes in force ask for (used up only if `take`: the same
+    /// call without it counts the slots first).
+    fn layout(&mut self, connection: &Connection, length: usize, tcp: Option<IpVersion>, take: bool) -> Layout {
         let features = &connection.features;
         let mtu = self.options.mtu.unwrap_or(DEFAULT_MTU);
-        let offload = features.scatter_gather && features.gso_tcpv4 && !features.no_checksum_offload;
-        let large_segment = offload && length > usize::from(mtu) + 14 && ipv4_tcp;
+        // What Linux's `xenvif_fix_features` and `netdev_fix_features`
+        // leave on: TSO with IP checksum offload, TSO6 with IPv6's.
+        let (gso_type, headers) = match tcp {
+            Some(IpVersion::V4) if features.gso_tcpv4 && !features.no_checksum_offload => {
+                (Some(GSO_TYPE_TCPV4), IPV4_TCP_HEADERS)
+            }
+            Some(IpVersion::V6) if features.gso_tcpv6 && features.ipv6_checksum_offload => {
+                (Some(GSO_TYPE_TCPV6), IPV6_TCP_HEADERS)
+            }
+            _ => (None, IPV4_TCP_HEADERS),
+        };
+        let offload = features.scatter_gather && gso_type.is_some();
+        let large_segment = offload && length > usize::from(mtu) + 14;
         let fault = self.hostility.gso_fault(take);
         let gso = ExtraInfo {
             kind: EXTRA_TYPE_GSO,
-            gso_size: mtu.saturating_sub(IPV4_TCP_HEADERS),
-            gso_type: GSO_TYPE_TCPV4,
+            gso_size: mtu.saturating_sub(headers),
+            gso_type: gso_type.unwrap_or(GSO_TYPE_TCPV4),
             ..ExtraInfo::default()
         };
         let mut layout = Layout {
@@ -189,6 +206,7 @@ impl SimNetback<'_> {
             Some(GsoFault::SizeZero) => layout.chain[0].gso_size = 0,
             Some(GsoFault::SizeHuge) => layout.chain[0].gso_size = u16::MAX,
             Some(GsoFault::TypeTcpv6) => layout.chain[0].gso_type = GSO_TYPE_TCPV6,
+            Some(GsoFault::TypeTcpv4) => layout.chain[0].gso_type = GSO_TYPE_TCPV4,
             Some(GsoFault::DuplicateType) => layout.chain.push(gso),
             Some(GsoFault::ChainTooLong) => {
                 let kinds =
@@ -258,14 +276,23 @@ impl SimNetback<'_> {
     }
 
     /// The first slot's flags; makes the checksum partial when the frame
-    /// goes to the guest the way dom0's own traffic does.
+    /// goes to the guest the way dom0's own traffic does: IPv4 TCP and UDP
+    /// unless the frontend wrote `feature-no-csum-offload=1`, IPv6 TCP and
+    /// UDP if it wrote `feature-ipv6-csum-offload=1` (Linux computes the
+    /// checksum before the vif when the vif lacks `NETIF_F_IP_CSUM` or
+    /// `NETIF_F_IPV6_CSUM`).
     fn checksum_flags(&self, connection: &Connection, frame: &mut [u8]) -> u16 {
         match self.options.receive_checksum {
             ReceiveChecksum::Validated => NETRXF_DATA_VALIDATED,
             ReceiveChecksum::Unflagged => 0,
             ReceiveChecksum::PartialLikeDom0 | ReceiveChecksum::PartialRegardless => {
-                let asked = self.options.receive_checksum == ReceiveChecksum::PartialRegardless;
-                let offload = asked || !connection.features.no_checksum_offload;
+                let regardless = self.options.receive_checksum == ReceiveChecksum::PartialRegardless;
+                let features = &connection.features;
+                let offload = match checksum::tcp_or_udp_version(frame) {
+                    Some(IpVersion::V4) => regardless || !features.no_checksum_offload,
+                    Some(IpVersion::V6) => regardless || features.ipv6_checksum_offload,
+                    None => false,
+                };
                 if offload && checksum::make_partial(frame) { NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED } else { 0 }
             }
         }

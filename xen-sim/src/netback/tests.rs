@@ -69,6 +69,39 @@ fn complete_tcp_checksum(bytes: &mut [u8]) {
     bytes[50..52].copy_from_slice(&sum.to_be_bytes());
 }
 
+/// The IPv6 addresses of [`tcp6_frame`]: fd00::1, then fd00::2.
+const IPV6_ADDRESSES: [u8; 32] =
+    [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+/// A valid IPv6 TCP frame from fd00::1 to fd00::2 carrying `payload`,
+/// behind a hop-by-hop options header (8 bytes of padding) if `hop_by_hop`.
+fn tcp6_frame(payload: &[u8], hop_by_hop: bool) -> Vec<u8> {
+    let extension: &[u8] = if hop_by_hop { &[6, 0, 1, 4, 0, 0, 0, 0] } else { &[] };
+    let segment_length = 20 + payload.len();
+    let payload_length = (extension.len() + segment_length) as u16;
+    let mut bytes = frame(14, 0);
+    bytes[12..14].copy_from_slice(&[0x86, 0xdd]);
+    bytes.extend([0x60, 0, 0, 0]);
+    bytes.extend(payload_length.to_be_bytes());
+    bytes.extend([if hop_by_hop { 0 } else { 6 }, 64]);
+    bytes.extend(IPV6_ADDRESSES);
+    bytes.extend(extension);
+    let start = bytes.len();
+    bytes.extend([0x04, 0xd2, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0x20, 0, 0, 0, 0, 0]);
+    bytes.extend(payload);
+    let pseudo = u32::from(ones_complement_sum(&IPV6_ADDRESSES, 0)) + 6 + segment_length as u32;
+    let segment_sum = !ones_complement_sum(&bytes[start..], pseudo);
+    bytes[start + 16..start + 18].copy_from_slice(&segment_sum.to_be_bytes());
+    bytes
+}
+
+/// [`complete_tcp_checksum`] for an IPv6 frame whose TCP header starts at
+/// `start`.
+fn complete_tcp6_checksum(bytes: &mut [u8], start: usize) {
+    let sum = !ones_complement_sum(&bytes[start..], 0);
+    bytes[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
+}
+
 fn extra_gso(size: u16, gso_type: u8) -> Slot {
     Slot::Extra([1 | u32::from(size) << 16, u32::from(gso_type), 0])
 }

@@ -1,6 +1,7 @@
 //! The receive ring: scatter-gather, backpressure, grant errors, checksum flags.
 
 use super::*;
+use xen_pv::abi::netif::{ExtraInfo, GSO_TYPE_TCPV6};
 
 #[test]
 fn scatter_gather_receive_splits_a_large_frame_across_slots() {
@@ -108,6 +109,81 @@ fn with_checksum_offload_tcp_frames_arrive_partial_like_dom0_traffic() {
     complete_tcp_checksum(&mut partial);
     assert_eq!(partial, tcp);
     assert_eq!(frames[1], (frame(60, 1), 0), "other frames arrive as they are");
+}
+
+/// IPv6 TCP frames arrive partial only when the frontend wrote
+/// `feature-ipv6-csum-offload=1` (behind a hop-by-hop header too); IPv4
+/// ones follow `feature-no-csum-offload` alone.
+#[test]
+fn ipv6_frames_arrive_partial_when_the_frontend_takes_ipv6_checksum_offload() {
+    for ipv6_offload in ["1", "0"] {
+        let xen = sim();
+        let events = EventChannels::new(&xen, xen.shared_info());
+        let (mut netback, mut frontend) = connected_with(&xen, &events, NetbackOptions::default(), |keys| {
+            keys.remove("feature-no-csum-offload");
+            keys.insert("feature-ipv6-csum-offload".to_string(), ipv6_offload.to_string());
+        });
+        frontend.post_receive_buffers(3);
+        let plain = tcp6_frame(b"GET / HTTP/1.1\r\n\r\n", false);
+        let behind_options = tcp6_frame(b"x", true);
+        let tcp = tcp_frame(b"y");
+        for frame in [&plain, &behind_options, &tcp] {
+            assert!(netback.inject(frame));
+        }
+        netback.step();
+        let frames = frontend.receive_frames();
+        assert_eq!(frames[2].1, NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED, "IPv4 follows its own key");
+        if ipv6_offload == "0" {
+            assert_eq!(frames[..2], [(plain, 0), (behind_options, 0)]);
+            continue;
+        }
+        for ((mut partial, flags), (original, start)) in frames.into_iter().zip([(plain, 54), (behind_options, 62)]) {
+            assert_eq!(flags, NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED);
+            assert_ne!(partial, original, "the checksum field holds the pseudo-header sum");
+            complete_tcp6_checksum(&mut partial, start);
+            assert_eq!(partial, original);
+        }
+    }
+}
+
+/// An IPv6 TCP frame over the MTU goes as one packet with a TCPv6 GSO slot
+/// (segment size the MTU less 60) when the frontend asked for TCPv6
+/// segments and IPv6 checksum offload, as Linux keeps TSO6 off a vif
+/// without the latter; otherwise as plain slots.
+#[test]
+fn an_ipv6_tcp_frame_over_the_mtu_goes_as_a_tcpv6_large_segment_when_asked() {
+    for (gso_tcpv6, ipv6_offload) in [("1", "1"), ("1", "0"), ("0", "1")] {
+        let xen = sim();
+        let events = EventChannels::new(&xen, xen.shared_info());
+        let (mut netback, mut frontend) = connected_with(&xen, &events, NetbackOptions::default(), |keys| {
+            keys.remove("feature-no-csum-offload");
+            keys.insert("feature-gso-tcpv4".to_string(), "1".to_string());
+            keys.insert("feature-gso-tcpv6".to_string(), gso_tcpv6.to_string());
+            keys.insert("feature-ipv6-csum-offload".to_string(), ipv6_offload.to_string());
+        });
+        frontend.post_receive_buffers(4);
+        let segment = tcp6_frame(&[7; 5000], false);
+        assert!(netback.inject(&segment));
+        netback.step();
+        let words: Vec<[u32; 2]> = core::iter::from_fn(|| frontend.receive.take(frontend.memory())).collect();
+        let first = RxResponse::decode(words[0]);
+        let large = gso_tcpv6 == "1" && ipv6_offload == "1";
+        assert_eq!(netback.counters().received_large_segments, u64::from(large), "{gso_tcpv6} {ipv6_offload}");
+        if !large {
+            assert_eq!(words.len(), 2, "two data slots, no extra");
+            assert_eq!(first.flags & NETRXF_EXTRA_INFO, 0);
+            continue;
+        }
+        assert_eq!(words.len(), 3, "a data slot, the GSO slot, a data slot");
+        assert_eq!(first.flags, NETRXF_MORE_DATA | NETRXF_EXTRA_INFO | NETRXF_CSUM_BLANK | NETRXF_DATA_VALIDATED);
+        let gso = ExtraInfo::decode(words[1]);
+        let expected = ExtraInfo { kind: 1, gso_size: 1440, gso_type: GSO_TYPE_TCPV6, ..ExtraInfo::default() };
+        assert_eq!(gso, expected);
+        let mut joined = frontend.buffer_bytes(&first);
+        joined.extend(frontend.buffer_bytes(&RxResponse::decode(words[2])));
+        complete_tcp6_checksum(&mut joined, 54);
+        assert_eq!(joined, segment);
+    }
 }
 
 #[test]
