@@ -326,7 +326,16 @@ pub fn ip_frame(length: usize, tcp: bool, seed: u8) -> Vec<u8> {
     let header_sum = internet_checksum(&frame[14..34], 0);
     frame[24..26].copy_from_slice(&header_sum.to_be_bytes());
     let segment_end = 14 + usize::from(ip_length);
-    let segment = &mut frame[34..segment_end];
+    let pseudo = [10, 0, 0, 2, 10, 0, 0, 1, 0, if tcp { 6 } else { 17 }];
+    fill_transport(&mut frame[34..segment_end], tcp, &pseudo);
+    frame
+}
+
+/// Writes a TCP (`tcp`) or UDP header at the start of `segment` (ports
+/// 12345 to 80) and its checksum over the pseudo-header's addresses and
+/// protocol `pseudo` (an even number of bytes; the segment's length is
+/// added here) and the segment.
+fn fill_transport(segment: &mut [u8], tcp: bool, pseudo: &[u8]) {
     let segment_length = segment.len() as u16;
     segment[..4].copy_from_slice(&[0x30, 0x39, 0x00, 0x50]);
     if tcp {
@@ -337,7 +346,6 @@ pub fn ip_frame(length: usize, tcp: bool, seed: u8) -> Vec<u8> {
         segment[6..8].fill(0);
     }
     let field = if tcp { 16 } else { 6 };
-    let pseudo = [10, 0, 0, 2, 10, 0, 0, 1, 0, if tcp { 6 } else { 17 }];
     let pseudo_sum = pseudo.chunks(2).map(|pair| u32::from(u16::from_be_bytes([pair[0], pair[1]]))).sum::<u32>()
         + u32::from(segment_length);
     let mut sum = internet_checksum(segment, pseudo_sum);
@@ -345,7 +353,6 @@ pub fn ip_frame(length: usize, tcp: bool, seed: u8) -> Vec<u8> {
         sum = 0xffff;
     }
     segment[field..field + 2].copy_from_slice(&sum.to_be_bytes());
-    frame
 }
 
 /// The IPv6 addresses of [`ipv6_frame`]'s frames: the sender's (fd00::2),
@@ -383,26 +390,9 @@ pub fn ipv6_frame(length: usize, tcp: bool, hop_by_hop: bool, seed: u8) -> Vec<u
         // Next header, length 0 (8 bytes), then a PadN option of 4 bytes.
         frame[54..62].copy_from_slice(&[protocol, 0, 1, 4, 0, 0, 0, 0]);
     }
-    let segment = &mut frame[54 + extension..];
-    let segment_length = segment.len() as u16;
-    segment[..4].copy_from_slice(&[0x30, 0x39, 0x00, 0x50]);
-    if tcp {
-        segment[12] = 5 << 4; // data offset: 20 bytes
-        segment[16..18].fill(0);
-    } else {
-        segment[4..6].copy_from_slice(&segment_length.to_be_bytes());
-        segment[6..8].fill(0);
-    }
-    let field = if tcp { 16 } else { 6 };
-    let addresses = IPV6_ADDRESSES.as_flattened();
-    let pseudo_sum = addresses.chunks(2).map(|pair| u32::from(u16::from_be_bytes([pair[0], pair[1]]))).sum::<u32>()
-        + u32::from(protocol)
-        + u32::from(segment_length);
-    let mut sum = internet_checksum(segment, pseudo_sum);
-    if !tcp && sum == 0 {
-        sum = 0xffff;
-    }
-    segment[field..field + 2].copy_from_slice(&sum.to_be_bytes());
+    let mut pseudo = IPV6_ADDRESSES.as_flattened().to_vec();
+    pseudo.extend_from_slice(&[0, protocol]);
+    fill_transport(&mut frame[54 + extension..], tcp, &pseudo);
     frame
 }
 

@@ -99,13 +99,21 @@ check "curl -6 ?instance: X-Echo-Address names the SLAAC address" \
 # /readyz over IPv6 too.
 check "curl -6 /readyz: ok" test "$(get6 "http://[$v6slaac]/readyz")" = ok
 
-# A 1 MiB POST over IPv6, echoed byte for byte.
+# A 1 MiB POST over IPv6, echoed byte for byte; netback hands the guest large IPv6 segments
+# (feature-gso-tcpv6), which the guest counts.
+large_segments() {
+    get6 "http://[$v6slaac]:$v6metrics_port/metrics" | awk '$1 == "xenecho_rx_large_segments_total" { print $2 }'
+}
+large_before=$(large_segments)
 head -c 1048576 /dev/urandom >/tmp/ipv6-post.bin
 curl -6 -sS -m 120 -g --data-binary @/tmp/ipv6-post.bin -H 'Content-Type: application/octet-stream' \
     -o /tmp/ipv6-echo.bin "http://[$v6slaac]/" 2>/tmp/ipv6-post.err
 sed 's/^/  curl: /' /tmp/ipv6-post.err
 check "curl -6 POST of 1 MiB of random bytes: echoed byte for byte" cmp -s /tmp/ipv6-post.bin /tmp/ipv6-echo.bin
 ls -l /tmp/ipv6-echo.bin 2>/dev/null | awk '{ print "  echoed " $5 " bytes" }'
+large_after=$(large_segments)
+check "curl -6 POST: it came in large IPv6 segments ($large_before, then $large_after)" \
+    test "${large_after:-0}" -gt "${large_before:-0}"
 
 # The metrics over IPv6, with IPv6's own series.
 get6 "http://[$v6slaac]:$v6metrics_port/metrics" >/tmp/ipv6-metrics.txt 2>&1
