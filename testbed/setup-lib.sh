@@ -411,7 +411,7 @@ build_initramfs() {
     for package in "${DOM0_WHOLE_PACKAGES[@]}"; do
         dpkg-deb -x "$(package_deb "$package" "$MANIFESTS/dom0.list")" "$root"
     done
-    rm -rf "$root"/usr/share/{doc,man,lintian,bash-completion} "$root"/usr/lib/xen-4.17/lib/python \
+    rm -rf "$root"/usr/share/{doc,man,lintian,bash-completion,augeas} "$root"/usr/lib/xen-4.17/lib/python \
         "$root"/usr/lib/xen-4.17/boot   # x86's hvmloader and PV shim: HVM and PV-in-PVH only
     for program in "${DOM0_PROGRAMS[@]}"; do
         [ -f "$pkgroot/$program" ] || die "${LOG_PREFIX}$program is not in the dom0 packages"

@@ -3,7 +3,8 @@
 #   - QEMU 7.2 (qemu-system-x86 and its libraries, BIOS and data), extracted, never installed;
 #   - Xen 4.17 (the gunzipped multiboot1 hypervisor ELF);
 #   - the Debian kernel that runs as PV dom0, and the dom0 initramfs: busybox, the Xen tools and
-#     daemons, the vif hotplug script's real tools, curl, wrk, jq and the bridge/netback modules.
+#     daemons, the vif hotplug script's real tools, curl, wrk, jq, libvirtd and virsh (libvirt's
+#     Xen driver) and the bridge/netback modules.
 # The steps are setup-lib.sh's, shared with the ARM64 host (arm64/setup.sh); this file says what
 # the x86_64 host is made of, and builds the benchmark peer.
 # Idempotent: a second run with everything in place checks a few stamps and returns at once.
@@ -33,6 +34,16 @@ KERNEL_METAPACKAGE=linux-image-amd64
 # The NIC of the forwarded loopback ports (run.sh --http-port): QEMU's e1000.
 DOM0_MODULES+=(e1000)
 KERNEL_MODULE_DIRS+=(drivers/net/ethernet/intel/e1000)
+# libvirt's Xen driver, for tests/e2e/check-22-libvirt.sh and `virsh` in `make shell` (x86_64
+# only: the ARM64 host has no libvirt). Whole: libvirt0 (libvirt.so and the CPU map the driver's
+# capabilities read) and libvirt-daemon-driver-xen (the libxl driver module libvirtd loads from
+# /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/); from libvirt-daemon only libvirtd (not
+# its storage, network and other modules), from libvirt-clients only virsh. dom0's own
+# /etc/libvirt (testbed/dom0/etc/libvirt) replaces Debian's configuration packages, and
+# libvirtd is started on demand (testbed/dom0/bin/start-libvirtd), never at boot.
+DOM0_WHOLE_PACKAGES+=(libvirt0 libvirt-daemon-driver-xen)
+DOM0_PROGRAM_PACKAGES+=(libvirt-daemon libvirt-clients)
+DOM0_PROGRAMS+=(/usr/sbin/libvirtd /usr/bin/virsh)
 LIBDIR=usr/lib/x86_64-linux-gnu
 LIBRARY_DIRS=(lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib64 usr/lib64 usr/lib/xen-4.17/lib)
 LOADER=lib64/ld-linux-x86-64.so.2
