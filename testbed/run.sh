@@ -189,6 +189,8 @@ if [ -d "$guest_dir/build" ]; then
 fi
 # The examples, for the shell and for the e2e suite, which runs each.
 [ ! -d "$REPO_ROOT/examples" ] || cp -r "$REPO_ROOT/examples" "$extra/xenecho/"
+# x86_64: the libvirt definition, for virsh in the shell and the libvirt e2e check (check-22).
+[ "$arch" != x86_64 ] || [ ! -f "$REPO_ROOT/xenecho.xml" ] || cp "$REPO_ROOT/xenecho.xml" "$extra/xenecho/"
 {
     printf 'MODE=%s\nMARKER=%s\nVERBOSE=%s\n' "$mode" "$marker" "$verbose"
     if [ -n "$http_port" ]; then
