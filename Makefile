@@ -141,10 +141,10 @@ test-suspend: image
 	  cat tests/e2e/check-19-suspend.sh tests/e2e/summary.sh; } > build/e2e-suspend.sh
 	testbed/run.sh --timeout $(E2E_TIMEOUT) --script build/e2e-suspend.sh
 
-# x86_64: the libvirt checks alone (tests/e2e/check-22-libvirt.sh: xenecho.xml under libvirt's Xen
+# x86_64: the libvirt checks alone (tests/e2e/check-24-libvirt.sh: xenecho.xml under libvirt's Xen
 # driver, about 2 minutes on the test host); `make test` runs them with the rest of the suite.
 test-libvirt: image
-	{ cat tests/e2e/lib.sh tests/e2e/check-22-libvirt.sh tests/e2e/summary.sh; } > build/e2e-libvirt.sh
+	{ cat tests/e2e/lib.sh tests/e2e/check-24-libvirt.sh tests/e2e/summary.sh; } > build/e2e-libvirt.sh
 	testbed/run.sh --timeout $(TIMEOUT) --script build/e2e-libvirt.sh
 
 clean:

@@ -34,7 +34,7 @@ KERNEL_METAPACKAGE=linux-image-amd64
 # The NIC of the forwarded loopback ports (run.sh --http-port): QEMU's e1000.
 DOM0_MODULES+=(e1000)
 KERNEL_MODULE_DIRS+=(drivers/net/ethernet/intel/e1000)
-# libvirt's Xen driver, for tests/e2e/check-22-libvirt.sh and `virsh` in `make shell` (x86_64
+# libvirt's Xen driver, for tests/e2e/check-24-libvirt.sh and `virsh` in `make shell` (x86_64
 # only: the ARM64 host has no libvirt). Whole: libvirt0 (libvirt.so and the CPU map the driver's
 # capabilities read) and libvirt-daemon-driver-xen (the libxl driver module libvirtd loads from
 # /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/); from libvirt-daemon only libvirtd (not
