@@ -127,9 +127,11 @@ sed 's/^/  virsh start --paused: /' /tmp/lv-start.out
 check "virsh start --paused (status $start_status)" test "$start_status" -eq 0
 [ "$start_status" -eq 0 ] || { lv_show; virsh undefine "$lv_name" >/dev/null 2>&1; return; }
 check "virsh start --paused: the domain is paused" lv_wait_state paused 10
-# virsh console wants a terminal: socat gives it one (a pty, its controlling terminal) and copies
-# what it shows into a file; nothing is typed into it.
-socat -u "EXEC:virsh console --force $lv_name,pty,setsid,ctty" STDOUT >"$lv_console" 2>/tmp/lv-console.err &
+# virsh console wants a terminal on its standard input: socat gives it one (a pty, its controlling
+# terminal) and passes what it shows to `cat`, into a file; cat types nothing into it. Both ways
+# open, so socat does not end on an end of input as it would with -u (where virsh's standard input
+# is no terminal: "Cannot run interactive console without a controlling TTY").
+socat "EXEC:virsh console --force $lv_name,pty,setsid,ctty" "SYSTEM:cat >$lv_console" 2>/tmp/lv-console.err &
 console_pid=$!
 check "virsh console: attached" wait_for_text "$lv_console" "Connected to domain" 15
 virsh resume "$lv_name" >/tmp/lv-resume.out 2>&1
