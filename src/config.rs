@@ -603,16 +603,11 @@ impl Resolver<'_, '_> {
                 Some(NetConfig::Dhcp)
             }
             Ok(config) => Some(config),
-            Err(NetConfigError::BadAddress(text)) => {
-                let problem = format!("not dhcp or ADDRESS/LEN (e.g. 10.0.0.2/24){}", suggestion(text, &["dhcp"]));
-                self.note("ip", problem, Ending::NetworkDown);
+            Err(error) => {
+                let (key, problem) = address_problem(error);
+                self.note(key, problem, Ending::NetworkDown);
                 None
             }
-            Err(NetConfigError::BadGateway(_)) => {
-                self.note("gw", String::from("not an IPv4 address"), Ending::NetworkDown);
-                None
-            }
-            Err(_) => None,
         }
     }
 
@@ -621,13 +616,9 @@ impl Resolver<'_, '_> {
     fn ipv6(&mut self, asked: &Asked<'_>) -> Option<Ipv6Static> {
         match Ipv6Static::parse(asked.ip6, asked.gw6) {
             Ok(config) => Some(config),
-            Err(NetConfigError::BadIpv6Gateway(_)) => {
-                self.note("gw6", String::from("not a unicast IPv6 address"), Ending::NetworkDown);
-                None
-            }
-            Err(_) => {
-                let problem = String::from("not a unicast IPv6 ADDRESS/LEN (e.g. fd00::2/64)");
-                self.note("ip6", problem, Ending::NetworkDown);
+            Err(error) => {
+                let (key, problem) = address_problem(error);
+                self.note(key, problem, Ending::NetworkDown);
                 None
             }
         }
@@ -728,35 +719,20 @@ impl Resolver<'_, '_> {
                 let key = format!("vif{number}.{sub}");
                 words.iter().rev().find(|word| cmdline::split_word(word).0 == key).map_or(key, |word| shown(word))
             };
-            let mut down_because = |sub: &str, problem: String| {
-                self.notes.push(Note { key: None, word: word(sub), problem, ending: Ending::NetworkDown });
-                down = true;
-            };
-            let net = match NetConfig::parse(words_of.ip, words_of.gw) {
-                Ok(net) => net,
-                Err(NetConfigError::BadGateway(_)) => {
-                    down_because("gw", String::from("not an IPv4 address"));
-                    continue;
-                }
-                Err(_) => {
-                    down_because("ip", String::from("not dhcp or ADDRESS/LEN (e.g. 10.0.0.2/24)"));
-                    continue;
-                }
-            };
-            let ipv6 = match Ipv6Static::parse(words_of.ip6, words_of.gw6) {
-                Ok(ipv6) => ipv6,
-                Err(NetConfigError::BadIpv6Gateway(_)) => {
-                    down_because("gw6", String::from("not a unicast IPv6 address"));
-                    continue;
-                }
-                Err(_) => {
-                    down_because("ip6", String::from("not a unicast IPv6 ADDRESS/LEN (e.g. fd00::2/64)"));
+            let parsed = NetConfig::parse(words_of.ip, words_of.gw)
+                .and_then(|net| Ipv6Static::parse(words_of.ip6, words_of.gw6).map(|ipv6| (net, ipv6)));
+            let (net, ipv6) = match parsed {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    let (sub, problem) = address_problem(error);
+                    self.notes.push(Note { key: None, word: word(sub), problem, ending: Ending::NetworkDown });
+                    down = true;
                     continue;
                 }
             };
             if vifs.len() == runtime::MAX_NUMBERED_VIFS {
-                let problem = format!("more than {} vifs with their own interface", runtime::MAX_NUMBERED_VIFS);
-                self.notes.push(Note { key: None, word: word("ip"), problem, ending: Ending::Ignored });
+                let note = Note { key: None, word: word("ip"), problem: too_many_vifs(), ending: Ending::Ignored };
+                self.notes.push(note);
                 continue;
             }
             vifs.push(runtime::VifConfig { number, net, ipv6 });
@@ -780,8 +756,7 @@ impl Resolver<'_, '_> {
         }
         if !vifs.iter().any(|numbered| numbered.number == vif) {
             if vifs.len() == runtime::MAX_NUMBERED_VIFS {
-                let problem = format!("more than {} vifs with their own interface", runtime::MAX_NUMBERED_VIFS);
-                self.note("metrics-vif", problem, Ending::Using("metrics-vif"));
+                self.note("metrics-vif", too_many_vifs(), Ending::Using("metrics-vif"));
                 return None;
             }
             vifs.push(runtime::VifConfig::dhcp(vif));
@@ -814,6 +789,24 @@ impl Resolver<'_, '_> {
             _ => Some(address),
         }
     }
+}
+
+/// The word (`ip`, `gw`, `ip6` or `gw6`, of an interface) whose value does
+/// not parse, and what is wrong with it.
+fn address_problem(error: NetConfigError<'_>) -> (&'static str, String) {
+    match error {
+        NetConfigError::BadAddress(text) => {
+            ("ip", format!("not dhcp or ADDRESS/LEN (e.g. 10.0.0.2/24){}", suggestion(text, &["dhcp"])))
+        }
+        NetConfigError::BadGateway(_) => ("gw", String::from("not an IPv4 address")),
+        NetConfigError::BadIpv6Address(_) => ("ip6", String::from("not a unicast IPv6 ADDRESS/LEN (e.g. fd00::2/64)")),
+        NetConfigError::BadIpv6Gateway(_) => ("gw6", String::from("not a unicast IPv6 address")),
+    }
+}
+
+/// Why a vif beyond [`runtime::MAX_NUMBERED_VIFS`] gets no interface.
+fn too_many_vifs() -> String {
+    format!("more than {} vifs with their own interface", runtime::MAX_NUMBERED_VIFS)
 }
 
 /// A size as the command line writes it: with the largest of `G`, `M` or

@@ -129,6 +129,14 @@ impl RuntimeConfig {
     }
 }
 
+impl RuntimeConfig {
+    /// The vifs that get an interface of their own: the first
+    /// [`MAX_NUMBERED_VIFS`] of [`Self::vifs`].
+    pub fn numbered_vifs(&self) -> impl Iterator<Item = &VifConfig> {
+        self.vifs.iter().take(MAX_NUMBERED_VIFS)
+    }
+}
+
 /// A vif with an interface of its own, beside the main one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VifConfig {
@@ -269,7 +277,7 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         lifecycle: Lifecycle,
     ) -> Self {
         let seed = platform.secret_seed();
-        let numbered = config.vifs.iter().take(MAX_NUMBERED_VIFS).map(|vif| InterfaceId::Vif(vif.number));
+        let numbered = config.numbered_vifs().map(|vif| InterfaceId::Vif(vif.number));
         let vifs = core::iter::once(InterfaceId::Main)
             .chain(numbered)
             .enumerate()
@@ -530,15 +538,22 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
         });
         let mut deadline = retire_deadline;
         for index in 0..self.vifs.len() {
-            // What the rest of the network counted, for a metrics request.
-            let mut others = self.closed;
-            for frontend in &self.retiring {
-                others += frontend_totals::<P>(frontend);
-            }
-            for (_, vif) in self.vifs.iter().enumerate().filter(|(other, _)| *other != index) {
-                others += vif.totals();
-            }
-            let vif_deadline = self.vifs[index].turn(self.platform, self.table, &mut *self.service, others, now);
+            let (before, rest) = self.vifs.split_at_mut(index);
+            let Some((vif, after)) = rest.split_first_mut() else { break };
+            let (closed, retiring) = (self.closed, &self.retiring);
+            // What the rest of the network counted, summed only for a
+            // metrics request.
+            let others = || {
+                let mut others = closed;
+                for frontend in retiring {
+                    others += frontend_totals::<P>(frontend);
+                }
+                for other in before.iter().chain(after.iter()) {
+                    others += other.totals();
+                }
+                others
+            };
+            let vif_deadline = vif.turn(self.platform, self.table, &mut *self.service, &others, now);
             deadline = [deadline, vif_deadline].into_iter().flatten().min();
         }
         deadline

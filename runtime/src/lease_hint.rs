@@ -22,12 +22,13 @@ pub const LONGEST_GAP: Duration = Duration::from_secs(600);
 
 /// The hint for a wait of `waited` without a lease on interface `id`.
 pub fn hint(id: InterfaceId, waited: Duration) -> String {
-    let (tag, words) = match id {
-        InterfaceId::Main => (String::from("network"), String::new()),
-        InterfaceId::Vif(number) => (format!("network (vif {number})"), format!("vif{number}.")),
+    let words = match id {
+        InterfaceId::Main => String::new(),
+        InterfaceId::Vif(number) => format!("vif{number}."),
     };
     format!(
-        "{tag}: no DHCP lease after {} s: is there a DHCP server on the bridge? or set {words}ip=ADDR/LEN {words}gw=ADDR",
+        "{}: no DHCP lease after {} s: is there a DHCP server on the bridge? or set {words}ip=ADDR/LEN {words}gw=ADDR",
+        id.log_tag(),
         waited.secs()
     )
 }

@@ -74,6 +74,16 @@ pub enum InterfaceId {
     Vif(u32),
 }
 
+impl InterfaceId {
+    /// How its log lines begin: `network`, or `network (vif N)`.
+    pub(crate) fn log_tag(self) -> alloc::string::String {
+        match self {
+            InterfaceId::Main => alloc::string::String::from("network"),
+            InterfaceId::Vif(number) => alloc::format!("network (vif {number})"),
+        }
+    }
+}
+
 /// A network service the runtime runs on its TCP/IP stack.
 ///
 /// The runtime owns the event loop: on every turn, for each interface, it

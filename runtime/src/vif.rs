@@ -25,7 +25,6 @@ use crate::stats::Stats;
 use crate::syn_cookies::{SynCookieCounters, SynCookies};
 use crate::{InterfaceId, NetworkState, Service};
 use alloc::boxed::Box;
-use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use dma::{BackendTrust, DmaCounters, DmaDevice};
@@ -118,19 +117,14 @@ impl<'p, 't, P: Platform<'p>> Vif<'p, 't, P> {
     /// for) or the one for vif `n`, with no frontend yet; the service adds
     /// its sockets.
     pub fn new<S: Service + ?Sized>(id: InterfaceId, config: &RuntimeConfig, seed: u64, service: &mut S) -> Self {
-        let numbered = || config.vifs.iter().map(|vif| vif.number).collect();
-        let (tag, choice, net, ipv6, address) = match id {
-            InterfaceId::Main => (
-                String::from("network"),
-                VifChoice::Lowest { except: numbered() },
-                config.net,
-                config.ipv6,
-                AddressKeys::default(),
-            ),
+        let numbered = || config.numbered_vifs().map(|vif| vif.number).collect();
+        let (choice, net, ipv6, address) = match id {
+            InterfaceId::Main => {
+                (VifChoice::Lowest { except: numbered() }, config.net, config.ipv6, AddressKeys::default())
+            }
             InterfaceId::Vif(number) => {
-                let vif = config.vifs.iter().find(|vif| vif.number == number);
+                let vif = config.numbered_vifs().find(|vif| vif.number == number);
                 (
-                    format!("network (vif {number})"),
                     VifChoice::Number(number),
                     vif.map_or(NetConfig::Dhcp, |vif| vif.net),
                     vif.map_or_else(Ipv6Static::default, |vif| vif.ipv6),
@@ -142,7 +136,7 @@ impl<'p, 't, P: Platform<'p>> Vif<'p, 't, P> {
         service.start(id, &mut sockets);
         Self {
             id,
-            tag,
+            tag: id.log_tag(),
             choice,
             net,
             ipv6,
@@ -261,10 +255,10 @@ impl<'p, 't, P: Platform<'p>> Vif<'p, 't, P> {
     }
 
     /// The vif is now served by another backend (or with another trust):
-    /// the frontend retires, and closes at once if its backend holds
-    /// nothing (its grants free for the new device); otherwise it waits
-    /// among the retiring until the old backend lets go.
-    pub fn retire_frontend(&mut self, shared: &mut Shared<'_, 'p, 't, P>) {
+    /// the frontend joins the retiring, which the loop closes once their
+    /// old backend lets go (at once if it holds nothing, at the end of the
+    /// control pass: their grants are then free for the new device).
+    fn retire_frontend(&mut self, shared: &mut Shared<'_, 'p, 't, P>) {
         shared.retiring.extend(self.netfront.take().map(Box::new));
     }
 
@@ -322,13 +316,14 @@ impl<'p, 't, P: Platform<'p>> Vif<'p, 't, P> {
     }
 
     /// One pass over the data path at `now`; returns the earliest deadline.
-    /// `others` is what the rest of the network counted, for the metrics.
+    /// `others` sums what the rest of the network counted, for a metrics
+    /// request.
     pub fn turn<S: Service + ?Sized>(
         &mut self,
         platform: &P,
         table: &Table<'p>,
         service: &mut S,
-        others: Totals,
+        others: &dyn Fn() -> Totals,
         now: Instant,
     ) -> Option<Instant> {
         let (Some(interface), Some(netfront)) = (self.interface.as_mut(), self.netfront.as_mut()) else {
@@ -354,7 +349,7 @@ impl<'p, 't, P: Platform<'p>> Vif<'p, 't, P> {
             |interface, sockets| dhcp_events(platform, tag, dhcp, address, interface, sockets),
             |watched, cookies, fragments| {
                 let netfront = watched.device();
-                let mut totals = others;
+                let mut totals = others();
                 totals += Totals {
                     interfaces: 1,
                     netfront: netfront.counters(),

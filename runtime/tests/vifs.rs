@@ -111,7 +111,7 @@ fn a_numbered_vif_attached_after_boot_gets_its_own_interface_and_sockets() {
     let script = platform.into_world();
     assert!(xen.now() < GIVE_UP_NS, "done in time (ended in {:?})", script.phase);
     assert_eq!(request, ShutdownRequest::Poweroff);
-    assert_eq!(service.interfaces, [InterfaceId::Main, InterfaceId::Vif(1)], "sockets for each interface");
+    assert_eq!(service.interfaces(), [InterfaceId::Main, InterfaceId::Vif(1)], "sockets for each interface");
     assert!(service.echoed_on.contains(&InterfaceId::Main), "vif 0's bridge echoed by the main interface");
     assert!(service.echoed_on.contains(&InterfaceId::Vif(1)), "vif 1's bridge echoed by its own interface");
     let second = script.second.as_ref().expect("attached");

@@ -21,12 +21,17 @@ pub struct EchoService {
     pub stats: Vec<Stats>,
     /// The interface of each echo.
     pub echoed_on: Vec<InterfaceId>,
-    /// The interfaces it was started on, in order.
-    pub interfaces: Vec<InterfaceId>,
     /// What the runtime said about the domain, each time.
     pub identified: Vec<Instance>,
     /// Whether the first [`Service::identify`] came before [`Service::start`].
     pub identified_before_start: bool,
+}
+
+impl EchoService {
+    /// The interfaces it was started on, in order.
+    pub fn interfaces(&self) -> Vec<InterfaceId> {
+        self.sockets.iter().map(|(interface, _)| *interface).collect()
+    }
 }
 
 impl Service for EchoService {
@@ -40,7 +45,6 @@ impl Service for EchoService {
     fn start(&mut self, interface: InterfaceId, sockets: &mut SocketSet<'static>) {
         let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
         self.sockets.push((interface, sockets.add(socket)));
-        self.interfaces.push(interface);
     }
 
     fn poll(
