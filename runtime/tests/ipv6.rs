@@ -12,12 +12,11 @@
 use dma::sim::SimPageSource;
 use netfront::NetfrontConfig;
 use runtime::testing::{
-    Advertised, DOM0_ADDRESS6, DOM0_MAC, Dom0, ECHO_PORT, EchoService, PREFIX6, SimPlatform, World, icmpv6_frame,
+    Advertised, DOM0_ADDRESS6, DOM0_MAC, Dom0, EchoService, PREFIX6, SimPlatform, World, icmpv6_frame,
 };
 use runtime::{Ipv6Static, NetConfig, RuntimeConfig, ShutdownRequest};
 use smoltcp::iface::SocketHandle;
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::socket::tcp;
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, HardwareAddress, Icmpv6Packet, Icmpv6Repr, IpAddress, Ipv6Address, Ipv6Cidr,
     Ipv6Packet, NdiscNeighborFlags, NdiscRepr, RawHardwareAddress,
@@ -185,35 +184,6 @@ fn the_link_local_address_answers_neighbour_solicitation_and_echo_and_routers_ar
     assert_eq!(world.dom0.published_ipv6(&xen, 0).len(), 1, "only the link-local address");
 }
 
-/// Dom0's TCP client to the guest's echo port at `address`.
-fn connect(dom0: &mut Dom0<'_>, address: Ipv6Address, local_port: u16) -> SocketHandle {
-    let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
-    let handle = dom0.sockets.add(socket);
-    let context = dom0.interface.context();
-    dom0.sockets
-        .get_mut::<tcp::Socket>(handle)
-        .connect(context, (IpAddress::Ipv6(address), ECHO_PORT), local_port)
-        .expect("connect");
-    handle
-}
-
-/// One step of the client's exchange: sends the greeting; once the echo is
-/// back, closes and returns true.
-fn exchange(dom0: &mut Dom0<'_>, client: SocketHandle) -> bool {
-    let socket = dom0.sockets.get_mut::<tcp::Socket>(client);
-    if socket.recv_queue() >= GREETING.len() {
-        let mut answer = [0; 64];
-        let read = socket.recv_slice(&mut answer).expect("recv");
-        assert_eq!(&answer[..read], GREETING, "the echo");
-        socket.close();
-        return true;
-    }
-    if socket.can_send() && socket.send_queue() == 0 {
-        let _ = socket.send_slice(GREETING);
-    }
-    false
-}
-
 /// Waits for the guest to publish `count` IPv6 addresses; then an echo
 /// exchange with the last of them; then (with `until_gone`) for the
 /// address to go.
@@ -246,13 +216,13 @@ impl World for Served<'_> {
         let keys = self.dom0.published_ipv6(xen, 0);
         if self.published.is_none() && keys.len() == self.count {
             let address: Ipv6Address = keys.last().unwrap().parse().expect("an IPv6 address");
-            self.client = Some(connect(&mut self.dom0, address, 40_000));
+            self.client = Some(self.dom0.connect_to_echo_at(IpAddress::Ipv6(address), 40_000));
             self.published = Some((now, keys.clone()));
         }
         if let Some(client) = self.client
             && !self.echoed
         {
-            self.echoed = exchange(&mut self.dom0, client);
+            self.echoed = self.dom0.greet(client, GREETING);
         }
         if self.echoed && self.published.is_some() && keys.len() < self.count && self.gone_at.is_none() {
             self.gone_at = Some(now);

@@ -294,13 +294,19 @@ impl<'x> Dom0<'x> {
     /// A client of dom0's connecting to the guest's echo port
     /// ([`ECHO_PORT`] at [`GUEST_ADDRESS`]) from `local_port`.
     pub fn connect_to_echo(&mut self, local_port: u16) -> smoltcp::iface::SocketHandle {
+        self.connect_to_echo_at(IpAddress::Ipv4(GUEST_ADDRESS), local_port)
+    }
+
+    /// A client of dom0's connecting to the guest's echo port at `address`
+    /// from `local_port`.
+    pub fn connect_to_echo_at(&mut self, address: IpAddress, local_port: u16) -> smoltcp::iface::SocketHandle {
         use smoltcp::socket::tcp;
         let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 2048]), tcp::SocketBuffer::new(vec![0; 2048]));
         let handle = self.sockets.add(socket);
         let context = self.interface.context();
         self.sockets
             .get_mut::<tcp::Socket>(handle)
-            .connect(context, (IpAddress::Ipv4(GUEST_ADDRESS), ECHO_PORT), local_port)
+            .connect(context, (address, ECHO_PORT), local_port)
             .expect("connect");
         handle
     }
