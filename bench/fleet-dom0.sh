@@ -1,8 +1,11 @@
 #!/bin/bash
 # The fleet benchmark, run inside dom0 of the emulated Xen host by `make bench-fleet` (through
 # testbed/run.sh --script). It grows a fleet of appliances, one `xl create` at a time, each with its
-# own name (xenecho-fleet-NNN), MAC (00:16:3e:fe:XX:YY from its index) and DHCP address, and then
-# a fleet of Linux + nginx guests (peer-fleet-NNN, 00:16:3e:fd:XX:YY) for the comparison:
+# own name (xenecho-fleet-NNN), MAC (00:16:3e:fe:XX:YY from its index) and DHCP address; the same
+# by libvirt (xenecho-virsh-NNN, 00:16:3e:fc:XX:YY: `virsh define` of xenecho.xml with the name,
+# MAC, memory and kernel path changed, then `virsh start`), after a fleet of Linux + nginx guests
+# (peer-fleet-NNN, 00:16:3e:fd:XX:YY) for the comparison (libvirt last: it is the one a short
+# --timeout cuts):
 #   1. per guest: the time from just before `xl create` to its first HTTP 200 on GET / at the
 #      address it publishes (the appliance in xenstore data/ipv4-address, the peer on its console),
 #      polled every 0.25 s; the next guest is created once this one answers;
@@ -12,7 +15,12 @@
 #      against one sample guest (the newest);
 #   3. growth stops at the largest size (or MAX), when `xl create` fails (the reason is kept: out of
 #      memory, mostly), when a guest does not answer in time (after a retry), or when the time
-#      budget is spent; the last N reached gets a checkpoint too; then the fleet is destroyed.
+#      budget is spent; the last N reached gets a checkpoint too; then the fleet is destroyed;
+#   4. once the xl fleet has the largest of BALANCE_SIZES guests (8), the scale-out curve: the
+#      first B of them behind nginx in dom0 (examples/balancer.sh, which makes its upstream list
+#      from `xl list` and xenstore), for each B of BALANCE_SIZES, checked to be answered by each of
+#      them and measured with wrk at BALANCE_CONNECTIONS; and the two bounds of that curve: wrk
+#      straight at one appliance, and nginx in dom0 answering by itself (no upstream).
 # Every guest gets on_crash="preserve", so that a crash stays visible in `xl list`: it is counted
 # (with the emulator fault's mark when it has it: Linux PVH guests die of it at random here, see
 # docs/event-loop.md), the domain destroyed and not replaced.
@@ -46,12 +54,15 @@ cfg_value() { # cfg_value FILE KEY: a plain `KEY = value` of an xl config (quote
         | awk 'NR == 1 { gsub(/ /, ""); print }'   # awk reads it all: no SIGPIPE under pipefail
 }
 
-declare -A CFG=([appliance]=xl.cfg [peer]=build/peer/peer.cfg)
-declare -A PREFIX=([appliance]=xenecho-fleet [peer]=peer-fleet)
-declare -A MAC_BYTE=([appliance]=fe [peer]=fd)
-declare -A MEMORY=([appliance]=$APPLIANCE_MEMORY [peer]=$PEER_MEMORY)
-declare -A LIMIT=([appliance]=$MAX [peer]=$PEER_MAX)
-declare -A BOOT_TIMEOUT=([appliance]=$BOOT_TIMEOUT_APPLIANCE [peer]=$BOOT_TIMEOUT_PEER)
+# The kinds of fleet: the appliance by xl, the appliance by libvirt (virsh), the peer by xl.
+declare -A CFG=([appliance]=xl.cfg [virsh]=xenecho.xml [peer]=build/peer/peer.cfg)
+declare -A PREFIX=([appliance]=xenecho-fleet [virsh]=xenecho-virsh [peer]=peer-fleet)
+declare -A MAC_BYTE=([appliance]=fe [virsh]=fc [peer]=fd)
+declare -A MEMORY=([appliance]=$APPLIANCE_MEMORY [virsh]=$APPLIANCE_MEMORY [peer]=$PEER_MEMORY)
+declare -A LIMIT=([appliance]=$MAX [virsh]=$VIRSH_MAX [peer]=$PEER_MAX)
+declare -A BOOT_TIMEOUT=([appliance]=$BOOT_TIMEOUT_APPLIANCE [virsh]=$BOOT_TIMEOUT_APPLIANCE
+                         [peer]=$BOOT_TIMEOUT_PEER)
+export LIBVIRT_DEFAULT_URI=xen:///system
 # The phase in progress: its running guests (name -> address, and name -> index, in creation order
 # in RUNNING), its crashes.
 declare -A ADDRESS=() INDEX=()
@@ -91,9 +102,38 @@ xenstored_cpu() {
 # Every domain's state letters, as "name state" lines.
 state_table() { { xl list 2>/dev/null || true; } | awk 'NR > 1 { print $1, $5 }'; }
 
+# destroy_now NAME: ends domain NAME (libvirt's by virsh, which also forgets its definition).
+destroy_now() {
+    case $1 in
+    "${PREFIX[virsh]}"-*)
+        virsh destroy "$1" >/dev/null 2>&1 || true
+        virsh undefine "$1" >/dev/null 2>&1 || true ;;
+    *) xl destroy "$1" >/dev/null 2>&1 || true ;;
+    esac
+}
 destroy() {
-    xl destroy "$1" >/dev/null 2>&1 || true
-    wait_gone "$1" 30 >/dev/null || note "warning: $1 still exists after xl destroy"
+    destroy_now "$1"
+    wait_gone "$1" 30 >/dev/null || note "warning: $1 still exists after it was destroyed"
+}
+
+# create KIND NAME MAC: creates guest NAME of KIND, its tool's output in /tmp/xl-create.out.
+create() {
+    local kind=$1 name=$2 mac=$3
+    if [ "$kind" != virsh ]; then
+        xl create -q "${CFG[$kind]}" "name=\"$name\"" "memory=${MEMORY[$kind]}" \
+            "vif=['bridge=xenbr0,mac=$mac']" 'on_crash="preserve"' > /tmp/xl-create.out 2>&1
+        return
+    fi
+    # xenecho.xml as an operator would adapt it: its name, MAC, memory (KiB) and the kernel's
+    # absolute path; on_crash preserve, as the xl fleets have it.
+    sed -e "s|<name>[^<]*</name>|<name>$name</name>|" \
+        -e "s|<mac address='[^']*'/>|<mac address='$mac'/>|" \
+        -e "s|<kernel>[^<]*</kernel>|<kernel>$PWD/build/xenecho.elf</kernel>|" \
+        -e "s|<memory unit='KiB'>[0-9]*</memory>|<memory unit='KiB'>$((MEMORY[$kind] * 1024))</memory>|" \
+        -e "s|<currentMemory unit='KiB'>[0-9]*</currentMemory>|<currentMemory unit='KiB'>$((MEMORY[$kind] * 1024))</currentMemory>|" \
+        -e "s|<on_crash>[^<]*</on_crash>|<on_crash>preserve</on_crash>|" \
+        "${CFG[$kind]}" > /tmp/fleet-virsh.xml
+    { virsh -q define /tmp/fleet-virsh.xml && virsh -q start "$name"; } > /tmp/xl-create.out 2>&1
 }
 
 # The guest's address: xenstore data/ipv4-address (the appliance publishes it), else the last
@@ -172,8 +212,7 @@ start_one() {
     rm -f "$CONSOLE_DIR/guest-$name.log"
     LAST_CRASH_FAULT=""
     t0=$(now_us)
-    if ! xl create -q "${CFG[$kind]}" "name=\"$name\"" "memory=${MEMORY[$kind]}" \
-            "vif=['bridge=xenbr0,mac=$mac']" 'on_crash="preserve"' > /tmp/xl-create.out 2>&1; then
+    if ! create "$kind" "$name" "$mac"; then
         # xl's first complaint says why (the last one is about cleaning up).
         CREATE_WHY=$({ grep -m 1 -iE 'error|fail|panic|memory' /tmp/xl-create.out || tail -n 1 /tmp/xl-create.out; } \
             | tr -d '"\r' | cut -c1-160)
@@ -275,6 +314,54 @@ checkpoint() {
     fi
 }
 
+# --- The scale-out curve ----------------------------------------------------------------------------
+# wrk_line URL: a wrk run of BALANCE_SECONDS at BALANCE_CONNECTIONS against URL, as the WRK line's
+# fields (or requests=0 and why).
+wrk_line() {
+    local out
+    timeout $((BALANCE_SECONDS + 60)) wrk -t "$WRK_THREADS" -c "$BALANCE_CONNECTIONS" -d "${BALANCE_SECONDS}s" \
+        --timeout 5s -s /tmp/fleet.lua "$1" > /tmp/wrk.out 2>&1 || true
+    out=$(sed -n 's/^WRK //p' /tmp/wrk.out | tail -n 1)
+    echo "${out:-requests=0 wrk_failed=\"$(tail -n 1 /tmp/wrk.out | tr -d '"' | cut -c1-100)\"}"
+}
+
+# balance_curve: with the fleet's first guests running, each size B of BALANCE_SIZES behind nginx
+# in dom0 (examples/balancer.sh, port 8080), then the curve's two bounds (see the header).
+balance_curve() {
+    local b dom0_before checked result
+    note "scale-out: ${BALANCE_SIZES// /, } appliances behind nginx in dom0"
+    for b in $BALANCE_SIZES; do
+        checked=yes
+        bash examples/balancer.sh --instances "$b" --keep > /tmp/balancer.out 2>&1 || checked=no
+        sed 's/^/# balancer: /' /tmp/balancer.out
+        dom0_before=$(cpu_of "$(cpu_table)" Domain-0)
+        result=$(wrk_line http://127.0.0.1:8080/)
+        emit "balance what=balancer instances=$b checked=$checked" \
+             "dom0_cpu=$dom0_before/$(cpu_of "$(cpu_table)" Domain-0) $result"
+        nginx -s stop -p /tmp/xenecho-balancer -c /tmp/xenecho-balancer/nginx.conf \
+            -e /tmp/xenecho-balancer/error.log 2>/dev/null || true
+        sleep 1
+    done
+    # Bound 1: one appliance with no balancer in the way.
+    dom0_before=$(cpu_of "$(cpu_table)" Domain-0)
+    result=$(wrk_line "http://${ADDRESS[${RUNNING[0]}]}/")
+    emit "balance what=direct instances=1 checked=yes dom0_cpu=$dom0_before/$(cpu_of "$(cpu_table)" Domain-0) $result"
+    # Bound 2: nginx in dom0 answering by itself, as the balancer is configured but with no upstream.
+    mkdir -p /tmp/fleet-nginx
+    sed -e 's|/tmp/xenecho-balancer|/tmp/fleet-nginx|g' \
+        -e 's|proxy_pass http://xenecho;|return 200 "GET / from nginx in dom0";|' \
+        -e '/proxy_/d' /tmp/xenecho-balancer/nginx.conf > /tmp/fleet-nginx/nginx.conf
+    checked=no
+    if nginx -p /tmp/fleet-nginx -c /tmp/fleet-nginx/nginx.conf -e /tmp/fleet-nginx/error.log \
+            && [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 http://127.0.0.1:8080/)" = 200 ]; then
+        checked=yes
+    fi
+    dom0_before=$(cpu_of "$(cpu_table)" Domain-0)
+    result=$(wrk_line http://127.0.0.1:8080/)
+    emit "balance what=nginx-alone instances=0 checked=$checked dom0_cpu=$dom0_before/$(cpu_of "$(cpu_table)" Domain-0) $result"
+    nginx -s stop -p /tmp/fleet-nginx -c /tmp/fleet-nginx/nginx.conf -e /tmp/fleet-nginx/error.log 2>/dev/null || true
+}
+
 # --- The growth -----------------------------------------------------------------------------------
 is_size() { [[ " $SIZES " == *" $1 "* ]]; }
 
@@ -309,6 +396,7 @@ grow() {
             break
         fi
         if is_size "$i"; then checkpoint "$kind" "$i" no; last_checked=$i; fi
+        if [ "$kind" = appliance ] && [ "$i" = "$BALANCE_AT" ]; then balance_curve; fi
         [ $((i % 16)) -ne 0 ] || note "$kind: $i started, ${#RUNNING[@]} running, $((SECONDS - started)) s"
     done
     [ -n "$reason" ] || { reason=limit; why="reached the largest size asked for ($limit)"; }
@@ -317,10 +405,13 @@ grow() {
          "why=\"${why//\"/\'}\""
     # The teardown: every guest of the fleet, timed.
     local t0 name; t0=$(now_us)
-    for name in "${RUNNING[@]}"; do xl destroy "$name" >/dev/null 2>&1 || true; done
+    for name in "${RUNNING[@]}"; do destroy_now "$name"; done
     while read -r name _; do
-        case $name in "${PREFIX[$kind]}"-*) xl destroy "$name" >/dev/null 2>&1 || true ;; esac
+        case $name in "${PREFIX[$kind]}"-*) destroy_now "$name" ;; esac
     done < <(state_table)
+    [ "$kind" != virsh ] || virsh list --all --name 2>/dev/null | while read -r name; do
+        case $name in "${PREFIX[$kind]}"-*) virsh undefine "$name" >/dev/null 2>&1 || true ;; esac
+    done
     emit "teardown kind=$kind guests=${#RUNNING[@]} ms=$(( ($(now_us) - t0) / 1000 ))"
     for name in "${RUNNING[@]}"; do wait_gone "$name" 30 >/dev/null || note "warning: $name still exists"; done
     RUNNING=()
@@ -336,6 +427,8 @@ emit "host xen=$(xl_info xen_version) xen_cpus=$(xl_info nr_cpus) total_mb=$(xl_
      "dhcp_pool=\"$(awk '$1 == "start" { s = $2 } $1 == "end" { e = $2 } END { print s "-" e }' /etc/udhcpd.conf 2>/dev/null)\"" \
      "wrk=\"$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')\""
 emit "config sizes=\"$SIZES\" max=$MAX peer_max=$PEER_MAX peers=$PEERS appliance_memory=$APPLIANCE_MEMORY" \
+     "virsh=$VIRSH virsh_max=$VIRSH_MAX balance_sizes=\"$BALANCE_SIZES\" balance_at=$BALANCE_AT" \
+     "balance_connections=$BALANCE_CONNECTIONS balance_seconds=$BALANCE_SECONDS" \
      "peer_memory=$PEER_MEMORY vcpus=$(cfg_value xl.cfg vcpus) peer_vcpus=$(cfg_value build/peer/peer.cfg vcpus)" \
      "boot_timeout_appliance=$BOOT_TIMEOUT_APPLIANCE boot_timeout_peer=$BOOT_TIMEOUT_PEER" \
      "wrk_threads=$WRK_THREADS wrk_connections=$WRK_CONNECTIONS wrk_seconds=$WRK_SECONDS" \
@@ -346,5 +439,14 @@ destroy "${GUEST_NAME:-$(cfg_value xl.cfg name)}"
 grow appliance
 if [ "$PEERS" = yes ]; then
     grow peer
+fi
+if [ "$VIRSH" = yes ]; then
+    # libvirtd, started on demand as in the e2e suite (testbed/dom0/bin/start-libvirtd).
+    if start-libvirtd 120 > /tmp/start-libvirtd.out 2>&1; then
+        grow virsh
+    else
+        emit "stop kind=virsh n=0 running=0 reason=libvirtd crashes=0 seconds=0" \
+             "why=\"$(tail -n 1 /tmp/start-libvirtd.out | tr -d '"' | cut -c1-160)\""
+    fi
 fi
 emit "end seconds=$((SECONDS - started))"

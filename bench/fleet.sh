@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # `make bench-fleet`: as many appliances as the emulated Xen host holds, started one `xl create` at a
-# time, then as many Linux + nginx guests (the peer) for the comparison; then the report. Steps:
+# time (with the scale-out curve behind nginx on the way, at 8), then the same by libvirt (`virsh
+# define` and `virsh start`), then as many Linux + nginx guests (the peer) for the comparison; then
+# the report. Steps:
 #   1. testbed/setup.sh --peer: the test host and the peer image (cached, built once);
 #   2. one boot of the test host running bench/fleet-dom0.sh (see there);
 #   3. bench/fleet-report.py: docs/fleet.md, from what step 2 printed.
 #
-# usage: bench/fleet.sh [--sizes "1 8 32 64 128"] [--max N] [--memory MB] [--linux-max N]
+# usage: bench/fleet.sh [--sizes "1 8 32 64 128"] [--max N] [--memory MB] [--virsh-max N]
+#                       [--no-virsh] [--balance-sizes "1 2 4 8"] [--no-balance] [--linux-max N]
 #                       [--linux-memory MB] [--no-linux] [--timeout S] [--report FILE]
 #   --sizes L          the fleet sizes measured (checkpoints; default "1 8 32 64 128")
 #   --max N            grow the appliances to N (default: the largest size); growth stops earlier
 #                      when xl create fails (out of memory), a guest does not answer, or time runs out
 #   --memory MB        each appliance's memory (default 8: the smallest that passes make bench's
 #                      wrk probe; with xl.cfg's 64 MB the host's memory runs out long before 100)
+#   --virsh-max N      grow the appliances started by libvirt to N (default: as --max)
+#   --no-virsh         no fleet by libvirt
+#   --balance-sizes L  the scale-out curve: L appliances behind nginx in dom0, measured when the
+#                      xl fleet has the largest of L (default "1 2 4 8")
+#   --no-balance       no scale-out curve
 #   --linux-max N      grow the Linux + nginx guests to N (default: as --max)
 #   --linux-memory MB  each Linux guest's memory (default 112: the smallest make bench found to serve)
 #   --no-linux         the appliances only
@@ -30,12 +38,17 @@ usage() { sed -n '/^# usage:/,/^# Exit status/p' "${BASH_SOURCE[0]}" | sed '$d; 
 
 arguments=$(printf ' %q' "$@")   # for the report, quoted as typed
 sizes="1 8 32 64 128" max="" memory=8 linux_max="" linux_memory=112 linux=yes timeout=7200
+virsh_max="" virsh=yes balance_sizes="1 2 4 8" balance=yes
 report=$REPO_ROOT/docs/fleet.md
 while [ $# -gt 0 ]; do
     case $1 in
     --sizes) sizes=${2:?}; shift 2 ;;
     --max) max=${2:?}; shift 2 ;;
     --memory) memory=${2:?}; shift 2 ;;
+    --virsh-max) virsh_max=${2:?}; shift 2 ;;
+    --no-virsh) virsh=no; shift ;;
+    --balance-sizes) balance_sizes=${2:?}; shift 2 ;;
+    --no-balance) balance=no; shift ;;
     --linux-max) linux_max=${2:?}; shift 2 ;;
     --linux-memory) linux_memory=${2:?}; shift 2 ;;
     --no-linux) linux=no; shift ;;
@@ -53,7 +66,16 @@ done
 [ "$largest" -gt 0 ] || die "--sizes names no size"
 max=${max:-$largest}
 linux_max=${linux_max:-$max}
-for number in "$max" "$memory" "$linux_max" "$linux_memory" "$timeout"; do
+virsh_max=${virsh_max:-$max}
+balance_at=0
+if [ "$balance" = yes ]; then
+    for number in $balance_sizes; do
+        [[ $number =~ ^[1-9][0-9]*$ ]] || die "--balance-sizes: not a positive whole number: '$number'"
+        [ "$number" -le "$balance_at" ] || balance_at=$number
+    done
+    [ "$balance_at" -le "$max" ] || die "--balance-sizes: $balance_at appliances, more than the fleet's $max"
+fi
+for number in "$max" "$memory" "$virsh_max" "$linux_max" "$linux_memory" "$timeout"; do
     [[ $number =~ ^[1-9][0-9]*$ ]] || die "not a positive whole number: '$number'"
 done
 [ "$timeout" -gt 600 ] || die "--timeout: give the test host more than 600 s"
@@ -89,6 +111,14 @@ SIZES="$sizes"
 MAX=$max
 APPLIANCE_MEMORY=$memory
 PEERS=$linux
+VIRSH=$virsh
+VIRSH_MAX=$virsh_max
+BALANCE_SIZES="$balance_sizes"
+BALANCE_AT=$balance_at
+# As the sample wrk: an 8 MB appliance has fewer connection slots than 64, and one appliance alone
+# must be measured at the same concurrency as eight.
+BALANCE_CONNECTIONS=16
+BALANCE_SECONDS=10
 PEER_MAX=$linux_max
 PEER_MEMORY=$linux_memory
 BOOT_TIMEOUT_APPLIANCE=60

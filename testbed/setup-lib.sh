@@ -33,10 +33,11 @@ DOM0_WHOLE_PACKAGES=(xen-utils-4.17 xen-utils-common xenstore-utils netbase)
 # libonig5, come with it: the resolver follows lib* dependencies, the initramfs build DT_NEEDED).
 # socat passes the forwarded loopback ports on to the guest (testbed/dom0/init).
 # radvd: router advertisements for the IPv6 check (tests/e2e/check-21-ipv6.sh; its configuration
-# is testbed/dom0/etc/radvd.conf).
-DOM0_PROGRAM_PACKAGES=(busybox-static bash util-linux coreutils iproute2 curl wrk jq socat radvd)
+# is testbed/dom0/etc/radvd.conf). nginx: the balancer in front of several appliances
+# (examples/balancer.sh, which the e2e suite runs, and `make bench-fleet`'s scale-out curve).
+DOM0_PROGRAM_PACKAGES=(busybox-static bash util-linux coreutils iproute2 curl wrk jq socat radvd nginx)
 DOM0_PROGRAMS=(/bin/bash /usr/bin/flock /usr/bin/stat /bin/ip /sbin/bridge /usr/bin/curl /usr/bin/wrk /usr/bin/jq
-               /usr/bin/socat /usr/sbin/radvd)
+               /usr/bin/socat /usr/sbin/radvd /usr/sbin/nginx)
 # Module dependencies are added automatically (modinfo).
 DOM0_MODULES=(xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc llc stp bridge xen-netback)
 # Where under the kernel package's lib/modules/*/kernel/ those modules are looked for.
