@@ -83,10 +83,13 @@ pub struct Settings {
     pub metrics_vif: Option<u32>,
 }
 
-/// Heap bytes kept for everything but the HTTP service: the echo and metrics
-/// services, smoltcp, netfront's tables, the control plane and transient
-/// buffers (with an eighth of the heap on top).
-pub const HEAP_RESERVED_BYTES: usize = 512 * 1024;
+/// Heap bytes kept for everything but the HTTP service: the main
+/// interface's SYN cookies ([`runtime::syn_cookies::HEAP_BYTES`], 164 KiB,
+/// most of it two buffers of the largest frame netfront hands up), and
+/// 512 KiB for the rest: the echo and metrics services, smoltcp, netfront's
+/// tables, the control plane and transient buffers (with an eighth of the
+/// heap on top).
+pub const HEAP_RESERVED_BYTES: usize = 512 * 1024 + runtime::syn_cookies::HEAP_BYTES;
 
 /// How much of a `heap`-byte heap the HTTP service may take: everything it
 /// needs is allocated at start, so this is what connections are sized by.

@@ -23,8 +23,12 @@
 //! Contract: a `smoltcp::phy::Device` wrapper, like `crate::budget`; frames
 //! that are not TCP, and every frame while no cookie is out and no proxied
 //! connection lives, pass through untouched and uncopied. Memory is fixed
-//! when [`SynCookies::new`] runs: a proxied-connection table of fixed size
-//! (when it is full, SYNs go to smoltcp as before) and two frame buffers.
+//! when [`SynCookies::new`] runs ([`HEAP_BYTES`] per interface): a
+//! proxied-connection table of fixed size (when it is full, SYNs go to
+//! smoltcp as before) and two buffers of the largest frame netfront hands
+//! up, one for received frames and one for sent ones. They are allocated up
+//! front, not when a flood starts: a flood is no time to find the heap
+//! short.
 //! Never: trust a frame's lengths before smoltcp's wire parsers checked them,
 //! or allocate per frame.
 
@@ -52,11 +56,21 @@ const PROXIED_IDLE: Duration = Duration::from_secs(600);
 const PROXIED_LINGER: Duration = Duration::from_secs(60);
 /// The window the cookie SYN-ACK advertises (unscaled).
 const COOKIE_WINDOW: u16 = 16 * 1024;
-/// The largest frame looked at: a 9000-byte jumbo MTU's. While cookies are
-/// active a larger received frame is dropped (none comes without
-/// large-segment offloads, which are not negotiated), and a larger one sent
-/// passes unshifted.
-const FRAME_BYTES: usize = 9000 + 14 + 4;
+/// The largest frame looked at, and the size of each of the two frame
+/// buffers: the largest frame netfront hands up
+/// ([`netfront::link::MAX_FRAME`], 65 549 bytes: netfront negotiates
+/// receive GSO, so a TCP segment of up to 64 KiB arrives as one frame),
+/// which is also the largest smoltcp can send through it (the vif's MTU is
+/// at most 65 535 bytes). A larger frame (none comes from netfront) would
+/// be dropped on the way in while cookies are active, and go out unshifted.
+const FRAME_BYTES: usize = netfront::link::MAX_FRAME;
+
+/// Heap bytes [`SynCookies::new`] allocates, and all an interface's SYN
+/// cookies ever hold (164 KiB): two buffers of netfront's largest frame
+/// ([`netfront::link::MAX_FRAME`]), most of it, then the proxied-connection
+/// table and its replay queue.
+pub const HEAP_BYTES: usize =
+    2 * FRAME_BYTES + PROXIED_CONNECTIONS * (size_of::<Option<Proxied>>() + size_of::<usize>());
 
 /// Where a proxied connection's handshake is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -357,10 +371,12 @@ impl State {
                 entry.closed_at.get_or_insert(now);
             }
         }
-        let length = frame.len().min(out.len());
-        out[..length].copy_from_slice(&frame[..length]);
-        shift(&mut out[..length], 0, entry.delta);
-        Verdict::Rewritten(length)
+        // `out` holds the largest frame netfront hands up; a longer one
+        // cannot be shifted whole, and a cut one is no use to smoltcp.
+        let Some(rewritten) = out.get_mut(..frame.len()) else { return Verdict::Drop };
+        rewritten.copy_from_slice(frame);
+        shift(rewritten, 0, entry.delta);
+        Verdict::Rewritten(frame.len())
     }
 
     /// Looks at a frame smoltcp sends: shifts a proxied connection's
@@ -578,6 +594,9 @@ pub struct GuardedTx<'a, T: phy::TxToken> {
 
 impl<T: phy::TxToken> phy::TxToken for GuardedTx<'_, T> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, length: usize, f: F) -> R {
+        // smoltcp sends nothing longer than the device's MTU allows, which
+        // netfront keeps within FRAME_BYTES: while connections are proxied,
+        // every frame is looked at.
         let Some(state) = self.state.filter(|state| state.proxying() && length <= FRAME_BYTES) else {
             return self.token.consume(length, f);
         };
@@ -699,6 +718,15 @@ mod tests {
         assert_ne!(other_key.state.cookie(CLIENT, SERVER, 10, 2), cookie, "the secret matters");
     }
 
+    /// A segment without data between `endpoints`, built as the guard
+    /// builds its own.
+    fn bare(endpoints: Endpoints, fields: Fields, mss: Option<u16>) -> Vec<u8> {
+        let mut frame = vec![0u8; 80];
+        let length = build(endpoints, fields, 512, mss, &mut frame);
+        frame.truncate(length);
+        frame
+    }
+
     /// An ACK from the client with the given numbers.
     fn client_ack(seq: u32, ack: u32) -> Vec<u8> {
         let endpoints = Endpoints {
@@ -707,11 +735,15 @@ mod tests {
             source: CLIENT,
             destination: SERVER,
         };
-        let mut frame = vec![0u8; 80];
-        let fields = Fields { control: TcpControl::None, seq, ack: Some(ack) };
-        let length = build(endpoints, fields, 512, None, &mut frame);
-        frame.truncate(length);
-        frame
+        bare(endpoints, Fields { control: TcpControl::None, seq, ack: Some(ack) }, None)
+    }
+
+    /// Whether `frame`'s TCP checksum holds.
+    fn checksum_holds(frame: &[u8]) -> bool {
+        let ethernet = EthernetFrame::new_checked(frame).unwrap();
+        let ip = Ipv4Packet::new_checked(ethernet.payload()).unwrap();
+        let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+        tcp.verify_checksum(&IpAddress::Ipv4(ip.src_addr()), &IpAddress::Ipv4(ip.dst_addr()))
     }
 
     #[test]
@@ -723,10 +755,7 @@ mod tests {
         shift(&mut frame, 7u32.wrapping_neg(), u32::MAX - 10);
         let after = segment(&frame).expect("still a TCP frame");
         assert_eq!((after.seq, after.ack_number), (993, 4989), "moved, wrapping");
-        let ethernet = EthernetFrame::new_checked(&frame[..]).unwrap();
-        let ip = Ipv4Packet::new_checked(ethernet.payload()).unwrap();
-        let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
-        assert!(tcp.verify_checksum(&IpAddress::Ipv4(ip.src_addr()), &IpAddress::Ipv4(ip.dst_addr())));
+        assert!(checksum_holds(&frame));
     }
 
     #[test]
@@ -750,6 +779,15 @@ mod tests {
     }
 
     #[test]
+    fn heap_bytes_is_what_new_allocates() {
+        let cookies = SynCookies::new(2);
+        let state = &cookies.state;
+        let table = state.table.capacity() * size_of::<Option<Proxied>>();
+        let replay = state.replay.capacity() * size_of::<usize>();
+        assert_eq!(cookies.frame.capacity() + state.scratch.capacity() + table + replay, HEAP_BYTES);
+    }
+
+    #[test]
     fn nothing_is_looked_at_without_pressure_or_cookies_out() {
         let mut cookies = SynCookies::new(1);
         assert!(!cookies.state.active(at(0)));
@@ -758,5 +796,177 @@ mod tests {
         cookies.note_pressure(false, at(11));
         assert!(!cookies.state.pressure, "pressure holds for 10 s after it was last seen");
         assert!(!cookies.state.active(at(11)));
+    }
+
+    /// A device whose frames arrive from a queue and are kept as sent; its
+    /// MTU is netfront's largest.
+    #[derive(Default)]
+    struct Wire {
+        arriving: VecDeque<Vec<u8>>,
+        sent: Vec<Vec<u8>>,
+    }
+
+    struct WireRx(Vec<u8>);
+    struct WireTx<'w>(&'w mut Vec<Vec<u8>>);
+
+    impl phy::RxToken for WireRx {
+        fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+            f(&self.0)
+        }
+    }
+
+    impl phy::TxToken for WireTx<'_> {
+        fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, length: usize, f: F) -> R {
+            let mut frame = vec![0; length];
+            let result = f(&mut frame);
+            self.0.push(frame);
+            result
+        }
+    }
+
+    impl Device for Wire {
+        type RxToken<'a> = WireRx;
+        type TxToken<'a> = WireTx<'a>;
+
+        fn receive(&mut self, _: Instant) -> Option<(WireRx, WireTx<'_>)> {
+            let frame = self.arriving.pop_front()?;
+            Some((WireRx(frame), WireTx(&mut self.sent)))
+        }
+
+        fn transmit(&mut self, _: Instant) -> Option<WireTx<'_>> {
+            Some(WireTx(&mut self.sent))
+        }
+
+        fn capabilities(&self) -> DeviceCapabilities {
+            let mut capabilities = DeviceCapabilities::default();
+            capabilities.medium = phy::Medium::Ethernet;
+            capabilities.max_transmission_unit = FRAME_BYTES;
+            capabilities
+        }
+    }
+
+    /// The endpoints of netfront's test frames (`netfront::testing::ip_frame`):
+    /// a client at 10.0.0.2:12345 sending to the guest at 10.0.0.1:80.
+    const BULK: Endpoints = Endpoints {
+        source_mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x02]),
+        destination_mac: EthernetAddress([0x00, 0x16, 0x3e, 0, 0, 0x01]),
+        source: (Ipv4Address::new(10, 0, 0, 2), 12345),
+        destination: (Ipv4Address::new(10, 0, 0, 1), 80),
+    };
+
+    /// netfront's test TCP frame (`netfront::testing::ip_frame`) with
+    /// `bytes` of data, readdressed to go between `endpoints`, with ACK and
+    /// PSH and these numbers.
+    fn data_segment(endpoints: Endpoints, bytes: usize, seq: u32, ack: u32) -> Vec<u8> {
+        let mut frame = netfront::testing::ip_frame(ETHERNET_HEADER + 20 + 20 + bytes, true, 9);
+        let mut ethernet = EthernetFrame::new_checked(&mut frame[..]).unwrap();
+        ethernet.set_src_addr(endpoints.source_mac);
+        ethernet.set_dst_addr(endpoints.destination_mac);
+        let mut ip = Ipv4Packet::new_checked(ethernet.payload_mut()).unwrap();
+        ip.set_src_addr(endpoints.source.0);
+        ip.set_dst_addr(endpoints.destination.0);
+        ip.fill_checksum();
+        let (source, destination) = (IpAddress::Ipv4(endpoints.source.0), IpAddress::Ipv4(endpoints.destination.0));
+        let mut tcp = TcpPacket::new_checked(ip.payload_mut()).unwrap();
+        tcp.set_src_port(endpoints.source.1);
+        tcp.set_dst_port(endpoints.destination.1);
+        tcp.set_seq_number(TcpSeqNumber(seq as i32));
+        tcp.set_ack_number(TcpSeqNumber(ack as i32));
+        tcp.clear_flags();
+        tcp.set_ack(true);
+        tcp.set_psh(true);
+        tcp.set_urgent_at(0);
+        tcp.fill_checksum(&source, &destination);
+        assert!(segment(&frame).is_some_and(|parsed| parsed.endpoints == endpoints && parsed.ack));
+        frame
+    }
+
+    /// A TCP frame's data.
+    fn data(frame: &[u8]) -> Vec<u8> {
+        let ethernet = EthernetFrame::new_checked(frame).unwrap();
+        let ip = Ipv4Packet::new_checked(ethernet.payload()).unwrap();
+        TcpPacket::new_checked(ip.payload()).unwrap().payload().to_vec()
+    }
+
+    #[test]
+    fn while_cookies_are_out_a_large_segment_on_a_connection_reaches_smoltcp_whole() {
+        let now = at(100);
+        let mut cookies = SynCookies::new(5);
+        cookies.note_pressure(true, now);
+        let mut wire = Wire::default();
+        // A flood's SYN gets a cookie; then 30 000 bytes arrive in one
+        // segment on a connection smoltcp already had.
+        let flood = Endpoints { source: (Ipv4Address::new(10, 0, 0, 66), 4444), ..BULK };
+        wire.arriving.push_back(bare(flood, Fields { control: TcpControl::Syn, seq: 1, ack: None }, Some(1460)));
+        let upload = data_segment(BULK, 30_000, 5_000, 9_000);
+        assert!(upload.len() > 9000 + 14 + 4, "more than a jumbo frame");
+        wire.arriving.push_back(upload.clone());
+        let mut guarded = Guarded::new(&mut wire, &mut cookies);
+        let (rx, _) = guarded.receive(now).expect("the segment is handed on, not dropped");
+        assert_eq!(phy::RxToken::consume(rx, <[u8]>::to_vec), upload, "whole and unchanged");
+        assert_eq!(cookies.counters().cookies_sent, 1);
+        assert_eq!(wire.sent.len(), 1, "the cookie SYN-ACK");
+    }
+
+    #[test]
+    fn a_proxied_connections_large_segments_are_shifted_whole_both_ways() {
+        let now = at(100);
+        let mut cookies = SynCookies::new(5);
+        cookies.note_pressure(true, now);
+        let mut wire = Wire::default();
+        let (client_isn, server_isn) = (1_000u32, 70_000u32);
+        // The handshake, smoltcp's part played here. The client's SYN gets a
+        // cookie...
+        let syn = Fields { control: TcpControl::Syn, seq: client_isn, ack: None };
+        wire.arriving.push_back(bare(BULK, syn, Some(1460)));
+        assert!(Guarded::new(&mut wire, &mut cookies).receive(now).is_none(), "answered here");
+        let cookie_syn_ack = segment(&wire.sent.pop().expect("a SYN-ACK")).unwrap();
+        assert!(cookie_syn_ack.syn && cookie_syn_ack.ack_number == client_isn + 1);
+        let cookie = cookie_syn_ack.seq;
+        // ...its ACK brings the cookie back: smoltcp gets a SYN, and its
+        // SYN-ACK is held back...
+        let ack = Fields { control: TcpControl::None, seq: client_isn + 1, ack: Some(cookie.wrapping_add(1)) };
+        wire.arriving.push_back(bare(BULK, ack, None));
+        let mut guarded = Guarded::new(&mut wire, &mut cookies);
+        let (rx, tx) = guarded.receive(now).expect("the replayed SYN");
+        assert!(phy::RxToken::consume(rx, |bytes| segment(bytes).unwrap().syn));
+        let syn_ack = Fields { control: TcpControl::Syn, seq: server_isn, ack: Some(client_isn + 1) };
+        let syn_ack = bare(BULK.reversed(), syn_ack, Some(1460));
+        phy::TxToken::consume(tx, syn_ack.len(), |buffer| buffer.copy_from_slice(&syn_ack));
+        // ...and the client's ACK is replayed to smoltcp in its numbers.
+        let (rx, _) = guarded.receive(now).expect("the replayed ACK");
+        assert_eq!(phy::RxToken::consume(rx, |bytes| segment(bytes).unwrap().ack_number), server_isn + 1);
+        assert!(wire.sent.is_empty(), "smoltcp's SYN-ACK stayed here");
+        assert_eq!(cookies.counters().proxied, 1);
+
+        // 30 000 bytes from the client in one segment: smoltcp gets them
+        // whole, with the acknowledgement number in its own numbers.
+        let upload = data_segment(BULK, 30_000, client_isn + 1, cookie.wrapping_add(1));
+        wire.arriving.push_back(upload.clone());
+        let mut guarded = Guarded::new(&mut wire, &mut cookies);
+        let (rx, _) = guarded.receive(now).expect("the segment is handed on, not dropped");
+        let received = phy::RxToken::consume(rx, <[u8]>::to_vec);
+        assert_eq!(received.len(), upload.len(), "whole");
+        let seen = segment(&received).unwrap();
+        assert_eq!((seen.seq, seen.ack_number), (client_isn + 1, server_isn + 1));
+        assert_eq!(data(&received), data(&upload));
+        assert!(checksum_holds(&received));
+        // A 30 000-byte frame from smoltcp (which keeps to the MSS the
+        // cookie carried, but the guard does not count on that): the client
+        // gets it whole, in the cookie's numbers.
+        let download = data_segment(BULK.reversed(), 30_000, server_isn + 1, client_isn + 30_001);
+        let tx = guarded.transmit(now).expect("room to send");
+        phy::TxToken::consume(tx, download.len(), |buffer| buffer.copy_from_slice(&download));
+        let sent = wire.sent.pop().expect("sent");
+        assert_eq!(sent.len(), download.len(), "whole");
+        let seen = segment(&sent).unwrap();
+        assert_eq!((seen.seq, seen.ack_number), (cookie.wrapping_add(1), client_isn + 30_001));
+        assert_eq!(data(&sent), data(&download));
+        assert!(checksum_holds(&sent));
+        // A frame longer than the buffer (none comes from netfront) is
+        // dropped, not cut short: a cut frame's headers promise more bytes
+        // than it has.
+        let mut short = vec![0u8; upload.len() - 1];
+        assert!(matches!(cookies.state.inspect_received(&upload, now, &mut short), Verdict::Drop));
     }
 }

@@ -185,7 +185,9 @@ fn connections_are_clamped_to_what_the_heap_holds() {
     let plan = settings("", heap).http;
     let budget = crate::http_heap_budget(heap);
     assert!(server::HttpPlan::heap_bytes(plan.connections, plan.backlog, plan.socket_bytes, &plan.limits) <= budget);
-    assert!(server::HttpPlan::heap_bytes(plan.connections + 1, plan.backlog, plan.socket_bytes, &plan.limits) > budget);
+    let more = plan.connections + 1;
+    let more_backlog = server::HttpPlan::default_backlog(more);
+    assert!(server::HttpPlan::heap_bytes(more, more_backlog, plan.socket_bytes, &plan.limits) > budget);
     let clamped = Config::read("connections=100000", heap);
     assert_eq!(clamped.settings.http.connections, plan.connections, "clamped, not crashed");
     assert_eq!(
@@ -200,21 +202,22 @@ fn connections_are_clamped_to_what_the_heap_holds() {
     assert_eq!(settings("connections=10", heap).http.backlog, 10, "small pools: as many as the slots");
     assert_eq!(settings("connections=100", heap).http.backlog, 2 * runtime::budget::RX_FRAMES_PER_TURN);
     assert_eq!(settings("connections=200", 64 * MIB).http.backlog, 100);
-    // 1 MiB leaves 384 KiB for HTTP: 4 slots (56 KiB each) and 4 spare
-    // sockets (32 KiB each).
+    // 1 MiB leaves 219 KiB for HTTP (512 KiB, the SYN cookies' 164 KiB and
+    // an eighth are kept): 2 slots (56 KiB each) and 2 spare sockets (32 KiB
+    // each).
     let small = settings("", MIB).http;
-    assert_eq!((small.connections, small.backlog), (4, 4));
+    assert_eq!((small.connections, small.backlog), (2, 2));
     let squeezed = Config::read("connections=5 backlog=40", MIB);
     assert_eq!(
         (squeezed.settings.http.connections, squeezed.settings.http.backlog),
-        (4, 5),
+        (2, 3),
         "both shrink to what fits"
     );
     assert_eq!(
         squeezed.warnings,
         [
-            "connections=5: does not fit in the heap left for HTTP (384 KiB): using connections=4",
-            "backlog=40: does not fit in the heap left for HTTP (384 KiB): using backlog=5",
+            "connections=5: does not fit in the heap left for HTTP (219 KiB): using connections=2",
+            "backlog=40: does not fit in the heap left for HTTP (219 KiB): using backlog=3",
         ]
     );
     let tiny = settings("connections=3 backlog=40", 256 * 1024).http;
@@ -543,7 +546,7 @@ fn metrics_words_and_the_drain() {
     assert_eq!((off.settings.metrics_port, off.warnings.len()), (None, 0));
     assert_eq!(
         off.describe()[1],
-        "settings: port=80 metrics-port=off connections=789 backlog=394 per-client=off max-body=unlimited min-rate=1K"
+        "settings: port=80 metrics-port=off connections=787 backlog=393 per-client=off max-body=unlimited min-rate=1K"
     );
     let bound = read("metrics-address=10.0.0.2 ip=10.0.0.2/24");
     assert_eq!(bound.settings.metrics_address, Some(smoltcp::wire::Ipv4Address::new(10, 0, 0, 2)));
