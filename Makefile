@@ -47,7 +47,7 @@ ARM64_E2E_SUITE := build/e2e-arm64-suite.sh
 ATTACK_TOOL := build/xenecho-attack
 HOST_TARGET := x86_64-unknown-linux-gnu
 
-.PHONY: all image run shell test test-host test-e2e test-suspend test-libvirt test-arm64 deps fmt clippy clippy-image doc doc-image clean attack-tool soak
+.PHONY: all image run shell test test-host test-e2e test-suspend test-libvirt test-two-hosts test-arm64 deps fmt clippy clippy-image doc doc-image clean attack-tool soak
 
 all: image
 
@@ -146,6 +146,12 @@ test-suspend: image
 test-libvirt: image
 	{ cat tests/e2e/lib.sh tests/e2e/check-24-libvirt.sh tests/e2e/summary.sh; } > build/e2e-libvirt.sh
 	testbed/run.sh --timeout $(TIMEOUT) --script build/e2e-libvirt.sh
+
+# x86_64: two emulated Xen hosts joined by a wire of their own over loopback, and the appliance
+# live-migrated from one to the other with `xl migrate` while wrk runs against it from the first
+# (tests/two-hosts/run.sh; both hosts at once, about 10 minutes; not in .ci/run, see README).
+test-two-hosts: image
+	tests/two-hosts/run.sh
 
 clean:
 	$(CARGO) clean

@@ -21,6 +21,13 @@ DOM0_INITRAMFS=$HOST_CACHE/dom0/initramfs.cpio.gz
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 die() { printf 'testbed: error: %s\n' "$*" >&2; exit 1; }
+# listening PORT: something listens on TCP port PORT of this machine (/proc/net/tcp). It tries no
+# connection: a QEMU socket network that listens there would take one for its peer.
+listening() {
+    local hex; hex=$(printf '%04X' "$1")
+    awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
+        /proc/net/tcp
+}
 
 # Library search path for the extracted QEMU. The host's own glibc is used (it is bookworm's,
 # like the extracted libraries), everything else comes from the cache.

@@ -4,7 +4,7 @@
 #
 # usage: testbed/run.sh [--arch ARCH] [--script FILE | --shell] [--timeout SECONDS] [--log FILE]
 #                       [--guest-dir DIR] [--http-port PORT --metrics-port PORT [--host-script FILE]]
-#                       [--verbose]
+#                       [--link a:PORT | --link b:PORT] [--verbose]
 #
 #   --arch ARCH     x86_64 (default): QEMU 7.2 → Xen 4.17 (x86) → dom0, the guest from xl.cfg;
 #                   aarch64: qemu-system-aarch64 7.2 → Xen 4.17 for ARM → arm64 dom0, the guest from
@@ -35,6 +35,11 @@
 #                   when a dom0 script runs `host-checks` (the e2e suite does), run FILE here with
 #                   bash, with XENECHO_HTTP_URL, XENECHO_METRICS_URL and XENECHO_OUTPUT_DIR
 #                   (build/testbed) set, print its output, and report its PASS:/FAIL: counts to dom0.
+#   --link a:PORT, --link b:PORT
+#                   x86_64: a wire to a second test host, joined to xenbr0 on both (tests/two-hosts/):
+#                   QEMU's socket network, host a listening on this machine's 127.0.0.1:PORT, host b
+#                   connecting to it (start a first), nothing else on it. Host a is as without it;
+#                   host b's dom0 is 10.88.0.252, serves no DHCP and starts no guest (--script only).
 #   --verbose       show the whole serial console as it comes (Xen's and dom0's boot too); without
 #                   it, progress lines and then only the guest's console or dom0's shell.
 #
@@ -89,7 +94,7 @@ terminal_for_dom0() {
 }
 
 script="" timeout=600 log="" guest_dir=$REPO_ROOT verbose=0 arch=x86_64 shell=0
-http_port="" metrics_port="" host_script=""
+http_port="" metrics_port="" host_script="" link=""
 while [ $# -gt 0 ]; do
     case $1 in
     --arch) arch=${2:?--arch needs x86_64 or aarch64}; shift 2 ;;
@@ -101,6 +106,7 @@ while [ $# -gt 0 ]; do
     --http-port) http_port=${2:?--http-port needs a port or auto}; shift 2 ;;
     --metrics-port) metrics_port=${2:?--metrics-port needs a port or auto}; shift 2 ;;
     --host-script) host_script=${2:?--host-script needs a file}; shift 2 ;;
+    --link) link=${2:?--link needs a:PORT or b:PORT}; shift 2 ;;
     --verbose) verbose=1; shift ;;
     -h|--help) usage ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage ;;
@@ -110,6 +116,16 @@ done
 [ -z "$script" ] || [ -f "$script" ] || die "no such script: $script"
 [ -z "$script" ] || [ "$shell" = 0 ] || die "--script and --shell exclude each other"
 [ "${http_port:+set}" = "${metrics_port:+set}" ] || die "--http-port and --metrics-port go together"
+link_role="" link_port=""
+if [ -n "$link" ]; then
+    [[ $link =~ ^([ab]):([0-9]{1,5})$ ]] || die "--link wants a:PORT or b:PORT, not '$link'"
+    link_role=${BASH_REMATCH[1]} link_port=${BASH_REMATCH[2]}
+    [ "$arch" = x86_64 ] || die "--link is for the x86_64 test host"
+    [ "$link_role" = a ] || [ -n "$script" ] || die "--link b:PORT runs a --script (host b starts no guest)"
+    # Host a listens: its port must be free. Host b connects: host a must listen already.
+    [ "$link_role" = b ] || link_port=$(local_port "$link_port" --link LINK_PORT)
+    [ "$link_role" = a ] || listening "$link_port" || die "--link b:$link_port: nothing listens on 127.0.0.1:$link_port (start host a first)"
+fi
 [ -z "$host_script" ] || [ -n "$http_port" ] || die "--host-script needs --http-port and --metrics-port"
 [ -z "$host_script" ] || [ -f "$host_script" ] || die "no such host script: $host_script"
 [ -z "$host_script" ] || host_script=$(cd "$(dirname "$host_script")" && pwd)/$(basename "$host_script")
@@ -139,6 +155,7 @@ kernel=$(sed -n 's/^[[:space:]]*kernel[[:space:]]*=[[:space:]]*["'\'']\([^"'\'']
 # them on to the guest (testbed/dom0/init, testbed/dom0/bin/guest-connect).
 HOSTNET_MAC=52:54:00:58:45:01
 HOSTNET_ADDRESS=10.0.2.15                   # QEMU's user-mode network puts its guest at .15
+LINK_MAC=52:54:00:58:4c:0${link_role:-0}    # the wire to the other test host (--link): one MAC a host
 FORWARD_HTTP_PORT=8000                      # dom0's ports for the guest's HTTP and metrics ports,
 FORWARD_METRICS_PORT=8001                   # and for run.sh's report of the host checks
 FORWARD_REPORT_PORT=8002
@@ -199,6 +216,7 @@ fi
         printf 'HOST_HTTP_URL=%s\nHOST_METRICS_URL=%s\n' "http://127.0.0.1:$http_port/" "http://127.0.0.1:$metrics_port/metrics"
     fi
     [ -z "$host_checks_port" ] || printf 'HOST_CHECKS_PORT=%s\n' "$FORWARD_REPORT_PORT"
+    [ -z "$link" ] || printf 'LINK_ROLE=%s\nLINK_MAC=%s\nLINK_MODULE=e1000\n' "$link_role" "$LINK_MAC"
     if [ "$mode" = shell ]; then
         # The terminal dom0's shell talks to: its type (with its terminfo entry, which dom0 lacks)
         # and its size (a serial line cannot tell; a later resize does not reach dom0).
@@ -227,15 +245,20 @@ else
     console_serial=(-serial stdio)
     console_help="its console follows: Ctrl-] leaves it and powers the test host off; Ctrl-C stops QEMU at once"
 fi
-# No host network, or the user-mode network of the forwarded ports and nothing else.
+# No host network; or the user-mode network of the forwarded ports; and the wire to the other
+# test host (--link), on this machine's loopback. Nothing else.
+network=()
 if [ -n "$http_port" ]; then
     forwards="hostfwd=tcp:127.0.0.1:$http_port-$HOSTNET_ADDRESS:$FORWARD_HTTP_PORT"
     forwards+=",hostfwd=tcp:127.0.0.1:$metrics_port-$HOSTNET_ADDRESS:$FORWARD_METRICS_PORT"
     [ -z "$host_checks_port" ] || forwards+=",hostfwd=tcp:127.0.0.1:$host_checks_port-$HOSTNET_ADDRESS:$FORWARD_REPORT_PORT"
     network=(-netdev "user,id=hostnet,restrict=on,$forwards" -device "$HOSTNET_DEVICE,netdev=hostnet,mac=$HOSTNET_MAC")
-else
-    network=(-nic none)
 fi
+if [ -n "$link" ]; then
+    if [ "$link_role" = a ]; then socket="listen=127.0.0.1:$link_port"; else socket="connect=127.0.0.1:$link_port"; fi
+    network+=(-netdev "socket,id=link,$socket" -device "e1000,netdev=link,mac=$LINK_MAC")
+fi
+[ ${#network[@]} -gt 0 ] || network=(-nic none)
 if [ "$arch" = aarch64 ]; then
     # Xen takes the virt machine's one UART (stdio here); dom0's results line is a virtio console
     # (dom0's /dev/hvc1, see testbed/arm64/testbed-arch.conf). guest-loader places dom0's kernel

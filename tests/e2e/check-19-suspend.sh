@@ -24,20 +24,6 @@ address=$(guest_address "$GUEST_NAME" 60)
 check "suspend: the guest has an address ($address)" test -n "$address"
 url="http://$address"
 
-# The curl loop: one line per request, "<seconds since the epoch> ok|fail".
-probe_start() {
-    (while :; do
-        if curl -s -m 1 -o /dev/null "$url/probe"; then echo "$(date +%s.%N) ok"; else echo "$(date +%s.%N) fail"; fi
-        sleep 0.1
-    done) >/tmp/probe.log 2>&1 &
-    probe=$!
-}
-probe_stop() { kill "$probe" 2>/dev/null; wait "$probe" 2>/dev/null; }
-# The longest time between two answered requests, in seconds.
-longest_blackout() {
-    awk '$2 == "ok" { if (last) { gap = $1 - last; if (gap > most) most = gap } last = $1 }
-         END { printf "%.1f", most }' /tmp/probe.log
-}
 wrk_start() {
     wrk -t2 -c16 -d"$wrk_seconds"s --timeout "$wrk_timeout"s "$url/" >/tmp/wrk-move.out 2>&1 &
     wrk_pid=$!
@@ -77,7 +63,7 @@ after_move() {
 # the time the move starts.
 begin_move() {
     old_domid=$(xl domid "$GUEST_NAME")
-    probe_start
+    probe_start "$url/probe"
     wrk_start
     sleep 5
     start=$SECONDS

@@ -50,6 +50,24 @@ still_running() {
     return 1
 }
 
+# The blackout probe across a move (check-19, tests/two-hosts/): probe_start URL runs a curl loop,
+# one request every 0.1 s with a 1 s timeout, one line per request in /tmp/probe.log ("<seconds
+# since the epoch> ok|fail"); probe_stop ends it; longest_blackout prints the longest time between
+# two answered requests, in seconds.
+probe_start() {
+    local url=$1
+    (while :; do
+        if curl -s -m 1 -o /dev/null "$url"; then echo "$(date +%s.%N) ok"; else echo "$(date +%s.%N) fail"; fi
+        sleep 0.1
+    done) >/tmp/probe.log 2>&1 &
+    probe=$!
+}
+probe_stop() { kill "$probe" 2>/dev/null; wait "$probe" 2>/dev/null; }
+longest_blackout() {
+    awk '$2 == "ok" { if (last) { gap = $1 - last; if (gap > most) most = gap } last = $1 }
+         END { printf "%.1f", most }' /tmp/probe.log
+}
+
 # wait_for_text FILE TEXT SECONDS [COUNT]: until FILE has COUNT (default 1) lines with TEXT (a
 # fixed string) in them.
 wait_for_text() {
