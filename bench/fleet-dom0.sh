@@ -365,10 +365,22 @@ balance_curve() {
 # --- The growth -----------------------------------------------------------------------------------
 is_size() { [[ " $SIZES " == *" $1 "* ]]; }
 
+# fresh_leases: dom0's DHCP server restarted with no lease. Each fleet's guests have MACs of their
+# own and keep their leases for an hour, and the pool holds 238: without this, the third fleet
+# of a run would find it used up by the guests of the first two, all gone by then.
+fresh_leases() {
+    local _
+    killall udhcpd 2>/dev/null || true
+    for _ in $(seq 50); do pidof udhcpd >/dev/null 2>&1 || break; sleep 0.1; done
+    : > /tmp/udhcpd.leases
+    udhcpd -S /etc/udhcpd.conf || note "warning: udhcpd did not start again"
+}
+
 # grow KIND: the fleet of KIND grown to LIMIT (see the header), measured, then destroyed.
 grow() {
     local kind=$1 limit=${LIMIT[$1]} i=0 attempt status reason="" why="" started=$SECONDS last_checked=0
     ADDRESS=() INDEX=() RUNNING=() CRASHES=0
+    fresh_leases
     local before; before=$(cpu_table)
     emit "phase kind=$kind memory=${MEMORY[$kind]} limit=$limit sizes=\"$SIZES\" boot_timeout=${BOOT_TIMEOUT[$kind]}" \
          "free_mb=$(free_mb) dom0_avail_mb=$(dom0_avail_mb) dom0_cpu=$(cpu_of "$before" Domain-0)" \
@@ -426,7 +438,7 @@ emit "host xen=$(xl_info xen_version) xen_cpus=$(xl_info nr_cpus) total_mb=$(xl_
      "xenstored=$(pid=$(xenstored_pid); basename "$(readlink -f "/proc/${pid:-none}/exe" 2>/dev/null || echo unknown)")" \
      "dhcp_pool=\"$(awk '$1 == "start" { s = $2 } $1 == "end" { e = $2 } END { print s "-" e }' /etc/udhcpd.conf 2>/dev/null)\"" \
      "wrk=\"$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')\""
-emit "config sizes=\"$SIZES\" max=$MAX peer_max=$PEER_MAX peers=$PEERS appliance_memory=$APPLIANCE_MEMORY" \
+emit "config sizes=\"$SIZES\" max=$MAX peer_max=$PEER_MAX xl=$XL peers=$PEERS appliance_memory=$APPLIANCE_MEMORY" \
      "virsh=$VIRSH virsh_max=$VIRSH_MAX balance_sizes=\"$BALANCE_SIZES\" balance_at=$BALANCE_AT" \
      "balance_connections=$BALANCE_CONNECTIONS balance_seconds=$BALANCE_SECONDS" \
      "peer_memory=$PEER_MEMORY vcpus=$(cfg_value xl.cfg vcpus) peer_vcpus=$(cfg_value build/peer/peer.cfg vcpus)" \
@@ -436,7 +448,9 @@ emit "config sizes=\"$SIZES\" max=$MAX peer_max=$PEER_MAX peers=$PEERS appliance
 # dom0's init started one appliance (xl.cfg's name and memory): the fleet starts from none.
 destroy "${GUEST_NAME:-$(cfg_value xl.cfg name)}"
 
-grow appliance
+if [ "$XL" = yes ]; then
+    grow appliance
+fi
 if [ "$PEERS" = yes ]; then
     grow peer
 fi

@@ -9,7 +9,8 @@
 #
 # usage: bench/fleet.sh [--sizes "1 8 32 64 128"] [--max N] [--memory MB] [--virsh-max N]
 #                       [--no-virsh] [--balance-sizes "1 2 4 8"] [--no-balance] [--linux-max N]
-#                       [--linux-memory MB] [--no-linux] [--timeout S] [--report FILE]
+#                       [--linux-memory MB] [--no-linux] [--no-xl] [--merge DIR] [--timeout S]
+#                       [--report FILE]
 #   --sizes L          the fleet sizes measured (checkpoints; default "1 8 32 64 128")
 #   --max N            grow the appliances to N (default: the largest size); growth stops earlier
 #                      when xl create fails (out of memory), a guest does not answer, or time runs out
@@ -22,7 +23,11 @@
 #   --no-balance       no scale-out curve
 #   --linux-max N      grow the Linux + nginx guests to N (default: as --max)
 #   --linux-memory MB  each Linux guest's memory (default 112: the smallest make bench found to serve)
-#   --no-linux         the appliances only
+#   --no-linux         no Linux + nginx guests
+#   --no-xl            no fleet of appliances by xl (and so no scale-out curve)
+#   --merge DIR        a previous run's results (DIR/results.txt and DIR/info.txt, as this run
+#                      leaves them in build/testbed/fleet): the report takes from it the fleets
+#                      this run does not measure, and says which run each came from
 #   --timeout S        stop the test host after S seconds (default 7200); dom0 stops growing 300 s
 #                      before, so that the fleet is torn down and the logs come out
 #   --report FILE      where the report goes (default docs/fleet.md)
@@ -38,7 +43,7 @@ usage() { sed -n '/^# usage:/,/^# Exit status/p' "${BASH_SOURCE[0]}" | sed '$d; 
 
 arguments=$(printf ' %q' "$@")   # for the report, quoted as typed
 sizes="1 8 32 64 128" max="" memory=8 linux_max="" linux_memory=112 linux=yes timeout=7200
-virsh_max="" virsh=yes balance_sizes="1 2 4 8" balance=yes
+virsh_max="" virsh=yes balance_sizes="1 2 4 8" balance=yes xl=yes merge=""
 report=$REPO_ROOT/docs/fleet.md
 while [ $# -gt 0 ]; do
     case $1 in
@@ -47,6 +52,8 @@ while [ $# -gt 0 ]; do
     --memory) memory=${2:?}; shift 2 ;;
     --virsh-max) virsh_max=${2:?}; shift 2 ;;
     --no-virsh) virsh=no; shift ;;
+    --no-xl) xl=no; balance=no; shift ;;
+    --merge) merge=${2:?}; shift 2 ;;
     --balance-sizes) balance_sizes=${2:?}; shift 2 ;;
     --no-balance) balance=no; shift ;;
     --linux-max) linux_max=${2:?}; shift 2 ;;
@@ -79,6 +86,11 @@ for number in "$max" "$memory" "$virsh_max" "$linux_max" "$linux_memory" "$timeo
     [[ $number =~ ^[1-9][0-9]*$ ]] || die "not a positive whole number: '$number'"
 done
 [ "$timeout" -gt 600 ] || die "--timeout: give the test host more than 600 s"
+if [ -n "$merge" ]; then
+    [ -f "$merge/results.txt" ] && [ -f "$merge/info.txt" ] || die "--merge: no results.txt and info.txt in $merge"
+    merge=$(cd "$merge" && pwd)
+    [ "$merge" != "$REPO_ROOT/build/testbed/fleet" ] || die "--merge: copy $merge elsewhere first (this run starts by emptying it)"
+fi
 image=$REPO_ROOT/build/xenecho.elf
 [ -f "$image" ] || die "no $image: run make first (make bench-fleet does)"
 
@@ -110,6 +122,7 @@ cat > "$guest/build/fleet.conf" <<CONF
 SIZES="$sizes"
 MAX=$max
 APPLIANCE_MEMORY=$memory
+XL=$xl
 PEERS=$linux
 VIRSH=$virsh
 VIRSH_MAX=$virsh_max
@@ -154,6 +167,8 @@ bash "$REPO_ROOT/testbed/run.sh" --guest-dir "$guest" --script "$BENCH_DIR/fleet
 echo "host_seconds=$((SECONDS - started))" >> "$work/info.txt"
 
 # --- 3. The report ----------------------------------------------------------------------------------
-python3 "$BENCH_DIR/fleet-report.py" --results "$work/results.txt" --info "$work/info.txt" --out "$report"
+merged=()
+[ -z "$merge" ] || merged=(--results "$merge/results.txt" --info "$merge/info.txt")
+python3 "$BENCH_DIR/fleet-report.py" "${merged[@]}" --results "$work/results.txt" --info "$work/info.txt" --out "$report"
 log "report: ${report#"$REPO_ROOT"/} ($((SECONDS - started)) s in all)"
 exit "$status"
