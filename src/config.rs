@@ -13,9 +13,11 @@
 //! - conflicts are resolved in a fixed order: the TCP echo port (7) comes
 //!   first, then `port=`, then `metrics-port=`; a port that is 0 or taken
 //!   goes back to its default (for the metrics port, the first free port
-//!   from 19100 up). Slots come before the backlog: `connections=` beyond
-//!   what the heap holds is cut to that, then `backlog=` to what fits
-//!   beside them;
+//!   from 19100 up). Socket buffers come first: without `socket-buffer=`,
+//!   a small heap's default ones halve (16K, 8K, 4K) until it holds 16
+//!   slots (or the fewer `connections=` asks for). Slots come before the
+//!   backlog: `connections=` beyond what the heap holds is cut to that,
+//!   then `backlog=` to what fits beside them;
 //! - `ip=` that is neither `dhcp` nor an address with a prefix length, or
 //!   `gw=` that is not an address, keeps the network down (the appliance
 //!   never guesses an address); `gw=` without a static `ip=` is ignored.
@@ -79,7 +81,7 @@ pub const APPLIANCE_WORDS: &[Word] = &[
     Word {
         key: "socket-buffer",
         form: "socket-buffer=SIZE",
-        help: "each connection's socket buffer each way (16K; 4K to 256K): more, faster bulk; fewer slots",
+        help: "each connection's socket buffer each way (16K, less in a small heap; 4K to 256K): more, faster bulk; fewer slots",
     },
     Word { key: "max-body", form: "max-body=SIZE|unlimited", help: "the largest request body (unlimited)" },
     Word {
@@ -651,9 +653,6 @@ impl Resolver<'_, '_> {
             ..defaults
         };
         let budget = crate::http_heap_budget(heap_bytes);
-        let socket_bytes = asked.socket_bytes.unwrap_or(server::DEFAULT_SOCKET_BYTES);
-        let fits =
-            |connections, backlog| server::HttpPlan::heap_bytes(connections, backlog, socket_bytes, &limits) <= budget;
         // Slots come first: they are sized with the backlog they would
         // default to (or the one asked for, if smaller); the backlog then
         // gets what is left.
@@ -661,6 +660,13 @@ impl Resolver<'_, '_> {
             let default = server::HttpPlan::default_backlog(connections);
             asked.backlog.map_or(default, |asked| asked.min(default))
         };
+        // The socket buffers come before both: a small heap's default ones
+        // shrink until its slots fit.
+        let socket_bytes = asked
+            .socket_bytes
+            .unwrap_or_else(|| server::default_socket_bytes(budget, asked.connections, backlog_for, &limits));
+        let fits =
+            |connections, backlog| server::HttpPlan::heap_bytes(connections, backlog, socket_bytes, &limits) <= budget;
         let affordable = (1..=MAX_CONNECTIONS).take_while(|&count| fits(count, backlog_for(count))).last().unwrap_or(1);
         let connections = match asked.connections {
             Some(count) if count > affordable => {

@@ -23,37 +23,42 @@ const GIVE_UP_NS: u64 = 60_000_000_000;
 
 /// A client of dom0's on the guest's HTTP port, from `local_port`, with a
 /// receive buffer of `receive` bytes.
-fn connect(dom0: &mut Dom0<'_>, local_port: u16, receive: usize) -> SocketHandle {
+pub(crate) fn connect(dom0: &mut Dom0<'_>, local_port: u16, receive: usize) -> SocketHandle {
+    connect_to(dom0, crate::DEFAULT_HTTP_PORT, local_port, receive)
+}
+
+/// As [`connect`], to the guest's port `port`.
+pub(crate) fn connect_to(dom0: &mut Dom0<'_>, port: u16, local_port: u16, receive: usize) -> SocketHandle {
     let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; receive]), tcp::SocketBuffer::new(vec![0; 4096]));
     let handle = dom0.sockets.add(socket);
     let context = dom0.interface.context();
     dom0.sockets
         .get_mut::<tcp::Socket>(handle)
-        .connect(context, (IpAddress::Ipv4(GUEST_ADDRESS), crate::DEFAULT_HTTP_PORT), local_port)
+        .connect(context, (IpAddress::Ipv4(GUEST_ADDRESS), port), local_port)
         .expect("connect");
     handle
 }
 
 /// One client connection: its request, what came back, whether it was
 /// ever established and how it ended.
-struct Client {
-    handle: SocketHandle,
-    request: &'static [u8],
-    sent: usize,
+pub(crate) struct Client {
+    pub(crate) handle: SocketHandle,
+    pub(crate) request: &'static [u8],
+    pub(crate) sent: usize,
     /// Whether it reads what comes back.
-    reads: bool,
-    received: Vec<u8>,
-    established: bool,
+    pub(crate) reads: bool,
+    pub(crate) received: Vec<u8>,
+    pub(crate) established: bool,
 }
 
 impl Client {
-    fn new(dom0: &mut Dom0<'_>, local_port: u16, request: &'static [u8], reads: bool) -> Client {
+    pub(crate) fn new(dom0: &mut Dom0<'_>, local_port: u16, request: &'static [u8], reads: bool) -> Client {
         let receive = if reads { 64 * 1024 } else { 2048 };
         let handle = connect(dom0, local_port, receive);
         Client { handle, request, sent: 0, reads, received: Vec::new(), established: false }
     }
 
-    fn step(&mut self, dom0: &mut Dom0<'_>) {
+    pub(crate) fn step(&mut self, dom0: &mut Dom0<'_>) {
         let socket = dom0.sockets.get_mut::<tcp::Socket>(self.handle);
         self.established |= socket.state() == tcp::State::Established;
         if self.sent < self.request.len() && socket.can_send() {

@@ -32,9 +32,17 @@ use smoltcp::socket::tcp;
 use smoltcp::wire::IpAddress;
 
 /// Each connection's socket buffer, each way, unless `socket-buffer=` says
-/// otherwise: the most a connection has in flight each way, so a bulk
-/// transfer moves at most this much per round trip.
+/// otherwise or the heap is small ([`default_socket_bytes`]): the most a
+/// connection has in flight each way, so a bulk transfer moves at most this
+/// much per round trip.
 pub const DEFAULT_SOCKET_BYTES: usize = 16 * 1024;
+/// How many connection slots the default socket buffers make room for:
+/// where [`DEFAULT_SOCKET_BYTES`] leaves fewer in the heap, the default
+/// halves (8K, then 4K) until this many fit. Many connections served at
+/// once, each with less in flight, is what an echo appliance is for; 16 is
+/// also what the smallest-memory probe of `make bench` opens at once (`wrk
+/// -c16`).
+pub const SMALL_HEAP_SLOTS: usize = 16;
 /// The smallest socket buffer `socket-buffer=` takes.
 pub const MIN_SOCKET_BYTES: usize = 4 * 1024;
 /// The largest socket buffer `socket-buffer=` takes (smoltcp scales the
@@ -87,6 +95,25 @@ impl HttpPlan {
         let per_connection = bytes_per_connection(limits, socket_bytes);
         connections.saturating_mul(per_connection).saturating_add(backlog.saturating_mul(spare_socket))
     }
+}
+
+/// The socket buffer, each way, when `socket-buffer=` does not say: the
+/// largest of [`DEFAULT_SOCKET_BYTES`] and its halves down to
+/// [`MIN_SOCKET_BYTES`] with which `budget` heap bytes hold `slots` slots
+/// (or [`SMALL_HEAP_SLOTS`], when fewer are asked) beside the backlog
+/// `backlog_for` gives them; the smallest if none does.
+pub fn default_socket_bytes(
+    budget: usize,
+    slots: Option<usize>,
+    backlog_for: impl Fn(usize) -> usize,
+    limits: &Limits,
+) -> usize {
+    let slots = slots.map_or(SMALL_HEAP_SLOTS, |slots| slots.min(SMALL_HEAP_SLOTS));
+    let mut bytes = DEFAULT_SOCKET_BYTES;
+    while bytes > MIN_SOCKET_BYTES && HttpPlan::heap_bytes(slots, backlog_for(slots), bytes, limits) > budget {
+        bytes /= 2;
+    }
+    bytes
 }
 
 /// What a pooled socket's connection has from the service.
@@ -227,6 +254,11 @@ impl HttpService {
     /// Sockets in the pool (slots plus backlog).
     pub fn sockets(&self) -> usize {
         self.pool.len()
+    }
+
+    /// Each socket's buffer, each way.
+    pub fn socket_bytes(&self) -> usize {
+        self.plan.socket_bytes
     }
 
     /// Connections open now (holding a slot).

@@ -25,4 +25,11 @@ while read -r address size; do
     fi
     previous_end=$end
 done < <(readelf -lW "$image" | awk '$1 == "LOAD" { print $4, $6 }')
-echo "check-image: $image: PVH note -> $(printf %#x "$entry") (pvh_start32), load segments contiguous from 1 MiB"
+# The image's end (loaded segments and BSS) stays within the bound the host
+# tests size the smallest guests' heaps by (kernel::memory::PVH_IMAGE_END_BOUND).
+source=$(dirname "$0")/../kernel/src/memory/mod.rs
+bound=$(sed -n 's/^pub const PVH_IMAGE_END_BOUND: u64 = \(0x[0-9a-f_]*\);$/\1/p' "$source" | tr -d _)
+[ -n "$bound" ] || fail "PVH_IMAGE_END_BOUND not found in kernel/src/memory/mod.rs"
+end=$((16#$(nm "$image" | awk '$3 == "__kernel_end" { print $1 }')))
+[ "$end" -le $((bound)) ] || fail "the image ends at $(printf %#x "$end"), beyond PVH_IMAGE_END_BOUND ($bound): a 4 MB guest's heap shrinks; raise the bound only with the tests that size small guests"
+echo "check-image: $image: PVH note -> $(printf %#x "$entry") (pvh_start32), load segments contiguous from 1 MiB, image ends at $(printf %#x "$end") (bound $bound)"

@@ -203,11 +203,11 @@ fn connections_are_clamped_to_what_the_heap_holds() {
     assert_eq!(settings("connections=100", heap).http.backlog, 2 * runtime::budget::RX_FRAMES_PER_TURN);
     assert_eq!(settings("connections=200", 64 * MIB).http.backlog, 100);
     // 1 MiB leaves 219 KiB for HTTP (512 KiB, the SYN cookies' 164 KiB and
-    // an eighth are kept): 2 slots (56 KiB each) and 2 spare sockets (32 KiB
-    // each).
-    let small = settings("", MIB).http;
+    // an eighth are kept): with 16K buffers, 2 slots (56 KiB each) and 2
+    // spare sockets (32 KiB each).
+    let small = settings("socket-buffer=16K", MIB).http;
     assert_eq!((small.connections, small.backlog), (2, 2));
-    let squeezed = Config::read("connections=5 backlog=40", MIB);
+    let squeezed = Config::read("socket-buffer=16K connections=5 backlog=40", MIB);
     assert_eq!(
         (squeezed.settings.http.connections, squeezed.settings.http.backlog),
         (2, 3),
@@ -220,6 +220,12 @@ fn connections_are_clamped_to_what_the_heap_holds() {
             "backlog=40: does not fit in the heap left for HTTP (219 KiB): using backlog=3",
         ]
     );
+    // Without socket-buffer=, the buffers shrink first: 4K ones make room
+    // for the 5 slots asked for (32 KiB each), and 7 spare sockets (8 KiB).
+    let shrunk = Config::read("connections=5 backlog=40", MIB);
+    let plan = shrunk.settings.http;
+    assert_eq!((plan.connections, plan.backlog, plan.socket_bytes), (5, 7, 4096));
+    assert_eq!(shrunk.warnings, ["backlog=40: does not fit in the heap left for HTTP (219 KiB): using backlog=7"]);
     let tiny = settings("connections=3 backlog=40", 256 * 1024).http;
     assert_eq!((tiny.connections, tiny.backlog), (1, 1), "never below one of each");
     let huge = Config::read("connections=5000", 1 << 30);
@@ -227,6 +233,69 @@ fn connections_are_clamped_to_what_the_heap_holds() {
     assert_eq!(huge.warnings, ["connections=5000: at most 1024: using connections=1024"]);
     let endless = Config::read("backlog=18446744073709551615", 16 * MIB);
     assert!(endless.settings.http.backlog < 1000, "a huge backlog is cut quickly");
+}
+
+/// The heap boot makes for an x86_64 PVH guest of `mib` MiB whose image
+/// ends at `image_end` (`kernel::memory::pvh_layout`: the kernel's own
+/// layout code, over the memory map libxl writes).
+fn guest_heap(mib: u64, image_end: u64) -> usize {
+    let layout = kernel::memory::pvh_layout(mib << 20, image_end, None).expect("a layout");
+    (layout.heap.end - layout.heap.start) as usize
+}
+
+/// Where this commit's x86_64 image ends (`nm build/xenecho.elf`).
+const IMAGE_END: u64 = 0x1b_e000;
+
+/// The plan a guest of `mib` MiB gets by default: slots, backlog, socket
+/// buffer.
+fn guest_plan(mib: u64, image_end: u64) -> (usize, usize, usize) {
+    let plan = Config::read("", guest_heap(mib, image_end)).settings.http;
+    (plan.connections, plan.backlog, plan.socket_bytes)
+}
+
+#[test]
+fn a_4_mb_guest_holds_16_slots_with_smaller_buffers_and_larger_guests_keep_16k() {
+    // 4 MB: a 1660 KiB heap leaves 776 KiB for HTTP; 16K buffers would
+    // hold 8 slots, 8K ones 13, 4K ones 19 (32 KiB each, and 8 KiB for
+    // each spare socket).
+    assert_eq!(guest_plan(4, IMAGE_END), (19, 19, 4096));
+    // The largest image the checks let through still leaves 16.
+    let (slots, backlog, _) = guest_plan(4, kernel::memory::PVH_IMAGE_END_BOUND);
+    assert!(slots >= server::SMALL_HEAP_SLOTS && backlog >= slots, "{slots} slots, backlog {backlog}");
+    // 8 MB and 64 MB keep 16K buffers, with more slots than before the
+    // first MiB was released (24 and 377 then).
+    assert_eq!(guest_plan(8, IMAGE_END), (29, 29, server::DEFAULT_SOCKET_BYTES));
+    assert_eq!(guest_plan(64, IMAGE_END), (384, 192, server::DEFAULT_SOCKET_BYTES));
+    let (slots, _, bytes) = guest_plan(8, kernel::memory::PVH_IMAGE_END_BOUND);
+    assert!(slots >= 24 && bytes == server::DEFAULT_SOCKET_BYTES, "{slots} slots of {bytes}");
+}
+
+#[test]
+fn a_small_heaps_buffers_shrink_only_as_far_as_its_slots_need() {
+    let heap = guest_heap(4, IMAGE_END);
+    let plan = |line: &str| {
+        let config = Config::read(line, heap);
+        assert_eq!(config.warnings, Vec::<String>::new(), "{line:?}");
+        let plan = config.settings.http;
+        (plan.connections, plan.socket_bytes)
+    };
+    assert_eq!(plan("socket-buffer=16K"), (8, 16 * 1024), "an explicit socket-buffer= wins");
+    assert_eq!(plan("connections=4"), (4, 16 * 1024), "4 slots fit with 16K buffers");
+    assert_eq!(plan("connections=10"), (10, 8 * 1024));
+    let many = Config::read("connections=100", heap);
+    assert_eq!((many.settings.http.connections, many.settings.http.socket_bytes), (19, 4096), "16 are made room for");
+    assert_eq!(
+        many.warnings,
+        ["connections=100: does not fit in the heap left for HTTP (776 KiB): using connections=19"]
+    );
+    // Where 4K buffers hold fewer than 16 slots, they stay at 4K.
+    assert_eq!(Config::read("", 600 * 1024).settings.http.socket_bytes, 4096);
+    // The settings line says so, and reads back the same.
+    let config = Config::read("", heap);
+    let line = config.describe()[1].clone();
+    assert!(line.ends_with(" min-rate=1K socket-buffer=4K"), "{line}");
+    let again = Config::read(line.trim_start_matches("settings: "), heap);
+    assert_eq!((again.settings, again.warnings), (config.settings, Vec::new()));
 }
 
 #[test]

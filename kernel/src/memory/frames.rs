@@ -88,6 +88,17 @@ impl<'a> FrameAllocator<'a> {
         self.count
     }
 
+    /// The longest run of free frames in a row: the most
+    /// [`Self::allocate_contiguous`] can hand out at once (unaligned).
+    pub fn largest_free_run(&self) -> u64 {
+        let (mut longest, mut current) = (0, 0);
+        for frame in 0..self.count {
+            current = if self.is_used(frame) { 0 } else { current + 1 };
+            longest = longest.max(current);
+        }
+        longest
+    }
+
     /// One free frame, or `None` when memory is exhausted.
     pub fn allocate(&mut self) -> Option<FrameNumber> {
         let words = self.bitmap.len();
@@ -208,6 +219,20 @@ mod tests {
         assert_eq!(frames.free(first), Ok(()));
         assert_eq!(frames.free(first), Err(FreeError::NotAllocated(first)));
         assert_eq!(frames.free_frames(), 256);
+    }
+
+    #[test]
+    fn the_largest_free_run_is_what_one_contiguous_allocation_can_take() {
+        let mut storage = Vec::new();
+        let mut frames = allocator(0..0x40_0000, &mut storage);
+        assert_eq!(frames.largest_free_run(), 0);
+        frames.release(0x1000..0x10_0000);
+        frames.release(0x1c_0000..0x40_0000);
+        assert_eq!(frames.largest_free_run(), 576);
+        assert_eq!(frames.free_frames(), 255 + 576);
+        assert_eq!(frames.allocate_contiguous(577, 1), None);
+        assert_eq!(frames.allocate_contiguous(576, 1), Some(FrameNumber(0x1c0)));
+        assert_eq!(frames.largest_free_run(), 255);
     }
 
     #[test]

@@ -8,42 +8,26 @@ use spin::Mutex;
 /// The frame allocator, once [`init`] has run.
 pub static FRAMES: Mutex<Option<FrameAllocator<'static>>> = Mutex::new(None);
 
-/// Why memory could not be set up.
-#[derive(Debug, Clone, Copy)]
-pub enum MemoryError {
-    /// No free RAM large enough for the frame bitmap.
-    NoRoomForBitmap,
-    /// No contiguous run of frames for the heap.
-    NoRoomForHeap,
-}
-
 /// Builds the frame allocator over `map`, keeping out of `reserved`, and
-/// starts the heap with `heap_bytes` (or the default share).
+/// starts the heap with `heap_bytes` (or the default share): [`lay_out`]
+/// over a bitmap placed in free RAM.
 pub fn init(map: &MemoryMap, reserved: &[Range<u64>], heap_bytes: Option<u64>) -> Result<MemoryLayout, MemoryError> {
     let span = map.ram_span();
     let words = FrameAllocator::bitmap_words(&span);
-    let bitmap_bytes = (words * 8) as u64;
-    let bitmap_start = map.find_free(bitmap_bytes, FRAME_SIZE, reserved).ok_or(MemoryError::NoRoomForBitmap)?;
-    let bitmap_range = bitmap_start..bitmap_start + bitmap_bytes;
+    let bitmap_range = bitmap_range(map, reserved)?;
     // SAFETY: the range lies in RAM (find_free), overlaps no reserved
     // range (kernel image, boot data, special pages), is identity-mapped,
-    // 8-byte aligned, and is reserved in the allocator below so nothing
+    // 8-byte aligned, and `lay_out` reserves it in the allocator so nothing
     // else will ever be given it: this is its only reference.
-    let bitmap = unsafe { core::slice::from_raw_parts_mut(bitmap_start as *mut u64, words) };
+    let bitmap = unsafe { core::slice::from_raw_parts_mut(bitmap_range.start as *mut u64, words) };
     let mut frames = FrameAllocator::new(span, bitmap);
-    map.ram().for_each(|region| frames.release(region.start..region.end));
-    reserved.iter().for_each(|range| frames.reserve(range.clone()));
-    frames.reserve(bitmap_range.clone());
-
-    let heap_frames = heap_frames(frames.free_frames(), heap_bytes);
-    let heap_start = frames.allocate_contiguous(heap_frames, 1).ok_or(MemoryError::NoRoomForHeap)?;
-    let heap = heap_start.address()..heap_start.address() + heap_frames * FRAME_SIZE;
+    let layout = lay_out(&mut frames, map, reserved, bitmap_range, heap_bytes)?;
+    let heap = &layout.heap;
     // SAFETY: the frames were just taken from the allocator, so the heap
     // owns them exclusively, and they are identity-mapped RAM.
     unsafe { heap::init(heap.start as usize, (heap.end - heap.start) as usize) };
-    let free_frames = frames.free_frames();
     *FRAMES.lock() = Some(frames);
-    Ok(MemoryLayout { heap, bitmap: bitmap_range, free_frames })
+    Ok(layout)
 }
 
 /// Heap usage now.

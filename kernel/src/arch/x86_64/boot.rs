@@ -151,7 +151,14 @@ extern "C" fn kernel_entry(start_info_address: u32) -> ! {
     let image = (&raw const __kernel_start) as u64..(&raw const __kernel_end) as u64;
     reserved.push(image);
     reserved.push(address..address + size_of::<StartInfo>() as u64);
-    reserved.push(0..0x10_0000); // the first MiB: firmware areas, never RAM we need
+    // Of the first MiB, only frame 0: a PVH guest has no firmware, and
+    // libxl both describes and populates RAM from address 0 when there is
+    // no device model (its e820 `lowmem_start` is 0, and the domain
+    // builder skips the VGA hole only for a device model). Xen puts nothing
+    // there: the start info, command line and memory map follow the image
+    // (reserved by their addresses), the ACPI tables and special pages sit
+    // far above RAM. In a 4 MB guest this MiB is a quarter of the memory.
+    reserved.push(crate::memory::NULL_FRAME);
 
     let command_line = read_command_line(start_info.cmdline_paddr, &mut reserved);
     let memory_map = read_memory_map(&start_info, &mut reserved);
