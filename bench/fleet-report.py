@@ -64,6 +64,13 @@ def parse_info(path):
     return info
 
 
+def command_of(info):
+    """The command a run's info names (bench/fleet.sh of before 5 Dec 2026 wrote `''` when it had
+    no argument)."""
+    command = info.get("command", "bench/fleet.sh")
+    return command[:-3] if command.endswith(" ''") else command
+
+
 def merge_runs(runs):
     """The records of several runs ([(records, info)], oldest first) as one run's: a fleet (its
     phase, boots, checkpoints, crashes, stop and teardown) comes from the last run that measured
@@ -417,7 +424,7 @@ def render_phase(fleet, kind):
     if len(fleet.runs) > 1:
         info = fleet.runs[phase.run]
         run = (f"From run {phase.run + 1} ({info.get('date', '?')}, revision `{info.get('revision', '?')}`, "
-               f"`{info.get('command', '?')}`). ")
+               f"`{command_of(info)}`). ")
     parts = [title, run +
              f"Grown one guest at a time towards {start.get('limit', '?')} (checkpoints at "
              f"{config.get('sizes', '?')}, and at the last size reached); Xen had {fmt(number(start.get('free_mb')))} MB "
@@ -604,7 +611,7 @@ def render_how(fleet):
     return ["## How it was run\n",
             "```sh\n"
             "make bench-fleet            # = make image, then:\n"
-            + "".join(f"{r.get('command', 'bench/fleet.sh')}\n" for r in fleet.runs) +
+            + "".join(f"{command_of(r)}\n" for r in fleet.runs) +
             "#   testbed/setup.sh --peer    (test host + peer image, cached)\n"
             "#   testbed/run.sh --guest-dir build/testbed/fleet/guest --script bench/fleet-dom0.sh --timeout ...\n"
             "#   bench/fleet-report.py ...  (this file)\n"

@@ -41,7 +41,8 @@ source "$REPO_ROOT/testbed/lib.sh"
 
 usage() { sed -n '/^# usage:/,/^# Exit status/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
-arguments=$(printf ' %q' "$@")   # for the report, quoted as typed
+arguments=""   # for the report, quoted as typed (printf alone would print '' for no argument)
+[ $# -eq 0 ] || arguments=$(printf ' %q' "$@")
 sizes="1 8 32 64 128" max="" memory=8 linux_max="" linux_memory=112 linux=yes timeout=7200
 virsh_max="" virsh=yes balance_sizes="1 2 4 8" balance=yes xl=yes merge=""
 report=$REPO_ROOT/docs/fleet.md
