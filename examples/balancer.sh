@@ -5,10 +5,13 @@
 #   make run DOM0_SCRIPT=examples/balancer.sh       (in `make shell`: bash examples/balancer.sh)
 #   bash examples/balancer.sh [--port P] [--instances N] [--keep]
 #
-# Every domain `xl list` shows (those libvirt started too: its Xen driver is libxl, as xl's is) that
-# published an address in xenstore (data/ipv4-address, which only the appliance writes) goes into
-# an nginx `upstream` block, round robin, with idle keep-alive connections to each; the first N of
-# them in domain-id order with --instances N. nginx then listens on port P (8080) of every dom0
+# Every running domain `xl list` shows (those libvirt started too: its Xen driver is libxl, as
+# xl's is; not one that is paused, shutting down or crashed) that published an address in xenstore
+# (data/ipv4-address, which only the appliance writes) goes into an nginx `upstream` block, round
+# robin, with idle keep-alive connections to each; the first N of them in domain-id order with
+# --instances N. An appliance that does not take a connection within 2 s is passed over for the
+# next one (and left alone for 10 s), so one that ends between two runs of this script costs a
+# request 2 s, not an error. nginx then listens on port P (8080) of every dom0
 # address, and the script asks it for `GET /?instance` twice per appliance: the `X-Echo-Instance`
 # header of each answer names the appliance that served it. Exits non-zero unless every request
 # was answered 200 by an appliance of the list and every appliance answered at least once.
@@ -29,9 +32,10 @@ while [ $# -gt 0 ]; do
 done
 dir=/tmp/xenecho-balancer
 
-# The appliances: "name address" lines, in domain-id order (xl list's).
+# The appliances: "name address" lines, in domain-id order. xl list's state column: r running, b
+# blocked (waiting for an event: an idle appliance), p paused, s shut down, c crashed, d dying.
 appliances() {
-    xl list | awk 'NR > 1 && $2 != 0 { print $2, $1 }' | sort -n | while read -r domid name; do
+    xl list | awk 'NR > 1 && $2 != 0 && $5 !~ /[pscd]/ { print $2, $1 }' | sort -n | while read -r domid name; do
         address=$(xenstore-read "/local/domain/$domid/data/ipv4-address" 2>/dev/null) || continue
         echo "$name $address"
     done
@@ -58,7 +62,7 @@ http {
     upstream xenecho {
 CONF
     for entry in "${list[@]}"; do
-        printf '        server %s:80;    # %s\n' "${entry#* }" "${entry%% *}"
+        printf '        server %s:80 max_fails=1 fail_timeout=10s;    # %s\n' "${entry#* }" "${entry%% *}"
     done
     cat <<CONF
         keepalive 16;
@@ -67,6 +71,7 @@ CONF
         listen $port reuseport;
         location / {
             proxy_pass http://xenecho;
+            proxy_connect_timeout 2s;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host \$host;
@@ -76,7 +81,7 @@ CONF
 CONF
 } > "$dir/nginx.conf"
 echo "balancer: ${#list[@]} appliance(s) behind port $port:"
-sed -n 's/^ *server \(.*\);  *# \(.*\)/  \2 \1/p' "$dir/nginx.conf"
+sed -n 's/^ *server \([^ ]*\) .*;  *# \(.*\)/  \2 \1/p' "$dir/nginx.conf"
 
 # (Re)start nginx with it.
 [ ! -s "$dir/nginx.pid" ] || nginx -s stop -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>/dev/null || true
