@@ -157,10 +157,11 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-# `make bench` (x86_64): the appliance against a Linux + nginx domU on one boot of
-# the emulated Xen host, plus the host-side DMA micro-benchmark; regenerates
-# docs/benchmarks.md and its chart (about 15 minutes; see bench/run.sh,
-# e.g. BENCH_ARGS='--duration 5 --rounds 1 --no-memory' for a quick one). The
+# `make bench` (x86_64): the appliance against Linux + nginx domUs (PVH and PV) and
+# nginx alone in dom0 on one boot of the emulated Xen host, plus the host-side DMA
+# micro-benchmark; regenerates docs/benchmarks.md and its chart (about 30 minutes by estimate; see
+# bench/run.sh, e.g. BENCH_ARGS='--duration 5 --rounds 1 --no-memory' for a quick one,
+# --no-pv-peer to leave the PV peer out). The
 # chart is a PNG through matplotlib, which this installs from PyPI when it is
 # missing (`python3 -m pip install matplotlib`); without it, an SVG.
 BENCH_ARGS  ?=

@@ -1,17 +1,27 @@
 #!/bin/bash
 # The benchmark, run inside dom0 of the emulated Xen host by `make bench` (through
-# testbed/run.sh --script). It measures the appliance (xl.cfg) and the peer (Linux + nginx,
-# build/peer/peer.cfg) on this one host, alternating between them so that slow drifts of the
-# emulator hit both alike:
-#   1. boot: time from `xl create` to the first HTTP 200 on GET / (curl every 0.25 s);
-#   2. load: wrk on GET / at each concurrency, ROUNDS times, appliance then peer; around each run
-#      `xl list` CPU seconds of both guests and dom0, and the appliance's /metrics counters;
+# testbed/run.sh --script). It measures the appliance (xl.cfg) and two peers, Linux + nginx as a
+# PVH domU (build/peer/peer.cfg) and the same kernel, initramfs and nginx as a PV domU
+# (build/peer/peer-pv.cfg; left out with PV_PEER=no), on this one host, alternating between them
+# so that slow drifts of the emulator hit all alike; and dom0's ceiling, nginx in dom0 answering
+# wrk by itself over loopback:
+#   1. boot: `xl create`, then every 0.25 s the console log (its first line), the address and
+#      GET / (the first HTTP 200), each timed from just before `xl create`;
+#   2. load: wrk on GET / at each concurrency, ROUNDS times, the appliance, each peer, then nginx
+#      in dom0 (every guest paused); around each run `xl list` CPU seconds of the guests and dom0,
+#      and the appliance's /metrics counters;
 #   3. bulk: one curl download and one upload of each size in BULK_SIZES (MiB), BULK_ROUNDS times,
-#      appliance then peer, timed, with the `xl list` CPU seconds around each; then the appliance
-#      echoes a 32 MiB body, compared with what was sent (skipped when BULK=no);
+#      the appliance then each peer, timed, with the `xl list` CPU seconds around each; then the
+#      appliance echoes a 32 MiB body, compared with what was sent (skipped when BULK=no);
 #   4. memory: the smallest `memory =` (of a list) with which each boots and passes a short wrk.
-# Linux PVH guests die at random under load here (the emulator fault: docs/event-loop.md): a crashed
-# peer is counted, destroyed and started again, and the run it died in is marked, not used.
+# One peer runs at a time: while one boots or is measured the other is paused (it keeps its
+# memory: the three guests together take a few hundred MB of Xen's free 2 GB). Under load
+# a guest's companion stays up beside it, idle, as when there was one peer: the appliance beside
+# a peer, the PVH peer beside the appliance. In a bulk transfer every other guest is paused.
+# Linux PVH guests die at random under load here (the emulator fault: docs/event-loop.md, an
+# upcall vector injected again and again); a PV guest takes its events through Xen's PV callback,
+# no injected vector, and dom0, PV too, never meets the fault. A crashed guest is counted,
+# destroyed and started again, and the run it died in is marked, not used.
 #
 # Output: one "BENCH <kind> key=value ..." line per measurement (bench/report.py reads them) and
 # a few "# ..." progress lines. The results line carries ~17 KB/s: keep it short.
@@ -28,12 +38,20 @@ BULK_SIZES=${BULK_SIZES:-1 64}
 BULK_ROUNDS=${BULK_ROUNDS:-2}
 # The appliance's own words for the bulk phase (a bulk appliance sets its socket buffers larger).
 BULK_APPLIANCE=${BULK_APPLIANCE:-}
+# The PV peer, for a bench.conf written before it existed.
+PV_PEER=${PV_PEER:-yes}
 # domain_address, domain_state and wait_gone: dom0's, shared with its /init and the e2e suite.
 # shellcheck source=testbed/dom0/lib/domains.sh
 source /usr/local/lib/testbed/domains.sh
 
 APPLIANCE_CFG=xl.cfg
 PEER_CFG=build/peer/peer.cfg
+PEER_PV_CFG=build/peer/peer-pv.cfg
+# dom0's ceiling: nginx in dom0 with the peer's configuration (staged beside peer.cfg), moved to a
+# port of 127.0.0.1, its files under CEILING_DIR.
+CEILING_CONF=build/peer/nginx.conf
+CEILING_DIR=/tmp/bench-nginx
+CEILING_PORT=8090
 CONSOLE_DIR=/var/log/xen/console
 BOOT_TIMEOUT_APPLIANCE=${BOOT_TIMEOUT_APPLIANCE:-60}
 BOOT_TIMEOUT_PEER=${BOOT_TIMEOUT_PEER:-180}
@@ -41,6 +59,13 @@ BOOT_TIMEOUT_PEER=${BOOT_TIMEOUT_PEER:-180}
 # instruction until the stack overflows) or in Xen's log (a triple fault).
 FAULT_PATTERN='asm_sysvec_xen_hvm_callback|stack guard page|[Ss]tack overflow|Triple fault'
 BULK_ECHO_MIB=32        # the size of the appliance's echo in the bulk phase
+# A guest paused for a while catches up on its timers when it runs again (a Linux one may also
+# print a soft-lockup warning on its slow console): this long for that before anything is timed.
+SETTLE_SECONDS=2
+
+# wrk holds a descriptor per connection, and so does nginx in dom0 (the ceiling): the default
+# limit of 1024 would refuse part of `wrk -c 1024` in dom0 itself. Root may raise the hard limit.
+ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 emit() { printf 'BENCH %s\n' "$*"; }
 note() { printf '# %s\n' "$*"; }
@@ -55,11 +80,23 @@ APPLIANCE=$(cfg_value "$APPLIANCE_CFG" name)
 PEER=$(cfg_value "$PEER_CFG" name)
 MEMORY=$(cfg_value "$APPLIANCE_CFG" memory)
 VCPUS=$(cfg_value "$APPLIANCE_CFG" vcpus)
+# The guests, by kind: "peer" is the PVH peer (its name from before there were two).
 declare -A CFG=([appliance]=$APPLIANCE_CFG [peer]=$PEER_CFG)
 declare -A NAME=([appliance]=$APPLIANCE [peer]=$PEER)
-declare -A IP=() MEM=() CRASHES=([appliance]=0 [peer]=0) FAILED_STARTS=([appliance]=0 [peer]=0)
+if [ "$PV_PEER" = yes ] && [ ! -f "$PEER_PV_CFG" ]; then
+    note "no $PEER_PV_CFG: no PV peer"
+    PV_PEER=no
+fi
+PEER_KINDS=(peer)
+if [ "$PV_PEER" = yes ]; then
+    PEER_KINDS+=(peer-pv)
+    CFG[peer-pv]=$PEER_PV_CFG
+    NAME[peer-pv]=$(cfg_value "$PEER_PV_CFG" name)
+fi
+KINDS=(appliance "${PEER_KINDS[@]}")
+declare -A IP=() MEM=() CRASHES=() FAILED_STARTS=() EXTRA=()
 # Words for a guest's command line beyond its xl config's (`extra=`; empty: the config's own).
-declare -A EXTRA=([appliance]="" [peer]="")
+for kind in "${KINDS[@]}"; do CRASHES[$kind]=0; FAILED_STARTS[$kind]=0; EXTRA[$kind]=""; done
 LAST_CRASH_FAULT=""     # set when the last recorded crash carried the emulator fault's mark
 HAS_HTTP=unknown        # does the appliance answer HTTP on port 80 (it did not always)?
 HAS_METRICS=unknown     # and serve /metrics on port 19100?
@@ -75,6 +112,39 @@ destroy() {
     xl destroy "$name" >/dev/null 2>&1 || true
     wait_gone "$name" 30 >/dev/null || note "warning: $name still exists after xl destroy"
 }
+
+# pause_guest NAME, unpause_guest NAME: each acts only on a domain in the other state, and never
+# on a crashed one: Xen counts the tools' pauses (a domain paused twice needs two `xl unpause`).
+# unpause_guest sets UNPAUSED when it ran a domain again.
+UNPAUSED=""
+pause_guest() {
+    local state; state=$(domain_state "$1")
+    [ -n "$state" ] && [[ $state != *c* ]] && [[ $state != *p* ]] || return 0
+    xl pause "$1" 2>/dev/null || note "warning: $1 could not be paused"
+}
+unpause_guest() {
+    local state; state=$(domain_state "$1")
+    [[ $state == *p* ]] && [[ $state != *c* ]] || return 0
+    if xl unpause "$1" 2>/dev/null; then UNPAUSED=1; else note "warning: $1 could not be unpaused"; fi
+}
+
+# only_running KIND...: the guests of these kinds running, every other guest of the benchmark
+# paused; SETTLE_SECONDS of waiting when one of them had to be run again.
+only_running() {
+    local kind
+    UNPAUSED=""
+    for kind in "${KINDS[@]}"; do
+        case " $* " in
+        *" $kind "*) unpause_guest "${NAME[$kind]}" ;;
+        *) pause_guest "${NAME[$kind]}" ;;
+        esac
+    done
+    [ -z "$UNPAUSED" ] || sleep "$SETTLE_SECONDS"
+}
+
+# The guest that stays up, idle, beside KIND under load (as when there was one peer): the PVH peer
+# beside the appliance, the appliance beside either peer.
+companion() { if [ "$1" = appliance ]; then echo peer; else echo appliance; fi; }
 
 # The guest's address: xenstore data/ipv4-address (the appliance publishes it), else the last
 # "peer: address" line on its console (the peer prints it).
@@ -116,17 +186,24 @@ record_crash() {
     mv -f "$CONSOLE_DIR/guest-$name.log" "$CONSOLE_DIR/guest-$name-crash${CRASHES[$kind]}.log" 2>/dev/null || true
 }
 
-# start_guest KIND MEMORY PHASE: xl create, then poll for the address and the first HTTP 200.
-# Emits a "boot" line; sets IP[KIND]. Status 0 when HTTP answered, 1 otherwise (the domain is
-# then destroyed unless it is only HTTP that is missing on the appliance).
+# start_guest KIND MEMORY PHASE: xl create, then poll for the first console line, the address and
+# the first HTTP 200. Emits a "boot" line; sets IP[KIND]. Status 0 when HTTP answered, 1 otherwise
+# (the domain is then destroyed unless it is only HTTP that is missing on the appliance). A peer
+# starts with the other peer paused: one Linux guest runs at a time.
 start_guest() {
-    local kind=$1 mem=$2 phase=$3 name=${NAME[$1]} t0 t_created t_ip="" t_http="" ip="" deadline status
+    local kind=$1 mem=$2 phase=$3 name=${NAME[$1]} t0 t_created t_console="" t_ip="" t_http="" ip=""
+    local deadline status other console=$CONSOLE_DIR/guest-${NAME[$1]}.log
     destroy "$name"
-    rm -f "$CONSOLE_DIR/guest-$name.log"
+    rm -f "$console"
     MEM[$kind]=$mem
     LAST_CRASH_FAULT=""
     local timeout=$BOOT_TIMEOUT_APPLIANCE
-    [ "$kind" = peer ] && timeout=$BOOT_TIMEOUT_PEER
+    if [ "$kind" != appliance ]; then
+        timeout=$BOOT_TIMEOUT_PEER
+        for other in "${PEER_KINDS[@]}"; do
+            [ "$other" = "$kind" ] || pause_guest "${NAME[$other]}"
+        done
+    fi
     t0=$(now_us)
     local extra=()
     [ -z "${EXTRA[$kind]}" ] || extra=("extra=\"${EXTRA[$kind]}\"")
@@ -141,6 +218,9 @@ start_guest() {
     deadline=$((SECONDS + timeout))
     status=timeout
     while [ $SECONDS -lt $deadline ]; do
+        # xenconsoled appends the guest's console to its log as it comes: the first line that is
+        # not blank, seen at this poll (a line written before `xl create` returned counts then).
+        if [ -z "$t_console" ] && grep -q '[^[:space:]]' "$console" 2>/dev/null; then t_console=$(now_us); fi
         if crashed_or_gone "$name"; then status=died; break; fi
         if [ -z "$ip" ] && ip=$(address_of "$name"); then t_ip=$(now_us); fi
         if [ -n "$ip" ] && http_ok "$ip"; then t_http=$(now_us); status=ok; break; fi
@@ -153,6 +233,7 @@ start_guest() {
     IP[$kind]=$ip
     emit "boot guest=$kind phase=$phase mem=$mem status=$status ip=${ip:-none}" \
          "create_ms=$(( (t_created - t0) / 1000 ))" \
+         "console_ms=$([ -n "$t_console" ] && echo $(( (t_console - t0) / 1000 )) || echo nan)" \
          "address_ms=$([ -n "$t_ip" ] && echo $(( (t_ip - t0) / 1000 )) || echo nan)" \
          "http_ms=$([ -n "$t_http" ] && echo $(( (t_http - t0) / 1000 )) || echo nan)"
     case $status in
@@ -190,8 +271,8 @@ scrape() {
 # run_wrk KIND CONNECTIONS SECONDS PHASE ROUND: one wrk run; emits "wrk" (and "metrics") lines.
 # Status 0 if the guest survived it.
 run_wrk() {
-    local kind=$1 connections=$2 seconds=$3 phase=$4 round=$5 name=${NAME[$1]} other=appliance
-    [ "$kind" = appliance ] && other=peer
+    local kind=$1 connections=$2 seconds=$3 phase=$4 round=$5 name=${NAME[$1]} other
+    other=$(companion "$kind")
     local ip=${IP[$kind]:-} before after metrics_before="" metrics_after="" result status=ok
     before=$(cpu_table)
     if [ "$kind" = appliance ] && [ "$HAS_METRICS" != no ]; then metrics_before=$(scrape "$ip"); fi
@@ -280,12 +361,12 @@ bulk_curl() {
     case $kind/$direction in
     appliance/down)
         curl "${BULK_CURL[@]}" -o /dev/null "http://$ip/?bytes=$(( size * 1048576 ))" ;;
-    peer/down)
+    peer*/down)
         curl "${BULK_CURL[@]}" -o /dev/null "http://$ip/bulk/${size}M" ;;
     appliance/up)
         curl "${BULK_CURL[@]}" -X POST -T "$body" -H 'Expect:' -H 'X-Echo-Sink: 1' -o /tmp/bulk-answer \
             "http://$ip/upload" --next "${BULK_CURL[@]}" -o /dev/null "http://$ip/" ;;
-    peer/up)
+    peer*/up)
         curl "${BULK_CURL[@]}" -X POST -T "$body" -H 'Expect:' -o /tmp/bulk-answer \
             "http://$ip/sink" --next "${BULK_CURL[@]}" -o /dev/null "http://$ip/" ;;
     appliance/echo)
@@ -302,7 +383,7 @@ bulk_status() {
     read -r code down up <<< "$(sed -n 1p /tmp/bulk.out)"
     read -r next_code _ <<< "$(sed -n 2p /tmp/bulk.out)"
     case $kind/$direction/${code:-000} in
-    */down/200|*/echo/200|appliance/up/200|peer/up/204|peer/up/200) ;;
+    */down/200|*/echo/200|appliance/up/200|peer*/up/204|peer*/up/200) ;;
     *) echo "http-${code:-000}"; return ;;
     esac
     case $direction in
@@ -319,20 +400,18 @@ bulk_status() {
 
 # bulk_transfer KIND DIRECTION SIZE ROUND: one timed transfer of SIZE MiB; emits a "bulk" line
 # (bytes: received for down and echo, sent for up). Status 1 if the guest crashed in it.
-# The other guest is paused meanwhile: an idle Linux guest's timer interrupts cost the emulated
+# Every other guest is paused meanwhile: an idle Linux guest's timer interrupts cost the emulated
 # host much more than real hardware (each one an injection through emulated SVM), and a transfer
-# is long enough for that to show; paused, it takes nothing, whichever guest is measured.
+# is long enough for that to show; paused, it takes nothing, whichever guest is measured. They stay
+# paused until a measurement that wants them running.
 bulk_transfer() {
     local kind=$1 direction=$2 size=$3 round=$4 name=${NAME[$1]} before after t0 t1 status down up bytes
-    local other=${NAME[peer]} paused=""
-    [ "$kind" = peer ] && other=${NAME[appliance]}
-    if ! crashed_or_gone "$other" && xl pause "$other" 2>/dev/null; then paused=$other; fi
+    only_running "$kind"
     before=$(cpu_table)
     t0=$(now_us)
     bulk_curl "$kind" "$direction" "$size" || true
     t1=$(now_us)
     after=$(cpu_table)
-    [ -z "$paused" ] || xl unpause "$paused" 2>/dev/null || note "warning: $paused could not be unpaused"
     if crashed_or_gone "$name"; then status=crashed; else status=$(bulk_status "$kind" "$direction" "$size"); fi
     read -r _ down up <<< "$(sed -n 1p /tmp/bulk.out)"
     bytes=$down
@@ -386,7 +465,7 @@ probe() {
             fi
         fi
         # Retry only when the last crash of this kind carries the emulator fault's mark.
-        if [ "$kind" = peer ] && [ -n "${LAST_CRASH_FAULT:-}" ]; then
+        if [ "$kind" != appliance ] && [ -n "${LAST_CRASH_FAULT:-}" ]; then
             LAST_CRASH_FAULT=""
             verdict=fault
             continue
@@ -414,47 +493,123 @@ bisect() {
     emit "memory guest=$kind min=${sizes[$low]} below=$([ $low -gt 0 ] && echo "${sizes[$((low - 1))]}" || echo none)"
 }
 
+# --- dom0's ceiling -----------------------------------------------------------------------------
+# nginx in dom0 answering GET / by itself over loopback: wrk and the server both in dom0, with no
+# guest, netback or bridge between them, the most this host serves whatever the server. It is the
+# peer's nginx.conf (the same program and settings: one worker, keep-alive, the same fixed body),
+# run as a daemon on 127.0.0.1:CEILING_PORT with its files under CEILING_DIR. Every guest is
+# paused during its runs: the figure is what dom0 does alone.
+CEILING=no      # yes once nginx in dom0 answered GET / with 200
+ceiling_start() {
+    if ! command -v nginx >/dev/null 2>&1 || [ ! -f "$CEILING_CONF" ]; then
+        note "no nginx in dom0 or no $CEILING_CONF: no ceiling"
+        return 1
+    fi
+    mkdir -p "$CEILING_DIR" /var/lib/nginx /var/log/nginx   # nginx's built-in temporary paths
+    sed -e 's|^daemon off;.*|daemon on;|' \
+        -e "s|^pid .*|pid $CEILING_DIR/nginx.pid;|" \
+        -e "s|^error_log .*|error_log $CEILING_DIR/error.log warn;|" \
+        -e "s|listen 80 default_server;|listen 127.0.0.1:$CEILING_PORT default_server;|" \
+        "$CEILING_CONF" > "$CEILING_DIR/nginx.conf"
+    if grep -q "listen 127.0.0.1:$CEILING_PORT " "$CEILING_DIR/nginx.conf" \
+            && nginx -p "$CEILING_DIR" -c "$CEILING_DIR/nginx.conf" -e "$CEILING_DIR/error.log" 2>/tmp/nginx.err \
+            && http_ok "127.0.0.1:$CEILING_PORT"; then
+        CEILING=yes
+        return 0
+    fi
+    note "nginx in dom0 did not answer on 127.0.0.1:$CEILING_PORT: no ceiling" \
+         "($(cat /tmp/nginx.err "$CEILING_DIR/error.log" 2>/dev/null | tail -n 1 | cut -c1-120))"
+    ceiling_stop
+    return 1
+}
+ceiling_stop() {
+    nginx -s stop -p "$CEILING_DIR" -c "$CEILING_DIR/nginx.conf" -e "$CEILING_DIR/error.log" 2>/dev/null || true
+}
+
+# ceiling_run CONNECTIONS ROUND: one wrk run against nginx in dom0, as run_wrk runs it against a
+# guest (same wrk options, the same script); emits a "wrk" line with guest=dom0 phase=ceiling.
+ceiling_run() {
+    local connections=$1 round=$2 before after result status=ok
+    [ "$CEILING" = yes ] || return 0
+    only_running
+    before=$(cpu_table)
+    timeout $((DURATION + 60)) wrk -t 1 -c "$connections" -d "${DURATION}s" --timeout 10s \
+        -s /tmp/bench.lua "http://127.0.0.1:$CEILING_PORT/" > /tmp/wrk.out 2>&1 || true
+    after=$(cpu_table)
+    kill -0 "$(cat "$CEILING_DIR/nginx.pid" 2>/dev/null || echo 0)" 2>/dev/null || status=nginx-gone
+    result=$(sed -n 's/^WRK //p' /tmp/wrk.out | tail -n 1)
+    [ -n "$result" ] || result="requests=0 wrk_failed=\"$(tail -n 1 /tmp/wrk.out | tr -d '"' | cut -c1-100)\""
+    emit "wrk guest=dom0 phase=ceiling c=$connections round=$round status=$status $result" \
+         "cpu_dom0=$(cpu_in "$before" Domain-0)/$(cpu_in "$after" Domain-0)"
+    if [ $status != ok ]; then
+        note "nginx in dom0 is gone: no more ceiling runs"
+        CEILING=no
+    fi
+}
+
 # --- The run ---------------------------------------------------------------------------------
 started=$SECONDS
 emit "host xen=$(xl info | awk -F': ' '/^xen_version/ { print $2 }') xen_cpus=$(xl info | awk -F': ' '/^nr_cpus/ { print $2 }')" \
      "dom0_kernel=$(uname -r)" \
      "dom0_vcpus=$(nproc) dom0_mem_mb=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)" \
-     "xen_free_mb=$(xl info | awk -F': ' '/^free_memory/ { print $2 }') wrk=\"$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')\""
+     "xen_free_mb=$(xl info | awk -F': ' '/^free_memory/ { print $2 }') wrk=\"$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')\"" \
+     "nofile=$(ulimit -n)"
 emit "config memory=$MEMORY vcpus=$VCPUS duration=$DURATION rounds=$ROUNDS concurrencies=\"$CONCURRENCIES\"" \
      "boot_rounds=$BOOT_ROUNDS mem_duration=$MEM_DURATION mem_connections=$MEM_CONNECTIONS" \
      "bulk=$BULK bulk_sizes=\"$BULK_SIZES\" bulk_rounds=$BULK_ROUNDS bulk_echo_mib=$BULK_ECHO_MIB" \
-     "bulk_appliance=\"$BULK_APPLIANCE\""
+     "bulk_appliance=\"$BULK_APPLIANCE\" pv_peer=$PV_PEER settle_seconds=$SETTLE_SECONDS"
+for connections in $CONCURRENCIES; do
+    if [ $((connections + 32)) -gt "$(ulimit -n)" ]; then
+        note "warning: $connections connections and a descriptor limit of $(ulimit -n): wrk will fail to open some"
+    fi
+done
 # dom0's init started the appliance already; it is timed from its own `xl create` below.
 destroy "$APPLIANCE"
 
-note "boot: $BOOT_ROUNDS rounds, appliance then peer, $MEMORY MB each"
-peer_memory=$MEMORY
-for round in $(seq "$BOOT_ROUNDS"); do
-    start_guest appliance "$MEMORY" "boot$round" || true
-    [ "$round" = "$BOOT_ROUNDS" ] || destroy "$APPLIANCE"
-    # The peer gets the appliance's memory; if Linux cannot boot in it, the next size up.
-    faults=0
-    until start_guest peer "$peer_memory" "boot$round"; do
+# boot_peer KIND ROUND: the timed boot of a peer. The PVH peer starts with the appliance's memory,
+# the PV peer with the PVH peer's (the same guest but for its mode); if Linux cannot boot in it,
+# the next size of PEER_MEMORY_SIZES up, kept for the rest of the run.
+declare -A PEER_MEMORY=()
+boot_peer() {
+    local kind=$1 round=$2 faults=0 next size
+    if [ -z "${PEER_MEMORY[$kind]:-}" ]; then
+        PEER_MEMORY[$kind]=$MEMORY
+        [ "$kind" = peer ] || PEER_MEMORY[$kind]=${PEER_MEMORY[peer]:-$MEMORY}
+    fi
+    until start_guest "$kind" "${PEER_MEMORY[$kind]}" "boot$round"; do
         if [ -n "$LAST_CRASH_FAULT" ] && [ $faults -lt 3 ]; then
             faults=$((faults + 1)); continue             # the emulator fault: try again as it was
         fi
         # The next size of the peer's memory list.
         next=""
         for size in $PEER_MEMORY_SIZES; do
-            if [ "$size" -gt "$peer_memory" ]; then next=$size; break; fi
+            if [ "$size" -gt "${PEER_MEMORY[$kind]}" ]; then next=$size; break; fi
         done
-        if [ -z "$next" ]; then FAILED_STARTS[peer]=3; break; fi
-        note "the peer did not come up with $peer_memory MB: trying $next MB"
-        peer_memory=$next
+        if [ -z "$next" ]; then FAILED_STARTS[$kind]=3; break; fi
+        note "${NAME[$kind]} did not come up with ${PEER_MEMORY[$kind]} MB: trying $next MB"
+        PEER_MEMORY[$kind]=$next
     done
-    [ "$round" = "$BOOT_ROUNDS" ] || destroy "$PEER"
+}
+
+note "boot: $BOOT_ROUNDS rounds, appliance then ${PEER_KINDS[*]}, the appliance with $MEMORY MB"
+for round in $(seq "$BOOT_ROUNDS"); do
+    start_guest appliance "$MEMORY" "boot$round" || true
+    [ "$round" = "$BOOT_ROUNDS" ] || destroy "$APPLIANCE"
+    for kind in "${PEER_KINDS[@]}"; do
+        boot_peer "$kind" "$round"
+        [ "$round" = "$BOOT_ROUNDS" ] || destroy "${NAME[$kind]}"
+    done
 done
-emit "peer_memory used=$peer_memory wanted=$MEMORY"
+for kind in "${PEER_KINDS[@]}"; do
+    emit "peer_memory guest=$kind used=${PEER_MEMORY[$kind]} wanted=$MEMORY"
+done
 note "boot phase done after $((SECONDS - started)) s"
 
-note "load: wrk -t1 -d${DURATION}s at $CONCURRENCIES connections, $ROUNDS rounds, alternating"
-# load_run KIND CONNECTIONS ROUND: one measured run; a run the guest died in is counted, and run
-# once more after a restart. Status 0 if a run survived.
+note "load: wrk -t1 -d${DURATION}s at $CONCURRENCIES connections, $ROUNDS rounds, alternating; nginx in dom0 after each round"
+ceiling_start || true
+# load_run KIND CONNECTIONS ROUND: one measured run, KIND and its companion running, the other
+# peer paused; a run the guest died in is counted, and run once more after a restart. Status 0 if
+# a run survived.
 load_run() {
     local kind=$1 connections=$2 round=$3 attempt
     for attempt in 1 2; do
@@ -462,28 +617,33 @@ load_run() {
             emit "wrk guest=$kind phase=load c=$connections round=$round status=not-running"
             return 1
         fi
+        only_running "$kind" "$(companion "$kind")"
         run_wrk "$kind" "$connections" "$DURATION" load "$round" && return 0
     done
     return 1
 }
 for connections in $CONCURRENCIES; do
-    declare -A survived=([appliance]=0 [peer]=0)
+    unset survived
+    declare -A survived=()
+    for kind in "${KINDS[@]}"; do survived[$kind]=0; done
     for round in $(seq "$ROUNDS"); do
-        for kind in appliance peer; do
+        for kind in "${KINDS[@]}"; do
             if [ "$kind" = appliance ] && [ "$HAS_HTTP" = no ]; then continue; fi
             if load_run "$kind" "$connections" "$round"; then survived[$kind]=1; fi
         done
+        ceiling_run "$connections" "$round"
     done
     # Without one surviving run of each guest there is nothing to compare at this concurrency:
     # one more round for the guest that has none (the emulator fault strikes at random).
-    for kind in appliance peer; do
+    for kind in "${KINDS[@]}"; do
         if [ "${survived[$kind]}" = 0 ] && usable "$kind" \
-                && { [ "$kind" = peer ] || [ "$HAS_HTTP" != no ]; }; then
+                && { [ "$kind" != appliance ] || [ "$HAS_HTTP" != no ]; }; then
             note "no surviving $kind run at $connections connections: one extra round"
             load_run "$kind" "$connections" extra || true
         fi
     done
 done
+[ "$CEILING" = no ] || ceiling_stop
 note "load phase done after $((SECONDS - started)) s"
 [ "$HAS_HTTP" = no ] && emit "appliance http=no"
 [ "$HAS_METRICS" = no ] && emit "appliance metrics=no"
@@ -501,7 +661,7 @@ if [ "$BULK" = yes ]; then
     for size in $BULK_SIZES; do
         bulk_body "$size"   # made once per size, before any timing
         for round in $(seq "$BULK_ROUNDS"); do
-            for kind in appliance peer; do
+            for kind in "${KINDS[@]}"; do
                 if [ "$kind" = appliance ] && [ "$HAS_HTTP" = no ]; then continue; fi
                 bulk_run "$kind" down "$size" "$round" || true
                 bulk_run "$kind" up "$size" "$round" || true
@@ -521,18 +681,21 @@ if [ "$BULK" = yes ]; then
     note "bulk phase done after $((SECONDS - started)) s"
 fi
 
-destroy "$APPLIANCE"
-destroy "$PEER"
+for kind in "${KINDS[@]}"; do destroy "${NAME[$kind]}"; done
 if [ "$MEMORY_PROBES" = yes ]; then
     note "memory: bisecting over the sizes in build/bench.conf"
     if [ "$HAS_HTTP" != no ]; then
         # shellcheck disable=SC2086  # word lists
         bisect appliance $APPLIANCE_MEMORY_SIZES
     fi
-    # shellcheck disable=SC2086
-    bisect peer $PEER_MEMORY_SIZES
+    for kind in "${PEER_KINDS[@]}"; do
+        # shellcheck disable=SC2086
+        bisect "$kind" $PEER_MEMORY_SIZES
+        destroy "${NAME[$kind]}"
+    done
     destroy "$APPLIANCE"
-    destroy "$PEER"
     note "memory phase done after $((SECONDS - started)) s"
 fi
-emit "end crashes_appliance=${CRASHES[appliance]} crashes_peer=${CRASHES[peer]} seconds=$((SECONDS - started))"
+crashes=""
+for kind in "${KINDS[@]}"; do crashes+="crashes_${kind//-/_}=${CRASHES[$kind]} "; done
+emit "end ${crashes}seconds=$((SECONDS - started))"
