@@ -257,6 +257,21 @@ done = function(summary, latency, requests)
 end
 LUA
 
+# wrk_line CONNECTIONS SECONDS URL: one wrk run against URL, as the WRK line's fields (or
+# requests=0 and why).
+wrk_line() {
+    local out
+    timeout $(($2 + 60)) wrk -t "$WRK_THREADS" -c "$1" -d "${2}s" --timeout 5s -s /tmp/fleet.lua "$3" \
+        > /tmp/wrk.out 2>&1 || true
+    out=$(sed -n 's/^WRK //p' /tmp/wrk.out | tail -n 1)
+    echo "${out:-requests=0 wrk_failed=\"$(tail -n 1 /tmp/wrk.out | tr -d '"' | cut -c1-100)\"}"
+}
+
+# nginx_stop DIR: stops the nginx whose prefix, configuration and error log are in DIR.
+nginx_stop() {
+    nginx -s stop -p "$1" -c "$1/nginx.conf" -e "$1/error.log" 2>/dev/null || true
+}
+
 # checkpoint KIND N FINAL: the fleet of N guests measured (see the header).
 checkpoint() {
     local kind=$1 n=$2 final=$3 dom0_cpu xs_cpu free dom0_avail started_at name answered=0 failed=""
@@ -292,10 +307,7 @@ checkpoint() {
     [ ${#RUNNING[@]} -eq 0 ] || { sample=${RUNNING[${#RUNNING[@]} - 1]}; sample_i=${INDEX[$sample]}; }
     result="requests=0 wrk_failed=\"no guest\""
     if [ -n "$sample" ]; then
-        timeout $((WRK_SECONDS + 60)) wrk -t "$WRK_THREADS" -c "$WRK_CONNECTIONS" -d "${WRK_SECONDS}s" \
-            --timeout 5s -s /tmp/fleet.lua "http://${ADDRESS[$sample]}/" > /tmp/wrk.out 2>&1 || true
-        result=$(sed -n 's/^WRK //p' /tmp/wrk.out | tail -n 1)
-        [ -n "$result" ] || result="requests=0 wrk_failed=\"$(tail -n 1 /tmp/wrk.out | tr -d '"' | cut -c1-100)\""
+        result=$(wrk_line "$WRK_CONNECTIONS" "$WRK_SECONDS" "http://${ADDRESS[$sample]}/")
         local state; state=$(domain_state "$sample")
         if [ -z "$state" ] || [[ $state == *c* ]]; then wrk_status=crashed; fi
     fi
@@ -315,16 +327,6 @@ checkpoint() {
 }
 
 # --- The scale-out curve ----------------------------------------------------------------------------
-# wrk_line URL: a wrk run of BALANCE_SECONDS at BALANCE_CONNECTIONS against URL, as the WRK line's
-# fields (or requests=0 and why).
-wrk_line() {
-    local out
-    timeout $((BALANCE_SECONDS + 60)) wrk -t "$WRK_THREADS" -c "$BALANCE_CONNECTIONS" -d "${BALANCE_SECONDS}s" \
-        --timeout 5s -s /tmp/fleet.lua "$1" > /tmp/wrk.out 2>&1 || true
-    out=$(sed -n 's/^WRK //p' /tmp/wrk.out | tail -n 1)
-    echo "${out:-requests=0 wrk_failed=\"$(tail -n 1 /tmp/wrk.out | tr -d '"' | cut -c1-100)\"}"
-}
-
 # balance_curve: with the fleet's first guests running, each size B of BALANCE_SIZES behind nginx
 # in dom0 (examples/balancer.sh, port 8080), then the curve's two bounds (see the header).
 balance_curve() {
@@ -335,16 +337,15 @@ balance_curve() {
         bash examples/balancer.sh --instances "$b" --keep > /tmp/balancer.out 2>&1 || checked=no
         sed 's/^/# balancer: /' /tmp/balancer.out
         dom0_before=$(cpu_of "$(cpu_table)" Domain-0)
-        result=$(wrk_line http://127.0.0.1:8080/)
+        result=$(wrk_line "$BALANCE_CONNECTIONS" "$BALANCE_SECONDS" http://127.0.0.1:8080/)
         emit "balance what=balancer instances=$b checked=$checked" \
              "dom0_cpu=$dom0_before/$(cpu_of "$(cpu_table)" Domain-0) $result"
-        nginx -s stop -p /tmp/xenecho-balancer -c /tmp/xenecho-balancer/nginx.conf \
-            -e /tmp/xenecho-balancer/error.log 2>/dev/null || true
+        nginx_stop /tmp/xenecho-balancer
         sleep 1
     done
     # Bound 1: one appliance with no balancer in the way.
     dom0_before=$(cpu_of "$(cpu_table)" Domain-0)
-    result=$(wrk_line "http://${ADDRESS[${RUNNING[0]}]}/")
+    result=$(wrk_line "$BALANCE_CONNECTIONS" "$BALANCE_SECONDS" "http://${ADDRESS[${RUNNING[0]}]}/")
     emit "balance what=direct instances=1 checked=yes dom0_cpu=$dom0_before/$(cpu_of "$(cpu_table)" Domain-0) $result"
     # Bound 2: nginx in dom0 answering by itself, as the balancer is configured but with no upstream.
     mkdir -p /tmp/fleet-nginx
@@ -357,9 +358,9 @@ balance_curve() {
         checked=yes
     fi
     dom0_before=$(cpu_of "$(cpu_table)" Domain-0)
-    result=$(wrk_line http://127.0.0.1:8080/)
+    result=$(wrk_line "$BALANCE_CONNECTIONS" "$BALANCE_SECONDS" http://127.0.0.1:8080/)
     emit "balance what=nginx-alone instances=0 checked=$checked dom0_cpu=$dom0_before/$(cpu_of "$(cpu_table)" Domain-0) $result"
-    nginx -s stop -p /tmp/fleet-nginx -c /tmp/fleet-nginx/nginx.conf -e /tmp/fleet-nginx/error.log 2>/dev/null || true
+    nginx_stop /tmp/fleet-nginx
 }
 
 # --- The growth -----------------------------------------------------------------------------------

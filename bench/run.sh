@@ -40,7 +40,8 @@ source "$REPO_ROOT/testbed/lib.sh"
 
 usage() { sed -n '/^# usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
-arguments=$(printf ' %q' "$@")   # for the report, quoted as typed
+arguments=""   # for the report, quoted as typed (printf alone would print '' for no argument)
+[ $# -eq 0 ] || arguments=$(printf ' %q' "$@")
 duration=10 rounds=2 concurrency="1 16 64 256 1024" boot_rounds=3 memory=yes dma=yes timeout=3600 pv_peer=yes
 bulk=yes bulk_sizes="1 64" bulk_rounds=2 bulk_appliance="socket-buffer=128K"
 report=$REPO_ROOT/docs/benchmarks.md
