@@ -436,8 +436,10 @@ def chart_bars(bench):
     for guest in bench.guests:
         cells = [bench.cells[guest][c] for c in bench.concurrencies]
         rate.append((guest, [Bar(cell, cell.rate, cell.rates, fmt) for cell in cells]))
-        cpu.append((guest, [Bar(cell, None if cell.cpu_guest is None else cell.cpu_guest * 1e3,
-                                [value * 1e3 for value in cell.cpu_per_request], significant) for cell in cells]))
+        # On the log scale only what is above zero (Xen counts CPU time in tenths of a second).
+        cpu.append((guest, [Bar(cell, cell.cpu_guest * 1e3 if cell.cpu_guest else None,
+                                [value * 1e3 for value in cell.cpu_per_request if value > 0], significant)
+                            for cell in cells]))
     ceiling = [(bench.ceiling[c].rate, len(bench.ceiling[c].runs)) if bench.ceiling[c].ok else None
                for c in bench.concurrencies]
     return (rate, cpu), ceiling
