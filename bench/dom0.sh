@@ -11,8 +11,9 @@
 #      in dom0 (every guest paused); around each run `xl list` CPU seconds of the guests and dom0,
 #      and the appliance's /metrics counters;
 #   3. bulk: one curl download and one upload of each size in BULK_SIZES (MiB), BULK_ROUNDS times,
-#      the appliance then each peer, timed, with the `xl list` CPU seconds around each; then the
-#      appliance echoes a 32 MiB body, compared with what was sent (skipped when BULK=no);
+#      the appliance then each peer, timed, with the `xl list` CPU seconds around each (and the
+#      appliance's /metrics counters); then the appliance echoes a 32 MiB body, compared with what
+#      was sent (skipped when BULK=no);
 #   4. memory: the smallest `memory =` (of a list) with which each boots and passes a short wrk.
 # One peer runs at a time: while one boots or is measured the other is paused (it keeps its
 # memory: the three guests together take a few hundred MB of Xen's free 2 GB). Under load
@@ -275,6 +276,17 @@ scrape() {
                  gsub(/"/, "", $1); gsub(/[{}=]/, ".", $1); sub(/\.$/, "", $1); print $1, $2 }' || true
 }
 
+# metrics_delta BEFORE AFTER [PATTERN]: "name=increase " for each of two scrapes' samples (scrape's
+# lines) that changed, of those whose name matches the awk regular expression PATTERN (default: all).
+metrics_delta() {
+    echo "$1" > /tmp/metrics.before
+    echo "$2" > /tmp/metrics.after
+    awk -v keep="${3:-.}" '
+        NR == FNR { before[$1] = $2; next }
+        ($1 in before) && $1 ~ keep { d = $2 - before[$1]; if (d != 0) printf "%s=%.0f ", $1, d }' \
+        /tmp/metrics.before /tmp/metrics.after
+}
+
 # run_wrk KIND CONNECTIONS SECONDS PHASE ROUND: one wrk run; emits "wrk" (and "metrics") lines.
 # Status 0 if the guest survived it.
 run_wrk() {
@@ -304,12 +316,7 @@ run_wrk() {
          "cpu_other=$(cpu_in "$before" "${NAME[$other]}")/$(cpu_in "$after" "${NAME[$other]}")"
     if [ -n "$metrics_after" ]; then
         # Counter deltas over the run (the two scrapes themselves add one request each way).
-        echo "$metrics_before" > /tmp/metrics.before
-        echo "$metrics_after" > /tmp/metrics.after
-        emit "metrics guest=$kind phase=$phase c=$connections round=$round $(awk '
-            NR == FNR { before[$1] = $2; next }
-            ($1 in before) { d = $2 - before[$1]; if (d != 0) printf "%s=%.0f ", $1, d }' \
-            /tmp/metrics.before /tmp/metrics.after)"
+        emit "metrics guest=$kind phase=$phase c=$connections round=$round $(metrics_delta "$metrics_before" "$metrics_after")"
     fi
     if [ $status = crashed ]; then
         record_crash "$kind" "$phase-c$connections"
@@ -406,20 +413,25 @@ bulk_status() {
 }
 
 # bulk_transfer KIND DIRECTION SIZE ROUND: one timed transfer of SIZE MiB; emits a "bulk" line
-# (bytes: received for down and echo, sent for up). Status 1 if the guest crashed in it.
+# (bytes: received for down and echo, sent for up), and for the appliance a "metrics" line after it
+# (its /metrics counters' increase over the transfer). Status 1 if the guest crashed in it.
 # Every other guest is paused meanwhile: an idle Linux guest's timer interrupts cost the emulated
 # host much more than real hardware (each one an injection through emulated SVM), and a transfer
 # is long enough for that to show; paused, it takes nothing, whichever guest is measured. They stay
 # paused until a measurement that wants them running.
 bulk_transfer() {
     local kind=$1 direction=$2 size=$3 round=$4 name=${NAME[$1]} before after t0 t1 status down up bytes
+    local metrics_before="" metrics_after=""
     only_running "$kind"
+    # The appliance's counters around the transfer, outside the timing and the CPU seconds.
+    if [ "$kind" = appliance ] && [ "$HAS_METRICS" != no ]; then metrics_before=$(scrape "${IP[$kind]}"); fi
     before=$(cpu_table)
     t0=$(now_us)
     bulk_curl "$kind" "$direction" "$size" || true
     t1=$(now_us)
     after=$(cpu_table)
     if crashed_or_gone "$name"; then status=crashed; else status=$(bulk_status "$kind" "$direction" "$size"); fi
+    if [ -n "$metrics_before" ] && [ "$status" != crashed ]; then metrics_after=$(scrape "${IP[$kind]}"); fi
     read -r _ down up <<< "$(sed -n 1p /tmp/bulk.out)"
     bytes=$down
     if [ "$direction" = up ]; then bytes=$up; fi
@@ -427,6 +439,13 @@ bulk_transfer() {
          "seconds=$(seconds_between "$t0" "$t1") bytes=${bytes:-0}" \
          "cpu_guest=$(cpu_in "$before" "$name")/$(cpu_in "$after" "$name")" \
          "cpu_dom0=$(cpu_in "$before" Domain-0)/$(cpu_in "$after" Domain-0)"
+    if [ -n "$metrics_after" ]; then
+        # Its counters' increase, for the report's figures per MiB: the plain counters only (no
+        # gauge, label or histogram bucket), to keep the line short. The two scrapes add a
+        # connection's few frames each, against hundreds a MiB.
+        emit "metrics guest=$kind phase=bulk dir=$direction size_mib=$size round=$round" \
+             "$(metrics_delta "$metrics_before" "$metrics_after" '^xenecho_[a-z_]+_total$')"
+    fi
     if [ "$status" != ok ] && [ "$status" != crashed ]; then
         note "bulk $kind $direction $size MiB: $status" \
              "(curl printed: $(tr '\n' ' ' < /tmp/bulk.out)$(tail -n 1 /tmp/bulk.err | cut -c1-100))"
