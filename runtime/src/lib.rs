@@ -55,10 +55,10 @@ pub use event_loop::{
     BOUNCE_PAGES, LARGE_FRAME_BOUNCE_PAGES, MAX_NUMBERED_VIFS, RuntimeConfig, VifConfig, run, run_without_network,
 };
 pub use event_loop::{DEFAULT_DRAIN, MAX_DRAIN};
-pub use netfront::NetfrontConfig;
 pub use instance::Instance;
 pub use lifecycle::ShutdownRequest;
 pub use netconfig::{Ipv6Static, NetConfig};
+pub use netfront::NetfrontConfig;
 pub use platform::{Platform, PlatformStats};
 pub use stats::Stats;
 pub use xen_pv::SuspendOutcome;
