@@ -95,6 +95,11 @@ pub const APPLIANCE_WORDS: &[Word] = &[
         help: "on xl shutdown or reboot, let connections in flight finish this long first (5; 0 to 60)",
     },
     Word { key: "untrusted-backend", form: "untrusted-backend", help: "bounce every network buffer (XSA-403)" },
+    Word {
+        key: "tx-large-segments",
+        form: "tx-large-segments=on|off",
+        help: "send TCP data to a backend that takes them as large segments (on)",
+    },
     Word { key: "help", form: "help", help: "list these words at boot, then boot as the other words say" },
 ];
 
@@ -149,6 +154,8 @@ pub struct Config {
     pub vifs: Vec<runtime::VifConfig>,
     /// `untrusted-backend`.
     pub untrusted_backend: bool,
+    /// `tx-large-segments` (on unless `=off`).
+    pub tx_large_segments: bool,
     /// `selftest=`.
     pub selftest: Option<Selftest>,
     /// `help`.
@@ -298,6 +305,7 @@ impl Config {
             ipv6,
             vifs,
             untrusted_backend: line.flag("untrusted-backend").unwrap_or(false),
+            tx_large_segments: line.flag("tx-large-segments").unwrap_or(true),
             selftest: Selftest::requested(&line).ok().flatten(),
             help: line.flag("help").unwrap_or(false),
             drain: asked.drain.map_or(runtime::DEFAULT_DRAIN, core::time::Duration::from_secs),
@@ -349,6 +357,7 @@ impl Config {
             "max-body" => plan.limits.max_body_bytes.map_or("unlimited".into(), format_size),
             "min-rate" => format_size(plan.limits.min_rate_bytes_per_second.into()),
             "untrusted-backend" => on_off(self.untrusted_backend),
+            "tx-large-segments" => on_off(self.tx_large_segments),
             "help" => on_off(self.help),
             _ => "?".into(),
         }
@@ -370,6 +379,9 @@ impl Config {
             keys.push("gw6");
         }
         keys.push("untrusted-backend");
+        if !self.tx_large_segments {
+            keys.push("tx-large-segments");
+        }
         keys.push("drain");
         if self.kernel.ticks > 0 {
             keys.push("ticks");
@@ -409,6 +421,7 @@ impl Config {
             vifs: self.vifs.clone(),
             force_untrusted: self.untrusted_backend,
             drain: self.drain,
+            netfront: runtime::NetfrontConfig { tx_large_segments: self.tx_large_segments, ..Default::default() },
             ..runtime::RuntimeConfig::new(net)
         })
     }
@@ -429,7 +442,7 @@ impl Config {
 /// if bare), notes what it asks in `asked`, and says what is wrong with it.
 fn check_word<'a>(word: &Word, value: Option<&'a str>, asked: &mut Asked<'a>) -> Option<(String, Ending)> {
     let key = word.key;
-    let flag = matches!(key, "debugport" | "untrusted-backend" | "help");
+    let flag = matches!(key, "debugport" | "untrusted-backend" | "tx-large-segments" | "help");
     let Some(value) = value else {
         return (!flag).then(|| (format!("needs a value ({})", word.form), Ending::Using(key)));
     };

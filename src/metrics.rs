@@ -143,7 +143,7 @@ pub struct Histogram<'a> {
 }
 
 /// The kernel's share of the metrics.
-pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 39] {
+pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 41] {
     let net = &stats.netfront;
     let dma = &stats.dma;
     [
@@ -173,6 +173,16 @@ pub fn kernel_metrics(stats: &KernelStats) -> [Metric; 39] {
         counter("xenecho_tx_packets_total", "Frames sent.", net.tx_frames),
         counter("xenecho_tx_bytes_total", "Bytes sent.", net.tx_bytes),
         counter("xenecho_tx_dropped_total", "Frames that could not be queued.", net.tx_dropped),
+        counter(
+            "xenecho_tx_large_segments_total",
+            "Large TCP segments sent (several of the stack's segments merged, GSO to netback).",
+            net.tx_large_segments,
+        ),
+        counter(
+            "xenecho_tx_segments_merged_total",
+            "The stack's TCP segments sent inside large segments (counted in xenecho_tx_packets_total too).",
+            net.tx_segments_merged,
+        ),
         counter("xenecho_netfront_notifications_sent_total", "Notifications to netback.", net.notifications_sent),
         counter("xenecho_netfront_notifications_received_total", "Wake-ups by netback.", net.notifications_received),
         counter("xenecho_netfront_violations_total", "Backend protocol violations.", net.violations),
@@ -385,6 +395,8 @@ mod tests {
         stats.interfaces = 1;
         stats.netfront.rx_large_segments = 5;
         stats.netfront.rx_malformed = 6;
+        stats.netfront.tx_large_segments = 10;
+        stats.netfront.tx_segments_merged = 11;
         stats.dma.bounce_copies = 4;
         stats.fragments.received = 12;
         stats.fragments.oversized = 5;
@@ -401,6 +413,8 @@ mod tests {
         assert_eq!(value("xenecho_interfaces"), Some(Value::Whole(1)));
         assert_eq!(value("xenecho_rx_large_segments_total"), Some(Value::Whole(5)));
         assert_eq!(value("xenecho_rx_malformed_total"), Some(Value::Whole(6)));
+        assert_eq!(value("xenecho_tx_large_segments_total"), Some(Value::Whole(10)));
+        assert_eq!(value("xenecho_tx_segments_merged_total"), Some(Value::Whole(11)));
         assert_eq!(value("xenecho_dma_bounce_copies_total"), Some(Value::Whole(4)));
         assert_eq!(value("xenecho_ipv4_fragments_received_total"), Some(Value::Whole(12)));
         assert_eq!(value("xenecho_ipv4_fragments_oversized_total"), Some(Value::Whole(5)));

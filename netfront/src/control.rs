@@ -25,6 +25,7 @@
 
 use crate::NetfrontCounters;
 use crate::link::{Link, LinkError, Malformed, RxRing, RxRules, TxRing};
+use crate::tx_merge::TxRules;
 use crate::xenbus::{MacAddress, XenbusState, parse_domain_id, parse_mtu};
 use alloc::boxed::Box;
 use alloc::format;
@@ -59,11 +60,18 @@ pub struct NetfrontConfig {
     /// `feature-ipv6-csum-offload=1`), when the rx pool has at least
     /// [`LARGE_SEGMENT_RX_BUFFERS`] pages.
     pub large_segments: bool,
+    /// Send large TCP segments (several of the stack's segments merged,
+    /// zero-copy: [`crate::tx_merge`]) over IPv4 and IPv6, to a backend
+    /// that takes them (`feature-gso-tcpv4`, `feature-gso-tcpv6` with
+    /// `feature-ipv6-csum-offload`, and `feature-sg`). Only with
+    /// [`Self::large_segments`] on as well: that switch turns segmentation
+    /// offload off both ways.
+    pub tx_large_segments: bool,
 }
 
 impl Default for NetfrontConfig {
     fn default() -> Self {
-        Self { rx_buffers: 256, tx_buffers: 256, large_segments: true }
+        Self { rx_buffers: 256, tx_buffers: 256, large_segments: true, tx_large_segments: true }
     }
 }
 
@@ -224,6 +232,8 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
     /// resume in a new domain the frontend is dropped
     /// ([`Self::forget_after_resume`]).
     pub fn quiesce(&self) {
+        // A segment held for a large one was sent before the suspend.
+        self.flush_transmit();
         self.quiesced.set(true);
     }
 
@@ -236,6 +246,12 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
     /// Frames on the transmit ring the backend has not completed.
     pub fn tx_in_flight(&self) -> usize {
         self.link.borrow().as_ref().map_or(0, Link::tx_outstanding)
+    }
+
+    /// Transmit buffers idle in the current link's pool (none without a
+    /// link): all of them once every frame sent was completed.
+    pub fn idle_tx_buffers(&self) -> usize {
+        self.link.borrow().as_ref().map_or(0, |link| link.tx_pool.available())
     }
 
     /// Drops a frontend of a domain that was restored in a new one. Its
@@ -298,6 +314,17 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
     /// without a link).
     pub fn rx_rules(&self) -> Option<RxRules> {
         self.link.borrow().as_ref().map(Link::rules)
+    }
+
+    /// Which large segments the current link sends (none without a link).
+    pub fn tx_rules(&self) -> Option<TxRules> {
+        self.link.borrow().as_ref().map(Link::tx_rules)
+    }
+
+    /// The stack's segments held in the open large segment, not yet on the
+    /// ring ([`Self::flush_transmit`] puts them there).
+    pub fn tx_held(&self) -> usize {
+        self.link.borrow().as_ref().map_or(0, Link::tx_held)
     }
 
     /// Why the current link last dropped a malformed received frame.
@@ -395,7 +422,14 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
                 self.phase = Phase::Connected;
                 self.counters.borrow_mut().connects += 1;
                 let mtu = self.device.as_ref().map_or(DEFAULT_MTU, |device| device.mtu);
-                log::info!("netfront: {} connected (mac {}, mtu {mtu})", self.path(), self.mac());
+                let TxRules { tcpv4, tcpv6 } = self.tx_rules().unwrap_or_default();
+                let sent = match (tcpv4, tcpv6) {
+                    (true, true) => ", large segments sent over IPv4 and IPv6",
+                    (true, false) => ", large segments sent over IPv4",
+                    (false, true) => ", large segments sent over IPv6",
+                    (false, false) => "",
+                };
+                log::info!("netfront: {} connected (mac {}, mtu {mtu}{sent})", self.path(), self.mac());
                 Ok(())
             }
             (Phase::Connecting | Phase::Connected, Some(XenbusState::Connected | XenbusState::InitWait)) => Ok(()),
@@ -490,7 +524,8 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
             ("feature-ipv6-csum-offload", flag(large_segments)),
         ];
         let rules = RxRules { large_segments, mtu };
-        let mut link = Link::new(tx_ring, rx_ring, port, tx_pool, rx_pool, rules);
+        let tx_rules = self.backend_tx_rules(store);
+        let mut link = Link::new(tx_ring, rx_ring, port, tx_pool, rx_pool, rules, tx_rules);
         if let Err(error) = self.write_keys(store, &keys) {
             let _ = self.events.close(port);
             self.link.replace(Some(link));
@@ -505,6 +540,30 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
         store.write(&format!("{}/state", self.path()), XenbusState::Connected.as_str())?;
         self.phase = Phase::Connecting;
         Ok(())
+    }
+
+    /// Which large segments to send: those the backend advertises in its
+    /// directory (read as Linux's netfront reads them: an unsigned number,
+    /// absent or unreadable being 0), if the configuration allows. TCPv4
+    /// needs `feature-sg` and `feature-gso-tcpv4`; TCPv6 also
+    /// `feature-gso-tcpv6` and `feature-ipv6-csum-offload` (a large segment
+    /// is sent with a partial checksum).
+    fn backend_tx_rules(&self, store: &mut Xenstore<'_, H>) -> TxRules {
+        let Some(device) = self.device.as_ref().filter(|_| self.config.large_segments && self.config.tx_large_segments)
+        else {
+            return TxRules::default();
+        };
+        let mut advertised = |key: &str| {
+            store
+                .read(&format!("{}/{key}", device.backend_path))
+                .is_ok_and(|value| value.trim().parse::<u32>().is_ok_and(|value| value != 0))
+        };
+        if !advertised("feature-sg") {
+            return TxRules::default();
+        }
+        let tcpv4 = advertised("feature-gso-tcpv4");
+        let tcpv6 = advertised("feature-gso-tcpv6") && advertised("feature-ipv6-csum-offload");
+        TxRules { tcpv4, tcpv6 }
     }
 
     fn share_rings(&self) -> Result<(TxRing, RxRing), NetfrontError> {

@@ -17,6 +17,16 @@
 //! hands over complete checksums. A frame marked `NETRXF_csum_blank` is
 //! completed in software ([`checksum`]) and counted.
 //!
+//! Large transmitted segments: when the backend takes them
+//! (`feature-gso-tcpv4`, `feature-gso-tcpv6`, with `feature-sg`) and
+//! [`NetfrontConfig::tx_large_segments`] allows it, consecutive TCP
+//! segments of one flow the stack sends are merged into one large segment
+//! on the ring, zero-copy: one slot per segment, pointing past its headers
+//! into its own page ([`tx_merge`]). At most one is open at a time; it is
+//! put on the ring when a frame that does not continue it comes, and at
+//! the latest by [`Netfront::poll_rings`] (or [`Netfront::flush_transmit`]),
+//! which the event loop runs before it sleeps.
+//!
 //! The backend is untrusted input: a violation (bad id, size, status,
 //! producer index) tears the link down and logs it; a backend that closes
 //! (`xl network-detach`) is followed through Closing and Closed, and a new
@@ -44,6 +54,7 @@ pub mod phy;
 pub mod slots;
 #[cfg(feature = "test-utils")]
 pub mod testing;
+pub mod tx_merge;
 pub mod tx_plan;
 pub mod xenbus;
 
@@ -72,10 +83,16 @@ pub struct NetfrontCounters {
     /// Frames dropped because their extra information or length broke the
     /// rules (`link::Malformed`); the link stays up.
     pub rx_malformed: u64,
-    /// Frames queued for sending.
+    /// Frames the stack sent that were queued on the ring (each segment
+    /// merged into a large segment counts as the frame it was).
     pub tx_frames: u64,
-    /// Bytes in those frames.
+    /// Bytes in those frames (as the stack built them).
     pub tx_bytes: u64,
+    /// Large segments queued: frames with a GSO extra, each made of
+    /// several of the stack's segments.
+    pub tx_large_segments: u64,
+    /// The stack's segments that went inside those large segments.
+    pub tx_segments_merged: u64,
     /// Frames the stack produced that could not be queued.
     pub tx_dropped: u64,
     /// Frames refused by the slot rules.
@@ -109,6 +126,8 @@ impl core::ops::AddAssign for NetfrontCounters {
             rx_malformed,
             tx_frames,
             tx_bytes,
+            tx_large_segments,
+            tx_segments_merged,
             tx_dropped,
             tx_plan_errors,
             tx_errors,
@@ -127,6 +146,8 @@ impl core::ops::AddAssign for NetfrontCounters {
         self.rx_malformed += rx_malformed;
         self.tx_frames += tx_frames;
         self.tx_bytes += tx_bytes;
+        self.tx_large_segments += tx_large_segments;
+        self.tx_segments_merged += tx_segments_merged;
         self.tx_dropped += tx_dropped;
         self.tx_plan_errors += tx_plan_errors;
         self.tx_errors += tx_errors;

@@ -6,6 +6,18 @@
 //! ring, tx pages filled by the stack. A frame longer than a page is sent
 //! from a buffer mapped for that packet alone, one slot per page.
 //!
+//! Large transmitted segments ([`crate::tx_merge`]): when the backend takes
+//! them, a TCP segment that may open one is held (at most one is open),
+//! the segments that continue it are added as one slot each (into their own
+//! pages, past their headers), and it goes on the ring as soon as a frame
+//! that does not continue it comes, its limits are reached, or the driver
+//! flushes ([`Link::flush_tx`]). One segment goes as it was built; more go
+//! as one packet: its first slot flagged `NETTXF_extra_info`,
+//! `NETTXF_csum_blank` and `NETTXF_data_validated`, then a GSO extra-info
+//! slot, then the other segments' slots. netback answers the extra slot
+//! with `NETIF_RSP_NULL` right after the first slot's response, which is
+//! checked.
+//!
 //! Contract: every response is checked before it is believed (ids, sizes,
 //! producer indices, see [`crate::slots`]); the first violation breaks the
 //! link ([`LinkError::Violation`]) and the driver tears it down. A buffer
@@ -16,6 +28,7 @@
 use crate::NetfrontCounters;
 use crate::checksum;
 use crate::slots::{RxTable, TxTable, Violation};
+use crate::tx_merge::{MAX_HEADERS, Merge, Segment, TxRules};
 use crate::tx_plan::{self, Piece, PlanError};
 use alloc::vec::Vec;
 use dma::{
@@ -24,12 +37,13 @@ use dma::{
 use xen_pv::abi::event_channel::Port;
 use xen_pv::abi::netif::{
     EXTRA_TYPE_GSO, EXTRA_TYPE_MAX, EXTRA_TYPE_NONE, ExtraInfo, GSO_TYPE_TCPV4, GSO_TYPE_TCPV6, NETIF_RSP_DROPPED,
-    NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA, RX_WORDS,
-    RxRequest, RxResponse, TX_WORDS, TxRequest, TxResponse,
+    NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETRXF_CSUM_BLANK, NETRXF_EXTRA_INFO, NETRXF_MORE_DATA,
+    NETTXF_CSUM_BLANK, NETTXF_DATA_VALIDATED, NETTXF_EXTRA_INFO, NETTXF_MORE_DATA, RX_WORDS, RxRequest, RxResponse,
+    TX_WORDS, TxRequest, TxResponse,
 };
 use xen_pv::event_channel::EventChannels;
 use xen_pv::hypervisor::Hypervisor;
-use xen_pv::ring::{FrontRing, RingError, SharedRing};
+use xen_pv::ring::{FrontRing, RING_SLOTS, RingError, SharedRing};
 
 /// Bytes in a page, and so in a pooled buffer.
 pub const PAGE_SIZE: usize = 4096;
@@ -149,6 +163,9 @@ pub enum TxBuffer {
     Pooled(DmaHandle<ToDevice>),
     /// A multi-page buffer mapped for one packet.
     Mapped(DmaHandle<ToDevice>),
+    /// Pages of the tx pool holding the segments of one large segment, in
+    /// order.
+    Merged(Vec<DmaHandle<ToDevice>>),
 }
 
 impl TxBuffer {
@@ -157,6 +174,7 @@ impl TxBuffer {
         match self {
             TxBuffer::Pooled(handle) => PostedTx::Pooled(handle.post()),
             TxBuffer::Mapped(handle) => PostedTx::Mapped(handle.post()),
+            TxBuffer::Merged(handles) => PostedTx::Merged(handles.into_iter().map(DmaHandle::post).collect()),
         }
     }
 }
@@ -168,6 +186,8 @@ pub enum PostedTx {
     Pooled(Posted<ToDevice>),
     /// A multi-page buffer mapped for one packet.
     Mapped(Posted<ToDevice>),
+    /// The pooled pages of one large segment.
+    Merged(Vec<Posted<ToDevice>>),
 }
 
 impl PostedTx {
@@ -176,8 +196,63 @@ impl PostedTx {
         match self {
             PostedTx::Pooled(posted) => TxBuffer::Pooled(posted.complete()),
             PostedTx::Mapped(posted) => TxBuffer::Mapped(posted.complete()),
+            PostedTx::Merged(posted) => TxBuffer::Merged(posted.into_iter().map(Posted::complete).collect()),
         }
     }
+}
+
+/// A large segment being built: the stack's segments so far, each in its
+/// pooled page, and the piece of each page its slot sends (the first
+/// segment's whole frame, the others' payloads).
+struct OpenFrame {
+    merge: Merge,
+    pages: Vec<DmaHandle<ToDevice>>,
+    pieces: Vec<Piece>,
+}
+
+impl OpenFrame {
+    /// A large segment opened by `segment`, built in `handle`, whose
+    /// headers are `headers`.
+    fn new(handle: DmaHandle<ToDevice>, headers: &[u8], segment: Segment) -> Self {
+        let mut open = Self {
+            merge: Merge::start(headers, segment),
+            pages: Vec::with_capacity(crate::tx_merge::MAX_DATA_SLOTS),
+            pieces: Vec::with_capacity(crate::tx_merge::MAX_DATA_SLOTS),
+        };
+        open.add_page(handle, 0, segment.frame_length());
+        open
+    }
+
+    /// Adds a segment that continues it, built in `handle`: its slot
+    /// sends the payload only.
+    fn push(&mut self, handle: DmaHandle<ToDevice>, segment: &Segment) {
+        self.merge.append(segment);
+        self.add_page(handle, segment.header_length, segment.payload);
+    }
+
+    fn add_page(&mut self, handle: DmaHandle<ToDevice>, skip: usize, length: usize) {
+        // A pooled page is one segment of one page.
+        let (bus_page, offset) = handle.segments().next().map_or((0, 0), |page| (page.bus_page, page.offset));
+        self.pieces.push(Piece { bus_page, offset: usize::from(offset) + skip, length });
+        self.pages.push(handle);
+    }
+
+    /// Ring slots it takes: one as it is, or a slot per segment and the
+    /// GSO extra-info slot.
+    fn ring_slots(&self) -> usize {
+        match self.merge.segments() {
+            1 => 1,
+            segments => segments + 1,
+        }
+    }
+}
+
+/// What offering a TCP segment to the open large segment came to.
+enum Merging {
+    /// Held: added to the open one, or opening a new one.
+    Held,
+    /// Not taken (the open one, if any, is queued): send it as it is.
+    Refused(DmaHandle<ToDevice>),
 }
 
 /// A received frame, ready to lend to the stack.
@@ -212,6 +287,18 @@ pub struct Link {
     pub rx_pool: DmaPool<FromDevice>,
     rules: RxRules,
     last_malformed: Option<Malformed>,
+    /// Which large segments the backend takes from us.
+    tx_rules: TxRules,
+    /// The large segment being built, if any.
+    open: Option<OpenFrame>,
+    /// By tx id: the request is a large segment's first, whose response
+    /// is followed by its extra-info slot's `NETIF_RSP_NULL`.
+    gso_heads: Vec<bool>,
+    /// A large segment's first response was taken: the next response must
+    /// be its extra-info slot's `NETIF_RSP_NULL`.
+    null_due: bool,
+    /// Requests were pushed and not yet published.
+    unpublished: bool,
 }
 
 impl Link {
@@ -223,6 +310,7 @@ impl Link {
         tx_pool: DmaPool<ToDevice>,
         rx_pool: DmaPool<FromDevice>,
         rules: RxRules,
+        tx_rules: TxRules,
     ) -> Self {
         Self {
             tx_ring,
@@ -234,12 +322,28 @@ impl Link {
             rx_pool,
             rules,
             last_malformed: None,
+            tx_rules,
+            open: None,
+            gso_heads: alloc::vec![false; RING_SLOTS as usize],
+            null_due: false,
+            unpublished: false,
         }
     }
 
     /// What the frontend negotiated about received frames.
     pub fn rules(&self) -> RxRules {
         self.rules
+    }
+
+    /// Which large segments the backend takes from us.
+    pub fn tx_rules(&self) -> TxRules {
+        self.tx_rules
+    }
+
+    /// The stack's segments held in the open large segment, not yet on the
+    /// ring.
+    pub fn tx_held(&self) -> usize {
+        self.open.as_ref().map_or(0, |open| open.merge.segments())
     }
 
     /// Why the last malformed frame was dropped, if one was.
@@ -289,14 +393,34 @@ impl Link {
         loop {
             while let Some(words) = self.tx_ring.take()? {
                 let response = TxResponse::decode(words);
+                // The extra-info slot's response: its status only (netback
+                // leaves the id as the slot held it), right after the large
+                // segment's first.
+                if core::mem::take(&mut self.null_due) {
+                    if response.status != NETIF_RSP_NULL {
+                        return Err(LinkError::Violation(Violation::ExtraResponseMissing));
+                    }
+                    continue;
+                }
                 match response.status {
-                    NETIF_RSP_OKAY | NETIF_RSP_NULL => {}
+                    NETIF_RSP_OKAY => {}
                     NETIF_RSP_ERROR | NETIF_RSP_DROPPED => counters.tx_errors += 1,
+                    NETIF_RSP_NULL => return Err(LinkError::Violation(Violation::UnexpectedNullResponse)),
                     status => return Err(LinkError::Violation(Violation::BadStatus { status })),
                 }
-                match self.tx_table.complete(response.id).map_err(LinkError::Violation)?.map(PostedTx::complete) {
+                let completed = self.tx_table.complete(response.id).map_err(LinkError::Violation)?;
+                // The table knew the id, so it is in range.
+                if let Some(head) = self.gso_heads.get_mut(usize::from(response.id))
+                    && core::mem::take(head)
+                {
+                    self.null_due = true;
+                }
+                match completed.map(PostedTx::complete) {
                     Some(TxBuffer::Pooled(handle)) => self.return_tx_page(handle),
                     Some(TxBuffer::Mapped(handle)) => unmap.push(handle),
+                    Some(TxBuffer::Merged(handles)) => {
+                        handles.into_iter().for_each(|handle| self.return_tx_page(handle))
+                    }
                     None => {}
                 }
             }
@@ -312,13 +436,24 @@ impl Link {
         let _ = self.tx_pool.put(handle);
     }
 
-    /// Whether a frame of `length` bytes can be queued now.
+    /// Whether a frame of `length` bytes can be queued now (beside the
+    /// open large segment, if any, which it may join).
     pub fn can_transmit(&self, length: usize) -> bool {
         let slots = length.div_ceil(PAGE_SIZE).max(1);
-        let ids_and_slots = self.tx_table.free() >= slots && self.tx_ring.free_slots() as usize >= slots;
+        // The open large segment still goes on the ring, and a slot more
+        // than it takes now: a segment added to it makes it a large
+        // segment, with its extra-info slot.
+        let (open_slots, open_ids) =
+            self.open.as_ref().map_or((0, 0), |open| (open.ring_slots() + 1, open.pages.len()));
+        let ids_and_slots = self.room_for(slots + open_slots, slots + open_ids);
         // Frames up to a page (every frame when `length` is at most one)
         // come from the pool.
         ids_and_slots && self.tx_pool.available() > 0
+    }
+
+    /// Whether `slots` ring slots and `ids` request ids are free.
+    fn room_for(&self, slots: usize, ids: usize) -> bool {
+        self.tx_ring.free_slots() as usize >= slots && self.tx_table.free() >= ids
     }
 
     /// Queues a frame the stack writes with `fill`, from a pooled page (or
@@ -328,6 +463,11 @@ impl Link {
     /// itself if it did not run (no buffer: dropped, counted). The second
     /// value reports a failed notification (the frame is queued; the link is
     /// broken): `fill`'s result is never lost with it.
+    ///
+    /// A TCP segment the backend could take as part of a large segment
+    /// may be held instead, in the open large segment (see the module
+    /// documentation): it goes on the ring with the frame that closes it,
+    /// or with [`Self::flush_tx`].
     pub fn transmit<H: Hypervisor, T: Translation, S: PageSource, R, F: FnOnce(&mut [u8]) -> R>(
         &mut self,
         events: &EventChannels<'_, H>,
@@ -336,7 +476,10 @@ impl Link {
         counters: &mut NetfrontCounters,
         fill: F,
     ) -> (Result<R, F>, Result<(), LinkError>) {
-        let (result, buffer) = match Self::fill_buffer(&mut self.tx_pool, dma, length, fill) {
+        let mut headers = [0u8; MAX_HEADERS];
+        let merging = self.tx_rules.any();
+        let capture = merging.then_some(&mut headers);
+        let (result, buffer) = match Self::fill_buffer(&mut self.tx_pool, dma, length, capture, fill) {
             Filled::Buffer(result, buffer) => (result, buffer),
             Filled::Unmapped(result) => {
                 counters.tx_dropped += 1;
@@ -347,39 +490,187 @@ impl Link {
                 return (Err(fill), Ok(()));
             }
         };
-        let handle = match &buffer {
-            TxBuffer::Pooled(handle) | TxBuffer::Mapped(handle) => handle,
+        let segment = match &buffer {
+            TxBuffer::Pooled(_) if merging => Segment::parse(&headers[..length.min(MAX_HEADERS)], length)
+                .filter(|segment| self.tx_rules.allows(segment.version)),
+            _ => None,
         };
-        let pieces: Vec<Piece> = handle
-            .segments()
-            .map(|segment| Piece {
-                bus_page: segment.bus_page,
-                offset: usize::from(segment.offset),
-                length: usize::from(segment.length),
-            })
-            .collect();
+        let buffer = match (segment, buffer) {
+            (Some(segment), TxBuffer::Pooled(handle)) => {
+                match self.merge_segment(handle, &headers, segment, dma, counters) {
+                    Merging::Held => return (Ok(result), self.publish(events, counters)),
+                    Merging::Refused(handle) => TxBuffer::Pooled(handle),
+                }
+            }
+            (_, buffer) => {
+                self.queue_open(dma, counters);
+                buffer
+            }
+        };
+        self.queue_plain(buffer, length, dma, counters);
+        (Ok(result), self.publish(events, counters))
+    }
+
+    /// Offers a TCP segment of a version the backend takes large segments
+    /// of: added to the open large segment if it continues it (and the
+    /// ring has room for the result), else the open one is queued and the
+    /// segment opens a new one if it may, or is given back to go alone.
+    fn merge_segment<T: Translation, S: PageSource>(
+        &mut self,
+        handle: DmaHandle<ToDevice>,
+        headers: &[u8],
+        segment: Segment,
+        dma: &DmaDevice<T, S>,
+        counters: &mut NetfrontCounters,
+    ) -> Merging {
+        let headers = &headers[..segment.header_length.min(headers.len())];
+        let continues = self.open.as_ref().is_some_and(|open| {
+            let segments = open.merge.segments() + 1;
+            // Its data slots and the extra-info slot; an id per data slot.
+            self.room_for(segments + 1, segments) && open.merge.continues(headers, &segment)
+        });
+        if continues && let Some(open) = self.open.as_mut() {
+            open.push(handle, &segment);
+            if !open.merge.growing() {
+                self.queue_open(dma, counters);
+            }
+            return Merging::Held;
+        }
+        self.queue_open(dma, counters);
+        // Room for it alone: it may yet go as it is.
+        if segment.may_open() && self.room_for(1, 1) {
+            self.open = Some(OpenFrame::new(handle, headers, segment));
+            return Merging::Held;
+        }
+        Merging::Refused(handle)
+    }
+
+    /// Puts the open large segment, if any, on the ring (not yet
+    /// published): a single segment as it was built, several as one large
+    /// segment.
+    fn queue_open<T: Translation, S: PageSource>(&mut self, dma: &DmaDevice<T, S>, counters: &mut NetfrontCounters) {
+        let Some(OpenFrame { merge, mut pages, pieces }) = self.open.take() else { return };
+        if pages.len() == 1
+            && let Some(handle) = pages.pop()
+        {
+            self.queue_plain(TxBuffer::Pooled(handle), merge.length(), dma, counters);
+            return;
+        }
+        let data_slots = pages.len();
+        if !self.room_for(data_slots + 1, data_slots) {
+            // Not reached: the room was checked as each segment joined, and
+            // nothing else goes on the ring while one is open.
+            counters.tx_dropped += data_slots as u64;
+            self.discard_tx(TxBuffer::Merged(pages), dma);
+            return;
+        }
+        // The large segment's headers, written over the first segment's
+        // in its page (and synced for the backend).
+        if let Some(first) = pages.first_mut() {
+            first.write_range(dma, 0..merge.header_length(), |header| merge.patch(header));
+        }
+        let ids = match self.tx_table.insert_frame(TxBuffer::Merged(pages).post(), data_slots) {
+            Ok(ids) => ids,
+            Err(posted) => {
+                counters.tx_dropped += data_slots as u64;
+                self.discard_tx(posted.complete(), dma);
+                return;
+            }
+        };
+        let [extra_low, extra_high] = merge.gso_extra().encode();
+        for (index, (piece, &id)) in pieces.iter().zip(&ids).enumerate() {
+            let (flags, size) = match index {
+                0 => (NETTXF_CSUM_BLANK | NETTXF_DATA_VALIDATED | NETTXF_EXTRA_INFO | NETTXF_MORE_DATA, merge.length()),
+                _ if index + 1 < data_slots => (NETTXF_MORE_DATA, piece.length),
+                _ => (0, piece.length),
+            };
+            let request = TxRequest { gref: piece.bus_page, offset: piece.offset as u16, flags, id, size: size as u16 };
+            let pushed = self.tx_ring.push(request.encode());
+            debug_assert!(pushed.is_ok(), "ring room was checked");
+            if index == 0 {
+                let pushed = self.tx_ring.push([extra_low, extra_high, 0]);
+                debug_assert!(pushed.is_ok(), "ring room was checked");
+            }
+        }
+        if let Some(head) = ids.first().and_then(|&id| self.gso_heads.get_mut(usize::from(id))) {
+            *head = true;
+        }
+        self.unpublished = true;
+        counters.tx_frames += data_slots as u64;
+        counters.tx_bytes += merge.stack_bytes() as u64;
+        counters.tx_large_segments += 1;
+        counters.tx_segments_merged += data_slots as u64;
+    }
+
+    /// Plans and queues one frame as it was built (not yet published), or
+    /// drops it (counted) when netback would refuse its plan or the ring
+    /// or the ids have no room.
+    fn queue_plain<T: Translation, S: PageSource>(
+        &mut self,
+        buffer: TxBuffer,
+        length: usize,
+        dma: &DmaDevice<T, S>,
+        counters: &mut NetfrontCounters,
+    ) {
+        let pieces: Vec<Piece> = match &buffer {
+            TxBuffer::Pooled(handle) | TxBuffer::Mapped(handle) => handle
+                .segments()
+                .map(|segment| Piece {
+                    bus_page: segment.bus_page,
+                    offset: usize::from(segment.offset),
+                    length: usize::from(segment.length),
+                })
+                .collect(),
+            // Large segments are queued by `queue_open`.
+            TxBuffer::Merged(_) => Vec::new(),
+        };
         let slots = match tx_plan::plan(pieces, length) {
             Ok(slots) => slots,
             Err(error) => {
                 counters.tx_plan_errors += u64::from(error != PlanError::TooShort);
                 self.drop_tx(buffer, dma, counters);
-                return (Ok(result), Ok(()));
+                return;
             }
         };
         // The caller may hold a token from the receive path, which promises
         // nothing about room: check here, and drop when the ring is full.
         if (self.tx_ring.free_slots() as usize) < slots.len() {
             self.drop_tx(buffer, dma, counters);
-            return (Ok(result), Ok(()));
+            return;
         }
         if let Err(buffer) = self.queue_slots(slots.as_slice(), buffer) {
             self.drop_tx(buffer, dma, counters);
-            return (Ok(result), Ok(()));
+            return;
         }
+        self.unpublished = true;
         counters.tx_frames += 1;
         counters.tx_bytes += length as u64;
-        let notified = if self.tx_ring.publish() { self.notify(events, counters) } else { Ok(()) };
-        (Ok(result), notified)
+    }
+
+    /// Puts the open large segment, if any, on the ring and publishes what
+    /// was queued, notifying the backend if it asked. Run before the driver
+    /// waits: a segment is held at most until then.
+    pub fn flush_tx<H: Hypervisor, T: Translation, S: PageSource>(
+        &mut self,
+        events: &EventChannels<'_, H>,
+        dma: &DmaDevice<T, S>,
+        counters: &mut NetfrontCounters,
+    ) -> Result<(), LinkError> {
+        self.queue_open(dma, counters);
+        self.publish(events, counters)
+    }
+
+    /// Publishes the requests queued since the last time, notifying the
+    /// backend if it asked.
+    fn publish<H: Hypervisor>(
+        &mut self,
+        events: &EventChannels<'_, H>,
+        counters: &mut NetfrontCounters,
+    ) -> Result<(), LinkError> {
+        if core::mem::take(&mut self.unpublished) && self.tx_ring.publish() {
+            return self.notify(events, counters);
+        }
+        Ok(())
     }
 
     fn drop_tx<T: Translation, S: PageSource>(
@@ -396,10 +687,14 @@ impl Link {
     /// `fill` back, not run, when there is neither. A buffer of its own is
     /// filled before it is mapped, so that mapping copies it once (in
     /// bounce mode) and nothing is copied twice.
+    /// A frame in a pooled page has its first bytes (up to
+    /// [`MAX_HEADERS`]) copied to `headers`, if given, for
+    /// [`crate::tx_merge`] to read.
     fn fill_buffer<T: Translation, S: PageSource, R, F: FnOnce(&mut [u8]) -> R>(
         pool: &mut DmaPool<ToDevice>,
         dma: &DmaDevice<T, S>,
         length: usize,
+        headers: Option<&mut [u8; MAX_HEADERS]>,
         fill: F,
     ) -> Filled<R, F> {
         if length == 0 {
@@ -407,7 +702,14 @@ impl Link {
         }
         if length <= PAGE_SIZE {
             let Ok(mut handle) = pool.take() else { return Filled::NotRun(fill) };
-            let result = handle.write_range(dma, 0..length, fill);
+            let result = handle.write_range(dma, 0..length, |bytes| {
+                let result = fill(bytes);
+                if let Some(headers) = headers {
+                    let count = bytes.len().min(MAX_HEADERS);
+                    headers[..count].copy_from_slice(&bytes[..count]);
+                }
+                result
+            });
             return Filled::Buffer(result, TxBuffer::Pooled(handle));
         }
         if !dma.has_room_for::<ToDevice>(length.div_ceil(PAGE_SIZE)) {
@@ -441,6 +743,7 @@ impl Link {
     fn discard_tx<T: Translation, S: PageSource>(&mut self, buffer: TxBuffer, dma: &DmaDevice<T, S>) {
         match buffer {
             TxBuffer::Pooled(handle) => self.return_tx_page(handle),
+            TxBuffer::Merged(handles) => handles.into_iter().for_each(|handle| self.return_tx_page(handle)),
             TxBuffer::Mapped(handle) => {
                 if let dma::Released::Now(buffer) = dma.unmap_or_defer(handle) {
                     buffer.free(dma.source());
@@ -685,11 +988,18 @@ impl Link {
         for posted in self.rx_table.drain().collect::<Vec<_>>() {
             let _ = self.rx_pool.put(posted.complete());
         }
+        // A large segment never queued: its pages are the CPU's.
+        if let Some(open) = self.open.take() {
+            open.pages.into_iter().for_each(|handle| self.return_tx_page(handle));
+        }
+        self.gso_heads.fill(false);
+        self.null_due = false;
         let mut mapped = Vec::new();
         for posted in self.tx_table.drain() {
             match posted.complete() {
                 TxBuffer::Pooled(handle) => self.return_tx_page(handle),
                 TxBuffer::Mapped(handle) => mapped.push(handle),
+                TxBuffer::Merged(handles) => handles.into_iter().for_each(|handle| self.return_tx_page(handle)),
             }
         }
         mapped

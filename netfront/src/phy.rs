@@ -89,6 +89,10 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
     /// Does nothing on a link the backend broke, nor on one being closed
     /// (the backend was told to let go: its rings are no longer read, or
     /// the same violation would be found, and reported, on every turn).
+    ///
+    /// First it puts a segment held for a large segment on the ring
+    /// ([`Self::flush_transmit`]): the event loop runs this at the end of
+    /// every turn, so nothing the stack sent waits past the turn.
     pub fn poll_rings(&self) -> bool {
         if self.broken_link() || self.port().is_none() {
             return false;
@@ -99,7 +103,8 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
         let mut unmap = Vec::new();
         let quiesced = self.quiesced.get();
         let tended = link
-            .complete_tx(&mut unmap, &mut counters)
+            .flush_tx(self.events, &self.dma, &mut counters)
+            .and_then(|()| link.complete_tx(&mut unmap, &mut counters))
             .and_then(|()| if quiesced { Ok(()) } else { link.refill_rx(self.events, &mut counters) })
             .and_then(|()| if quiesced { Ok(false) } else { link.rx_final_check() });
         let more = self.keep(tended).unwrap_or(false);
@@ -107,6 +112,20 @@ impl<'a, H: Hypervisor, T: Translation, S: PageSource> Netfront<'a, H, T, S> {
         drop(link_slot);
         self.release_mapped(unmap);
         more
+    }
+
+    /// Puts the segments held for a large segment, if any, on the ring and
+    /// publishes them (notifying the backend if it asked). Cheap when none
+    /// are held. Does nothing on a link the backend broke or one being
+    /// closed: the held pages go back to the pool with the link.
+    pub fn flush_transmit(&self) {
+        if self.broken_link() || self.port().is_none() {
+            return;
+        }
+        let mut link = self.link.borrow_mut();
+        let Some(link) = link.as_mut() else { return };
+        let flushed = link.flush_tx(self.events, &self.dma, &mut self.counters.borrow_mut());
+        self.keep(flushed);
     }
 
     /// Takes the backend's notification, if one is pending; true if there was.

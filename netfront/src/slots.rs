@@ -64,6 +64,12 @@ pub enum Violation {
     /// A chain of extra-info slots longer than there are extra types (its
     /// end, and so the frame's, cannot be found).
     ExtraInfoChainTooLong,
+    /// A large segment's first tx response not followed at once by the
+    /// `NETIF_RSP_NULL` of its GSO extra-info slot (netback writes the two
+    /// together).
+    ExtraResponseMissing,
+    /// A tx response `NETIF_RSP_NULL` where no extra-info slot's is due.
+    UnexpectedNullResponse,
 }
 
 /// Buffers posted on the rx ring, by ring position.

@@ -47,7 +47,8 @@ use xen_sim::netback::{GsoFault, Hostility, Lasting, NetbackOptions, ReceiveChec
 use xen_sim::{SimXen, XENSTORE_PORT};
 
 /// Small pools keep the simulation quick.
-pub const CONFIG: NetfrontConfig = NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true };
+pub const CONFIG: NetfrontConfig =
+    NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true, tx_large_segments: true };
 
 /// One grant frame (512 entries) holds the rings, both pools and the
 /// bounce pages of [`BackendTrust::Untrusted`] tests; it can grow.

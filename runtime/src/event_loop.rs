@@ -561,6 +561,12 @@ impl<'p, 't, P: Platform<'p>, S: Service> EventLoop<'p, 't, P, S> {
 
     /// Sleeps until an event on the xenstore or a vif port, or the deadline.
     fn sleep(&mut self, deadline: Option<Instant>) {
+        // Nothing the stack sent waits through the sleep: a segment held
+        // for a large segment goes on the ring (each turn's `poll_rings`
+        // has sent it already; this keeps that true whatever ran since).
+        for netfront in self.vifs.iter().filter_map(|vif| vif.netfront.as_ref()) {
+            netfront.flush_transmit();
+        }
         if self.vifs.iter().filter_map(|vif| vif.netfront.as_ref()).any(Netfront::broken_link) {
             self.control();
             return;

@@ -58,6 +58,7 @@ pub use event_loop::{DEFAULT_DRAIN, MAX_DRAIN};
 pub use instance::Instance;
 pub use lifecycle::ShutdownRequest;
 pub use netconfig::{Ipv6Static, NetConfig};
+pub use netfront::NetfrontConfig;
 pub use platform::{Platform, PlatformStats};
 pub use stats::Stats;
 pub use xen_pv::SuspendOutcome;

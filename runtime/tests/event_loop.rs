@@ -165,7 +165,7 @@ fn run_loop<W: World>(world: W, xen: &SimXen, net: NetConfig) -> (EchoService, S
     let pages = SimPageSource::new(xen.grants());
     let platform = SimPlatform::new(xen, &events, &pages, world);
     let config = RuntimeConfig {
-        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true },
+        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true, tx_large_segments: true },
         ..RuntimeConfig::new(net)
     };
     let mut service = EchoService::default();
@@ -311,7 +311,7 @@ fn a_ring_the_backend_held_is_freed_within_a_second_of_its_release() {
     };
     let platform = SimPlatform::new(&xen, &events, &pages, world);
     let config = RuntimeConfig {
-        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true },
+        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true, tx_large_segments: true },
         ..RuntimeConfig::new(NetConfig::Dhcp)
     };
     assert_eq!(runtime::run(&platform, &config, &mut EchoService::default()), ShutdownRequest::Poweroff);

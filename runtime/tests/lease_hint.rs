@@ -86,7 +86,7 @@ fn run(server_at: u64, end_at: u64) -> Bridge<'static> {
     };
     let platform = SimPlatform::new(xen, events, pages, world);
     let config = RuntimeConfig {
-        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true },
+        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true, tx_large_segments: true },
         ..RuntimeConfig::new(NetConfig::Dhcp)
     };
     assert_eq!(runtime::run(&platform, &config, &mut NoService), ShutdownRequest::Poweroff);

@@ -184,7 +184,7 @@ fn run_through_suspend(xen: &SimXen, toolstack: Toolstack) -> (Seen, EchoService
     };
     let platform = SimPlatform::new(xen, &events, &pages, world);
     let config = RuntimeConfig {
-        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true },
+        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true, tx_large_segments: true },
         ..RuntimeConfig::new(NetConfig::Dhcp)
     };
     let mut service = EchoService::default();

@@ -102,7 +102,7 @@ fn a_numbered_vif_attached_after_boot_gets_its_own_interface_and_sockets() {
     };
     let platform = SimPlatform::new(&xen, &events, &pages, script);
     let config = RuntimeConfig {
-        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true },
+        netfront: NetfrontConfig { rx_buffers: 32, tx_buffers: 32, large_segments: true, tx_large_segments: true },
         vifs: vec![VifConfig::dhcp(1)],
         ..RuntimeConfig::new(NetConfig::Dhcp)
     };

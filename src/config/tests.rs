@@ -108,6 +108,18 @@ fn flags_take_on_or_off() {
 }
 
 #[test]
+fn transmitted_large_segments_are_on_unless_turned_off() {
+    let netfront = |line: &str| read(line).runtime_config().map(|config| config.netfront.tx_large_segments);
+    assert_eq!(netfront(""), Some(true));
+    assert_eq!(netfront("tx-large-segments=off"), Some(false));
+    assert_eq!(netfront("tx-large-segments=off tx-large-segments"), Some(true), "the last word wins");
+    let config = read("tx-large-segments=off");
+    assert_eq!(config.warnings, Vec::<String>::new());
+    assert!(config.describe()[0].contains(" tx-large-segments=off"), "{:?}", config.describe());
+    assert_eq!(read("").value("tx-large-segments"), "on");
+}
+
+#[test]
 fn the_kernel_words_are_checked_as_the_kernel_read_them() {
     warns("loglevel=loud", &["loglevel=loud: not off, error, warn, info, debug or trace: using loglevel=info"]);
     warns(
@@ -688,7 +700,7 @@ fn the_end_to_end_guest_line() {
         config.describe()[1],
         "settings: port=8080 metrics-port=19100 connections=1 backlog=1 per-client=off max-body=2K min-rate=1K"
     );
-    assert_eq!(help_lines().len(), 27, "the check counts 27 help lines");
+    assert_eq!(help_lines().len(), 28, "the check counts 28 help lines");
 }
 
 #[test]

@@ -81,8 +81,8 @@ log=$(console_log "$name")
 failed_before=$FAILED
 xl create -q xl.cfg "name=\"$name\"" 'extra="help"' >/dev/null
 check "help guest: logged its settings" wait_for_text "$log" "settings: port=80 " 60
-check "help guest: 27 help lines (a heading, 22 words and 4 per-vif words)" \
-    test "$(grep -cE "${STAMP}INFO  xenecho: help: " "$log")" -eq 27
+check "help guest: 28 help lines (a heading, 23 words and 4 per-vif words)" \
+    test "$(grep -cE "${STAMP}INFO  xenecho: help: " "$log")" -eq 28
 for key in loglevel heap debugport ticks selftest ip gw ip6 gw6 port metrics-port metrics-address metrics-vif vifN.ip connections backlog per-client socket-buffer drain \
     max-body min-rate untrusted-backend help; do
     check "help lists $key" grep -qE "INFO  xenecho: help: ${key}[= ]" "$log"

@@ -19,7 +19,11 @@
 //! disabled and served no more); more than 18 follow-up slots, a first slot
 //! under `ETH_HLEN` or a follow-up slot larger than what is left of the
 //! packet drop it with `NETIF_RSP_ERROR` on every slot. Each finding is a
-//! [`Violation`], counted by kind. Grants go through the simulated grant
+//! [`Violation`], counted by kind. A large segment (a packet with a GSO
+//! extra) is checked as Linux treats one on its way through dom0 and cut
+//! into the segments that leave the vif, as Linux's GSO cuts it:
+//! [`SimNetback::take_transmitted`] gives those, and
+//! [`SimNetback::take_transmitted_frames`] the packets as the ring held them. Grants go through the simulated grant
 //! table with Xen's permission rules: transmit slots are mapped read-only
 //! (never writable) and stay mapped until their response is written;
 //! receive buffers are filled by grant copy.
@@ -44,8 +48,9 @@
 //! For tests of the frontend's defences the backend can misbehave on
 //! request ([`Hostility`]: unknown or duplicate ids, impossible receive
 //! statuses or offsets, stray receive flags, extra-info slots the frontend
-//! never asked for, a producer index ahead of the requests, delayed
-//! responses), send partial checksums it was asked not to
+//! never asked for, a transmit extra-info slot answered as data or a data
+//! slot answered as an extra, a producer index ahead of the requests,
+//! delayed responses), send partial checksums it was asked not to
 //! ([`ReceiveChecksum::PartialRegardless`]), flap its state ([`SimNetback::flap_state`]), and be detached
 //! and attached again like `xl network-detach` / `network-attach`.
 //!
@@ -77,6 +82,7 @@ mod options;
 mod receive;
 mod responses;
 mod ring;
+mod segment;
 mod transmit;
 mod xenbus;
 
@@ -85,7 +91,7 @@ mod tests;
 
 pub use connect::FrontendFeatures;
 pub use counters::{NetbackCounters, Violation};
-pub use hostile::{GsoFault, Hostility, Lasting, Ring};
+pub use hostile::{GsoFault, Hostility, Lasting, NullFault, Ring};
 pub use options::{Addressing, AdvertisedFeatures, NetbackOptions, ReceiveChecksum};
 pub use transmit::TransmittedFrame;
 pub use xenbus::{Attachment, Detach, XenbusState};
@@ -183,12 +189,16 @@ impl<'x> SimNetback<'x> {
         true
     }
 
-    /// The frames the guest transmitted since the last call, byte for byte.
+    /// The frames the guest transmitted since the last call, byte for
+    /// byte, as they leave the vif: a large segment cut into its segments
+    /// as Linux's GSO cuts it (see [`TransmittedFrame::into_wire_frames`]).
     pub fn take_transmitted(&mut self) -> Vec<Vec<u8>> {
-        self.transmitted.drain(..).map(|frame| frame.data).collect()
+        self.transmitted.drain(..).flat_map(TransmittedFrame::into_wire_frames).collect()
     }
 
-    /// As [`Self::take_transmitted`], with each frame's flags and GSO info.
+    /// The packets the guest transmitted since the last call, as the slots
+    /// held them (a large segment whole), with each one's flags, GSO
+    /// information, slots and segments.
     pub fn take_transmitted_frames(&mut self) -> Vec<TransmittedFrame> {
         self.transmitted.drain(..).collect()
     }

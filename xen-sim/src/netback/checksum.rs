@@ -109,6 +109,37 @@ fn transport(frame: &[u8]) -> Option<Transport<'_>> {
     ipv4_transport(frame).or_else(|| ipv6_transport(frame))
 }
 
+/// Where a frame's TCP segment lies, over IPv4 or IPv6 (as
+/// [`make_partial`] reads it): its IP version, where it starts in the
+/// frame, and its length (TCP header and payload).
+pub(super) fn tcp_segment(frame: &[u8]) -> Option<(IpVersion, usize, usize)> {
+    transport(frame).filter(|transport| transport.protocol == TCP).map(|t| (t.version, t.start, t.length))
+}
+
+/// The pseudo-header sum (folded, not complemented) of `frame`'s TCP or
+/// UDP segment, taken as `length` bytes long: Linux's `CHECKSUM_PARTIAL`
+/// value for a segment of that length.
+pub(super) fn pseudo_header(frame: &[u8], length: usize) -> Option<u16> {
+    let transport = transport(frame)?;
+    let words = transport.addresses.chunks(2).map(|pair| u32::from(u16::from_be_bytes([pair[0], pair[1]])));
+    Some(fold(words.sum::<u32>() + u32::from(transport.protocol) + length as u32))
+}
+
+/// The ones' complement sum of `bytes` (big-endian 16-bit words, an odd
+/// last byte padded with zero) added to `sum`, folded to 16 bits.
+pub(super) fn sum(bytes: &[u8], sum: u32) -> u16 {
+    let words = bytes.chunks(2).map(|pair| u32::from(u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)])));
+    fold(words.fold(sum, |sum, word| fold(sum) as u32 + word))
+}
+
+/// Folds a 32-bit ones' complement sum to 16 bits.
+pub(super) fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
 /// Replaces an IPv4 or IPv6 TCP/UDP frame's checksum with the partial one;
 /// false (frame untouched) for any other frame.
 pub(super) fn make_partial(frame: &mut [u8]) -> bool {

@@ -46,6 +46,24 @@ pub enum Violation {
     ChecksumBlankNotTcpUdp,
     /// Counted: requests published past `req_event` with no notification.
     MissedNotification,
+    /// Counted: a GSO packet without `NETTXF_csum_blank` (netback makes its
+    /// checksum partial itself and counts `rx_gso_checksum_fixup`).
+    GsoWithoutChecksumBlank,
+    /// Counted, the segments delivered with bad checksums: a GSO packet
+    /// whose TCP checksum field is not the pseudo-header sum over its whole
+    /// TCP length, the partial value Linux's segmentation adjusts.
+    GsoBadPartialChecksum,
+    /// Packet dropped after its slots were answered: a GSO packet that is
+    /// not TCP over the IP version of its GSO type.
+    GsoNotTcp,
+    /// Packet dropped after its slots were answered: a GSO packet whose
+    /// payload is not larger than its segment size (Linux's
+    /// `tcp_gso_segment` refuses it).
+    GsoNotLarger,
+    /// Counted: a GSO packet of a type the backend did not advertise
+    /// (`feature-gso-tcpv4` or `feature-gso-tcpv6` = 0); Linux's netback
+    /// takes it anyway.
+    GsoNotAdvertised,
     /// Counted: a feature key whose value is neither `0` nor `1`.
     BadFeatureValue,
     /// Counted, answered with a negative `GNTST_*` status: a receive
@@ -100,6 +118,11 @@ pub struct NetbackCounters {
     pub transmitted_bytes: u64,
     /// Packets answered with `NETIF_RSP_ERROR`.
     pub transmit_errors: u64,
+    /// Of the frames transmitted, the large segments (a GSO extra), cut
+    /// into segments.
+    pub transmitted_large_segments: u64,
+    /// The segments those were cut into.
+    pub transmitted_segments: u64,
     /// Receive requests consumed.
     pub receive_requests: u64,
     /// Receive responses written.

@@ -63,6 +63,22 @@ pub enum Hostility {
     /// The next frame for the guest carries a GSO extra-info slot broken
     /// this way (whether or not it is a large segment).
     BadGso(GsoFault),
+    /// Transmit responses break the rule of extra-info slots this way.
+    Null(NullFault),
+}
+
+/// How [`Hostility::Null`] answers transmit slots: netback answers a
+/// packet's extra-info slot with `NETIF_RSP_NULL` (only the status
+/// written) right after its first slot's response, and never a data slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NullFault {
+    /// An extra-info slot is answered `NETIF_RSP_OKAY` (only the status
+    /// written, as for `NETIF_RSP_NULL`: the id is what the slot held,
+    /// which a frontend that trusted it would take for a request's).
+    Withheld,
+    /// A data slot's response carries `NETIF_RSP_NULL` instead of its
+    /// status (its id right).
+    OnData,
 }
 
 /// How [`Hostility::BadGso`] breaks a frame's GSO information.
@@ -197,6 +213,12 @@ impl Active {
             return self.use_first(pick);
         }
         self.modes.iter().find_map(|(mode, _)| pick(*mode))
+    }
+
+    /// Whether `fault` applies to the next transmit response it can apply
+    /// to (used up if it was to apply once).
+    pub fn null_fault(&mut self, fault: NullFault) -> bool {
+        self.use_first(|mode| (mode == Hostility::Null(fault)).then_some(())).is_some()
     }
 
     /// How many steps the next response is held.

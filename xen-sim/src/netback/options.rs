@@ -11,11 +11,14 @@
 pub struct AdvertisedFeatures {
     /// `feature-sg`: the backend takes multi-slot packets.
     pub scatter_gather: bool,
-    /// `feature-gso-tcpv4`.
+    /// `feature-gso-tcpv4`: the backend takes large TCPv4 segments from
+    /// the frontend (a GSO extra on a transmit packet). Off, a frontend
+    /// that sends one anyway is counted ([`super::Violation::GsoNotAdvertised`]).
     pub gso_tcpv4: bool,
-    /// `feature-gso-tcpv6`.
+    /// `feature-gso-tcpv6`: the same for TCPv6.
     pub gso_tcpv6: bool,
-    /// `feature-ipv6-csum-offload`.
+    /// `feature-ipv6-csum-offload`: the backend takes IPv6 frames with a
+    /// partial checksum (which a large TCPv6 segment has).
     pub ipv6_checksum_offload: bool,
     /// `feature-rx-copy`: receive by grant copy (what this simulation does).
     pub receive_copy: bool,

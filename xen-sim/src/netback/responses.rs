@@ -12,12 +12,12 @@
 //! notify the guest when the ring rules say it did not ask.
 
 use super::connect::{Connection, IdTracker};
-use super::hostile::{Held, Ring};
+use super::hostile::{Held, NullFault, Ring};
 use super::ring::MappedRing;
 use super::{SimNetback, Violation};
 use crate::grant_table::{SimGrantTable, SimMapping};
 use std::collections::VecDeque;
-use xen_pv::abi::netif::{ExtraInfo, NETIF_RSP_NULL, RxRequest, RxResponse, TxResponse};
+use xen_pv::abi::netif::{ExtraInfo, NETIF_RSP_NULL, NETIF_RSP_OKAY, RxRequest, RxResponse, TxResponse};
 
 /// A transmit response writes `id` and `status` only.
 const TRANSMIT_MASK: [u32; 3] = [u32::MAX, 0, 0];
@@ -70,6 +70,7 @@ impl SimNetback<'_> {
     ) {
         let sent = self.hostility.mangle_id(Ring::Transmit, id, &connection.transmit_ids);
         connection.transmit_ids.sent(sent);
+        let status = if self.hostility.null_fault(NullFault::OnData) { NETIF_RSP_NULL } else { status };
         let words = TxResponse { id: sent, status }.encode();
         let release_at = self.step_number + self.hostility.delay();
         let held = Held { words, mask: TRANSMIT_MASK, release_at, mapping, request_id: Some(id) };
@@ -78,7 +79,8 @@ impl SimNetback<'_> {
 
     /// Queues the `NETIF_RSP_NULL` response of an extra-info slot.
     pub(super) fn answer_extra_info(&mut self, connection: &mut Connection) {
-        let words = TxResponse { id: 0, status: NETIF_RSP_NULL }.encode();
+        let status = if self.hostility.null_fault(NullFault::Withheld) { NETIF_RSP_OKAY } else { NETIF_RSP_NULL };
+        let words = TxResponse { id: 0, status }.encode();
         let release_at = self.step_number + self.hostility.delay();
         let held = Held { words, mask: NULL_MASK, release_at, mapping: None, request_id: None };
         connection.held_transmit.push_back(held);

@@ -8,6 +8,7 @@ mod identity;
 mod notifications;
 mod random;
 mod receive;
+mod segmentation;
 mod transmit;
 mod xenbus;
 

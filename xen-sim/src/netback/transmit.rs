@@ -14,18 +14,34 @@
 //!
 //! A good packet's slots are mapped read-only (a transmit buffer is
 //! `ToDevice`: never mapped writable), copied into one frame for
-//! [`super::SimNetback::take_transmitted`], and answered `NETIF_RSP_OKAY`;
+//! [`super::SimNetback::take_transmitted_frames`], and answered `NETIF_RSP_OKAY`;
 //! each mapping lasts until its response is written. A slot whose grant
 //! (or, with identity addressing, frame) does not map is answered
 //! `NETIF_RSP_ERROR` and the frame is lost, as in netback's
 //! `xenvif_tx_check_gop`.
 //!
+//! A packet with a GSO extra (a large segment) is checked as Linux
+//! checks it on its way through dom0, and cut into the segments that leave
+//! the vif ([`super::segment`]; [`super::SimNetback::take_transmitted`]
+//! gives those): netback requires a GSO packet to have a partial checksum,
+//! and fixes one sent without `NETTXF_csum_blank` (counted,
+//! [`Violation::GsoWithoutChecksumBlank`], the segments still made right);
+//! a partial checksum that is not the pseudo-header sum over the whole TCP
+//! length gives segments with bad checksums ([`Violation::GsoBadPartialChecksum`],
+//! counted, delivered); a packet that is not TCP over its GSO type's IP
+//! version, or whose payload is not larger than its segment size, is
+//! dropped after its slots were answered `NETIF_RSP_OKAY`
+//! ([`Violation::GsoNotTcp`], [`Violation::GsoNotLarger`]); and a large
+//! segment of a type the backend did not advertise is counted
+//! ([`Violation::GsoNotAdvertised`]: Linux's netback takes it anyway).
+//!
 //! Never: read past a slot's page, or consume a slot the frontend has not
 //! published.
 
-use super::checksum;
+use super::checksum::{self, IpVersion};
 use super::connect::Connection;
 use super::hostile::Ring;
+use super::segment::{self, Refused};
 use super::{SimNetback, Violation};
 use crate::grant_table::{SimGrantError, SimMapping};
 use std::format;
@@ -47,8 +63,10 @@ const EXTRA_MULTICAST_DELETE: u8 = 3;
 const EXTRA_TYPE_LIMIT: u8 = 6;
 /// `XEN_NETIF_EXTRA_FLAG_MORE`
 pub(super) const EXTRA_FLAG_MORE: u8 = 1;
+/// `XEN_NETIF_GSO_TYPE_TCPV4`
+const GSO_TYPE_TCPV4: u8 = 1;
 /// `XEN_NETIF_GSO_TYPE_TCPV4` and `_TCPV6`.
-const GSO_TYPES: [u8; 2] = [1, 2];
+const GSO_TYPES: [u8; 2] = [GSO_TYPE_TCPV4, 2];
 /// `ETH_HLEN`
 const ETHERNET_HEADER: u16 = 14;
 /// Follow-up slots above which netback drops a packet.
@@ -67,6 +85,22 @@ pub struct TransmittedFrame {
     pub data_validated: bool,
     /// A GSO extra's (type, segment size).
     pub gso: Option<(u8, u16)>,
+    /// The data slots it came in (extra-info slots not counted).
+    pub slots: usize,
+    /// A large segment (with a GSO extra): the segments it was cut into,
+    /// as they leave the vif; empty for any other frame.
+    pub segments: Vec<Vec<u8>>,
+}
+
+impl TransmittedFrame {
+    /// The frames that leave the vif for it: a large segment's segments,
+    /// or the frame itself.
+    pub fn into_wire_frames(self) -> Vec<Vec<u8>> {
+        match self.gso {
+            Some(_) => self.segments,
+            None => std::vec![self.data],
+        }
+    }
 }
 
 /// An extra-info slot (`struct netif_extra_info`).
@@ -334,7 +368,8 @@ impl SimNetback<'_> {
         None
     }
 
-    /// Hands a frame to the test, unless its checksum flags are impossible.
+    /// Hands a frame to the test, unless its checksum flags are impossible
+    /// or it is a large segment Linux would drop.
     fn hand_over(&mut self, data: Vec<u8>, packet: &Packet) {
         let flags = packet.first.flags;
         let checksum_blank = flags & NETTXF_CSUM_BLANK != 0;
@@ -344,10 +379,58 @@ impl SimNetback<'_> {
             return;
         }
         let gso = packet.extras.iter().find(|extra| extra.kind == EXTRA_GSO).map(|gso| (gso.gso_type, gso.gso_size));
+        let segments = match gso {
+            Some((gso_type, size)) => match self.cut_large_segment(&data, gso_type, size, checksum_blank) {
+                Some(segments) => segments,
+                None => return,
+            },
+            None => Vec::new(),
+        };
         self.counters.transmitted_frames += 1;
         self.counters.transmitted_bytes += data.len() as u64;
         let data_validated = flags & NETTXF_DATA_VALIDATED != 0;
-        self.transmitted.push_back(TransmittedFrame { data, checksum_blank, data_validated, gso });
+        let slots = 1 + packet.fragments.len();
+        self.transmitted.push_back(TransmittedFrame { data, checksum_blank, data_validated, gso, slots, segments });
+    }
+
+    /// A large segment's checks and segments (see the module
+    /// documentation); `None` when it is dropped. Its GSO type is TCPv4 or
+    /// TCPv6 (anything else was fatal before).
+    fn cut_large_segment(&mut self, data: &[u8], gso_type: u8, size: u16, blank: bool) -> Option<Vec<Vec<u8>>> {
+        let features = self.options.features;
+        let (version, advertised) = match gso_type {
+            GSO_TYPE_TCPV4 => (IpVersion::V4, features.gso_tcpv4),
+            _ => (IpVersion::V6, features.gso_tcpv6),
+        };
+        if !advertised {
+            let message = format!("a GSO packet of type {gso_type}, which the backend does not advertise");
+            self.violation(Violation::GsoNotAdvertised, message);
+        }
+        if !blank {
+            let message = String::from("a GSO packet without NETTXF_csum_blank (rx_gso_checksum_fixup)");
+            self.violation(Violation::GsoWithoutChecksumBlank, message);
+        }
+        match segment::cut(data, version, size, blank) {
+            Ok(cut) => {
+                if cut.partial_wrong {
+                    let message = String::from("a GSO packet's partial checksum is not its pseudo-header sum");
+                    self.violation(Violation::GsoBadPartialChecksum, message);
+                }
+                self.counters.transmitted_large_segments += 1;
+                self.counters.transmitted_segments += cut.frames.len() as u64;
+                Some(cut.frames)
+            }
+            Err(Refused::NotTcp) => {
+                let message = format!("a GSO packet of type {gso_type} that is not TCP over that IP version: dropped");
+                self.violation(Violation::GsoNotTcp, message);
+                None
+            }
+            Err(Refused::NotLarger) => {
+                let message = format!("a GSO packet whose payload is not larger than its size {size}: dropped");
+                self.violation(Violation::GsoNotLarger, message);
+                None
+            }
+        }
     }
 }
 

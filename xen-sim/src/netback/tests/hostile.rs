@@ -152,3 +152,27 @@ fn receive_flags_hostility_adds_flags_to_the_next_response() {
     let flags: Vec<u16> = frontend.receive_responses().iter().map(|response| response.flags).collect();
     assert_eq!(flags, [NETRXF_MORE_DATA | NETRXF_CSUM_BLANK, 0]);
 }
+
+#[test]
+fn null_hostility_answers_an_extra_slot_okay_or_a_data_slot_null() {
+    let xen = sim();
+    let events = EventChannels::new(&xen, xen.shared_info());
+    let (mut netback, mut frontend) = connected(&xen, &events);
+    let mut large = tcp_frame(&[3; 3000]);
+    checksum::make_partial(&mut large);
+    let flags = NETTXF_CSUM_BLANK | NETTXF_EXTRA_INFO;
+    netback.misbehave(Hostility::Null(NullFault::Withheld), Lasting::Once);
+    let ids = frontend.send(&[data(&large, flags), extra_gso(1448, 1)]);
+    netback.step();
+    let responses = frontend.transmit_responses();
+    assert_eq!(responses[0], TxResponse { id: ids[0], status: NETIF_RSP_OKAY });
+    assert_eq!(responses[1], TxResponse { id: 1, status: NETIF_RSP_OKAY }, "the slot's old bytes as the id");
+
+    netback.misbehave(Hostility::Null(NullFault::OnData), Lasting::Once);
+    let ids = frontend.send_frame(&frame(60, 1));
+    frontend.send_frame(&frame(60, 2));
+    netback.step();
+    let responses = frontend.transmit_responses();
+    assert_eq!(responses[0], TxResponse { id: ids[0], status: NETIF_RSP_NULL });
+    assert_eq!(responses[1].status, NETIF_RSP_OKAY, "once");
+}

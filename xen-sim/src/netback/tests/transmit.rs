@@ -155,8 +155,9 @@ fn extra_info_slots_get_null_responses() {
     let xen = sim();
     let events = EventChannels::new(&xen, xen.shared_info());
     let (mut netback, mut frontend) = connected(&xen, &events);
-    let tcp = tcp_frame(&[7; 100]);
-    let ids = frontend.send(&[data(&tcp, NETTXF_EXTRA_INFO), extra_gso(1448, 1)]);
+    let mut tcp = tcp_frame(&[7; 3000]);
+    assert!(checksum::make_partial(&mut tcp));
+    let ids = frontend.send(&[data(&tcp, NETTXF_EXTRA_INFO | NETTXF_CSUM_BLANK), extra_gso(1448, 1)]);
     netback.step();
     let responses = frontend.transmit_responses();
     assert_eq!(responses[0], TxResponse { id: ids[0], status: NETIF_RSP_OKAY });
@@ -165,6 +166,8 @@ fn extra_info_slots_get_null_responses() {
     let transmitted = netback.take_transmitted_frames();
     assert_eq!(transmitted[0].gso, Some((1, 1448)));
     assert_eq!(transmitted[0].data, tcp);
+    assert_eq!(transmitted[0].segments.len(), 3, "3000 bytes in segments of 1448");
+    assert!(netback.counters().violations.is_empty(), "{:?}", netback.errors());
 }
 
 #[test]
