@@ -161,10 +161,14 @@ clean:
 # nginx alone in dom0 on one boot of the emulated Xen host, plus the host-side DMA
 # micro-benchmark; regenerates docs/benchmarks.md and its chart (about 30 minutes by estimate; see
 # bench/run.sh, e.g. BENCH_ARGS='--duration 5 --rounds 1 --no-memory' for a quick one,
-# --no-pv-peer to leave the PV peer out). The
+# --no-pv-peer to leave the PV peer out). `make bench ARCH=aarch64`: the same on the emulated
+# Xen-on-ARM host, the ARM64 image (xl-arm64.cfg) against a Linux arm64 + nginx domU (Xen on ARM
+# has no PV guests: no PV peer); regenerates docs/benchmarks-arm64.md and its chart. The
 # chart is a PNG through matplotlib, which this installs from PyPI when it is
 # missing (`python3 -m pip install matplotlib`); without it, an SVG.
 BENCH_ARGS  ?=
+# x86_64 unless ARCH=aarch64.
+BENCH_ARCH  := $(if $(filter aarch64,$(ARCH)),aarch64,x86_64)
 .PHONY: bench
 # 30 minutes of legitimate load, churn, attacks and pauses at once on the test host; writes
 # docs/soak.md (SOAK_ARGS="--minutes N" for a shorter or longer one).
@@ -172,10 +176,10 @@ soak: image attack-tool
 	tests/soak/run.sh $(SOAK_ARGS)
 
 bench:
-	$(MAKE) --no-print-directory ARCH=x86_64 image
+	$(MAKE) --no-print-directory ARCH=$(BENCH_ARCH) image
 	@python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet matplotlib \
 	    || echo "bench: matplotlib could not be installed: the chart will be an SVG"
-	bench/run.sh $(BENCH_ARGS)
+	bench/run.sh $(if $(filter aarch64,$(BENCH_ARCH)),--arch aarch64 )$(BENCH_ARGS)
 
 # `make bench-fleet` (x86_64): appliances started one `xl create` at a time on one boot of the
 # emulated Xen host, each with its own name, MAC and address and each checked to answer, to 128

@@ -29,6 +29,10 @@
 # Settings: build/bench.conf (written by bench/run.sh). Environment from testbed's dom0 init:
 # GUEST_NAME (the appliance, already started by the init: destroyed here and started again so
 # that its boot is timed), XENECHO_DIR.
+# The same script runs on the ARM64 test host (`make bench ARCH=aarch64`): there xl.cfg is
+# xl-arm64.cfg and build/peer/peer.cfg the arm64 peer's testbed/peer/peer-arm64.cfg, each staged
+# under the name used here, and PV_PEER is no (Xen on ARM has no PV guests); the consoles' logs,
+# `xl list` and the rest are the same in both dom0s.
 set -euo pipefail
 cd "${XENECHO_DIR:-/xenecho}"
 # shellcheck source=/dev/null

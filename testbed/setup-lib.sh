@@ -16,11 +16,14 @@
 #   DOM0_ARCH_CONF             a file installed as dom0's /etc/testbed-arch.conf, or ""
 #   INITRAMFS_INPUTS           what under testbed/ the initramfs is built from (its stamp)
 #   LOG_PREFIX                 put before the progress messages
+#   PEER_DIR, PEER_KERNEL      the benchmark peer's directory (--peer) and its kernel's file name
+#   PEER_INPUTS                what under testbed/ the peer is built from (its stamp)
 # (and may add to DOM0_MODULES and KERNEL_MODULE_DIRS), and defines the hooks:
 #   prepare_host               host tools and apt configuration, before the first step
 #   ensure_apt_lists           before resolving: makes sure apt's lists know the packages
 #   download_missing           downloads what the manifests list and DEBS_DIR lacks
 #   busybox_applets ROOT       prints the applets of the busybox in ROOT/bin, one path a line
+# The host's script runs setup_test_host, and setup_peer for the benchmark peer.
 
 # --- What every test host's dom0 is made of ---------------------------------------------------
 # QEMU must be 7.2 (bookworm's): QEMU 10 breaks Linux PVH guests under Xen (see docs/testbed.md).
@@ -42,6 +45,13 @@ DOM0_PROGRAMS=(/bin/bash /usr/bin/flock /usr/bin/stat /bin/ip /sbin/bridge /usr/
 DOM0_MODULES=(xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc llc stp bridge xen-netback)
 # Where under the kernel package's lib/modules/*/kernel/ those modules are looked for.
 KERNEL_MODULE_DIRS=(net drivers/xen drivers/net/xen-netback)
+
+# What every benchmark peer is made of (`make bench`, the host's script's --peer): busybox and nginx
+# with their libraries (its own glibc: the guest runs nothing of dom0's); the kernel is dom0's,
+# plus the one module a domU needs for its vif.
+PEER_PACKAGES=(busybox-static nginx)
+PEER_PROGRAMS=(/usr/sbin/nginx)
+PEER_MODULE=drivers/net/xen-netfront.ko
 
 # depmod and ldconfig live in /sbin, which a user's PATH may lack.
 PATH=$PATH:/usr/sbin:/sbin
@@ -331,9 +341,12 @@ link_merged_usr() {
 # install_busybox ROOT PKGROOT: busybox from PKGROOT, with a link for each of its applets
 # (busybox_applets) that ROOT does not have yet.
 install_busybox() {
-    local root=$1 applet
+    local root=$1 applet applets
     cp "$2/bin/busybox" "$root/bin/busybox"
-    for applet in $(busybox_applets "$root"); do
+    if ! applets=$(busybox_applets "$root") || [ -z "$applets" ]; then
+        die "${LOG_PREFIX}no applet list for $root/bin/busybox"
+    fi
+    for applet in $applets; do
         [ -e "$root/$applet" ] || [ -L "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
     done
 }
@@ -480,4 +493,98 @@ setup_test_host() {
     build_initramfs
     echo "$ready" > "$HOST_CACHE/ready"
     log "${LOG_PREFIX}test host ready"
+}
+
+# --- The benchmark peer (--peer) -------------------------------------------------------------------
+# Linux (dom0's kernel) + nginx as a domU, into PEER_DIR: PEER_KERNEL and initramfs.cpio.gz. Its
+# packages are resolved apart from the test host's lists (their own spec stamp), so that asking for
+# the peer never re-resolves, re-downloads or rebuilds what `make test` uses.
+peer_spec() {
+    { declare -p PEER_PACKAGES; declare -f apt_show resolve; } | sha256sum | cut -c1-16
+}
+
+# The peer's manifest, peer.list (from MACHINE_APT_CACHE), unless it was resolved from this very
+# peer_spec.
+resolve_peer_manifest() {
+    local spec; spec=$(peer_spec)
+    stamp_matches "$MANIFESTS/peer.spec" "$spec" && [ -s "$MANIFESTS/peer.list" ] && return 0
+    log "${LOG_PREFIX}resolving the peer's package versions (apt-cache)"
+    mkdir -p "$MANIFESTS"
+    ensure_apt_lists
+    resolve "$MANIFESTS/peer.list" "$MACHINE_APT_CACHE" '^$' "${PEER_PACKAGES[@]}"
+    grep -q '^nginx ' "$MANIFESTS/peer.list" || die "${LOG_PREFIX}resolving the peer packages found no nginx"
+    echo "$spec" > "$MANIFESTS/peer.spec"
+}
+
+# What the peer image is made from: its package list, the kernel, and PEER_INPUTS (the host's
+# script, setup-lib.sh and testbed/peer/).
+peer_fingerprint() {
+    { cat "$MANIFESTS/peer.list" "$HOST_CACHE/dom0/kernel.stamp"
+      (cd "$TESTBED_DIR" && find "${PEER_INPUTS[@]}" -type f | LC_ALL=C sort | xargs cat); } \
+        | sha256sum | cut -c1-16
+}
+
+# The peer's initramfs and kernel in PEER_DIR, unless they were built from these very inputs.
+build_peer() {
+    local key; key=$(peer_fingerprint)
+    stamp_matches "$PEER_DIR/stamp" "$key" && [ -f "$PEER_DIR/$PEER_KERNEL" ] \
+        && [ -f "$PEER_DIR/initramfs.cpio.gz" ] && return 0
+    log "${LOG_PREFIX}building the benchmark peer (Linux + nginx) in $PEER_DIR"
+    local started=$SECONDS pkgroot=$PEER_DIR/pkgroot
+    mkdir -p "$PEER_DIR"
+    extract_once "$MANIFESTS/peer.list" "$pkgroot"
+
+    local root=$PEER_DIR/root.tmp dir
+    rm -rf "$root"
+    mkdir -p "$root"/{bin,sbin,etc/nginx,dev,proc,sys,run,tmp,root} \
+             "$root"/usr/{bin,sbin,lib/modules} "$root/$LIBDIR" "$root"/var/{log,lib}
+    for dir in "${USR_LINKS[@]}"; do mkdir -p "$root/usr/$dir"; done
+    link_merged_usr "$root"
+    install_busybox "$root" "$pkgroot"
+    local program
+    for program in "${PEER_PROGRAMS[@]}"; do
+        [ -f "$pkgroot/$program" ] || die "${LOG_PREFIX}$program is not in the peer packages"
+        cp "$pkgroot/$program" "$root/$program"
+    done
+    install_libraries "$root" "$pkgroot"
+
+    # The vif driver, from the same kernel package as dom0's modules (no dependencies of its own:
+    # the /init loads it by path, no depmod needed).
+    local deb; deb=$(awk '{print $1}' "$MANIFESTS/kernel.list" | grep '^linux-image-')
+    dpkg-deb --fsys-tarfile "$(package_deb "$deb" "$MANIFESTS/kernel.list")" \
+        | tar -x -O --wildcards "./lib/modules/*/kernel/$PEER_MODULE" > "$root/usr/lib/modules/xen-netfront.ko"
+    [ -s "$root/usr/lib/modules/xen-netfront.ko" ] || die "${LOG_PREFIX}$PEER_MODULE is not in $deb"
+    [ -z "$(modinfo -F depends "$root/usr/lib/modules/xen-netfront.ko")" ] \
+        || die "${LOG_PREFIX}xen-netfront now has module dependencies: load them in testbed/peer/init"
+
+    install -m 0755 "$TESTBED_DIR/peer/init" "$root/init"
+    install -m 0755 "$TESTBED_DIR/peer/udhcpc.script" "$root/etc/udhcpc.script"
+    install -m 0644 "$TESTBED_DIR/peer/nginx.conf" "$root/etc/nginx/nginx.conf"
+    # nginx looks its user up (glibc's built-in files NSS).
+    printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
+    printf 'root:x:0:\n' > "$root/etc/group"
+    printf 'passwd: files\ngroup: files\nhosts: files\n' > "$root/etc/nsswitch.conf"
+
+    pack_initramfs "$root" 9 "$PEER_DIR/initramfs.cpio.gz"
+    # Debian's kernel runs as a domU as it is, the same file dom0 boots: on x86_64 as a PVH guest
+    # (CONFIG_XEN_PVH) and as a PV one, on ARM64 as Xen on ARM's one kind of guest.
+    cp "$DOM0_KERNEL" "$PEER_DIR/$PEER_KERNEL"
+    echo "$key" > "$PEER_DIR/stamp"
+    log "  peer: kernel $(du -h "$PEER_DIR/$PEER_KERNEL" | cut -f1), initramfs $(du -h "$PEER_DIR/initramfs.cpio.gz" | cut -f1) in $((SECONDS - started)) s"
+}
+
+# The peer's steps, under the cache's lock (after setup_test_host).
+setup_peer() {
+    # Fast path, without the lock: built from these very inputs already.
+    if [ -s "$MANIFESTS/peer.list" ] && stamp_matches "$MANIFESTS/peer.spec" "$(peer_spec)" \
+            && stamp_matches "$PEER_DIR/stamp" "$(peer_fingerprint)" && [ -f "$PEER_DIR/initramfs.cpio.gz" ] \
+            && [ -f "$PEER_DIR/$PEER_KERNEL" ]; then
+        log "${LOG_PREFIX}benchmark peer is up to date ($PEER_DIR)"
+        return 0
+    fi
+    exec 9> "$HOST_CACHE/.lock"
+    flock 9
+    resolve_peer_manifest
+    download_missing
+    build_peer
 }

@@ -6,7 +6,7 @@
 #     daemons, the vif hotplug script's real tools, curl, wrk, jq, libvirtd and virsh (libvirt's
 #     Xen driver) and the bridge/netback modules.
 # The steps are setup-lib.sh's, shared with the ARM64 host (arm64/setup.sh); this file says what
-# the x86_64 host is made of, and builds the benchmark peer.
+# the x86_64 host and its benchmark peer are made of.
 # Idempotent: a second run with everything in place checks a few stamps and returns at once.
 # Only what changed is redone; the initramfs is rebuilt whenever testbed/setup.sh, lib.sh,
 # setup-lib.sh or anything under testbed/dom0/ changes (stamp by hash). Nothing is downloaded twice.
@@ -53,12 +53,10 @@ LD_SO_CACHE=yes
 DOM0_ARCH_CONF=""
 INITRAMFS_INPUTS=(setup.sh lib.sh setup-lib.sh dom0)
 LOG_PREFIX=""
-# The benchmark peer (--peer): busybox and nginx with their libraries (its own glibc: the guest
-# runs nothing of dom0's); the kernel is dom0's, plus the one module a domU needs for its vif.
-PEER_PACKAGES=(busybox-static nginx)
-PEER_PROGRAMS=(/usr/sbin/nginx)
-PEER_MODULE=drivers/net/xen-netfront.ko
+# The benchmark peer (--peer, setup-lib.sh's PEER_PACKAGES): a PVH (and PV) domU, in <cache>/peer/.
 PEER_DIR=$CACHE/peer
+PEER_KERNEL=vmlinuz
+PEER_INPUTS=(setup.sh setup-lib.sh peer)
 
 # --- The hooks setup-lib.sh calls -------------------------------------------------------------
 # Runs a command as root (through sudo unless we are root already).
@@ -135,94 +133,6 @@ download_missing() {
 
 # The applets of the busybox in $1/bin: an amd64 program, it runs here.
 busybox_applets() { "$1/bin/busybox" --list-full; }
-
-# --- The benchmark peer (--peer) -------------------------------------------------------------------
-# Resolved apart from the test host's lists (its own spec stamp), so that asking for the peer
-# never re-resolves, re-downloads or rebuilds what `make test` uses.
-peer_spec() {
-    { declare -p PEER_PACKAGES; declare -f apt_show resolve; } | sha256sum | cut -c1-16
-}
-
-# The peer's manifest, peer.list, unless it was resolved from this very peer_spec.
-resolve_peer_manifest() {
-    local spec; spec=$(peer_spec)
-    stamp_matches "$MANIFESTS/peer.spec" "$spec" && [ -s "$MANIFESTS/peer.list" ] && return 0
-    log "resolving the peer's package versions (apt-cache)"
-    apt-cache show --no-all-versions nginx >/dev/null 2>&1 || apt_update_once
-    resolve "$MANIFESTS/peer.list" apt-cache '^$' "${PEER_PACKAGES[@]}"
-    grep -q '^nginx ' "$MANIFESTS/peer.list" || die "resolving the peer packages found no nginx"
-    echo "$spec" > "$MANIFESTS/peer.spec"
-}
-
-# What the peer image is made from: its package list, the kernel, this script, setup-lib.sh and
-# testbed/peer/.
-peer_fingerprint() {
-    { cat "$MANIFESTS/peer.list" "$HOST_CACHE/dom0/kernel.stamp"
-      (cd "$TESTBED_DIR" && find setup.sh setup-lib.sh peer -type f | LC_ALL=C sort | xargs cat); } \
-        | sha256sum | cut -c1-16
-}
-
-# The peer's initramfs and kernel in PEER_DIR, unless they were built from these very inputs.
-build_peer() {
-    local key; key=$(peer_fingerprint)
-    stamp_matches "$PEER_DIR/stamp" "$key" && [ -f "$PEER_DIR/vmlinuz" ] \
-        && [ -f "$PEER_DIR/initramfs.cpio.gz" ] && return 0
-    log "building the benchmark peer (Linux + nginx) in $PEER_DIR"
-    local started=$SECONDS pkgroot=$PEER_DIR/pkgroot
-    mkdir -p "$PEER_DIR"
-    extract_once "$MANIFESTS/peer.list" "$pkgroot"
-
-    local root=$PEER_DIR/root.tmp
-    rm -rf "$root"
-    mkdir -p "$root"/{bin,sbin,etc/nginx,dev,proc,sys,run,tmp,root} \
-             "$root"/usr/{bin,sbin,lib/x86_64-linux-gnu,lib64,lib/modules} "$root"/var/{log,lib}
-    link_merged_usr "$root"
-    install_busybox "$root" "$pkgroot"
-    local program
-    for program in "${PEER_PROGRAMS[@]}"; do
-        [ -f "$pkgroot/$program" ] || die "$program is not in the peer packages"
-        cp "$pkgroot/$program" "$root/$program"
-    done
-    install_libraries "$root" "$pkgroot"
-
-    # The vif driver, from the same kernel package as dom0's modules (no dependencies of its own:
-    # the /init loads it by path, no depmod needed).
-    local deb; deb=$(awk '{print $1}' "$MANIFESTS/kernel.list" | grep '^linux-image-')
-    dpkg-deb --fsys-tarfile "$(package_deb "$deb" "$MANIFESTS/kernel.list")" \
-        | tar -x -O --wildcards "./lib/modules/*/kernel/$PEER_MODULE" > "$root/usr/lib/modules/xen-netfront.ko"
-    [ -s "$root/usr/lib/modules/xen-netfront.ko" ] || die "$PEER_MODULE is not in $deb"
-    [ -z "$(modinfo -F depends "$root/usr/lib/modules/xen-netfront.ko")" ] \
-        || die "xen-netfront now has module dependencies: load them in testbed/peer/init"
-
-    install -m 0755 "$TESTBED_DIR/peer/init" "$root/init"
-    install -m 0755 "$TESTBED_DIR/peer/udhcpc.script" "$root/etc/udhcpc.script"
-    install -m 0644 "$TESTBED_DIR/peer/nginx.conf" "$root/etc/nginx/nginx.conf"
-    # nginx looks its user up (glibc's built-in files NSS).
-    printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
-    printf 'root:x:0:\n' > "$root/etc/group"
-    printf 'passwd: files\ngroup: files\nhosts: files\n' > "$root/etc/nsswitch.conf"
-
-    pack_initramfs "$root" 9 "$PEER_DIR/initramfs.cpio.gz"
-    # Debian's kernel runs as a PVH domU as it is (CONFIG_XEN_PVH): the same file dom0 boots.
-    cp "$DOM0_KERNEL" "$PEER_DIR/vmlinuz"
-    echo "$key" > "$PEER_DIR/stamp"
-    log "  peer: kernel $(du -h "$PEER_DIR/vmlinuz" | cut -f1), initramfs $(du -h "$PEER_DIR/initramfs.cpio.gz" | cut -f1) in $((SECONDS - started)) s"
-}
-
-# The peer's steps, under the cache's lock.
-setup_peer() {
-    # Fast path, without the lock: built from these very inputs already.
-    if [ -s "$MANIFESTS/peer.list" ] && stamp_matches "$MANIFESTS/peer.spec" "$(peer_spec)" \
-            && stamp_matches "$PEER_DIR/stamp" "$(peer_fingerprint)" && [ -f "$PEER_DIR/initramfs.cpio.gz" ]; then
-        log "benchmark peer is up to date ($PEER_DIR)"
-        return 0
-    fi
-    exec 9> "$HOST_CACHE/.lock"
-    flock 9
-    resolve_peer_manifest
-    download_missing
-    build_peer
-}
 
 # --- Main -----------------------------------------------------------------------------------------
 # The test host, and with --peer the benchmark peer.

@@ -11,6 +11,12 @@
 # is made of. Idempotent, with stamps like ../setup.sh; the initramfs is rebuilt when anything
 # under arm64/ (this script, lib.sh, testbed-arch.conf), ../lib.sh, ../setup-lib.sh or anything
 # under ../dom0 changes.
+#
+# usage: testbed/arm64/setup.sh [--peer]
+#   --peer   also build the ARM64 benchmark peer (`make bench ARCH=aarch64`): a Linux arm64 domU,
+#            the dom0's own kernel Image with an initramfs holding arm64 busybox and nginx (the same
+#            testbed/peer/ files as the x86_64 peer), into <cache>/arm64/peer/ (Image,
+#            initramfs.cpio.gz). Only when asked, so that `make test-arm64` never pays for it.
 set -euo pipefail
 ARM64_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=testbed/lib.sh
@@ -39,6 +45,11 @@ LD_SO_CACHE=no                          # the arm64 loader searches /usr/lib/aar
 DOM0_ARCH_CONF=$ARM64_DIR/testbed-arch.conf
 INITRAMFS_INPUTS=(lib.sh setup-lib.sh arm64 dom0)
 LOG_PREFIX="arm64: "
+# The benchmark peer (--peer, setup-lib.sh's PEER_PACKAGES, from the private arm64 apt): an arm64
+# domU booting dom0's Image, in <cache>/arm64/peer/.
+PEER_DIR=$HOST_CACHE/peer
+PEER_KERNEL=Image
+PEER_INPUTS=(arm64/setup.sh setup-lib.sh peer)
 
 # --- apt: the host's for QEMU (an amd64 program), the private one for arm64 --------------------
 arm64_apt_options
@@ -66,15 +77,19 @@ setup_private_apt() {
     touch "$ARM64_APT/.updated"
 }
 
-# Runs the amd64 busybox-static of the version the arm64 dom0 gets (downloaded if missing).
+# host_busybox BUSYBOX ARGUMENT...: runs the amd64 busybox-static of the version of the arm64
+# BUSYBOX (Debian's build names its package version in its banner), downloaded if missing.
 host_busybox() {
     local version deb dir=$HOST_CACHE/host-busybox
-    version=$(awk '$1 == "busybox-static" { print $2 }' "$MANIFESTS/dom0.list")
+    version=$({ grep -ao -m 1 'BusyBox v[^ ]* (Debian [^)]*)' "$1" || true; } \
+        | sed -n '1s/.*(Debian \(.*\))/\1/p')
+    [ -n "$version" ] || die "$1 names no Debian version in its banner"
+    shift
     deb=$(deb_file busybox-static "$version" amd64)
     if [ ! -x "$dir/$version/bin/busybox" ]; then
         [ -f "$deb" ] || (cd "$DEBS_DIR" && apt_get_host -q download "busybox-static:amd64=$version" >/dev/null) \
             || die "cannot download busybox-static $version (amd64) for its applet list"
-        rm -rf "$dir"; mkdir -p "$dir/$version"
+        rm -rf "${dir:?}/$version"; mkdir -p "$dir/$version"
         dpkg-deb -x "$deb" "$dir/$version"
     fi
     "$dir/$version/bin/busybox" "$@"
@@ -90,17 +105,36 @@ prepare_host() {
     setup_private_apt
 }
 
-# Nothing to do: prepare_host made the private lists, and QEMU's come from the host's as they are.
-ensure_apt_lists() { :; }
+# The private lists (prepare_host made them for the test host; the peer's packages come from them
+# too), and QEMU's come from the host's as they are.
+ensure_apt_lists() { setup_private_apt; }
 
-# QEMU's packages with the host's apt, the others with the private arm64 one.
+# QEMU's packages with the host's apt, the others (the peer's too, once resolved) with the private
+# arm64 one.
 download_missing() {
+    local lists=("$MANIFESTS"/{xen,kernel,dom0}.list)
+    [ ! -f "$MANIFESTS/peer.list" ] || lists+=("$MANIFESTS/peer.list")
     download_debs apt_get_host "$MANIFESTS/qemu.list" || die "apt-get download failed"
-    download_debs apt_arm64 "$MANIFESTS"/{xen,kernel,dom0}.list || die "apt-get download (arm64) failed"
+    download_debs apt_arm64 "${lists[@]}" || die "apt-get download (arm64) failed"
 }
 
 # The applet list comes from the amd64 build of the same busybox-static version (the arm64 one in
 # $1/bin does not run here).
-busybox_applets() { host_busybox --list-full; }
+busybox_applets() { host_busybox "$1/bin/busybox" --list-full; }
 
-setup_test_host
+# --- Main -----------------------------------------------------------------------------------------
+# The test host, and with --peer the benchmark peer.
+main() {
+    local peer=0
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --peer) peer=1; shift ;;
+        -h|--help) sed -n '/^# usage:/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 0 ;;
+        *) die "unknown argument: $1 (usage: testbed/arm64/setup.sh [--peer])" ;;
+        esac
+    done
+    setup_test_host
+    if [ "$peer" = 1 ]; then setup_peer; fi
+}
+
+main "$@"
