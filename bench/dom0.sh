@@ -362,8 +362,9 @@ seconds_between() {
 
 # bulk_curl KIND DIRECTION SIZE: the transfer itself, curl's lines in /tmp/bulk.out.
 #   down:   the appliance generates the body (bytes=N, README "Echo options"); nginx sends a file.
-#   up:     the body from /tmp/bulk-SIZEM, to the appliance's sink (X-Echo-Sink: 1: it reads the
-#           body to its end and answers its length and SHA-256) or to nginx's /sink (it answers
+#   up:     the body from /tmp/bulk-SIZEM, to the appliance's counting sink (X-Echo-Sink: count: it
+#           reads the body to its end and answers its length, hashing nothing, as nginx's /sink
+#           computes nothing) or to nginx's /sink (it answers
 #           204 at once and reads the body afterwards). Either way a GET / follows on the same
 #           connection (--next reuses it), and a server answers it only once it has read the
 #           whole body: the time is that of the body's arrival, not of curl's last write.
@@ -382,7 +383,7 @@ bulk_curl() {
     peer*/down)
         curl "${BULK_CURL[@]}" -o /dev/null "http://$ip/bulk/${size}M" ;;
     appliance/up)
-        curl "${BULK_CURL[@]}" -X POST -T "$body" -H 'Expect:' -H 'X-Echo-Sink: 1' -o /tmp/bulk-answer \
+        curl "${BULK_CURL[@]}" -X POST -T "$body" -H 'Expect:' -H 'X-Echo-Sink: count' -o /tmp/bulk-answer \
             "http://$ip/upload" --next "${BULK_CURL[@]}" -o /dev/null "http://$ip/" ;;
     peer*/up)
         curl "${BULK_CURL[@]}" -X POST -T "$body" -H 'Expect:' -o /tmp/bulk-answer \

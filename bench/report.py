@@ -1428,7 +1428,8 @@ def render_bulk(bench):
             "crashed in is made once more after a restart). **Download**: xenecho generates the body (`GET /?bytes=N`); nginx sends a file with "
             "sendfile (`GET /bulk/<N>M`, a sparse file on a tmpfs: zero pages from the page cache). **Upload**: a `POST` "
             "of N random bytes (`curl -T` from a file in dom0's tmpfs, read as it is sent) to xenecho's sink "
-            "(`X-Echo-Sink: 1`: it reads the body to its end, then answers its length and SHA-256) or to nginx's "
+            "(`X-Echo-Sink: count`: it reads the body to its end, then answers its length, hashing nothing, as "
+            "nginx computes nothing) or to nginx's "
             "`/sink` (`return 204`, `client_max_body_size 0`: nginx answers at once, then reads the body and drops "
             "it); a `GET /` follows on the same connection, and its answer, which a server gives only once it has "
             "read the whole body, ends the timing. A transfer is ok when its status is 200 (204 from nginx's sink) and "
@@ -1657,7 +1658,7 @@ def bulk_commands(bench):
     sizes = " ".join(str(size) for size in bench.bulk_sizes) or "?"
     return ("# bulk, N = S MiB for S in " + sizes + " (Linux: GET /bulk/<S>M, POST /sink without X-Echo-Sink):\n"
             "curl -o /dev/null 'http://GUEST_IP/?bytes=N'\n"
-            "curl -X POST -T BODY -H 'Expect:' -H 'X-Echo-Sink: 1' http://GUEST_IP/upload --next http://GUEST_IP/\n"
+            "curl -X POST -T BODY -H 'Expect:' -H 'X-Echo-Sink: count' http://GUEST_IP/upload --next http://GUEST_IP/\n"
             f"curl -X POST -T BODY -H 'Expect:' -o ECHOED http://GUEST_IP/echo   # {bench.echo_size or '?'} MiB; "
             "cmp BODY ECHOED\n")
 

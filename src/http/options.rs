@@ -11,6 +11,7 @@
 //! | `seed=S` | `X-Echo-Seed: S` | generate seeded pseudo-random bytes, not the fixed pattern |
 //! | `chunked` | `X-Echo-Chunked: 1` | frame the answer chunked, not with `Content-Length` |
 //! | `sink` | `X-Echo-Sink: 1` | read and discard the body; answer with its length and SHA-256 |
+//! | `sink=count` | `X-Echo-Sink: count` | read and discard the body; answer with its length alone (no hashing) |
 //! | `format=json` | `X-Echo-Format: json` (or `Accept: application/json`) | answer with a JSON description of the request |
 //! | `format=html` | `X-Echo-Format: html` (or an `Accept` that prefers `text/html`) | answer with an HTML page describing the request |
 //! | `instance` | `X-Echo-Instance: 1` | name the instance in `X-Echo-Instance`, `X-Echo-Domid` and `X-Echo-Address` |
@@ -92,6 +93,7 @@ const JSON: u16 = 1 << 5;
 const INSTANCE: u16 = 1 << 6;
 const CONTENT_TYPE: u16 = 1 << 7;
 const HTML: u16 = 1 << 8;
+const SINK_COUNT_ONLY: u16 = 1 << 9;
 
 impl EchoOptions {
     /// Whether nothing is asked: the plain echo.
@@ -143,6 +145,12 @@ impl EchoOptions {
     /// Whether the body is read, discarded and summarised (`sink`).
     pub fn sink(&self) -> bool {
         self.flags & SINK != 0
+    }
+
+    /// Whether the sink's summary is the length alone, with no SHA-256
+    /// (`sink=count`): the body is only counted, not hashed.
+    pub fn sink_counts_only(&self) -> bool {
+        self.flags & SINK_COUNT_ONLY != 0
     }
 
     /// Whether the answer describes the request in JSON (`format=json`).
@@ -467,6 +475,12 @@ impl OptionsBuilder {
 
     fn set(&mut self, knob: Knob, value: Option<RawValue<'_>>) -> Result<(), Status> {
         let options = &mut self.options;
+        if knob == Knob::Sink {
+            let count_only = value.is_some_and(is_count);
+            options.set_flag(SINK, count_only || parse_switch(value)?);
+            options.set_flag(SINK_COUNT_ONLY, count_only);
+            return Ok(());
+        }
         if let Some(flag) = switch_flag(knob) {
             options.set_flag(flag, parse_switch(value)?);
             return Ok(());
@@ -509,6 +523,11 @@ fn switch_flag(knob: Knob) -> Option<u16> {
         Knob::Instance => Some(INSTANCE),
         _ => None,
     }
+}
+
+/// Whether `value` is `count` (`sink=count`: the body's length, no hash).
+fn is_count(value: RawValue<'_>) -> bool {
+    value.decode_into::<8>().is_some_and(|(text, length)| text[..length].eq_ignore_ascii_case(b"count"))
 }
 
 /// A switch's value: none (a bare query parameter) or empty is on.

@@ -157,7 +157,12 @@ impl ShapedAnswer {
         let decoder = BodyDecoder::new(request.framing, limits.max_body_bytes, limits.max_head_bytes);
         let continue_pending =
             request.expects_continue && !matches!(request.framing, RequestFraming::Length(0) | RequestFraming::NoBody);
-        digest.start(matches!(content, Content::Json | Content::Html | Content::Summary));
+        let hashing = match content {
+            Content::Json | Content::Html => true,
+            Content::Summary => !options.sink_counts_only(),
+            _ => false,
+        };
+        digest.start(hashing);
         ShapedAnswer { request, decoder, content, continue_pending, stage: Stage::ReadingBody }
     }
 
@@ -311,8 +316,10 @@ impl ShapedAnswer {
             Content::Summary => {
                 sink.put(b"length=");
                 put_decimal(sink, sources.digest.length);
-                sink.put(b"\nsha256=");
-                put_hex(sink, &sources.digest.sha256);
+                if !self.request.options.sink_counts_only() {
+                    sink.put(b"\nsha256=");
+                    put_hex(sink, &sources.digest.sha256);
+                }
                 sink.put(b"\n");
             }
             Content::Json | Content::Html => {

@@ -91,6 +91,13 @@ sink_check() {
 check "sink: 16 MiB read and discarded, its length and SHA-256 answered" sink_check 16777216
 check "sink: a chunked 300 000-byte upload, its length and SHA-256" sink_check 300000 -H 'Transfer-Encoding: chunked'
 check "sink: an empty body" sink_check 0
+count_sink_check() {
+    local summary
+    summary=$(curl -sS -m 120 --data-binary @/tmp/sink.bin -H 'X-Echo-Sink: count' "$url/upload") || return 1
+    [ "$summary" = "length=$(stat -c %s /tmp/sink.bin)" ] || { echo "  sink answered: $summary"; return 1; }
+}
+head -c 4000000 /dev/urandom >/tmp/sink.bin
+check "sink=count: a 4 MB upload answered with its length alone" count_sink_check
 
 dom0_ip=$(ip -4 -o address show dev xenbr0 | awk '{ split($4, a, "/"); print a[1]; exit }')
 curl -sS -m 30 -H 'Accept: application/json' -H 'X-Test: say "hi" \ back' -o /tmp/describe.json \

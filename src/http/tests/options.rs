@@ -353,6 +353,32 @@ fn the_sink_reads_and_discards_the_body_and_answers_with_its_length_and_sha256()
 }
 
 #[test]
+fn a_counting_sink_answers_the_length_alone() {
+    let post = |target: &str, body: &str| {
+        alloc::format!("POST {target} HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+    };
+    let body = "x".repeat(70_000);
+    for target in ["/?sink=count", "/?sink=COUNT"] {
+        let counted = serve(&post(target, &body));
+        assert_eq!(String::from_utf8(only_response(&counted, false).body).unwrap(), "length=70000\n", "{target}");
+    }
+    let header = serve(
+        &[&b"POST / HTTP/1.1\r\nHost: a\r\nX-Echo-Sink: count\r\nContent-Length: 3\r\n\r\n"[..], b"abc"].concat(),
+    );
+    assert_eq!(String::from_utf8(only_response(&header, false).body).unwrap(), "length=3\n");
+    // A later switch turns counting back into hashing, or the sink off.
+    let hashed = serve(&post("/?sink=count&sink=1", "abc"));
+    assert_eq!(
+        String::from_utf8(only_response(&hashed, false).body).unwrap(),
+        alloc::format!("length=3\nsha256={}\n", sha256_hex(b"abc"))
+    );
+    let echoed = serve(&post("/?sink=count&sink=0", "abc"));
+    assert!(!String::from_utf8(only_response(&echoed, false).body).unwrap().starts_with("length="));
+    let refused = serve(&post("/?sink=tally", "abc"));
+    assert_eq!(only_response(&refused, false).status, 400);
+}
+
+#[test]
 fn the_sink_keeps_the_body_limits_and_100_continue() {
     let limits = Limits { max_body_bytes: Some(10), ..Limits::default() };
     let mut peer = Peer::new(limits);
