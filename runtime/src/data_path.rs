@@ -21,7 +21,9 @@ use smoltcp::time::Instant;
 /// What one pass found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
-    /// The budget ran out with frames still waiting: pass again at once.
+    /// The budget ran out, or the SYN cookies or the fragment screen ended
+    /// the reading early, with frames perhaps still waiting: pass again at
+    /// once.
     pub frames_left: bool,
     /// When the service wants to be polled again.
     pub service_deadline: Option<Instant>,
@@ -50,7 +52,7 @@ pub fn pass<D: Device, S: Service + ?Sized>(
     let mut guarded = Guarded::new(&mut screened, &mut *cookies);
     let mut budgeted = Budgeted::new(&mut guarded);
     interface.poll(now, &mut budgeted, sockets);
-    let frames_left = budgeted.exhausted() || screened.closed();
+    let frames_left = budgeted.exhausted() || guarded.stopped_early() || screened.closed();
     after_ingress(interface, sockets);
     let service_deadline = {
         let counters = fragments.counters();

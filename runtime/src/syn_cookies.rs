@@ -558,12 +558,21 @@ const ANSWERS_PER_RECEIVE: usize = 64;
 pub struct Guarded<'d, D: Device> {
     device: &'d mut D,
     cookies: &'d mut SynCookies,
+    /// A replayed SYN went to smoltcp in this poll: take no further frame
+    /// in it (see [`Guarded::receive`]).
+    replayed_syn: bool,
 }
 
 impl<'d, D: Device> Guarded<'d, D> {
     /// `device` guarded by `cookies`.
     pub fn new(device: &'d mut D, cookies: &'d mut SynCookies) -> Self {
-        Self { device, cookies }
+        Self { device, cookies, replayed_syn: false }
+    }
+
+    /// Whether this poll stopped taking frames after a replayed SYN (see
+    /// [`Guarded::receive`]): frames may be waiting, so poll again at once.
+    pub fn stopped_early(&self) -> bool {
+        self.replayed_syn
     }
 }
 
@@ -643,11 +652,25 @@ impl<D: Device> Device for Guarded<'_, D> {
             state.held = None;
             return Some((GuardedRx::Held(&frame[..length]), GuardedTx { token, state: Some(state), now }));
         }
+        // A client sends its first data right behind the ACK that carried
+        // its cookie, but smoltcp answers the replayed SYN only when it
+        // sends, after this poll's frames are in; until the client's ACK is
+        // replayed, the connection is not smoltcp's and its data would be
+        // dropped (the client sends it again only after its retransmission
+        // timeout, a second or more, holding a socket meanwhile). So the
+        // poll that took a replayed SYN takes nothing more: smoltcp sends
+        // its SYN-ACK, the ACK is queued for replay (`has_replay`, so the
+        // loop turns again at once), and the data waiting behind it meets
+        // an open connection ([`Guarded::stopped_early`]).
+        if self.replayed_syn {
+            return None;
+        }
         if !state.active(now) {
             let (rx, tx) = self.device.receive(now)?;
             return Some((GuardedRx::Device(rx), GuardedTx { token: tx, state: None, now }));
         }
         state.expire(now);
+        let accepted = state.counters.cookies_accepted;
         let mut answered = 0;
         let length = loop {
             if answered == ANSWERS_PER_RECEIVE {
@@ -662,7 +685,10 @@ impl<D: Device> Device for Guarded<'_, D> {
                 verdict => verdict,
             });
             match verdict {
-                Verdict::Rewritten(length) => break length,
+                Verdict::Rewritten(length) => {
+                    self.replayed_syn = state.counters.cookies_accepted != accepted;
+                    break length;
+                }
                 Verdict::Answer(length) => {
                     tx.consume(length, |buffer| buffer.copy_from_slice(&frame[..length]));
                     answered += 1;
@@ -968,5 +994,56 @@ mod tests {
         // than it has.
         let mut short = vec![0u8; upload.len() - 1];
         assert!(matches!(cookies.state.inspect_received(&upload, now, &mut short), Verdict::Drop));
+    }
+
+    /// Takes every frame the guard hands smoltcp in one poll, as smoltcp
+    /// would (till `receive` says no more).
+    fn one_poll(wire: &mut Wire, cookies: &mut SynCookies, now: Instant) -> Vec<Vec<u8>> {
+        let mut guarded = Guarded::new(wire, cookies);
+        let mut taken = Vec::new();
+        while let Some((rx, _)) = guarded.receive(now) {
+            taken.push(phy::RxToken::consume(rx, <[u8]>::to_vec));
+        }
+        taken
+    }
+
+    #[test]
+    fn the_data_right_behind_a_cookie_ack_waits_for_the_replayed_handshake() {
+        let now = at(100);
+        let mut cookies = SynCookies::new(4);
+        cookies.note_pressure(true, now);
+        let mut wire = Wire::default();
+        let (client_isn, server_isn) = (3_000u32, 90_000u32);
+        wire.arriving.push_back(bare(
+            BULK,
+            Fields { control: TcpControl::Syn, seq: client_isn, ack: None },
+            Some(1460),
+        ));
+        assert!(one_poll(&mut wire, &mut cookies, now).is_empty(), "answered with a cookie");
+        let cookie = segment(&wire.sent.pop().expect("a SYN-ACK")).unwrap().seq;
+        // The client's ACK and its request, in one batch.
+        let ack = Fields { control: TcpControl::None, seq: client_isn + 1, ack: Some(cookie.wrapping_add(1)) };
+        wire.arriving.push_back(bare(BULK, ack, None));
+        let request = data_segment(BULK, 40, client_isn + 1, cookie.wrapping_add(1));
+        wire.arriving.push_back(request.clone());
+        // The poll that takes the replayed SYN takes nothing more...
+        let mut guarded = Guarded::new(&mut wire, &mut cookies);
+        let (rx, _) = guarded.receive(now).expect("the replayed SYN");
+        assert!(phy::RxToken::consume(rx, |bytes| segment(bytes).unwrap().syn));
+        assert!(guarded.receive(now).is_none(), "the request waits");
+        // ...smoltcp's SYN-ACK goes out then, and is held back...
+        let fields = Fields { control: TcpControl::Syn, seq: server_isn, ack: Some(client_isn + 1) };
+        let syn_ack = bare(BULK.reversed(), fields, None);
+        let tx = guarded.transmit(now).expect("room to send");
+        phy::TxToken::consume(tx, syn_ack.len(), |buffer| buffer.copy_from_slice(&syn_ack));
+        assert!(cookies.has_replay(), "the loop turns again at once");
+        // ...and the next poll replays the ACK, then hands on the request,
+        // in smoltcp's numbers.
+        let taken = one_poll(&mut wire, &mut cookies, now);
+        assert_eq!(taken.len(), 2, "{taken:?}");
+        assert_eq!(segment(&taken[0]).unwrap().ack_number, server_isn + 1);
+        assert_eq!(data(&taken[1]), data(&request));
+        assert_eq!(segment(&taken[1]).unwrap().ack_number, server_isn + 1);
+        assert!(wire.sent.is_empty());
     }
 }
