@@ -3,7 +3,8 @@
 //! ([`crate::syn_cookies`]) and the IPv4 fragment screen
 //! ([`crate::fragments`]); what the caller does with what arrived (the
 //! loop reads DHCP's events there); the service; the stack's output through
-//! the cookies; the service's SYN pressure noted.
+//! the cookies; the service's SYN pressure and saturated port noted (for
+//! the refusal budget, [`crate::refusals`]).
 //!
 //! [`crate::run`] runs it over netfront; the appliance's host harness runs
 //! the same function over a simulated Ethernet hub, so the turn its
@@ -71,5 +72,6 @@ pub fn pass<D: Device, S: Service + ?Sized>(
         }
     }
     cookies.note_pressure(service.syn_pressure(id), now);
+    cookies.note_saturated(service.saturated_port(id), now);
     Pass { frames_left, service_deadline }
 }

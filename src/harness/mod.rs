@@ -177,11 +177,12 @@ impl Network {
         self.server.appliance.in_flight(runtime::InterfaceId::Main, &self.server.sockets)
     }
 
-    /// The metrics page as a scrape would get it now (without the
-    /// runtime's counters, which the harness does not have).
+    /// The metrics page as a scrape would get it now (of the runtime's
+    /// counters, only the SYN guard's: the harness has no netfront or Xen).
     pub fn metrics_page(&self) -> alloc::string::String {
         let mut text = alloc::string::String::new();
-        self.server.appliance.render_metrics(&mut text, &runtime::Stats::default());
+        let stats = runtime::Stats { syn_cookies: self.server.cookies.counters(), ..runtime::Stats::default() };
+        self.server.appliance.render_metrics(&mut text, &stats);
         text
     }
 
