@@ -220,6 +220,10 @@ impl runtime::Service for Appliance {
         interface == runtime::InterfaceId::Main && !self.http.is_draining() && self.http.syn_pressure()
     }
 
+    fn saturated_port(&self, interface: runtime::InterfaceId) -> Option<u16> {
+        (interface == runtime::InterfaceId::Main && self.http.saturated()).then(|| self.http.port())
+    }
+
     fn network(&mut self, interface: runtime::InterfaceId, state: runtime::NetworkState) {
         if interface != runtime::InterfaceId::Main {
             return;
@@ -311,6 +315,11 @@ fn render_metrics(
         counter("xenecho_http_timeouts_total", "Connections ended by a timer.", counters.timeouts),
         counter("xenecho_http_connections_total", "Connections accepted.", http.accepted),
         counter("xenecho_http_refused_total", "Connections refused with 503.", http.refused),
+        counter(
+            "xenecho_http_syn_deferred_total",
+            "SYNs dropped unanswered while every slot was busy and the refusal budget spent (their clients retry).",
+            stats.syn_cookies.deferred,
+        ),
         counter(
             "xenecho_http_per_client_refused_total",
             "Connections reset because their address held per-client= of them.",

@@ -11,7 +11,11 @@
 //! is busy is answered `503 Service Unavailable` and closed (reset if it
 //! has not finished closing [`REFUSAL_LINGER`] later); one whose client
 //! address already holds `per_client` of them is reset at once. When every
-//! socket is taken, smoltcp answers a SYN with RST.
+//! socket is taken, smoltcp answers a SYN with RST. While every engine is
+//! busy the service says so ([`HttpService::saturated`]), and the runtime
+//! lets the port's SYNs through at the refusal budget's rate only
+//! (`runtime::refusals`), so refusals cannot take the packets of the
+//! connections being served.
 //!
 //! Memory is fixed after [`HttpService::start`]: socket buffers and engines
 //! are allocated there and reused; nothing a client does allocates. Every
@@ -275,6 +279,18 @@ impl HttpService {
     /// SYN cookies.
     pub fn syn_pressure(&self) -> bool {
         self.half_open() * 2 >= self.pool.half_open_cap()
+    }
+
+    /// Whether every slot is busy (and the service takes connections): a
+    /// new connection would be refused with 503, so the runtime lets SYNs
+    /// through at the refusal budget's rate only (`runtime::refusals`).
+    pub fn saturated(&self) -> bool {
+        !self.draining && !self.engines.is_empty() && self.free_engines.is_empty()
+    }
+
+    /// The port it serves.
+    pub fn port(&self) -> u16 {
+        self.plan.port
     }
 
     /// Sockets listening now.

@@ -3,7 +3,8 @@
 //! ([`crate::syn_cookies`]) and the IPv4 fragment screen
 //! ([`crate::fragments`]); what the caller does with what arrived (the
 //! loop reads DHCP's events there); the service; the stack's output through
-//! the cookies; the service's SYN pressure noted.
+//! the cookies; the service's SYN pressure and saturated port noted (for
+//! the refusal budget, [`crate::refusals`]).
 //!
 //! [`crate::run`] runs it over netfront; the appliance's host harness runs
 //! the same function over a simulated Ethernet hub, so the turn its
@@ -21,7 +22,9 @@ use smoltcp::time::Instant;
 /// What one pass found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
-    /// The budget ran out with frames still waiting: pass again at once.
+    /// The budget ran out, or the SYN cookies or the fragment screen ended
+    /// the reading early, with frames perhaps still waiting: pass again at
+    /// once.
     pub frames_left: bool,
     /// When the service wants to be polled again.
     pub service_deadline: Option<Instant>,
@@ -50,7 +53,7 @@ pub fn pass<D: Device, S: Service + ?Sized>(
     let mut guarded = Guarded::new(&mut screened, &mut *cookies);
     let mut budgeted = Budgeted::new(&mut guarded);
     interface.poll(now, &mut budgeted, sockets);
-    let frames_left = budgeted.exhausted() || screened.closed();
+    let frames_left = budgeted.exhausted() || guarded.stopped_early() || screened.closed();
     after_ingress(interface, sockets);
     let service_deadline = {
         let counters = fragments.counters();
@@ -69,5 +72,6 @@ pub fn pass<D: Device, S: Service + ?Sized>(
         }
     }
     cookies.note_pressure(service.syn_pressure(id), now);
+    cookies.note_saturated(service.saturated_port(id), now);
     Pass { frames_left, service_deadline }
 }

@@ -14,7 +14,7 @@
 //! restored elsewhere sets its network up again and announces itself,
 //! [`announce`]; vif changes), the netfront handshake, at most a
 //! budget of received frames ([`budget`]) through SYN cookies
-//! ([`syn_cookies`]) into smoltcp, the [`Service`], smoltcp's output, the
+//! ([`syn_cookies`]) and the refusal budget ([`refusals`]) into smoltcp, the [`Service`], smoltcp's output, the
 //! rings' housekeeping, then a sleep until an event or the earliest deadline
 //! on the network's own clock ([`running_clock`]). Before the first turn it
 //! tells the service which domain it runs as ([`instance`]).
@@ -43,6 +43,7 @@ pub mod lease_hint;
 pub mod lifecycle;
 pub mod netconfig;
 mod platform;
+pub mod refusals;
 pub mod running_clock;
 pub mod slaac;
 pub mod stats;
@@ -122,6 +123,15 @@ pub trait Service {
     /// [`syn_cookies`]).
     fn syn_pressure(&self, _interface: InterfaceId) -> bool {
         false
+    }
+
+    /// The port on `interface` whose every connection slot is busy now, if
+    /// any: a new connection there would only be refused, so its SYNs are
+    /// let through at the refusal budget's rate and the rest dropped
+    /// unanswered (see [`refusals`]). Asked after every [`Service::poll`];
+    /// `None` (the default) meters nothing.
+    fn saturated_port(&self, _interface: InterfaceId) -> Option<u16> {
+        None
     }
 
     /// Learns the state of `interface` (the link, the addresses), each turn

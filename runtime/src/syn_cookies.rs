@@ -20,10 +20,17 @@
 //! scaling, no SACK, no timestamps (the appliance's windows are 16 KiB, so
 //! scaling would not change them), and an MSS from four steps.
 //!
+//! The guard also applies the refusal budget ([`crate::refusals`]): while
+//! the service reports every slot busy on a port, a SYN for it that finds
+//! the budget spent is dropped here, before the cookie logic and smoltcp
+//! see it.
+//!
 //! Contract: a `smoltcp::phy::Device` wrapper, like `crate::budget`; frames
 //! that are not TCP, and every frame while no cookie is out and no proxied
-//! connection lives, pass through untouched and uncopied. Memory is fixed
-//! when [`SynCookies::new`] runs ([`HEAP_BYTES`] per interface): a
+//! connection lives, pass through untouched and uncopied (while the refusal
+//! budget meters SYNs, such a frame's headers are read as smoltcp takes it,
+//! and a SYN it drops reaches smoltcp as an empty frame, which smoltcp
+//! ignores). Memory is fixed when [`SynCookies::new`] runs ([`HEAP_BYTES`] per interface): a
 //! proxied-connection table of fixed size (when it is full, SYNs go to
 //! smoltcp as before) and two buffers of the largest frame netfront hands
 //! up, one for received frames and one for sent ones. They are allocated up
@@ -32,6 +39,7 @@
 //! Never: trust a frame's lengths before smoltcp's wire parsers checked them,
 //! or allocate per frame.
 
+use crate::refusals::RefusalBudget;
 use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -132,6 +140,12 @@ pub struct SynCookieCounters {
     pub cookies_accepted: u64,
     /// Connections proxied now.
     pub proxied: u64,
+    /// SYNs dropped unanswered because every slot of their port was busy
+    /// and the refusal budget was spent ([`crate::refusals`]).
+    pub deferred: u64,
+    /// SYNs let through on the refusal budget while every slot of their
+    /// port was busy.
+    pub budgeted: u64,
 }
 
 impl core::ops::AddAssign for SynCookieCounters {
@@ -139,14 +153,18 @@ impl core::ops::AddAssign for SynCookieCounters {
         self.cookies_sent += other.cookies_sent;
         self.cookies_accepted += other.cookies_accepted;
         self.proxied += other.proxied;
+        self.deferred += other.deferred;
+        self.budgeted += other.budgeted;
     }
 }
 
-/// The state SYN cookies keep between turns.
+/// The state SYN cookies (and the refusal budget) keep between turns.
 pub struct SynCookies {
     state: State,
     /// The frame handed to smoltcp when it is not the device's own.
     frame: Vec<u8>,
+    /// The refusal budget for the SYNs of a saturated port.
+    refusals: RefusalBudget,
 }
 
 struct State {
@@ -190,7 +208,7 @@ impl SynCookies {
             scratch: vec![0; FRAME_BYTES],
             counters: SynCookieCounters::default(),
         };
-        Self { state, frame: vec![0; FRAME_BYTES] }
+        Self { state, frame: vec![0; FRAME_BYTES], refusals: RefusalBudget::default() }
     }
 
     /// Tells whether the service's backlog is under pressure at `now`;
@@ -213,10 +231,18 @@ impl SynCookies {
         self.state.pressure = false;
     }
 
-    /// What SYN cookies did so far.
+    /// Takes what the service says after its poll at `now`: the port on
+    /// which every slot is busy, if any, whose SYNs the refusal budget
+    /// meters until it says otherwise ([`crate::refusals`]).
+    pub fn note_saturated(&mut self, port: Option<u16>, now: Instant) {
+        self.refusals.note_saturated(port, now);
+    }
+
+    /// What SYN cookies and the refusal budget did so far.
     pub fn counters(&self) -> SynCookieCounters {
         let proxied = self.state.table.iter().flatten().count() as u64;
-        SynCookieCounters { proxied, ..self.state.counters }
+        let (deferred, budgeted) = (self.refusals.deferred(), self.refusals.spent());
+        SynCookieCounters { proxied, deferred, budgeted, ..self.state.counters }
     }
 
     /// Whether frames wait to be replayed to smoltcp (poll again at once).
@@ -558,12 +584,21 @@ const ANSWERS_PER_RECEIVE: usize = 64;
 pub struct Guarded<'d, D: Device> {
     device: &'d mut D,
     cookies: &'d mut SynCookies,
+    /// A replayed SYN went to smoltcp in this poll: take no further frame
+    /// in it (see [`Guarded::receive`]).
+    replayed_syn: bool,
 }
 
 impl<'d, D: Device> Guarded<'d, D> {
     /// `device` guarded by `cookies`.
     pub fn new(device: &'d mut D, cookies: &'d mut SynCookies) -> Self {
-        Self { device, cookies }
+        Self { device, cookies, replayed_syn: false }
+    }
+
+    /// Whether this poll stopped taking frames after a replayed SYN (see
+    /// [`Guarded::receive`]): frames may be waiting, so poll again at once.
+    pub fn stopped_early(&self) -> bool {
+        self.replayed_syn
     }
 }
 
@@ -571,6 +606,17 @@ impl<'d, D: Device> Guarded<'d, D> {
 pub enum GuardedRx<'a, R: phy::RxToken> {
     /// The device's frame, untouched.
     Device(R),
+    /// The device's frame, untouched unless the refusal budget drops it as
+    /// smoltcp takes it (smoltcp then gets an empty frame, which it
+    /// ignores).
+    Metered {
+        /// The device's token.
+        token: R,
+        /// The budget that decides.
+        refusals: &'a mut RefusalBudget,
+        /// When it arrived.
+        now: Instant,
+    },
     /// Bytes built, rewritten or replayed here.
     Held(&'a [u8]),
 }
@@ -579,6 +625,9 @@ impl<R: phy::RxToken> phy::RxToken for GuardedRx<'_, R> {
     fn consume<T, F: FnOnce(&[u8]) -> T>(self, f: F) -> T {
         match self {
             GuardedRx::Device(token) => token.consume(f),
+            GuardedRx::Metered { token, refusals, now } => {
+                token.consume(|bytes| if refusals.defers(bytes, now) { f(&[]) } else { f(bytes) })
+            }
             GuardedRx::Held(bytes) => f(bytes),
         }
     }
@@ -621,7 +670,7 @@ impl<D: Device> Device for Guarded<'_, D> {
         Self: 'a;
 
     fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let SynCookies { state, frame } = &mut *self.cookies;
+        let SynCookies { state, frame, refusals } = &mut *self.cookies;
         // A frame held back for want of a transmit token, then the client
         // ACKs of replayed handshakes, before anything new.
         let pending = match state.held {
@@ -643,26 +692,53 @@ impl<D: Device> Device for Guarded<'_, D> {
             state.held = None;
             return Some((GuardedRx::Held(&frame[..length]), GuardedTx { token, state: Some(state), now }));
         }
+        // A client sends its first data right behind the ACK that carried
+        // its cookie, but smoltcp answers the replayed SYN only when it
+        // sends, after this poll's frames are in; until the client's ACK is
+        // replayed, the connection is not smoltcp's and its data would be
+        // dropped (the client sends it again only after its retransmission
+        // timeout, a second or more, holding a socket meanwhile). So the
+        // poll that took a replayed SYN takes nothing more: smoltcp sends
+        // its SYN-ACK, the ACK is queued for replay (`has_replay`, so the
+        // loop turns again at once), and the data waiting behind it meets
+        // an open connection ([`Guarded::stopped_early`]).
+        if self.replayed_syn {
+            return None;
+        }
         if !state.active(now) {
             let (rx, tx) = self.device.receive(now)?;
-            return Some((GuardedRx::Device(rx), GuardedTx { token: tx, state: None, now }));
+            let rx = if refusals.metering() {
+                GuardedRx::Metered { token: rx, refusals, now }
+            } else {
+                GuardedRx::Device(rx)
+            };
+            return Some((rx, GuardedTx { token: tx, state: None, now }));
         }
         state.expire(now);
+        let accepted = state.counters.cookies_accepted;
         let mut answered = 0;
         let length = loop {
             if answered == ANSWERS_PER_RECEIVE {
                 return None;
             }
             let (rx, tx) = self.device.receive(now)?;
-            let verdict = rx.consume(|bytes| match state.inspect_received(bytes, now, frame) {
-                Verdict::Pass if bytes.len() <= frame.len() => {
-                    frame[..bytes.len()].copy_from_slice(bytes);
-                    Verdict::Rewritten(bytes.len())
+            let verdict = rx.consume(|bytes| {
+                if refusals.defers(bytes, now) {
+                    return Verdict::Drop;
                 }
-                verdict => verdict,
+                match state.inspect_received(bytes, now, frame) {
+                    Verdict::Pass if bytes.len() <= frame.len() => {
+                        frame[..bytes.len()].copy_from_slice(bytes);
+                        Verdict::Rewritten(bytes.len())
+                    }
+                    verdict => verdict,
+                }
             });
             match verdict {
-                Verdict::Rewritten(length) => break length,
+                Verdict::Rewritten(length) => {
+                    self.replayed_syn = state.counters.cookies_accepted != accepted;
+                    break length;
+                }
                 Verdict::Answer(length) => {
                     tx.consume(length, |buffer| buffer.copy_from_slice(&frame[..length]));
                     answered += 1;
@@ -968,5 +1044,95 @@ mod tests {
         // than it has.
         let mut short = vec![0u8; upload.len() - 1];
         assert!(matches!(cookies.state.inspect_received(&upload, now, &mut short), Verdict::Drop));
+    }
+
+    /// A SYN from `source` (client port `port`) to the guest's HTTP port.
+    fn syn_from(port: u16) -> Vec<u8> {
+        let endpoints = Endpoints { source: (Ipv4Address::new(10, 0, 0, 9), port), ..BULK };
+        bare(endpoints, Fields { control: TcpControl::Syn, seq: 1, ack: None }, Some(1460))
+    }
+
+    /// Takes every frame the guard hands smoltcp in one poll, as smoltcp
+    /// would (till `receive` says no more).
+    fn one_poll(wire: &mut Wire, cookies: &mut SynCookies, now: Instant) -> Vec<Vec<u8>> {
+        let mut guarded = Guarded::new(wire, cookies);
+        let mut taken = Vec::new();
+        while let Some((rx, _)) = guarded.receive(now) {
+            taken.push(phy::RxToken::consume(rx, <[u8]>::to_vec));
+        }
+        taken
+    }
+
+    #[test]
+    fn past_the_refusal_budget_a_syn_to_the_saturated_port_reaches_nobody() {
+        let now = at(100);
+        let mut cookies = SynCookies::new(9);
+        cookies.note_saturated(Some(80), now);
+        let mut wire = Wire::default();
+        let budget = crate::refusals::REFUSAL_BURST as u16;
+        for port in 0..budget + 3 {
+            wire.arriving.push_back(syn_from(1000 + port));
+        }
+        let upload = data_segment(BULK, 100, 5, 9);
+        wire.arriving.push_back(upload.clone());
+        // No cookie out: frames are handed on as they come, and the SYNs past
+        // the budget as empty frames, which smoltcp ignores.
+        let taken = one_poll(&mut wire, &mut cookies, now);
+        assert_eq!(taken.len(), usize::from(budget) + 4);
+        assert!(taken[..usize::from(budget)].iter().all(|frame| segment(frame).is_some_and(|syn| syn.syn)));
+        assert!(taken[usize::from(budget)..usize::from(budget) + 3].iter().all(Vec::is_empty));
+        assert_eq!(taken.last(), Some(&upload), "anything but a SYN goes on");
+        assert_eq!((cookies.counters().budgeted, cookies.counters().deferred), (u64::from(budget), 3));
+        // With cookies out, the SYN past the budget gets no cookie either.
+        cookies.note_pressure(true, now);
+        wire.arriving.push_back(syn_from(2000));
+        assert!(one_poll(&mut wire, &mut cookies, now).is_empty());
+        assert!(wire.sent.is_empty(), "no SYN-ACK");
+        assert_eq!((cookies.counters().cookies_sent, cookies.counters().deferred), (0, 4));
+        // A slot free again: SYNs go on, and get their cookie.
+        cookies.note_saturated(None, now);
+        wire.arriving.push_back(syn_from(2001));
+        assert!(one_poll(&mut wire, &mut cookies, now).is_empty());
+        assert_eq!((wire.sent.len(), cookies.counters().cookies_sent), (1, 1));
+    }
+
+    #[test]
+    fn the_data_right_behind_a_cookie_ack_waits_for_the_replayed_handshake() {
+        let now = at(100);
+        let mut cookies = SynCookies::new(4);
+        cookies.note_pressure(true, now);
+        let mut wire = Wire::default();
+        let (client_isn, server_isn) = (3_000u32, 90_000u32);
+        wire.arriving.push_back(bare(
+            BULK,
+            Fields { control: TcpControl::Syn, seq: client_isn, ack: None },
+            Some(1460),
+        ));
+        assert!(one_poll(&mut wire, &mut cookies, now).is_empty(), "answered with a cookie");
+        let cookie = segment(&wire.sent.pop().expect("a SYN-ACK")).unwrap().seq;
+        // The client's ACK and its request, in one batch.
+        let ack = Fields { control: TcpControl::None, seq: client_isn + 1, ack: Some(cookie.wrapping_add(1)) };
+        wire.arriving.push_back(bare(BULK, ack, None));
+        let request = data_segment(BULK, 40, client_isn + 1, cookie.wrapping_add(1));
+        wire.arriving.push_back(request.clone());
+        // The poll that takes the replayed SYN takes nothing more...
+        let mut guarded = Guarded::new(&mut wire, &mut cookies);
+        let (rx, _) = guarded.receive(now).expect("the replayed SYN");
+        assert!(phy::RxToken::consume(rx, |bytes| segment(bytes).unwrap().syn));
+        assert!(guarded.receive(now).is_none(), "the request waits");
+        // ...smoltcp's SYN-ACK goes out then, and is held back...
+        let fields = Fields { control: TcpControl::Syn, seq: server_isn, ack: Some(client_isn + 1) };
+        let syn_ack = bare(BULK.reversed(), fields, None);
+        let tx = guarded.transmit(now).expect("room to send");
+        phy::TxToken::consume(tx, syn_ack.len(), |buffer| buffer.copy_from_slice(&syn_ack));
+        assert!(cookies.has_replay(), "the loop turns again at once");
+        // ...and the next poll replays the ACK, then hands on the request,
+        // in smoltcp's numbers.
+        let taken = one_poll(&mut wire, &mut cookies, now);
+        assert_eq!(taken.len(), 2, "{taken:?}");
+        assert_eq!(segment(&taken[0]).unwrap().ack_number, server_isn + 1);
+        assert_eq!(data(&taken[1]), data(&request));
+        assert_eq!(segment(&taken[1]).unwrap().ack_number, server_isn + 1);
+        assert!(wire.sent.is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! Client hosts and the ways their connections behave.
 
 use super::hub::{Hub, Port};
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
@@ -36,6 +37,13 @@ pub enum Behaviour {
     /// Sends a GET with `Connection: close`, reads the answer and the
     /// server's FIN, and never closes its own side.
     AbandonedClose,
+    /// One of a load generator's connections, as wrk's: a keep-alive GET,
+    /// its whole answer read, the next GET at once; when the connection
+    /// ends (an answer saying `Connection: close`, such as a 503, or a
+    /// reset, or the server's FIN) it closes its side and opens a new
+    /// connection at once, for ever (unplug its host to stop it). What it
+    /// saw is counted in [`Outcome::load`].
+    Load,
 }
 
 /// What a client connection has seen.
@@ -50,11 +58,98 @@ pub struct Outcome {
     /// Bytes received in all.
     pub received: usize,
     /// When the connection ended (reset, or closed both ways), if it did.
+    /// A [`Behaviour::Load`] connection never ends: it opens another.
     pub ended_at: Option<Instant>,
+    /// What a [`Behaviour::Load`] connection and its successors saw.
+    pub load: LoadCounts,
+}
+
+/// What a [`Behaviour::Load`] connection and the ones it opened after it
+/// saw, counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadCounts {
+    /// Connections opened (the first one included).
+    pub connects: u64,
+    /// Handshakes that finished.
+    pub connected: u64,
+    /// Complete answers with status 200.
+    pub ok: u64,
+    /// Complete answers with status 503.
+    pub unavailable: u64,
+    /// Complete answers with any other status.
+    pub other: u64,
+    /// Connections that ended with a request unanswered (reset, or closed
+    /// by the server before the answer was whole).
+    pub errors: u64,
+}
+
+/// Reads HTTP/1.1 answers off a byte stream: status, `Content-Length`,
+/// `Connection: close`.
+#[derive(Debug, Default)]
+struct AnswerReader {
+    head: Vec<u8>,
+    /// Body bytes of the current answer still to come, once its head is in.
+    body_left: Option<usize>,
+    status: u16,
+    close: bool,
+}
+
+/// A complete answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    close: bool,
+}
+
+impl AnswerReader {
+    /// Takes `bytes`; returns the answers they completed.
+    fn take(&mut self, mut bytes: &[u8], answers: &mut Vec<Answer>) {
+        while !bytes.is_empty() {
+            if let Some(left) = self.body_left {
+                let taken = left.min(bytes.len());
+                bytes = &bytes[taken..];
+                self.body_left = Some(left - taken);
+            } else {
+                let Some(end) = self.head_end(bytes) else {
+                    self.head.extend_from_slice(bytes);
+                    return;
+                };
+                self.head.extend_from_slice(&bytes[..end]);
+                bytes = &bytes[end..];
+                self.parse_head();
+            }
+            if self.body_left == Some(0) {
+                answers.push(Answer { status: self.status, close: self.close });
+                self.body_left = None;
+            }
+        }
+    }
+
+    /// Where the head ends in `bytes` (just past its blank line), given what
+    /// `head` already holds.
+    fn head_end(&self, bytes: &[u8]) -> Option<usize> {
+        let kept = self.head.len().min(3);
+        let mut window: Vec<u8> = self.head[self.head.len() - kept..].to_vec();
+        window.extend_from_slice(&bytes[..bytes.len().min(8192)]);
+        let at = window.windows(4).position(|four| four == b"\r\n\r\n")?;
+        Some(at + 4 - kept)
+    }
+
+    fn parse_head(&mut self) {
+        let text = String::from_utf8_lossy(&self.head).to_ascii_lowercase();
+        self.status = text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+        let field =
+            |name: &str| text.lines().find_map(|line| line.strip_prefix(name).map(|value| String::from(value.trim())));
+        self.close = field("connection:").is_some_and(|value| value == "close");
+        self.body_left = Some(field("content-length:").and_then(|value| value.parse().ok()).unwrap_or(0));
+        self.head.clear();
+    }
 }
 
 struct Connection {
     handle: SocketHandle,
+    /// Where it connects to.
+    remote: (IpAddress, u16),
     behaviour: Behaviour,
     started: Instant,
     /// Request bytes still to send.
@@ -63,6 +158,14 @@ struct Connection {
     trickled: u64,
     head: Vec<u8>,
     outcome: Outcome,
+    /// A load connection's answers, as they arrive.
+    answers: AnswerReader,
+    /// A load connection's request is out and its answer not yet whole.
+    awaiting: bool,
+    /// A load connection is done with its socket: open another.
+    replace: bool,
+    /// A load connection's current socket finished its handshake.
+    handshaken: bool,
 }
 
 /// A client host: one address, one interface, many connections.
@@ -71,9 +174,19 @@ pub struct Client {
     port: Port,
     sockets: SocketSet<'static>,
     connections: Vec<Connection>,
+    /// Sockets of load connections that were replaced, finishing their
+    /// close (removed once closed, or after [`RETIRED_LINGER`]).
+    retired: Vec<(SocketHandle, Instant)>,
     plugged: bool,
     next_port: u16,
 }
+
+/// How long a replaced load connection's socket may take to finish its
+/// close before it is dropped (its peer then hears nothing more).
+const RETIRED_LINGER: Duration = Duration::from_secs(10);
+
+/// The request a load connection sends, again and again.
+const LOAD_REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: appliance\r\n\r\n";
 
 const LARGE_BODY: usize = 256 * 1024;
 
@@ -101,6 +214,7 @@ impl Behaviour {
             }
             Behaviour::KeepAlive => b"GET /keep HTTP/1.1\r\nHost: appliance\r\n\r\n".to_vec(),
             Behaviour::AbandonedClose => b"GET /bye HTTP/1.1\r\nHost: appliance\r\nConnection: close\r\n\r\n".to_vec(),
+            Behaviour::Load => LOAD_REQUEST.to_vec(),
         }
     }
 
@@ -119,12 +233,14 @@ impl Client {
             port,
             sockets: SocketSet::new(Vec::new()),
             connections: Vec::new(),
+            retired: Vec::new(),
             plugged: true,
             next_port: 49152,
         }
     }
 
-    pub(super) fn connect(&mut self, server: Ipv4Address, port: u16, behaviour: Behaviour, now: Instant) -> usize {
+    /// A new socket connecting to `server`:`port` from the next local port.
+    fn open(&mut self, server: IpAddress, port: u16, behaviour: &Behaviour) -> SocketHandle {
         let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; behaviour.receive_buffer()]),
             tcp::SocketBuffer::new(vec![0; 64 * 1024]),
@@ -132,20 +248,66 @@ impl Client {
         let local_port = self.next_port;
         self.next_port = self.next_port.wrapping_add(1).max(49152);
         let context = self.interface.context();
-        if let Err(error) = socket.connect(context, (IpAddress::Ipv4(server), port), local_port) {
+        if let Err(error) = socket.connect(context, (server, port), local_port) {
             panic!("harness client cannot connect: {error:?}");
         }
-        let handle = self.sockets.add(socket);
+        self.sockets.add(socket)
+    }
+
+    pub(super) fn connect(&mut self, server: Ipv4Address, port: u16, behaviour: Behaviour, now: Instant) -> usize {
+        let remote = (IpAddress::Ipv4(server), port);
+        let handle = self.open(remote.0, remote.1, &behaviour);
+        let mut outcome = Outcome::default();
+        outcome.load.connects = 1;
         self.connections.push(Connection {
             handle,
+            remote,
             to_send: behaviour.first_bytes(),
             behaviour,
             started: now,
             trickled: 0,
             head: Vec::new(),
-            outcome: Outcome::default(),
+            outcome,
+            answers: AnswerReader::default(),
+            awaiting: false,
+            replace: false,
+            handshaken: false,
         });
         self.connections.len() - 1
+    }
+
+    /// Replaces load connection `index`'s socket by a new one to the same
+    /// place; the old one finishes its close on its own.
+    fn reconnect(&mut self, index: usize, now: Instant) {
+        let (old, (address, port)) = (self.connections[index].handle, self.connections[index].remote);
+        self.retired.push((old, now));
+        let handle = self.open(address, port, &Behaviour::Load);
+        let connection = &mut self.connections[index];
+        connection.handle = handle;
+        connection.to_send = LOAD_REQUEST.to_vec();
+        connection.answers = AnswerReader::default();
+        connection.awaiting = false;
+        connection.replace = false;
+        connection.handshaken = false;
+        connection.outcome.load.connects += 1;
+    }
+
+    /// Drops the replaced sockets whose close is done or took too long.
+    fn forget_retired(&mut self, now: Instant) {
+        let sockets = &mut self.sockets;
+        self.retired.retain(|&(handle, since)| {
+            let state = sockets.get::<tcp::Socket>(handle).state();
+            let done = matches!(state, tcp::State::Closed | tcp::State::TimeWait) || now >= since + RETIRED_LINGER;
+            if done {
+                sockets.remove(handle);
+            }
+            !done
+        });
+    }
+
+    /// What the host's port sent and took in so far.
+    pub(super) fn frames(&self) -> super::hub::PortCounts {
+        self.port.counts()
     }
 
     pub(super) fn outcome(&self, index: usize) -> &Outcome {
@@ -162,15 +324,25 @@ impl Client {
             return;
         }
         self.interface.poll(now, &mut self.port, &mut self.sockets);
-        for connection in &mut self.connections {
+        for index in 0..self.connections.len() {
+            let connection = &mut self.connections[index];
             connection.drive(self.sockets.get_mut::<tcp::Socket>(connection.handle), now);
+            if connection.replace {
+                self.reconnect(index, now);
+                let connection = &mut self.connections[index];
+                connection.drive(self.sockets.get_mut::<tcp::Socket>(connection.handle), now);
+            }
         }
+        self.forget_retired(now);
         self.interface.poll(now, &mut self.port, &mut self.sockets);
     }
 }
 
 impl Connection {
     fn drive(&mut self, socket: &mut tcp::Socket<'static>, now: Instant) {
+        if self.behaviour == Behaviour::Load {
+            return self.drive_load(socket, now);
+        }
         if self.outcome.ended_at.is_some() {
             return;
         }
@@ -191,6 +363,66 @@ impl Connection {
         match self.behaviour {
             Behaviour::Fetch(_) if finished => socket.close(),
             _ => {}
+        }
+    }
+
+    /// A load connection's turn: connect, send, read answers, send the
+    /// next request; ask for a new connection once this one is over.
+    fn drive_load(&mut self, socket: &mut tcp::Socket<'static>, now: Instant) {
+        let state = socket.state();
+        if state == tcp::State::SynSent {
+            return;
+        }
+        if self.outcome.connected_at.is_none() && state != tcp::State::Closed {
+            self.outcome.connected_at = Some(now);
+        }
+        let handshaken = !matches!(state, tcp::State::SynReceived | tcp::State::Closed);
+        if handshaken && !self.handshaken {
+            self.handshaken = true;
+            self.outcome.load.connected += 1;
+        }
+        let mut close = false;
+        let mut answers = Vec::new();
+        while socket.can_recv() {
+            let Ok(bytes) = socket.recv(|bytes| (bytes.len(), bytes.to_vec())) else { break };
+            if bytes.is_empty() {
+                break;
+            }
+            self.outcome.received += bytes.len();
+            self.answers.take(&bytes, &mut answers);
+        }
+        for answer in answers {
+            let load = &mut self.outcome.load;
+            match answer.status {
+                200 => load.ok += 1,
+                503 => load.unavailable += 1,
+                _ => load.other += 1,
+            }
+            if self.outcome.status.is_none() {
+                self.outcome.status = Some(answer.status);
+                self.outcome.answered_at = Some(now);
+            }
+            self.awaiting = false;
+            close |= answer.close;
+            if !close {
+                self.to_send = LOAD_REQUEST.to_vec();
+            }
+        }
+        let over = close || !socket.may_recv() || matches!(state, tcp::State::Closed | tcp::State::TimeWait);
+        if over {
+            if !close && (self.awaiting || !self.to_send.is_empty()) {
+                self.outcome.load.errors += 1;
+            }
+            socket.close();
+            self.replace = true;
+            return;
+        }
+        if !self.to_send.is_empty() && socket.can_send() {
+            let sent = socket.send_slice(&self.to_send).unwrap_or(0);
+            self.to_send.drain(..sent);
+            if self.to_send.is_empty() {
+                self.awaiting = true;
+            }
         }
     }
 

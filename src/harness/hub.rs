@@ -1,6 +1,8 @@
 //! The simulated Ethernet: ports on a hub, each a smoltcp `Device`. A frame
 //! sent on a port reaches the port its destination MAC names, or every other
-//! port when broadcast; frames to or from an unplugged port are lost.
+//! port when broadcast; frames to or from an unplugged port are lost. Each
+//! port counts the frames it sent and took in ([`PortCounts`]), so a test
+//! can say which hosts the appliance's packets went to.
 
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
@@ -14,10 +16,34 @@ use smoltcp::wire::{EthernetAddress, EthernetFrame};
 /// full NIC ring would.
 const QUEUE_FRAMES: usize = 4096;
 
+/// What one port's frames did so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortCounts {
+    /// Frames the port sent.
+    pub sent: u64,
+    /// Frames the port took in.
+    pub received: u64,
+    /// Frames for the port dropped because its queue was full.
+    pub dropped: u64,
+}
+
+impl PortCounts {
+    /// Frames either way.
+    pub fn frames(&self) -> u64 {
+        self.sent + self.received
+    }
+}
+
+struct PortQueue {
+    mac: EthernetAddress,
+    plugged: bool,
+    waiting: VecDeque<Vec<u8>>,
+    counts: PortCounts,
+}
+
 #[derive(Default)]
 struct Queues {
-    /// Per port: its MAC, whether it is plugged in, frames waiting for it.
-    ports: Vec<(EthernetAddress, bool, VecDeque<Vec<u8>>)>,
+    ports: Vec<PortQueue>,
     /// Frames sent, not yet delivered: (sending port, frame).
     sent: Vec<(usize, Vec<u8>)>,
 }
@@ -39,16 +65,16 @@ impl Hub {
     /// A new port with `mac`.
     pub fn plug(&mut self, mac: EthernetAddress) -> Port {
         let mut queues = self.queues.borrow_mut();
-        queues.ports.push((mac, true, VecDeque::new()));
+        queues.ports.push(PortQueue { mac, plugged: true, waiting: VecDeque::new(), counts: PortCounts::default() });
         Port { queues: self.queues.clone(), index: queues.ports.len() - 1, mac }
     }
 
     /// Cuts the port with `mac` off: nothing reaches it or leaves it again.
     pub fn unplug(&mut self, mac: EthernetAddress) {
         let mut queues = self.queues.borrow_mut();
-        for port in queues.ports.iter_mut().filter(|port| port.0 == mac) {
-            port.1 = false;
-            port.2.clear();
+        for port in queues.ports.iter_mut().filter(|port| port.mac == mac) {
+            port.plugged = false;
+            port.waiting.clear();
         }
     }
 
@@ -57,15 +83,20 @@ impl Hub {
         let mut queues = self.queues.borrow_mut();
         let sent = core::mem::take(&mut queues.sent);
         for (from, frame) in sent {
-            if !queues.ports[from].1 {
+            if !queues.ports[from].plugged {
                 continue;
             }
             let Ok(ethernet) = EthernetFrame::new_checked(&frame[..]) else { continue };
             let destination = ethernet.dst_addr();
             for (index, port) in queues.ports.iter_mut().enumerate() {
-                let addressed = destination == port.0 || destination.is_broadcast();
-                if index != from && port.1 && addressed && port.2.len() < QUEUE_FRAMES {
-                    port.2.push_back(frame.clone());
+                let addressed = destination == port.mac || destination.is_broadcast();
+                if index == from || !port.plugged || !addressed {
+                    continue;
+                }
+                if port.waiting.len() < QUEUE_FRAMES {
+                    port.waiting.push_back(frame.clone());
+                } else {
+                    port.counts.dropped += 1;
                 }
             }
         }
@@ -74,7 +105,7 @@ impl Hub {
     /// Whether no frame is waiting anywhere.
     pub fn is_quiet(&self) -> bool {
         let queues = self.queues.borrow();
-        queues.sent.is_empty() && queues.ports.iter().all(|port| port.2.is_empty())
+        queues.sent.is_empty() && queues.ports.iter().all(|port| port.waiting.is_empty())
     }
 }
 
@@ -86,12 +117,23 @@ impl Port {
 
     /// Takes the next frame waiting for this port.
     pub fn receive_frame(&mut self) -> Option<Vec<u8>> {
-        self.queues.borrow_mut().ports[self.index].2.pop_front()
+        let mut queues = self.queues.borrow_mut();
+        let port = &mut queues.ports[self.index];
+        let frame = port.waiting.pop_front()?;
+        port.counts.received += 1;
+        Some(frame)
     }
 
     /// Sends a frame from this port.
     pub fn send_frame(&mut self, frame: Vec<u8>) {
-        self.queues.borrow_mut().sent.push((self.index, frame));
+        let mut queues = self.queues.borrow_mut();
+        queues.ports[self.index].counts.sent += 1;
+        queues.sent.push((self.index, frame));
+    }
+
+    /// What this port's frames did so far.
+    pub fn counts(&self) -> PortCounts {
+        self.queues.borrow().ports[self.index].counts
     }
 }
 

@@ -13,6 +13,13 @@
 //! simulated instant, with every client's turn before it, and frames
 //! delivered until the hub is quiet. Time only moves in `step`.
 //!
+//! By default the appliance keeps up with anything within a step (up to
+//! 256 turns of it). [`Network::limit_guest_frames`] makes it a host that
+//! pays per packet, as the emulated Xen host does: at most about that many
+//! frames, received and sent, per step, the rest waiting at its port. The
+//! hub counts every port's frames ([`PortCounts`]), so a test can say how
+//! the appliance's packets were shared out among the client hosts.
+//!
 //! Used by the scenario tests and, through [`script`] (an attacker script
 //! read from arbitrary bytes), by the `hostile_clients` fuzz target and its
 //! stable smoke test.
@@ -25,10 +32,13 @@ pub mod script;
 #[cfg(test)]
 mod operations;
 #[cfg(test)]
+mod refusal_tests;
+#[cfg(test)]
 mod tests;
 
-pub use clients::{Behaviour, Outcome};
+pub use clients::{Behaviour, LoadCounts, Outcome};
 pub use flood::SynFlood;
+pub use hub::PortCounts;
 
 use crate::{Appliance, Settings};
 use alloc::vec::Vec;
@@ -83,6 +93,8 @@ pub struct Network {
     server: Server,
     clients: Vec<Client>,
     flood: Option<SynFlood>,
+    /// Most frames the appliance handles in a step (`None`: no limit).
+    guest_frames_per_step: Option<u64>,
 }
 
 /// A client host: its own address and interface.
@@ -125,7 +137,27 @@ impl Network {
             runtime::NetworkState { link_up: true, address_bound: true, ..Default::default() },
         );
         let server = Server { interface, sockets, appliance, port, cookies: SynCookies::new(0x5eed), fragments };
-        Network { now, hub, server, clients: Vec::new(), flood: None }
+        Network { now, hub, server, clients: Vec::new(), flood: None, guest_frames_per_step: None }
+    }
+
+    /// From now on the appliance handles about `frames` frames (received
+    /// and sent) per step at most, as a host that pays per packet: it takes
+    /// turns while fewer have gone through its port this step (a turn
+    /// takes at most a budget of frames in, so a step may go over by one
+    /// turn's worth); the rest wait at its port for the next step (beyond
+    /// the port's queue they are dropped, as by a full ring).
+    pub fn limit_guest_frames(&mut self, frames: u64) {
+        self.guest_frames_per_step = Some(frames);
+    }
+
+    /// The frames the appliance's port sent and took in so far.
+    pub fn guest_frames(&self) -> PortCounts {
+        self.server.port.counts()
+    }
+
+    /// The frames a client host's port sent and took in so far.
+    pub fn host_frames(&self, host: HostId) -> PortCounts {
+        self.clients[host.0].frames()
     }
 
     /// Tells the appliance the network is as `state` says (as the runtime
@@ -145,11 +177,12 @@ impl Network {
         self.server.appliance.in_flight(runtime::InterfaceId::Main, &self.server.sockets)
     }
 
-    /// The metrics page as a scrape would get it now (without the
-    /// runtime's counters, which the harness does not have).
+    /// The metrics page as a scrape would get it now (of the runtime's
+    /// counters, only the SYN guard's: the harness has no netfront or Xen).
     pub fn metrics_page(&self) -> alloc::string::String {
         let mut text = alloc::string::String::new();
-        self.server.appliance.render_metrics(&mut text, &runtime::Stats::default());
+        let stats = runtime::Stats { syn_cookies: self.server.cookies.counters(), ..runtime::Stats::default() };
+        self.server.appliance.render_metrics(&mut text, &stats);
         text
     }
 
@@ -245,7 +278,16 @@ impl Network {
         self.now += duration;
         let now = self.now;
         uncounted(|| self.clients_turn(now));
+        let frames_before = self.server.port.counts().frames();
         for _ in 0..256 {
+            let busy = self
+                .guest_frames_per_step
+                .is_some_and(|limit| self.server.port.counts().frames() - frames_before >= limit);
+            if busy {
+                // The appliance has spent this step; what waits for it
+                // waits for the next.
+                break;
+            }
             uncounted(|| {
                 if let Some(flood) = self.flood.as_mut() {
                     flood.send(now, FLOOD_BURST);

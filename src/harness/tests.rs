@@ -321,6 +321,31 @@ fn a_fast_syn_flood_meets_cookies_and_real_clients_get_through() {
 }
 
 #[test]
+fn a_request_right_behind_a_cookie_handshake_is_answered_without_a_retransmission() {
+    // A client sends its request right behind the ACK that carries its
+    // cookie, in the same batch of frames. smoltcp answers the replayed SYN
+    // only when it sends: were the request taken in the same poll, it would
+    // find no connection and be dropped, and the client would send it
+    // again only after its retransmission timeout (a second here).
+    let mut network = Network::new(&settings());
+    network.step(STEP);
+    network.start_flood(SynFlood::new(20_000, 40_000, 13));
+    network.run(Duration::from_millis(500), STEP);
+    for round in 0..5 {
+        let accepted = network.syn_cookies().cookies_accepted;
+        let host = network.add_host();
+        let client = network.connect(host, Behaviour::get("/right-behind"));
+        let started = network.now();
+        network.run_until(Duration::from_secs(2), STEP, |network| network.outcome(client).status.is_some());
+        let outcome = network.outcome(client).clone();
+        assert_eq!(outcome.status, Some(200), "round {round}: {outcome:?}");
+        assert_eq!(network.syn_cookies().cookies_accepted, accepted + 1, "round {round}: it came in on a cookie");
+        let waited = outcome.answered_at.unwrap() - started;
+        assert!(waited <= Duration::from_millis(100), "round {round}: answered after {waited}");
+    }
+}
+
+#[test]
 fn a_proxied_connection_carries_a_large_post_both_ways() {
     let mut network = Network::new(&settings());
     network.step(STEP);
