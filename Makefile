@@ -159,7 +159,7 @@ clean:
 
 # `make bench` (x86_64): the appliance against Linux + nginx domUs (PVH and PV) and
 # nginx alone in dom0 on one boot of the emulated Xen host, plus the host-side DMA
-# micro-benchmark; regenerates docs/benchmarks.md and its chart (about 30 minutes by estimate; see
+# micro-benchmark; regenerates docs/benchmarks.md and its chart (about 25 minutes; see
 # bench/run.sh, e.g. BENCH_ARGS='--duration 5 --rounds 1 --no-memory' for a quick one,
 # --no-pv-peer to leave the PV peer out). `make bench ARCH=aarch64`: the same on the emulated
 # Xen-on-ARM host, the ARM64 image (xl-arm64.cfg) against a Linux arm64 + nginx domU (Xen on ARM
