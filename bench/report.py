@@ -1266,10 +1266,12 @@ def memory_rows(bench):
 def size_rows(bench):
     """The images on disk, in KiB: the appliance's and the one both peers boot."""
     sizes, peer_size = bench.sizes, bench.peer_size
-    return [["xenecho", "`build/xenecho.elf` (one ELF; loaded segments " + fmt((sizes.get("appliance_loaded") or 0) / 1024)
+    image = "`build/xenecho-arm64.img` (an arm64 Image" if ARM64 else "`build/xenecho.elf` (one ELF"
+    kernel = "Debian's arm64 `Image`" if ARM64 else "Debian `vmlinuz`"
+    return [["xenecho", f"{image}; loaded segments " + fmt((sizes.get("appliance_loaded") or 0) / 1024)
              + " KiB)", fmt((sizes.get("appliance") or 0) / 1024)],
             ["Linux + nginx (" + " and ".join(SHORT[peer] for peer in bench.peers) + ")",
-             "Debian `vmlinuz` + initramfs (busybox, nginx, glibc, OpenSSL, xen-netfront; "
+             f"{kernel} + initramfs (busybox, nginx, glibc, OpenSSL, xen-netfront; "
              + fmt((sizes.get("peer_initramfs_unpacked") or 0) / 1024) + " KiB unpacked)",
              f"{fmt((sizes.get('peer_kernel') or 0) / 1024)} + {fmt((sizes.get('peer_initramfs') or 0) / 1024)} = "
              f"{fmt(peer_size / 1024)}"]]
